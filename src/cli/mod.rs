@@ -1,0 +1,63 @@
+//! The `runbook` command line: one file per subcommand, each owning its clap
+//! arguments and its `run` function. Exit codes: 0 ok, 1 errors found or the
+//! run failed, 2 usage errors (clap's own convention).
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod check;
+mod exec;
+mod fmt;
+mod sandbox;
+mod show;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "runbook",
+    version,
+    about = "Declarative, checked, dry-runnable upgrade runbooks for Kubernetes on Amazon EKS"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Parse and statically check runbooks without touching any cluster
+    Check(check::Args),
+    /// Rewrite runbooks in the one canonical layout
+    Fmt(fmt::Args),
+    /// List a runbook's parameters, environments, gates and steps
+    Show(show::Args),
+    /// Run a runbook (or plan it with --dry-run)
+    Exec(exec::Args),
+    /// Serve a simulated EKS cluster on 127.0.0.1
+    Sandbox(sandbox::Args),
+}
+
+/// Outcome of a subcommand, mapped to the process exit code.
+pub enum Outcome {
+    Ok,
+    Failed,
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Check(args) => check::run(args),
+        Command::Fmt(args) => fmt::run(args),
+        Command::Show(args) => show::run(args),
+        Command::Exec(args) => exec::run(args),
+        Command::Sandbox(args) => sandbox::run(args),
+    };
+    match result {
+        Ok(Outcome::Ok) => ExitCode::SUCCESS,
+        Ok(Outcome::Failed) => ExitCode::from(1),
+        Err(report) => {
+            eprintln!("{report:?}");
+            ExitCode::from(1)
+        }
+    }
+}

@@ -1,0 +1,18 @@
+//! runbook: declarative, statically checked, dry-runnable upgrade runbooks for
+//! Kubernetes on Amazon EKS.
+//!
+//! The pipeline has clear stages, each in its own module:
+//! `syntax` (parse `.upg` files to a spanned AST) → `check` (static analysis,
+//! diagnostics) → `interp` (evaluate and execute against real clients in
+//! `cloud`). `builtins` is the one registry of built-in actions and queries that
+//! every stage reads. `checks` runs sandboxed rhai checks. `sandbox` is the
+//! simulated EKS cluster that serves the real EKS and Kubernetes REST APIs.
+
+pub mod builtins;
+pub mod check;
+pub mod checks;
+pub mod cli;
+pub mod cloud;
+pub mod interp;
+pub mod sandbox;
+pub mod syntax;
