@@ -13,6 +13,8 @@ pub mod check;
 pub mod checks;
 pub mod cli;
 pub mod cloud;
+pub mod diagnostic;
 pub mod interp;
 pub mod sandbox;
+pub mod source;
 pub mod syntax;
