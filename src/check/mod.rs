@@ -1,5 +1,4 @@
-//! Static checking of a loaded program: every finding is a `Diagnostic` with a
-//! code from `codes`.
+//! Static checking of a loaded program (wired in once the AST is merged).
 
 pub mod codes;
 pub mod suggest;
