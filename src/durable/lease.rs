@@ -1,0 +1,4 @@
+//! Cluster lock (placeholder while written).
+pub struct ClusterLock;
+pub struct LockError;
+pub struct LockOptions;
