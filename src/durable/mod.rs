@@ -24,7 +24,7 @@ pub mod store;
 pub use clock::{Clock, ManualClock, SharedClock, SystemClock};
 pub use header::{Fingerprint, RunHeader};
 pub use journal::{Entry, Journal, JournalContents, JournalError, TornTail};
-pub use lease::{ClusterLock, LockError, LockOptions};
+pub use lease::{ClusterLock, Holder, LockError, LockOptions};
 pub use record::{ActionKey, ActionOutcome, Record, RunOutcome, StepOutcome};
 pub use report::Report;
 pub use resume::{ActionStatus, ResumePlan, ResumeState};
