@@ -737,3 +737,35 @@ fn runs_show_and_resume_report_journal_damage_through_the_binary() {
         "{stderr}"
     );
 }
+
+mod cut_anywhere {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// A crash can cut the file at any byte: reading never fails, keeps
+        /// every complete record, and reports a torn tail exactly when the
+        /// cut is inside a line.
+        #[test]
+        fn a_journal_cut_at_any_byte_reads_back_its_complete_records(cut_per_mille in 0u64..=1000) {
+            let dir = tempfile::tempdir().unwrap();
+            let (path, mut journal, _) = new_journal(dir.path());
+            for record in every_record() {
+                journal.append(record).unwrap();
+            }
+            let full = std::fs::read(&path).unwrap();
+            let cut = (full.len() as u64 * cut_per_mille / 1000) as usize;
+            std::fs::write(&path, &full[..cut]).unwrap();
+            let contents = journal::read(&path).unwrap();
+            let complete = full[..cut].iter().filter(|&&b| b == b'\n').count();
+            prop_assert_eq!(contents.entries.len(), complete);
+            let inside_line = cut > 0 && full[cut - 1] != b'\n';
+            prop_assert_eq!(contents.torn_tail.is_some(), inside_line);
+            if let Some(t) = contents.torn_tail {
+                prop_assert_eq!(t.line, complete + 1);
+            }
+        }
+    }
+}
