@@ -9,6 +9,8 @@ use clap::{Parser, Subcommand};
 mod check;
 mod exec;
 mod fmt;
+mod resume;
+mod runs;
 mod sandbox;
 mod show;
 
@@ -35,6 +37,10 @@ enum Command {
     Exec(exec::Args),
     /// Serve a simulated EKS cluster on 127.0.0.1
     Sandbox(sandbox::Args),
+    /// List recorded runs, or show one run's journal
+    Runs(runs::Args),
+    /// Continue an interrupted run where it stopped
+    Resume(resume::Args),
 }
 
 /// Outcome of a subcommand, mapped to the process exit code.
@@ -51,6 +57,8 @@ pub fn main() -> ExitCode {
         Command::Show(args) => show::run(args),
         Command::Exec(args) => exec::run(args),
         Command::Sandbox(args) => sandbox::run(args),
+        Command::Runs(args) => runs::run(args),
+        Command::Resume(args) => resume::run(args),
     };
     match result {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,

@@ -1,0 +1,239 @@
+//! `runbook runs`: list the runs recorded under `.runbook/runs/`, or show one
+//! run's journal readably.
+
+use std::path::PathBuf;
+
+use crate::durable::{Entry, Record, RunId, RunStore, StoreError};
+
+use super::Outcome;
+use crate::durable::record::{ActionOutcome, StepOutcome};
+use crate::durable::report::human_duration;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The state directory holding `runs/`
+    #[arg(long, default_value = ".runbook", global = true)]
+    dir: PathBuf,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// Print one run's journal, record by record
+    Show {
+        /// Run id as listed by `runbook runs`
+        id: String,
+    },
+}
+
+pub fn run(args: Args) -> miette::Result<Outcome> {
+    let store = RunStore::new(&args.dir);
+    match args.command {
+        None => list(&store),
+        Some(Command::Show { id }) => show(&store, &id),
+    }
+}
+
+fn list(store: &RunStore) -> miette::Result<Outcome> {
+    let runs = store
+        .list(jiff::Timestamp::now())
+        .map_err(|e| miette::miette!("{e}"))?;
+    if runs.is_empty() {
+        println!("no runs in {}", store.runs_dir().display());
+        return Ok(Outcome::Ok);
+    }
+    let mut rows = vec![[
+        "RUN".to_string(),
+        "RUNBOOK".to_string(),
+        "CLUSTER".to_string(),
+        "ENV".to_string(),
+        "STATE".to_string(),
+        "STARTED".to_string(),
+        "DURATION".to_string(),
+    ]];
+    for r in &runs {
+        let h = &r.header;
+        let state = match &r.problem {
+            Some(_) => format!("{} (journal damaged)", r.state.as_str()),
+            None => r.state.as_str().to_string(),
+        };
+        rows.push([
+            h.run_id.to_string(),
+            h.runbook.clone(),
+            h.cluster.clone(),
+            h.environment.clone().unwrap_or_else(|| "-".to_string()),
+            state,
+            h.started_at.strftime("%Y-%m-%d %H:%M:%SZ").to_string(),
+            human_duration(r.duration),
+        ]);
+    }
+    let widths: Vec<usize> = (0..7)
+        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
+        .collect();
+    for row in &rows {
+        let line: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .map(|(cell, w)| format!("{cell:<w$}"))
+            .collect();
+        println!("{}", line.join("  ").trim_end());
+    }
+    for r in runs.iter().filter(|r| r.problem.is_some()) {
+        eprintln!(
+            "warning: run {}: {}",
+            r.header.run_id,
+            r.problem.as_deref().unwrap_or("")
+        );
+    }
+    Ok(Outcome::Ok)
+}
+
+fn show(store: &RunStore, id: &str) -> miette::Result<Outcome> {
+    let id: RunId = match id.parse() {
+        Ok(id) => id,
+        Err(e) => {
+            return Err(miette::miette!(
+                help = "list the runs with `runbook runs`",
+                "{e}"
+            ));
+        }
+    };
+    let run = match store.load(&id) {
+        Ok(run) => run,
+        Err(StoreError::Journal(e)) => {
+            let (sources, diagnostic) = e.to_diagnostic();
+            eprintln!(
+                "{}",
+                diagnostic.render(&sources, console::colors_enabled_stderr())
+            );
+            return Ok(Outcome::Failed);
+        }
+        Err(e) => {
+            let help = e.help().unwrap_or("");
+            return Err(miette::miette!(help = help, "{e}"));
+        }
+    };
+    let h = &run.header;
+    println!("run       {}", h.run_id);
+    println!(
+        "runbook   {} (sha256 {})",
+        h.runbook,
+        &h.fingerprint.sha256[..16]
+    );
+    println!("cluster   {}", h.cluster);
+    if let Some(env) = &h.environment {
+        println!("env       {env}");
+    }
+    println!("started   {} by {}", h.started_at, h.operator);
+    println!("state     {}", run.state.as_str());
+    if !h.params.is_empty() {
+        println!("params");
+        for (name, value) in &h.params {
+            println!("  {name} = {value}");
+        }
+    }
+    println!();
+    for entry in &run.journal.entries {
+        println!("{}", describe(entry));
+    }
+    if let Some(torn) = &run.journal.torn_tail {
+        eprintln!("warning: {}", torn.message(&run.journal.path));
+    }
+    Ok(Outcome::Ok)
+}
+
+fn describe(entry: &Entry) -> String {
+    let what = match &entry.record {
+        Record::RunStarted {
+            runbook, cluster, ..
+        } => format!("run started: {runbook} on {cluster}"),
+        Record::Resumed {
+            attempt,
+            forced,
+            dropped_torn_tail,
+        } => {
+            let mut s = format!("resumed (attempt {attempt})");
+            if *dropped_torn_tail {
+                s.push_str(", torn last line dropped");
+            }
+            if *forced {
+                s.push_str(", forced despite a changed runbook");
+            }
+            s
+        }
+        Record::StepStarted { step } => format!("step {step} started"),
+        Record::StepFinished {
+            step,
+            outcome,
+            error,
+        } => {
+            let o = match outcome {
+                StepOutcome::Ok => "ok",
+                StepOutcome::Failed => "FAILED",
+                StepOutcome::Skipped => "skipped",
+            };
+            match error {
+                Some(e) => format!("step {step} {o}: {e}"),
+                None => format!("step {step} {o}"),
+            }
+        }
+        Record::ActionIntent {
+            key,
+            action,
+            client_request_token,
+            request,
+        } => {
+            let token = client_request_token
+                .as_deref()
+                .map(|t| format!(" token={t}"))
+                .unwrap_or_default();
+            format!("-> {action} {key}{token} {request}")
+        }
+        Record::ActionResult { key, outcome } => match outcome {
+            ActionOutcome::Ok { result } => format!("<- {key} ok {result}"),
+            ActionOutcome::Failed { error } => format!("<- {key} FAILED: {error}"),
+        },
+        Record::GateResult {
+            gate,
+            passed,
+            detail,
+            ..
+        } => {
+            let p = if *passed { "passed" } else { "FAILED" };
+            if detail.is_empty() {
+                format!("gate {gate} {p}")
+            } else {
+                format!("gate {gate} {p}: {detail}")
+            }
+        }
+        Record::Blocker {
+            kind,
+            subject,
+            detail,
+            ..
+        } => format!("blocked by {kind} {subject}: {detail}"),
+        Record::RollbackStarted { step, reason } => {
+            format!("rollback of {step} started: {reason}")
+        }
+        Record::RollbackFinished { step, ok, error } => match (ok, error) {
+            (true, _) => format!("rollback of {step} done"),
+            (false, e) => format!(
+                "rollback of {step} FAILED: {}",
+                e.as_deref().unwrap_or("no detail")
+            ),
+        },
+        Record::RunFinished { outcome, error, .. } => {
+            let o = format!("{outcome:?}").to_lowercase();
+            match error {
+                Some(e) => format!("run finished: {o}: {e}"),
+                None => format!("run finished: {o}"),
+            }
+        }
+    };
+    format!(
+        "#{:<4} {}  {what}",
+        entry.seq,
+        entry.at.strftime("%Y-%m-%d %H:%M:%SZ")
+    )
+}

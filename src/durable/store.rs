@@ -1,0 +1,374 @@
+//! The on-disk layout of runs and the listing over it:
+//!
+//! ```text
+//! .runbook/runs/<run-id>/run.json       header (RunHeader), written once
+//!                        journal.jsonl  append-only records
+//!                        run.lock       flock held by the process running it
+//!                        report.md      written at the end (and on failure)
+//!                        report.json
+//! ```
+//!
+//! `run.lock` tells a live run from an interrupted one, and stops two local
+//! processes from continuing the same run.
+
+use std::fs::{File, OpenOptions, TryLockError};
+use std::path::{Path, PathBuf};
+
+use jiff::{SignedDuration, Timestamp};
+use serde_json::Value;
+
+use super::clock::SharedClock;
+use super::header::{RunHeader, write_atomic};
+use super::journal::{self, Journal, JournalContents, JournalError};
+use super::record::{Record, RunOutcome};
+use super::redact::scrub;
+use super::report::Report;
+use super::run_id::RunId;
+
+pub const DEFAULT_ROOT: &str = ".runbook";
+const HEADER: &str = "run.json";
+const JOURNAL: &str = "journal.jsonl";
+const LOCK: &str = "run.lock";
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    #[error("no run `{id}` in {}", dir.display())]
+    NoSuchRun { id: String, dir: PathBuf },
+    #[error("{}: not a valid run header: {reason}", path.display())]
+    BadHeader { path: PathBuf, reason: String },
+    #[error("run {id} is being executed by another process right now")]
+    Running { id: RunId },
+}
+
+impl StoreError {
+    fn io(path: &Path, source: std::io::Error) -> Self {
+        StoreError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+
+    pub fn help(&self) -> Option<&'static str> {
+        match self {
+            StoreError::NoSuchRun { .. } => {
+                Some("list the runs with `runbook runs` (and pass --dir if they live elsewhere)")
+            }
+            StoreError::Running { .. } => Some(
+                "wait for it to finish, or stop that process first; two processes must never drive one run",
+            ),
+            StoreError::BadHeader { .. } => {
+                Some("run.json is written once when a run starts; restore it or start a new run")
+            }
+            StoreError::Io { .. } | StoreError::Journal(_) => None,
+        }
+    }
+}
+
+/// Where a run stands, as `runbook runs` shows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RunState {
+    Running,
+    Finished,
+    Failed,
+    RolledBack,
+    /// No `run_finished` and no process holds the run: it died; resume it.
+    Interrupted,
+}
+
+impl RunState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunState::Running => "running",
+            RunState::Finished => "finished",
+            RunState::Failed => "failed",
+            RunState::RolledBack => "rolled back",
+            RunState::Interrupted => "interrupted",
+        }
+    }
+}
+
+/// One row of `runbook runs`.
+#[derive(Clone, Debug)]
+pub struct RunSummary {
+    pub header: RunHeader,
+    pub state: RunState,
+    /// Until `run_finished`, or until the last record for a dead run, or until
+    /// now for a live one.
+    pub duration: SignedDuration,
+    /// Present when the journal could not be read; the row is still listed.
+    pub problem: Option<String>,
+}
+
+/// A run read back from disk.
+#[derive(Debug)]
+pub struct StoredRun {
+    pub dir: PathBuf,
+    pub header: RunHeader,
+    pub journal: JournalContents,
+    pub state: RunState,
+}
+
+#[derive(Clone, Debug)]
+pub struct RunStore {
+    root: PathBuf,
+}
+
+impl RunStore {
+    /// `root` is the `.runbook` directory.
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        RunStore { root: root.into() }
+    }
+
+    pub fn runs_dir(&self) -> PathBuf {
+        self.root.join("runs")
+    }
+
+    pub fn run_dir(&self, id: &RunId) -> PathBuf {
+        self.runs_dir().join(id.as_str())
+    }
+
+    /// Create a run's directory, header and journal, hold its lock, and record
+    /// `run_started`. The header's params should already be redacted
+    /// (`RunHeader::with_params`); everything is scrubbed again here anyway.
+    pub fn start(&self, header: RunHeader, clock: SharedClock) -> Result<ActiveRun, StoreError> {
+        let runs = self.runs_dir();
+        std::fs::create_dir_all(&runs).map_err(|e| StoreError::io(&runs, e))?;
+        let dir = self.run_dir(&header.run_id);
+        std::fs::create_dir(&dir).map_err(|e| StoreError::io(&dir, e))?;
+        journal::sync_parent_dir(&dir)?;
+        let lock = lock_run(&dir, &header.run_id)?;
+        let mut value = serde_json::to_value(&header).expect("headers always serialize");
+        scrub(&mut value);
+        let path = dir.join(HEADER);
+        let text = serde_json::to_string_pretty(&value).expect("values always serialize");
+        write_atomic(&path, text.as_bytes()).map_err(|e| StoreError::io(&path, e))?;
+        let mut journal = Journal::create(&dir.join(JOURNAL), clock)?;
+        journal.append(Record::RunStarted {
+            run_id: header.run_id.clone(),
+            runbook: header.runbook.clone(),
+            cluster: header.cluster.clone(),
+            environment: header.environment.clone(),
+        })?;
+        Ok(ActiveRun {
+            dir,
+            header,
+            journal,
+            _lock: lock,
+        })
+    }
+
+    /// Take over an existing run to continue it: holds its lock and opens the
+    /// journal for appending (cutting off a torn last line).
+    pub fn reopen(
+        &self,
+        id: &RunId,
+        clock: SharedClock,
+    ) -> Result<(ActiveRun, JournalContents), StoreError> {
+        let dir = self.existing_dir(id)?;
+        let lock = lock_run(&dir, id)?;
+        let header = read_header(&dir)?;
+        let (journal, contents) = Journal::open_append(&dir.join(JOURNAL), clock)?;
+        Ok((
+            ActiveRun {
+                dir,
+                header,
+                journal,
+                _lock: lock,
+            },
+            contents,
+        ))
+    }
+
+    /// Read a run without touching it.
+    pub fn load(&self, id: &RunId) -> Result<StoredRun, StoreError> {
+        let dir = self.existing_dir(id)?;
+        let header = read_header(&dir)?;
+        let journal = journal::read(&dir.join(JOURNAL))?;
+        let state = state_of(&dir, &journal);
+        Ok(StoredRun {
+            dir,
+            header,
+            journal,
+            state,
+        })
+    }
+
+    /// All runs, oldest first. Runs whose journal is damaged are listed with
+    /// the problem instead of failing the whole listing.
+    pub fn list(&self, now: Timestamp) -> Result<Vec<RunSummary>, StoreError> {
+        let runs = self.runs_dir();
+        let entries = match std::fs::read_dir(&runs) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(StoreError::io(&runs, e)),
+        };
+        let mut ids: Vec<RunId> = entries
+            .filter_map(|e| e.ok()?.file_name().into_string().ok()?.parse().ok())
+            .collect();
+        ids.sort();
+        let mut out = Vec::new();
+        for id in ids {
+            let dir = self.run_dir(&id);
+            let Ok(header) = read_header(&dir) else {
+                continue;
+            };
+            let summary = match journal::read(&dir.join(JOURNAL)) {
+                Ok(contents) => {
+                    let state = state_of(&dir, &contents);
+                    let end = match state {
+                        RunState::Running => now,
+                        _ => contents.entries.last().map_or(header.started_at, |e| e.at),
+                    };
+                    RunSummary {
+                        duration: header.started_at.duration_until(end),
+                        header,
+                        state,
+                        problem: None,
+                    }
+                }
+                Err(e) => RunSummary {
+                    duration: SignedDuration::ZERO,
+                    state: live_or_interrupted(&dir),
+                    header,
+                    problem: Some(e.to_string()),
+                },
+            };
+            out.push(summary);
+        }
+        Ok(out)
+    }
+
+    fn existing_dir(&self, id: &RunId) -> Result<PathBuf, StoreError> {
+        let dir = self.run_dir(id);
+        if dir.join(HEADER).is_file() {
+            Ok(dir)
+        } else {
+            Err(StoreError::NoSuchRun {
+                id: id.to_string(),
+                dir: self.runs_dir(),
+            })
+        }
+    }
+}
+
+/// A run this process is executing: owns the journal and the run lock.
+#[derive(Debug)]
+pub struct ActiveRun {
+    dir: PathBuf,
+    header: RunHeader,
+    journal: Journal,
+    _lock: File,
+}
+
+impl ActiveRun {
+    pub fn id(&self) -> &RunId {
+        &self.header.run_id
+    }
+
+    pub fn header(&self) -> &RunHeader {
+        &self.header
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Append and fsync one record; see `Journal::append`.
+    pub fn append(&mut self, record: Record) -> Result<u64, JournalError> {
+        self.journal.append(record)
+    }
+
+    pub fn journal(&self) -> &Journal {
+        &self.journal
+    }
+
+    /// Record `run_finished` and write the reports. Call on success, failure
+    /// and after a rollback alike.
+    pub fn finish(
+        &mut self,
+        outcome: RunOutcome,
+        error: Option<String>,
+        final_state: Option<Value>,
+    ) -> Result<Report, StoreError> {
+        self.append(Record::RunFinished {
+            outcome,
+            error,
+            final_state,
+        })?;
+        self.write_report()
+    }
+
+    /// Write `report.md` and `report.json` from the journal as it is now.
+    pub fn write_report(&self) -> Result<Report, StoreError> {
+        let contents = journal::read(self.journal.path())?;
+        let report = Report::build(&self.header, &contents, state_of(&self.dir, &contents));
+        report.write(&self.dir)?;
+        Ok(report)
+    }
+}
+
+fn read_header(dir: &Path) -> Result<RunHeader, StoreError> {
+    let path = dir.join(HEADER);
+    let text = std::fs::read_to_string(&path).map_err(|e| StoreError::io(&path, e))?;
+    serde_json::from_str(&text).map_err(|e| StoreError::BadHeader {
+        path,
+        reason: e.to_string(),
+    })
+}
+
+fn lock_run(dir: &Path, id: &RunId) -> Result<File, StoreError> {
+    let path = dir.join(LOCK);
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| StoreError::io(&path, e))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(TryLockError::WouldBlock) => Err(StoreError::Running { id: id.clone() }),
+        Err(TryLockError::Error(e)) => Err(StoreError::io(&path, e)),
+    }
+}
+
+/// Whether some process holds the run's lock right now.
+fn is_live(dir: &Path) -> bool {
+    let Ok(file) = File::open(dir.join(LOCK)) else {
+        return false;
+    };
+    matches!(file.try_lock_shared(), Err(TryLockError::WouldBlock))
+}
+
+fn state_of(dir: &Path, contents: &JournalContents) -> RunState {
+    // The last word counts: a failed run can be resumed, and then runs again.
+    let mut finished = None;
+    for record in contents.records() {
+        match record {
+            Record::RunFinished { outcome, .. } => finished = Some(*outcome),
+            Record::Resumed { .. } => finished = None,
+            _ => {}
+        }
+    }
+    match finished {
+        Some(RunOutcome::Succeeded) => RunState::Finished,
+        Some(RunOutcome::Failed) => RunState::Failed,
+        Some(RunOutcome::RolledBack) => RunState::RolledBack,
+        None => live_or_interrupted(dir),
+    }
+}
+
+fn live_or_interrupted(dir: &Path) -> RunState {
+    if is_live(dir) {
+        RunState::Running
+    } else {
+        RunState::Interrupted
+    }
+}

@@ -1,0 +1,1002 @@
+//! Durable runs: journal format and validation, resume bookkeeping, the
+//! `runs`/`resume` commands through the real binary, reports, and the cluster
+//! Lease against the in-process sandbox.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+
+use indexmap::IndexMap;
+use jiff::{SignedDuration, Timestamp};
+use runbook::durable::journal::{self, Journal};
+use runbook::durable::resume::{ResumeError, StepStatus};
+use runbook::durable::{
+    ActionKey, ActionOutcome, ActionStatus, ActiveRun, Fingerprint, JournalError, ManualClock,
+    Record, ResumePlan, ResumeState, RunHeader, RunId, RunOutcome, RunStore, SharedClock,
+    StepOutcome, StoreError,
+};
+use serde_json::json;
+
+fn t0() -> Timestamp {
+    "2026-11-23T01:00:00Z".parse().unwrap()
+}
+
+fn clock() -> (ManualClock, SharedClock) {
+    let c = ManualClock::new(t0());
+    (c.clone(), Arc::new(c))
+}
+
+fn every_record() -> Vec<Record> {
+    let key = ActionKey::new("control-plane", 0, &json!({"version": "1.31"}));
+    vec![
+        Record::RunStarted {
+            run_id: "20261123T010000Z-0000abcd".parse().unwrap(),
+            runbook: "upgrade.upg".into(),
+            cluster: "prod-eu".into(),
+            environment: Some("prod".into()),
+        },
+        Record::StepStarted {
+            step: "control-plane".into(),
+        },
+        Record::GateResult {
+            gate: "nodes_ready".into(),
+            step: Some("control-plane".into()),
+            passed: true,
+            detail: "6/6 Ready".into(),
+        },
+        Record::ActionIntent {
+            key: key.clone(),
+            action: "eks.update_cluster_version".into(),
+            client_request_token: Some("0f1e2d3c-aaaa-bbbb-cccc-111122223333".into()),
+            request: json!({"name": "prod-eu", "version": "1.31"}),
+        },
+        Record::ActionResult {
+            key: key.clone(),
+            outcome: ActionOutcome::Ok {
+                result: json!({"update_id": "u-1", "status": "Successful"}),
+            },
+        },
+        Record::ActionResult {
+            key,
+            outcome: ActionOutcome::Failed {
+                error: "InvalidRequestException".into(),
+            },
+        },
+        Record::Blocker {
+            step: Some("drain".into()),
+            kind: "pdb".into(),
+            subject: "payments/api-pdb".into(),
+            detail: "0 disruptions allowed".into(),
+        },
+        Record::StepFinished {
+            step: "control-plane".into(),
+            outcome: StepOutcome::Failed,
+            error: Some("gate failed".into()),
+        },
+        Record::RollbackStarted {
+            step: "control-plane".into(),
+            reason: "gate failed".into(),
+        },
+        Record::RollbackFinished {
+            step: "control-plane".into(),
+            ok: false,
+            error: Some("cannot downgrade".into()),
+        },
+        Record::Resumed {
+            attempt: 1,
+            forced: false,
+            dropped_torn_tail: true,
+        },
+        Record::RunFinished {
+            outcome: RunOutcome::RolledBack,
+            error: Some("gate failed".into()),
+            final_state: Some(json!({"version": "1.30"})),
+        },
+    ]
+}
+
+fn new_journal(dir: &Path) -> (PathBuf, Journal, ManualClock) {
+    let path = dir.join("journal.jsonl");
+    let (manual, shared) = clock();
+    (
+        path.clone(),
+        Journal::create(&path, shared).unwrap(),
+        manual,
+    )
+}
+
+#[test]
+fn journal_round_trips_every_record_type() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, mut journal, clock) = new_journal(dir.path());
+    for (i, record) in every_record().into_iter().enumerate() {
+        clock.advance(SignedDuration::from_secs(10));
+        assert_eq!(journal.append(record).unwrap(), i as u64 + 1);
+    }
+    let contents = journal::read(&path).unwrap();
+    assert!(contents.torn_tail.is_none());
+    let read: Vec<Record> = contents.records().cloned().collect();
+    assert_eq!(read, every_record());
+    assert_eq!(contents.entries[0].at, t0() + SignedDuration::from_secs(10));
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert_eq!(text.lines().count(), every_record().len());
+    for line in text.lines() {
+        // Every line is plain JSON, usable with jq.
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert_eq!(v["sum"].as_str().unwrap().len(), 16, "{line}");
+    }
+}
+
+#[test]
+fn journal_fsyncs_file_and_directory_and_is_on_disk_when_append_returns() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, mut journal, _) = new_journal(dir.path());
+    // The new file, then its directory entry.
+    assert_eq!(journal.sync_count(), 2);
+    for (i, record) in every_record().into_iter().take(3).enumerate() {
+        journal.append(record).unwrap();
+        assert_eq!(journal.sync_count(), 3 + i as u64);
+        // Not buffered in the process: a separate reader sees the record.
+        assert_eq!(journal::read(&path).unwrap().entries.len(), i + 1);
+    }
+    let (_, shared) = clock();
+    let err = Journal::create(&path, shared).unwrap_err();
+    assert!(
+        matches!(err, JournalError::Io { .. }),
+        "create must not clobber: {err}"
+    );
+}
+
+#[test]
+fn torn_last_line_is_reported_and_dropped_on_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, mut journal, _) = new_journal(dir.path());
+    for record in every_record().into_iter().take(3) {
+        journal.append(record).unwrap();
+    }
+    let intact = std::fs::metadata(&path).unwrap().len();
+    journal.append(every_record().remove(3)).unwrap();
+    drop(journal);
+    // Crash in the middle of writing record #4.
+    let file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+    file.set_len(intact + 40).unwrap();
+    drop(file);
+
+    let contents = journal::read(&path).unwrap();
+    assert_eq!(contents.entries.len(), 3);
+    let torn = contents.torn_tail.clone().expect("torn tail detected");
+    assert_eq!(torn.line, 4);
+    assert_eq!(torn.last_complete_seq, Some(3));
+    assert_eq!(
+        torn.message(&path),
+        format!(
+            "journal {} line 4 is truncated (crash during write); the last complete record is #3",
+            path.display()
+        )
+    );
+
+    let (_, shared) = clock();
+    let (mut journal, reopened) = Journal::open_append(&path, shared).unwrap();
+    assert!(reopened.torn_tail.is_some());
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), intact);
+    assert_eq!(journal.append(every_record().remove(1)).unwrap(), 4);
+    let after = journal::read(&path).unwrap();
+    assert!(after.torn_tail.is_none());
+    assert_eq!(after.entries.len(), 4);
+}
+
+fn corrupt_err(path: &Path) -> JournalError {
+    journal::read(path).expect_err("corruption must be refused")
+}
+
+#[test]
+fn corrupted_middle_line_is_a_hard_error_with_location_and_help() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, mut journal, _) = new_journal(dir.path());
+    for record in every_record().into_iter().take(4) {
+        journal.append(record).unwrap();
+    }
+    let text = std::fs::read_to_string(&path).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+
+    // An edited value in line 2: checksum mismatch.
+    let tampered = text.replacen("control-plane", "control-plan3", 2);
+    std::fs::write(&path, &tampered).unwrap();
+    let err = corrupt_err(&path);
+    let JournalError::Corrupt { line, reason, .. } = &err else {
+        panic!("{err}")
+    };
+    assert_eq!(*line, 2);
+    assert!(reason.contains("checksum mismatch"), "{reason}");
+    let (sources, diagnostic) = err.to_diagnostic();
+    let rendered = diagnostic.render(&sources, false);
+    assert!(
+        rendered.contains(&format!("{}:2:1", path.display())),
+        "{rendered}"
+    );
+    assert!(rendered.contains("start a new run"), "{rendered}");
+
+    // A missing line: sequence gap, reported where the gap shows.
+    let gap = format!("{}\n{}\n{}\n", lines[0], lines[2], lines[3]);
+    std::fs::write(&path, gap).unwrap();
+    let err = corrupt_err(&path);
+    assert!(
+        err.to_string()
+            .ends_with(":2: sequence gap: expected record #2, found #3"),
+        "{err}"
+    );
+
+    // Garbage that is terminated (so not a torn write) in the middle.
+    let garbage = format!("{}\nnot json\n{}\n", lines[0], lines[1]);
+    std::fs::write(&path, garbage).unwrap();
+    assert!(matches!(
+        corrupt_err(&path),
+        JournalError::Corrupt { line: 2, .. }
+    ));
+}
+
+fn write_runbook(dir: &Path, text: &str) -> PathBuf {
+    let path = dir.join("upgrade.upg");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn header_for(runbook: &Path, started: Timestamp) -> RunHeader {
+    let bytes = std::fs::read(runbook).unwrap();
+    let fingerprint = Fingerprint::of_files([(runbook.to_path_buf(), bytes.as_slice())]);
+    let mut params = IndexMap::new();
+    params.insert("target_version".to_string(), json!("1.31"));
+    params.insert(
+        "aws_secret_access_key".to_string(),
+        json!("wJalrXUtnFEMI/K7MDENG"),
+    );
+    params.insert("api_key_param".to_string(), json!("hunter2-plain"));
+    params.insert("note".to_string(), json!("uses AKIAIOSFODNN7EXAMPLE"));
+    params.insert("webhook".to_string(), json!("https://hooks/x"));
+    RunHeader::new(
+        RunId::generate(started),
+        runbook.display().to_string(),
+        fingerprint,
+        "prod-eu",
+        started,
+    )
+    .with_environment("prod")
+    .with_params(params, &["webhook"])
+}
+
+fn start(store: &RunStore, runbook: &Path, clock: &SharedClock) -> ActiveRun {
+    store
+        .start(header_for(runbook, clock.now()), clock.clone())
+        .unwrap()
+}
+
+#[test]
+fn run_files_never_contain_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let runbook = write_runbook(dir.path(), "runbook upgrade {}\n");
+    let store = RunStore::new(dir.path().join(".runbook"));
+    let (_, shared) = clock();
+    let mut run = start(&store, &runbook, &shared);
+    let key = ActionKey::new("s", 0, &json!({}));
+    run.append(Record::ActionIntent {
+        key: key.clone(),
+        action: "eks.update_addon".into(),
+        client_request_token: Some(key.client_request_token(run.id())),
+        request: json!({"serviceAccountToken": "abc.def", "headers": "Bearer sk-0123456789"}),
+    })
+    .unwrap();
+    run.finish(
+        RunOutcome::Failed,
+        Some("auth with AKIAIOSFODNN7EXAMPLE failed".into()),
+        None,
+    )
+    .unwrap();
+    let mut all = String::new();
+    for f in ["run.json", "journal.jsonl", "report.md", "report.json"] {
+        all += &std::fs::read_to_string(run.dir().join(f)).unwrap();
+    }
+    for secret in [
+        "wJalrXUtnFEMI",
+        "hunter2",
+        "AKIAIOSFODNN7EXAMPLE",
+        "hooks/x",
+        "abc.def",
+        "sk-0123456789",
+    ] {
+        assert!(!all.contains(secret), "{secret} written to disk");
+    }
+    assert!(all.contains("1.31"), "non-secret params are kept");
+    assert!(
+        all.contains(&key.client_request_token(run.id())),
+        "the idempotency token is kept"
+    );
+}
+
+#[test]
+fn resume_classifies_completed_in_doubt_failed_and_not_started() {
+    let dir = tempfile::tempdir().unwrap();
+    let runbook = write_runbook(dir.path(), "runbook upgrade {}\n");
+    let store = RunStore::new(dir.path().join(".runbook"));
+    let (_, shared) = clock();
+    let mut run = start(&store, &runbook, &shared);
+    let done = ActionKey::new("control-plane", 0, &json!({"version": "1.31"}));
+    let doubt = ActionKey::new("addons", 0, &json!({"addon": "vpc-cni"}));
+    let failed = ActionKey::new("addons", 1, &json!({"addon": "kube-proxy"}));
+    let fresh = ActionKey::new("nodegroups", 0, &json!({"ng": "ng-1"}));
+    let intent = |key: &ActionKey, run: &ActiveRun| Record::ActionIntent {
+        key: key.clone(),
+        action: "eks.update".into(),
+        client_request_token: Some(key.client_request_token(run.id())),
+        request: json!({"k": key.to_string()}),
+    };
+    run.append(Record::StepStarted {
+        step: "control-plane".into(),
+    })
+    .unwrap();
+    run.append(intent(&done, &run)).unwrap();
+    run.append(Record::ActionResult {
+        key: done.clone(),
+        outcome: ActionOutcome::Ok {
+            result: json!({"update_id": "u-1"}),
+        },
+    })
+    .unwrap();
+    run.append(Record::StepFinished {
+        step: "control-plane".into(),
+        outcome: StepOutcome::Ok,
+        error: None,
+    })
+    .unwrap();
+    run.append(Record::StepStarted {
+        step: "addons".into(),
+    })
+    .unwrap();
+    run.append(intent(&failed, &run)).unwrap();
+    run.append(Record::ActionResult {
+        key: failed.clone(),
+        outcome: ActionOutcome::Failed {
+            error: "ResourceInUseException".into(),
+        },
+    })
+    .unwrap();
+    let doubt_seq = run.append(intent(&doubt, &run)).unwrap();
+    let id = run.id().clone();
+    drop(run); // the process dies here
+
+    let contents = store.load(&id).unwrap().journal;
+    let state = ResumeState::from_journal(&contents);
+    assert_eq!(
+        state.status(&done),
+        ActionStatus::Completed {
+            result: &json!({"update_id": "u-1"})
+        }
+    );
+    assert_eq!(
+        state.status(&failed),
+        ActionStatus::Failed {
+            error: "ResourceInUseException"
+        }
+    );
+    let ActionStatus::InDoubt(intent) = state.status(&doubt) else {
+        panic!("{:?}", state.status(&doubt))
+    };
+    assert_eq!(intent.seq, doubt_seq);
+    assert_eq!(
+        intent.client_request_token.as_deref(),
+        Some(doubt.client_request_token(&id).as_str())
+    );
+    assert_eq!(state.status(&fresh), ActionStatus::NotStarted);
+    // Same step and index but other arguments: a different action.
+    let changed = ActionKey::new("control-plane", 0, &json!({"version": "1.32"}));
+    assert_eq!(state.status(&changed), ActionStatus::NotStarted);
+    assert_eq!(
+        state.step_status("control-plane"),
+        StepStatus::Finished(StepOutcome::Ok)
+    );
+    assert_eq!(state.step_status("addons"), StepStatus::Interrupted);
+    assert_eq!(state.in_doubt().count(), 1);
+
+    // Resuming records the attempt and keeps the classification.
+    let plan = ResumePlan::prepare(&store, &id, false).unwrap();
+    let shown = plan.to_string();
+    assert!(shown.contains(&format!("in doubt: {doubt}")), "{shown}");
+    let (mut resumed, state) = plan.begin(shared.clone()).unwrap();
+    assert!(matches!(state.status(&doubt), ActionStatus::InDoubt(_)));
+    resumed
+        .append(Record::ActionResult {
+            key: doubt.clone(),
+            outcome: ActionOutcome::Ok {
+                result: json!("probed"),
+            },
+        })
+        .unwrap();
+    drop(resumed);
+    let state = ResumeState::from_journal(&store.load(&id).unwrap().journal);
+    assert_eq!(state.attempts(), 1);
+    assert_eq!(
+        state.status(&doubt),
+        ActionStatus::Completed {
+            result: &json!("probed")
+        }
+    );
+}
+
+#[test]
+fn resume_refuses_a_changed_runbook_unless_forced() {
+    let dir = tempfile::tempdir().unwrap();
+    let runbook = write_runbook(dir.path(), "runbook upgrade { step a {} }\n");
+    let store = RunStore::new(dir.path().join(".runbook"));
+    let (_, shared) = clock();
+    let run = start(&store, &runbook, &shared);
+    let id = run.id().clone();
+    drop(run);
+    assert!(ResumePlan::prepare(&store, &id, false).is_ok());
+
+    write_runbook(dir.path(), "runbook upgrade { step b {} }\n");
+    let err = ResumePlan::prepare(&store, &id, false).unwrap_err();
+    let ResumeError::RunbookChanged { files, .. } = &err else {
+        panic!("{err}")
+    };
+    assert_eq!(files, &vec![std::path::absolute(&runbook).unwrap()]);
+    let (_, diagnostic) = err.to_diagnostic();
+    assert_eq!(diagnostic.code, "RUN010");
+    assert!(diagnostic.help.as_deref().unwrap().contains("--force"));
+
+    let plan = ResumePlan::prepare(&store, &id, true).unwrap();
+    assert_eq!(plan.changed_files.len(), 1);
+    let (_run, _) = plan.begin(shared.clone()).unwrap();
+    let last = store
+        .load(&id)
+        .unwrap()
+        .journal
+        .entries
+        .last()
+        .unwrap()
+        .record
+        .clone();
+    assert_eq!(
+        last,
+        Record::Resumed {
+            attempt: 1,
+            forced: true,
+            dropped_torn_tail: false
+        }
+    );
+}
+
+#[test]
+fn resume_refuses_live_and_finished_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let runbook = write_runbook(dir.path(), "runbook upgrade {}\n");
+    let store = RunStore::new(dir.path().join(".runbook"));
+    let (_, shared) = clock();
+    let mut live = start(&store, &runbook, &shared);
+    let err = ResumePlan::prepare(&store, live.id(), false).unwrap_err();
+    assert!(
+        matches!(err, ResumeError::Store(StoreError::Running { .. })),
+        "{err}"
+    );
+    assert!(matches!(
+        store.reopen(live.id(), shared.clone()),
+        Err(StoreError::Running { .. })
+    ));
+    live.finish(RunOutcome::Succeeded, None, None).unwrap();
+    let id = live.id().clone();
+    drop(live);
+    let err = ResumePlan::prepare(&store, &id, false).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ResumeError::AlreadyFinished {
+                outcome: RunOutcome::Succeeded,
+                ..
+            }
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn report_has_timeline_gates_blockers_rollbacks_and_final_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let runbook = write_runbook(dir.path(), "runbook upgrade {}\n");
+    let store = RunStore::new(dir.path().join(".runbook"));
+    let (manual, shared) = clock();
+    let mut run = start(&store, &runbook, &shared);
+    let key = ActionKey::new("control-plane", 0, &json!({"version": "1.31"}));
+    let tick = |s| manual.advance(SignedDuration::from_secs(s));
+    run.append(Record::StepStarted {
+        step: "control-plane".into(),
+    })
+    .unwrap();
+    run.append(Record::ActionIntent {
+        key: key.clone(),
+        action: "eks.update_cluster_version".into(),
+        client_request_token: None,
+        request: json!({}),
+    })
+    .unwrap();
+    tick(725);
+    run.append(Record::ActionResult {
+        key,
+        outcome: ActionOutcome::Ok { result: json!({}) },
+    })
+    .unwrap();
+    run.append(Record::StepFinished {
+        step: "control-plane".into(),
+        outcome: StepOutcome::Ok,
+        error: None,
+    })
+    .unwrap();
+    run.append(Record::GateResult {
+        gate: "addons_compatible".into(),
+        step: None,
+        passed: false,
+        detail: "vpc-cni v1.12 | too old".into(),
+    })
+    .unwrap();
+    run.append(Record::Blocker {
+        step: Some("drain".into()),
+        kind: "pdb".into(),
+        subject: "payments/api".into(),
+        detail: "0 disruptions allowed".into(),
+    })
+    .unwrap();
+    run.append(Record::RollbackStarted {
+        step: "drain".into(),
+        reason: "gate failed".into(),
+    })
+    .unwrap();
+    tick(5);
+    run.append(Record::RollbackFinished {
+        step: "drain".into(),
+        ok: true,
+        error: None,
+    })
+    .unwrap();
+    let report = run
+        .finish(
+            RunOutcome::RolledBack,
+            Some("gate addons_compatible failed".into()),
+            Some(json!({"version": "1.31"})),
+        )
+        .unwrap();
+    assert_eq!(report.state, "rolled back");
+    assert_eq!(report.duration_seconds, 730);
+    assert_eq!(report.steps[0].actions[0].duration_seconds, Some(725));
+    assert_eq!(report.steps[0].actions[0].outcome, "ok");
+
+    let md = std::fs::read_to_string(run.dir().join("report.md")).unwrap();
+    for needle in [
+        "**control-plane** — ok (12m 05s",
+        "`eks.update_cluster_version`",
+        "| addons_compatible |  | **failed** | vpc-cni v1.12 \\| too old |",
+        "| pdb | payments/api | drain | 0 disruptions allowed |",
+        "- **drain** (gate failed) — completed",
+        "\"version\": \"1.31\"",
+        "| State | **rolled back** |",
+    ] {
+        assert!(md.contains(needle), "missing {needle:?} in\n{md}");
+    }
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.dir().join("report.json")).unwrap())
+            .unwrap();
+    assert_eq!(json["blockers"][0]["kind"], "pdb");
+    assert_eq!(json["gates"][0]["passed"], false);
+    assert_eq!(json["final_state"]["version"], "1.31");
+    assert_eq!(json["rollbacks"][0]["ok"], true);
+}
+
+fn runbook_bin(args: &[&str]) -> (String, String, i32) {
+    let out = Command::new(env!("CARGO_BIN_EXE_runbook"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+        out.status.code().unwrap_or(-1),
+    )
+}
+
+#[test]
+fn runs_lists_every_state_through_the_binary() {
+    let dir = tempfile::tempdir().unwrap();
+    let runbook = write_runbook(dir.path(), "runbook upgrade {}\n");
+    let root = dir.path().join(".runbook");
+    let store = RunStore::new(&root);
+    let (manual, shared) = clock();
+    let mut ids = Vec::new();
+    for outcome in [
+        Some(RunOutcome::Succeeded),
+        Some(RunOutcome::Failed),
+        Some(RunOutcome::RolledBack),
+        None,
+    ] {
+        manual.advance(SignedDuration::from_secs(3600));
+        let mut run = start(&store, &runbook, &shared);
+        manual.advance(SignedDuration::from_secs(95));
+        run.append(Record::StepStarted { step: "a".into() })
+            .unwrap();
+        if let Some(o) = outcome {
+            run.finish(o, None, None).unwrap();
+        }
+        ids.push(run.id().clone());
+    }
+    manual.advance(SignedDuration::from_secs(3600));
+    let live = start(&store, &runbook, &shared); // held by this process while the binary looks
+
+    let (stdout, stderr, code) = runbook_bin(&["runs", "--dir", root.to_str().unwrap()]);
+    assert_eq!(code, 0, "{stderr}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert!(lines[0].starts_with("RUN"), "{stdout}");
+    assert_eq!(lines.len(), 6, "{stdout}");
+    let expect = [
+        (&ids[0], "finished"),
+        (&ids[1], "failed"),
+        (&ids[2], "rolled back"),
+        (&ids[3], "interrupted"),
+        (live.id(), "running"),
+    ];
+    for (line, (id, state)) in lines[1..].iter().zip(expect) {
+        assert!(line.starts_with(id.as_str()), "{line}");
+        assert!(line.contains(&format!("  {state}  ")), "{line}");
+        assert!(line.contains("prod-eu") && line.contains("prod"), "{line}");
+    }
+    assert!(lines[1].ends_with("1m 35s"), "{}", lines[1]);
+
+    let (stdout, _, code) = runbook_bin(&[
+        "runs",
+        "--dir",
+        root.to_str().unwrap(),
+        "show",
+        ids[1].as_str(),
+    ]);
+    assert_eq!(code, 0);
+    assert!(stdout.contains("state     failed"), "{stdout}");
+    assert!(stdout.contains("step a started"), "{stdout}");
+    assert!(stdout.contains("run finished: failed"), "{stdout}");
+    assert!(
+        stdout.contains("aws_secret_access_key = \"<redacted>\""),
+        "{stdout}"
+    );
+
+    let (_, stderr, code) =
+        runbook_bin(&["runs", "--dir", root.to_str().unwrap(), "show", "../../etc"]);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("is not a run id"), "{stderr}");
+
+    let empty = dir.path().join("nothing");
+    let (stdout, _, code) = runbook_bin(&["runs", "--dir", empty.to_str().unwrap()]);
+    assert_eq!(code, 0);
+    assert!(stdout.starts_with("no runs in"), "{stdout}");
+}
+
+#[test]
+fn runs_show_and_resume_report_journal_damage_through_the_binary() {
+    let dir = tempfile::tempdir().unwrap();
+    let runbook = write_runbook(dir.path(), "runbook upgrade {}\n");
+    let root = dir.path().join(".runbook");
+    let store = RunStore::new(&root);
+    let (_, shared) = clock();
+    let mut run = start(&store, &runbook, &shared);
+    let key = ActionKey::new("addons", 0, &json!({"addon": "vpc-cni"}));
+    run.append(Record::ActionIntent {
+        key: key.clone(),
+        action: "eks.update_addon".into(),
+        client_request_token: Some(key.client_request_token(run.id())),
+        request: json!({"addon": "vpc-cni"}),
+    })
+    .unwrap();
+    let id = run.id().to_string();
+    let journal_path = run.journal().path().to_path_buf();
+    drop(run);
+    let root_s = root.to_str().unwrap();
+
+    // A torn tail: resume shows the plan with the warning, then stops at the
+    // interpreter boundary without touching anything.
+    let mut bytes = std::fs::read(&journal_path).unwrap();
+    let before = bytes.clone();
+    bytes.extend_from_slice(b"{\"seq\":3,\"at\":\"2026-");
+    std::fs::write(&journal_path, &bytes).unwrap();
+    let (stdout, stderr, code) = runbook_bin(&["resume", &id, "--dir", root_s]);
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    assert!(
+        stdout.contains("line 3 is truncated (crash during write); the last complete record is #2"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("in doubt: {key} (eks.update_addon")),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("not integrated yet; nothing was changed"),
+        "{stderr}"
+    );
+    assert_eq!(std::fs::read(&journal_path).unwrap(), bytes);
+
+    // Damage in the middle: both commands point at the line.
+    let text = String::from_utf8(before)
+        .unwrap()
+        .replacen("upgrade.upg", "upgrade.upx", 1);
+    std::fs::write(&journal_path, text).unwrap();
+    for args in [
+        vec!["runs", "--dir", root_s, "show", &id],
+        vec!["resume", &id, "--dir", root_s],
+    ] {
+        let (_, stderr, code) = runbook_bin(&args);
+        assert_eq!(code, 1, "{args:?}");
+        assert!(stderr.contains("RUN001"), "{stderr}");
+        assert!(stderr.contains("journal.jsonl:1:1"), "{stderr}");
+        assert!(stderr.contains("checksum mismatch"), "{stderr}");
+    }
+    let (_, stderr, code) = runbook_bin(&["resume", "20261123T010000Z-00000000", "--dir", root_s]);
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains("no run `20261123T010000Z-00000000`"),
+        "{stderr}"
+    );
+}
+
+mod cut_anywhere {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// A crash can cut the file at any byte: reading never fails, keeps
+        /// every complete record, and reports a torn tail exactly when the
+        /// cut is inside a line.
+        #[test]
+        fn a_journal_cut_at_any_byte_reads_back_its_complete_records(cut_per_mille in 0u64..=1000) {
+            let dir = tempfile::tempdir().unwrap();
+            let (path, mut journal, _) = new_journal(dir.path());
+            for record in every_record() {
+                journal.append(record).unwrap();
+            }
+            let full = std::fs::read(&path).unwrap();
+            let cut = (full.len() as u64 * cut_per_mille / 1000) as usize;
+            std::fs::write(&path, &full[..cut]).unwrap();
+            let contents = journal::read(&path).unwrap();
+            let complete = full[..cut].iter().filter(|&&b| b == b'\n').count();
+            prop_assert_eq!(contents.entries.len(), complete);
+            let inside_line = cut > 0 && full[cut - 1] != b'\n';
+            prop_assert_eq!(contents.torn_tail.is_some(), inside_line);
+            if let Some(t) = contents.torn_tail {
+                prop_assert_eq!(t.line, complete + 1);
+            }
+        }
+    }
+}
+
+mod lease_lock {
+    use super::*;
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+    use std::time::Duration;
+
+    use axum::Json;
+    use axum::extract::{Path as UrlPath, State};
+    use axum::http::StatusCode;
+    use axum::routing::{get, post};
+    use k8s_openapi::api::coordination::v1::Lease;
+    use kube::Api;
+    use runbook::durable::{ClusterLock, LockError, LockOptions};
+    use serde_json::Value;
+
+    type Leases = Arc<Mutex<HashMap<String, Value>>>;
+
+    fn status(code: u16, reason: &str, message: &str) -> (StatusCode, Json<Value>) {
+        (
+            StatusCode::from_u16(code).unwrap(),
+            Json(
+                json!({"kind": "Status", "apiVersion": "v1", "status": "Failure",
+                        "message": message, "reason": reason, "code": code}),
+            ),
+        )
+    }
+
+    async fn create(
+        State(leases): State<Leases>,
+        UrlPath(ns): UrlPath<String>,
+        Json(mut lease): Json<Value>,
+    ) -> (StatusCode, Json<Value>) {
+        let name = lease["metadata"]["name"].as_str().unwrap().to_string();
+        let mut all = leases.lock().unwrap();
+        let key = format!("{ns}/{name}");
+        if all.contains_key(&key) {
+            return status(409, "AlreadyExists", "leases already exists");
+        }
+        lease["metadata"]["resourceVersion"] = json!("1");
+        all.insert(key, lease.clone());
+        (StatusCode::CREATED, Json(lease))
+    }
+
+    async fn read(
+        State(leases): State<Leases>,
+        UrlPath((ns, name)): UrlPath<(String, String)>,
+    ) -> (StatusCode, Json<Value>) {
+        match leases.lock().unwrap().get(&format!("{ns}/{name}")) {
+            Some(l) => (StatusCode::OK, Json(l.clone())),
+            None => status(404, "NotFound", "not found"),
+        }
+    }
+
+    async fn replace(
+        State(leases): State<Leases>,
+        UrlPath((ns, name)): UrlPath<(String, String)>,
+        Json(mut lease): Json<Value>,
+    ) -> (StatusCode, Json<Value>) {
+        let mut all = leases.lock().unwrap();
+        let Some(current) = all.get(&format!("{ns}/{name}")) else {
+            return status(404, "NotFound", "not found");
+        };
+        let rv = current["metadata"]["resourceVersion"].clone();
+        if lease["metadata"]["resourceVersion"] != rv {
+            return status(409, "Conflict", "the object has been modified");
+        }
+        let next: u64 = rv.as_str().unwrap().parse::<u64>().unwrap() + 1;
+        lease["metadata"]["resourceVersion"] = json!(next.to_string());
+        all.insert(format!("{ns}/{name}"), lease.clone());
+        (StatusCode::OK, Json(lease))
+    }
+
+    /// A minimal Lease endpoint with resourceVersion semantics, served on
+    /// 127.0.0.1 and reached through kube-rs like a real API server.
+    async fn lease_server() -> kube::Client {
+        let leases: Leases = Arc::default();
+        let base = "/apis/coordination.k8s.io/v1/namespaces/{ns}/leases";
+        let app = axum::Router::new()
+            .route(base, post(create))
+            .route(&format!("{base}/{{name}}"), get(read).put(replace))
+            .with_state(leases);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let config = kube::Config::new(format!("http://{addr}").parse().unwrap());
+        kube::Client::try_from(config).unwrap()
+    }
+
+    fn options(run: &str, operator: &str, ttl: u64) -> LockOptions {
+        let mut o = LockOptions::new(run.parse().unwrap(), "upgrade.upg");
+        o.operator = operator.to_string();
+        o.ttl = Duration::from_secs(ttl);
+        o
+    }
+
+    const RUN_A: &str = "20261123T010000Z-aaaaaaaa";
+    const RUN_B: &str = "20261123T020000Z-bbbbbbbb";
+
+    async fn lease(client: &kube::Client) -> Lease {
+        Api::<Lease>::namespaced(client.clone(), "kube-system")
+            .get("runbook-lock")
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn second_run_is_refused_naming_the_holder_until_release() {
+        let client = lease_server().await;
+        let (manual, clock) = clock();
+        let mut a_opts = options(RUN_A, "alice@laptop", 30);
+        a_opts.renew_every = Some(Duration::from_millis(20));
+        let a = ClusterLock::acquire(client.clone(), a_opts, clock.clone())
+            .await
+            .unwrap();
+        assert!(a.took_over_from().is_none());
+        let spec = lease(&client).await.spec.unwrap();
+        assert_eq!(
+            spec.holder_identity.as_deref(),
+            Some(&*format!("alice@laptop/{RUN_A}"))
+        );
+        assert_eq!(spec.lease_duration_seconds, Some(30));
+
+        let err = ClusterLock::acquire(client.clone(), options(RUN_B, "bob@ci", 30), clock.clone())
+            .await
+            .unwrap_err();
+        let text = err.to_string();
+        assert!(matches!(err, LockError::Held { .. }), "{text}");
+        for needle in [
+            format!("alice@laptop/{RUN_A}"),
+            format!("run {RUN_A} of upgrade.upg"),
+            "since 2026-11-23T01:00:00Z".to_string(),
+            "Lease kube-system/runbook-lock".to_string(),
+        ] {
+            assert!(text.contains(&needle), "{needle:?} missing from: {text}");
+        }
+
+        // Renewal moves renewTime forward while the run lives.
+        manual.advance(SignedDuration::from_secs(20));
+        let renewed = t0() + SignedDuration::from_secs(20);
+        let mut seen = None;
+        for _ in 0..100 {
+            seen = lease(&client).await.spec.unwrap().renew_time.map(|t| t.0);
+            if seen == Some(renewed) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(seen, Some(renewed));
+        // 40 s after acquiring, a 30 s lease is still valid: it was renewed.
+        manual.advance(SignedDuration::from_secs(20));
+        assert!(
+            ClusterLock::acquire(client.clone(), options(RUN_B, "bob@ci", 30), clock.clone())
+                .await
+                .is_err()
+        );
+        a.ensure_held().unwrap();
+
+        a.release().await.unwrap();
+        assert_eq!(lease(&client).await.spec.unwrap().holder_identity, None);
+        let b = ClusterLock::acquire(client.clone(), options(RUN_B, "bob@ci", 30), clock.clone())
+            .await
+            .unwrap();
+        assert!(
+            b.took_over_from().is_none(),
+            "a released lease is not a takeover"
+        );
+        let l = lease(&client).await;
+        assert_eq!(l.spec.unwrap().lease_transitions, Some(1));
+        assert_eq!(l.metadata.annotations.unwrap()["runbook.dev/run-id"], RUN_B);
+    }
+
+    #[tokio::test]
+    async fn a_stale_lease_is_taken_over_and_its_old_holder_stops() {
+        let client = lease_server().await;
+        let (manual, clock) = clock();
+        let mut a_opts = options(RUN_A, "alice@laptop", 5);
+        a_opts.renew_every = Some(Duration::from_secs(3600)); // hung: never renews
+        let a = ClusterLock::acquire(client.clone(), a_opts, clock.clone())
+            .await
+            .unwrap();
+        manual.advance(SignedDuration::from_secs(5));
+        assert!(
+            ClusterLock::acquire(client.clone(), options(RUN_B, "bob@ci", 5), clock.clone())
+                .await
+                .is_err(),
+            "exactly at the TTL it is still held"
+        );
+        manual.advance(SignedDuration::from_secs(1));
+        let b = ClusterLock::acquire(client.clone(), options(RUN_B, "bob@ci", 5), clock.clone())
+            .await
+            .unwrap();
+        let old = b.took_over_from().expect("takeover reported");
+        assert_eq!(old.identity, format!("alice@laptop/{RUN_A}"));
+        assert_eq!(old.run_id.as_deref(), Some(RUN_A));
+        let err = a.ensure_held().unwrap_err();
+        assert!(matches!(err, LockError::Lost { .. }), "{err}");
+        // The old holder's late release leaves the new holder alone.
+        a.release().await.unwrap();
+        assert_eq!(
+            lease(&client).await.spec.unwrap().holder_identity,
+            Some(format!("bob@ci/{RUN_B}"))
+        );
+        b.ensure_held().unwrap();
+    }
+
+    #[tokio::test]
+    async fn of_two_contenders_for_a_stale_lease_exactly_one_wins() {
+        let client = lease_server().await;
+        let (manual, clock) = clock();
+        let mut a_opts = options(RUN_A, "alice@laptop", 5);
+        a_opts.renew_every = Some(Duration::from_secs(3600));
+        let _a = ClusterLock::acquire(client.clone(), a_opts, clock.clone())
+            .await
+            .unwrap();
+        manual.advance(SignedDuration::from_secs(60));
+        for round in 0..10 {
+            let b = format!("20261123T02000{round}Z-bbbbbbbb");
+            let c = format!("20261123T02000{round}Z-cccccccc");
+            let (rb, rc) = tokio::join!(
+                ClusterLock::acquire(client.clone(), options(&b, "bob@ci", 5), clock.clone()),
+                ClusterLock::acquire(client.clone(), options(&c, "carol@ci", 5), clock.clone()),
+            );
+            assert!(rb.is_ok() != rc.is_ok(), "round {round}: {rb:?} / {rc:?}");
+            let winner = rb.or(rc).unwrap();
+            // Make it stale for the next round (without releasing it).
+            std::mem::forget(winner);
+            manual.advance(SignedDuration::from_secs(60));
+        }
+    }
+}
