@@ -13,8 +13,7 @@ use crate::format::format_source;
 
 #[derive(Debug, clap::Args)]
 #[command(
-    about = "Rewrite runbooks in the one canonical layout",
-    long_about = "Rewrite .upg files in the one canonical layout: two-space indent, one \
+    after_help = "Rewrite .upg files in the one canonical layout: two-space indent, one \
                   statement per line, normalized spacing, comments kept. Files are replaced \
                   atomically; a file with syntax errors is left untouched.\n\n\
                   Directories are searched for .upg files."

@@ -15,8 +15,7 @@ use crate::syntax::{Program, load};
 
 #[derive(Debug, clap::Args)]
 #[command(
-    about = "List a runbook's parameters, environments, gates and steps",
-    long_about = "Describe the runbooks in FILE: description, parameters with types, defaults \
+    after_help = "Describe the runbooks in FILE: description, parameters with types, defaults \
                   and doc comments, environments (protected ones marked), preconditions, \
                   gates, and the step tree with the stable step ids that `exec` reports."
 )]
