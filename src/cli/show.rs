@@ -40,17 +40,13 @@ pub fn run(args: Args) -> miette::Result<Outcome> {
 
 fn render(program: &Program) -> String {
     let mut out = String::new();
-    let root = program.root_file();
-    let runbooks: Vec<&Runbook> = root
-        .items
-        .iter()
-        .filter_map(|i| match i {
-            Item::Runbook(r) => Some(r),
-            _ => None,
-        })
-        .collect();
+    let runbooks: Vec<&Runbook> = program.runbooks().collect();
     if runbooks.is_empty() {
-        let _ = writeln!(out, "no runbook in {}", program.sources.get(root.file).name);
+        let _ = writeln!(
+            out,
+            "no runbook in {}",
+            program.sources.get(program.root).name
+        );
     }
     for (i, runbook) in runbooks.iter().enumerate() {
         if i > 0 {
