@@ -15,6 +15,7 @@ pub mod cli;
 pub mod cloud;
 pub mod diagnostic;
 pub mod durable;
+pub mod format;
 pub mod interp;
 pub mod sandbox;
 pub mod source;

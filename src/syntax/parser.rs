@@ -45,9 +45,20 @@ static PRATT: LazyLock<PrattParser<Rule>> = LazyLock::new(|| {
 pub fn parse_file(sources: &SourceMap, file: FileId) -> Result<File, Vec<Diagnostic>> {
     let text = sources.get(file).text.as_str();
     super::depth::check_nesting(file, text).map_err(|d| vec![d])?;
-    pest::set_error_detail(true);
-    let mut pairs = UpgParser::parse(Rule::file, text)
-        .map_err(|e| vec![super::error::from_pest(file, text, e)])?;
+    let mut pairs = UpgParser::parse(Rule::file, text).map_err(|_| {
+        // Tracking every attempted token costs time, so only the second,
+        // failing parse does it, to say what was expected. The switch is
+        // process-wide; another thread parsing meanwhile only gets the same
+        // tree more slowly.
+        pest::set_error_detail(true);
+        let detailed = UpgParser::parse(Rule::file, text);
+        pest::set_error_detail(false);
+        match detailed {
+            Err(e) => vec![super::error::from_pest(file, text, e)],
+            // pest is deterministic, so this cannot happen; still no panic.
+            Ok(_) => vec![Diagnostic::error("UPG001", "syntax error")],
+        }
+    })?;
     let root = pairs.next().expect("pest returns the file rule");
     let mut comments: Vec<Comment> = root
         .clone()
@@ -125,8 +136,26 @@ struct Builder<'t> {
 }
 
 impl Builder<'_> {
+    /// The pair's span without trailing whitespace and comments: pest's
+    /// implicit whitespace before an optional or repeated tail that then
+    /// matches nothing still ends up inside the pair.
     fn span(&self, p: &Pair<Rule>) -> Span {
-        span_of(self.file, p)
+        let mut span = span_of(self.file, p);
+        loop {
+            let text = &self.text[span.start as usize..span.end as usize];
+            let trimmed = text.trim_end_matches([' ', '\t', '\r', '\n']);
+            span.end = span.start + trimmed.len() as u32;
+            let ends_in_comment = self
+                .comments
+                .binary_search_by_key(&span.end, |c| c.span.end)
+                .ok()
+                .map(|i| self.comments[i].span.start)
+                .filter(|start| *start >= span.start);
+            match ends_in_comment {
+                Some(start) if start > span.start => span.end = start,
+                _ => return span,
+            }
+        }
     }
 
     fn error(&self, d: Diagnostic) {
@@ -418,7 +447,7 @@ impl Builder<'_> {
                     let text = kids(raw).next().expect("raw text");
                     source = Some(CheckSource::Inline {
                         text: text.as_str().to_string(),
-                        span: self.span(&text),
+                        span: span_of(self.file, &text),
                     });
                 }
                 r => unreachable!("check child {r:?}"),
@@ -934,7 +963,7 @@ impl Builder<'_> {
             return StrLit {
                 parts: vec![StrPart::Text {
                     text: text.as_str().to_string(),
-                    span: self.span(&text),
+                    span: span_of(self.file, &text),
                 }],
                 raw: true,
                 span,
@@ -953,7 +982,8 @@ impl Builder<'_> {
             }
         };
         for c in kids(p) {
-            let cspan = self.span(&c);
+            // Exact spans: text may end in spaces that belong to it.
+            let cspan = span_of(self.file, &c);
             match c.as_rule() {
                 Rule::text => push_text(&mut parts, c.as_str(), cspan),
                 Rule::escape => {
