@@ -171,3 +171,15 @@ fn missing_file_is_reported_not_panicked() {
     assert!(stderr.contains("no-such-file.upg"), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+#[test]
+fn a_directory_argument_checks_every_upg_file_below_it() {
+    let (status, stdout, stderr) = run(&["check", "--color", "never", "dir"]);
+    assert_eq!(status, 0, "{stderr}");
+    assert!(stdout.is_empty());
+    assert!(stderr.contains("dir/sub/b.upg:4:8"), "{stderr}");
+    assert!(
+        stderr.ends_with("checked 2 files: 0 errors, 1 warning\n"),
+        "{stderr}"
+    );
+}
