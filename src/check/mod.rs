@@ -45,7 +45,7 @@ pub fn check_files_with(
     compile: rhai::CompileFn,
 ) -> Vec<Diagnostic> {
     let mut diags = Vec::new();
-    let decls = Decls::collect(files, &mut diags);
+    let decls = Decls::collect(sources, files, &mut diags);
     let mut checker = Checker::new(sources, &decls);
     for runbook in &decls.runbooks {
         checker.runbook(runbook);
