@@ -191,10 +191,11 @@ impl Loader {
             Origin::Stdlib(rel) => match stdlib_file(rel) {
                 Some(text) => (format!("{STDLIB_PREFIX}{rel}"), None, text.to_string()),
                 None => {
+                    let ext = if code == "UPG008" { ".rhai" } else { ".upg" };
                     let shipped: Vec<&str> = stdlib_files()
                         .iter()
                         .map(|(p, _)| *p)
-                        .filter(|p| p.ends_with(".upg"))
+                        .filter(|p| p.ends_with(ext))
                         .collect();
                     self.diagnostics.push(
                         Diagnostic::error(code, format!("`{as_written}` is not in the stdlib"))

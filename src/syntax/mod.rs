@@ -56,3 +56,6 @@ pub fn strip_spans<T: serde::Serialize>(node: &T) -> serde_json::Value {
     strip(&mut v);
     v
 }
+
+#[cfg(test)]
+mod tests;

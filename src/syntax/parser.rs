@@ -125,8 +125,26 @@ struct Builder<'t> {
 }
 
 impl Builder<'_> {
+    /// The pair's span without trailing whitespace and comments: pest's
+    /// implicit whitespace before an optional or repeated tail that then
+    /// matches nothing still ends up inside the pair.
     fn span(&self, p: &Pair<Rule>) -> Span {
-        span_of(self.file, p)
+        let mut span = span_of(self.file, p);
+        loop {
+            let text = &self.text[span.start as usize..span.end as usize];
+            let trimmed = text.trim_end_matches([' ', '\t', '\r', '\n']);
+            span.end = span.start + trimmed.len() as u32;
+            let ends_in_comment = self
+                .comments
+                .binary_search_by_key(&span.end, |c| c.span.end)
+                .ok()
+                .map(|i| self.comments[i].span.start)
+                .filter(|start| *start >= span.start);
+            match ends_in_comment {
+                Some(start) if start > span.start => span.end = start,
+                _ => return span,
+            }
+        }
     }
 
     fn error(&self, d: Diagnostic) {
@@ -418,7 +436,7 @@ impl Builder<'_> {
                     let text = kids(raw).next().expect("raw text");
                     source = Some(CheckSource::Inline {
                         text: text.as_str().to_string(),
-                        span: self.span(&text),
+                        span: span_of(self.file, &text),
                     });
                 }
                 r => unreachable!("check child {r:?}"),
@@ -934,7 +952,7 @@ impl Builder<'_> {
             return StrLit {
                 parts: vec![StrPart::Text {
                     text: text.as_str().to_string(),
-                    span: self.span(&text),
+                    span: span_of(self.file, &text),
                 }],
                 raw: true,
                 span,
@@ -953,7 +971,8 @@ impl Builder<'_> {
             }
         };
         for c in kids(p) {
-            let cspan = self.span(&c);
+            // Exact spans: text may end in spaces that belong to it.
+            let cspan = span_of(self.file, &c);
             match c.as_rule() {
                 Rule::text => push_text(&mut parts, c.as_str(), cspan),
                 Rule::escape => {
