@@ -194,31 +194,28 @@ impl Checker<'_> {
             arg.value.span,
             &format!("argument `{}` of `{}`", param.name, builtin.name),
         );
-        if !param.allowed.is_empty() {
-            if let ExprKind::Str(s) = &arg.value.kind {
-                if let Some(value) = s.as_plain() {
-                    if !param.allowed.contains(&value.as_str()) {
-                        let quoted: Vec<String> =
-                            param.allowed.iter().map(|v| format!("\"{v}\"")).collect();
-                        let help = match suggest::closest(&value, param.allowed.iter().copied()) {
-                            Some(c) => format!("did you mean `\"{c}\"`?"),
-                            None => format!("use one of {}", quoted.join(", ")),
-                        };
-                        self.report(
-                            codes::VALUE_NOT_ALLOWED
-                                .diag(format!(
-                                    "`{}` is not a valid `{}` for `{}`",
-                                    value, param.name, builtin.name
-                                ))
-                                .with_label(
-                                    arg.value.span,
-                                    format!("expected one of {}", quoted.join(", ")),
-                                )
-                                .with_help(help),
-                        );
-                    }
-                }
-            }
+        if !param.allowed.is_empty()
+            && let ExprKind::Str(s) = &arg.value.kind
+            && let Some(value) = s.as_plain()
+            && !param.allowed.contains(&value.as_str())
+        {
+            let quoted: Vec<String> = param.allowed.iter().map(|v| format!("\"{v}\"")).collect();
+            let help = match suggest::closest(&value, param.allowed.iter().copied()) {
+                Some(c) => format!("did you mean `\"{c}\"`?"),
+                None => format!("use one of {}", quoted.join(", ")),
+            };
+            self.report(
+                codes::VALUE_NOT_ALLOWED
+                    .diag(format!(
+                        "`{}` is not a valid `{}` for `{}`",
+                        value, param.name, builtin.name
+                    ))
+                    .with_label(
+                        arg.value.span,
+                        format!("expected one of {}", quoted.join(", ")),
+                    )
+                    .with_help(help),
+            );
         }
         if param.ty == Type::Duration && param.name.ends_with("timeout") {
             literals::check_positive_duration(self, &arg.value, &format!("`{}`", param.name));

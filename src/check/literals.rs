@@ -28,15 +28,15 @@ pub fn check_version(c: &mut Checker, v: &Version, span: Span) {
 
 /// A literal zero duration where time must pass (`pause 0s`, `every 0s`).
 pub fn check_positive_duration(c: &mut Checker, e: &Expr, what: &str) {
-    if let ExprKind::Duration(d) = e.kind {
-        if d == Duration::ZERO {
-            c.report(
-                codes::ZERO_DURATION
-                    .diag(format!("{what} must be longer than zero"))
-                    .with_label(e.span, "zero duration")
-                    .with_help("give a positive duration such as `30s` or `5m`"),
-            );
-        }
+    if let ExprKind::Duration(d) = e.kind
+        && d == Duration::ZERO
+    {
+        c.report(
+            codes::ZERO_DURATION
+                .diag(format!("{what} must be longer than zero"))
+                .with_label(e.span, "zero duration")
+                .with_help("give a positive duration such as `30s` or `5m`"),
+        );
     }
 }
 

@@ -17,7 +17,7 @@ mod decls;
 mod environments;
 mod expr;
 mod literals;
-mod rhai;
+pub mod rhai;
 mod runbook;
 mod scope;
 mod steps;
@@ -35,8 +35,17 @@ use decls::Decls;
 
 /// Checks parsed files (a root file and everything it imports) together.
 pub fn check_files(sources: &SourceMap, files: &[File]) -> Vec<Diagnostic> {
+    check_files_with(sources, files, &rhai::not_compiled)
+}
+
+/// As `check_files`, compiling each check's rhai source with `compile`.
+pub fn check_files_with(
+    sources: &SourceMap,
+    files: &[File],
+    compile: rhai::CompileFn,
+) -> Vec<Diagnostic> {
     let mut diags = Vec::new();
-    let decls = Decls::collect(files, &mut diags);
+    let decls = Decls::collect(sources, files, &mut diags);
     let mut checker = Checker::new(sources, &decls);
     for runbook in &decls.runbooks {
         checker.runbook(runbook);
@@ -60,7 +69,7 @@ pub fn check_files(sources: &SourceMap, files: &[File]) -> Vec<Diagnostic> {
         checker.lenient_names = false;
     }
     diags.extend(checker.diags);
-    diags.extend(rhai::compile_checks(&decls, sources));
+    diags.extend(rhai::compile_checks(&decls, sources, compile));
     diags
 }
 

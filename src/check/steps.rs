@@ -57,8 +57,9 @@ impl Checker<'_> {
         }
         if let (Some((span, name)), false, None) =
             (frame.first_mutation, step.irreversible, &step.rollback)
+            && frame.irreversible_calls.is_empty()
         {
-            if frame.irreversible_calls.is_empty() {
+            {
                 self.report(
                     codes::MISSING_ROLLBACK
                         .diag("this step changes the cluster but has no rollback block")

@@ -22,8 +22,9 @@ impl Checker<'_> {
         if let (Some(w), Some(e)) = (
             literals::duration_value(within),
             literals::duration_value(every),
-        ) {
-            if e > w {
+        ) && e > w
+        {
+            {
                 self.report(
                     codes::EVERY_EXCEEDS_WITHIN
                         .diag("`every` is longer than `within`: the condition would be checked at most once")
