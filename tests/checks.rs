@@ -176,11 +176,21 @@ fn pdbs_allow_eviction_flags_budgets_that_block_drains() {
     // Single replica with minAvailable 1: the incident.
     let mut s = healthy();
     s["pods"].as_array_mut().unwrap().remove(4);
+    s["pdbs"][0]["expected_pods"] = json!(1);
     assert_fails(
         "pdbs_allow_eviction",
         &s,
         json!({}),
         &["PodDisruptionBudget default/web: minAvailable 1 with 1 replica(s)"],
+    );
+
+    // Without a status count, the covered pods are counted by selector.
+    s["pdbs"][0]["expected_pods"] = json!(0);
+    assert_fails(
+        "pdbs_allow_eviction",
+        &s,
+        json!({}),
+        &["minAvailable 1 with 1 replica(s)"],
     );
 
     let mut s = healthy();

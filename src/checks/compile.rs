@@ -57,6 +57,8 @@ pub struct CompiledCheck {
     pub(crate) ast: Arc<AST>,
     origin: Origin,
     source: Arc<str>,
+    /// The snapshot variables the script reads; a run clones only these.
+    pub(crate) uses: Vec<&'static str>,
 }
 
 impl CompiledCheck {
@@ -139,6 +141,7 @@ pub fn compile(
         return Err(problems);
     }
     Ok(CompiledCheck {
+        uses: used_variables(&ast),
         name: name.into(),
         ast: Arc::new(ast),
         origin: *origin,
@@ -295,6 +298,21 @@ fn vet(name: &str, source: &str, origin: &Origin, ast: &AST) -> Vec<Diagnostic> 
         true
     });
     problems
+}
+
+fn used_variables(ast: &AST) -> Vec<&'static str> {
+    let mut used = HashSet::new();
+    ast.walk(&mut |path: &[ASTNode]| {
+        if let Some(ASTNode::Expr(Expr::Variable(v, ..))) = path.last() {
+            used.insert(v.1.to_string());
+        }
+        true
+    });
+    SCRIPT_VARIABLES
+        .iter()
+        .copied()
+        .filter(|v| used.contains(*v))
+        .collect()
 }
 
 fn forbidden(check: &str, what: &str, span: Option<Span>) -> Diagnostic {

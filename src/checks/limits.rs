@@ -8,7 +8,8 @@ use std::time::Duration;
 /// a few thousand pods; raise them per runner if a cluster needs more.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Limits {
-    /// rhai operations (roughly: expressions evaluated).
+    /// rhai operations (roughly: expressions evaluated); 0 = unlimited, so
+    /// only the deadline stops a loop.
     pub max_operations: u64,
     /// Nested function calls (guards deep recursion).
     pub max_call_depth: usize,
