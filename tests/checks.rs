@@ -1,0 +1,597 @@
+//! Custom checks: the stdlib against JSON snapshots, the sandbox limits, the
+//! return protocol, and compile diagnostics with exact locations.
+
+use std::time::{Duration, Instant};
+
+use runbook::checks::{
+    self, CheckError, CheckOutcome, CheckRunner, ClusterSnapshot, CompiledCheck, Limits, Origin,
+    Params,
+};
+use runbook::diagnostic::Diagnostic;
+use runbook::source::{SourceFile, SourceMap};
+use serde_json::{Value, json};
+
+fn pod(ns: &str, name: &str, image: &str, labels: Value) -> Value {
+    json!({
+        "namespace": ns, "name": name, "node": "ip-10-0-1-1", "phase": "Running", "ready": true,
+        "labels": labels, "containers": [{"name": "main", "image": image}],
+        "created": "2026-01-01T00:00:00Z"
+    })
+}
+
+const ECR: &str = "602401143452.dkr.ecr.us-west-2.amazonaws.com";
+
+/// A small healthy 1.29 cluster: every stdlib check passes on it.
+fn healthy() -> Value {
+    json!({
+        "collected_at": "2026-01-10T12:00:00Z",
+        "cluster": {
+            "name": "prod", "version": "1.29", "platform_version": "eks.7", "status": "ACTIVE",
+            "addons": [
+                {"name": "vpc-cni", "version": "v1.16.0-eksbuild.1", "status": "ACTIVE", "catalog": [
+                    {"version": "v1.16.0-eksbuild.1", "compatible": ["1.27", "1.28", "1.29", "1.30"], "default_for": ["1.29"]},
+                    {"version": "v1.18.1-eksbuild.1", "compatible": ["1.28", "1.29", "1.30", "1.31"], "default_for": ["1.30", "1.31"]}
+                ]},
+                {"name": "kube-proxy", "version": "v1.29.0-eksbuild.1", "status": "ACTIVE", "catalog": [
+                    {"version": "v1.29.0-eksbuild.1", "compatible": ["1.29"], "default_for": ["1.29"]},
+                    {"version": "v1.30.0-eksbuild.3", "compatible": ["1.30"], "default_for": ["1.30"]}
+                ]}
+            ]
+        },
+        "nodegroups": [{"name": "main", "version": "1.29", "status": "ACTIVE", "desired_size": 2}],
+        "nodes": [
+            {"name": "ip-10-0-1-1", "nodegroup": "main", "kubelet_version": "v1.29.3-eks-ae9a62a", "ready": true},
+            {"name": "ip-10-0-1-2", "nodegroup": "main", "kubelet_version": "v1.29.3-eks-ae9a62a", "ready": true}
+        ],
+        "pods": [
+            pod("kube-system", "coredns-1", &format!("{ECR}/eks/coredns:v1.11.1-eksbuild.4"), json!({"k8s-app": "kube-dns"})),
+            pod("kube-system", "coredns-2", &format!("{ECR}/eks/coredns:v1.11.1-eksbuild.4"), json!({"k8s-app": "kube-dns"})),
+            pod("kube-system", "aws-node-a", &format!("{ECR}/amazon-k8s-cni:v1.16.0-eksbuild.1"), json!({"k8s-app": "aws-node"})),
+            pod("default", "web-1", "public.ecr.aws/nginx/nginx:1.25", json!({"app": "web"})),
+            pod("default", "web-2", "public.ecr.aws/nginx/nginx:1.25", json!({"app": "web"}))
+        ],
+        "deployments": [
+            {"namespace": "kube-system", "name": "coredns", "replicas": 2, "ready_replicas": 2, "selector": {"k8s-app": "kube-dns"}},
+            {"namespace": "default", "name": "web", "replicas": 2, "ready_replicas": 2, "selector": {"app": "web"}}
+        ],
+        "daemonsets": [
+            {"namespace": "kube-system", "name": "kube-proxy", "replicas": 2, "ready_replicas": 2,
+             "images": [format!("{ECR}/eks/kube-proxy:v1.29.0-minimal-eksbuild.1")]},
+            {"namespace": "kube-system", "name": "aws-node", "replicas": 2, "ready_replicas": 2}
+        ],
+        "pdbs": [{"namespace": "default", "name": "web", "min_available": 1, "selector": {"app": "web"}, "expected_pods": 2, "disruptions_allowed": 1}],
+        "pvcs": [{"namespace": "default", "name": "data-db-0", "phase": "Bound"}],
+        "insights": [
+            {"id": "i-1", "name": "Deprecated APIs removed in Kubernetes v1.29", "category": "UPGRADE_READINESS",
+             "kubernetes_version": "1.29", "status": "PASSING"}
+        ]
+    })
+}
+
+fn stdlib(name: &str) -> (CompiledCheck, SourceMap) {
+    let check = checks::stdlib_check(name).unwrap_or_else(|| panic!("no stdlib check {name}"));
+    let mut sources = SourceMap::new();
+    let file = sources.add(SourceFile::new(check.path, None, check.source.to_string()));
+    match checks::compile(name, check.source, &Origin::file(file)) {
+        Ok(c) => (c, sources),
+        Err(ds) => panic!("{}", render(&ds, &sources)),
+    }
+}
+
+fn render(ds: &[Diagnostic], sources: &SourceMap) -> String {
+    ds.iter()
+        .map(|d| d.plain(sources))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn params(v: Value) -> Params {
+    serde_json::from_value(v).unwrap()
+}
+
+fn try_run(name: &str, snapshot: &Value, p: Value) -> Result<CheckOutcome, CheckError> {
+    let (check, _) = stdlib(name);
+    let snapshot: ClusterSnapshot = serde_json::from_value(snapshot.clone()).unwrap();
+    CheckRunner::default().run(&check, &snapshot.to_script().unwrap(), &params(p))
+}
+
+fn run(name: &str, snapshot: &Value, p: Value) -> CheckOutcome {
+    try_run(name, snapshot, p).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn offenders(o: &CheckOutcome) -> Vec<String> {
+    o.offenders.iter().map(ToString::to_string).collect()
+}
+
+fn assert_passes(name: &str, snapshot: &Value, p: Value) {
+    let o = run(name, snapshot, p);
+    assert!(o.passed, "{name} failed: {} {:?}", o.message, offenders(&o));
+    assert!(o.offenders.is_empty());
+}
+
+fn assert_fails(name: &str, snapshot: &Value, p: Value, offender: &[&str]) -> CheckOutcome {
+    let o = run(name, snapshot, p);
+    assert!(!o.passed, "{name} passed: {}", o.message);
+    let got = offenders(&o);
+    assert_eq!(got.len(), offender.len(), "{got:#?}");
+    for (g, want) in got.iter().zip(offender) {
+        assert!(g.contains(want), "offender `{g}` lacks `{want}`");
+    }
+    o
+}
+
+#[test]
+fn every_stdlib_check_compiles_and_passes_a_healthy_cluster() {
+    assert_eq!(checks::STDLIB.len(), 9);
+    for check in checks::STDLIB {
+        assert_passes(check.name, &healthy(), json!({}));
+        // The embedded copy is the one on disk.
+        let on_disk =
+            std::fs::read_to_string(format!("stdlib/checks/{}.rhai", check.name)).unwrap();
+        assert_eq!(on_disk, check.source);
+    }
+}
+
+#[test]
+fn no_docker_hub_images_flags_hub_images_and_honours_allowed() {
+    let mut s = healthy();
+    s["pods"][3]["containers"][0]["image"] = json!("nginx:1.25");
+    let o = assert_fails(
+        "no_docker_hub_images",
+        &s,
+        json!({}),
+        &["Pod default/web-1: container main pulls nginx:1.25 from docker.io"],
+    );
+    assert_eq!(o.message, "1 container(s) pull from Docker Hub");
+
+    let allowed = json!({"allowed": ["*.amazonaws.com", "public.ecr.aws"]});
+    assert_passes("no_docker_hub_images", &healthy(), allowed);
+    assert_fails(
+        "no_docker_hub_images",
+        &healthy(),
+        json!({"allowed": "*.amazonaws.com"}),
+        &["Pod default/web-1", "Pod default/web-2"],
+    );
+}
+
+#[test]
+fn no_latest_tags_flags_latest_and_untagged_but_not_digests() {
+    let mut s = healthy();
+    s["pods"][3]["containers"][0]["image"] = json!("public.ecr.aws/nginx/nginx");
+    s["pods"][4]["containers"][0]["image"] = json!("busybox:latest");
+    s["pods"][0]["containers"][0]["image"] = json!("public.ecr.aws/x/y@sha256:abcd");
+    assert_fails(
+        "no_latest_tags",
+        &s,
+        json!({}),
+        &[
+            "Pod default/web-1: container main image public.ecr.aws/nginx/nginx has no tag",
+            "Pod default/web-2: container main image busybox:latest uses :latest",
+        ],
+    );
+}
+
+#[test]
+fn pdbs_allow_eviction_flags_budgets_that_block_drains() {
+    // Single replica with minAvailable 1: the incident.
+    let mut s = healthy();
+    s["pods"].as_array_mut().unwrap().remove(4);
+    s["pdbs"][0]["expected_pods"] = json!(1);
+    assert_fails(
+        "pdbs_allow_eviction",
+        &s,
+        json!({}),
+        &["PodDisruptionBudget default/web: minAvailable 1 with 1 replica(s)"],
+    );
+
+    // Without a status count, the covered pods are counted by selector.
+    s["pdbs"][0]["expected_pods"] = json!(0);
+    assert_fails(
+        "pdbs_allow_eviction",
+        &s,
+        json!({}),
+        &["minAvailable 1 with 1 replica(s)"],
+    );
+
+    let mut s = healthy();
+    s["pdbs"][0] = json!({"namespace": "default", "name": "web", "max_unavailable": 0, "selector": {"app": "web"}});
+    assert_fails(
+        "pdbs_allow_eviction",
+        &s,
+        json!({}),
+        &["maxUnavailable is 0"],
+    );
+
+    let mut s = healthy();
+    s["pdbs"][0]["min_available"] = json!("100%");
+    assert_fails(
+        "pdbs_allow_eviction",
+        &s,
+        json!({}),
+        &["minAvailable is 100%"],
+    );
+
+    // A budget that selects nothing blocks nothing.
+    let mut s = healthy();
+    s["pdbs"][0]["selector"] = json!({"app": "gone"});
+    s["pdbs"][0]["expected_pods"] = json!(0);
+    assert_passes("pdbs_allow_eviction", &s, json!({}));
+}
+
+#[test]
+fn addons_compatible_checks_the_catalog_for_the_target() {
+    let o = assert_fails(
+        "addons_compatible",
+        &healthy(),
+        json!({"target": "1.30"}),
+        &[
+            "Addon kube-proxy: v1.29.0-eksbuild.1 does not support Kubernetes 1.30; update to v1.30.0-eksbuild.3",
+        ],
+    );
+    assert_eq!(o.message, "1 add-on(s) do not support Kubernetes 1.30");
+    assert_fails(
+        "addons_compatible",
+        &healthy(),
+        json!({"target": "1.31"}),
+        &[
+            "Addon vpc-cni: v1.16.0-eksbuild.1 does not support Kubernetes 1.31; update to v1.18.1",
+            "Addon kube-proxy: v1.29.0-eksbuild.1 does not support Kubernetes 1.31; no catalog version",
+        ],
+    );
+    let mut s = healthy();
+    s["cluster"]["addons"][0]["version"] = json!("v0.0.1");
+    assert_fails(
+        "addons_compatible",
+        &s,
+        json!({}),
+        &["Addon vpc-cni: version v0.0.1 is not in the EKS add-on catalog"],
+    );
+}
+
+#[test]
+fn version_skew_checks_kubelets_and_kube_proxy_against_the_control_plane() {
+    assert_passes("version_skew", &healthy(), json!({"target": "1.30"}));
+    let mut s = healthy();
+    s["nodes"][1]["kubelet_version"] = json!("v1.25.16-eks-1234");
+    assert_fails(
+        "version_skew",
+        &s,
+        json!({}),
+        &["Node ip-10-0-1-2: kubelet v1.25.16-eks-1234 is 4 minors behind"],
+    );
+    assert_fails(
+        "version_skew",
+        &healthy(),
+        json!({"target": "1.33", "max_skew": 3}),
+        &[
+            "DaemonSet kube-system/kube-proxy: kube-proxy v1.29.0-minimal-eksbuild.1 is 4 minors behind",
+            "Node ip-10-0-1-1",
+            "Node ip-10-0-1-2",
+        ],
+    );
+    let mut s = healthy();
+    s["cluster"]["version"] = json!("1.28");
+    s["daemonsets"][0]["images"] = json!([]);
+    assert_fails(
+        "version_skew",
+        &s,
+        json!({}),
+        &[
+            "kube-proxy v1.29.0-eksbuild.1 is newer than the control plane 1.28",
+            "Node ip-10-0-1-1: kubelet v1.29.3-eks-ae9a62a is newer",
+            "Node ip-10-0-1-2",
+        ],
+    );
+}
+
+#[test]
+fn no_deprecated_apis_reads_upgrade_insights() {
+    let mut s = healthy();
+    s["insights"][0] = json!({
+        "id": "i-2", "name": "Deprecated APIs removed in Kubernetes v1.32", "category": "UPGRADE_READINESS",
+        "kubernetes_version": "1.32", "status": "ERROR", "reason": "Deprecated API usage detected",
+        "deprecations": [{"usage": "/apis/flowcontrol.apiserver.k8s.io/v1beta3/flowschemas",
+            "replaced_with": "/apis/flowcontrol.apiserver.k8s.io/v1/flowschemas", "stop_serving_version": "1.32"}]
+    });
+    assert_fails(
+        "no_deprecated_apis",
+        &s,
+        json!({"target": "1.32"}),
+        &[
+            "API /apis/flowcontrol.apiserver.k8s.io/v1beta3/flowschemas: removed in 1.32; use /apis/flowcontrol.apiserver.k8s.io/v1/flowschemas",
+        ],
+    );
+    // Not removed until after the target.
+    assert_passes("no_deprecated_apis", &s, json!({"target": "1.30"}));
+    s["insights"][0]["status"] = json!("WARNING");
+    assert_passes("no_deprecated_apis", &s, json!({}));
+    assert_fails(
+        "no_deprecated_apis",
+        &s,
+        json!({"strict": true}),
+        &["API /apis/flowcontrol"],
+    );
+}
+
+#[test]
+fn nothing_terminating_flags_objects_stuck_past_the_threshold() {
+    let mut s = healthy();
+    s["pods"][3]["deletion_timestamp"] = json!("2026-01-10T11:48:00Z");
+    s["pods"][4]["deletion_timestamp"] = json!("2026-01-10T11:59:00Z");
+    s["pvcs"][0]["deletion_timestamp"] = json!("2026-01-10T09:30:00Z");
+    s["pvcs"][0]["finalizers"] = json!(["kubernetes.io/pvc-protection"]);
+    assert_fails(
+        "nothing_terminating",
+        &s,
+        json!({}),
+        &[
+            "Pod default/web-1: Terminating for 12m0s on node ip-10-0-1-1",
+            "PersistentVolumeClaim default/data-db-0: Terminating for 2h30m, held by",
+        ],
+    );
+    assert_fails(
+        "nothing_terminating",
+        &s,
+        json!({"older_than": "30s"}),
+        &["web-1", "web-2", "data-db-0"],
+    );
+    assert_passes("nothing_terminating", &s, json!({"older_than": "3h"}));
+    let err = try_run("nothing_terminating", &s, json!({"older_than": "soon"})).unwrap_err();
+    assert!(err.message.contains("`soon` is not a duration"), "{err}");
+}
+
+#[test]
+fn kube_system_ready_flags_unready_pods_and_workloads() {
+    let mut s = healthy();
+    s["pods"][2]["ready"] = json!(false);
+    s["pods"][2]["phase"] = json!("Pending");
+    s["pods"][2]["waiting_reason"] = json!("ImagePullBackOff");
+    s["daemonsets"][1]["ready_replicas"] = json!(1);
+    assert_fails(
+        "kube_system_ready",
+        &s,
+        json!({}),
+        &[
+            "DaemonSet kube-system/aws-node: 1/2 ready",
+            "Pod kube-system/aws-node-a: not ready (ImagePullBackOff)",
+        ],
+    );
+}
+
+#[test]
+fn replicated_deployments_flags_single_replicas() {
+    let mut s = healthy();
+    s["deployments"][1]["replicas"] = json!(1);
+    assert_fails(
+        "replicated_deployments",
+        &s,
+        json!({}),
+        &["Deployment default/web: 1 replica(s), want at least 2"],
+    );
+    assert_passes("replicated_deployments", &s, json!({"min_replicas": 1}));
+    assert_passes(
+        "replicated_deployments",
+        &s,
+        json!({"exclude_namespaces": ["default"]}),
+    );
+    s["deployments"][1]["replicas"] = json!(0);
+    assert_passes("replicated_deployments", &s, json!({}));
+}
+
+// ---- sandbox limits and refusals ----
+
+fn inline(source: &str) -> Result<CompiledCheck, (Vec<Diagnostic>, SourceMap)> {
+    let mut sources = SourceMap::new();
+    let file = sources.add(SourceFile::new("t.rhai", None, source.to_string()));
+    checks::compile("t", source, &Origin::file(file)).map_err(|d| (d, sources))
+}
+
+fn run_script(source: &str, limits: Limits) -> (Result<CheckOutcome, CheckError>, Duration) {
+    let check = inline(source).unwrap_or_else(|(d, s)| panic!("{}", render(&d, &s)));
+    let snapshot: ClusterSnapshot = serde_json::from_value(healthy()).unwrap();
+    let values = snapshot.to_script().unwrap();
+    let start = Instant::now();
+    let result = CheckRunner::new(limits).run(&check, &values, &Params::new());
+    (result, start.elapsed())
+}
+
+fn stopped(source: &str, limits: Limits) -> CheckError {
+    let (result, elapsed) = run_script(source, limits);
+    let err = result.expect_err("the script should have been stopped");
+    assert_eq!(err.code, checks::LIMIT_EXCEEDED, "{err}");
+    // Loose: the precise speed belongs to a benchmark.
+    assert!(elapsed < Duration::from_secs(1), "took {elapsed:?}");
+    err
+}
+
+#[test]
+fn an_infinite_loop_is_stopped_by_the_operation_limit() {
+    let err = stopped("loop { }", Limits::default());
+    assert_eq!(
+        err.message,
+        "check `t` stopped: exceeded 1000000 operations"
+    );
+    assert!(err.span.is_some());
+}
+
+#[test]
+fn an_infinite_loop_is_stopped_by_the_deadline() {
+    let limits = Limits {
+        max_operations: 0, // unlimited: only the clock can stop it
+        timeout: Duration::from_millis(100),
+        ..Limits::default()
+    };
+    let err = stopped("let i = 0; while true { i += 1; }", limits);
+    assert_eq!(err.message, "check `t` stopped: exceeded time limit 100ms");
+}
+
+#[test]
+fn deep_recursion_is_stopped_by_the_call_depth_limit() {
+    let err = stopped("fn down(n) { down(n + 1) } down(0)", Limits::default());
+    assert_eq!(err.message, "check `t` stopped: exceeded call depth 64");
+}
+
+#[test]
+fn a_huge_string_is_stopped_by_the_size_limit() {
+    let err = stopped(r#"let s = "xxxxxxxx"; loop { s += s; }"#, Limits::default());
+    assert_eq!(
+        err.message,
+        "check `t` stopped: exceeded string size 1048576 bytes"
+    );
+    let err = stopped("let a = [1]; loop { a += a; }", Limits::default());
+    assert_eq!(
+        err.message,
+        "check `t` stopped: exceeded array size 100000 elements"
+    );
+}
+
+fn compile_error(source: &str) -> (Diagnostic, String) {
+    let (ds, sources) = inline(source).expect_err("should not compile");
+    (ds[0].clone(), ds[0].plain(&sources))
+}
+
+#[test]
+fn import_and_eval_are_refused_at_compile_time() {
+    let (d, plain) = compile_error("import \"fs\" as fs;\npass(\"x\")");
+    assert_eq!(d.code, checks::FORBIDDEN);
+    assert_eq!(
+        plain,
+        "t.rhai:1:1: error[UPG083]: check `t` uses `import`, which the check sandbox refuses"
+    );
+    let (d, _) = compile_error("eval(\"1\")");
+    assert!(
+        d.code == checks::FORBIDDEN || d.code == checks::SYNTAX_ERROR,
+        "{d:?}"
+    );
+    assert!(d.message.contains("eval"), "{}", d.message);
+}
+
+#[test]
+fn reading_a_file_is_an_unknown_function() {
+    let (d, plain) = compile_error("let text = read_file(\"/etc/passwd\");\ntext == \"\"");
+    assert_eq!(d.code, checks::UNKNOWN_FUNCTION);
+    assert_eq!(
+        plain,
+        "t.rhai:1:12: error[UPG081]: check `t` calls unknown function `read_file`"
+    );
+    assert!(d.help.unwrap().contains("no files, network or modules"));
+    let (d, _) = compile_error("let f = open_file(\"/etc/passwd\"); f.read_string()");
+    assert_eq!(d.code, checks::UNKNOWN_FUNCTION);
+}
+
+#[test]
+fn known_functions_with_wrong_arguments_and_unknown_variables_are_reported() {
+    let (d, plain) = compile_error("pods.len() > 0 && minor(\"1.29\", 2) > 0");
+    assert_eq!(d.code, checks::WRONG_ARITY);
+    assert_eq!(
+        plain,
+        "t.rhai:1:19: error[UPG082]: check `t`: `minor` takes 1 argument(s), not 2"
+    );
+    let (d, plain) = compile_error("let n = 1;\nnodez.len() > n");
+    assert_eq!(d.code, checks::SYNTAX_ERROR);
+    assert_eq!(
+        plain,
+        "t.rhai:2:1: error[UPG080]: check `t`: unknown variable `nodez`"
+    );
+    assert!(d.help.unwrap().contains("cluster, nodegroups, nodes"));
+    // Script-defined functions, closures in variables and method calls are fine.
+    assert!(
+        inline("fn twice(x) { x * 2 } let f = |x| x + 1; f(twice(1)) == 3 && pods.len() > 0")
+            .is_ok()
+    );
+}
+
+#[test]
+fn inline_compile_errors_point_into_the_upg_file() {
+    let upg = "runbook demo \"d\" {\n  check ready {\n    \"\"\"\n    let n = nodes.len();\n    n > = 1\n    \"\"\"\n  }\n}\n";
+    let body_start = upg.find("\"\"\"").unwrap() + 3;
+    let body_end = upg[body_start..].find("\"\"\"").unwrap() + body_start;
+    let mut sources = SourceMap::new();
+    let file = sources.add(SourceFile::new("demo.upg", None, upg.to_string()));
+    let ds = checks::compile(
+        "ready",
+        &upg[body_start..body_end],
+        &Origin::inline(file, body_start),
+    )
+    .expect_err("syntax error");
+    assert_eq!(ds[0].code, checks::SYNTAX_ERROR);
+    let plain = ds[0].plain(&sources);
+    assert!(
+        plain.starts_with("demo.upg:5:9: error[UPG080]: check `ready`:"),
+        "{plain}"
+    );
+    let rendered = ds[0].render(&sources, false);
+    assert!(rendered.contains("demo.upg:5:9"), "{rendered}");
+
+    let upg2 = upg.replace("n > = 1", "n > 0 && frobnicate(n)");
+    let body_end = upg2[body_start..].find("\"\"\"").unwrap() + body_start;
+    let ds = checks::compile(
+        "ready",
+        &upg2[body_start..body_end],
+        &Origin::inline(file, body_start),
+    )
+    .expect_err("unknown function");
+    let mut sources = SourceMap::new();
+    sources.add(SourceFile::new("demo.upg", None, upg2.to_string()));
+    assert_eq!(
+        ds[0].plain(&sources),
+        "demo.upg:5:14: error[UPG081]: check `ready` calls unknown function `frobnicate`"
+    );
+}
+
+// ---- the return protocol ----
+
+#[test]
+fn results_can_be_bools_maps_or_helpers_and_anything_else_is_an_error() {
+    let ok = |src: &str| run_script(src, Limits::default()).0.unwrap();
+    assert!(ok("true").passed);
+    assert!(!ok("nodes.len() > 5").passed);
+    let o = ok(
+        r#"#{ ok: false, message: "no", offenders: ["Node a", #{kind: "Pod", namespace: "ns", name: "p", reason: "why"}] }"#,
+    );
+    assert_eq!((o.passed, o.message.as_str()), (false, "no"));
+    assert_eq!(offenders(&o), ["Node a", "Pod ns/p: why"]);
+
+    let err = |src: &str| run_script(src, Limits::default()).0.unwrap_err();
+    let e = err("42");
+    assert_eq!(
+        (e.code, e.message.as_str()),
+        (
+            checks::BAD_RESULT,
+            "check `t` returned a value of type `i64`, not a result"
+        )
+    );
+    let e = err("#{ message: \"x\" }");
+    assert_eq!(e.code, checks::BAD_RESULT);
+    let e = err("\nthrow \"cluster looks odd\"");
+    assert_eq!(
+        (e.code, e.message.as_str()),
+        (checks::RUNTIME_ERROR, "check `t` threw: cluster looks odd")
+    );
+    assert!(e.to_diagnostic().primary_span().is_some());
+}
+
+#[test]
+fn print_and_debug_go_to_the_run_log_and_the_snapshot_is_read_only() {
+    let (result, _) = run_script(
+        "print(`nodes: ${nodes.len()}`); debug(cluster.version); pass(\"ok\")",
+        Limits::default(),
+    );
+    let o = result.unwrap();
+    assert_eq!(o.logs, ["nodes: 2", "[debug line 1] \"1.29\""]);
+    let (result, _) = run_script("nodes.clear(); true", Limits::default());
+    assert_eq!(result.unwrap_err().code, checks::RUNTIME_ERROR);
+}
+
+#[test]
+fn helpers_are_callable_from_scripts() {
+    let src = r#"
+        let img = parse_image("nginx");
+        img.registry == "docker.io" && img.repository == "library/nginx" && img.tag == "latest"
+            && version_cmp("1.29", "v1.30.1") == -1 && version_ge("1.30", "1.29") && version_lt("1.28", "1.29")
+            && minor("v1.29.3-eks-1") == 29 && duration("1h30m") == 5400 && duration(90) == 90
+            && age("2026-01-10T11:00:00Z") == 3600
+            && selector_matches(#{app: "web"}, pods[3].labels)
+    "#;
+    assert!(run_script(src, Limits::default()).0.unwrap().passed);
+}
