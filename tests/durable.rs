@@ -1000,3 +1000,99 @@ mod lease_lock {
         }
     }
 }
+
+#[test]
+fn mutation_protocol_sends_once_probes_in_doubt_and_reuses_results() {
+    use runbook::durable::Next;
+    let dir = tempfile::tempdir().unwrap();
+    let runbook = write_runbook(dir.path(), "runbook upgrade {}\n");
+    let store = RunStore::new(dir.path().join(".runbook"));
+    let (_, shared) = clock();
+    let key = ActionKey::new("control-plane", 0, &json!({"version": "1.31"}));
+    let request = json!({"name": "prod-eu", "version": "1.31"});
+    let action = "eks.update_cluster_version";
+
+    let mut run = start(&store, &runbook, &shared);
+    let id = run.id().clone();
+    let Next::Send { token } = run
+        .begin_action(&ResumeState::default(), &key, action, &request)
+        .unwrap()
+    else {
+        panic!("a fresh run sends")
+    };
+    assert_eq!(token, key.client_request_token(&id));
+    drop(run); // killed before the result was recorded
+
+    let (mut run, state) = ResumePlan::prepare(&store, &id, false)
+        .unwrap()
+        .begin(shared.clone())
+        .unwrap();
+    let Next::Probe(intent) = run.begin_action(&state, &key, action, &request).unwrap() else {
+        panic!("an unanswered intent is probed, not re-sent")
+    };
+    assert_eq!(intent.client_request_token.as_deref(), Some(token.as_str()));
+    assert_eq!(intent.request, request);
+    // The probe found the update did land: record it instead of sending.
+    run.finish_action(
+        &key,
+        ActionOutcome::Ok {
+            result: json!({"update_id": "u-1"}),
+        },
+    )
+    .unwrap();
+    drop(run);
+
+    let (mut run, state) = ResumePlan::prepare(&store, &id, false)
+        .unwrap()
+        .begin(shared.clone())
+        .unwrap();
+    let intents_before = store
+        .load(&id)
+        .unwrap()
+        .journal
+        .records()
+        .filter(|r| matches!(r, Record::ActionIntent { .. }))
+        .count();
+    assert_eq!(
+        run.begin_action(&state, &key, action, &request).unwrap(),
+        Next::Reuse(json!({"update_id": "u-1"}))
+    );
+    drop(run);
+    let journal = store.load(&id).unwrap().journal;
+    let intents = journal
+        .records()
+        .filter(|r| matches!(r, Record::ActionIntent { .. }))
+        .count();
+    assert_eq!(
+        (intents_before, intents),
+        (1, 1),
+        "exactly one intent ever written"
+    );
+}
+
+#[test]
+fn fingerprint_covers_on_disk_sources_only() {
+    use runbook::source::{SourceFile, SourceMap};
+    let dir = tempfile::tempdir().unwrap();
+    let main = write_runbook(dir.path(), "import \"lib.upg\"\n");
+    let lib = dir.path().join("lib.upg");
+    std::fs::write(&lib, "gate g {}\n").unwrap();
+    let mut sources = SourceMap::new();
+    sources.add_path(&main).unwrap();
+    sources.add_path(&lib).unwrap();
+    sources.add(SourceFile::new(
+        "<stdlib>/gates.upg",
+        None,
+        "embedded".into(),
+    ));
+    let fp = Fingerprint::of_sources(&sources);
+    assert_eq!(fp.files.len(), 2);
+    assert!(fp.changed_files(&fp.rehash()).is_empty());
+    std::fs::write(&lib, "gate g { changed }\n").unwrap();
+    let now = fp.rehash();
+    assert_ne!(now.sha256, fp.sha256);
+    assert_eq!(
+        fp.changed_files(&now),
+        vec![std::path::absolute(&lib).unwrap()]
+    );
+}

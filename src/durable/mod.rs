@@ -7,6 +7,7 @@
 //! Stages, one file each: `run_id` (names), `record` (what is journalled),
 //! `journal` (the file format: append + fsync, read + validate), `store`
 //! (`.runbook/runs/<id>/` layout and listing), `resume` (replay bookkeeping),
+//! `mutation` (the intent/result protocol around each mutating request),
 //! `lease` (the cluster lock), `report` (Markdown + JSON run reports).
 //! `redact` keeps secrets out of everything written to disk.
 
@@ -14,6 +15,7 @@ pub mod clock;
 pub mod header;
 pub mod journal;
 pub mod lease;
+pub mod mutation;
 pub mod record;
 pub mod redact;
 pub mod report;
@@ -25,6 +27,7 @@ pub use clock::{Clock, ManualClock, SharedClock, SystemClock};
 pub use header::{Fingerprint, RunHeader};
 pub use journal::{Entry, Journal, JournalContents, JournalError, TornTail};
 pub use lease::{ClusterLock, Holder, LockError, LockOptions};
+pub use mutation::Next;
 pub use record::{ActionKey, ActionOutcome, Record, RunOutcome, StepOutcome};
 pub use report::Report;
 pub use resume::{ActionStatus, ResumePlan, ResumeState};

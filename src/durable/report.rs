@@ -289,7 +289,7 @@ impl Report {
         for s in &self.steps {
             let _ = writeln!(
                 md,
-                "- **{}** — {} ({}, started {})",
+                "- **{}** — {} ({}started {})",
                 s.step,
                 s.outcome,
                 maybe_duration(s.duration_seconds),
@@ -301,11 +301,12 @@ impl Report {
             for a in &s.actions {
                 let _ = write!(
                     md,
-                    "  - `{}` {} — {} ({})",
+                    "  - `{}` {} — {} ({}started {})",
                     a.action,
                     a.key,
                     a.outcome,
-                    maybe_duration(a.duration_seconds)
+                    maybe_duration(a.duration_seconds),
+                    a.started_at
                 );
                 if let Some(e) = &a.error {
                     let _ = write!(md, ": {}", one_line(e));
@@ -411,9 +412,10 @@ fn seconds(from: Timestamp, to: Timestamp) -> i64 {
     from.duration_until(to).as_secs()
 }
 
+/// `"12m 05s, "` for a finished item, nothing for an unfinished one.
 fn maybe_duration(secs: Option<i64>) -> String {
-    secs.map_or("unfinished".to_string(), |s| {
-        human_duration(SignedDuration::from_secs(s))
+    secs.map_or(String::new(), |s| {
+        format!("{}, ", human_duration(SignedDuration::from_secs(s)))
     })
 }
 
