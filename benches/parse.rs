@@ -1,6 +1,6 @@
 //! Parse-only and format throughput of the front end (the checker's bench
 //! covers parse + check). Targets (release, one core): the shipped playbook
-//! parses in under 1 ms and a 4,600-line file parses and formats in under
+//! parses in under 1 ms and a 4,100-line file parses and formats in under
 //! 50 ms, so `runbook fmt` and `check` over a repository feel instant.
 //! (An unoptimized dev build measures about 12 ms for the playbook; most of
 //! it is pest's generated code, which only release builds optimize.)
@@ -17,7 +17,7 @@ fn playbook() -> String {
     std::fs::read_to_string(path).expect("shipped playbook")
 }
 
-/// The playbook's runbook repeated under distinct names (~5,000 lines).
+/// The playbook's runbook repeated under distinct names (~4,100 lines).
 fn large() -> String {
     let text = playbook();
     let start = text.find("/// Move").expect("runbook doc");
