@@ -879,6 +879,18 @@ fn fmt_leaves_a_broken_file_untouched_and_reports_it() {
 }
 
 #[test]
+fn fmt_reports_a_missing_file_and_still_checks_the_rest() {
+    let out = runbook_cmd()
+        .args(["fmt", "--check", "no/such/file.upg", "playbooks"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("cannot read no/such/file.upg"), "{stderr}");
+    assert!(out.stdout.is_empty(), "the playbook is formatted");
+}
+
+#[test]
 fn show_golden_files() {
     let dir = golden_dir().join("show");
     let mut inputs: Vec<PathBuf> = std::fs::read_dir(&dir)
