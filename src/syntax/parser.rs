@@ -682,13 +682,15 @@ impl Builder<'_> {
             );
         }
         if depth > MAX_EXPR_DEPTH {
+            // Keep the reported depth above the limit so the rest of a long
+            // chain is cut too, without a second diagnostic.
             let span = e.span;
             return (
                 Expr {
                     kind: ExprKind::Bool(false),
                     span,
                 },
-                1,
+                depth,
             );
         }
         (e, depth)
