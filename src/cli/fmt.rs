@@ -37,10 +37,16 @@ pub fn run(args: Args) -> miette::Result<Outcome> {
     let mut failed = false;
     let mut stdout = std::io::stdout().lock();
     for file in files {
-        let text = std::fs::read_to_string(&file)
-            .into_diagnostic()
-            .wrap_err_with(|| format!("cannot read {}", file.display()))?;
         let name = file.display().to_string();
+        let text = match std::fs::read_to_string(&file) {
+            Ok(t) => t,
+            Err(e) => {
+                // One unreadable file should not hide the others' results.
+                eprintln!("error: cannot read {name}: {e}");
+                failed = true;
+                continue;
+            }
+        };
         let formatted = match format_source(&name, &text) {
             Ok(f) => f,
             Err((sources, diags)) => {
