@@ -13,8 +13,7 @@ use crate::format::format_source;
 
 #[derive(Debug, clap::Args)]
 #[command(
-    about = "Rewrite runbooks in the one canonical layout",
-    long_about = "Rewrite .upg files in the one canonical layout: two-space indent, one \
+    after_help = "Rewrite .upg files in the one canonical layout: two-space indent, one \
                   statement per line, normalized spacing, comments kept. Files are replaced \
                   atomically; a file with syntax errors is left untouched.\n\n\
                   Directories are searched for .upg files."
@@ -38,10 +37,16 @@ pub fn run(args: Args) -> miette::Result<Outcome> {
     let mut failed = false;
     let mut stdout = std::io::stdout().lock();
     for file in files {
-        let text = std::fs::read_to_string(&file)
-            .into_diagnostic()
-            .wrap_err_with(|| format!("cannot read {}", file.display()))?;
         let name = file.display().to_string();
+        let text = match std::fs::read_to_string(&file) {
+            Ok(t) => t,
+            Err(e) => {
+                // One unreadable file should not hide the others' results.
+                eprintln!("error: cannot read {name}: {e}");
+                failed = true;
+                continue;
+            }
+        };
         let formatted = match format_source(&name, &text) {
             Ok(f) => f,
             Err((sources, diags)) => {

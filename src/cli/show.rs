@@ -15,8 +15,7 @@ use crate::syntax::{Program, load};
 
 #[derive(Debug, clap::Args)]
 #[command(
-    about = "List a runbook's parameters, environments, gates and steps",
-    long_about = "Describe the runbooks in FILE: description, parameters with types, defaults \
+    after_help = "Describe the runbooks in FILE: description, parameters with types, defaults \
                   and doc comments, environments (protected ones marked), preconditions, \
                   gates, and the step tree with the stable step ids that `exec` reports."
 )]
@@ -41,17 +40,13 @@ pub fn run(args: Args) -> miette::Result<Outcome> {
 
 fn render(program: &Program) -> String {
     let mut out = String::new();
-    let root = program.root_file();
-    let runbooks: Vec<&Runbook> = root
-        .items
-        .iter()
-        .filter_map(|i| match i {
-            Item::Runbook(r) => Some(r),
-            _ => None,
-        })
-        .collect();
+    let runbooks: Vec<&Runbook> = program.runbooks().collect();
     if runbooks.is_empty() {
-        let _ = writeln!(out, "no runbook in {}", program.sources.get(root.file).name);
+        let _ = writeln!(
+            out,
+            "no runbook in {}",
+            program.sources.get(program.root).name
+        );
     }
     for (i, runbook) in runbooks.iter().enumerate() {
         if i > 0 {

@@ -31,6 +31,9 @@ pub struct Import {
     pub span: Span,
 }
 
+// Items are built once per file; boxing them would only add noise to every
+// consumer's pattern matches.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub enum Item {
     Runbook(Runbook),

@@ -10,7 +10,7 @@ use std::path::{Component, Path, PathBuf};
 use crate::diagnostic::Diagnostic;
 use crate::source::{FileId, SourceFile, SourceMap, Span};
 
-use super::ast::{CheckSource, File, Item, RunbookItem};
+use super::ast::{CheckSource, File, Item, Runbook, RunbookItem};
 use super::parse_file;
 
 mod embedded {
@@ -50,6 +50,14 @@ impl Program {
 
     pub fn root_file(&self) -> &File {
         self.file(self.root).expect("root is always parsed")
+    }
+
+    /// The runbooks declared in the root file, in order.
+    pub fn runbooks(&self) -> impl Iterator<Item = &Runbook> {
+        self.root_file().items.iter().filter_map(|i| match i {
+            Item::Runbook(r) => Some(r),
+            _ => None,
+        })
     }
 
     /// Every top-level item of every file, imports included.

@@ -45,9 +45,20 @@ static PRATT: LazyLock<PrattParser<Rule>> = LazyLock::new(|| {
 pub fn parse_file(sources: &SourceMap, file: FileId) -> Result<File, Vec<Diagnostic>> {
     let text = sources.get(file).text.as_str();
     super::depth::check_nesting(file, text).map_err(|d| vec![d])?;
-    pest::set_error_detail(true);
-    let mut pairs = UpgParser::parse(Rule::file, text)
-        .map_err(|e| vec![super::error::from_pest(file, text, e)])?;
+    let mut pairs = UpgParser::parse(Rule::file, text).map_err(|_| {
+        // Tracking every attempted token costs time, so only the second,
+        // failing parse does it, to say what was expected. The switch is
+        // process-wide; another thread parsing meanwhile only gets the same
+        // tree more slowly.
+        pest::set_error_detail(true);
+        let detailed = UpgParser::parse(Rule::file, text);
+        pest::set_error_detail(false);
+        match detailed {
+            Err(e) => vec![super::error::from_pest(file, text, e)],
+            // pest is deterministic, so this cannot happen; still no panic.
+            Ok(_) => vec![Diagnostic::error("UPG001", "syntax error")],
+        }
+    })?;
     let root = pairs.next().expect("pest returns the file rule");
     let mut comments: Vec<Comment> = root
         .clone()
@@ -671,13 +682,15 @@ impl Builder<'_> {
             );
         }
         if depth > MAX_EXPR_DEPTH {
+            // Keep the reported depth above the limit so the rest of a long
+            // chain is cut too, without a second diagnostic.
             let span = e.span;
             return (
                 Expr {
                     kind: ExprKind::Bool(false),
                     span,
                 },
-                1,
+                depth,
             );
         }
         (e, depth)

@@ -523,6 +523,19 @@ fn syntax_errors_read_like_english() {
     let d = &errors("runbook a \"d\" {\n  step \"x\" {\n")[0];
     assert!(d.message.ends_with("found end of file"), "{}", d.message);
     assert!(d.help.as_ref().unwrap().contains("never closed"));
+    let d = &errors("runbook a \"d\" { log \"to ${hop\" }")[0];
+    assert_eq!(
+        (d.code, d.message.as_str()),
+        ("UPG007", "unterminated interpolation")
+    );
+    assert_eq!(d.primary_span().unwrap().start, 24);
+    let d = &errors("step \"x\" {}")[0];
+    assert!(
+        d.help.as_ref().unwrap().contains("inside `runbook"),
+        "{d:?}"
+    );
+    let d = &errors("runbook a \"d\" { let x = [1 2] }")[0];
+    assert_eq!(d.message, "expected `,`, `]` or an operator, found `2`");
     let d = &errors("runbook a \"d\" { let for = 1 }")[0];
     assert!(d.help.as_ref().unwrap().contains("keyword"));
 }
@@ -538,7 +551,8 @@ fn deep_nesting_is_a_diagnostic_not_a_crash() {
     assert_eq!(d.code, "UPG004");
     // Long chains nest without brackets; they are cut off by the builder.
     let chain = format!("runbook a \"d\" {{ let x = 1{} }}", " + 1".repeat(5000));
-    assert_eq!(errors(&chain)[0].code, "UPG004");
+    let d = errors(&chain);
+    assert_eq!((d.len(), d[0].code), (1, "UPG004"));
     let members = format!("runbook a \"d\" {{ let x = a{} }}", ".b".repeat(5000));
     assert_eq!(errors(&members)[0].code, "UPG004");
     // Just under the limits parses.
