@@ -179,3 +179,22 @@ fn check_sources_reach_the_rhai_hook_with_their_position() {
     assert_eq!(name, "inline_one");
     assert_eq!(&text[*offset..*offset + src.len()], src);
 }
+
+#[test]
+fn enumerated_arguments_fed_by_a_parameter_check_its_default_and_environment_values() {
+    let text = "runbook t \"t\" {\n  param cluster: string\n  param strategy: string = \"in_place\"\n  environment prod { strategy = \"blue-green\" }\n  environment dev { strategy = \"in_place\" }\n  step \"rotate\" {\n    nodegroup.rotate(cluster, \"a\", strategy: strategy)\n    nodegroup.rotate(cluster, \"b\", strategy: strategy)\n    rollback { log \"no\" }\n  }\n}\n";
+    let diags = check(text);
+    assert_eq!(
+        diags.iter().map(|d| d.code).collect::<Vec<_>>(),
+        ["UPG018"],
+        "{diags:?}"
+    );
+    let d = &diags[0];
+    assert_eq!(d.help.as_deref(), Some("did you mean `\"blue_green\"`?"));
+    // Points at the environment's value, and at the call that uses it.
+    assert_eq!(d.labels.len(), 2);
+    assert!(d.labels[0].span.start < d.labels[1].span.start);
+    // A loop variable that shadows the parameter is not judged by its values.
+    let shadow = "runbook t \"t\" {\n  param strategy: string = \"bogus\"\n  step \"r\" {\n    for strategy in [\"in_place\"] { nodegroup.rotate(\"c\", \"n\", strategy: strategy) }\n    rollback { log \"no\" }\n  }\n}\n";
+    assert_eq!(codes(shadow), Vec::<&str>::new());
+}
