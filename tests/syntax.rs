@@ -750,6 +750,26 @@ fn the_playbook_covers_the_upgrade_stages() {
     assert!(imports.contains(&"stdlib/gates") && imports.contains(&"stdlib/checks"));
 }
 
+#[test]
+fn every_example_in_the_language_docs_parses() {
+    let doc = std::fs::read_to_string(root().join("docs/language.md")).unwrap();
+    let mut blocks = 0;
+    for block in doc.split("```upg\n").skip(1) {
+        let code = block.split("```").next().unwrap();
+        // Fragments are runbook bodies; complete files parse as they are.
+        let as_file = parse_str("doc.upg", code).1;
+        let wrapped = format!("runbook doc \"d\" {{\n{code}\n}}\n");
+        let as_body = parse_str("doc.upg", &wrapped).1;
+        assert!(
+            as_file.is_ok() || as_body.is_ok(),
+            "docs example does not parse:\n{code}\n{:?}",
+            as_body.unwrap_err()[0].message
+        );
+        blocks += 1;
+    }
+    assert!(blocks >= 10, "{blocks}");
+}
+
 // ------------------------------------------------------------------ the binary
 
 fn runbook_cmd() -> Command {

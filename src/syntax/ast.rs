@@ -462,7 +462,7 @@ impl BinaryOp {
     }
 
     /// Binding power, higher binds tighter; all binary operators are left
-    /// associative. Mirrors the PrattParser in `parser.rs`.
+    /// associative. Mirrors the PrattParser in `expr.rs`.
     pub fn precedence(self) -> u8 {
         match self {
             BinaryOp::Or => 1,
