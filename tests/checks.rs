@@ -595,3 +595,26 @@ fn helpers_are_callable_from_scripts() {
     "#;
     assert!(run_script(src, Limits::default()).0.unwrap().passed);
 }
+
+// ---- helpers never panic on arbitrary input ----
+
+proptest::proptest! {
+    #[test]
+    fn helper_parsers_reject_garbage_without_panicking(s in "\\PC{0,40}") {
+        let _ = checks::parse_image_ref(&s);
+        let _ = checks::parse_duration_secs(&s);
+        let _ = checks::compare_versions(&s, "1.29");
+    }
+
+    #[test]
+    fn image_references_round_trip(
+        registry in "(docker\\.io|public\\.ecr\\.aws|[a-z]{1,8}\\.example\\.com:5000)",
+        repo in "[a-z]{1,8}/[a-z0-9]{1,8}",
+        tag in "[a-z0-9][a-z0-9.]{0,8}",
+    ) {
+        let image = checks::parse_image_ref(&format!("{registry}/{repo}:{tag}")).unwrap();
+        proptest::prop_assert_eq!(image.registry, registry);
+        proptest::prop_assert_eq!(image.repository, repo);
+        proptest::prop_assert_eq!(image.tag, tag);
+    }
+}
