@@ -494,6 +494,12 @@ fn known_functions_with_wrong_arguments_and_unknown_variables_are_reported() {
         "t.rhai:2:1: error[UPG080]: check `t`: unknown variable `nodez`"
     );
     assert!(d.help.unwrap().contains("cluster, nodegroups, nodes"));
+    let (d, _) = compile_error("pods.timestamp() == ()");
+    assert_eq!(d.code, checks::WRONG_ARITY);
+    assert_eq!(
+        d.message,
+        "check `t`: `timestamp` cannot be called as a method; call `timestamp()`"
+    );
     // Script-defined functions, closures in variables and method calls are fine.
     assert!(
         inline("fn twice(x) { x * 2 } let f = |x| x + 1; f(twice(1)) == 3 && pods.len() > 0")

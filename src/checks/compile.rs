@@ -270,17 +270,23 @@ fn vet(name: &str, source: &str, origin: &Origin, ast: &AST) -> Vec<Diagnostic> 
                 "checks run sandboxed: no files, network or modules; see docs/checks.md for the helpers",
             ))
         } else if !arities.contains(&arity) {
-            let mut takes: Vec<usize> = arities.iter().map(|a| a - usize::from(method)).collect();
+            // As a method the receiver is the first argument, so it is not counted.
+            let mut takes: Vec<usize> = arities
+                .iter()
+                .filter_map(|a| a.checked_sub(usize::from(method)))
+                .collect();
             takes.sort_unstable();
             let takes: Vec<String> = takes.iter().map(ToString::to_string).collect();
-            let mut d = Diagnostic::error(
-                WRONG_ARITY,
+            let message = if takes.is_empty() {
+                format!("check `{name}`: `{fname}` cannot be called as a method; call `{fname}()`")
+            } else {
                 format!(
                     "check `{name}`: `{fname}` takes {} argument(s), not {}",
                     takes.join(" or "),
                     f.args.len()
-                ),
-            );
+                )
+            };
+            let mut d = Diagnostic::error(WRONG_ARITY, message);
             if let Some(s) = span(pos, fname.len()) {
                 d = d.with_label(s, "called here");
             }
