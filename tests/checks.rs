@@ -545,6 +545,15 @@ fn inline_compile_errors_point_into_the_upg_file() {
     );
 }
 
+#[test]
+fn compiled_checks_and_snapshots_can_cross_into_spawn_blocking() {
+    fn send_sync_static<T: Send + Sync + 'static>() {}
+    send_sync_static::<CompiledCheck>();
+    send_sync_static::<checks::ScriptValues>();
+    send_sync_static::<CheckRunner>();
+    send_sync_static::<CheckError>();
+}
+
 // ---- the return protocol ----
 
 #[test]
