@@ -888,4 +888,77 @@ mod sandboxed {
         assert!(run_on("nothing_terminating", &later, json!({"older_than": "15m"})).passed);
         live.sandbox.shutdown().await;
     }
+
+    #[tokio::test]
+    async fn no_latest_tags_catches_an_untagged_image() {
+        let Live {
+            sandbox, snapshot, ..
+        } = live_with("examples/sandbox/small.yaml", |yaml| {
+            yaml.replacen(
+                "image: public.ecr.aws/nginx/nginx:1.27",
+                "image: public.ecr.aws/nginx/nginx",
+                1,
+            )
+        })
+        .await;
+        let o = run_on("no_latest_tags", &snapshot, json!({}));
+        let got = offenders(&o);
+        assert_eq!(got.len(), 3, "{got:?}");
+        assert!(
+            got.iter().all(
+                |x| x.starts_with("Pod shop/web-") && x.ends_with("has no tag (means :latest)")
+            ),
+            "{got:?}"
+        );
+        sandbox.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn kube_system_ready_catches_image_pull_backoff_after_docker_hub_limits() {
+        use k8s_openapi::api::apps::v1::Deployment;
+        let live = live_with("examples/sandbox/small.yaml", |yaml| {
+            yaml.replacen(
+                "  deployments:\n",
+                "  deployments:\n    - name: dns-autoscaler\n      namespace: kube-system\n      replicas: 1\n      image: cpa/cluster-proportional-autoscaler:1.8.9\n",
+                1,
+            )
+            .replace("pullsPer6h: 100", "pullsPer6h: 1")
+        })
+        .await;
+        assert!(run_on("kube_system_ready", &live.snapshot, json!({})).passed);
+        // New replicas land on nodes that never pulled the image; Docker Hub
+        // allows one more pull.
+        let api: kube::Api<Deployment> = kube::Api::namespaced(live.kube.clone(), "kube-system");
+        let scale = kube::api::Patch::Merge(json!({"spec": {"replicas": 5}}));
+        api.patch("dns-autoscaler", &Default::default(), &scale)
+            .await
+            .expect("scaled");
+        live.sandbox.advance(Duration::from_secs(60));
+        let later = checks::collect(&live.kube, &live.eks, "demo")
+            .await
+            .unwrap();
+        let o = run_on("kube_system_ready", &later, json!({}));
+        assert!(
+            !o.passed,
+            "{:?}",
+            later
+                .pods
+                .iter()
+                .filter(|p| p.namespace == "kube-system")
+                .collect::<Vec<_>>()
+        );
+        let got = offenders(&o);
+        assert!(
+            got.iter()
+                .any(|x| x.starts_with("Deployment kube-system/dns-autoscaler: ")),
+            "{got:?}"
+        );
+        assert!(
+            got.iter().any(
+                |x| x.starts_with("Pod kube-system/dns-autoscaler-") && x.contains("ImagePull")
+            ),
+            "{got:?}"
+        );
+        live.sandbox.shutdown().await;
+    }
 }
