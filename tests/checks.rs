@@ -464,6 +464,17 @@ fn import_and_eval_are_refused_at_compile_time() {
         "t.rhai:2:1: error[UPG083]: check `t` uses `eval`, which the check sandbox refuses"
     );
     assert!(d.help.unwrap().contains("cannot load modules or code"));
+    // A function pointer to `eval` gets past the parser but not the engine.
+    let (result, _) = run_script(
+        "let f = Fn(\"eval\"); f.call(\"1 + 1\") == 2",
+        Limits::default(),
+    );
+    let err = result.unwrap_err();
+    assert_eq!(err.code, checks::RUNTIME_ERROR);
+    assert!(
+        err.message.contains("'eval' is a reserved keyword"),
+        "{err}"
+    );
 }
 
 #[test]
