@@ -458,12 +458,23 @@ fn import_and_eval_are_refused_at_compile_time() {
         plain,
         "t.rhai:1:1: error[UPG083]: check `t` uses `import`, which the check sandbox refuses"
     );
-    let (d, _) = compile_error("eval(\"1\")");
-    assert!(
-        d.code == checks::FORBIDDEN || d.code == checks::SYNTAX_ERROR,
-        "{d:?}"
+    let (d, plain) = compile_error("let x = 1;\neval(\"x + 1\")");
+    assert_eq!(
+        plain,
+        "t.rhai:2:1: error[UPG083]: check `t` uses `eval`, which the check sandbox refuses"
     );
-    assert!(d.message.contains("eval"), "{}", d.message);
+    assert!(d.help.unwrap().contains("cannot load modules or code"));
+    // A function pointer to `eval` gets past the parser but not the engine.
+    let (result, _) = run_script(
+        "let f = Fn(\"eval\"); f.call(\"1 + 1\") == 2",
+        Limits::default(),
+    );
+    let err = result.unwrap_err();
+    assert_eq!(err.code, checks::RUNTIME_ERROR);
+    assert!(
+        err.message.contains("'eval' is a reserved keyword"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -494,6 +505,12 @@ fn known_functions_with_wrong_arguments_and_unknown_variables_are_reported() {
         "t.rhai:2:1: error[UPG080]: check `t`: unknown variable `nodez`"
     );
     assert!(d.help.unwrap().contains("cluster, nodegroups, nodes"));
+    let (d, _) = compile_error("pods.timestamp() == ()");
+    assert_eq!(d.code, checks::WRONG_ARITY);
+    assert_eq!(
+        d.message,
+        "check `t`: `timestamp` cannot be called as a method; call `timestamp()`"
+    );
     // Script-defined functions, closures in variables and method calls are fine.
     assert!(
         inline("fn twice(x) { x * 2 } let f = |x| x + 1; f(twice(1)) == 3 && pods.len() > 0")
@@ -537,6 +554,15 @@ fn inline_compile_errors_point_into_the_upg_file() {
         ds[0].plain(&sources),
         "demo.upg:5:14: error[UPG081]: check `ready` calls unknown function `frobnicate`"
     );
+}
+
+#[test]
+fn compiled_checks_and_snapshots_can_cross_into_spawn_blocking() {
+    fn send_sync_static<T: Send + Sync + 'static>() {}
+    send_sync_static::<CompiledCheck>();
+    send_sync_static::<checks::ScriptValues>();
+    send_sync_static::<CheckRunner>();
+    send_sync_static::<CheckError>();
 }
 
 // ---- the return protocol ----
@@ -594,4 +620,356 @@ fn helpers_are_callable_from_scripts() {
             && selector_matches(#{app: "web"}, pods[3].labels)
     "#;
     assert!(run_script(src, Limits::default()).0.unwrap().passed);
+}
+
+// ---- helpers never panic on arbitrary input ----
+
+proptest::proptest! {
+    #[test]
+    fn helper_parsers_reject_garbage_without_panicking(s in "\\PC{0,40}") {
+        let _ = checks::parse_image_ref(&s);
+        let _ = checks::parse_duration_secs(&s);
+        let _ = checks::compare_versions(&s, "1.29");
+    }
+
+    #[test]
+    fn image_references_round_trip(
+        registry in "(docker\\.io|public\\.ecr\\.aws|[a-z]{1,8}\\.example\\.com:5000)",
+        repo in "[a-z]{1,8}/[a-z0-9]{1,8}",
+        tag in "[a-z0-9][a-z0-9.]{0,8}",
+    ) {
+        let image = checks::parse_image_ref(&format!("{registry}/{repo}:{tag}")).unwrap();
+        proptest::prop_assert_eq!(image.registry, registry);
+        proptest::prop_assert_eq!(image.repository, repo);
+        proptest::prop_assert_eq!(image.tag, tag);
+    }
+}
+
+// ---- against the sandbox, through the real clients ----
+
+mod sandboxed {
+    use super::*;
+    use runbook::sandbox::{Fixture, Sandbox, SandboxOptions};
+
+    struct Live {
+        sandbox: Sandbox,
+        snapshot: ClusterSnapshot,
+        kube: kube::Client,
+        eks: aws_sdk_eks::Client,
+    }
+
+    /// Start a frozen-clock sandbox from a fixture and collect a snapshot
+    /// through aws-sdk-eks and kube-rs, exactly as the engine does.
+    async fn live(path: &str) -> Live {
+        live_with(path, |yaml| yaml).await
+    }
+
+    /// Like `live`, after editing the fixture's YAML text.
+    async fn live_with(path: &str, edit: impl FnOnce(String) -> String) -> Live {
+        let yaml = edit(std::fs::read_to_string(path).unwrap());
+        let fixture =
+            Fixture::from_yaml(path, &yaml).unwrap_or_else(|e| panic!("{}", e.render(false)));
+        let opts = SandboxOptions {
+            time_scale: 0.0,
+            ..SandboxOptions::default()
+        };
+        let sandbox = Sandbox::start(fixture, opts).await.expect("sandbox starts");
+        let eks_config = aws_sdk_eks::Config::builder()
+            .behavior_version(aws_sdk_eks::config::BehaviorVersion::latest())
+            .region(aws_sdk_eks::config::Region::new(sandbox.region()))
+            .endpoint_url(sandbox.endpoint())
+            .credentials_provider(aws_sdk_eks::config::Credentials::new(
+                "sandbox", "sandbox", None, None, "test",
+            ))
+            .build();
+        let eks = aws_sdk_eks::Client::from_conf(eks_config);
+        let kubeconfig = kube::config::Kubeconfig::from_yaml(&sandbox.kubeconfig_yaml()).unwrap();
+        let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+            .await
+            .unwrap();
+        let kube = kube::Client::try_from(config).unwrap();
+        let snapshot = checks::collect(&kube, &eks, &sandbox.cluster_name())
+            .await
+            .expect("collects");
+        Live {
+            sandbox,
+            snapshot,
+            kube,
+            eks,
+        }
+    }
+
+    fn run_on(name: &str, snapshot: &ClusterSnapshot, p: Value) -> CheckOutcome {
+        let (check, _) = stdlib(name);
+        CheckRunner::default()
+            .run(&check, &snapshot.to_script().unwrap(), &params(p))
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[tokio::test]
+    async fn collect_reads_the_cluster_read_only() {
+        let Live {
+            sandbox, snapshot, ..
+        } = live("examples/sandbox/small.yaml").await;
+        assert!(sandbox.mutations().is_empty(), "{:?}", sandbox.mutations());
+        let s = &snapshot;
+        assert_eq!(
+            (s.cluster.name.as_str(), s.cluster.version.as_str()),
+            ("demo", "1.28")
+        );
+        assert_eq!(s.cluster.addons.len(), 4);
+        let kube_proxy = s
+            .cluster
+            .addons
+            .iter()
+            .find(|a| a.name == "kube-proxy")
+            .unwrap();
+        assert_eq!(kube_proxy.version, "v1.28.15-eksbuild.31");
+        assert!(
+            kube_proxy
+                .catalog
+                .iter()
+                .any(|v| v.compatible.contains(&"1.28".to_string()))
+        );
+        assert_eq!(s.nodegroups.len(), 3);
+        assert_eq!(s.nodes.len(), 8);
+        assert!(
+            s.nodes
+                .iter()
+                .all(|n| n.kubelet_version.contains("1.28") && !n.nodegroup.is_empty())
+        );
+        assert!(
+            s.pods
+                .iter()
+                .any(|p| p.namespace == "shop" && p.name.starts_with("web-"))
+        );
+        assert!(
+            s.deployments
+                .iter()
+                .any(|d| d.name == "checkout" && d.replicas == 1)
+        );
+        assert!(s.statefulsets.iter().any(|d| d.name == "postgres"));
+        assert!(s.pdbs.iter().any(|p| p.name == "web"));
+        assert!(!s.pvcs.is_empty());
+        let deprecated = s
+            .insights
+            .iter()
+            .find(|i| i.name.contains("Deprecated APIs"))
+            .unwrap();
+        assert_eq!(
+            deprecated.deprecations[0].usage,
+            "flowcontrol.apiserver.k8s.io/v1beta2/flowschemas"
+        );
+        sandbox.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn stdlib_checks_judge_the_sandbox_cluster() {
+        let Live {
+            sandbox, snapshot, ..
+        } = live("examples/sandbox/small.yaml").await;
+        let o = run_on("no_docker_hub_images", &snapshot, json!({}));
+        assert!(!o.passed);
+        assert!(!o.offenders.is_empty());
+        assert!(
+            o.offenders
+                .iter()
+                .all(|x| x.object.starts_with("Pod tools/metrics-proxy-")
+                    && x.reason.contains("docker.io/library/haproxy:2.9")),
+            "{:?}",
+            o.offenders
+        );
+        let o = run_on("no_deprecated_apis", &snapshot, json!({"target": "1.29"}));
+        assert!(!o.passed);
+        assert_eq!(
+            offenders(&o)[0],
+            "API flowcontrol.apiserver.k8s.io/v1beta2/flowschemas: removed in 1.29; use flowcontrol.apiserver.k8s.io/v1beta3/flowschemas"
+        );
+        assert!(run_on("addons_compatible", &snapshot, json!({})).passed);
+        let o = run_on("addons_compatible", &snapshot, json!({"target": "1.29"}));
+        assert!(
+            offenders(&o).iter().any(|x| x.starts_with(
+                "Addon kube-proxy: v1.28.15-eksbuild.31 does not support Kubernetes 1.29"
+            )),
+            "{:?}",
+            offenders(&o)
+        );
+        for name in [
+            "version_skew",
+            "kube_system_ready",
+            "nothing_terminating",
+            "pdbs_allow_eviction",
+            "no_latest_tags",
+        ] {
+            let o = run_on(name, &snapshot, json!({}));
+            assert!(o.passed, "{name}: {} {:?}", o.message, offenders(&o));
+        }
+        let o = run_on("replicated_deployments", &snapshot, json!({}));
+        assert!(
+            offenders(&o)
+                .iter()
+                .any(|x| x.starts_with("Deployment shop/checkout: 1 replica(s)")),
+            "{:?}",
+            offenders(&o)
+        );
+        sandbox.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn pdbs_allow_eviction_catches_the_blocked_drain_fixture() {
+        let Live {
+            sandbox, snapshot, ..
+        } = live("examples/sandbox/pdb-blocked.yaml").await;
+        let o = run_on("pdbs_allow_eviction", &snapshot, json!({}));
+        assert!(!o.passed);
+        assert_eq!(
+            offenders(&o),
+            ["PodDisruptionBudget shop/checkout: minAvailable 1 with 1 replica(s)"]
+        );
+        sandbox.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn version_skew_catches_a_nodegroup_left_behind() {
+        let Live {
+            sandbox, snapshot, ..
+        } = live_with("examples/sandbox/small.yaml", |yaml| {
+            yaml.replacen(
+                "  - name: data\n",
+                "  - name: data\n    version: \"1.25\"\n",
+                1,
+            )
+        })
+        .await;
+        // Within policy today (3 behind); the next hop would leave it 4 behind.
+        assert!(run_on("version_skew", &snapshot, json!({})).passed);
+        let o = run_on("version_skew", &snapshot, json!({"target": "1.29"}));
+        let got = offenders(&o);
+        assert_eq!(got.len(), 3, "{got:?}");
+        assert!(
+            got.iter().all(|x| x.starts_with("Node ")
+                && x.contains("is 4 minors behind the control plane 1.29")),
+            "{got:?}"
+        );
+        sandbox.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn nothing_terminating_catches_a_pvc_stuck_on_its_finalizer() {
+        use k8s_openapi::api::core::v1::PersistentVolumeClaim;
+        let live = live_with("examples/sandbox/small.yaml", |yaml| {
+            yaml.replacen(
+                "      volumeSize: 20Gi\n",
+                "      volumeSize: 20Gi\n      stuckPvcFinalizer: true\n",
+                1,
+            )
+        })
+        .await;
+        let pvc = live.snapshot.pvcs[0].clone();
+        assert!(pvc.deletion_timestamp.is_empty());
+        let api: kube::Api<PersistentVolumeClaim> =
+            kube::Api::namespaced(live.kube.clone(), &pvc.namespace);
+        api.delete(&pvc.name, &Default::default())
+            .await
+            .expect("delete accepted");
+
+        let mut later = checks::collect(&live.kube, &live.eks, "demo")
+            .await
+            .unwrap();
+        let stuck = later
+            .pvcs
+            .iter()
+            .find(|p| p.name == pvc.name)
+            .expect("still there");
+        assert!(!stuck.deletion_timestamp.is_empty());
+        assert!(!stuck.finalizers.is_empty());
+        // The sandbox clock is frozen; look at the same cluster ten minutes on.
+        let deleted: jiff::Timestamp = stuck.deletion_timestamp.parse().unwrap();
+        later.collected_at = (deleted + jiff::SignedDuration::from_mins(10)).to_string();
+        let o = run_on("nothing_terminating", &later, json!({}));
+        assert_eq!(offenders(&o).len(), 1, "{:?}", offenders(&o));
+        assert!(
+            offenders(&o)[0].starts_with(&format!(
+                "PersistentVolumeClaim {}/{}: Terminating for 10m0s, held by",
+                pvc.namespace, pvc.name
+            )),
+            "{:?}",
+            offenders(&o)
+        );
+        assert!(run_on("nothing_terminating", &later, json!({"older_than": "15m"})).passed);
+        live.sandbox.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn no_latest_tags_catches_an_untagged_image() {
+        let Live {
+            sandbox, snapshot, ..
+        } = live_with("examples/sandbox/small.yaml", |yaml| {
+            yaml.replacen(
+                "image: public.ecr.aws/nginx/nginx:1.27",
+                "image: public.ecr.aws/nginx/nginx",
+                1,
+            )
+        })
+        .await;
+        let o = run_on("no_latest_tags", &snapshot, json!({}));
+        let got = offenders(&o);
+        assert_eq!(got.len(), 3, "{got:?}");
+        assert!(
+            got.iter().all(
+                |x| x.starts_with("Pod shop/web-") && x.ends_with("has no tag (means :latest)")
+            ),
+            "{got:?}"
+        );
+        sandbox.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn kube_system_ready_catches_image_pull_backoff_after_docker_hub_limits() {
+        use k8s_openapi::api::apps::v1::Deployment;
+        let live = live_with("examples/sandbox/small.yaml", |yaml| {
+            yaml.replacen(
+                "  deployments:\n",
+                "  deployments:\n    - name: dns-autoscaler\n      namespace: kube-system\n      replicas: 1\n      image: cpa/cluster-proportional-autoscaler:1.8.9\n",
+                1,
+            )
+            .replace("pullsPer6h: 100", "pullsPer6h: 1")
+        })
+        .await;
+        assert!(run_on("kube_system_ready", &live.snapshot, json!({})).passed);
+        // New replicas land on nodes that never pulled the image; Docker Hub
+        // allows one more pull.
+        let api: kube::Api<Deployment> = kube::Api::namespaced(live.kube.clone(), "kube-system");
+        let scale = kube::api::Patch::Merge(json!({"spec": {"replicas": 5}}));
+        api.patch("dns-autoscaler", &Default::default(), &scale)
+            .await
+            .expect("scaled");
+        live.sandbox.advance(Duration::from_secs(60));
+        let later = checks::collect(&live.kube, &live.eks, "demo")
+            .await
+            .unwrap();
+        let o = run_on("kube_system_ready", &later, json!({}));
+        assert!(
+            !o.passed,
+            "{:?}",
+            later
+                .pods
+                .iter()
+                .filter(|p| p.namespace == "kube-system")
+                .collect::<Vec<_>>()
+        );
+        let got = offenders(&o);
+        assert!(
+            got.iter()
+                .any(|x| x.starts_with("Deployment kube-system/dns-autoscaler: ")),
+            "{got:?}"
+        );
+        assert!(
+            got.iter().any(
+                |x| x.starts_with("Pod kube-system/dns-autoscaler-") && x.contains("ImagePull")
+            ),
+            "{got:?}"
+        );
+        live.sandbox.shutdown().await;
+    }
 }

@@ -13,7 +13,9 @@ pub struct Limits {
     pub max_operations: u64,
     /// Nested function calls (guards deep recursion).
     pub max_call_depth: usize,
-    /// Nesting of expressions at compile time, top level and inside functions.
+    /// Nesting of expressions, top level and inside functions. rhai checks it
+    /// while parsing, so `compile` applies the default and runners cannot
+    /// change it.
     pub max_expr_depth: usize,
     /// Bytes in any one string.
     pub max_string_size: usize,
