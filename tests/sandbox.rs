@@ -12,3 +12,5 @@ mod eks_sdk;
 mod fixtures;
 #[path = "sandbox/kube_client.rs"]
 mod kube_client;
+#[path = "sandbox/simulation.rs"]
+mod simulation;

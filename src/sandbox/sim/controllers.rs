@@ -267,38 +267,39 @@ fn statefulsets(world: &mut World, idx: &HashMap<String, Owned>) {
         for i in 0..want {
             let pod_name = format!("{name}-{i}");
             let claim = format!("data-{name}-{i}");
-            if !world.kube.contains("persistentvolumeclaims", &ns, &claim) {
-                let mut finalizers = vec![json!("kubernetes.io/pvc-protection")];
-                if stuck {
-                    finalizers.push(json!("backup.example.com/snapshot-protection"));
-                }
-                let tpl = &sts["spec"]["volumeClaimTemplates"][0]["spec"];
-                let pvc = json!({
-                    "apiVersion": "v1",
-                    "kind": "PersistentVolumeClaim",
-                    "metadata": {
-                        "name": claim,
-                        "namespace": ns,
-                        "labels": sts["spec"]["selector"]["matchLabels"].clone(),
-                        "finalizers": finalizers,
-                    },
-                    "spec": {
-                        "accessModes": tpl["accessModes"].clone(),
-                        "resources": tpl["resources"].clone(),
-                        "storageClassName": tpl["storageClassName"].clone(),
-                        "volumeMode": "Filesystem",
-                        "volumeName": format!("pvc-{}", world.uid()),
-                    },
-                    "status": {
-                        "phase": "Bound",
-                        "accessModes": tpl["accessModes"].clone(),
-                        "capacity": {"storage": tpl["resources"]["requests"]["storage"].clone()},
-                    },
-                });
-                world.create("persistentvolumeclaims", pvc);
-            }
             if !pods.iter().any(|p| p.1 == pod_name) && !world.kube.contains("pods", &ns, &pod_name)
             {
+                // Claims are created with their pod, never behind its back.
+                if !world.kube.contains("persistentvolumeclaims", &ns, &claim) {
+                    let mut finalizers = vec![json!("kubernetes.io/pvc-protection")];
+                    if stuck {
+                        finalizers.push(json!("backup.example.com/snapshot-protection"));
+                    }
+                    let tpl = &sts["spec"]["volumeClaimTemplates"][0]["spec"];
+                    let pvc = json!({
+                        "apiVersion": "v1",
+                        "kind": "PersistentVolumeClaim",
+                        "metadata": {
+                            "name": claim,
+                            "namespace": ns,
+                            "labels": sts["spec"]["selector"]["matchLabels"].clone(),
+                            "finalizers": finalizers,
+                        },
+                        "spec": {
+                            "accessModes": tpl["accessModes"].clone(),
+                            "resources": tpl["resources"].clone(),
+                            "storageClassName": tpl["storageClassName"].clone(),
+                            "volumeMode": "Filesystem",
+                            "volumeName": format!("pvc-{}", world.uid()),
+                        },
+                        "status": {
+                            "phase": "Bound",
+                            "accessModes": tpl["accessModes"].clone(),
+                            "capacity": {"storage": tpl["resources"]["requests"]["storage"].clone()},
+                        },
+                    });
+                    world.create("persistentvolumeclaims", pvc);
+                }
                 let mut template = sts["spec"]["template"].clone();
                 template["metadata"]["labels"]["statefulset.kubernetes.io/pod-name"] =
                     json!(pod_name);
