@@ -10,6 +10,8 @@ mod common;
 mod eks_sdk;
 #[path = "sandbox/fixtures.rs"]
 mod fixtures;
+#[path = "sandbox/http.rs"]
+mod http;
 #[path = "sandbox/kube_client.rs"]
 mod kube_client;
 #[path = "sandbox/simulation.rs"]
