@@ -245,3 +245,57 @@ async fn same_seed_same_requests_same_world() {
     }
     assert_eq!(run().await, run().await);
 }
+
+#[tokio::test]
+async fn generated_cluster_rotates_every_nodegroup_and_keeps_its_pods() {
+    let sb = runbook::sandbox::Sandbox::start(
+        runbook::sandbox::Fixture::generated(60, 1800),
+        runbook::sandbox::SandboxOptions {
+            time_scale: 0.0,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let running = |sb: &runbook::sandbox::Sandbox| sb.pods().iter().filter(|p| p.ready).count();
+    assert_eq!(sb.pods().len(), 1800);
+    assert_eq!(running(&sb), 1800);
+    let eks = eks(&sb);
+    eks.update_cluster_version()
+        .name("scale")
+        .version("1.29")
+        .send()
+        .await
+        .unwrap();
+    sb.advance(Duration::from_secs(26 * 60));
+    eks.update_addon()
+        .cluster_name("scale")
+        .addon_name("kube-proxy")
+        .addon_version("v1.29.15-eksbuild.16")
+        .send()
+        .await
+        .unwrap();
+    sb.advance(Duration::from_secs(3 * 60));
+    for ng in sb.nodegroups() {
+        eks.update_nodegroup_version()
+            .cluster_name("scale")
+            .nodegroup_name(&ng.name)
+            .send()
+            .await
+            .unwrap();
+    }
+    sb.advance(Duration::from_secs(90 * 60));
+    assert!(
+        sb.nodegroups()
+            .iter()
+            .all(|n| n.version == "1.29" && n.status == "ACTIVE"),
+        "{:?}",
+        sb.nodegroups()
+    );
+    let nodes = sb.nodes();
+    assert_eq!(nodes.len(), 60);
+    assert!(nodes.iter().all(|n| n.version == "1.29" && n.ready));
+    assert_eq!(sb.pods().len(), 1800);
+    assert_eq!(running(&sb), 1800);
+    sb.shutdown().await;
+}
