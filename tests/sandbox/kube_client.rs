@@ -72,8 +72,10 @@ async fn cordon_by_strategic_merge_patch_and_dry_run_is_not_a_mutation() {
     let nodes: Api<Node> = Api::all(client);
     let name = sb.nodes()[0].name.clone();
     let patch = serde_json::json!({"spec": {"unschedulable": true}});
-    let mut dry = PatchParams::default();
-    dry.dry_run = true;
+    let dry = PatchParams {
+        dry_run: true,
+        ..Default::default()
+    };
     nodes
         .patch(&name, &dry, &Patch::Strategic(&patch))
         .await

@@ -38,6 +38,9 @@ pub struct WatchEvent {
 
 pub type Key = (String, String);
 
+/// Events to replay plus a receiver for live ones.
+pub type Subscription = (Vec<Arc<WatchEvent>>, broadcast::Receiver<Arc<WatchEvent>>);
+
 pub struct Store {
     rv: u64,
     objects: HashMap<&'static str, BTreeMap<Key, Value>>,
@@ -188,10 +191,7 @@ impl Store {
 
     /// Events after `rv` plus a live receiver, taken atomically. `None` when
     /// `rv` is older than the kept history (the client must re-list: 410).
-    pub fn subscribe_from(
-        &self,
-        rv: u64,
-    ) -> Option<(Vec<Arc<WatchEvent>>, broadcast::Receiver<Arc<WatchEvent>>)> {
+    pub fn subscribe_from(&self, rv: u64) -> Option<Subscription> {
         let rx = self.tx.subscribe();
         if rv + 1 < self.history.front().map_or(self.rv + 1, |e| e.rv) && rv < self.rv {
             return None;

@@ -128,14 +128,15 @@ fn deployments(world: &mut World) {
     }
 }
 
+/// The workload a new pod belongs to: (kind, name, uid).
+type Owner<'a> = (&'a str, &'a str, &'a str);
+
 fn create_owned_pod(
     world: &mut World,
     ns: &str,
     name: &str,
     template: &Value,
-    kind: &str,
-    owner: &str,
-    owner_uid: &str,
+    (kind, owner, owner_uid): Owner,
     node: Option<&str>,
 ) {
     let created = world.now_ts();
@@ -175,9 +176,7 @@ fn replicasets(world: &mut World, idx: &HashMap<String, Owned>) {
                     &ns,
                     &pod_name,
                     &rs["spec"]["template"],
-                    "ReplicaSet",
-                    &name,
-                    &uid,
+                    ("ReplicaSet", &name, &uid),
                     None,
                 );
             }
@@ -233,9 +232,7 @@ fn daemonsets(world: &mut World, idx: &HashMap<String, Owned>) {
                     &ns,
                     &pod_name,
                     template,
-                    "DaemonSet",
-                    &name,
-                    &uid,
+                    ("DaemonSet", &name, &uid),
                     Some(node),
                 );
             }
@@ -311,9 +308,7 @@ fn statefulsets(world: &mut World, idx: &HashMap<String, Owned>) {
                     &ns,
                     &pod_name,
                     &template,
-                    "StatefulSet",
-                    &name,
-                    &uid,
+                    ("StatefulSet", &name, &uid),
                     None,
                 );
             }
