@@ -299,3 +299,34 @@ async fn generated_cluster_rotates_every_nodegroup_and_keeps_its_pods() {
     assert_eq!(running(&sb), 1800);
     sb.shutdown().await;
 }
+
+#[tokio::test]
+async fn kube_proxy_too_new_for_old_nodes_takes_their_pods_out_of_endpoints() {
+    use k8s_openapi::api::core::v1::Endpoints;
+    let sb = frozen("addon-skew.yaml").await;
+    let client = kube(&sb).await;
+    let eps: Api<Endpoints> = Api::namespaced(client, "payments");
+    let ready_addresses = |e: &Endpoints| {
+        e.subsets
+            .as_ref()
+            .map_or(0, |s| s.iter().map(|x| x.addresses.as_ref().map_or(0, |a| a.len())).sum::<usize>())
+    };
+    assert_eq!(ready_addresses(&eps.get("ledger-api").await.unwrap()), 2);
+    eks(&sb)
+        .update_addon()
+        .cluster_name("skew")
+        .addon_name("kube-proxy")
+        .addon_version("v1.29.15-eksbuild.16")
+        .send()
+        .await
+        .unwrap();
+    sb.advance(Duration::from_secs(3 * 60));
+    let legacy: Vec<_> = sb.nodes().into_iter().filter(|n| n.nodegroup == "legacy").collect();
+    assert!(legacy.iter().all(|n| !n.ready), "{legacy:?}");
+    let e = eps.get("ledger-api").await.unwrap();
+    assert_eq!(ready_addresses(&e), 0, "{e:?}");
+    assert_eq!(e.subsets.unwrap()[0].not_ready_addresses.as_ref().unwrap().len(), 2);
+    // Pods on 1.28 nodes keep serving.
+    assert_eq!(ready_addresses(&eps.get("frontend").await.unwrap()), 2);
+    sb.shutdown().await;
+}

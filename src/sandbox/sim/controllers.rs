@@ -59,6 +59,88 @@ pub fn run(world: &mut World) {
     let idx = index(world);
     statuses(world, &idx);
     budgets(world);
+    endpoints(world);
+}
+
+/// Endpoints follow pod readiness: a pod that is not Ready (for example on
+/// a NotReady node) leaves `addresses` and receives no ClusterIP traffic.
+fn endpoints(world: &mut World) {
+    let services: Vec<(String, String, Value, Value)> = world
+        .kube
+        .list("services", None)
+        .map(|(k, s)| {
+            (
+                k.0.clone(),
+                k.1.clone(),
+                s["spec"]["selector"].clone(),
+                s["spec"]["ports"].clone(),
+            )
+        })
+        .collect();
+    for (ns, name, selector, ports) in services {
+        let Some(sel) = selector.as_object() else {
+            continue;
+        };
+        let mut ready = Vec::new();
+        let mut not_ready = Vec::new();
+        for (_, pod) in world.kube.list("pods", Some(&ns)) {
+            let labels = &pod["metadata"]["labels"];
+            if is_terminating(pod) || !sel.iter().all(|(k, v)| labels[k] == *v) {
+                continue;
+            }
+            let Some(ip) = pod["status"]["podIP"].as_str() else {
+                continue;
+            };
+            let addr = json!({
+                "ip": ip,
+                "nodeName": pod["spec"]["nodeName"].clone(),
+                "targetRef": {"kind": "Pod", "namespace": ns, "name": pod["metadata"]["name"].clone(),
+                              "uid": pod["metadata"]["uid"].clone()},
+            });
+            if pod_ready(pod) {
+                ready.push(addr);
+            } else {
+                not_ready.push(addr);
+            }
+        }
+        let ports: Vec<Value> = ports
+            .as_array()
+            .map(|ps| {
+                ps.iter()
+                    .map(|p| json!({"port": p["targetPort"].clone(), "protocol": "TCP"}))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut subset = json!({"ports": ports});
+        if !ready.is_empty() {
+            subset["addresses"] = json!(ready);
+        }
+        if !not_ready.is_empty() {
+            subset["notReadyAddresses"] = json!(not_ready);
+        }
+        let subsets = if ready.is_empty() && not_ready.is_empty() {
+            json!([])
+        } else {
+            json!([subset])
+        };
+        if world.kube.contains("endpoints", &ns, &name) {
+            world.kube.modify("endpoints", &ns, &name, |e| {
+                if e["subsets"] == subsets {
+                    return false;
+                }
+                e["subsets"] = subsets.clone();
+                true
+            });
+        } else {
+            let obj = json!({
+                "apiVersion": "v1",
+                "kind": "Endpoints",
+                "metadata": {"name": name, "namespace": ns},
+                "subsets": subsets,
+            });
+            world.create("endpoints", obj);
+        }
+    }
 }
 
 fn deployments(world: &mut World) {
