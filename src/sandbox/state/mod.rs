@@ -160,11 +160,16 @@ impl World {
             .collect()
     }
 
-    /// Run `timer` at `at_ms` (rounded up to the simulation's tick grid, so
-    /// many pods starting together are handled in one step).
+    /// Run `timer` at `at_ms`: now if already due, else rounded up to the
+    /// simulation's tick grid so many pods starting together are handled in
+    /// one step.
     pub fn schedule(&mut self, at_ms: u64, timer: Timer) {
-        let at = at_ms.div_ceil(TICK_MS) * TICK_MS;
-        self.timers.insert((at.max(self.now_ms), timer));
+        let at = if at_ms <= self.now_ms {
+            self.now_ms
+        } else {
+            at_ms.div_ceil(TICK_MS) * TICK_MS
+        };
+        self.timers.insert((at, timer));
     }
 
     /// The simple create path for objects the simulation makes: fills uid,
