@@ -2,6 +2,8 @@
 //! to a real server through real clients (aws-sdk-eks, kube-rs, and the
 //! `kubectl` and `aws` binaries when installed).
 
+#[path = "sandbox/cli.rs"]
+mod cli;
 #[path = "sandbox/cli_tools.rs"]
 mod cli_tools;
 #[path = "sandbox/common.rs"]

@@ -46,6 +46,8 @@ pub struct Store {
     objects: HashMap<&'static str, BTreeMap<Key, Value>>,
     history: VecDeque<Arc<WatchEvent>>,
     tx: broadcast::Sender<Arc<WatchEvent>>,
+    /// While the world is built nobody can watch: skip event copies.
+    quiet: bool,
 }
 
 impl Default for Store {
@@ -73,6 +75,7 @@ impl Store {
             objects: HashMap::new(),
             history: VecDeque::new(),
             tx,
+            quiet: false,
         }
     }
 
@@ -118,7 +121,16 @@ impl Store {
         self.rv
     }
 
+    /// Record no watch events until `set_quiet(false)`; watches can only
+    /// start after that point.
+    pub fn set_quiet(&mut self, quiet: bool) {
+        self.quiet = quiet;
+    }
+
     fn emit(&mut self, resource: &'static str, kind: EventType, object: Value, rv: u64) {
+        if self.quiet {
+            return;
+        }
         let ev = Arc::new(WatchEvent {
             rv,
             resource,
@@ -137,6 +149,13 @@ impl Store {
     pub fn insert(&mut self, resource: &'static str, mut obj: Value) -> Value {
         let rv = self.bump(&mut obj);
         let key = key_of(&obj);
+        if self.quiet {
+            self.objects
+                .entry(resource)
+                .or_default()
+                .insert(key, obj.clone());
+            return obj;
+        }
         self.objects
             .entry(resource)
             .or_default()
@@ -176,8 +195,10 @@ impl Store {
         self.rv += 1;
         let rv = self.rv;
         obj["metadata"]["resourceVersion"] = Value::String(rv.to_string());
-        let snapshot = obj.clone();
-        self.emit(resource, EventType::Modified, snapshot, rv);
+        if !self.quiet {
+            let snapshot = obj.clone();
+            self.emit(resource, EventType::Modified, snapshot, rv);
+        }
         true
     }
 

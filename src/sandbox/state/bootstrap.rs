@@ -63,6 +63,7 @@ impl World {
             timers: Default::default(),
             addons_changed: false,
         };
+        world.kube.set_quiet(true);
         let created = world.now_ts();
         let mut namespaces: Vec<String> =
             ["default", "kube-system", "kube-public", "kube-node-lease"]
@@ -254,6 +255,7 @@ impl World {
             world.create("poddisruptionbudgets", obj);
         }
         sim::settle(&mut world);
+        world.kube.set_quiet(false);
         world
     }
 }
