@@ -237,3 +237,47 @@ async fn dry_run_create_and_delete_change_nothing_and_preconditions_are_checked(
     assert_eq!(muts, ["POST", "PATCH", "DELETE", "DELETE"]);
     sb.shutdown().await;
 }
+
+#[tokio::test]
+async fn kube_runtime_watcher_sees_initial_state_then_changes() {
+    use futures::StreamExt;
+    use kube::runtime::watcher;
+    let sb = crate::common::scaled("small.yaml", 1.0).await;
+    let client = kube(&sb).await;
+    let nodes: Api<Node> = Api::all(client.clone());
+    let mut events = watcher(nodes, watcher::Config::default().page_size(3)).boxed();
+    let mut initial = 0;
+    loop {
+        let ev = tokio::time::timeout(std::time::Duration::from_secs(10), events.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        match ev {
+            watcher::Event::InitApply(_) => initial += 1,
+            watcher::Event::InitDone => break,
+            _ => {}
+        }
+    }
+    assert_eq!(initial, 8);
+    let name = sb.nodes()[2].name.clone();
+    let api: Api<Node> = Api::all(client);
+    let patch = serde_json::json!({"spec": {"unschedulable": true}});
+    api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .unwrap();
+    loop {
+        let ev = tokio::time::timeout(std::time::Duration::from_secs(10), events.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        if let watcher::Event::Apply(n) = ev
+            && n.metadata.name.as_deref() == Some(name.as_str())
+        {
+            assert_eq!(n.spec.unwrap().unschedulable, Some(true));
+            break;
+        }
+    }
+    sb.shutdown().await;
+}
