@@ -35,6 +35,19 @@ async fn docker_hub_rate_limit_puts_pods_in_image_pull_back_off_until_the_window
             .count()
     };
     assert!(failing("ErrImagePull") > 0, "{proxies:?}");
+    let events: Api<k8s_openapi::api::core::v1::Event> = Api::namespaced(kube(&sb).await, "edge");
+    let pull_failures = events
+        .list(&ListParams::default().fields("reason=Failed"))
+        .await
+        .unwrap();
+    assert!(!pull_failures.items.is_empty());
+    assert!(
+        pull_failures.items[0]
+            .message
+            .as_deref()
+            .unwrap()
+            .contains("toomanyrequests")
+    );
     sb.advance(Duration::from_secs(5 * 60));
     assert!(failing("ImagePullBackOff") > 0);
     // A new 6-hour window lets the pulls through.

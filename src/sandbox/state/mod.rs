@@ -283,6 +283,52 @@ impl World {
         }
     }
 
+    /// Record a core/v1 Event about an object, as the kubelet, scheduler or
+    /// node controller would.
+    pub fn event(
+        &mut self,
+        about: &Value,
+        type_: &str,
+        reason: &str,
+        message: String,
+        component: &str,
+    ) {
+        let ns = match meta_str(about, "namespace") {
+            "" => "default".to_string(),
+            ns => ns.to_string(),
+        };
+        let name = format!(
+            "{}.{}",
+            meta_str(about, "name"),
+            &self.uid().replace('-', "")[..16]
+        );
+        let now = self.now_ts();
+        let obj = serde_json::json!({
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"name": name, "namespace": ns},
+            "involvedObject": {
+                "kind": about["kind"].clone(),
+                "apiVersion": about["apiVersion"].clone(),
+                "namespace": about["metadata"]["namespace"].clone(),
+                "name": about["metadata"]["name"].clone(),
+                "uid": about["metadata"]["uid"].clone(),
+            },
+            "reason": reason,
+            "message": message,
+            "type": type_,
+            "source": {"component": component},
+            "reportingComponent": component,
+            "firstTimestamp": now,
+            "lastTimestamp": now,
+            "count": 1,
+        });
+        // Events change nothing the controllers look at.
+        let dirty = self.dirty;
+        self.create("events", obj);
+        self.dirty = dirty;
+    }
+
     pub fn addon_version(&self, name: &str) -> Option<&str> {
         self.addons.get(name).map(|a| a.version.as_str())
     }
