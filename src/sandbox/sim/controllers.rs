@@ -41,6 +41,30 @@ fn index(world: &World) -> HashMap<String, Owned> {
     by_owner
 }
 
+/// (live pods, ready pods) per controller uid, without copying pod data.
+fn owner_counts(world: &World) -> HashMap<String, (u64, u64)> {
+    let mut counts: HashMap<String, (u64, u64)> = HashMap::new();
+    for (_, pod) in world.kube.list("pods", None) {
+        if is_terminating(pod) {
+            continue;
+        }
+        let Some((_, _, uid)) = controller_of(pod) else {
+            continue;
+        };
+        let ready = pod_ready(pod) as u64;
+        match counts.get_mut(uid) {
+            Some(c) => {
+                c.0 += 1;
+                c.1 += ready;
+            }
+            None => {
+                counts.insert(uid.to_string(), (1, ready));
+            }
+        }
+    }
+    counts
+}
+
 pub fn template_hash(template: &Value) -> String {
     const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
     let digest = Sha256::digest(template.to_string().as_bytes());
@@ -56,8 +80,8 @@ pub fn run(world: &mut World) {
     replicasets(world, &idx);
     daemonsets(world, &idx);
     statefulsets(world, &idx);
-    let idx = index(world);
-    statuses(world, &idx);
+    let counts = owner_counts(world);
+    statuses(world, &counts);
     budgets(world);
     endpoints(world);
 }
@@ -291,6 +315,10 @@ fn daemonsets(world: &mut World, idx: &HashMap<String, Owned>) {
             .unwrap_or("")
             .to_string();
         let pods: Vec<_> = idx.get(&uid).map(|o| o.pods.clone()).unwrap_or_default();
+        let mut by_node: HashMap<&str, Vec<_>> = HashMap::new();
+        for p in pods.iter().filter(|p| !p.3) {
+            by_node.entry(p.4.as_str()).or_default().push(p);
+        }
         for node in &node_names {
             let Some(node_obj) = world.kube.get("nodes", "", node) else {
                 continue;
@@ -302,7 +330,7 @@ fn daemonsets(world: &mut World, idx: &HashMap<String, Owned>) {
             {
                 continue;
             }
-            let here: Vec<_> = pods.iter().filter(|p| &p.4 == node && !p.3).collect();
+            let here = by_node.get(node.as_str()).cloned().unwrap_or_default();
             let current = here.iter().any(|p| p.5 == image);
             for stale in here.iter().filter(|p| p.5 != image) {
                 world.delete("pods", &stale.0, &stale.1);
@@ -404,15 +432,8 @@ fn statefulsets(world: &mut World, idx: &HashMap<String, Owned>) {
     }
 }
 
-fn statuses(world: &mut World, idx: &HashMap<String, Owned>) {
-    let counts = |uid: &str| {
-        idx.get(uid).map_or((0u64, 0u64), |o| {
-            let live = o.pods.iter().filter(|p| !p.3);
-            let total = live.clone().count() as u64;
-            let ready = live.filter(|p| p.2).count() as u64;
-            (total, ready)
-        })
-    };
+fn statuses(world: &mut World, by_owner: &HashMap<String, (u64, u64)>) {
+    let counts = |uid: &str| by_owner.get(uid).copied().unwrap_or((0, 0));
     let mut rs_counts: HashMap<String, (u64, u64)> = HashMap::new();
     let sets: Vec<(String, String, String, Option<String>)> = world
         .kube
