@@ -154,6 +154,26 @@ fn pdb_row(p: &Value, now: i64) -> Vec<Value> {
     ]
 }
 
+fn event_row(e: &Value, now: i64) -> Vec<Value> {
+    let last = e["lastTimestamp"]
+        .as_str()
+        .and_then(|s| s.parse::<jiff::Timestamp>().ok())
+        .map_or(now, |t| t.as_millisecond());
+    let obj = &e["involvedObject"];
+    vec![
+        json!(human_duration((now - last).max(0) as u64)),
+        e["type"].clone(),
+        e["reason"].clone(),
+        json!(format!(
+            "{}/{}",
+            obj["kind"].as_str().unwrap_or("").to_lowercase(),
+            obj["name"].as_str().unwrap_or("")
+        )),
+        e["message"].clone(),
+        e["metadata"]["name"].clone(),
+    ]
+}
+
 type RowFn = fn(&Value, i64) -> Vec<Value>;
 
 fn layout(resource: &str) -> (Vec<Value>, RowFn) {
@@ -322,6 +342,29 @@ fn layout(resource: &str) -> (Vec<Value>, RowFn) {
                 age,
             ],
             pdb_row,
+        ),
+        "events" => (
+            vec![
+                col(
+                    "Last Seen",
+                    "string",
+                    "",
+                    0,
+                    "Time since the event was last seen.",
+                ),
+                col(
+                    "Type",
+                    "string",
+                    "",
+                    0,
+                    "Type of this event (Normal, Warning).",
+                ),
+                col("Reason", "string", "", 0, "Why the action was taken."),
+                col("Object", "string", "", 0, "The object this event is about."),
+                col("Message", "string", "", 0, "A human-readable description."),
+                col("Name", "string", "name", 1, "Name of the event."),
+            ],
+            event_row,
         ),
         _ => (
             vec![
