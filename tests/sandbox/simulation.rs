@@ -307,9 +307,11 @@ async fn kube_proxy_too_new_for_old_nodes_takes_their_pods_out_of_endpoints() {
     let client = kube(&sb).await;
     let eps: Api<Endpoints> = Api::namespaced(client, "payments");
     let ready_addresses = |e: &Endpoints| {
-        e.subsets
-            .as_ref()
-            .map_or(0, |s| s.iter().map(|x| x.addresses.as_ref().map_or(0, |a| a.len())).sum::<usize>())
+        e.subsets.as_ref().map_or(0, |s| {
+            s.iter()
+                .map(|x| x.addresses.as_ref().map_or(0, |a| a.len()))
+                .sum::<usize>()
+        })
     };
     assert_eq!(ready_addresses(&eps.get("ledger-api").await.unwrap()), 2);
     eks(&sb)
@@ -321,11 +323,22 @@ async fn kube_proxy_too_new_for_old_nodes_takes_their_pods_out_of_endpoints() {
         .await
         .unwrap();
     sb.advance(Duration::from_secs(3 * 60));
-    let legacy: Vec<_> = sb.nodes().into_iter().filter(|n| n.nodegroup == "legacy").collect();
+    let legacy: Vec<_> = sb
+        .nodes()
+        .into_iter()
+        .filter(|n| n.nodegroup == "legacy")
+        .collect();
     assert!(legacy.iter().all(|n| !n.ready), "{legacy:?}");
     let e = eps.get("ledger-api").await.unwrap();
     assert_eq!(ready_addresses(&e), 0, "{e:?}");
-    assert_eq!(e.subsets.unwrap()[0].not_ready_addresses.as_ref().unwrap().len(), 2);
+    assert_eq!(
+        e.subsets.unwrap()[0]
+            .not_ready_addresses
+            .as_ref()
+            .unwrap()
+            .len(),
+        2
+    );
     // Pods on 1.28 nodes keep serving.
     assert_eq!(ready_addresses(&eps.get("frontend").await.unwrap()), 2);
     sb.shutdown().await;
