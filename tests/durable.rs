@@ -992,20 +992,21 @@ fn mutation_protocol_sends_once_probes_in_doubt_and_reuses_results() {
 
     let mut run = start(&store, &runbook, &shared);
     let id = run.id().clone();
-    let Next::Send { token } = run
-        .begin_action(&ResumeState::default(), &key, action, &request)
-        .unwrap()
-    else {
-        panic!("a fresh run sends")
-    };
-    assert_eq!(token, key.client_request_token(&id));
+    let token = key.client_request_token(&id);
+    let next = run
+        .begin_action(&ResumeState::default(), &key, action, &token, &request)
+        .unwrap();
+    assert_eq!(next, Next::Send, "a fresh run sends");
     drop(run); // killed before the result was recorded
 
     let (mut run, state) = ResumePlan::prepare(&store, &id, false)
         .unwrap()
         .begin(shared.clone())
         .unwrap();
-    let Next::Probe(intent) = run.begin_action(&state, &key, action, &request).unwrap() else {
+    let Next::Probe(intent) = run
+        .begin_action(&state, &key, action, &token, &request)
+        .unwrap()
+    else {
         panic!("an unanswered intent is probed, not re-sent")
     };
     assert_eq!(intent.client_request_token.as_deref(), Some(token.as_str()));
@@ -1032,7 +1033,8 @@ fn mutation_protocol_sends_once_probes_in_doubt_and_reuses_results() {
         .filter(|r| matches!(r, Record::ActionIntent { .. }))
         .count();
     assert_eq!(
-        run.begin_action(&state, &key, action, &request).unwrap(),
+        run.begin_action(&state, &key, action, &token, &request)
+            .unwrap(),
         Next::Reuse(json!({"update_id": "u-1"}))
     );
     drop(run);
