@@ -956,6 +956,67 @@ mod lease_lock {
     }
 
     #[tokio::test]
+    async fn a_lock_taken_by_other_automation_is_reported_lost_by_renewal() {
+        let cluster = Cluster::start().await;
+        let mut a_opts = options(RUN_A, "alice@laptop", 30);
+        a_opts.renew_every = Some(Duration::from_millis(10));
+        let a = cluster.acquire(a_opts).await.unwrap();
+        a.ensure_held().unwrap();
+        // Something that ignores the protocol overwrites the holder.
+        let api = Api::<Lease>::namespaced(cluster.client.clone(), "kube-system");
+        let mut lease = cluster.lease().await;
+        lease.spec.as_mut().unwrap().holder_identity = Some("nodegroup-autoroller".into());
+        api.replace("runbook-lock", &Default::default(), &lease)
+            .await
+            .unwrap();
+        let mut result = Ok(());
+        for _ in 0..200 {
+            result = a.ensure_held();
+            if result.is_err() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let err = result.unwrap_err();
+        assert!(
+            err.to_string().contains("now held by nodegroup-autoroller"),
+            "{err}"
+        );
+        // Its release must not clear someone else's lock.
+        a.release().await.unwrap();
+        assert_eq!(
+            cluster
+                .lease()
+                .await
+                .spec
+                .unwrap()
+                .holder_identity
+                .as_deref(),
+            Some("nodegroup-autoroller")
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn dropping_a_held_lock_releases_it() {
+        let cluster = Cluster::start().await;
+        let a = cluster
+            .acquire(options(RUN_A, "alice@laptop", 30))
+            .await
+            .unwrap();
+        drop(a); // e.g. the run bailed out with `?`
+        let mut holder = Some(String::new());
+        for _ in 0..200 {
+            holder = cluster.lease().await.spec.unwrap().holder_identity;
+            if holder.is_none() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(holder, None);
+        cluster.acquire(options(RUN_B, "bob@ci", 30)).await.unwrap();
+    }
+
+    #[tokio::test]
     async fn of_two_contenders_for_a_stale_lease_exactly_one_wins() {
         let cluster = Cluster::start().await;
         let mut a_opts = options(RUN_A, "alice@laptop", 5);
