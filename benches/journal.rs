@@ -1,6 +1,7 @@
 //! Resume reads and validates a whole journal before anything else happens;
 //! a long upgrade (many nodegroups, many drains) can write tens of thousands
-//! of records. Target: reading + classifying 10,000 records well under 100 ms.
+//! of records. Target: reading + classifying 10,000 records in under 100 ms
+//! (release). Measured with `--profile dev` only: 277 ms read, 36 ms classify.
 
 use std::hint::black_box;
 use std::sync::Arc;

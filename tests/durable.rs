@@ -772,90 +772,82 @@ mod cut_anywhere {
 
 mod lease_lock {
     use super::*;
-    use std::collections::HashMap;
-    use std::sync::Mutex;
+    use std::fmt;
     use std::time::Duration;
 
-    use axum::Json;
-    use axum::extract::{Path as UrlPath, State};
-    use axum::http::StatusCode;
-    use axum::routing::{get, post};
     use k8s_openapi::api::coordination::v1::Lease;
     use kube::Api;
-    use runbook::durable::{ClusterLock, LockError, LockOptions};
-    use serde_json::Value;
+    use runbook::durable::{Clock, ClusterLock, LockError, LockOptions};
+    use runbook::sandbox::{Fixture, Sandbox, SandboxOptions};
 
-    type Leases = Arc<Mutex<HashMap<String, Value>>>;
+    /// The sandbox's simulated time as wall-clock timestamps: frozen (time
+    /// scale 0) and stepped with `Sandbox::advance`, so TTLs pass instantly.
+    struct SimClock(Arc<Sandbox>);
 
-    fn status(code: u16, reason: &str, message: &str) -> (StatusCode, Json<Value>) {
-        (
-            StatusCode::from_u16(code).unwrap(),
-            Json(
-                json!({"kind": "Status", "apiVersion": "v1", "status": "Failure",
-                        "message": message, "reason": reason, "code": code}),
-            ),
-        )
-    }
-
-    async fn create(
-        State(leases): State<Leases>,
-        UrlPath(ns): UrlPath<String>,
-        Json(mut lease): Json<Value>,
-    ) -> (StatusCode, Json<Value>) {
-        let name = lease["metadata"]["name"].as_str().unwrap().to_string();
-        let mut all = leases.lock().unwrap();
-        let key = format!("{ns}/{name}");
-        if all.contains_key(&key) {
-            return status(409, "AlreadyExists", "leases already exists");
-        }
-        lease["metadata"]["resourceVersion"] = json!("1");
-        all.insert(key, lease.clone());
-        (StatusCode::CREATED, Json(lease))
-    }
-
-    async fn read(
-        State(leases): State<Leases>,
-        UrlPath((ns, name)): UrlPath<(String, String)>,
-    ) -> (StatusCode, Json<Value>) {
-        match leases.lock().unwrap().get(&format!("{ns}/{name}")) {
-            Some(l) => (StatusCode::OK, Json(l.clone())),
-            None => status(404, "NotFound", "not found"),
+    impl fmt::Debug for SimClock {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("SimClock")
         }
     }
 
-    async fn replace(
-        State(leases): State<Leases>,
-        UrlPath((ns, name)): UrlPath<(String, String)>,
-        Json(mut lease): Json<Value>,
-    ) -> (StatusCode, Json<Value>) {
-        let mut all = leases.lock().unwrap();
-        let Some(current) = all.get(&format!("{ns}/{name}")) else {
-            return status(404, "NotFound", "not found");
-        };
-        let rv = current["metadata"]["resourceVersion"].clone();
-        if lease["metadata"]["resourceVersion"] != rv {
-            return status(409, "Conflict", "the object has been modified");
+    impl Clock for SimClock {
+        fn now(&self) -> Timestamp {
+            t0() + SignedDuration::try_from(self.0.now()).unwrap()
         }
-        let next: u64 = rv.as_str().unwrap().parse::<u64>().unwrap() + 1;
-        lease["metadata"]["resourceVersion"] = json!(next.to_string());
-        all.insert(format!("{ns}/{name}"), lease.clone());
-        (StatusCode::OK, Json(lease))
     }
 
-    /// A minimal Lease endpoint with resourceVersion semantics, served on
-    /// 127.0.0.1 and reached through kube-rs like a real API server.
-    async fn lease_server() -> kube::Client {
-        let leases: Leases = Arc::default();
-        let base = "/apis/coordination.k8s.io/v1/namespaces/{ns}/leases";
-        let app = axum::Router::new()
-            .route(base, post(create))
-            .route(&format!("{base}/{{name}}"), get(read).put(replace))
-            .with_state(leases);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move { axum::serve(listener, app).await });
-        let config = kube::Config::new(format!("http://{addr}").parse().unwrap());
-        kube::Client::try_from(config).unwrap()
+    struct Cluster {
+        sandbox: Arc<Sandbox>,
+        client: kube::Client,
+        clock: SharedClock,
+    }
+
+    impl Cluster {
+        async fn start() -> Cluster {
+            let opts = SandboxOptions {
+                time_scale: 0.0,
+                ..SandboxOptions::default()
+            };
+            let sandbox = Arc::new(
+                Sandbox::start(Fixture::generated(1, 0), opts)
+                    .await
+                    .unwrap(),
+            );
+            let kubeconfig =
+                kube::config::Kubeconfig::from_yaml(&sandbox.kubeconfig_yaml()).unwrap();
+            let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+                .await
+                .unwrap();
+            Cluster {
+                client: kube::Client::try_from(config).unwrap(),
+                clock: Arc::new(SimClock(sandbox.clone())),
+                sandbox,
+            }
+        }
+
+        fn advance(&self, secs: u64) {
+            self.sandbox.advance(Duration::from_secs(secs));
+        }
+
+        async fn acquire(&self, opts: LockOptions) -> Result<ClusterLock, LockError> {
+            ClusterLock::acquire(self.client.clone(), opts, self.clock.clone()).await
+        }
+
+        async fn lease(&self) -> Lease {
+            Api::<Lease>::namespaced(self.client.clone(), "kube-system")
+                .get("runbook-lock")
+                .await
+                .unwrap()
+        }
+
+        fn lease_writes(&self) -> Vec<(String, u16)> {
+            self.sandbox
+                .mutations()
+                .into_iter()
+                .filter(|r| r.path.contains("/leases"))
+                .map(|r| (r.method, r.status))
+                .collect()
+        }
     }
 
     fn options(run: &str, operator: &str, ttl: u64) -> LockOptions {
@@ -868,31 +860,22 @@ mod lease_lock {
     const RUN_A: &str = "20261123T010000Z-aaaaaaaa";
     const RUN_B: &str = "20261123T020000Z-bbbbbbbb";
 
-    async fn lease(client: &kube::Client) -> Lease {
-        Api::<Lease>::namespaced(client.clone(), "kube-system")
-            .get("runbook-lock")
-            .await
-            .unwrap()
-    }
-
     #[tokio::test]
     async fn second_run_is_refused_naming_the_holder_until_release() {
-        let client = lease_server().await;
-        let (manual, clock) = clock();
+        let cluster = Cluster::start().await;
         let mut a_opts = options(RUN_A, "alice@laptop", 30);
         a_opts.renew_every = Some(Duration::from_millis(20));
-        let a = ClusterLock::acquire(client.clone(), a_opts, clock.clone())
-            .await
-            .unwrap();
+        let a = cluster.acquire(a_opts).await.unwrap();
         assert!(a.took_over_from().is_none());
-        let spec = lease(&client).await.spec.unwrap();
+        let spec = cluster.lease().await.spec.unwrap();
         assert_eq!(
             spec.holder_identity.as_deref(),
             Some(&*format!("alice@laptop/{RUN_A}"))
         );
         assert_eq!(spec.lease_duration_seconds, Some(30));
 
-        let err = ClusterLock::acquire(client.clone(), options(RUN_B, "bob@ci", 30), clock.clone())
+        let err = cluster
+            .acquire(options(RUN_B, "bob@ci", 30))
             .await
             .unwrap_err();
         let text = err.to_string();
@@ -907,11 +890,11 @@ mod lease_lock {
         }
 
         // Renewal moves renewTime forward while the run lives.
-        manual.advance(SignedDuration::from_secs(20));
+        cluster.advance(20);
         let renewed = t0() + SignedDuration::from_secs(20);
         let mut seen = None;
-        for _ in 0..100 {
-            seen = lease(&client).await.spec.unwrap().renew_time.map(|t| t.0);
+        for _ in 0..200 {
+            seen = cluster.lease().await.spec.unwrap().renew_time.map(|t| t.0);
             if seen == Some(renewed) {
                 break;
             }
@@ -919,48 +902,45 @@ mod lease_lock {
         }
         assert_eq!(seen, Some(renewed));
         // 40 s after acquiring, a 30 s lease is still valid: it was renewed.
-        manual.advance(SignedDuration::from_secs(20));
-        assert!(
-            ClusterLock::acquire(client.clone(), options(RUN_B, "bob@ci", 30), clock.clone())
-                .await
-                .is_err()
-        );
+        cluster.advance(20);
+        assert!(cluster.acquire(options(RUN_B, "bob@ci", 30)).await.is_err());
         a.ensure_held().unwrap();
 
         a.release().await.unwrap();
-        assert_eq!(lease(&client).await.spec.unwrap().holder_identity, None);
-        let b = ClusterLock::acquire(client.clone(), options(RUN_B, "bob@ci", 30), clock.clone())
-            .await
-            .unwrap();
+        assert_eq!(cluster.lease().await.spec.unwrap().holder_identity, None);
+        let b = cluster.acquire(options(RUN_B, "bob@ci", 30)).await.unwrap();
         assert!(
             b.took_over_from().is_none(),
             "a released lease is not a takeover"
         );
-        let l = lease(&client).await;
+        let l = cluster.lease().await;
         assert_eq!(l.spec.unwrap().lease_transitions, Some(1));
         assert_eq!(l.metadata.annotations.unwrap()["runbook.dev/run-id"], RUN_B);
+
+        // On the wire: one create, refused creates (409), renewals and the
+        // release as replaces, and the second run's replace of the free lease.
+        let writes = cluster.lease_writes();
+        assert_eq!(writes[0], ("POST".to_string(), 201));
+        assert!(writes.contains(&("POST".to_string(), 409)), "{writes:?}");
+        assert!(
+            writes.iter().filter(|w| w.0 == "PUT" && w.1 == 200).count() >= 3,
+            "{writes:?}"
+        );
     }
 
     #[tokio::test]
     async fn a_stale_lease_is_taken_over_and_its_old_holder_stops() {
-        let client = lease_server().await;
-        let (manual, clock) = clock();
+        let cluster = Cluster::start().await;
         let mut a_opts = options(RUN_A, "alice@laptop", 5);
         a_opts.renew_every = Some(Duration::from_secs(3600)); // hung: never renews
-        let a = ClusterLock::acquire(client.clone(), a_opts, clock.clone())
-            .await
-            .unwrap();
-        manual.advance(SignedDuration::from_secs(5));
+        let a = cluster.acquire(a_opts).await.unwrap();
+        cluster.advance(5);
         assert!(
-            ClusterLock::acquire(client.clone(), options(RUN_B, "bob@ci", 5), clock.clone())
-                .await
-                .is_err(),
+            cluster.acquire(options(RUN_B, "bob@ci", 5)).await.is_err(),
             "exactly at the TTL it is still held"
         );
-        manual.advance(SignedDuration::from_secs(1));
-        let b = ClusterLock::acquire(client.clone(), options(RUN_B, "bob@ci", 5), clock.clone())
-            .await
-            .unwrap();
+        cluster.advance(1);
+        let b = cluster.acquire(options(RUN_B, "bob@ci", 5)).await.unwrap();
         let old = b.took_over_from().expect("takeover reported");
         assert_eq!(old.identity, format!("alice@laptop/{RUN_A}"));
         assert_eq!(old.run_id.as_deref(), Some(RUN_A));
@@ -969,35 +949,94 @@ mod lease_lock {
         // The old holder's late release leaves the new holder alone.
         a.release().await.unwrap();
         assert_eq!(
-            lease(&client).await.spec.unwrap().holder_identity,
+            cluster.lease().await.spec.unwrap().holder_identity,
             Some(format!("bob@ci/{RUN_B}"))
         );
         b.ensure_held().unwrap();
     }
 
     #[tokio::test]
-    async fn of_two_contenders_for_a_stale_lease_exactly_one_wins() {
-        let client = lease_server().await;
-        let (manual, clock) = clock();
-        let mut a_opts = options(RUN_A, "alice@laptop", 5);
-        a_opts.renew_every = Some(Duration::from_secs(3600));
-        let _a = ClusterLock::acquire(client.clone(), a_opts, clock.clone())
+    async fn a_lock_taken_by_other_automation_is_reported_lost_by_renewal() {
+        let cluster = Cluster::start().await;
+        let mut a_opts = options(RUN_A, "alice@laptop", 30);
+        a_opts.renew_every = Some(Duration::from_millis(10));
+        let a = cluster.acquire(a_opts).await.unwrap();
+        a.ensure_held().unwrap();
+        // Something that ignores the protocol overwrites the holder.
+        let api = Api::<Lease>::namespaced(cluster.client.clone(), "kube-system");
+        let mut lease = cluster.lease().await;
+        lease.spec.as_mut().unwrap().holder_identity = Some("nodegroup-autoroller".into());
+        api.replace("runbook-lock", &Default::default(), &lease)
             .await
             .unwrap();
-        manual.advance(SignedDuration::from_secs(60));
-        for round in 0..10 {
-            let b = format!("20261123T02000{round}Z-bbbbbbbb");
-            let c = format!("20261123T02000{round}Z-cccccccc");
-            let (rb, rc) = tokio::join!(
-                ClusterLock::acquire(client.clone(), options(&b, "bob@ci", 5), clock.clone()),
-                ClusterLock::acquire(client.clone(), options(&c, "carol@ci", 5), clock.clone()),
-            );
-            assert!(rb.is_ok() != rc.is_ok(), "round {round}: {rb:?} / {rc:?}");
-            let winner = rb.or(rc).unwrap();
-            // Make it stale for the next round (without releasing it).
-            std::mem::forget(winner);
-            manual.advance(SignedDuration::from_secs(60));
+        let mut result = Ok(());
+        for _ in 0..200 {
+            result = a.ensure_held();
+            if result.is_err() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
+        let err = result.unwrap_err();
+        assert!(
+            err.to_string().contains("now held by nodegroup-autoroller"),
+            "{err}"
+        );
+        // Its release must not clear someone else's lock.
+        a.release().await.unwrap();
+        assert_eq!(
+            cluster
+                .lease()
+                .await
+                .spec
+                .unwrap()
+                .holder_identity
+                .as_deref(),
+            Some("nodegroup-autoroller")
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn dropping_a_held_lock_releases_it() {
+        let cluster = Cluster::start().await;
+        let a = cluster
+            .acquire(options(RUN_A, "alice@laptop", 30))
+            .await
+            .unwrap();
+        drop(a); // e.g. the run bailed out with `?`
+        let mut holder = Some(String::new());
+        for _ in 0..200 {
+            holder = cluster.lease().await.spec.unwrap().holder_identity;
+            if holder.is_none() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(holder, None);
+        cluster.acquire(options(RUN_B, "bob@ci", 30)).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn of_two_contenders_for_a_stale_lease_exactly_one_wins() {
+        let cluster = Cluster::start().await;
+        let mut a_opts = options(RUN_A, "alice@laptop", 5);
+        a_opts.renew_every = Some(Duration::from_secs(3600));
+        let _a = cluster.acquire(a_opts).await.unwrap();
+        let mut winners = Vec::new();
+        for round in 0..10 {
+            cluster.advance(60);
+            let mut b = options(&format!("20261123T02000{round}Z-bbbbbbbb"), "bob@ci", 5);
+            let mut c = options(&format!("20261123T02000{round}Z-cccccccc"), "carol@ci", 5);
+            b.renew_every = Some(Duration::from_secs(3600));
+            c.renew_every = Some(Duration::from_secs(3600));
+            let (rb, rc) = tokio::join!(cluster.acquire(b), cluster.acquire(c));
+            assert!(rb.is_ok() != rc.is_ok(), "round {round}: {rb:?} / {rc:?}");
+            // Keep the winner alive but silent, so the lease goes stale again.
+            winners.push(rb.or(rc).unwrap());
+        }
+        // The race was real: some replaces lost on resourceVersion.
+        let writes = cluster.lease_writes();
+        assert!(writes.contains(&("PUT".to_string(), 409)), "{writes:?}");
     }
 }
 
@@ -1014,20 +1053,21 @@ fn mutation_protocol_sends_once_probes_in_doubt_and_reuses_results() {
 
     let mut run = start(&store, &runbook, &shared);
     let id = run.id().clone();
-    let Next::Send { token } = run
-        .begin_action(&ResumeState::default(), &key, action, &request)
-        .unwrap()
-    else {
-        panic!("a fresh run sends")
-    };
-    assert_eq!(token, key.client_request_token(&id));
+    let token = key.client_request_token(&id);
+    let next = run
+        .begin_action(&ResumeState::default(), &key, action, &token, &request)
+        .unwrap();
+    assert_eq!(next, Next::Send, "a fresh run sends");
     drop(run); // killed before the result was recorded
 
     let (mut run, state) = ResumePlan::prepare(&store, &id, false)
         .unwrap()
         .begin(shared.clone())
         .unwrap();
-    let Next::Probe(intent) = run.begin_action(&state, &key, action, &request).unwrap() else {
+    let Next::Probe(intent) = run
+        .begin_action(&state, &key, action, &token, &request)
+        .unwrap()
+    else {
         panic!("an unanswered intent is probed, not re-sent")
     };
     assert_eq!(intent.client_request_token.as_deref(), Some(token.as_str()));
@@ -1054,7 +1094,8 @@ fn mutation_protocol_sends_once_probes_in_doubt_and_reuses_results() {
         .filter(|r| matches!(r, Record::ActionIntent { .. }))
         .count();
     assert_eq!(
-        run.begin_action(&state, &key, action, &request).unwrap(),
+        run.begin_action(&state, &key, action, &token, &request)
+            .unwrap(),
         Next::Reuse(json!({"update_id": "u-1"}))
     );
     drop(run);

@@ -2,18 +2,21 @@
 //! runs with two calls around each mutating request:
 //!
 //! ```text
-//! match run.begin_action(&state, &key, action, &request)? {
-//!     Next::Send { token } => { send with token; run.finish_action(&key, outcome)? }
+//! match run.begin_action(&state, &key, action, &token, &request)? {
+//!     Next::Send => { send with token; run.finish_action(&key, outcome)? }
 //!     Next::Reuse(result) => use result,
 //!     Next::Probe(intent) => {
 //!         probe (DescribeUpdate with intent.client_request_token, observed version);
 //!         if it landed: run.finish_action(&key, outcome)?
-//!         else: let token = run.record_intent(&key, action, &request)?; send; finish_action
+//!         else: run.record_intent(&key, action, &token, &request)?; send; finish_action
 //!     }
 //! }
 //! ```
 //!
-//! Check `ClusterLock::ensure_held` before sending.
+//! `token` is the request's EKS `clientRequestToken`: the interpreter's own
+//! derivation, or `ActionKey::client_request_token`. It is journalled so a
+//! probe after a crash can look the update up. Check
+//! `ClusterLock::ensure_held` before sending.
 
 use serde_json::Value;
 
@@ -25,8 +28,8 @@ use super::store::ActiveRun;
 /// What to do with a mutation.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Next {
-    /// The intent is journalled: send the request with this `clientRequestToken`.
-    Send { token: String },
+    /// The intent is journalled: send the request.
+    Send,
     /// Already done in an earlier attempt: do not send; this was its result.
     Reuse(Value),
     /// An earlier attempt may or may not have sent it: find out first.
@@ -41,32 +44,33 @@ impl ActiveRun {
         state: &ResumeState,
         key: &ActionKey,
         action: &str,
+        token: &str,
         request: &Value,
     ) -> Result<Next, JournalError> {
         match state.status(key) {
             ActionStatus::Completed { result } => Ok(Next::Reuse(result.clone())),
             ActionStatus::InDoubt(intent) => Ok(Next::Probe(intent.clone())),
-            ActionStatus::NotStarted | ActionStatus::Failed { .. } => Ok(Next::Send {
-                token: self.record_intent(key, action, request)?,
-            }),
+            ActionStatus::NotStarted | ActionStatus::Failed { .. } => {
+                self.record_intent(key, action, token, request)?;
+                Ok(Next::Send)
+            }
         }
     }
 
-    /// Journal an `action_intent` and return the request's `clientRequestToken`.
+    /// Journal (and fsync) an `action_intent`. Returns its sequence number.
     pub fn record_intent(
         &mut self,
         key: &ActionKey,
         action: &str,
+        token: &str,
         request: &Value,
-    ) -> Result<String, JournalError> {
-        let token = key.client_request_token(self.id());
+    ) -> Result<u64, JournalError> {
         self.append(Record::ActionIntent {
             key: key.clone(),
             action: action.to_string(),
-            client_request_token: Some(token.clone()),
+            client_request_token: Some(token.to_string()),
             request: request.clone(),
-        })?;
-        Ok(token)
+        })
     }
 
     /// Journal how the mutation ended (see `ActionOutcome` for when to
