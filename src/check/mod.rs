@@ -5,7 +5,7 @@
 //! `runbook` (params, preconditions, gates, flow), `environments`, `steps`,
 //! `stmts`, `timing` (within/every), `expr` (names, fields, operators),
 //! `calls` (built-ins, checks, methods), `literals` (versions, durations),
-//! `rhai` (hook to compile check sources).
+//! `rhai` (compile check sources).
 //!
 //! Public API: `check(&Program) -> Vec<Diagnostic>` and, for callers holding
 //! parsed files without a loader, `check_files(&SourceMap, &[ast::File])`.
@@ -17,7 +17,7 @@ mod decls;
 mod environments;
 mod expr;
 mod literals;
-pub mod rhai;
+mod rhai;
 mod runbook;
 mod scope;
 mod steps;
@@ -35,15 +35,6 @@ use decls::Decls;
 
 /// Checks parsed files (a root file and everything it imports) together.
 pub fn check_files(sources: &SourceMap, files: &[File]) -> Vec<Diagnostic> {
-    check_files_with(sources, files, &rhai::not_compiled)
-}
-
-/// As `check_files`, compiling each check's rhai source with `compile`.
-pub fn check_files_with(
-    sources: &SourceMap,
-    files: &[File],
-    compile: rhai::CompileFn,
-) -> Vec<Diagnostic> {
     let mut diags = Vec::new();
     let decls = Decls::collect(sources, files, &mut diags);
     let mut checker = Checker::new(sources, &decls);
@@ -69,7 +60,7 @@ pub fn check_files_with(
         checker.lenient_names = false;
     }
     diags.extend(checker.diags);
-    diags.extend(rhai::compile_checks(&decls, sources, compile));
+    diags.extend(rhai::compile_checks(&decls, sources));
     diags
 }
 

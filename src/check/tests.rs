@@ -161,23 +161,19 @@ fn every_diagnostic_has_a_label_and_help() {
 }
 
 #[test]
-fn check_sources_reach_the_rhai_hook_with_their_position() {
-    let text = "runbook t \"t\" {\n  check inline_one {\n    \"\"\"true\"\"\"\n  }\n}\n";
+fn rhai_errors_in_inline_checks_point_into_the_upg_file() {
+    let text = "runbook t \"t\" {\n  check inline_one {\n    \"\"\"let x = ;\"\"\"\n  }\n}\n";
     let (sources, parsed) = crate::syntax::parse_str("t.upg", text);
     let file = parsed.unwrap();
-    let seen = std::cell::RefCell::new(Vec::new());
-    let compile = |name: &str, src: &str, _file: crate::source::FileId, offset: usize| {
-        seen.borrow_mut()
-            .push((name.to_string(), src.to_string(), offset));
-        vec![Diagnostic::error("UPG080", "from the hook")]
-    };
-    let diags = super::check_files_with(&sources, std::slice::from_ref(&file), &compile);
-    assert_eq!(diags.len(), 1);
-    let seen = seen.into_inner();
-    assert_eq!(seen.len(), 1);
-    let (name, src, offset) = &seen[0];
-    assert_eq!(name, "inline_one");
-    assert_eq!(&text[*offset..*offset + src.len()], src);
+    let diags = super::check_files(&sources, std::slice::from_ref(&file));
+    assert_eq!(
+        diags.iter().map(|d| d.code).collect::<Vec<_>>(),
+        ["UPG080"],
+        "{diags:?}"
+    );
+    // Line 3, inside the triple-quoted source, not line 1 of the rhai text.
+    let at = sources.location(diags[0].primary_span().unwrap());
+    assert!(at.starts_with("t.upg:3:"), "{at}");
 }
 
 #[test]
