@@ -661,7 +661,7 @@ fn deep_nesting_gives_a_diagnostic_not_a_stack_overflow() {
     }
     let blocks = format!(
         "runbook r \"d\" {{ {} }}",
-        "if x { ".repeat(100_000) + &"} ".repeat(100_000)
+        "if x { ".repeat(100_000) + "} ".repeat(100_000).as_str()
     );
     assert_eq!(
         parse_str("deep.upg", &blocks).1.unwrap_err()[0].code,
@@ -675,7 +675,7 @@ fn nesting_just_under_the_limit_parses_on_a_test_thread() {
     let src = format!(
         "runbook r \"d\" {}{}",
         "{ if x ".repeat(depth / 2),
-        "{ log [(1)] }".to_string() + &" }".repeat(depth / 2)
+        "{ log [(1)] }".to_string() + " }".repeat(depth / 2).as_str()
     );
     let (sources, result) = parse_str("deep.upg", &src);
     if let Err(diags) = result {
