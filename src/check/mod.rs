@@ -1,1 +1,5 @@
-//! (module under construction)
+//! Static checking of a loaded program: every finding is a `Diagnostic` with a
+//! code from `codes`.
+
+pub mod codes;
+pub mod suggest;

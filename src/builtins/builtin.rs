@@ -1,0 +1,162 @@
+//! What a built-in action or query is: its signature and its effect.
+
+use super::types::Type;
+
+/// One parameter of a built-in (positional or keyword).
+#[derive(Debug)]
+pub struct Param {
+    pub name: &'static str,
+    pub ty: Type,
+    pub required: bool,
+    /// The default as written in the language, shown in docs and dry-run.
+    pub default: Option<&'static str>,
+    /// For enumerated string parameters: the only accepted values.
+    pub allowed: &'static [&'static str],
+    pub doc: &'static str,
+}
+
+/// What calling a built-in does to the world.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Effect {
+    /// Only reads: allowed in preconditions, gates and `when`.
+    Read,
+    /// Changes the cluster. `reversible`: a rollback block can undo it (e.g.
+    /// by applying the previous version). `irreversible`: nothing can undo it
+    /// (EKS cannot downgrade a control plane), so the step must say so.
+    Mutate {
+        reversible: bool,
+        irreversible: bool,
+    },
+}
+
+#[derive(Debug)]
+pub struct Builtin {
+    /// Dotted name as called, e.g. `eks.update_addon`.
+    pub name: &'static str,
+    pub doc: &'static str,
+    pub positional: &'static [Param],
+    pub keyword: &'static [Param],
+    pub returns: Type,
+    pub effect: Effect,
+}
+
+impl Builtin {
+    pub fn is_mutating(&self) -> bool {
+        matches!(self.effect, Effect::Mutate { .. })
+    }
+
+    pub fn is_irreversible(&self) -> bool {
+        matches!(
+            self.effect,
+            Effect::Mutate {
+                irreversible: true,
+                ..
+            }
+        )
+    }
+
+    pub fn keyword(&self, name: &str) -> Option<&'static Param> {
+        let kw: &'static [Param] = self.keyword;
+        kw.iter().find(|p| p.name == name)
+    }
+
+    /// `eks.update_addon(cluster: string, addon: string, version: string, ...)`.
+    pub fn signature(&self) -> String {
+        let mut parts: Vec<String> = self
+            .positional
+            .iter()
+            .map(|p| format!("{}: {}", p.name, p.ty))
+            .collect();
+        for p in self.keyword {
+            let mut s = format!("{}: {}", p.name, p.ty);
+            if let Some(d) = p.default {
+                s.push_str(&format!(" = {d}"));
+            } else if !p.required {
+                s.push('?');
+            }
+            parts.push(s);
+        }
+        let ret = match self.returns {
+            Type::Unit => String::new(),
+            t => format!(" -> {t}"),
+        };
+        format!("{}({}){ret}", self.name, parts.join(", "))
+    }
+}
+
+/// A required positional parameter.
+pub(crate) const fn pos(name: &'static str, ty: Type, doc: &'static str) -> Param {
+    Param {
+        name,
+        ty,
+        required: true,
+        default: None,
+        allowed: &[],
+        doc,
+    }
+}
+
+/// An optional keyword parameter without default (absent means "not set").
+pub(crate) const fn opt(name: &'static str, ty: Type, doc: &'static str) -> Param {
+    Param {
+        name,
+        ty,
+        required: false,
+        default: None,
+        allowed: &[],
+        doc,
+    }
+}
+
+/// A keyword parameter that must be given.
+pub(crate) const fn req(name: &'static str, ty: Type, doc: &'static str) -> Param {
+    pos(name, ty, doc)
+}
+
+/// A keyword parameter with a default.
+pub(crate) const fn def(
+    name: &'static str,
+    ty: Type,
+    default: &'static str,
+    doc: &'static str,
+) -> Param {
+    Param {
+        name,
+        ty,
+        required: false,
+        default: Some(default),
+        allowed: &[],
+        doc,
+    }
+}
+
+/// A string keyword parameter limited to `allowed`, with a default.
+pub(crate) const fn one_of(
+    name: &'static str,
+    allowed: &'static [&'static str],
+    default: Option<&'static str>,
+    doc: &'static str,
+) -> Param {
+    Param {
+        name,
+        ty: Type::String,
+        required: false,
+        default,
+        allowed,
+        doc,
+    }
+}
+
+pub(crate) const READ: Effect = Effect::Read;
+pub(crate) const REVERSIBLE: Effect = Effect::Mutate {
+    reversible: true,
+    irreversible: false,
+};
+pub(crate) const ONE_WAY: Effect = Effect::Mutate {
+    reversible: false,
+    irreversible: false,
+};
+pub(crate) const IRREVERSIBLE: Effect = Effect::Mutate {
+    reversible: false,
+    irreversible: true,
+};

@@ -1,0 +1,235 @@
+//! EKS control-plane, nodegroup and add-on built-ins (through aws-sdk-eks).
+
+use super::builtin::{Builtin, IRREVERSIBLE, ONE_WAY, READ, REVERSIBLE, def, one_of, opt, pos};
+use super::records::{ADDON, CLUSTER, INSIGHT, NODEGROUP};
+use super::types::{Type, list};
+
+static ADDON_LIST: Type = Type::Record(&ADDON);
+static INSIGHT_LIST: Type = Type::Record(&INSIGHT);
+
+const CLUSTER_ARG: super::builtin::Param = pos("cluster", Type::String, "EKS cluster name");
+const NODEGROUP_ARG: super::builtin::Param =
+    pos("nodegroup", Type::String, "managed nodegroup name");
+
+pub static BUILTINS: &[Builtin] = &[
+    Builtin {
+        name: "eks.cluster",
+        doc: "Describe the cluster: version, platform version, status.",
+        positional: &[CLUSTER_ARG],
+        keyword: &[],
+        returns: Type::Record(&CLUSTER),
+        effect: READ,
+    },
+    Builtin {
+        name: "eks.update_cluster_version",
+        doc: "Upgrade the control plane by one minor and wait until the cluster is ACTIVE again. EKS cannot downgrade: irreversible.",
+        positional: &[
+            CLUSTER_ARG,
+            pos(
+                "version",
+                Type::Version,
+                "next minor, exactly one above the current",
+            ),
+        ],
+        keyword: &[def(
+            "timeout",
+            Type::Duration,
+            "60m",
+            "how long to wait for the update to finish",
+        )],
+        returns: Type::Unit,
+        effect: IRREVERSIBLE,
+    },
+    Builtin {
+        name: "eks.nodegroups",
+        doc: "Names of the cluster's managed nodegroups.",
+        positional: &[CLUSTER_ARG],
+        keyword: &[],
+        returns: Type::List(&list::STRING),
+        effect: READ,
+    },
+    Builtin {
+        name: "eks.nodegroup",
+        doc: "Describe one managed nodegroup.",
+        positional: &[CLUSTER_ARG, pos("name", Type::String, "nodegroup name")],
+        keyword: &[],
+        returns: Type::Record(&NODEGROUP),
+        effect: READ,
+    },
+    Builtin {
+        name: "eks.update_nodegroup_version",
+        doc: "Roll a managed nodegroup to a Kubernetes version or AMI release (EKS replaces nodes in place) and wait.",
+        positional: &[CLUSTER_ARG, NODEGROUP_ARG],
+        keyword: &[
+            opt(
+                "version",
+                Type::Version,
+                "target minor; defaults to the control plane's",
+            ),
+            opt(
+                "release_version",
+                Type::String,
+                "AMI release version; defaults to the latest for the version",
+            ),
+            def(
+                "force",
+                Type::Bool,
+                "false",
+                "evict pods even when a PodDisruptionBudget blocks it",
+            ),
+            def(
+                "timeout",
+                Type::Duration,
+                "90m",
+                "how long to wait for the update to finish",
+            ),
+        ],
+        returns: Type::Unit,
+        effect: REVERSIBLE,
+    },
+    Builtin {
+        name: "eks.update_nodegroup_config",
+        doc: "Change a managed nodegroup's scaling, update or label/taint configuration and wait.",
+        positional: &[CLUSTER_ARG, NODEGROUP_ARG],
+        keyword: &[
+            opt("min_size", Type::Int, "minimum nodes"),
+            opt("max_size", Type::Int, "maximum nodes"),
+            opt("desired_size", Type::Int, "desired nodes"),
+            opt(
+                "max_unavailable",
+                Type::Int,
+                "nodes replaced at once during updates",
+            ),
+            opt("labels", Type::Map, "labels to set on the nodes"),
+            opt(
+                "taints",
+                Type::List(&list::MAP),
+                "taints as {key, value, effect}",
+            ),
+        ],
+        returns: Type::Unit,
+        effect: REVERSIBLE,
+    },
+    Builtin {
+        name: "eks.create_nodegroup",
+        doc: "Create a managed nodegroup, copying the configuration of an existing one, and wait until ACTIVE.",
+        positional: &[CLUSTER_ARG, NODEGROUP_ARG],
+        keyword: &[
+            super::builtin::req(
+                "from",
+                Type::String,
+                "existing nodegroup whose configuration is copied",
+            ),
+            opt(
+                "version",
+                Type::Version,
+                "Kubernetes minor; defaults to the control plane's",
+            ),
+            opt("release_version", Type::String, "AMI release version"),
+            opt(
+                "desired_size",
+                Type::Int,
+                "desired nodes; defaults to the source's",
+            ),
+            opt("labels", Type::Map, "extra labels"),
+            opt(
+                "taints",
+                Type::List(&list::MAP),
+                "taints as {key, value, effect}",
+            ),
+        ],
+        returns: Type::Unit,
+        effect: REVERSIBLE,
+    },
+    Builtin {
+        name: "eks.delete_nodegroup",
+        doc: "Delete a managed nodegroup (its nodes are drained by EKS) and wait until it is gone.",
+        positional: &[CLUSTER_ARG, NODEGROUP_ARG],
+        keyword: &[],
+        returns: Type::Unit,
+        effect: ONE_WAY,
+    },
+    Builtin {
+        name: "eks.addons",
+        doc: "The add-ons installed in the cluster.",
+        positional: &[CLUSTER_ARG],
+        keyword: &[],
+        returns: Type::List(&ADDON_LIST),
+        effect: READ,
+    },
+    Builtin {
+        name: "eks.addon",
+        doc: "Describe one installed add-on.",
+        positional: &[
+            CLUSTER_ARG,
+            pos("name", Type::String, "add-on name, e.g. vpc-cni"),
+        ],
+        keyword: &[],
+        returns: Type::Record(&ADDON),
+        effect: READ,
+    },
+    Builtin {
+        name: "eks.update_addon",
+        doc: "Update an add-on to a version and wait until it is ACTIVE.",
+        positional: &[
+            CLUSTER_ARG,
+            pos("addon", Type::String, "add-on name, e.g. vpc-cni"),
+        ],
+        keyword: &[
+            super::builtin::req(
+                "version",
+                Type::String,
+                "add-on version, e.g. v1.18.3-eksbuild.1",
+            ),
+            one_of(
+                "resolve_conflicts",
+                &["NONE", "OVERWRITE", "PRESERVE"],
+                Some("\"PRESERVE\""),
+                "what to do with fields changed outside EKS",
+            ),
+            opt("configuration_values", Type::String, "JSON configuration"),
+        ],
+        returns: Type::Unit,
+        effect: REVERSIBLE,
+    },
+    Builtin {
+        name: "eks.default_addon_version",
+        doc: "The default add-on version EKS offers for a Kubernetes minor (DescribeAddonVersions).",
+        positional: &[
+            pos("addon", Type::String, "add-on name"),
+            pos("k8s_version", Type::Version, "Kubernetes minor"),
+        ],
+        keyword: &[],
+        returns: Type::String,
+        effect: READ,
+    },
+    Builtin {
+        name: "eks.version_path",
+        doc: "The minors to step through from the current control-plane version to target (EKS upgrades one minor at a time); empty if already there.",
+        positional: &[CLUSTER_ARG, pos("target", Type::Version, "final minor")],
+        keyword: &[],
+        returns: Type::List(&list::VERSION),
+        effect: READ,
+    },
+    Builtin {
+        name: "eks.insights",
+        doc: "EKS upgrade insights, optionally filtered.",
+        positional: &[CLUSTER_ARG],
+        keyword: &[
+            one_of(
+                "status",
+                &["PASSING", "WARNING", "ERROR", "UNKNOWN"],
+                None,
+                "only insights with this status",
+            ),
+            one_of(
+                "category",
+                &["UPGRADE_READINESS", "MISCONFIGURATION"],
+                None,
+                "only insights of this category",
+            ),
+        ],
+        returns: Type::List(&INSIGHT_LIST),
+        effect: READ,
+    },
+];

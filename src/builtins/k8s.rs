@@ -1,0 +1,136 @@
+//! Kubernetes reads and node operations (through kube-rs).
+
+use super::builtin::{Builtin, READ, REVERSIBLE, def, one_of, opt, pos};
+use super::records::{DAEMONSET, DEPLOYMENT, NODE, PDB, POD, STATEFULSET};
+use super::types::Type;
+
+static NODES: Type = Type::Record(&NODE);
+static PODS: Type = Type::Record(&POD);
+static DEPLOYMENTS: Type = Type::Record(&DEPLOYMENT);
+static DAEMONSETS: Type = Type::Record(&DAEMONSET);
+static STATEFULSETS: Type = Type::Record(&STATEFULSET);
+static PDBS: Type = Type::Record(&PDB);
+
+const NAMESPACE: super::builtin::Param = opt(
+    "namespace",
+    Type::String,
+    "only this namespace; all namespaces if absent",
+);
+const SELECTOR: super::builtin::Param = opt(
+    "selector",
+    Type::String,
+    "label selector, e.g. \"app=web,tier!=db\"",
+);
+const NODE_ARG: super::builtin::Param = pos("node", Type::String, "node name");
+
+pub static BUILTINS: &[Builtin] = &[
+    Builtin {
+        name: "k8s.nodes",
+        doc: "Nodes of the cluster.",
+        positional: &[],
+        keyword: &[
+            SELECTOR,
+            opt(
+                "nodegroup",
+                Type::String,
+                "only nodes of this EKS nodegroup",
+            ),
+        ],
+        returns: Type::List(&NODES),
+        effect: READ,
+    },
+    Builtin {
+        name: "k8s.pods",
+        doc: "Pods of the cluster.",
+        positional: &[],
+        keyword: &[
+            NAMESPACE,
+            SELECTOR,
+            opt("node", Type::String, "only pods on this node"),
+        ],
+        returns: Type::List(&PODS),
+        effect: READ,
+    },
+    Builtin {
+        name: "k8s.deployments",
+        doc: "Deployments.",
+        positional: &[],
+        keyword: &[NAMESPACE],
+        returns: Type::List(&DEPLOYMENTS),
+        effect: READ,
+    },
+    Builtin {
+        name: "k8s.daemonsets",
+        doc: "DaemonSets.",
+        positional: &[],
+        keyword: &[NAMESPACE],
+        returns: Type::List(&DAEMONSETS),
+        effect: READ,
+    },
+    Builtin {
+        name: "k8s.statefulsets",
+        doc: "StatefulSets.",
+        positional: &[],
+        keyword: &[NAMESPACE],
+        returns: Type::List(&STATEFULSETS),
+        effect: READ,
+    },
+    Builtin {
+        name: "k8s.pdbs",
+        doc: "PodDisruptionBudgets.",
+        positional: &[],
+        keyword: &[NAMESPACE],
+        returns: Type::List(&PDBS),
+        effect: READ,
+    },
+    Builtin {
+        name: "k8s.cordon",
+        doc: "Mark a node unschedulable.",
+        positional: &[NODE_ARG],
+        keyword: &[],
+        returns: Type::Unit,
+        effect: REVERSIBLE,
+    },
+    Builtin {
+        name: "k8s.uncordon",
+        doc: "Mark a node schedulable again.",
+        positional: &[NODE_ARG],
+        keyword: &[],
+        returns: Type::Unit,
+        effect: REVERSIBLE,
+    },
+    Builtin {
+        name: "k8s.drain",
+        doc: "Cordon a node and evict its pods through the Eviction API (PodDisruptionBudgets are honoured; never force-deletes).",
+        positional: &[NODE_ARG],
+        keyword: &[
+            def(
+                "grace_period",
+                Type::Duration,
+                "30s",
+                "termination grace period given to each pod",
+            ),
+            def(
+                "timeout",
+                Type::Duration,
+                "10m",
+                "give up (and fail) after this long",
+            ),
+            def("parallelism", Type::Int, "1", "evictions in flight at once"),
+            def(
+                "delete_emptydir_data",
+                Type::Bool,
+                "false",
+                "also evict pods using emptyDir (their data is lost)",
+            ),
+            one_of(
+                "unmanaged_pods",
+                &["fail", "skip", "delete"],
+                Some("\"fail\""),
+                "pods without a controller: fail the drain, leave them, or delete them",
+            ),
+        ],
+        returns: Type::Unit,
+        effect: REVERSIBLE,
+    },
+];

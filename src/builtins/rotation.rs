@@ -1,0 +1,49 @@
+//! Nodegroup rotation: the composite action that moves a nodegroup's nodes to
+//! a new version, in place (EKS rolling update) or blue/green (new nodegroup,
+//! drain the old one, delete it).
+
+use super::builtin::{Builtin, REVERSIBLE, def, one_of, opt, pos};
+use super::types::Type;
+
+pub static BUILTINS: &[Builtin] = &[Builtin {
+    name: "nodegroup.rotate",
+    doc: "Move every node of a nodegroup to a version, in place or blue/green, draining old nodes through the Eviction API, and wait.",
+    positional: &[
+        pos("cluster", Type::String, "EKS cluster name"),
+        pos("nodegroup", Type::String, "managed nodegroup name"),
+    ],
+    keyword: &[
+        opt(
+            "version",
+            Type::Version,
+            "target minor; defaults to the control plane's",
+        ),
+        one_of(
+            "strategy",
+            &["in_place", "blue_green"],
+            Some("\"in_place\""),
+            "in_place: EKS rolling update; blue_green: new nodegroup, drain and delete the old",
+        ),
+        def("max_unavailable", Type::Int, "1", "nodes replaced at once"),
+        def(
+            "force",
+            Type::Bool,
+            "false",
+            "evict even when a PodDisruptionBudget blocks it",
+        ),
+        def(
+            "canary",
+            Type::Int,
+            "0",
+            "first move this many nodes and pause for health gates",
+        ),
+        def(
+            "drain_timeout",
+            Type::Duration,
+            "10m",
+            "per-node drain timeout",
+        ),
+    ],
+    returns: Type::Unit,
+    effect: REVERSIBLE,
+}];
