@@ -30,8 +30,33 @@ pub struct DrainOptions {
     pub parallelism: usize,
     /// Allow evicting pods with emptyDir volumes (their data is lost).
     pub delete_emptydir_data: bool,
-    /// Allow evicting pods no controller will recreate.
-    pub unmanaged_pods: bool,
+    /// What to do with pods no controller will recreate.
+    pub unmanaged: Unmanaged,
+}
+
+/// Policy for pods without a controller: evicting one loses it for good.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unmanaged {
+    /// Refuse the drain (the default).
+    Fail,
+    /// Leave them on the node and drain the rest.
+    Skip,
+    /// Evict them too (through the Eviction API; never force-deleted).
+    Evict,
+}
+
+impl std::str::FromStr for Unmanaged {
+    type Err = CloudError;
+    fn from_str(s: &str) -> Result<Self, CloudError> {
+        match s {
+            "fail" => Ok(Unmanaged::Fail),
+            "skip" => Ok(Unmanaged::Skip),
+            "delete" | "evict" => Ok(Unmanaged::Evict),
+            other => Err(CloudError::Invalid(format!(
+                "unknown unmanaged_pods policy `{other}` (expected fail, skip or delete)"
+            ))),
+        }
+    }
 }
 
 impl Default for DrainOptions {
@@ -41,7 +66,7 @@ impl Default for DrainOptions {
             timeout: Duration::from_secs(15 * 60),
             parallelism: 4,
             delete_emptydir_data: false,
-            unmanaged_pods: false,
+            unmanaged: Unmanaged::Fail,
         }
     }
 }
@@ -81,11 +106,17 @@ fn classify(pod: &PodInfo, opts: &DrainOptions) -> Disposition {
     if pod.terminating {
         return Disposition::Skip("already terminating");
     }
-    if pod.controller.is_none() && !opts.unmanaged_pods {
-        return Disposition::Refuse(format!(
-            "{}/{} is not managed by a controller; evicting it loses it for good (allow with unmanaged_pods: true)",
-            pod.namespace, pod.name
-        ));
+    if pod.controller.is_none() {
+        match opts.unmanaged {
+            Unmanaged::Fail => {
+                return Disposition::Refuse(format!(
+                    "{}/{} is not managed by a controller; evicting it loses it for good (unmanaged_pods: \"skip\" leaves it, \"delete\" evicts it)",
+                    pod.namespace, pod.name
+                ));
+            }
+            Unmanaged::Skip => return Disposition::Skip("unmanaged, left in place"),
+            Unmanaged::Evict => {}
+        }
     }
     if pod.uses_empty_dir && !opts.delete_emptydir_data {
         return Disposition::Refuse(format!(

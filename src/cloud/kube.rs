@@ -42,6 +42,9 @@ pub struct PodInfo {
     pub owner_kinds: Vec<String>,
     /// Kind of the controlling owner, if any.
     pub controller: Option<String>,
+    /// Name of the controlling owner, if any.
+    pub owner_name: Option<String>,
+    pub restarts: i64,
     pub labels: BTreeMap<String, String>,
     pub images: Vec<String>,
     /// Container waiting reasons such as `ImagePullBackOff`.
@@ -69,6 +72,8 @@ pub struct PdbInfo {
     pub max_unavailable: Option<String>,
     pub disruptions_allowed: i64,
     pub expected_pods: i64,
+    pub current_healthy: i64,
+    pub desired_healthy: i64,
     #[serde(skip)]
     pub selector: Option<LabelSelector>,
 }
@@ -346,6 +351,11 @@ pub fn pod_info(p: &Pod) -> PodInfo {
             .iter()
             .find(|o| o.controller == Some(true))
             .map(|o| o.kind.clone()),
+        owner_name: owners
+            .iter()
+            .find(|o| o.controller == Some(true))
+            .map(|o| o.name.clone()),
+        restarts: statuses.iter().map(|s| i64::from(s.restart_count)).sum(),
         labels: meta.labels.clone().unwrap_or_default(),
         images: spec
             .containers
@@ -386,6 +396,8 @@ pub fn pdb_info(p: &PodDisruptionBudget) -> PdbInfo {
         max_unavailable: int_or(spec.max_unavailable),
         disruptions_allowed: status.disruptions_allowed.into(),
         expected_pods: status.expected_pods.into(),
+        current_healthy: status.current_healthy.into(),
+        desired_healthy: status.desired_healthy.into(),
         selector: spec.selector,
     }
 }

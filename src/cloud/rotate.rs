@@ -46,8 +46,8 @@ pub struct RotateOptions {
     pub max_unavailable: Option<i64>,
     /// In place: let EKS delete pods a PDB protects. Never the default.
     pub force: bool,
-    /// Blue/green: drain one old node first, then run the canary gate.
-    pub canary: bool,
+    /// Blue/green: drain this many old nodes first, then run the canary gate.
+    pub canary: usize,
     pub drain: DrainOptions,
 }
 
@@ -111,7 +111,7 @@ impl<'a> Rotator<'a> {
         opts: &RotateOptions,
         m: &Mutation<'_>,
     ) -> Result<Change, CloudError> {
-        if opts.canary {
+        if opts.canary > 0 {
             return Err(CloudError::Invalid(
                 "canary needs strategy blue_green: a managed in-place update cannot hold after one node".into(),
             ));
@@ -261,9 +261,11 @@ impl<'a> Rotator<'a> {
             self.add_drain_plans(&mut plan, nodegroup, &opts.drain)
                 .await?;
             plan.predicted += Duration::from_secs(60 * plan.nodes.len() as u64);
-            if opts.canary {
-                plan.notes
-                    .push("canary: one old node drained first, then the canary gate".into());
+            if opts.canary > 0 {
+                plan.notes.push(format!(
+                    "canary: {} old node(s) drained first, then the health gates",
+                    opts.canary
+                ));
             }
             if let Change::Planned(d) = self
                 .eks
@@ -331,8 +333,7 @@ impl<'a> Rotator<'a> {
         for (i, node) in old_nodes.iter().enumerate() {
             (m.progress)(&format!("draining {node} ({}/{})", i + 1, old_nodes.len()));
             drainer.drain(node, &opts.drain).await?;
-            if i == 0
-                && opts.canary
+            if i + 1 == opts.canary
                 && let Some(gate) = canary_gate
             {
                 (m.progress)("canary node drained; checking the canary gate");
