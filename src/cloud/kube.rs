@@ -142,10 +142,25 @@ impl Kube {
     }
 
     pub async fn nodes(&self, nodegroup: Option<&str>) -> Result<Vec<NodeInfo>, CloudError> {
+        self.nodes_matching(nodegroup, None).await
+    }
+
+    /// Nodes of a nodegroup and/or matching a label selector (server-side).
+    pub async fn nodes_matching(
+        &self,
+        nodegroup: Option<&str>,
+        selector: Option<&str>,
+    ) -> Result<Vec<NodeInfo>, CloudError> {
         let api: Api<Node> = Api::all(self.client.clone());
-        let lp = match nodegroup {
-            Some(ng) => ListParams::default().labels(&format!("{NODEGROUP_LABEL}={ng}")),
-            None => ListParams::default(),
+        let mut terms: Vec<String> = nodegroup
+            .map(|ng| format!("{NODEGROUP_LABEL}={ng}"))
+            .into_iter()
+            .collect();
+        terms.extend(selector.map(str::to_string));
+        let lp = if terms.is_empty() {
+            ListParams::default()
+        } else {
+            ListParams::default().labels(&terms.join(","))
         };
         let list = self.read("list nodes", || api.list(&lp)).await?;
         Ok(list.items.iter().map(node_info).collect())

@@ -1,1 +1,5 @@
-//! (module under construction)
+//! The interpreter: evaluates a checked program against the cloud adapters.
+
+pub mod dispatch;
+pub mod records;
+pub mod value;
