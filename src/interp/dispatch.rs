@@ -210,7 +210,7 @@ fn default_value(ty: Type, text: &str) -> Result<Value, String> {
 }
 
 /// `30s`, `10m`, `1h30m`.
-fn parse_duration(text: &str) -> Option<Duration> {
+pub(super) fn parse_duration(text: &str) -> Option<Duration> {
     let mut total = 0u64;
     let mut num = String::new();
     for c in text.chars() {
