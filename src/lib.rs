@@ -14,6 +14,7 @@ pub mod checks;
 pub mod cli;
 pub mod cloud;
 pub mod diagnostic;
+pub mod format;
 pub mod interp;
 pub mod sandbox;
 pub mod source;

@@ -1,0 +1,198 @@
+//! pest errors made human: "expected a name or `}`, found `=`" (UPG001),
+//! pointing at the offending token, with a hint where one is obvious.
+
+use std::collections::BTreeSet;
+
+use pest::error::{Error, ErrorVariant, InputLocation};
+
+use crate::diagnostic::Diagnostic;
+use crate::source::{FileId, Span};
+
+use super::parser::Rule;
+
+pub fn from_pest(file: FileId, text: &str, err: Error<Rule>) -> Diagnostic {
+    let pos = match err.location {
+        InputLocation::Pos(p) => p,
+        InputLocation::Span((s, _)) => s,
+    };
+    let mut expected: BTreeSet<String> = BTreeSet::new();
+    if let ErrorVariant::ParsingError { positives, .. } = &err.variant {
+        expected.extend(positives.iter().filter_map(|r| describe(*r)));
+    }
+    if let Some(attempts) = err.parse_attempts() {
+        for token in attempts.expected_tokens() {
+            // ParsingToken is not exported; its Display is the literal text.
+            // Only closing and separating punctuation is worth listing: the
+            // rules in `positives` already say "a name", "an expression".
+            let token = token.to_string();
+            if matches!(
+                token.as_str(),
+                "}" | ")" | "]" | "," | ":" | "=" | "{" | "=>" | ">" | "in"
+            ) {
+                expected.insert(format!("`{token}`"));
+            }
+        }
+    }
+    if expected.len() > 6 {
+        // A long list of keywords reads worse than naming the category.
+        expected.retain(|e| !e.trim_matches('`').chars().all(|c| c.is_ascii_alphabetic()));
+        expected.insert("a statement".to_string());
+    }
+    let found = found_token(text, pos);
+    let end = pos + found.as_ref().map_or(0, |t| t.len());
+    let span = Span::new(file, pos, end);
+    let found_text = match found.as_deref() {
+        None => "end of file".to_string(),
+        Some("\n") => "end of line".to_string(),
+        Some(t) => format!("`{t}`"),
+    };
+
+    let message = if expected.is_empty() {
+        format!("unexpected {found_text}")
+    } else {
+        format!("expected {}, found {found_text}", join(&expected))
+    };
+    let help = hint(text, pos, found.as_deref(), &expected);
+    Diagnostic::error("UPG001", message)
+        .with_label(span, format!("unexpected {found_text}"))
+        .with_help(help)
+}
+
+fn join(items: &BTreeSet<String>) -> String {
+    let v: Vec<&str> = items.iter().map(String::as_str).collect();
+    match v.as_slice() {
+        [] => String::new(),
+        [one] => one.to_string(),
+        [init @ .., last] => format!("{} or {last}", init.join(", ")),
+    }
+}
+
+/// The token at `pos`: a word, a number, or one punctuation character.
+fn found_token(text: &str, pos: usize) -> Option<String> {
+    let rest = text.get(pos..)?;
+    let first = rest.chars().next()?;
+    if first.is_alphanumeric() || first == '_' {
+        Some(
+            rest.chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_' || *c == '.')
+                .take(40)
+                .collect(),
+        )
+    } else {
+        Some(first.to_string())
+    }
+}
+
+const KEYWORDS: &[&str] = &[
+    "runbook",
+    "param",
+    "environment",
+    "protected",
+    "precondition",
+    "else",
+    "gate",
+    "within",
+    "every",
+    "consecutive",
+    "check",
+    "from",
+    "step",
+    "irreversible",
+    "when",
+    "during",
+    "rollback",
+    "let",
+    "for",
+    "in",
+    "if",
+    "await",
+    "pause",
+    "confirm",
+    "log",
+    "fail",
+    "import",
+    "true",
+    "false",
+    "eks",
+    "k8s",
+    "nodegroup",
+];
+
+fn hint(text: &str, pos: usize, found: Option<&str>, expected: &BTreeSet<String>) -> String {
+    let line_start = text[..pos].rfind('\n').map_or(0, |i| i + 1);
+    let before = &text[line_start..pos];
+    if found == Some("\n") && before.matches('"').count() % 2 == 1 {
+        return "a string must end on the line it starts; use \"\"\"...\"\"\" for multi-line text"
+            .into();
+    }
+    match found {
+        None if expected.contains("`}`") => {
+            "a `{` is never closed: add the missing `}`".into()
+        }
+        Some(word) if KEYWORDS.contains(&word) && expected.contains("a name") => format!(
+            "`{word}` is a keyword and cannot be used as a name; pick another name"
+        ),
+        Some("(") => "only built-ins (`eks.update_addon(...)`) and methods (`x.len()`) can be called, and `(` must follow the name directly".into(),
+        _ if expected.contains("a parameter type") => {
+            "types: string, int, bool, duration, version, list, list<T>, map, map<T>".into()
+        }
+        _ => "see docs/language.md for the syntax of each construct".into(),
+    }
+}
+
+/// What a grammar rule means to a reader; `None` hides plumbing rules.
+fn describe(rule: Rule) -> Option<String> {
+    let s = match rule {
+        Rule::EOI => "end of file",
+        Rule::import => "`import`",
+        Rule::runbook | Rule::kw_runbook => "`runbook`",
+        Rule::param => "`param`",
+        Rule::environment => "`environment`",
+        Rule::precondition => "`precondition`",
+        Rule::gate_decl | Rule::gate_stmt => "`gate`",
+        Rule::check_decl => "`check`",
+        Rule::step => "`step`",
+        Rule::let_stmt => "a statement",
+        Rule::for_stmt | Rule::if_stmt | Rule::await_stmt | Rule::pause_stmt => "a statement",
+        Rule::confirm_stmt | Rule::log_stmt | Rule::fail_stmt | Rule::expr_stmt => "a statement",
+        Rule::ident | Rule::name => "a name",
+        Rule::type_expr => "a parameter type",
+        Rule::string => "a string",
+        Rule::raw_string => "a \"\"\"raw string\"\"\"",
+        Rule::expr | Rule::postfix_expr | Rule::not | Rule::neg => "an expression",
+        Rule::paren | Rule::list | Rule::map | Rule::version | Rule::duration | Rule::int => {
+            "an expression"
+        }
+        Rule::boolean | Rule::namespace_call => "an expression",
+        Rule::or | Rule::and | Rule::eq | Rule::ne | Rule::le | Rule::ge | Rule::lt | Rule::gt => {
+            "an operator"
+        }
+        Rule::in_op | Rule::add | Rule::sub | Rule::mul | Rule::div | Rule::rem => "an operator",
+        Rule::index | Rule::member | Rule::call_args => return None,
+        Rule::protected => "`protected`",
+        Rule::env_for => "`for`",
+        Rule::setting => "a `key = value` setting",
+        Rule::else_message => "`else`",
+        Rule::within_clause => "`within`",
+        Rule::every_clause => "`every`",
+        Rule::consecutive_clause => "`consecutive`",
+        Rule::check_from => "`from`",
+        Rule::check_inline => "`{`",
+        Rule::irreversible => "`irreversible`",
+        Rule::when_clause => "`when`",
+        Rule::during_clause => "`during`",
+        Rule::rollback => "`rollback`",
+        Rule::block | Rule::step_body => "`{`",
+        Rule::else_block => "`else`",
+        Rule::arg | Rule::kwarg | Rule::lambda => "an argument",
+        Rule::map_entry => "a `key: value` entry",
+        Rule::interp | Rule::text | Rule::escape => return None,
+        Rule::namespace => "a built-in namespace",
+        Rule::keyword => return None,
+        r => {
+            let name = format!("{r:?}");
+            return name.strip_prefix("kw_").map(|k| format!("`{k}`"));
+        }
+    };
+    Some(s.to_string())
+}
