@@ -116,12 +116,12 @@ pub const DUPLICATE_ENVIRONMENT: Code = error(
 pub const UNKNOWN_ENVIRONMENT_KEY: Code = error(
     "UPG024",
     "environment sets an unknown parameter",
-    "An environment block sets a key that is not a parameter of the runbook, or gives it a value of the wrong type. A misspelt key would silently leave the parameter at its default.",
+    "An environment block sets a key that is not a parameter of the runbook. A misspelt key would silently leave the parameter at its default. (A value of the wrong type for a real parameter is UPG016.)",
 );
 pub const PARAM_NEVER_SET: Code = warning(
     "UPG025",
-    "parameter without default set by no environment",
-    "A parameter has no default and no environment sets it, so every run must pass it with `--set NAME=VALUE`. This is allowed (it is how per-run values such as a target version are given) but worth knowing; give the parameter a default or set it in the environments to silence the warning.",
+    "parameter without default missing from an environment",
+    "A parameter has no default, some environments set it and this one does not, so a run with `--env` naming this environment fails unless `--set NAME=VALUE` is given. A parameter that no environment sets is a per-run value by design (such as the target version) and is not reported.",
 );
 pub const IRREVERSIBLE_UNMARKED: Code = error(
     "UPG026",

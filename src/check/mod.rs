@@ -1,5 +1,82 @@
-//! Static checking of a loaded program: every finding is a `Diagnostic` with a
-//! code from `codes`.
+//! Static checking of a loaded program. Every finding is a `Diagnostic` with
+//! a code from `codes` (UPG010 and up), a labelled span and a help line.
+//!
+//! Stages, one file each: `decls` (program-wide gates, checks, environments),
+//! `runbook` (params, preconditions, gates, flow), `environments`, `steps`,
+//! `stmts`, `timing` (within/every), `expr` (names, fields, operators),
+//! `calls` (built-ins, checks, methods), `literals` (versions, durations),
+//! `rhai` (hook to compile check sources).
+//!
+//! Public API: `check(&Program) -> Vec<Diagnostic>` and, for callers holding
+//! parsed files without a loader, `check_files(&SourceMap, &[ast::File])`.
 
+mod calls;
 pub mod codes;
+mod context;
+mod decls;
+mod environments;
+mod expr;
+mod literals;
+pub mod rhai;
+mod runbook;
+mod scope;
+mod steps;
+mod stmts;
 pub mod suggest;
+mod timing;
+mod types;
+
+use crate::diagnostic::Diagnostic;
+use crate::source::SourceMap;
+use crate::syntax::ast::File;
+
+use context::Checker;
+use decls::Decls;
+
+/// Checks parsed files (a root file and everything it imports) together.
+pub fn check_files(sources: &SourceMap, files: &[File]) -> Vec<Diagnostic> {
+    check_files_with(sources, files, &rhai::not_compiled)
+}
+
+/// As `check_files`, compiling each check's rhai source with `compile`.
+pub fn check_files_with(
+    sources: &SourceMap,
+    files: &[File],
+    compile: rhai::CompileFn,
+) -> Vec<Diagnostic> {
+    let mut diags = Vec::new();
+    let decls = Decls::collect(sources, files, &mut diags);
+    let mut checker = Checker::new(sources, &decls);
+    for runbook in &decls.runbooks {
+        checker.runbook(runbook);
+    }
+    // Library gates (declared outside a runbook) may use the parameters of
+    // the runbook that imports them; without a runbook, names are unknown.
+    if let Some(runbook) = decls.runbooks.first() {
+        checker.scoped(|c| {
+            for p in runbook.params() {
+                c.scopes.bind(&p.name.name, types::from_ast(&p.ty));
+            }
+            for g in &decls.file_gates {
+                c.gate_decl(g);
+            }
+        });
+    } else {
+        checker.lenient_names = true;
+        for g in &decls.file_gates {
+            checker.gate_decl(g);
+        }
+        checker.lenient_names = false;
+    }
+    diags.extend(checker.diags);
+    diags.extend(rhai::compile_checks(&decls, sources, compile));
+    diags
+}
+
+/// Checks a loaded program (see `crate::syntax::load`).
+pub fn check(program: &crate::syntax::Program) -> Vec<Diagnostic> {
+    check_files(&program.sources, &program.files)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,374 @@
+//! Calls: built-ins from the registry (arity, keywords, types, allowed values,
+//! effects), custom checks `check.NAME(...)`, and value methods.
+
+use std::collections::HashMap;
+
+use crate::builtins::{self, Builtin, MethodArg, MethodReturn, Param, Type, methods};
+use crate::source::Span;
+use crate::syntax::ast::{Arg, Expr, ExprKind, Ident};
+
+use super::context::{Checker, Mode, article};
+use super::types::list_of;
+use super::{codes, literals, suggest};
+
+impl Checker<'_> {
+    pub fn call(&mut self, expr: &Expr, namespace: &Ident, func: &Ident, args: &[Arg]) -> Type {
+        if namespace.name == "check" {
+            return self.check_call(func, args);
+        }
+        let name = format!("{}.{}", namespace.name, func.name);
+        let Some(builtin) = builtins::lookup(&name) else {
+            let names = builtins::all().iter().map(|b| b.name);
+            let help = suggest::did_you_mean(&name, names, || {
+                format!(
+                    "see docs/actions.md for the built-ins of `{}`",
+                    namespace.name
+                )
+            });
+            self.report(
+                codes::UNKNOWN_BUILTIN
+                    .diag(format!("unknown action or query `{name}`"))
+                    .with_label(namespace.span.to(func.span), "not a built-in")
+                    .with_help(help),
+            );
+            for a in args {
+                self.expr(&a.value);
+            }
+            return Type::Any;
+        };
+        self.effect(builtin, namespace.span.to(func.span));
+        self.arguments(builtin, expr.span, args);
+        builtin.returns
+    }
+
+    /// Records what a call does to the cluster and whether that is allowed here.
+    fn effect(&mut self, builtin: &'static Builtin, span: Span) {
+        if !builtin.is_mutating() {
+            return;
+        }
+        match self.mode {
+            Mode::ReadOnly(context) => self.report(
+                codes::MUTATION_IN_CONDITION
+                    .diag(format!("`{}` changes the cluster and cannot be called in {context}", builtin.name))
+                    .with_label(span, "action in a read-only context")
+                    .with_help("conditions are evaluated repeatedly and in --dry-run: use queries here and move the action into a step"),
+            ),
+            Mode::Flow => self.report(
+                codes::MUTATION_IN_CONDITION
+                    .diag(format!("`{}` changes the cluster and can only be called inside a step", builtin.name))
+                    .with_label(span, "action outside a step")
+                    .with_help("wrap it in `step \"...\" { ... }` so it is planned, journaled and can be rolled back"),
+            ),
+            Mode::Step => {
+                if let Some(frame) = self.steps.last_mut() {
+                    frame.first_mutation.get_or_insert((span, builtin.name));
+                    if builtin.is_irreversible() {
+                        frame.irreversible_calls.push((span, builtin.name));
+                    }
+                }
+            }
+            Mode::Rollback => {}
+        }
+    }
+
+    fn arguments(&mut self, builtin: &'static Builtin, call_span: Span, args: &[Arg]) {
+        let positional: Vec<&Arg> = args.iter().filter(|a| a.name.is_none()).collect();
+        if positional.len() != builtin.positional.len() {
+            let names: Vec<&str> = builtin.positional.iter().map(|p| p.name).collect();
+            let span = positional
+                .get(builtin.positional.len())
+                .map_or(call_span, |a| a.span);
+            self.report(
+                codes::ARITY
+                    .diag(format!(
+                        "`{}` takes {} positional argument{} ({}), {} given",
+                        builtin.name,
+                        names.len(),
+                        if names.len() == 1 { "" } else { "s" },
+                        names.join(", "),
+                        positional.len()
+                    ))
+                    .with_label(
+                        span,
+                        if positional.len() > names.len() {
+                            "unexpected argument"
+                        } else {
+                            "arguments missing in this call"
+                        },
+                    )
+                    .with_help(format!("the signature is `{}`", builtin.signature())),
+            );
+        }
+        for (arg, param) in positional.iter().zip(builtin.positional) {
+            self.argument(builtin, param, arg);
+        }
+        for arg in positional.iter().skip(builtin.positional.len()) {
+            self.expr(&arg.value);
+        }
+
+        let mut seen: HashMap<&str, Span> = HashMap::new();
+        for arg in args {
+            let Some(key) = &arg.name else { continue };
+            if let Some(first) = seen.insert(&key.name, key.span) {
+                self.report(
+                    codes::DUPLICATE_KEYWORD
+                        .diag(format!("keyword argument `{}` is given twice", key.name))
+                        .with_label(key.span, "second value")
+                        .with_label(first, "first value")
+                        .with_help("remove one of them"),
+                );
+            }
+            match builtin.keyword(&key.name) {
+                Some(param) => self.argument(builtin, param, arg),
+                None => {
+                    let help = suggest::did_you_mean(
+                        &key.name,
+                        builtin
+                            .keyword
+                            .iter()
+                            .chain(builtin.positional)
+                            .map(|p| p.name),
+                        || format!("the signature is `{}`", builtin.signature()),
+                    );
+                    let help = if builtin.positional.iter().any(|p| p.name == key.name) {
+                        format!(
+                            "`{}` is positional: pass it without `{}:`",
+                            key.name, key.name
+                        )
+                    } else {
+                        help
+                    };
+                    self.report(
+                        codes::UNKNOWN_KEYWORD
+                            .diag(format!(
+                                "`{}` has no keyword argument `{}`",
+                                builtin.name, key.name
+                            ))
+                            .with_label(key.span, "unknown keyword")
+                            .with_help(help),
+                    );
+                    self.expr(&arg.value);
+                }
+            }
+        }
+        for param in builtin.keyword.iter().filter(|p| p.required) {
+            if !seen.contains_key(param.name) {
+                self.report(
+                    codes::MISSING_ARGUMENT
+                        .diag(format!(
+                            "`{}` needs the keyword argument `{}`",
+                            builtin.name, param.name
+                        ))
+                        .with_label(call_span, format!("`{}:` missing", param.name))
+                        .with_help(format!(
+                            "add `{}: <{}>` ({})",
+                            param.name, param.ty, param.doc
+                        )),
+                );
+            }
+        }
+    }
+
+    fn argument(&mut self, builtin: &Builtin, param: &'static Param, arg: &Arg) {
+        if let ExprKind::Lambda { .. } = arg.value.kind {
+            self.expr(&arg.value);
+            self.report(
+                codes::TYPE_MISMATCH
+                    .diag(format!(
+                        "argument `{}` of `{}` must be {}, found a lambda",
+                        param.name,
+                        builtin.name,
+                        article(param.ty)
+                    ))
+                    .with_label(arg.value.span, "lambdas are only accepted by list methods")
+                    .with_help(
+                        "lambdas `x => ...` go to `.all`, `.any`, `.filter`, `.map` and `.count`",
+                    ),
+            );
+            return;
+        }
+        let ty = self.expr(&arg.value);
+        self.expect_type(
+            param.ty,
+            ty,
+            arg.value.span,
+            &format!("argument `{}` of `{}`", param.name, builtin.name),
+        );
+        if !param.allowed.is_empty()
+            && let ExprKind::Str(s) = &arg.value.kind
+            && let Some(value) = s.as_plain()
+            && !param.allowed.contains(&value.as_str())
+        {
+            let quoted: Vec<String> = param.allowed.iter().map(|v| format!("\"{v}\"")).collect();
+            let help = match suggest::closest(&value, param.allowed.iter().copied()) {
+                Some(c) => format!("did you mean `\"{c}\"`?"),
+                None => format!("use one of {}", quoted.join(", ")),
+            };
+            self.report(
+                codes::VALUE_NOT_ALLOWED
+                    .diag(format!(
+                        "`{}` is not a valid `{}` for `{}`",
+                        value, param.name, builtin.name
+                    ))
+                    .with_label(
+                        arg.value.span,
+                        format!("expected one of {}", quoted.join(", ")),
+                    )
+                    .with_help(help),
+            );
+        }
+        if param.ty == Type::Duration && param.name.ends_with("timeout") {
+            literals::check_positive_duration(self, &arg.value, &format!("`{}`", param.name));
+        }
+    }
+
+    /// `check.NAME(key: value, ...)`: a declared rhai check; returns whether it passed.
+    fn check_call(&mut self, func: &Ident, args: &[Arg]) -> Type {
+        if !self.decls.checks.contains_key(func.name.as_str()) {
+            let help = suggest::did_you_mean(&func.name, self.decls.checks.keys().copied(), || {
+                "declare it with `check NAME { ... }` or `import \"stdlib/checks\"`".to_string()
+            });
+            self.report(
+                codes::UNKNOWN_CHECK
+                    .diag(format!("unknown check `{}`", func.name))
+                    .with_label(func.span, "no check declared with this name")
+                    .with_help(help),
+            );
+        }
+        for a in args {
+            self.expr(&a.value);
+        }
+        Type::Bool
+    }
+
+    /// `receiver.method(args)`.
+    pub fn method(&mut self, receiver: &Expr, method: &Ident, args: &[Arg]) -> Type {
+        let recv_ty = self.expr(receiver);
+        let name = method.name.as_str();
+        let found = match recv_ty {
+            // Unknown receiver: accept any declared method name, bind lambdas to any.
+            Type::Any => methods::METHODS.iter().find(|m| m.name == name),
+            t => methods::method(t, name),
+        };
+        let Some(m) = found else {
+            let help = suggest::did_you_mean(name, methods::method_names(recv_ty), || {
+                let names: Vec<&str> = methods::method_names(recv_ty).collect();
+                if names.is_empty() {
+                    format!("values of type {recv_ty} have no methods")
+                } else {
+                    format!("{} has the methods {}", article(recv_ty), names.join(", "))
+                }
+            });
+            let help = match recv_ty {
+                Type::Record(r) if r.field(name).is_some() => {
+                    format!("`{name}` is a field: write `.{name}` without parentheses")
+                }
+                _ => help,
+            };
+            self.report(
+                codes::UNKNOWN_METHOD
+                    .diag(format!("{} has no method `{name}`", article(recv_ty)))
+                    .with_label(method.span, "unknown method")
+                    .with_help(help),
+            );
+            for a in args {
+                self.expr(&a.value);
+            }
+            return Type::Any;
+        };
+        let elem = match recv_ty {
+            Type::Any => Type::Any,
+            t => t.element().unwrap_or(Type::Any),
+        };
+        if args.len() != m.args.len() {
+            self.report(
+                codes::ARITY
+                    .diag(format!(
+                        "`.{name}()` takes {} argument{}, {} given",
+                        m.args.len(),
+                        if m.args.len() == 1 { "" } else { "s" },
+                        args.len()
+                    ))
+                    .with_label(method.span, "called here")
+                    .with_help(method_usage(m)),
+            );
+        }
+        let mut lambda_ty = Type::Any;
+        for (arg, kind) in args.iter().zip(m.args) {
+            match kind {
+                MethodArg::Predicate | MethodArg::Lambda => {
+                    let ExprKind::Lambda { param, body } = &arg.value.kind else {
+                        self.expr(&arg.value);
+                        self.report(
+                            codes::TYPE_MISMATCH
+                                .diag(format!("`.{name}()` takes a lambda"))
+                                .with_label(arg.value.span, "not a lambda")
+                                .with_help(method_usage(m)),
+                        );
+                        continue;
+                    };
+                    let body_ty = self.scoped(|c| {
+                        c.scopes.bind(&param.name, elem);
+                        c.expr(body)
+                    });
+                    if *kind == MethodArg::Predicate {
+                        self.expect_type(
+                            Type::Bool,
+                            body_ty,
+                            body.span,
+                            &format!("the predicate of `.{name}()`"),
+                        );
+                    }
+                    lambda_ty = body_ty;
+                }
+                MethodArg::Element => {
+                    let t = self.expr(&arg.value);
+                    self.expect_type(
+                        elem,
+                        t,
+                        arg.value.span,
+                        &format!("the argument of `.{name}()`"),
+                    );
+                }
+                MethodArg::Value(want) => {
+                    let t = self.expr(&arg.value);
+                    self.expect_type(
+                        *want,
+                        t,
+                        arg.value.span,
+                        &format!("the argument of `.{name}()`"),
+                    );
+                }
+            }
+        }
+        for arg in args.iter().skip(m.args.len()) {
+            self.expr(&arg.value);
+        }
+        if recv_ty == Type::Any {
+            return match m.returns {
+                MethodReturn::Fixed(t) => t,
+                _ => Type::Any,
+            };
+        }
+        match m.returns {
+            MethodReturn::Fixed(t) => t,
+            MethodReturn::Same => recv_ty,
+            MethodReturn::Element => elem,
+            MethodReturn::ListOfLambda => list_of(lambda_ty),
+        }
+    }
+}
+
+fn method_usage(m: &methods::Method) -> String {
+    let args: Vec<&str> = m
+        .args
+        .iter()
+        .map(|a| match a {
+            MethodArg::Predicate => "x => condition",
+            MethodArg::Lambda => "x => value",
+            MethodArg::Element => "value",
+            MethodArg::Value(_) => "value",
+        })
+        .collect();
+    format!("usage: `.{}({})`: {}", m.name, args.join(", "), m.doc)
+}

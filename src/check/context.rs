@@ -1,0 +1,118 @@
+//! The state of one checking pass: diagnostics found so far, visible names,
+//! declarations, and what kind of code is being checked (which decides whether
+//! actions may be called).
+
+use std::collections::HashMap;
+
+use crate::builtins::Type;
+use crate::diagnostic::Diagnostic;
+use crate::source::{SourceMap, Span};
+
+use super::decls::Decls;
+use super::scope::Scopes;
+
+/// Where the code being checked runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Conditions and values evaluated repeatedly or during dry-run: only
+    /// queries. The text names the context for messages ("a gate condition").
+    ReadOnly(&'static str),
+    /// Runbook-level flow outside any step: queries only, actions belong in steps.
+    Flow,
+    /// Inside a step body: actions allowed.
+    Step,
+    /// Inside a rollback block: actions allowed.
+    Rollback,
+}
+
+/// What a step body does, collected while walking it.
+#[derive(Default)]
+pub struct StepFrame {
+    /// First mutating call (span, built-in name), for the missing-rollback warning.
+    pub first_mutation: Option<(Span, &'static str)>,
+    /// Calls of irreversible actions.
+    pub irreversible_calls: Vec<(Span, &'static str)>,
+}
+
+pub struct Checker<'a> {
+    pub sources: &'a SourceMap,
+    pub diags: Vec<Diagnostic>,
+    pub scopes: Scopes,
+    pub decls: &'a Decls<'a>,
+    pub mode: Mode,
+    pub steps: Vec<StepFrame>,
+    /// Unknown names are not reported (and typed `any`): for gates declared
+    /// in library files checked without a runbook whose params they may use.
+    pub lenient_names: bool,
+    /// Step ids of the runbook being checked, with the first title's span.
+    pub step_ids: HashMap<String, Span>,
+}
+
+impl<'a> Checker<'a> {
+    pub fn new(sources: &'a SourceMap, decls: &'a Decls<'a>) -> Self {
+        Checker {
+            sources,
+            diags: Vec::new(),
+            scopes: Scopes::new(),
+            decls,
+            mode: Mode::Flow,
+            steps: Vec::new(),
+            lenient_names: false,
+            step_ids: HashMap::new(),
+        }
+    }
+
+    /// `span` without trailing whitespace, so a label covers only the code.
+    pub fn trimmed(&self, span: Span) -> Span {
+        let text = self.sources.slice(span);
+        let end = span.start as usize + text.trim_end().len();
+        Span::new(span.file, span.start as usize, end)
+    }
+
+    pub fn report(&mut self, d: Diagnostic) {
+        self.diags.push(d);
+    }
+
+    /// Runs `f` in `mode`, restoring the previous mode afterwards.
+    pub fn in_mode<T>(&mut self, mode: Mode, f: impl FnOnce(&mut Self) -> T) -> T {
+        let saved = std::mem::replace(&mut self.mode, mode);
+        let out = f(self);
+        self.mode = saved;
+        out
+    }
+
+    /// Runs `f` in a new variable scope.
+    pub fn scoped<T>(&mut self, f: impl FnOnce(&mut Self) -> T) -> T {
+        self.scopes.push();
+        let out = f(self);
+        self.scopes.pop();
+        out
+    }
+
+    /// Reports when `actual` cannot be used where `expected` is required.
+    pub fn expect_type(&mut self, expected: Type, actual: Type, span: Span, what: &str) {
+        if !Type::accepts(expected, actual) {
+            self.report(
+                super::codes::TYPE_MISMATCH
+                    .diag(format!(
+                        "{what} must be {}, found {}",
+                        article(expected),
+                        article(actual)
+                    ))
+                    .with_label(span, format!("this is {}", article(actual)))
+                    .with_help(format!("use a value of type {expected} here")),
+            );
+        }
+    }
+}
+
+/// "a string", "an int", "a list<string>".
+pub fn article(ty: Type) -> String {
+    let s = ty.to_string();
+    let vowel = s.starts_with(['a', 'e', 'i', 'o', 'u', 'A', 'E', 'I', 'O', 'U']);
+    match ty {
+        Type::Unit => "nothing".to_string(),
+        _ if vowel => format!("an {s}"),
+        _ => format!("a {s}"),
+    }
+}

@@ -1,0 +1,90 @@
+//! Steps: unique ids, `when` and `during`, the irreversible marker, and
+//! rollback blocks for steps that change the cluster.
+
+use crate::syntax::ast::{Ident, Step};
+
+use super::codes;
+use super::context::{Checker, Mode, StepFrame};
+use super::suggest;
+
+impl Checker<'_> {
+    pub fn step(&mut self, step: &Step) {
+        self.string(&step.title);
+        if let Some(first) = self.step_ids.get(&step.id).copied() {
+            self.report(
+                codes::DUPLICATE_STEP
+                    .diag(format!("two steps have the id `{}`", step.id))
+                    .with_label(step.title.span, "second step with this id")
+                    .with_label(first, "first step with this id")
+                    .with_help(
+                        "step ids are the slug of the title: give the steps distinct titles",
+                    ),
+            );
+        } else {
+            self.step_ids.insert(step.id.clone(), step.title.span);
+        }
+        if let Some(when) = &step.when {
+            self.in_mode(Mode::ReadOnly("a `when` condition"), |c| {
+                c.condition(when, "a `when` condition")
+            });
+        }
+        for gate in &step.during {
+            self.gate_ref(gate);
+        }
+
+        self.steps.push(StepFrame::default());
+        self.scoped(|c| {
+            c.in_mode(Mode::Step, |c| c.stmts(&step.body.stmts));
+            if let Some(rollback) = &step.rollback {
+                c.in_mode(Mode::Rollback, |c| c.block(rollback));
+            }
+        });
+        let frame = self.steps.pop().unwrap_or_default();
+
+        if !step.irreversible {
+            for (span, name) in &frame.irreversible_calls {
+                let title = step.title.span;
+                self.report(
+                    codes::IRREVERSIBLE_UNMARKED
+                        .diag(format!(
+                            "`{name}` cannot be undone, but the step is not marked `irreversible`"
+                        ))
+                        .with_label(*span, "irreversible action")
+                        .with_label(title, "in this step")
+                        .with_help("mark the step: `step \"...\" irreversible { ... }`"),
+                );
+            }
+        }
+        if let (Some((span, name)), false, None) =
+            (frame.first_mutation, step.irreversible, &step.rollback)
+            && frame.irreversible_calls.is_empty()
+        {
+            {
+                self.report(
+                    codes::MISSING_ROLLBACK
+                        .diag("this step changes the cluster but has no rollback block")
+                        .with_label(step.title.span, "step without rollback")
+                        .with_label(span, format!("`{name}` changes the cluster"))
+                        .with_help("add `rollback { ... }` that undoes the change, e.g. by applying the previous version"),
+                );
+            }
+        }
+    }
+
+    /// `gate NAME` or `during NAME`: the gate must be declared.
+    pub fn gate_ref(&mut self, name: &Ident) {
+        if self.decls.gates.contains_key(name.name.as_str()) {
+            return;
+        }
+        let help = suggest::did_you_mean(&name.name, self.decls.gates.keys().copied(), || {
+            "declare it with `gate NAME { ... }` or import it, e.g. `import \"stdlib/gates\"`"
+                .to_string()
+        });
+        self.report(
+            codes::UNKNOWN_GATE
+                .diag(format!("gate `{}` is not declared", name.name))
+                .with_label(name.span, "unknown gate")
+                .with_help(help),
+        );
+    }
+}

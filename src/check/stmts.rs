@@ -1,0 +1,99 @@
+//! Statements: bindings, loops, conditionals, waits, and unreachable code
+//! after `fail`. Steps are in `steps`.
+
+use crate::builtins::Type;
+use crate::syntax::ast::{Block, Stmt, StmtKind};
+
+use super::context::{Checker, Mode};
+use super::{codes, literals};
+
+impl Checker<'_> {
+    /// A block in its own scope.
+    pub fn block(&mut self, block: &Block) {
+        self.scoped(|c| c.stmts(&block.stmts));
+    }
+
+    /// Statements in the current scope (a step's rollback sees its body's
+    /// variables, so the caller decides about scoping).
+    pub fn stmts(&mut self, stmts: &[Stmt]) {
+        let mut failed = false;
+        for stmt in stmts {
+            if failed {
+                self.report(
+                    codes::UNREACHABLE
+                        .diag("this statement can never run")
+                        .with_label(self.trimmed(stmt.span), "unreachable")
+                        .with_help("`fail` stops the run; remove the statements after it or move the `fail` into an `if`"),
+                );
+                failed = false;
+            }
+            self.stmt(stmt);
+            if matches!(stmt.kind, StmtKind::Fail(_)) {
+                failed = true;
+            }
+        }
+    }
+
+    pub fn stmt(&mut self, stmt: &Stmt) {
+        match &stmt.kind {
+            StmtKind::Step(step) => self.step(step),
+            StmtKind::Let { name, value } => {
+                let t = self.expr(value);
+                self.scopes.bind(&name.name, t);
+            }
+            StmtKind::For { var, iter, body } => {
+                let t = self.expr(iter);
+                let elem = match t.element() {
+                    Some(e) => e,
+                    None => {
+                        self.expect_type(
+                            super::types::list_of(Type::Any),
+                            t,
+                            iter.span,
+                            "the value of a `for` loop",
+                        );
+                        Type::Any
+                    }
+                };
+                self.scoped(|c| {
+                    c.scopes.bind(&var.name, elem);
+                    c.stmts(&body.stmts);
+                });
+            }
+            StmtKind::If {
+                branches,
+                otherwise,
+            } => {
+                for (cond, block) in branches {
+                    self.condition(cond, "an `if` condition");
+                    self.block(block);
+                }
+                if let Some(b) = otherwise {
+                    self.block(b);
+                }
+            }
+            StmtKind::Gate(name) => self.gate_ref(name),
+            StmtKind::Await {
+                condition,
+                within,
+                every,
+            } => {
+                self.in_mode(Mode::ReadOnly("an `await` condition"), |c| {
+                    c.condition(condition, "an `await` condition")
+                });
+                self.timing(Some(within), every.as_ref());
+            }
+            StmtKind::Pause(d) => {
+                let t = self.expr(d);
+                self.expect_type(Type::Duration, t, d.span, "`pause`");
+                literals::check_positive_duration(self, d, "`pause`");
+            }
+            StmtKind::Confirm(e) | StmtKind::Log(e) | StmtKind::Fail(e) => {
+                self.expr(e);
+            }
+            StmtKind::Expr(e) => {
+                self.expr(e);
+            }
+        }
+    }
+}

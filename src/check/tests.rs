@@ -1,0 +1,181 @@
+//! Checker behaviour beyond one-case-per-code (those are the golden tests):
+//! scoping, inference through lambdas and records, and the absence of false
+//! positives on correct runbooks.
+
+use crate::diagnostic::Diagnostic;
+
+fn check(text: &str) -> Vec<Diagnostic> {
+    let (sources, parsed) = crate::syntax::parse_str("t.upg", text);
+    let file = parsed.unwrap_or_else(|d| panic!("does not parse: {d:?}"));
+    super::check_files(&sources, std::slice::from_ref(&file))
+}
+
+fn codes(text: &str) -> Vec<&'static str> {
+    check(text).iter().map(|d| d.code).collect()
+}
+
+fn runbook(body: &str) -> String {
+    format!(
+        "runbook t \"test\" {{\n  param cluster: string\n  param target: version = 1.31\n{body}\n}}\n"
+    )
+}
+
+#[test]
+fn rollback_sees_the_step_variables_but_the_loop_variable_ends_with_the_loop() {
+    let ok = runbook(
+        "step \"s\" {\n let before = eks.addons(cluster)\n for a in before { log a.name }\n rollback { for a in before { eks.update_addon(cluster, a.name, version: a.version) } }\n }",
+    );
+    assert_eq!(codes(&ok), Vec::<&str>::new());
+    let bad = runbook("for a in eks.addons(cluster) { log a.name }\nlog a.name");
+    assert_eq!(codes(&bad), ["UPG010"]);
+}
+
+#[test]
+fn lambda_parameters_take_the_element_type() {
+    let typo = runbook("precondition \"p\" { k8s.nodes().all(n => n.redy) }");
+    assert_eq!(codes(&typo), ["UPG017"]);
+    let not_bool = runbook("precondition \"p\" { k8s.nodes().any(n => n.name) }");
+    assert_eq!(codes(&not_bool), ["UPG016"]);
+    let mapped = runbook("precondition \"p\" { k8s.nodes().map(n => n.version).contains(target) }");
+    assert_eq!(codes(&mapped), Vec::<&str>::new());
+    let wrong_elem =
+        runbook("precondition \"p\" { k8s.nodes().map(n => n.version).contains(\"1.31\") }");
+    assert_eq!(codes(&wrong_elem), ["UPG016"]);
+}
+
+#[test]
+fn operators_are_typed() {
+    assert_eq!(
+        codes(&runbook(
+            "precondition \"p\" { eks.cluster(cluster).version == \"1.30\" }"
+        )),
+        ["UPG016"]
+    );
+    assert_eq!(
+        codes(&runbook(
+            "precondition \"p\" { eks.cluster(cluster).version < target }"
+        )),
+        Vec::<&str>::new()
+    );
+    assert_eq!(
+        codes(&runbook(
+            "precondition \"p\" { \"vpc-cni\" in eks.addons(cluster).map(a => a.name) }"
+        )),
+        Vec::<&str>::new()
+    );
+    assert_eq!(
+        codes(&runbook(
+            "precondition \"p\" { 1 in eks.nodegroups(cluster) }"
+        )),
+        ["UPG016"]
+    );
+    assert_eq!(codes(&runbook("for x in 5 { log x }")), ["UPG016"]);
+    assert_eq!(
+        codes(&runbook(
+            "precondition \"p\" { eks.nodegroups(cluster).len() }"
+        )),
+        ["UPG016"]
+    );
+}
+
+#[test]
+fn actions_belong_in_steps() {
+    assert_eq!(codes(&runbook("k8s.cordon(\"n1\")")), ["UPG028"]);
+    assert_eq!(
+        codes(&runbook(
+            "step \"s\" when k8s.cordon(\"n1\") == k8s.cordon(\"n2\") { log \"x\" }"
+        )),
+        ["UPG028", "UPG028"]
+    );
+    let param_default = "runbook t \"t\" { param x: int = eks.delete_nodegroup(\"c\", \"n\") }";
+    assert!(codes(param_default).contains(&"UPG028"));
+    // Rollback blocks may call actions and need no rollback of their own.
+    assert_eq!(
+        codes(&runbook(
+            "step \"s\" { k8s.cordon(\"n1\")\n rollback { k8s.uncordon(\"n1\") } }"
+        )),
+        Vec::<&str>::new()
+    );
+}
+
+#[test]
+fn irreversible_steps_need_no_rollback_and_nested_steps_are_judged_alone() {
+    assert_eq!(
+        codes(&runbook(
+            "step \"cp\" irreversible { eks.update_cluster_version(cluster, target) }"
+        )),
+        Vec::<&str>::new()
+    );
+    let nested = runbook(
+        "step \"outer\" irreversible {\n eks.update_cluster_version(cluster, target)\n step \"inner\" { k8s.cordon(\"n\") }\n }",
+    );
+    assert_eq!(codes(&nested), ["UPG027"]);
+}
+
+#[test]
+fn zero_timeouts_and_bad_timings_are_caught_in_builtin_calls_and_gates() {
+    assert_eq!(
+        codes(&runbook(
+            "step \"d\" { k8s.drain(\"n\", timeout: 0s)\n rollback { k8s.uncordon(\"n\") } }"
+        )),
+        ["UPG031"]
+    );
+    assert_eq!(
+        codes(&runbook(
+            "gate g { k8s.nodes().all(n => n.ready)\n within 0s every 10s }"
+        )),
+        ["UPG031", "UPG029"]
+    );
+}
+
+#[test]
+fn library_gates_checked_alone_do_not_report_runbook_params() {
+    let lib =
+        "gate cluster_active { eks.cluster(cluster).status == \"ACTIVE\"\n within 10m every 30s }";
+    assert_eq!(codes(lib), Vec::<&str>::new());
+    // ...but their built-in calls are still checked.
+    let typo = "gate g { eks.clusters(cluster).status == \"ACTIVE\" }";
+    assert_eq!(codes(typo), ["UPG011"]);
+}
+
+#[test]
+fn environments_for_another_runbook_are_ignored() {
+    let text = format!(
+        "{}\nenvironment prod for other {{ nonsense = 1 }}\nenvironment dev for t {{ clustr = \"d\" }}\n",
+        runbook("")
+    );
+    assert_eq!(codes(&text), ["UPG024"]);
+}
+
+#[test]
+fn every_diagnostic_has_a_label_and_help() {
+    let text = runbook(
+        "step \"s\" { eks.update_adon(cluster)\n k8s.drain(\"n\", parallelism: \"two\", parallelism: 2)\n log x.y\n nodegroup.rotate(cluster) }",
+    );
+    let diags = check(&text);
+    assert!(diags.len() >= 5, "{diags:?}");
+    for d in diags {
+        assert!(d.primary_span().is_some(), "{d:?}");
+        assert!(d.help.is_some(), "{d:?}");
+    }
+}
+
+#[test]
+fn check_sources_reach_the_rhai_hook_with_their_position() {
+    let text = "runbook t \"t\" {\n  check inline_one {\n    \"\"\"true\"\"\"\n  }\n}\n";
+    let (sources, parsed) = crate::syntax::parse_str("t.upg", text);
+    let file = parsed.unwrap();
+    let seen = std::cell::RefCell::new(Vec::new());
+    let compile = |name: &str, src: &str, _file: crate::source::FileId, offset: usize| {
+        seen.borrow_mut()
+            .push((name.to_string(), src.to_string(), offset));
+        vec![Diagnostic::error("UPG080", "from the hook")]
+    };
+    let diags = super::check_files_with(&sources, std::slice::from_ref(&file), &compile);
+    assert_eq!(diags.len(), 1);
+    let seen = seen.into_inner();
+    assert_eq!(seen.len(), 1);
+    let (name, src, offset) = &seen[0];
+    assert_eq!(name, "inline_one");
+    assert_eq!(&text[*offset..*offset + src.len()], src);
+}
