@@ -1,0 +1,311 @@
+//! Compile a check at `runbook check` time: parse the rhai source with the
+//! sandboxed engine, then walk the AST for what rhai only finds at run time
+//! (calls of unknown functions, `import`, `eval`). Every problem becomes a
+//! `Diagnostic` (UPG080-UPG089) pointing into the file the source came from.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, OnceLock};
+
+use rhai::{AST, ASTNode, Expr, FnCallExpr, ParseErrorType, Position, Scope, Stmt};
+
+use crate::diagnostic::Diagnostic;
+use crate::source::{FileId, Span};
+
+use super::engine;
+use super::limits::Limits;
+use super::snapshot::SCRIPT_VARIABLES;
+
+/// rhai syntax error.
+pub const SYNTAX_ERROR: &str = "UPG080";
+/// Call of a function that neither the script nor the check API defines.
+pub const UNKNOWN_FUNCTION: &str = "UPG081";
+/// Call of a known function with a number of arguments it never takes.
+pub const WRONG_ARITY: &str = "UPG082";
+/// `import` or `eval`: refused by the sandbox.
+pub const FORBIDDEN: &str = "UPG083";
+/// A run stopped by a limit (operations, call depth, sizes, deadline).
+pub const LIMIT_EXCEEDED: &str = "UPG084";
+/// A run failed: runtime error or `throw`.
+pub const RUNTIME_ERROR: &str = "UPG085";
+/// A run returned something that is not a check result.
+pub const BAD_RESULT: &str = "UPG086";
+
+/// Where a check's source text lives: a `.rhai` file (offset 0) or the inline
+/// `"""..."""` body of a `check` in a `.upg` file, `offset` bytes into it.
+/// The text passed to `compile` must be the file's bytes from `offset` on,
+/// verbatim, so positions map back exactly.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Origin {
+    pub file: FileId,
+    pub offset: usize,
+}
+
+impl Origin {
+    pub fn file(file: FileId) -> Self {
+        Origin { file, offset: 0 }
+    }
+
+    pub fn inline(file: FileId, offset: usize) -> Self {
+        Origin { file, offset }
+    }
+}
+
+/// A parsed, vetted check, ready to run any number of times.
+#[derive(Clone, Debug)]
+pub struct CompiledCheck {
+    name: Arc<str>,
+    pub(crate) ast: Arc<AST>,
+    origin: Origin,
+    source: Arc<str>,
+}
+
+impl CompiledCheck {
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn origin(&self) -> Origin {
+        self.origin
+    }
+
+    /// The span in the origin file of a rhai position, `len` bytes long
+    /// (clamped to the source).
+    pub(crate) fn span_at(&self, pos: Position, len: usize) -> Option<Span> {
+        span_at(&self.source, self.origin, pos, len)
+    }
+}
+
+fn span_at(source: &str, origin: Origin, pos: Position, len: usize) -> Option<Span> {
+    let start = byte_offset(source, pos)?;
+    let end = (start + len).min(source.len());
+    Some(Span::new(
+        origin.file,
+        origin.offset + start,
+        origin.offset + end,
+    ))
+}
+
+/// rhai positions are 1-based lines and 1-based character columns.
+fn byte_offset(source: &str, pos: Position) -> Option<usize> {
+    let line = pos.line()?;
+    let line_start = if line == 1 {
+        0
+    } else {
+        source.match_indices('\n').nth(line - 2)?.0 + 1
+    };
+    let col = pos.position().unwrap_or(1).max(1);
+    let rest = &source[line_start..];
+    let within = rest
+        .char_indices()
+        .nth(col - 1)
+        .map_or(rest.len(), |(i, _)| i);
+    Some(line_start + within)
+}
+
+/// Parse and vet a check. `name` is the check's name in the runbook
+/// (`check.NAME(...)`); `source` its rhai text; `origin` where that text is.
+pub fn compile(
+    name: &str,
+    source: &str,
+    origin: &Origin,
+) -> Result<CompiledCheck, Vec<Diagnostic>> {
+    let engine = engine::sandboxed(&Limits::default());
+    // Declared (not constant) so strict-variables mode knows the names but
+    // the optimizer cannot fold their placeholder values into the AST.
+    let mut scope = Scope::new();
+    for var in SCRIPT_VARIABLES {
+        scope.push(*var, ());
+    }
+    let ast = match engine.compile_with_scope(&scope, source) {
+        Ok(ast) => ast,
+        Err(err) => {
+            let pos = err.position();
+            let kind = *err.0;
+            let mut d = Diagnostic::error(
+                SYNTAX_ERROR,
+                format!("check `{name}`: {}", syntax_message(&kind)),
+            );
+            if let Some(span) = span_at(source, *origin, pos, token_len(source, pos)) {
+                d = d.with_label(span, "here");
+            }
+            if let Some(help) = syntax_help(&kind) {
+                d = d.with_help(help);
+            }
+            return Err(vec![d]);
+        }
+    };
+    let problems = vet(name, source, origin, &ast);
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    Ok(CompiledCheck {
+        name: name.into(),
+        ast: Arc::new(ast),
+        origin: *origin,
+        source: source.into(),
+    })
+}
+
+fn syntax_message(kind: &ParseErrorType) -> String {
+    match kind {
+        ParseErrorType::VariableUndefined(v) => format!("unknown variable `{v}`"),
+        ParseErrorType::ExprTooDeep => "expression nested too deeply".to_string(),
+        other => other.to_string(),
+    }
+}
+
+fn syntax_help(kind: &ParseErrorType) -> Option<String> {
+    match kind {
+        ParseErrorType::VariableUndefined(_) => Some(format!(
+            "a check can read {}; declare other variables with `let`",
+            SCRIPT_VARIABLES.join(", ")
+        )),
+        ParseErrorType::ExprTooDeep => Some("split the expression with `let`".to_string()),
+        ParseErrorType::Reserved(word) if word == "eval" => {
+            Some("`eval` is disabled in checks; write the code directly".to_string())
+        }
+        _ => Some("see docs/checks.md for the check language".to_string()),
+    }
+}
+
+/// Length of the identifier-like token at `pos`, at least 1 for a caret.
+fn token_len(source: &str, pos: Position) -> usize {
+    byte_offset(source, pos)
+        .map(|start| {
+            source[start..]
+                .char_indices()
+                .find(|(_, c)| !(c.is_alphanumeric() || *c == '_'))
+                .map_or(source.len() - start, |(i, _)| i)
+                .max(1)
+        })
+        .unwrap_or(1)
+}
+
+/// rhai keywords that look like function calls but are built into the engine.
+const INTRINSICS: &[&str] = &[
+    "print",
+    "debug",
+    "type_of",
+    "Fn",
+    "call",
+    "curry",
+    "is_shared",
+    "is_def_var",
+    "is_def_fn",
+];
+
+/// Every function the sandboxed engine knows: name → accepted arities.
+fn known_functions() -> &'static HashMap<String, HashSet<usize>> {
+    static KNOWN: OnceLock<HashMap<String, HashSet<usize>>> = OnceLock::new();
+    KNOWN.get_or_init(|| {
+        let engine = engine::sandboxed(&Limits::default());
+        let mut known: HashMap<String, HashSet<usize>> = HashMap::new();
+        for (name, arity) in engine.collect_fn_metadata(
+            None,
+            |f| Some((f.metadata.name.to_string(), f.metadata.num_params)),
+            true,
+        ) {
+            known.entry(name).or_default().insert(arity);
+        }
+        known
+    })
+}
+
+/// Calls of unknown functions and forbidden statements, in source order.
+fn vet(name: &str, source: &str, origin: &Origin, ast: &AST) -> Vec<Diagnostic> {
+    let known = known_functions();
+    let mut defined: HashMap<String, HashSet<usize>> = HashMap::new();
+    for f in ast.iter_functions() {
+        defined
+            .entry(f.name.to_string())
+            .or_default()
+            .insert(f.params.len());
+    }
+    // A variable holding a function pointer may be called like a function.
+    let mut variables: HashSet<String> = HashSet::new();
+    ast.walk(&mut |path: &[ASTNode]| {
+        if let Some(ASTNode::Stmt(Stmt::Var(v, ..))) = path.last() {
+            variables.insert(v.0.name.to_string());
+        }
+        true
+    });
+
+    let mut problems = Vec::new();
+    let span = |pos: Position, len: usize| span_at(source, *origin, pos, len);
+    let call = |f: &FnCallExpr, pos: Position, method: bool| -> Option<Diagnostic> {
+        let fname = f.name.as_str();
+        if f.is_operator_call()
+            || INTRINSICS.contains(&fname)
+            || (!method && variables.contains(fname))
+        {
+            return None;
+        }
+        if fname == "eval" {
+            return Some(forbidden(name, "`eval`", span(pos, 4)));
+        }
+        let arity = f.args.len() + usize::from(method);
+        let arities: HashSet<usize> = known
+            .get(fname)
+            .into_iter()
+            .chain(defined.get(fname))
+            .flatten()
+            .copied()
+            .collect();
+        if !f.namespace.is_empty() || arities.is_empty() {
+            let mut d = Diagnostic::error(
+                UNKNOWN_FUNCTION,
+                format!("check `{name}` calls unknown function `{fname}`"),
+            );
+            if let Some(s) = span(pos, fname.len()) {
+                d = d.with_label(s, "not defined here or in the check API");
+            }
+            Some(d.with_help(
+                "checks run sandboxed: no files, network or modules; see docs/checks.md for the helpers",
+            ))
+        } else if !arities.contains(&arity) {
+            let mut takes: Vec<usize> = arities.iter().map(|a| a - usize::from(method)).collect();
+            takes.sort_unstable();
+            let takes: Vec<String> = takes.iter().map(ToString::to_string).collect();
+            let mut d = Diagnostic::error(
+                WRONG_ARITY,
+                format!(
+                    "check `{name}`: `{fname}` takes {} argument(s), not {}",
+                    takes.join(" or "),
+                    f.args.len()
+                ),
+            );
+            if let Some(s) = span(pos, fname.len()) {
+                d = d.with_label(s, "called here");
+            }
+            Some(d.with_help("see docs/checks.md for the helpers and their arguments"))
+        } else {
+            None
+        }
+    };
+    ast.walk(&mut |path: &[ASTNode]| {
+        match path.last() {
+            Some(ASTNode::Expr(Expr::FnCall(f, pos)))
+            | Some(ASTNode::Stmt(Stmt::FnCall(f, pos))) => problems.extend(call(f, *pos, false)),
+            Some(ASTNode::Expr(Expr::MethodCall(f, pos))) => problems.extend(call(f, *pos, true)),
+            Some(ASTNode::Stmt(Stmt::Import(_, pos))) => {
+                problems.push(forbidden(name, "`import`", span(*pos, 6)))
+            }
+            _ => {}
+        }
+        true
+    });
+    problems
+}
+
+fn forbidden(check: &str, what: &str, span: Option<Span>) -> Diagnostic {
+    let mut d = Diagnostic::error(
+        FORBIDDEN,
+        format!("check `{check}` uses {what}, which the check sandbox refuses"),
+    );
+    if let Some(s) = span {
+        d = d.with_label(s, "not allowed in a check");
+    }
+    d.with_help(
+        "checks cannot load modules or code at run time; put shared code in the check itself",
+    )
+}

@@ -1,0 +1,39 @@
+//! Resource limits for one check run. A check is code written by whoever wrote
+//! the runbook, run on the on-call engineer's machine in the middle of an
+//! upgrade: it must never hang the run or exhaust memory.
+
+use std::time::Duration;
+
+/// Limits applied to every check run. `Default` is sized for checks that walk
+/// a few thousand pods; raise them per runner if a cluster needs more.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// rhai operations (roughly: expressions evaluated).
+    pub max_operations: u64,
+    /// Nested function calls (guards deep recursion).
+    pub max_call_depth: usize,
+    /// Nesting of expressions at compile time, top level and inside functions.
+    pub max_expr_depth: usize,
+    /// Bytes in any one string.
+    pub max_string_size: usize,
+    /// Elements in any one array.
+    pub max_array_size: usize,
+    /// Entries in any one object map.
+    pub max_map_size: usize,
+    /// Wall-clock deadline for one run, checked on every operation.
+    pub timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_operations: 1_000_000,
+            max_call_depth: 64,
+            max_expr_depth: 64,
+            max_string_size: 1 << 20,
+            max_array_size: 100_000,
+            max_map_size: 10_000,
+            timeout: Duration::from_secs(2),
+        }
+    }
+}
