@@ -69,6 +69,12 @@ impl Clock {
         self.cancel.send_replace(true);
     }
 
+    /// Let waits run again after a cancel: rollback after Ctrl-C must be
+    /// able to wait for its own updates (a second Ctrl-C cancels it).
+    pub fn reset_cancel(&self) {
+        self.cancel.send_replace(false);
+    }
+
     pub fn is_cancelled(&self) -> bool {
         *self.cancel.borrow()
     }

@@ -158,6 +158,10 @@ impl Eks {
         &self.clock
     }
 
+    pub fn client(&self) -> &aws_sdk_eks::Client {
+        &self.client
+    }
+
     fn proj(&self) -> std::sync::MutexGuard<'_, Projection> {
         self.projection.lock().unwrap_or_else(|p| p.into_inner())
     }

@@ -62,6 +62,7 @@ pub struct WorkloadInfo {
     pub desired: i64,
     pub ready: i64,
     pub available: i64,
+    pub updated: i64,
 }
 
 #[derive(Clone, Debug, Serialize, PartialEq)]
@@ -204,6 +205,7 @@ impl Kube {
                     d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1),
                     st.ready_replicas.unwrap_or(0),
                     st.available_replicas.unwrap_or(0),
+                    st.updated_replicas.unwrap_or(0),
                 )
             })
             .collect())
@@ -226,6 +228,7 @@ impl Kube {
                     st.desired_number_scheduled,
                     st.number_ready,
                     st.number_available.unwrap_or(0),
+                    st.updated_number_scheduled.unwrap_or(0),
                 )
             })
             .collect())
@@ -248,6 +251,7 @@ impl Kube {
                     d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1),
                     st.ready_replicas.unwrap_or(0),
                     st.available_replicas.unwrap_or(0),
+                    st.updated_replicas.unwrap_or(0),
                 )
             })
             .collect())
@@ -310,6 +314,7 @@ fn workload(
     desired: i32,
     ready: i32,
     available: i32,
+    updated: i32,
 ) -> WorkloadInfo {
     WorkloadInfo {
         namespace: meta.namespace.clone().unwrap_or_default(),
@@ -317,6 +322,7 @@ fn workload(
         desired: desired.into(),
         ready: ready.into(),
         available: available.into(),
+        updated: updated.into(),
     }
 }
 

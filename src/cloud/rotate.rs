@@ -11,7 +11,7 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use futures::future::BoxFuture;
+use futures::future::LocalBoxFuture;
 
 use super::CloudError;
 use super::clock::human;
@@ -52,7 +52,7 @@ pub struct RotateOptions {
 }
 
 /// A check run after the canary; an error stops the rotation.
-pub type CanaryGate<'a> = &'a (dyn Fn() -> BoxFuture<'a, Result<(), CloudError>> + Send + Sync);
+pub type CanaryGate<'a> = &'a dyn Fn() -> LocalBoxFuture<'a, Result<(), CloudError>>;
 
 /// Name of the group replacing `nodegroup` at `version`: `workers` →
 /// `workers-1-29`, and `workers-1-29` → `workers-1-30` on the next hop.

@@ -389,6 +389,7 @@ pub async fn call(
                         ("replicas", Value::Int(w.desired)),
                         ("ready_replicas", Value::Int(w.ready)),
                         ("available_replicas", Value::Int(w.available)),
+                        ("updated_replicas", Value::Int(w.updated)),
                     ],
                 )
             }))

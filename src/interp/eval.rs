@@ -19,7 +19,11 @@ use crate::source::Span;
 use crate::syntax::ast::{Arg, BinaryOp, Expr, ExprKind, StrLit, StrPart, UnaryOp};
 
 impl<'p> Interp<'p> {
-    pub fn eval<'a>(&'a self, e: &'a Expr, env: &'a Env) -> LocalBoxFuture<'a, Result<Value, RunError>> {
+    pub fn eval<'a>(
+        &'a self,
+        e: &'a Expr,
+        env: &'a Env,
+    ) -> LocalBoxFuture<'a, Result<Value, RunError>> {
         Box::pin(async move {
             let span = e.span;
             Ok(match &e.kind {
@@ -53,9 +57,14 @@ impl<'p> Interp<'p> {
                     let b = self.eval(base, env).await?;
                     match &b {
                         Value::Unknown(_) => b,
-                        Value::Map(_) | Value::Record { .. } => b.field(&name.name).cloned().ok_or_else(|| {
-                            RunError::eval(format!("{} has no field `{}`", b.type_name(), name.name), name.span)
-                        })?,
+                        Value::Map(_) | Value::Record { .. } => {
+                            b.field(&name.name).cloned().ok_or_else(|| {
+                                RunError::eval(
+                                    format!("{} has no field `{}`", b.type_name(), name.name),
+                                    name.span,
+                                )
+                            })?
+                        }
                         other => {
                             return Err(RunError::eval(
                                 format!("a {} has no fields (`.{}`)", other.type_name(), name.name),
@@ -71,30 +80,51 @@ impl<'p> Interp<'p> {
                         (Value::List(l), Value::Int(n)) => {
                             let idx = if *n < 0 { l.len() as i64 + n } else { *n };
                             l.get(idx as usize).cloned().ok_or_else(|| {
-                                RunError::eval(format!("index {n} is out of range (length {})", l.len()), index.span)
+                                RunError::eval(
+                                    format!("index {n} is out of range (length {})", l.len()),
+                                    index.span,
+                                )
                             })?
                         }
                         (Value::Map(_) | Value::Record { .. }, Value::Str(k)) => {
                             b.field(k).cloned().unwrap_or(Value::Null)
                         }
-                        (Value::Unknown(_), _) | (_, Value::Unknown(_)) => Value::Unknown("index".into()),
+                        (Value::Unknown(_), _) | (_, Value::Unknown(_)) => {
+                            Value::Unknown("index".into())
+                        }
                         _ => {
                             return Err(RunError::eval(
-                                format!("cannot index a {} with a {}", b.type_name(), i.type_name()),
+                                format!(
+                                    "cannot index a {} with a {}",
+                                    b.type_name(),
+                                    i.type_name()
+                                ),
                                 span,
                             ));
                         }
                     }
                 }
-                ExprKind::Call { namespace, func, args } => {
-                    self.call(&namespace.name, &func.name, args, env, span).await?
+                ExprKind::Call {
+                    namespace,
+                    func,
+                    args,
+                } => {
+                    self.call(&namespace.name, &func.name, args, env, span)
+                        .await?
                 }
-                ExprKind::Method { receiver, method, args } => {
+                ExprKind::Method {
+                    receiver,
+                    method,
+                    args,
+                } => {
                     let r = self.eval(receiver, env).await?;
                     self.method(r, &method.name, args, env, method.span).await?
                 }
                 ExprKind::Lambda { .. } => {
-                    return Err(RunError::eval("a lambda can only be a method argument", span));
+                    return Err(RunError::eval(
+                        "a lambda can only be a method argument",
+                        span,
+                    ));
                 }
                 ExprKind::Unary { op, operand } => {
                     let v = self.eval(operand, env).await?;
@@ -104,7 +134,11 @@ impl<'p> Interp<'p> {
                         (_, u @ Value::Unknown(_)) => u,
                         (op, v) => {
                             return Err(RunError::eval(
-                                format!("cannot apply `{}` to a {}", if *op == UnaryOp::Not { "!" } else { "-" }, v.type_name()),
+                                format!(
+                                    "cannot apply `{}` to a {}",
+                                    if *op == UnaryOp::Not { "!" } else { "-" },
+                                    v.type_name()
+                                ),
                                 span,
                             ));
                         }
@@ -132,13 +166,23 @@ impl<'p> Interp<'p> {
             Value::Bool(b) => Ok(Some(b)),
             Value::Unknown(_) => Ok(None),
             other => Err(RunError::eval(
-                format!("a condition must be true or false, this is a {}", other.type_name()),
+                format!(
+                    "a condition must be true or false, this is a {}",
+                    other.type_name()
+                ),
                 e.span,
             )),
         }
     }
 
-    async fn binary(&self, op: BinaryOp, lhs: &Expr, rhs: &Expr, env: &Env, span: Span) -> Result<Value, RunError> {
+    async fn binary(
+        &self,
+        op: BinaryOp,
+        lhs: &Expr,
+        rhs: &Expr,
+        env: &Env,
+        span: Span,
+    ) -> Result<Value, RunError> {
         // Short-circuit first: `a && b` must not evaluate (or call) b needlessly.
         if matches!(op, BinaryOp::And | BinaryOp::Or) {
             let l = self.eval_bool(lhs, env).await?;
@@ -160,7 +204,12 @@ impl<'p> Interp<'p> {
         }
         let mismatch = || {
             RunError::eval(
-                format!("cannot apply `{}` to a {} and a {}", op.symbol(), l.type_name(), r.type_name()),
+                format!(
+                    "cannot apply `{}` to a {} and a {}",
+                    op.symbol(),
+                    l.type_name(),
+                    r.type_name()
+                ),
                 span,
             )
         };
@@ -183,20 +232,30 @@ impl<'p> Interp<'p> {
                 _ => return Err(mismatch()),
             }),
             BinaryOp::Add => match (&l, &r) {
-                (Value::Int(a), Value::Int(b)) => Value::Int(a.checked_add(*b).ok_or_else(mismatch)?),
+                (Value::Int(a), Value::Int(b)) => {
+                    Value::Int(a.checked_add(*b).ok_or_else(mismatch)?)
+                }
                 (Value::Str(a), b) => Value::Str(format!("{a}{}", b.to_text())),
                 (Value::Duration(a), Value::Duration(b)) => Value::Duration(*a + *b),
-                (Value::List(a), Value::List(b)) => Value::List(a.iter().chain(b).cloned().collect()),
+                (Value::List(a), Value::List(b)) => {
+                    Value::List(a.iter().chain(b).cloned().collect())
+                }
                 _ => return Err(mismatch()),
             },
             BinaryOp::Sub => match (&l, &r) {
-                (Value::Int(a), Value::Int(b)) => Value::Int(a.checked_sub(*b).ok_or_else(mismatch)?),
+                (Value::Int(a), Value::Int(b)) => {
+                    Value::Int(a.checked_sub(*b).ok_or_else(mismatch)?)
+                }
                 (Value::Duration(a), Value::Duration(b)) => Value::Duration(a.saturating_sub(*b)),
                 _ => return Err(mismatch()),
             },
             BinaryOp::Mul => match (&l, &r) {
-                (Value::Int(a), Value::Int(b)) => Value::Int(a.checked_mul(*b).ok_or_else(mismatch)?),
-                (Value::Duration(a), Value::Int(b)) | (Value::Int(b), Value::Duration(a)) if *b >= 0 => {
+                (Value::Int(a), Value::Int(b)) => {
+                    Value::Int(a.checked_mul(*b).ok_or_else(mismatch)?)
+                }
+                (Value::Duration(a), Value::Int(b)) | (Value::Int(b), Value::Duration(a))
+                    if *b >= 0 =>
+                {
                     Value::Duration(*a * (*b as u32))
                 }
                 _ => return Err(mismatch()),
@@ -205,21 +264,33 @@ impl<'p> Interp<'p> {
                 (Value::Int(_), Value::Int(0)) => {
                     return Err(RunError::eval("division by zero", rhs.span));
                 }
-                (Value::Int(a), Value::Int(b)) => Value::Int(if op == BinaryOp::Div { a / b } else { a % b }),
+                (Value::Int(a), Value::Int(b)) => {
+                    Value::Int(if op == BinaryOp::Div { a / b } else { a % b })
+                }
                 _ => return Err(mismatch()),
             },
             BinaryOp::And | BinaryOp::Or => unreachable!("handled above"),
         })
     }
 
-    async fn method(&self, recv: Value, name: &str, args: &[Arg], env: &Env, span: Span) -> Result<Value, RunError> {
+    async fn method(
+        &self,
+        recv: Value,
+        name: &str,
+        args: &[Arg],
+        env: &Env,
+        span: Span,
+    ) -> Result<Value, RunError> {
         if let Value::Unknown(_) = recv {
             return Ok(recv);
         }
         let lambda = |i: usize| -> Result<(&str, &Expr), RunError> {
             match args.get(i).map(|a| &a.value.kind) {
                 Some(ExprKind::Lambda { param, body }) => Ok((param.name.as_str(), body)),
-                _ => Err(RunError::eval(format!("`{name}` takes a lambda like `x => ...`"), span)),
+                _ => Err(RunError::eval(
+                    format!("`{name}` takes a lambda like `x => ...`"),
+                    span,
+                )),
             }
         };
         let arg = |i: usize| async move {
@@ -228,7 +299,12 @@ impl<'p> Interp<'p> {
                 None => Err(RunError::eval(format!("`{name}` needs an argument"), span)),
             }
         };
-        let unknown = || RunError::eval(format!("a {} has no method `{name}`", recv.type_name()), span);
+        let unknown = || {
+            RunError::eval(
+                format!("a {} has no method `{name}`", recv.type_name()),
+                span,
+            )
+        };
         match (&recv, name) {
             (Value::List(l), "len") => Ok(Value::Int(l.len() as i64)),
             (Value::List(l), "is_empty") => Ok(Value::Bool(l.is_empty())),
@@ -263,7 +339,8 @@ impl<'p> Interp<'p> {
             }
             (Value::List(l), "first" | "last") => {
                 let v = if name == "first" { l.first() } else { l.last() };
-                v.cloned().ok_or_else(|| RunError::eval(format!("`{name}` of an empty list"), span))
+                v.cloned()
+                    .ok_or_else(|| RunError::eval(format!("`{name}` of an empty list"), span))
             }
             (Value::List(l), "sorted") => {
                 let mut v = l.clone();
@@ -275,7 +352,9 @@ impl<'p> Interp<'p> {
                     Some(_) => arg(0).await?.to_text(),
                     None => ", ".into(),
                 };
-                Ok(Value::Str(l.iter().map(Value::to_text).collect::<Vec<_>>().join(&sep)))
+                Ok(Value::Str(
+                    l.iter().map(Value::to_text).collect::<Vec<_>>().join(&sep),
+                ))
             }
             (Value::Str(s), "contains" | "starts_with" | "ends_with") => {
                 let x = arg(0).await?.to_text();
@@ -294,7 +373,9 @@ impl<'p> Interp<'p> {
             (Value::Map(m) | Value::Record { fields: m, .. }, "keys") => {
                 Ok(Value::List(m.keys().map(Value::str).collect()))
             }
-            (Value::Map(m) | Value::Record { fields: m, .. }, "values") => Ok(Value::List(m.values().cloned().collect())),
+            (Value::Map(m) | Value::Record { fields: m, .. }, "values") => {
+                Ok(Value::List(m.values().cloned().collect()))
+            }
             (Value::Map(m) | Value::Record { fields: m, .. }, "contains") => {
                 Ok(Value::Bool(m.contains_key(&arg(0).await?.to_text())))
             }
@@ -306,7 +387,9 @@ impl<'p> Interp<'p> {
                     None => Ok(Value::Null),
                 }
             }
-            (Value::Map(m) | Value::Record { fields: m, .. }, "len") => Ok(Value::Int(m.len() as i64)),
+            (Value::Map(m) | Value::Record { fields: m, .. }, "len") => {
+                Ok(Value::Int(m.len() as i64))
+            }
             (Value::Version(v), "major") => Ok(Value::Int(v.major as i64)),
             (Value::Version(v), "minor") => Ok(Value::Int(v.minor as i64)),
             (Value::Version(v), "next") => Ok(Value::Version(Version {
@@ -319,7 +402,14 @@ impl<'p> Interp<'p> {
         }
     }
 
-    async fn call(&self, ns: &str, func: &str, args: &[Arg], env: &Env, span: Span) -> Result<Value, RunError> {
+    async fn call(
+        &self,
+        ns: &str,
+        func: &str,
+        args: &[Arg],
+        env: &Env,
+        span: Span,
+    ) -> Result<Value, RunError> {
         let mut positional = Vec::new();
         let mut keyword = Vec::new();
         for a in args {
@@ -357,21 +447,41 @@ impl<'p> Interp<'p> {
             mode: self.mode,
             token,
             progress: &progress,
-            canary_gate: if during.is_empty() { None } else { Some(&gate_fn) },
+            canary_gate: if during.is_empty() {
+                None
+            } else {
+                Some(&gate_fn)
+            },
         };
         let called = dispatch::call(&self.cloud, op, &bound, &ctx)
             .await
             .map_err(|e| RunError::cloud(e, span))?;
         if let Some(change) = called.change {
-            self.reporter.event(Event::Change { change: change.clone() });
+            self.reporter.event(Event::Change {
+                change: change.clone(),
+            });
             self.record_change(change);
         }
         Ok(called.value)
     }
 
-    async fn run_check(&self, name: &str, keyword: Vec<(String, Value)>, span: Span) -> Result<Value, RunError> {
+    async fn run_check(
+        &self,
+        name: &str,
+        keyword: Vec<(String, Value)>,
+        span: Span,
+    ) -> Result<Value, RunError> {
         super::checks::run(self, name, keyword, span)
             .await
-            .map_err(|e| if e.kind == FailKind::Eval { e } else { RunError { kind: FailKind::Eval, ..e } })
+            .map_err(|e| {
+                if e.kind == FailKind::Eval {
+                    e
+                } else {
+                    RunError {
+                        kind: FailKind::Eval,
+                        ..e
+                    }
+                }
+            })
     }
 }

@@ -97,7 +97,12 @@ impl RunSummary {
     pub fn render_text(&self) -> String {
         let mut out = String::from("\nSummary\n");
         for s in &self.steps {
-            out.push_str(&format!("  {:<11} {:>7}  {}\n", s.status.as_str(), human(s.elapsed), s.title));
+            out.push_str(&format!(
+                "  {:<11} {:>7}  {}\n",
+                s.status.as_str(),
+                human(s.elapsed),
+                s.title
+            ));
             for c in &s.changes {
                 out.push_str(&format!("                       {c}\n"));
             }
@@ -106,7 +111,11 @@ impl RunSummary {
             out.push_str(&format!(
                 "  ↩ {title}: {}{}\n",
                 status.as_str(),
-                if msg.is_empty() { String::new() } else { format!(" — {msg}") }
+                if msg.is_empty() {
+                    String::new()
+                } else {
+                    format!(" — {msg}")
+                }
             ));
         }
         if !self.final_state.is_empty() {
@@ -115,7 +124,11 @@ impl RunSummary {
                 out.push_str(&format!("  {l}\n"));
             }
         }
-        out.push_str(&format!("Run {} in {} (simulated time)\n", self.status.as_str(), human(self.elapsed)));
+        out.push_str(&format!(
+            "Run {} in {} (simulated time)\n",
+            self.status.as_str(),
+            human(self.elapsed)
+        ));
         out
     }
 
@@ -144,11 +157,26 @@ pub async fn execute(
     opts: &ExecOptions,
     reporter: &Reporter,
 ) -> RunSummary {
-    let mode = if opts.dry_run { Mode::Plan } else { Mode::Apply };
+    let mode = if opts.dry_run {
+        Mode::Plan
+    } else {
+        Mode::Apply
+    };
     let started = cloud.clock.now();
-    let mut interp = Interp::new(program, runbook, cloud.clone(), mode, reporter, opts.run_id.clone());
+    let mut interp = Interp::new(
+        program,
+        runbook,
+        cloud.clone(),
+        mode,
+        reporter,
+        opts.run_id.clone(),
+    );
     interp.yes = opts.yes;
     interp.interactive = opts.interactive;
+    interp.cluster = match bound.values.get("cluster") {
+        Some(Value::Str(c)) => Some(c.clone()),
+        _ => None,
+    };
     reporter.event(Event::Started {
         runbook: runbook.name.name.clone(),
         dry_run: opts.dry_run,
@@ -160,9 +188,16 @@ pub async fn execute(
             value: v.to_string(),
         });
     }
-    let base: HashMap<String, Value> = bound.values.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    let base: HashMap<String, Value> = bound
+        .values
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
     let mut env = Env::new(base);
-    let finish = |status: RunStatus, errors: Vec<Diagnostic>, interp: &Interp<'_>, final_state: Vec<String>| {
+    let finish = |status: RunStatus,
+                  errors: Vec<Diagnostic>,
+                  interp: &Interp<'_>,
+                  final_state: Vec<String>| {
         let elapsed = cloud.clock.since(started);
         reporter.event(Event::Finished {
             status: status.as_str().to_string(),
@@ -183,15 +218,20 @@ pub async fn execute(
         let span = runbook.name.span;
         let ok = if opts.interactive {
             let term = console::Term::stderr();
-            let _ = term.write_line(&format!("environment `{name}` is protected; type its name to continue: "));
+            let _ = term.write_line(&format!(
+                "environment `{name}` is protected; type its name to continue: "
+            ));
             term.read_line().unwrap_or_default().trim() == name
         } else {
             false
         };
         if !ok {
-            let d = Diagnostic::error("RUN006", format!("environment `{name}` is protected and the run was not confirmed"))
-                .with_label(span, "")
-                .with_help("confirm on a terminal, or pass --yes after reviewing `--dry-run`");
+            let d = Diagnostic::error(
+                "RUN006",
+                format!("environment `{name}` is protected and the run was not confirmed"),
+            )
+            .with_label(span, "")
+            .with_help("confirm on a terminal, or pass --yes after reviewing `--dry-run`");
             return finish(RunStatus::Refused, vec![d], &interp, vec![]);
         }
     }
@@ -215,7 +255,10 @@ pub async fn execute(
         Some(_) if opts.dry_run => RunStatus::Failed,
         Some(_) => {
             if interp.roll_back_completed().await
-                && interp.rollbacks().iter().all(|(_, s, _)| *s == StepStatus::RolledBack)
+                && interp
+                    .rollbacks()
+                    .iter()
+                    .all(|(_, s, _)| *s == StepStatus::RolledBack)
             {
                 RunStatus::RolledBack
             } else {
@@ -223,12 +266,17 @@ pub async fn execute(
             }
         }
     };
-    let final_state = if opts.dry_run { vec![] } else { final_state(&cloud, &bound.values).await };
+    let final_state = if opts.dry_run {
+        vec![]
+    } else {
+        final_state(&cloud, &bound.values).await
+    };
     let mut errors = Vec::new();
     if let Some(e) = error {
         let mut d = e.to_diagnostic();
         if e.kind == FailKind::Cancelled && d.help.is_none() {
-            d = d.with_help("the run was stopped; see the rollback lines above for what was undone");
+            d = d
+                .with_help("the run was stopped; see the rollback lines above for what was undone");
         }
         errors.push(d);
     }
@@ -252,7 +300,10 @@ async fn final_state(cloud: &Cloud, params: &indexmap::IndexMap<String, Value>) 
     if let Ok(names) = cloud.eks.nodegroup_names(cluster).await {
         for n in names {
             if let Ok(ng) = cloud.eks.nodegroup(cluster, &n).await {
-                out.push(format!("nodegroup {n}: {} ({}, {} nodes)", ng.version, ng.status, ng.desired_size));
+                out.push(format!(
+                    "nodegroup {n}: {} ({}, {} nodes)",
+                    ng.version, ng.status, ng.desired_size
+                ));
             }
         }
     }

@@ -36,12 +36,19 @@ pub fn root_runbook(program: &Program) -> Result<&Runbook, Diagnostic> {
         .collect();
     match runbooks.as_slice() {
         [one] => Ok(one),
-        [] => Err(Diagnostic::error("RUN005", "this file has no runbook to run")
-            .with_label(program.root_file().span, "")
-            .with_help("`runbook exec` runs a file holding one `runbook NAME \"...\" { ... }` block")),
-        [_, second, ..] => Err(Diagnostic::error("RUN005", "this file holds more than one runbook")
-            .with_label(second.name.span, "second runbook")
-            .with_help("keep one runbook per file; share gates and checks through imports")),
+        [] => Err(
+            Diagnostic::error("RUN005", "this file has no runbook to run")
+                .with_label(program.root_file().span, "")
+                .with_help(
+                    "`runbook exec` runs a file holding one `runbook NAME \"...\" { ... }` block",
+                ),
+        ),
+        [_, second, ..] => Err(Diagnostic::error(
+            "RUN005",
+            "this file holds more than one runbook",
+        )
+        .with_label(second.name.span, "second runbook")
+        .with_help("keep one runbook per file; share gates and checks through imports")),
     }
 }
 
@@ -51,7 +58,9 @@ fn environments<'a>(program: &'a Program, runbook: &'a Runbook) -> Vec<&'a Envir
     let mut out: Vec<&Environment> = runbook.environments().collect();
     for item in program.items() {
         if let Item::Environment(e) = item
-            && e.runbook.as_ref().is_none_or(|r| r.name == runbook.name.name)
+            && e.runbook
+                .as_ref()
+                .is_none_or(|r| r.name == runbook.name.name)
         {
             out.push(e);
         }
@@ -119,7 +128,8 @@ pub fn bind(
                     Diagnostic::error("RUN002", format!("unknown environment `{name}`"))
                         .with_label(Span::new(cli, a, b), "not declared for this runbook")
                         .with_help(if names.is_empty() {
-                            "this runbook declares no environments; pass values with --set".to_string()
+                            "this runbook declares no environments; pass values with --set"
+                                .to_string()
                         } else {
                             format!("declared environments: {}", names.join(", "))
                         }),
@@ -145,14 +155,23 @@ pub fn bind(
                 .map(|s| format!("did you mean `{s}`? "))
                 .unwrap_or_default();
             diags.push(
-                Diagnostic::error("RUN004", format!("`{k}` is not a parameter of runbook `{}`", runbook.name.name))
-                    .with_label(key_span, "unknown parameter")
-                    .with_help(format!("{hint}parameters: {}", param_names.join(", "))),
+                Diagnostic::error(
+                    "RUN004",
+                    format!(
+                        "`{k}` is not a parameter of runbook `{}`",
+                        runbook.name.name
+                    ),
+                )
+                .with_label(key_span, "unknown parameter")
+                .with_help(format!("{hint}parameters: {}", param_names.join(", "))),
             );
             continue;
         }
         let vstart = start + k.len() + 1;
-        set_values.insert(k.to_string(), (v.to_string(), Span::new(cli, vstart, vstart + v.len())));
+        set_values.insert(
+            k.to_string(),
+            (v.to_string(), Span::new(cli, vstart, vstart + v.len())),
+        );
     }
 
     let mut values = IndexMap::new();
@@ -171,7 +190,9 @@ pub fn bind(
             diags.push(
                 Diagnostic::error("RUN003", format!("parameter `{name}` has no value"))
                     .with_label(p.name.span, "declared here without a default")
-                    .with_help(format!("pass --set {name}=VALUE or choose an --env that sets it")),
+                    .with_help(format!(
+                        "pass --set {name}=VALUE or choose an --env that sets it"
+                    )),
             );
             continue;
         };
@@ -180,13 +201,16 @@ pub fn bind(
                 values.insert(name.clone(), v);
             }
             Err((why, span)) => diags.push(
-                Diagnostic::error("RUN001", format!("invalid value for parameter `{name}`: {why}"))
-                    .with_label(span, format!("expected {}", type_name(&p.ty.kind)))
-                    .with_help(format!(
-                        "`{name}` is declared as {} at {}",
-                        type_name(&p.ty.kind),
-                        sources.location(p.span)
-                    )),
+                Diagnostic::error(
+                    "RUN001",
+                    format!("invalid value for parameter `{name}`: {why}"),
+                )
+                .with_label(span, format!("expected {}", type_name(&p.ty.kind)))
+                .with_help(format!(
+                    "`{name}` is declared as {} at {}",
+                    type_name(&p.ty.kind),
+                    sources.location(p.span)
+                )),
             ),
         }
     }
@@ -194,9 +218,12 @@ pub fn bind(
         for (k, (_, span)) in &env_values {
             if !param_names.contains(&k.as_str()) {
                 diags.push(
-                    Diagnostic::error("RUN004", format!("environment `{name}` sets `{k}`, which is not a parameter"))
-                        .with_label(*span, "")
-                        .with_help(format!("parameters: {}", param_names.join(", "))),
+                    Diagnostic::error(
+                        "RUN004",
+                        format!("environment `{name}` sets `{k}`, which is not a parameter"),
+                    )
+                    .with_label(*span, "")
+                    .with_help(format!("parameters: {}", param_names.join(", "))),
                 );
             }
         }
@@ -228,7 +255,11 @@ fn type_name(t: &TypeKind) -> String {
 fn parse_text(t: &TypeKind, text: &str) -> Result<Value, String> {
     match t {
         TypeKind::String => Ok(Value::str(text)),
-        TypeKind::Int => text.trim().parse().map(Value::Int).map_err(|_| format!("`{text}` is not an integer")),
+        TypeKind::Int => text
+            .trim()
+            .parse()
+            .map(Value::Int)
+            .map_err(|_| format!("`{text}` is not an integer")),
         TypeKind::Bool => match text.trim() {
             "true" => Ok(Value::Bool(true)),
             "false" => Ok(Value::Bool(false)),
@@ -238,10 +269,19 @@ fn parse_text(t: &TypeKind, text: &str) -> Result<Value, String> {
             .filter(|d| !d.is_zero())
             .map(Value::Duration)
             .ok_or_else(|| format!("`{text}` is not a duration")),
-        TypeKind::Version => parse_version(text).ok_or_else(|| format!("`{text}` is not a version like 1.30")),
+        TypeKind::Version => {
+            parse_version(text).ok_or_else(|| format!("`{text}` is not a version like 1.30"))
+        }
         TypeKind::List(elem) => {
-            let items: Vec<&str> = if text.trim().is_empty() { vec![] } else { text.split(',').collect() };
-            let elem_ty = elem.as_ref().map(|t| t.kind.clone()).unwrap_or(TypeKind::String);
+            let items: Vec<&str> = if text.trim().is_empty() {
+                vec![]
+            } else {
+                text.split(',').collect()
+            };
+            let elem_ty = elem
+                .as_ref()
+                .map(|t| t.kind.clone())
+                .unwrap_or(TypeKind::String);
             items
                 .into_iter()
                 .map(|i| parse_text(&elem_ty, i.trim()))
@@ -251,7 +291,9 @@ fn parse_text(t: &TypeKind, text: &str) -> Result<Value, String> {
         TypeKind::Map(_) => {
             let mut m = IndexMap::new();
             for pair in text.split(',').filter(|p| !p.trim().is_empty()) {
-                let (k, v) = pair.split_once('=').ok_or_else(|| format!("`{pair}` is not key=value"))?;
+                let (k, v) = pair
+                    .split_once('=')
+                    .ok_or_else(|| format!("`{pair}` is not key=value"))?;
                 m.insert(k.trim().to_string(), Value::str(v.trim()));
             }
             Ok(Value::Map(m))
@@ -262,7 +304,11 @@ fn parse_text(t: &TypeKind, text: &str) -> Result<Value, String> {
 /// `1.30` / `1.30.2` exactly; a bare `1.3x` or `1` is refused.
 fn parse_version(text: &str) -> Option<Value> {
     let parts: Vec<&str> = text.trim().split('.').collect();
-    if !(2..=3).contains(&parts.len()) || parts.iter().any(|p| p.is_empty() || !p.chars().all(|c| c.is_ascii_digit())) {
+    if !(2..=3).contains(&parts.len())
+        || parts
+            .iter()
+            .any(|p| p.is_empty() || !p.chars().all(|c| c.is_ascii_digit()))
+    {
         return None;
     }
     Some(Value::Version(Version {
@@ -282,7 +328,9 @@ fn coerce(t: &TypeKind, v: Value) -> Result<Value, String> {
         | (TypeKind::Version, Value::Version(_))
         | (TypeKind::List(_), Value::List(_))
         | (TypeKind::Map(_), Value::Map(_)) => Ok(v),
-        (TypeKind::Version, Value::Str(s)) => parse_version(s).ok_or_else(|| format!("`{s}` is not a version")),
+        (TypeKind::Version, Value::Str(s)) => {
+            parse_version(s).ok_or_else(|| format!("`{s}` is not a version"))
+        }
         (TypeKind::String, Value::Version(x)) => Ok(Value::Str(x.to_string())),
         _ => Err(format!("a {} is not a {}", v.type_name(), type_name(t))),
     }

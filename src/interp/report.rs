@@ -26,17 +26,54 @@ pub enum Output {
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Event {
-    Started { runbook: String, dry_run: bool, run_id: String },
-    Param { name: String, value: String },
-    Precondition { title: String, ok: bool, message: Option<String> },
-    StepStarted { id: String, title: String, depth: usize },
-    Progress { message: String },
-    Change { change: Change },
-    Log { message: String },
-    Gate { name: String, ok: bool, message: String },
-    StepFinished { id: String, title: String, status: StepStatus, elapsed: Duration },
-    Rollback { title: String, status: StepStatus, message: String },
-    Finished { status: String, elapsed: Duration },
+    Started {
+        runbook: String,
+        dry_run: bool,
+        run_id: String,
+    },
+    Param {
+        name: String,
+        value: String,
+    },
+    Precondition {
+        title: String,
+        ok: bool,
+        message: Option<String>,
+    },
+    StepStarted {
+        id: String,
+        title: String,
+        depth: usize,
+    },
+    Progress {
+        message: String,
+    },
+    Change {
+        change: Change,
+    },
+    Log {
+        message: String,
+    },
+    Gate {
+        name: String,
+        ok: bool,
+        message: String,
+    },
+    StepFinished {
+        id: String,
+        title: String,
+        status: StepStatus,
+        elapsed: Duration,
+    },
+    Rollback {
+        title: String,
+        status: StepStatus,
+        message: String,
+    },
+    Finished {
+        status: String,
+        elapsed: Duration,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -176,9 +213,10 @@ impl Reporter {
 
     fn render(&self, event: &Event, depth: usize) -> Option<String> {
         let tty = self.output == Output::Tty;
-        let paint = |s: String, f: fn(console::StyledObject<String>) -> console::StyledObject<String>| {
-            if tty { f(style(s)).to_string() } else { s }
-        };
+        let paint =
+            |s: String, f: fn(console::StyledObject<String>) -> console::StyledObject<String>| {
+                if tty { f(style(s)).to_string() } else { s }
+            };
         let pad = indent(depth);
         Some(match event {
             Event::Started {
@@ -214,7 +252,9 @@ impl Reporter {
                     .collect::<Vec<_>>()
                     .join("\n"),
                 Change::Unchanged { .. } => format!("{pad}= {}", change.summary()),
-                Change::Applied { .. } => paint(format!("{pad}✓ {}", change.summary()), |s| s.green()),
+                Change::Applied { .. } => {
+                    paint(format!("{pad}✓ {}", change.summary()), |s| s.green())
+                }
             },
             Event::Log { message } => format!("{pad}{message}"),
             Event::Gate { name, ok, message } => {
@@ -228,7 +268,12 @@ impl Reporter {
                 ..
             } => {
                 let pad = indent(depth.saturating_sub(1));
-                let text = format!("{pad}{} {title} ({}, {})", mark(*status), status.as_str(), human(*elapsed));
+                let text = format!(
+                    "{pad}{} {title} ({}, {})",
+                    mark(*status),
+                    status.as_str(),
+                    human(*elapsed)
+                );
                 match status {
                     StepStatus::Failed => paint(text, |s| s.red()),
                     StepStatus::Done => paint(text, |s| s.green()),
@@ -239,10 +284,19 @@ impl Reporter {
                 title,
                 status,
                 message,
-            } => format!("{pad}↩ {title}: {}{}", status.as_str(), if message.is_empty() { String::new() } else { format!(" — {message}") }),
-            Event::Finished { status, elapsed } => {
-                paint(format!("{status} in {} (simulated)", human(*elapsed)), |s| s.bold())
-            }
+            } => format!(
+                "{pad}↩ {title}: {}{}",
+                status.as_str(),
+                if message.is_empty() {
+                    String::new()
+                } else {
+                    format!(" — {message}")
+                }
+            ),
+            Event::Finished { status, elapsed } => paint(
+                format!("{status} in {} (simulated)", human(*elapsed)),
+                |s| s.bold(),
+            ),
         })
     }
 }
@@ -294,7 +348,9 @@ fn to_json(event: &Event, clock: &Clock) -> serde_json::Value {
             title,
             status,
             message,
-        } => json!({"event": "rollback", "title": title, "status": status.as_str(), "message": message}),
+        } => {
+            json!({"event": "rollback", "title": title, "status": status.as_str(), "message": message})
+        }
         Event::Finished { status, elapsed } => {
             json!({"event": "finished", "status": status, "elapsed_s": elapsed.as_secs()})
         }

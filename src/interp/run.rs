@@ -15,7 +15,9 @@ use crate::cloud::clock::human;
 use crate::cloud::plan::{Change, Mode};
 use crate::source::Span;
 use crate::syntax::Program;
-use crate::syntax::ast::{Block, CheckDecl, Expr, GateDecl, Item, Runbook, RunbookItem, Step, Stmt, StmtKind};
+use crate::syntax::ast::{
+    Block, CheckDecl, Expr, GateDecl, Item, Runbook, RunbookItem, Step, Stmt, StmtKind,
+};
 
 /// Gate defaults when a declaration leaves them out.
 const GATE_WITHIN: Duration = Duration::from_secs(10 * 60);
@@ -30,6 +32,7 @@ pub struct Interp<'p> {
     pub run_id: String,
     pub yes: bool,
     pub interactive: bool,
+    pub cluster: Option<String>,
     pub(super) gates: HashMap<&'p str, &'p GateDecl>,
     pub(super) checks: HashMap<&'p str, &'p CheckDecl>,
     state: RefCell<State<'p>>,
@@ -69,10 +72,18 @@ struct State<'p> {
     completed: Vec<Completed<'p>>,
     records: Vec<StepRecord>,
     rollbacks: Vec<(String, StepStatus, String)>,
+    planned: usize,
 }
 
 impl<'p> Interp<'p> {
-    pub fn new(program: &'p Program, runbook: &'p Runbook, cloud: Cloud, mode: Mode, reporter: &'p Reporter, run_id: String) -> Self {
+    pub fn new(
+        program: &'p Program,
+        runbook: &'p Runbook,
+        cloud: Cloud,
+        mode: Mode,
+        reporter: &'p Reporter,
+        run_id: String,
+    ) -> Self {
         let mut gates = HashMap::new();
         let mut checks = HashMap::new();
         for item in program.items() {
@@ -107,6 +118,7 @@ impl<'p> Interp<'p> {
             run_id,
             yes: false,
             interactive: false,
+            cluster: None,
             gates,
             checks,
             state: RefCell::default(),
@@ -115,6 +127,16 @@ impl<'p> Interp<'p> {
 
     pub fn is_plan(&self) -> bool {
         self.mode == Mode::Plan
+    }
+
+    /// The runbook's `cluster` parameter, which checks snapshot.
+    pub fn cluster_name(&self) -> Option<String> {
+        self.cluster.clone()
+    }
+
+    /// How many mutations this run has planned so far (dry run).
+    pub fn planned_mutations(&self) -> usize {
+        self.state.borrow().planned
     }
 
     pub(super) fn next_action(&self) -> (String, usize) {
@@ -138,7 +160,11 @@ impl<'p> Interp<'p> {
     }
 
     pub(super) fn record_change(&self, change: Change) {
-        if let Some(top) = self.state.borrow_mut().step_changes.last_mut() {
+        let mut st = self.state.borrow_mut();
+        if matches!(change, Change::Planned(_)) {
+            st.planned += 1;
+        }
+        if let Some(top) = st.step_changes.last_mut() {
             top.push(change);
         }
     }
@@ -167,7 +193,11 @@ impl<'p> Interp<'p> {
                 match self.eval_bool(cond, env).await {
                     Ok(Some(true)) | Ok(None) => {}
                     Ok(Some(false)) => {
-                        let e = RunError::new(FailKind::Gate, format!("precondition failed: {title}"), cond.span);
+                        let e = RunError::new(
+                            FailKind::Gate,
+                            format!("precondition failed: {title}"),
+                            cond.span,
+                        );
                         failed = Some(match &else_msg {
                             Some(m) => e.with_help(m.clone()),
                             None => e,
@@ -176,7 +206,10 @@ impl<'p> Interp<'p> {
                     }
                     Err(e) => {
                         failed = Some(RunError {
-                            message: format!("precondition `{title}` could not be evaluated: {}", e.message),
+                            message: format!(
+                                "precondition `{title}` could not be evaluated: {}",
+                                e.message
+                            ),
                             ..e
                         });
                         break;
@@ -186,7 +219,9 @@ impl<'p> Interp<'p> {
             self.reporter.event(Event::Precondition {
                 title: title.clone(),
                 ok: failed.is_none(),
-                message: failed.as_ref().map(|f| f.help.clone().unwrap_or_else(|| f.message.clone())),
+                message: failed
+                    .as_ref()
+                    .map(|f| f.help.clone().unwrap_or_else(|| f.message.clone())),
             });
             failures.extend(failed);
         }
@@ -195,7 +230,11 @@ impl<'p> Interp<'p> {
 
     // --------------------------------------------------------------- statements
 
-    pub fn exec_stmts<'a>(&'a self, stmts: &'p [Stmt], env: &'a mut Env) -> LocalBoxFuture<'a, Result<(), RunError>>
+    pub fn exec_stmts<'a>(
+        &'a self,
+        stmts: &'p [Stmt],
+        env: &'a mut Env,
+    ) -> LocalBoxFuture<'a, Result<(), RunError>>
     where
         'p: 'a,
     {
@@ -214,13 +253,21 @@ impl<'p> Interp<'p> {
         r
     }
 
-    pub(super) fn exec_stmt<'a>(&'a self, stmt: &'p Stmt, env: &'a mut Env) -> LocalBoxFuture<'a, Result<(), RunError>>
+    pub(super) fn exec_stmt<'a>(
+        &'a self,
+        stmt: &'p Stmt,
+        env: &'a mut Env,
+    ) -> LocalBoxFuture<'a, Result<(), RunError>>
     where
         'p: 'a,
     {
         Box::pin(async move {
             if self.cloud.clock.is_cancelled() {
-                return Err(RunError::new(FailKind::Cancelled, "interrupted (Ctrl-C)", stmt.span));
+                return Err(RunError::new(
+                    FailKind::Cancelled,
+                    "interrupted (Ctrl-C)",
+                    stmt.span,
+                ));
             }
             match &stmt.kind {
                 StmtKind::Step(step) => self.exec_step(step, env).await,
@@ -234,7 +281,10 @@ impl<'p> Interp<'p> {
                         Value::List(l) => l,
                         Value::Map(m) => m.keys().map(Value::str).collect(),
                         other => {
-                            return Err(RunError::eval(format!("cannot loop over a {}", other.type_name()), iter.span));
+                            return Err(RunError::eval(
+                                format!("cannot loop over a {}", other.type_name()),
+                                iter.span,
+                            ));
                         }
                     };
                     for item in items {
@@ -246,7 +296,10 @@ impl<'p> Interp<'p> {
                     }
                     Ok(())
                 }
-                StmtKind::If { branches, otherwise } => {
+                StmtKind::If {
+                    branches,
+                    otherwise,
+                } => {
                     for (cond, block) in branches {
                         if self.eval_bool(cond, env).await?.unwrap_or(false) {
                             env.push();
@@ -264,7 +317,11 @@ impl<'p> Interp<'p> {
                     Ok(())
                 }
                 StmtKind::Gate(name) => self.run_gate(&name.name, name.span, env).await,
-                StmtKind::Await { condition, within, every } => {
+                StmtKind::Await {
+                    condition,
+                    within,
+                    every,
+                } => {
                     let within = self.duration(within, env).await?;
                     let every = match every {
                         Some(e) => self.duration(e, env).await?,
@@ -279,7 +336,11 @@ impl<'p> Interp<'p> {
                         return Ok(());
                     }
                     self.reporter.progress(&format!("pausing {}", human(d)));
-                    self.cloud.clock.sleep(d).await.map_err(|e| RunError::cloud(e, stmt.span))
+                    self.cloud
+                        .clock
+                        .sleep(d)
+                        .await
+                        .map_err(|e| RunError::cloud(e, stmt.span))
                 }
                 StmtKind::Confirm(msg) => {
                     let text = self.eval(msg, env).await?.to_text();
@@ -306,7 +367,10 @@ impl<'p> Interp<'p> {
     async fn duration(&self, e: &Expr, env: &Env) -> Result<Duration, RunError> {
         match self.eval(e, env).await? {
             Value::Duration(d) => Ok(d),
-            other => Err(RunError::eval(format!("expected a duration like 10m, got a {}", other.type_name()), e.span)),
+            other => Err(RunError::eval(
+                format!("expected a duration like 10m, got a {}", other.type_name()),
+                e.span,
+            )),
         }
     }
 
@@ -320,8 +384,12 @@ impl<'p> Interp<'p> {
             return Ok(());
         }
         if !self.interactive {
-            return Err(RunError::new(FailKind::Cancelled, format!("needs confirmation: {text}"), span)
-                .with_help("run on a terminal to answer, or pass --yes to confirm in advance"));
+            return Err(RunError::new(
+                FailKind::Cancelled,
+                format!("needs confirmation: {text}"),
+                span,
+            )
+            .with_help("run on a terminal to answer, or pass --yes to confirm in advance"));
         }
         let term = console::Term::stderr();
         let _ = term.write_line(&format!("{text} [y/N] "));
@@ -329,7 +397,11 @@ impl<'p> Interp<'p> {
         if matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes") {
             Ok(())
         } else {
-            Err(RunError::new(FailKind::Cancelled, format!("not confirmed: {text}"), span))
+            Err(RunError::new(
+                FailKind::Cancelled,
+                format!("not confirmed: {text}"),
+                span,
+            ))
         }
     }
 
@@ -340,7 +412,13 @@ impl<'p> Interp<'p> {
         if let Some(when) = &step.when
             && !self.eval_bool(when, env).await?.unwrap_or(true)
         {
-            self.finish_step(&step.id, &title, StepStatus::Skipped, Duration::ZERO, vec![]);
+            self.finish_step(
+                &step.id,
+                &title,
+                StepStatus::Skipped,
+                Duration::ZERO,
+                vec![],
+            );
             return Ok(());
         }
         let depth = self.state.borrow().stack.len();
@@ -366,7 +444,7 @@ impl<'p> Interp<'p> {
         } else {
             let watch_env = step_env.clone();
             let body = self.exec_stmts(&step.body.stmts, &mut step_env);
-            let watch = self.watch(step, &watch_env);
+            let watch = Box::pin(self.watch(step, &watch_env));
             match select(body, watch).await {
                 Either::Left((r, _)) => r,
                 Either::Right((r, _)) => r,
@@ -380,7 +458,11 @@ impl<'p> Interp<'p> {
         let elapsed = self.cloud.clock.since(started);
         match result {
             Ok(()) => {
-                let status = if self.is_plan() { StepStatus::Planned } else { StepStatus::Done };
+                let status = if self.is_plan() {
+                    StepStatus::Planned
+                } else {
+                    StepStatus::Done
+                };
                 self.finish_step(&step.id, &title, status, elapsed, changes.clone());
                 self.state.borrow_mut().completed.push(Completed {
                     title,
@@ -392,7 +474,13 @@ impl<'p> Interp<'p> {
                 Ok(())
             }
             Err(e) => {
-                self.finish_step(&step.id, &title, StepStatus::Failed, elapsed, changes.clone());
+                self.finish_step(
+                    &step.id,
+                    &title,
+                    StepStatus::Failed,
+                    elapsed,
+                    changes.clone(),
+                );
                 if !self.is_plan() {
                     // The failed step first: it may have changed things
                     // before failing.
@@ -410,7 +498,14 @@ impl<'p> Interp<'p> {
         }
     }
 
-    fn finish_step(&self, id: &str, title: &str, status: StepStatus, elapsed: Duration, changes: Vec<Change>) {
+    fn finish_step(
+        &self,
+        id: &str,
+        title: &str,
+        status: StepStatus,
+        elapsed: Duration,
+        changes: Vec<Change>,
+    ) {
         self.reporter.event(Event::StepFinished {
             id: id.to_string(),
             title: title.to_string(),
@@ -421,7 +516,11 @@ impl<'p> Interp<'p> {
             title: title.to_string(),
             status,
             elapsed,
-            changes: changes.iter().filter(|c| !c.is_unchanged()).map(Change::summary).collect(),
+            changes: changes
+                .iter()
+                .filter(|c| !c.is_unchanged())
+                .map(Change::summary)
+                .collect(),
         });
     }
 
@@ -432,12 +531,20 @@ impl<'p> Interp<'p> {
         let completed: Vec<Completed<'p>> = std::mem::take(&mut self.state.borrow_mut().completed);
         let mut all = true;
         for done in completed.iter().rev() {
-            let changed: Vec<String> = done.changes.iter().filter(|c| !c.is_unchanged()).map(Change::summary).collect();
+            let changed: Vec<String> = done
+                .changes
+                .iter()
+                .filter(|c| !c.is_unchanged())
+                .map(Change::summary)
+                .collect();
             if done.irreversible && !changed.is_empty() {
                 self.note_rollback(
                     &done.title,
                     StepStatus::NotUndone,
-                    format!("irreversible, cannot be undone: {}; earlier steps are left as they are", changed.join("; ")),
+                    format!(
+                        "irreversible, cannot be undone: {}; earlier steps are left as they are",
+                        changed.join("; ")
+                    ),
                 );
                 return false;
             }
@@ -448,10 +555,19 @@ impl<'p> Interp<'p> {
 
     /// Run one step's rollback block. Returns whether its changes are undone.
     async fn undo(&self, done: &Completed<'p>) -> bool {
-        let changed: Vec<String> = done.changes.iter().filter(|c| !c.is_unchanged()).map(Change::summary).collect();
+        let changed: Vec<String> = done
+            .changes
+            .iter()
+            .filter(|c| !c.is_unchanged())
+            .map(Change::summary)
+            .collect();
         let Some(block) = done.rollback else {
             if !changed.is_empty() {
-                self.note_rollback(&done.title, StepStatus::NotUndone, format!("no rollback block; left as is: {}", changed.join("; ")));
+                self.note_rollback(
+                    &done.title,
+                    StepStatus::NotUndone,
+                    format!("no rollback block; left as is: {}", changed.join("; ")),
+                );
                 return false;
             }
             return true;
@@ -499,7 +615,11 @@ impl<'p> Interp<'p> {
                     status: StepStatus::Failed,
                     elapsed,
                 });
-                self.note_rollback(&done.title, StepStatus::NotUndone, format!("rollback failed: {}", e.message));
+                self.note_rollback(
+                    &done.title,
+                    StepStatus::NotUndone,
+                    format!("rollback failed: {}", e.message),
+                );
                 false
             }
         }
@@ -511,7 +631,10 @@ impl<'p> Interp<'p> {
             status,
             message: message.clone(),
         });
-        self.state.borrow_mut().rollbacks.push((title.to_string(), status, message));
+        self.state
+            .borrow_mut()
+            .rollbacks
+            .push((title.to_string(), status, message));
     }
 
     // -------------------------------------------------------------------- gates
@@ -523,7 +646,11 @@ impl<'p> Interp<'p> {
             .ok_or_else(|| RunError::eval(format!("gate `{name}` is not declared"), span))
     }
 
-    async fn gate_timing(&self, g: &GateDecl, env: &Env) -> Result<(Duration, Duration, usize), RunError> {
+    async fn gate_timing(
+        &self,
+        g: &GateDecl,
+        env: &Env,
+    ) -> Result<(Duration, Duration, usize), RunError> {
         let within = match &g.within {
             Some(e) => self.duration(e, env).await?,
             None => GATE_WITHIN,
@@ -535,7 +662,12 @@ impl<'p> Interp<'p> {
         let consecutive = match &g.consecutive {
             Some(e) => match self.eval(e, env).await? {
                 Value::Int(n) if n > 0 => n as usize,
-                other => return Err(RunError::eval(format!("consecutive must be a positive int, got {other}"), e.span)),
+                other => {
+                    return Err(RunError::eval(
+                        format!("consecutive must be a positive int, got {other}"),
+                        e.span,
+                    ));
+                }
             },
             None => 1,
         };
@@ -543,7 +675,11 @@ impl<'p> Interp<'p> {
     }
 
     /// The first condition of a gate that does not hold now, if any.
-    async fn failing<'g>(&self, conds: &'g [Expr], env: &Env) -> Result<Option<&'g Expr>, RunError> {
+    async fn failing<'g>(
+        &self,
+        conds: &'g [Expr],
+        env: &Env,
+    ) -> Result<Option<&'g Expr>, RunError> {
         for c in conds {
             if self.eval_bool(c, env).await? == Some(false) {
                 return Ok(Some(c));
@@ -570,7 +706,11 @@ impl<'p> Interp<'p> {
                     human(within)
                 ),
             };
-            self.reporter.event(Event::Gate { name: name.to_string(), ok: true, message });
+            self.reporter.event(Event::Gate {
+                name: name.to_string(),
+                ok: true,
+                message,
+            });
             return Ok(());
         }
         let clock = &self.cloud.clock;
@@ -594,12 +734,22 @@ impl<'p> Interp<'p> {
                 Some(c) => {
                     streak = 0;
                     if deadline.passed(clock) {
-                        let msg = format!("gate `{name}` did not hold within {}: `{}` is false", human(within), self.source_of(c));
-                        self.reporter.event(Event::Gate { name: name.to_string(), ok: false, message: msg.clone() });
-                        return Err(RunError::new(FailKind::Gate, msg, c.span).with_help(format!(
-                            "the gate was invoked at {}",
-                            self.program.sources.location(span)
-                        )));
+                        let msg = format!(
+                            "gate `{name}` did not hold within {}: `{}` is false",
+                            human(within),
+                            self.source_of(c)
+                        );
+                        self.reporter.event(Event::Gate {
+                            name: name.to_string(),
+                            ok: false,
+                            message: msg.clone(),
+                        });
+                        return Err(
+                            RunError::new(FailKind::Gate, msg, c.span).with_help(format!(
+                                "the gate was invoked at {}",
+                                self.program.sources.location(span)
+                            )),
+                        );
                     }
                     self.reporter.progress(&format!(
                         "gate {name}: waiting for `{}` ({} of {})",
@@ -609,7 +759,10 @@ impl<'p> Interp<'p> {
                     ));
                 }
             }
-            clock.sleep(every).await.map_err(|e| RunError::cloud(e, span))?;
+            clock
+                .sleep(every)
+                .await
+                .map_err(|e| RunError::cloud(e, span))?;
         }
     }
 
@@ -630,11 +783,18 @@ impl<'p> Interp<'p> {
             let timing = self.gate_timing(g, env).await?;
             gates.push((id, g, timing));
         }
-        let every = gates.iter().map(|(_, _, t)| t.1).min().unwrap_or(GATE_EVERY);
+        let every = gates
+            .iter()
+            .map(|(_, _, t)| t.1)
+            .min()
+            .unwrap_or(GATE_EVERY);
         let clock = &self.cloud.clock;
         let mut failing_since: Vec<Option<Duration>> = vec![None; gates.len()];
         loop {
-            clock.sleep(every).await.map_err(|e| RunError::cloud(e, step.span))?;
+            clock
+                .sleep(every)
+                .await
+                .map_err(|e| RunError::cloud(e, step.span))?;
             for (i, (id, g, (within, _, _))) in gates.iter().enumerate() {
                 match self.failing(&g.conditions, env).await? {
                     None => failing_since[i] = None,
@@ -647,7 +807,11 @@ impl<'p> Interp<'p> {
                                 human(*within),
                                 self.source_of(c)
                             );
-                            self.reporter.event(Event::Gate { name: id.name.clone(), ok: false, message: msg.clone() });
+                            self.reporter.event(Event::Gate {
+                                name: id.name.clone(),
+                                ok: false,
+                                message: msg.clone(),
+                            });
                             return Err(RunError::new(FailKind::Gate, msg, c.span));
                         }
                     }
@@ -656,7 +820,13 @@ impl<'p> Interp<'p> {
         }
     }
 
-    async fn await_cond(&self, cond: &Expr, within: Duration, every: Duration, env: &Env) -> Result<(), RunError> {
+    async fn await_cond(
+        &self,
+        cond: &Expr,
+        within: Duration,
+        every: Duration,
+        env: &Env,
+    ) -> Result<(), RunError> {
         if self.is_plan() {
             let now = self.eval_bool(cond, env).await?;
             self.log(format!(
@@ -681,7 +851,11 @@ impl<'p> Interp<'p> {
             if deadline.passed(clock) {
                 return Err(RunError::new(
                     FailKind::Await,
-                    format!("`{}` did not hold within {}", self.source_of(cond), human(within)),
+                    format!(
+                        "`{}` did not hold within {}",
+                        self.source_of(cond),
+                        human(within)
+                    ),
                     cond.span,
                 ));
             }
@@ -691,7 +865,10 @@ impl<'p> Interp<'p> {
                 human(clock.since(started)),
                 human(within)
             ));
-            clock.sleep(every).await.map_err(|e| RunError::cloud(e, cond.span))?;
+            clock
+                .sleep(every)
+                .await
+                .map_err(|e| RunError::cloud(e, cond.span))?;
         }
     }
 }
