@@ -162,7 +162,9 @@ pub fn run(args: Args) -> miette::Result<Outcome> {
 }
 
 /// Where the clients point: the embedded sandbox or the real cloud.
-async fn target(args: &Args) -> miette::Result<(ConnectOptions, Clock, Option<()>)> {
+async fn target(
+    args: &Args,
+) -> miette::Result<(ConnectOptions, Clock, Option<crate::sandbox::Sandbox>)> {
     let Some(fixture) = &args.sandbox else {
         let connect = ConnectOptions {
             region: args.region.clone(),
@@ -173,10 +175,28 @@ async fn target(args: &Args) -> miette::Result<(ConnectOptions, Clock, Option<()
         };
         return Ok((connect, Clock::real(), None));
     };
-    let _ = fixture;
-    Err(miette::miette!(
-        "--sandbox is not available in this build yet"
-    ))
+    let fixture = crate::sandbox::Fixture::load(fixture).map_err(|e| miette::miette!("{e:?}"))?;
+    let opts = crate::sandbox::SandboxOptions {
+        time_scale: args.time_scale,
+        ..crate::sandbox::SandboxOptions::default()
+    };
+    let sandbox = crate::sandbox::Sandbox::start(fixture, opts)
+        .await
+        .map_err(|e| miette::miette!("cannot start the sandbox: {e:#}"))?;
+    eprintln!(
+        "sandbox: cluster {} on {} (time ×{})",
+        sandbox.cluster_name(),
+        sandbox.endpoint(),
+        sandbox.time_scale()
+    );
+    let connect = ConnectOptions {
+        region: Some(sandbox.region()),
+        eks_endpoint: Some(sandbox.endpoint()),
+        kubeconfig_yaml: Some(sandbox.kubeconfig_yaml()),
+        ..ConnectOptions::default()
+    };
+    let clock = Clock::scaled(sandbox.time_scale());
+    Ok((connect, clock, Some(sandbox)))
 }
 
 fn new_run_id() -> String {

@@ -1,0 +1,111 @@
+//! ListAddons, DescribeAddon, UpdateAddon, DescribeAddonVersions.
+
+use serde_json::{Value, json};
+
+use super::cluster::update_json;
+use super::errors::EksError;
+use super::{Call, epoch_seconds};
+use crate::sandbox::sim::controlplane;
+use crate::sandbox::state::World;
+use crate::sandbox::state::addons::Addon;
+use crate::sandbox::state::cluster::ACCOUNT;
+
+fn addon_json(world: &World, a: &Addon) -> Value {
+    let c = &world.cluster;
+    json!({
+        "addonName": a.name,
+        "clusterName": c.name,
+        "status": a.status,
+        "addonVersion": a.version,
+        "health": {"issues": []},
+        "addonArn": format!("arn:aws:eks:{}:{ACCOUNT}:addon/{}/{}/sandbox", c.region, c.name, a.name),
+        "createdAt": epoch_seconds(world, a.created_ms),
+        "modifiedAt": epoch_seconds(world, a.modified_ms),
+        "tags": {},
+    })
+}
+
+pub fn list(world: &mut World) -> Result<Value, EksError> {
+    let names: Vec<&String> = world.addons.keys().collect();
+    Ok(json!({"addons": names}))
+}
+
+pub fn describe(world: &mut World, name: &str) -> Result<Value, EksError> {
+    let Some(a) = world.addons.get(name) else {
+        return Err(EksError::not_found(format!(
+            "No addon: {name} found in cluster: {}",
+            world.cluster.name
+        )));
+    };
+    Ok(json!({"addon": addon_json(world, a)}))
+}
+
+pub fn update(world: &mut World, call: &Call, name: &str) -> Result<Value, EksError> {
+    let version = call.body_str("addonVersion");
+    let u = controlplane::start_addon_update(
+        world,
+        name,
+        version.as_deref(),
+        call.body_str("clientRequestToken"),
+    )?;
+    Ok(json!({"update": update_json(world, &u)}))
+}
+
+pub fn describe_versions(world: &mut World, call: &Call) -> Result<Value, EksError> {
+    let name_filter = call.query.get("addonName");
+    let minor_filter = call.query.get("kubernetesVersion");
+    let mut addons = Vec::new();
+    for (name, versions) in &world.catalog.addons {
+        if name_filter.is_some_and(|f| f != name) {
+            continue;
+        }
+        let vs: Vec<Value> = versions
+            .iter()
+            .filter(|v| minor_filter.is_none_or(|m| v.compatible.contains(m)))
+            .map(|v| {
+                let compat: Vec<Value> = v
+                    .compatible
+                    .iter()
+                    .filter(|m| minor_filter.is_none_or(|f| f == *m))
+                    .map(|m| {
+                        json!({
+                            "clusterVersion": m,
+                            "platformVersions": ["*"],
+                            "defaultVersion": v.default_for.contains(m),
+                        })
+                    })
+                    .collect();
+                json!({
+                    "addonVersion": v.version,
+                    "architecture": ["amd64", "arm64"],
+                    "computeTypes": ["ec2"],
+                    "compatibilities": compat,
+                    "requiresConfiguration": false,
+                    "requiresIamPermissions": name == "vpc-cni" || name == "aws-ebs-csi-driver",
+                })
+            })
+            .collect();
+        if vs.is_empty() && minor_filter.is_some() {
+            continue;
+        }
+        let kind = match name.as_str() {
+            "vpc-cni" | "kube-proxy" | "coredns" => "networking",
+            "aws-ebs-csi-driver" => "storage",
+            _ => "other",
+        };
+        addons.push(json!({
+            "addonName": name,
+            "type": kind,
+            "addonVersions": vs,
+            "publisher": "eks",
+            "owner": "aws",
+        }));
+    }
+    if let Some(name) = name_filter
+        && addons.is_empty()
+        && !world.catalog.addons.contains_key(name)
+    {
+        return Err(EksError::not_found(format!("Addon {name} not found")));
+    }
+    Ok(json!({"addons": addons}))
+}

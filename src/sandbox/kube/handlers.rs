@@ -1,0 +1,703 @@
+//! Routing and the verbs: get, list, watch, create, replace, patch, delete,
+//! deletecollection, and the pods/eviction subresource.
+
+use std::time::Duration;
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use super::KubeRequest;
+use super::discovery;
+use super::eviction::{self, Denial, VIOLATION};
+use super::patch::{self, PatchKind};
+use super::resources::{self, ResourceDef};
+use super::selectors::{FieldSelector, LabelSelector};
+use super::status::{KubeError, success};
+use super::store::meta_str;
+use super::table;
+use super::watch::{self, WatchPlan};
+use crate::sandbox::state::World;
+use crate::sandbox::state::objects::controller_of;
+
+pub enum KubeReply {
+    Response(Response),
+    Watch(WatchPlan),
+}
+
+impl From<Result<Response, KubeError>> for KubeReply {
+    fn from(r: Result<Response, KubeError>) -> Self {
+        KubeReply::Response(r.unwrap_or_else(|e| e.into_response()))
+    }
+}
+
+fn ok(v: Value) -> Result<Response, KubeError> {
+    Ok(Json(v).into_response())
+}
+
+fn created(v: Value) -> Result<Response, KubeError> {
+    Ok((StatusCode::CREATED, Json(v)).into_response())
+}
+
+struct Target<'a> {
+    def: &'static ResourceDef,
+    ns: Option<&'a str>,
+    name: Option<&'a str>,
+    sub: Option<&'a str>,
+}
+
+pub fn handle(world: &mut World, req: &KubeRequest) -> KubeReply {
+    let segs: Vec<&str> = req.path.trim_matches('/').split('/').collect();
+    let found = |v: Option<Value>| match v {
+        Some(v) => ok(v),
+        None => Err(KubeError::new(
+            404,
+            "NotFound",
+            "the server could not find the requested resource",
+        )),
+    };
+    let (group, version, rest) = match segs.as_slice() {
+        ["version"] => return ok(discovery::version(world)).into(),
+        ["api"] => return ok(discovery::api_versions(req.host)).into(),
+        ["apis"] => return ok(discovery::api_groups()).into(),
+        ["api", "v1"] => return found(discovery::resource_list("", "v1")).into(),
+        ["apis", g] => return found(discovery::api_group(g)).into(),
+        ["apis", g, v] => return found(discovery::resource_list(g, v)).into(),
+        ["api", "v1", rest @ ..] => ("", "v1", rest),
+        ["apis", g, v, rest @ ..] => (*g, *v, rest),
+        _ => return found(None).into(),
+    };
+    let (ns, rest) = match rest {
+        ["namespaces", ns, rest @ ..] if !rest.is_empty() => (Some(*ns), rest),
+        _ => (None, rest),
+    };
+    let Some(def) = rest
+        .first()
+        .and_then(|p| resources::find(group, version, p))
+    else {
+        return found(None).into();
+    };
+    if ns.is_some() && !def.namespaced {
+        return found(None).into();
+    }
+    let t = Target {
+        def,
+        ns,
+        name: rest.get(1).copied(),
+        sub: rest.get(2).copied(),
+    };
+    if rest.len() > 3 {
+        return found(None).into();
+    }
+    match (req.method, t.name, t.sub) {
+        ("GET", None, _) if req.is_watch() => watch_plan(world, req, &t),
+        ("GET", None, _) => list(world, req, &t).into(),
+        ("GET", Some(name), None | Some("status")) => get(world, req, &t, name).into(),
+        ("GET", Some(_), Some("log")) => {
+            KubeReply::Response("sandbox: container logs are not simulated\n".into_response())
+        }
+        ("POST", None, _) => create(world, req, &t).into(),
+        ("POST", Some(name), Some("eviction")) if def.plural == "pods" => {
+            evict(world, req, &t, name).into()
+        }
+        ("PUT", Some(name), None | Some("status")) => replace(world, req, &t, name).into(),
+        ("PATCH", Some(name), None | Some("status")) => patch_object(world, req, &t, name).into(),
+        ("DELETE", Some(name), None) => delete(world, req, &t, name).into(),
+        ("DELETE", None, _) => delete_collection(world, req, &t).into(),
+        _ => KubeReply::Response(
+            KubeError::new(
+                405,
+                "MethodNotAllowed",
+                format!(
+                    "the server does not allow this method on the requested resource ({} {})",
+                    req.method, req.path
+                ),
+            )
+            .into_response(),
+        ),
+    }
+}
+
+fn ns_key<'a>(t: &Target<'a>) -> &'a str {
+    if t.def.namespaced {
+        t.ns.unwrap_or("default")
+    } else {
+        ""
+    }
+}
+
+fn get(
+    world: &mut World,
+    req: &KubeRequest,
+    t: &Target,
+    name: &str,
+) -> Result<Response, KubeError> {
+    let obj = world
+        .kube
+        .get(t.def.plural, ns_key(t), name)
+        .ok_or_else(|| KubeError::not_found(&t.def.qualified(), name))?;
+    if wants_table(req) {
+        let now = world.epoch_ms + world.now_ms as i64;
+        let full = req
+            .query
+            .get("includeObject")
+            .is_some_and(|v| v == "Object");
+        return ok(table::table(
+            t.def.plural,
+            std::iter::once(obj),
+            now,
+            world.kube.resource_version(),
+            None,
+            full,
+        ));
+    }
+    ok(obj.clone())
+}
+
+fn wants_table(req: &KubeRequest) -> bool {
+    req.accept.contains("as=Table")
+}
+
+fn selectors(req: &KubeRequest) -> Result<(LabelSelector, FieldSelector), KubeError> {
+    let labels = match req.query.get("labelSelector") {
+        Some(s) => LabelSelector::parse(s).map_err(KubeError::bad_request)?,
+        None => LabelSelector::default(),
+    };
+    let fields = match req.query.get("fieldSelector") {
+        Some(s) => FieldSelector::parse(s).map_err(KubeError::bad_request)?,
+        None => FieldSelector::default(),
+    };
+    Ok((labels, fields))
+}
+
+fn encode_continue(ns: &str, name: &str) -> String {
+    format!("{ns}/{name}")
+        .bytes()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn decode_continue(token: &str) -> Result<(String, String), KubeError> {
+    let bytes: Option<Vec<u8>> = (0..token.len())
+        .step_by(2)
+        .map(|i| {
+            token
+                .get(i..i + 2)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+        })
+        .collect();
+    let text = bytes
+        .and_then(|b| String::from_utf8(b).ok())
+        .ok_or_else(|| KubeError::bad_request("invalid continue token"))?;
+    let (ns, name) = text
+        .split_once('/')
+        .ok_or_else(|| KubeError::bad_request("invalid continue token"))?;
+    Ok((ns.to_string(), name.to_string()))
+}
+
+fn list(world: &mut World, req: &KubeRequest, t: &Target) -> Result<Response, KubeError> {
+    let (labels, fields) = selectors(req)?;
+    let limit: usize = req
+        .query
+        .get("limit")
+        .and_then(|l| l.parse().ok())
+        .filter(|l| *l > 0)
+        .unwrap_or(usize::MAX);
+    let after = match req.query.get("continue") {
+        Some(c) if !c.is_empty() => Some(decode_continue(c)?),
+        _ => None,
+    };
+    let ns = if t.def.namespaced { t.ns } else { None };
+    let mut items: Vec<&Value> = Vec::new();
+    let mut next = None;
+    for (key, obj) in world.kube.list(t.def.plural, ns) {
+        if after.as_ref().is_some_and(|a| key <= a) {
+            continue;
+        }
+        if !labels.matches(&obj["metadata"]["labels"]) || !fields.matches(obj) {
+            continue;
+        }
+        if items.len() == limit {
+            let last = items.last().expect("limit > 0");
+            next = Some(encode_continue(
+                meta_str(last, "namespace"),
+                meta_str(last, "name"),
+            ));
+            break;
+        }
+        items.push(obj);
+    }
+    let rv = world.kube.resource_version();
+    if wants_table(req) {
+        let now = world.epoch_ms + world.now_ms as i64;
+        let full = req
+            .query
+            .get("includeObject")
+            .is_some_and(|v| v == "Object");
+        return ok(table::table(
+            t.def.plural,
+            items.into_iter(),
+            now,
+            rv,
+            next,
+            full,
+        ));
+    }
+    // Serialize straight from the store: no per-request copy of the objects.
+    let mut meta = json!({"resourceVersion": rv.to_string()});
+    if let Some(c) = &next {
+        meta["continue"] = json!(c);
+    }
+    let mut out = Vec::with_capacity(items.len() * 2048 + 128);
+    out.extend_from_slice(b"{\"kind\":\"");
+    out.extend_from_slice(t.def.kind.as_bytes());
+    out.extend_from_slice(b"List\",\"apiVersion\":\"");
+    out.extend_from_slice(t.def.api_version().as_bytes());
+    out.extend_from_slice(b"\",\"metadata\":");
+    serde_json::to_writer(&mut out, &meta)
+        .map_err(|e| KubeError::new(500, "InternalError", e.to_string()))?;
+    out.extend_from_slice(b",\"items\":[");
+    for (i, obj) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        serde_json::to_writer(&mut out, obj)
+            .map_err(|e| KubeError::new(500, "InternalError", e.to_string()))?;
+    }
+    out.extend_from_slice(b"]}");
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        out,
+    )
+        .into_response())
+}
+
+fn watch_plan(world: &mut World, req: &KubeRequest, t: &Target) -> KubeReply {
+    let (labels, fields) = match selectors(req) {
+        Ok(s) => s,
+        Err(e) => return KubeReply::Response(e.into_response()),
+    };
+    let timeout = req
+        .query
+        .get("timeoutSeconds")
+        .and_then(|s| s.parse::<u64>().ok())
+        .map_or(Duration::from_secs(1800), Duration::from_secs);
+    let bookmarks = req
+        .query
+        .get("allowWatchBookmarks")
+        .is_some_and(|v| v == "true");
+    let send_initial = req
+        .query
+        .get("sendInitialEvents")
+        .is_some_and(|v| v == "true");
+    let rv_param = req
+        .query
+        .get("resourceVersion")
+        .filter(|v| !v.is_empty())
+        .map(|v| v.parse::<u64>());
+    let ns = if t.def.namespaced {
+        t.ns.map(str::to_string)
+    } else {
+        None
+    };
+    let current = world.kube.resource_version();
+    let mut plan = WatchPlan {
+        resource: t.def.plural,
+        kind: t.def.kind,
+        api_version: t.def.api_version(),
+        ns,
+        labels,
+        fields,
+        initial: Vec::new(),
+        rx: world.kube.subscribe(),
+        after_rv: current,
+        timeout,
+        bookmarks,
+        current_rv: current,
+    };
+    match rv_param {
+        Some(Err(_)) => {
+            return KubeReply::Response(
+                KubeError::bad_request("invalid resourceVersion").into_response(),
+            );
+        }
+        Some(Ok(rv)) if rv != 0 && !send_initial => match world.kube.subscribe_from(rv) {
+            Some((backlog, rx)) => {
+                plan.rx = rx;
+                plan.initial = backlog
+                    .iter()
+                    .filter(|e| e.resource == plan.resource && plan.matches(&e.object))
+                    .map(|e| json!({"type": e.kind.as_str(), "object": e.object}))
+                    .collect();
+            }
+            None => {
+                let mut resp = Response::new(axum::body::Body::from(watch::gone_line(rv)));
+                resp.headers_mut().insert(
+                    axum::http::header::CONTENT_TYPE,
+                    axum::http::HeaderValue::from_static("application/json"),
+                );
+                return KubeReply::Response(resp);
+            }
+        },
+        _ => {
+            // No resourceVersion (or 0): start with the current state.
+            plan.initial = world
+                .kube
+                .list(t.def.plural, plan.ns.as_deref())
+                .filter(|(_, o)| plan.matches(o))
+                .map(|(_, o)| watch::added(o))
+                .collect();
+            if send_initial {
+                plan.initial.push(json!({"type": "BOOKMARK", "object": {
+                    "kind": t.def.kind, "apiVersion": t.def.api_version(),
+                    "metadata": {"resourceVersion": current.to_string(),
+                                 "annotations": {"k8s.io/initial-events-end": "true"}}}}));
+            }
+        }
+    }
+    KubeReply::Watch(plan)
+}
+
+fn parse_body(req: &KubeRequest) -> Result<Value, KubeError> {
+    if req.body.is_empty() {
+        return Ok(Value::Null);
+    }
+    serde_json::from_slice(req.body)
+        .or_else(|_| serde_yaml::from_slice::<Value>(req.body))
+        .map_err(|e| KubeError::bad_request(format!("the request body is not valid JSON: {e}")))
+}
+
+fn create(world: &mut World, req: &KubeRequest, t: &Target) -> Result<Response, KubeError> {
+    let mut obj = parse_body(req)?;
+    if !obj.is_object() {
+        return Err(KubeError::bad_request("the request body must be an object"));
+    }
+    let ns = ns_key(t).to_string();
+    if t.def.namespaced {
+        let body_ns = meta_str(&obj, "namespace");
+        if !body_ns.is_empty() && body_ns != ns {
+            return Err(KubeError::bad_request(format!(
+                "the namespace of the provided object ({body_ns}) does not match the namespace sent on the request ({ns})"
+            )));
+        }
+        if !world.kube.contains("namespaces", "", &ns) {
+            return Err(KubeError::not_found("namespaces", &ns));
+        }
+        obj["metadata"]["namespace"] = json!(ns);
+    }
+    let mut name = meta_str(&obj, "name").to_string();
+    if name.is_empty() {
+        let prefix = meta_str(&obj, "generateName").to_string();
+        if prefix.is_empty() {
+            return Err(KubeError::new(
+                422,
+                "Invalid",
+                format!(
+                    "{} \"\" is invalid: metadata.name: Required value: name or generateName is required",
+                    t.def.kind
+                ),
+            ));
+        }
+        name = format!("{prefix}{}", world.suffix(5));
+        obj["metadata"]["name"] = json!(name);
+    }
+    if world.kube.contains(t.def.plural, &ns, &name) {
+        return Err(KubeError::already_exists(&t.def.qualified(), &name));
+    }
+    obj["kind"] = json!(t.def.kind);
+    obj["apiVersion"] = json!(t.def.api_version());
+    obj["metadata"]["uid"] = json!(world.uid());
+    obj["metadata"]["creationTimestamp"] = json!(world.now_ts());
+    if !obj["spec"].is_null() && t.def.group == "apps" {
+        obj["metadata"]["generation"] = json!(1);
+    }
+    if t.def.plural == "pods" && obj["status"]["phase"].is_null() {
+        obj["status"] = json!({"phase": "Pending", "qosClass": "Burstable"});
+    }
+    if req.dry_run() {
+        obj["metadata"]["resourceVersion"] = json!(world.kube.resource_version().to_string());
+        return created(obj);
+    }
+    let stored = world.kube.insert(t.def.plural, obj);
+    world.after_create(t.def.plural, &stored);
+    created(stored)
+}
+
+fn bump_generation(old: &Value, new: &mut Value) {
+    if old["spec"] != new["spec"] {
+        let g = old["metadata"]["generation"].as_u64().unwrap_or(0);
+        if g > 0 {
+            new["metadata"]["generation"] = json!(g + 1);
+        }
+    }
+}
+
+fn keep_identity(old: &Value, new: &mut Value, def: &ResourceDef) {
+    for f in [
+        "uid",
+        "creationTimestamp",
+        "deletionTimestamp",
+        "name",
+        "namespace",
+    ] {
+        if !old["metadata"][f].is_null() {
+            new["metadata"][f] = old["metadata"][f].clone();
+        }
+    }
+    new["kind"] = json!(def.kind);
+    new["apiVersion"] = json!(def.api_version());
+}
+
+fn store_update(
+    world: &mut World,
+    req: &KubeRequest,
+    t: &Target,
+    name: &str,
+    new: Value,
+) -> Result<Response, KubeError> {
+    if req.dry_run() {
+        return ok(new);
+    }
+    let ns = ns_key(t).to_string();
+    let stored = world.kube.replace(t.def.plural, new);
+    world.after_update(t.def.plural, &ns, name);
+    ok(stored)
+}
+
+fn replace(
+    world: &mut World,
+    req: &KubeRequest,
+    t: &Target,
+    name: &str,
+) -> Result<Response, KubeError> {
+    let mut obj = parse_body(req)?;
+    if !obj.is_object() {
+        return Err(KubeError::bad_request("the request body must be an object"));
+    }
+    let ns = ns_key(t);
+    let body_name = meta_str(&obj, "name");
+    if !body_name.is_empty() && body_name != name {
+        return Err(KubeError::bad_request(format!(
+            "the name of the object ({body_name}) does not match the name on the URL ({name})"
+        )));
+    }
+    let current = world
+        .kube
+        .get(t.def.plural, ns, name)
+        .ok_or_else(|| KubeError::not_found(&t.def.qualified(), name))?
+        .clone();
+    let want_rv = meta_str(&obj, "resourceVersion");
+    if !want_rv.is_empty() && want_rv != meta_str(&current, "resourceVersion") {
+        return Err(KubeError::conflict(&t.def.qualified(), name));
+    }
+    if t.sub == Some("status") {
+        let status = obj["status"].clone();
+        obj = current.clone();
+        obj["status"] = status;
+    } else if t.def.plural != "leases" && !current["status"].is_null() && obj["status"].is_null() {
+        // The main resource ignores status changes (status is a subresource).
+        obj["status"] = current["status"].clone();
+    }
+    if t.def.namespaced {
+        obj["metadata"]["namespace"] = json!(ns);
+    }
+    keep_identity(&current, &mut obj, t.def);
+    bump_generation(&current, &mut obj);
+    store_update(world, req, t, name, obj)
+}
+
+fn patch_object(
+    world: &mut World,
+    req: &KubeRequest,
+    t: &Target,
+    name: &str,
+) -> Result<Response, KubeError> {
+    let Some(kind) = PatchKind::from_content_type(req.content_type) else {
+        return Err(KubeError::new(
+            415,
+            "UnsupportedMediaType",
+            format!(
+                "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json (got {})",
+                req.content_type
+            ),
+        ));
+    };
+    let body = parse_body(req)?;
+    let ns = ns_key(t).to_string();
+    let current = match world.kube.get(t.def.plural, &ns, name) {
+        Some(c) => c.clone(),
+        None if kind == PatchKind::Apply => {
+            // Server-side apply creates what does not exist yet.
+            return create_from_apply(world, req, t, name, body);
+        }
+        None => return Err(KubeError::not_found(&t.def.qualified(), name)),
+    };
+    let mut obj = current.clone();
+    patch::apply(&mut obj, kind, &body).map_err(|e| KubeError::new(422, "Invalid", e))?;
+    let want_rv = meta_str(&body, "resourceVersion");
+    if !want_rv.is_empty() && want_rv != meta_str(&current, "resourceVersion") {
+        return Err(KubeError::conflict(&t.def.qualified(), name));
+    }
+    keep_identity(&current, &mut obj, t.def);
+    bump_generation(&current, &mut obj);
+    store_update(world, req, t, name, obj)
+}
+
+fn create_from_apply(
+    world: &mut World,
+    req: &KubeRequest,
+    t: &Target,
+    name: &str,
+    mut body: Value,
+) -> Result<Response, KubeError> {
+    body["metadata"]["name"] = json!(name);
+    let bytes = serde_json::to_vec(&body).unwrap_or_default();
+    let inner = KubeRequest {
+        method: "POST",
+        path: req.path,
+        query: req.query.clone(),
+        accept: req.accept,
+        content_type: "application/json",
+        body: &bytes,
+        host: req.host,
+    };
+    create(world, &inner, t)
+}
+
+fn delete(
+    world: &mut World,
+    req: &KubeRequest,
+    t: &Target,
+    name: &str,
+) -> Result<Response, KubeError> {
+    let ns = ns_key(t).to_string();
+    let current = world
+        .kube
+        .get(t.def.plural, &ns, name)
+        .ok_or_else(|| KubeError::not_found(&t.def.qualified(), name))?
+        .clone();
+    let opts = parse_body(req)?;
+    let pre = &opts["preconditions"];
+    if let Some(uid) = pre["uid"].as_str()
+        && uid != meta_str(&current, "uid")
+    {
+        return Err(KubeError::new(
+            409,
+            "Conflict",
+            format!(
+                "Operation cannot be fulfilled on {} \"{name}\": Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
+                t.def.qualified(),
+                meta_str(&current, "uid")
+            ),
+        ));
+    }
+    if let Some(rv) = pre["resourceVersion"].as_str()
+        && rv != meta_str(&current, "resourceVersion")
+    {
+        return Err(KubeError::new(
+            409,
+            "Conflict",
+            format!(
+                "Operation cannot be fulfilled on {} \"{name}\": Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {}",
+                t.def.qualified(),
+                meta_str(&current, "resourceVersion")
+            ),
+        ));
+    }
+    if req.dry_run()
+        || opts["dryRun"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|v| v == "All"))
+    {
+        return ok(current);
+    }
+    let last = world.delete(t.def.plural, &ns, name).unwrap_or(current);
+    collect_garbage(world, meta_str(&last, "uid"));
+    ok(last)
+}
+
+/// Background cascading deletion: dependents of a deleted owner go too.
+fn collect_garbage(world: &mut World, owner_uid: &str) {
+    if owner_uid.is_empty() {
+        return;
+    }
+    for resource in ["replicasets", "pods", "persistentvolumeclaims"] {
+        let dependents: Vec<(String, String, String)> = world
+            .kube
+            .list(resource, None)
+            .filter(|(_, o)| controller_of(o).is_some_and(|(_, _, u)| u == owner_uid))
+            .map(|(k, o)| (k.0.clone(), k.1.clone(), meta_str(o, "uid").to_string()))
+            .collect();
+        for (ns, name, uid) in dependents {
+            world.delete(resource, &ns, &name);
+            collect_garbage(world, &uid);
+        }
+    }
+}
+
+fn delete_collection(
+    world: &mut World,
+    req: &KubeRequest,
+    t: &Target,
+) -> Result<Response, KubeError> {
+    let (labels, fields) = selectors(req)?;
+    let ns = if t.def.namespaced { t.ns } else { None };
+    let victims: Vec<(String, String)> = world
+        .kube
+        .list(t.def.plural, ns)
+        .filter(|(_, o)| labels.matches(&o["metadata"]["labels"]) && fields.matches(o))
+        .map(|(k, _)| k.clone())
+        .collect();
+    let mut items = Vec::new();
+    for (ns, name) in victims {
+        if req.dry_run() {
+            if let Some(o) = world.kube.get(t.def.plural, &ns, &name) {
+                items.push(o.clone());
+            }
+        } else if let Some(o) = world.delete(t.def.plural, &ns, &name) {
+            collect_garbage(world, meta_str(&o, "uid"));
+            items.push(o);
+        }
+    }
+    ok(
+        json!({"kind": format!("{}List", t.def.kind), "apiVersion": t.def.api_version(),
+              "metadata": {"resourceVersion": world.kube.resource_version().to_string()}, "items": items}),
+    )
+}
+
+fn evict(
+    world: &mut World,
+    req: &KubeRequest,
+    t: &Target,
+    name: &str,
+) -> Result<Response, KubeError> {
+    let ns = ns_key(t).to_string();
+    let body = parse_body(req)?;
+    let pod = world
+        .kube
+        .get("pods", &ns, name)
+        .ok_or_else(|| KubeError::not_found("pods", name))?
+        .clone();
+    let dry = req.dry_run()
+        || body["deleteOptions"]["dryRun"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|v| v == "All"));
+    match eviction::check(world, &pod) {
+        Ok(()) => {
+            if !dry {
+                world.delete("pods", &ns, name);
+            }
+            created(success(201))
+        }
+        Err(denial @ Denial::Budget(_)) => Err(KubeError {
+            code: 429,
+            reason: "TooManyRequests",
+            message: VIOLATION.to_string(),
+            details: json!({"causes": [{"reason": "DisruptionBudget", "message": denial.cause()}]}),
+        }),
+        Err(denial @ Denial::MultipleBudgets) => {
+            Err(KubeError::new(500, "InternalError", denial.cause()))
+        }
+    }
+}

@@ -1,0 +1,231 @@
+//! A generic in-memory object store: objects as JSON keyed by resource,
+//! namespace and name, one resourceVersion counter, and a bounded event
+//! history that watches resume from.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Arc;
+
+use serde_json::Value;
+use tokio::sync::broadcast;
+
+/// Events kept for watches that resume from an older resourceVersion.
+const HISTORY: usize = 50_000;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EventType {
+    Added,
+    Modified,
+    Deleted,
+}
+
+impl EventType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::Added => "ADDED",
+            EventType::Modified => "MODIFIED",
+            EventType::Deleted => "DELETED",
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct WatchEvent {
+    pub rv: u64,
+    pub resource: &'static str,
+    pub kind: EventType,
+    pub object: Value,
+}
+
+pub type Key = (String, String);
+
+pub struct Store {
+    rv: u64,
+    objects: HashMap<&'static str, BTreeMap<Key, Value>>,
+    history: VecDeque<Arc<WatchEvent>>,
+    tx: broadcast::Sender<Arc<WatchEvent>>,
+}
+
+impl Default for Store {
+    fn default() -> Self {
+        Store::new()
+    }
+}
+
+pub fn meta_str<'a>(obj: &'a Value, field: &str) -> &'a str {
+    obj["metadata"][field].as_str().unwrap_or("")
+}
+
+fn key_of(obj: &Value) -> Key {
+    (
+        meta_str(obj, "namespace").to_string(),
+        meta_str(obj, "name").to_string(),
+    )
+}
+
+impl Store {
+    pub fn new() -> Store {
+        let (tx, _) = broadcast::channel(65_536);
+        Store {
+            rv: 1,
+            objects: HashMap::new(),
+            history: VecDeque::new(),
+            tx,
+        }
+    }
+
+    pub fn resource_version(&self) -> u64 {
+        self.rv
+    }
+
+    pub fn get(&self, resource: &str, ns: &str, name: &str) -> Option<&Value> {
+        self.objects
+            .get(resource)?
+            .get(&(ns.to_string(), name.to_string()))
+    }
+
+    /// Objects of a resource (all namespaces when `ns` is None), in key order.
+    pub fn list<'a>(
+        &'a self,
+        resource: &str,
+        ns: Option<&'a str>,
+    ) -> Box<dyn Iterator<Item = (&'a Key, &'a Value)> + 'a> {
+        let Some(map) = self.objects.get(resource) else {
+            return Box::new(std::iter::empty());
+        };
+        match ns {
+            None => Box::new(map.iter()),
+            Some(ns) => Box::new(
+                map.range((ns.to_string(), String::new())..)
+                    .take_while(move |(k, _)| k.0 == ns),
+            ),
+        }
+    }
+
+    pub fn count(&self, resource: &str) -> usize {
+        self.objects.get(resource).map_or(0, |m| m.len())
+    }
+
+    pub fn contains(&self, resource: &str, ns: &str, name: &str) -> bool {
+        self.get(resource, ns, name).is_some()
+    }
+
+    fn bump(&mut self, obj: &mut Value) -> u64 {
+        self.rv += 1;
+        obj["metadata"]["resourceVersion"] = Value::String(self.rv.to_string());
+        self.rv
+    }
+
+    fn emit(&mut self, resource: &'static str, kind: EventType, object: Value, rv: u64) {
+        let ev = Arc::new(WatchEvent {
+            rv,
+            resource,
+            kind,
+            object,
+        });
+        if self.history.len() == HISTORY {
+            self.history.pop_front();
+        }
+        self.history.push_back(ev.clone());
+        // No receivers is normal; lagging receivers re-list.
+        let _ = self.tx.send(ev);
+    }
+
+    /// Insert a new object (the caller checked it does not exist).
+    pub fn insert(&mut self, resource: &'static str, mut obj: Value) -> Value {
+        let rv = self.bump(&mut obj);
+        let key = key_of(&obj);
+        self.objects
+            .entry(resource)
+            .or_default()
+            .insert(key, obj.clone());
+        self.emit(resource, EventType::Added, obj.clone(), rv);
+        obj
+    }
+
+    /// Replace an existing object wholesale.
+    pub fn replace(&mut self, resource: &'static str, mut obj: Value) -> Value {
+        let rv = self.bump(&mut obj);
+        let key = key_of(&obj);
+        self.objects
+            .entry(resource)
+            .or_default()
+            .insert(key, obj.clone());
+        self.emit(resource, EventType::Modified, obj.clone(), rv);
+        obj
+    }
+
+    /// Edit an object in place; `f` returns whether it changed anything, and
+    /// only a change bumps the resourceVersion and notifies watchers.
+    pub fn modify(
+        &mut self,
+        resource: &'static str,
+        ns: &str,
+        name: &str,
+        f: impl FnOnce(&mut Value) -> bool,
+    ) -> bool {
+        let key = (ns.to_string(), name.to_string());
+        let Some(obj) = self.objects.get_mut(resource).and_then(|m| m.get_mut(&key)) else {
+            return false;
+        };
+        if !f(obj) {
+            return false;
+        }
+        self.rv += 1;
+        let rv = self.rv;
+        obj["metadata"]["resourceVersion"] = Value::String(rv.to_string());
+        let snapshot = obj.clone();
+        self.emit(resource, EventType::Modified, snapshot, rv);
+        true
+    }
+
+    pub fn remove(&mut self, resource: &'static str, ns: &str, name: &str) -> Option<Value> {
+        let key = (ns.to_string(), name.to_string());
+        let mut obj = self.objects.get_mut(resource)?.remove(&key)?;
+        let rv = self.bump(&mut obj);
+        self.emit(resource, EventType::Deleted, obj.clone(), rv);
+        Some(obj)
+    }
+
+    /// Events after `rv` plus a live receiver, taken atomically. `None` when
+    /// `rv` is older than the kept history (the client must re-list: 410).
+    pub fn subscribe_from(
+        &self,
+        rv: u64,
+    ) -> Option<(Vec<Arc<WatchEvent>>, broadcast::Receiver<Arc<WatchEvent>>)> {
+        let rx = self.tx.subscribe();
+        if rv + 1 < self.history.front().map_or(self.rv + 1, |e| e.rv) && rv < self.rv {
+            return None;
+        }
+        let backlog = self.history.iter().filter(|e| e.rv > rv).cloned().collect();
+        Some((backlog, rx))
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<WatchEvent>> {
+        self.tx.subscribe()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn modify_bumps_version_only_on_change_and_history_resumes() {
+        let mut s = Store::new();
+        s.insert("pods", json!({"metadata": {"namespace": "a", "name": "p"}}));
+        let rv = s.resource_version();
+        assert!(!s.modify("pods", "a", "p", |_| false));
+        assert_eq!(s.resource_version(), rv);
+        assert!(s.modify("pods", "a", "p", |o| {
+            o["spec"] = json!({"x": 1});
+            true
+        }));
+        assert_eq!(s.resource_version(), rv + 1);
+        let (backlog, _) = s.subscribe_from(rv).unwrap();
+        assert_eq!(backlog.len(), 1);
+        assert_eq!(backlog[0].kind, EventType::Modified);
+        assert_eq!(s.list("pods", Some("a")).count(), 1);
+        assert_eq!(s.list("pods", Some("b")).count(), 0);
+    }
+}

@@ -1,0 +1,472 @@
+//! The workload controllers: Deployments own one ReplicaSet per pod template,
+//! ReplicaSets and StatefulSets keep their replica count, DaemonSets keep one
+//! pod per node; each writes its status. PodDisruptionBudget status too.
+
+use std::collections::HashMap;
+
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::sandbox::kube::eviction;
+use crate::sandbox::kube::store::meta_str;
+use crate::sandbox::state::World;
+use crate::sandbox::state::objects::{
+    controller_of, is_terminating, owner_ref, pod_from_template, pod_ready,
+};
+
+#[derive(Default)]
+struct Owned {
+    /// (namespace, name, ready, terminating, node, image)
+    pods: Vec<(String, String, bool, bool, String, String)>,
+}
+
+fn index(world: &World) -> HashMap<String, Owned> {
+    let mut by_owner: HashMap<String, Owned> = HashMap::new();
+    for (_, pod) in world.kube.list("pods", None) {
+        let Some((_, _, uid)) = controller_of(pod) else {
+            continue;
+        };
+        by_owner.entry(uid.to_string()).or_default().pods.push((
+            meta_str(pod, "namespace").to_string(),
+            meta_str(pod, "name").to_string(),
+            pod_ready(pod),
+            is_terminating(pod),
+            pod["spec"]["nodeName"].as_str().unwrap_or("").to_string(),
+            pod["spec"]["containers"][0]["image"]
+                .as_str()
+                .unwrap_or("")
+                .to_string(),
+        ));
+    }
+    by_owner
+}
+
+pub fn template_hash(template: &Value) -> String {
+    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+    let digest = Sha256::digest(template.to_string().as_bytes());
+    digest[..10]
+        .iter()
+        .map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char)
+        .collect()
+}
+
+pub fn run(world: &mut World) {
+    deployments(world);
+    let idx = index(world);
+    replicasets(world, &idx);
+    daemonsets(world, &idx);
+    statefulsets(world, &idx);
+    let idx = index(world);
+    statuses(world, &idx);
+    budgets(world);
+}
+
+fn deployments(world: &mut World) {
+    let deps: Vec<Value> = world
+        .kube
+        .list("deployments", None)
+        .map(|(_, v)| v.clone())
+        .collect();
+    for d in deps {
+        if is_terminating(&d) {
+            continue;
+        }
+        let ns = meta_str(&d, "namespace").to_string();
+        let name = meta_str(&d, "name").to_string();
+        let uid = meta_str(&d, "uid").to_string();
+        let replicas = d["spec"]["replicas"].as_u64().unwrap_or(1);
+        let hash = template_hash(&d["spec"]["template"]);
+        let rs_name = format!("{name}-{hash}");
+        let owned: Vec<(String, u64)> = world
+            .kube
+            .list("replicasets", Some(&ns))
+            .filter(|(_, rs)| controller_of(rs).is_some_and(|(_, _, u)| u == uid))
+            .map(|(_, rs)| {
+                (
+                    meta_str(rs, "name").to_string(),
+                    rs["spec"]["replicas"].as_u64().unwrap_or(0),
+                )
+            })
+            .collect();
+        for (old, count) in &owned {
+            if *old != rs_name && *count != 0 {
+                world.kube.modify("replicasets", &ns, old, |rs| {
+                    rs["spec"]["replicas"] = json!(0);
+                    true
+                });
+            }
+        }
+        match owned.iter().find(|(n, _)| *n == rs_name) {
+            Some((_, count)) if *count == replicas => {}
+            Some(_) => {
+                world.kube.modify("replicasets", &ns, &rs_name, |rs| {
+                    rs["spec"]["replicas"] = json!(replicas);
+                    true
+                });
+            }
+            None => {
+                let mut template = d["spec"]["template"].clone();
+                template["metadata"]["labels"]["pod-template-hash"] = json!(hash);
+                let mut selector = d["spec"]["selector"].clone();
+                selector["matchLabels"]["pod-template-hash"] = json!(hash);
+                let rs = json!({
+                    "apiVersion": "apps/v1",
+                    "kind": "ReplicaSet",
+                    "metadata": {
+                        "name": rs_name,
+                        "namespace": ns,
+                        "labels": template["metadata"]["labels"].clone(),
+                        "ownerReferences": owner_ref("apps/v1", "Deployment", &name, &uid),
+                        "annotations": {"deployment.kubernetes.io/desired-replicas": replicas.to_string()},
+                    },
+                    "spec": {"replicas": replicas, "selector": selector, "template": template},
+                    "status": {"replicas": 0},
+                });
+                world.create("replicasets", rs);
+            }
+        }
+    }
+}
+
+fn create_owned_pod(
+    world: &mut World,
+    ns: &str,
+    name: &str,
+    template: &Value,
+    kind: &str,
+    owner: &str,
+    owner_uid: &str,
+    node: Option<&str>,
+) {
+    let created = world.now_ts();
+    let mut pod = pod_from_template(
+        ns,
+        name,
+        template,
+        owner_ref("apps/v1", kind, owner, owner_uid),
+        &created,
+    );
+    if let Some(node) = node {
+        pod["spec"]["nodeName"] = json!(node);
+    }
+    world.create("pods", pod);
+}
+
+fn replicasets(world: &mut World, idx: &HashMap<String, Owned>) {
+    let sets: Vec<Value> = world
+        .kube
+        .list("replicasets", None)
+        .map(|(_, v)| v.clone())
+        .collect();
+    for rs in sets {
+        let ns = meta_str(&rs, "namespace").to_string();
+        let name = meta_str(&rs, "name").to_string();
+        let uid = meta_str(&rs, "uid").to_string();
+        let want = rs["spec"]["replicas"].as_u64().unwrap_or(0) as usize;
+        let live: Vec<_> = idx
+            .get(&uid)
+            .map(|o| o.pods.iter().filter(|p| !p.3).collect())
+            .unwrap_or_default();
+        if live.len() < want {
+            for _ in live.len()..want {
+                let pod_name = format!("{name}-{}", world.suffix(5));
+                create_owned_pod(
+                    world,
+                    &ns,
+                    &pod_name,
+                    &rs["spec"]["template"],
+                    "ReplicaSet",
+                    &name,
+                    &uid,
+                    None,
+                );
+            }
+        } else if live.len() > want {
+            // Remove unready pods first, as the ReplicaSet controller does.
+            let mut victims: Vec<_> = live.clone();
+            victims.sort_by_key(|p| (p.2, p.1.clone()));
+            for p in victims.iter().take(live.len() - want) {
+                world.delete("pods", &p.0, &p.1);
+            }
+        }
+    }
+}
+
+fn daemonsets(world: &mut World, idx: &HashMap<String, Owned>) {
+    let sets: Vec<Value> = world
+        .kube
+        .list("daemonsets", None)
+        .map(|(_, v)| v.clone())
+        .collect();
+    let mut node_names: Vec<String> = world.nodes.keys().cloned().collect();
+    node_names.sort();
+    for ds in sets {
+        let ns = meta_str(&ds, "namespace").to_string();
+        let name = meta_str(&ds, "name").to_string();
+        let uid = meta_str(&ds, "uid").to_string();
+        let template = &ds["spec"]["template"];
+        let image = template["spec"]["containers"][0]["image"]
+            .as_str()
+            .unwrap_or("")
+            .to_string();
+        let pods: Vec<_> = idx.get(&uid).map(|o| o.pods.clone()).unwrap_or_default();
+        for node in &node_names {
+            let Some(node_obj) = world.kube.get("nodes", "", node) else {
+                continue;
+            };
+            if let Some(sel) = template["spec"]["nodeSelector"].as_object()
+                && !sel
+                    .iter()
+                    .all(|(k, v)| node_obj["metadata"]["labels"][k] == *v)
+            {
+                continue;
+            }
+            let here: Vec<_> = pods.iter().filter(|p| &p.4 == node && !p.3).collect();
+            let current = here.iter().any(|p| p.5 == image);
+            for stale in here.iter().filter(|p| p.5 != image) {
+                world.delete("pods", &stale.0, &stale.1);
+            }
+            if !current {
+                let pod_name = format!("{name}-{}", world.suffix(5));
+                create_owned_pod(
+                    world,
+                    &ns,
+                    &pod_name,
+                    template,
+                    "DaemonSet",
+                    &name,
+                    &uid,
+                    Some(node),
+                );
+            }
+        }
+        let orphans: Vec<_> = pods
+            .iter()
+            .filter(|p| !world.nodes.contains_key(&p.4))
+            .collect();
+        for p in orphans {
+            world.delete("pods", &p.0, &p.1);
+        }
+    }
+}
+
+fn statefulsets(world: &mut World, idx: &HashMap<String, Owned>) {
+    let sets: Vec<Value> = world
+        .kube
+        .list("statefulsets", None)
+        .map(|(_, v)| v.clone())
+        .collect();
+    for sts in sets {
+        let ns = meta_str(&sts, "namespace").to_string();
+        let name = meta_str(&sts, "name").to_string();
+        let uid = meta_str(&sts, "uid").to_string();
+        let want = sts["spec"]["replicas"].as_u64().unwrap_or(1);
+        let stuck =
+            sts["metadata"]["annotations"]["sandbox.runbook.dev/stuck-pvc-finalizer"] == "true";
+        let pods: Vec<_> = idx.get(&uid).map(|o| o.pods.clone()).unwrap_or_default();
+        for i in 0..want {
+            let pod_name = format!("{name}-{i}");
+            let claim = format!("data-{name}-{i}");
+            if !world.kube.contains("persistentvolumeclaims", &ns, &claim) {
+                let mut finalizers = vec![json!("kubernetes.io/pvc-protection")];
+                if stuck {
+                    finalizers.push(json!("backup.example.com/snapshot-protection"));
+                }
+                let tpl = &sts["spec"]["volumeClaimTemplates"][0]["spec"];
+                let pvc = json!({
+                    "apiVersion": "v1",
+                    "kind": "PersistentVolumeClaim",
+                    "metadata": {
+                        "name": claim,
+                        "namespace": ns,
+                        "labels": sts["spec"]["selector"]["matchLabels"].clone(),
+                        "finalizers": finalizers,
+                    },
+                    "spec": {
+                        "accessModes": tpl["accessModes"].clone(),
+                        "resources": tpl["resources"].clone(),
+                        "storageClassName": tpl["storageClassName"].clone(),
+                        "volumeMode": "Filesystem",
+                        "volumeName": format!("pvc-{}", world.uid()),
+                    },
+                    "status": {
+                        "phase": "Bound",
+                        "accessModes": tpl["accessModes"].clone(),
+                        "capacity": {"storage": tpl["resources"]["requests"]["storage"].clone()},
+                    },
+                });
+                world.create("persistentvolumeclaims", pvc);
+            }
+            if !pods.iter().any(|p| p.1 == pod_name) && !world.kube.contains("pods", &ns, &pod_name)
+            {
+                let mut template = sts["spec"]["template"].clone();
+                template["metadata"]["labels"]["statefulset.kubernetes.io/pod-name"] =
+                    json!(pod_name);
+                template["spec"]["hostname"] = json!(pod_name);
+                template["spec"]["volumes"] =
+                    json!([{"name": "data", "persistentVolumeClaim": {"claimName": claim}}]);
+                create_owned_pod(
+                    world,
+                    &ns,
+                    &pod_name,
+                    &template,
+                    "StatefulSet",
+                    &name,
+                    &uid,
+                    None,
+                );
+            }
+        }
+        for p in pods.iter().filter(|p| !p.3) {
+            let ordinal = p.1.rsplit('-').next().and_then(|s| s.parse::<u64>().ok());
+            if ordinal.is_some_and(|o| o >= want) {
+                world.delete("pods", &p.0, &p.1);
+            }
+        }
+    }
+}
+
+fn statuses(world: &mut World, idx: &HashMap<String, Owned>) {
+    let counts = |uid: &str| {
+        idx.get(uid).map_or((0u64, 0u64), |o| {
+            let live = o.pods.iter().filter(|p| !p.3);
+            let total = live.clone().count() as u64;
+            let ready = live.filter(|p| p.2).count() as u64;
+            (total, ready)
+        })
+    };
+    let mut rs_counts: HashMap<String, (u64, u64)> = HashMap::new();
+    let sets: Vec<(String, String, String, Option<String>)> = world
+        .kube
+        .list("replicasets", None)
+        .map(|(_, rs)| {
+            (
+                meta_str(rs, "namespace").to_string(),
+                meta_str(rs, "name").to_string(),
+                meta_str(rs, "uid").to_string(),
+                controller_of(rs).map(|(_, _, u)| u.to_string()),
+            )
+        })
+        .collect();
+    for (ns, name, uid, owner) in sets {
+        let (total, ready) = counts(&uid);
+        if let Some(owner) = owner {
+            let e = rs_counts.entry(owner).or_default();
+            e.0 += total;
+            e.1 += ready;
+        }
+        world.kube.modify("replicasets", &ns, &name, |rs| {
+            let s = json!({"replicas": total, "readyReplicas": ready, "availableReplicas": ready,
+                           "fullyLabeledReplicas": total, "observedGeneration": 1});
+            if rs["status"] == s {
+                return false;
+            }
+            rs["status"] = s;
+            true
+        });
+    }
+    let deps: Vec<(String, String, String, u64)> = world
+        .kube
+        .list("deployments", None)
+        .map(|(_, d)| {
+            (
+                meta_str(d, "namespace").to_string(),
+                meta_str(d, "name").to_string(),
+                meta_str(d, "uid").to_string(),
+                d["metadata"]["generation"].as_u64().unwrap_or(1),
+            )
+        })
+        .collect();
+    for (ns, name, uid, generation) in deps {
+        let (total, ready) = rs_counts.get(&uid).copied().unwrap_or((0, 0));
+        world.kube.modify("deployments", &ns, &name, |d| {
+            let want = d["spec"]["replicas"].as_u64().unwrap_or(1);
+            let available = if ready >= want { "True" } else { "False" };
+            let mut s = json!({
+                "observedGeneration": generation,
+                "replicas": total,
+                "updatedReplicas": total,
+                "readyReplicas": ready,
+                "availableReplicas": ready,
+                "conditions": [{"type": "Available", "status": available,
+                                "reason": if ready >= want { "MinimumReplicasAvailable" } else { "MinimumReplicasUnavailable" }}],
+            });
+            if ready < total {
+                s["unavailableReplicas"] = json!(total - ready);
+            }
+            if d["status"] == s {
+                return false;
+            }
+            d["status"] = s;
+            true
+        });
+    }
+    for resource in ["daemonsets", "statefulsets"] {
+        let objs: Vec<(String, String, String)> = world
+            .kube
+            .list(resource, None)
+            .map(|(_, o)| {
+                (
+                    meta_str(o, "namespace").to_string(),
+                    meta_str(o, "name").to_string(),
+                    meta_str(o, "uid").to_string(),
+                )
+            })
+            .collect();
+        for (ns, name, uid) in objs {
+            let (total, ready) = counts(&uid);
+            world.kube.modify(resource, &ns, &name, |o| {
+                let s = if resource == "daemonsets" {
+                    json!({"desiredNumberScheduled": total, "currentNumberScheduled": total,
+                           "updatedNumberScheduled": total, "numberReady": ready,
+                           "numberAvailable": ready, "numberMisscheduled": 0, "observedGeneration": 1})
+                } else {
+                    json!({"replicas": total, "readyReplicas": ready, "currentReplicas": total,
+                           "updatedReplicas": total, "availableReplicas": ready, "observedGeneration": 1})
+                };
+                if o["status"] == s {
+                    return false;
+                }
+                o["status"] = s;
+                true
+            });
+        }
+    }
+}
+
+fn budgets(world: &mut World) {
+    let pdbs: Vec<(String, String)> = world
+        .kube
+        .list("poddisruptionbudgets", None)
+        .map(|(k, _)| k.clone())
+        .collect();
+    for (ns, name) in pdbs {
+        let Some(pdb) = world.kube.get("poddisruptionbudgets", &ns, &name) else {
+            continue;
+        };
+        let b = eviction::budget(world, pdb);
+        let since = meta_str(pdb, "creationTimestamp").to_string();
+        world.kube.modify("poddisruptionbudgets", &ns, &name, |p| {
+            let s = json!({
+                "currentHealthy": b.current_healthy,
+                "desiredHealthy": b.desired_healthy,
+                "disruptionsAllowed": b.disruptions_allowed(),
+                "expectedPods": b.expected,
+                "observedGeneration": 1,
+                "conditions": [{
+                    "type": "DisruptionAllowed",
+                    "status": if b.disruptions_allowed() > 0 { "True" } else { "False" },
+                    "reason": if b.disruptions_allowed() > 0 { "SufficientPods" } else { "InsufficientPods" },
+                    "message": "",
+                    "lastTransitionTime": since,
+                    "observedGeneration": 1,
+                }],
+            });
+            if p["status"] == s {
+                return false;
+            }
+            p["status"] = s;
+            true
+        });
+    }
+}

@@ -1,0 +1,131 @@
+//! The scheduler: binds Pending pods to Ready, schedulable nodes whose taints
+//! they tolerate, whose labels match their nodeSelector, and that have room
+//! for their CPU, memory and pod count.
+
+use serde_json::Value;
+
+use crate::sandbox::state::World;
+use crate::sandbox::state::objects::pod_requests;
+
+pub fn tolerates(tolerations: &Value, taint: &Value) -> bool {
+    let Some(ts) = tolerations.as_array() else {
+        return false;
+    };
+    ts.iter().any(|t| {
+        let op = t["operator"].as_str().unwrap_or("Equal");
+        let key_ok = t["key"].is_null() && op == "Exists" || t["key"] == taint["key"];
+        let value_ok = op == "Exists"
+            || t["value"].as_str().unwrap_or("") == taint["value"].as_str().unwrap_or("");
+        let effect_ok = t["effect"].is_null() || t["effect"] == taint["effect"];
+        key_ok && value_ok && effect_ok
+    })
+}
+
+/// Whether `pod` may run on `node` ignoring resources.
+pub fn admits(node: &Value, pod: &Value) -> bool {
+    if node["spec"]["unschedulable"] == true
+        && !tolerates(
+            &pod["spec"]["tolerations"],
+            &serde_json::json!({"key": "node.kubernetes.io/unschedulable", "effect": "NoSchedule"}),
+        )
+    {
+        return false;
+    }
+    if let Some(taints) = node["spec"]["taints"].as_array() {
+        for t in taints {
+            let effect = t["effect"].as_str().unwrap_or("");
+            if effect != "PreferNoSchedule" && !tolerates(&pod["spec"]["tolerations"], t) {
+                return false;
+            }
+        }
+    }
+    if let Some(sel) = pod["spec"]["nodeSelector"].as_object() {
+        let labels = &node["metadata"]["labels"];
+        if !sel.iter().all(|(k, v)| labels[k] == *v) {
+            return false;
+        }
+    }
+    true
+}
+
+pub fn run(world: &mut World) {
+    if world.unscheduled.is_empty() {
+        return;
+    }
+    let mut names: Vec<String> = world
+        .nodes
+        .iter()
+        .filter(|(_, n)| n.reported_ready == Some(true))
+        .map(|(k, _)| k.clone())
+        .collect();
+    names.sort();
+    if names.is_empty() {
+        return;
+    }
+    let pending: Vec<(String, String)> = world.unscheduled.iter().cloned().collect();
+    let mut cursor = 0usize;
+    for (ns, name) in pending {
+        let Some(pod) = world.kube.get("pods", &ns, &name) else {
+            world.unscheduled.remove(&(ns, name));
+            continue;
+        };
+        if !pod["spec"]["nodeName"].as_str().unwrap_or("").is_empty() {
+            world.unscheduled.remove(&(ns, name));
+            continue;
+        }
+        let (cpu, mem) = pod_requests(pod);
+        let mut chosen = None;
+        for i in 0..names.len() {
+            let candidate = &names[(cursor + i) % names.len()];
+            let sim = &world.nodes[candidate];
+            if sim.used_pods >= sim.max_pods
+                || sim.used_cpu + cpu > sim.cpu
+                || sim.used_memory + mem > sim.memory
+            {
+                continue;
+            }
+            let Some(node) = world.kube.get("nodes", "", candidate) else {
+                continue;
+            };
+            if admits(node, pod) {
+                chosen = Some(candidate.clone());
+                cursor = (cursor + i + 1) % names.len();
+                break;
+            }
+        }
+        let Some(node) = chosen else {
+            mark_unschedulable(world, &ns, &name);
+            continue;
+        };
+        world.unscheduled.remove(&(ns.clone(), name.clone()));
+        let now = world.now_ts();
+        world.kube.modify("pods", &ns, &name, |p| {
+            p["spec"]["nodeName"] = Value::String(node.clone());
+            p["status"]["conditions"] = serde_json::json!([
+                {"type": "PodScheduled", "status": "True", "lastTransitionTime": now}
+            ]);
+            true
+        });
+        let pod = world
+            .kube
+            .get("pods", &ns, &name)
+            .cloned()
+            .expect("just bound");
+        world.account_bind(&pod, &node);
+    }
+}
+
+fn mark_unschedulable(world: &mut World, ns: &str, name: &str) {
+    let now = world.now_ts();
+    world.kube.modify("pods", ns, name, |p| {
+        if p["status"]["conditions"][0]["reason"] == "Unschedulable" {
+            return false;
+        }
+        p["status"]["conditions"] = serde_json::json!([{
+            "type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+            "message": "0/N nodes are available: no node has room or tolerates this pod.",
+            "lastTransitionTime": now,
+        }]);
+        true
+    });
+}

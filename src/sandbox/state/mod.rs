@@ -1,0 +1,292 @@
+//! The whole simulated world behind one lock: the EKS view (cluster,
+//! nodegroups, add-ons, updates), the Kubernetes object store, and the
+//! kubelet-side bookkeeping the simulation needs.
+
+pub mod addons;
+mod bootstrap;
+pub use bootstrap::pdb_object as bootstrap_pdb;
+pub mod catalog;
+pub mod cluster;
+pub mod instance_types;
+pub mod nodegroups;
+pub mod objects;
+pub mod quantity;
+pub mod rollout;
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+use indexmap::IndexMap;
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+use serde_json::Value;
+
+use super::fixture::{DeprecatedApiSpec, PdbSpec};
+use super::kube::store::{Store, meta_str};
+use addons::Addon;
+use catalog::Catalog;
+use cluster::{Cluster, Update};
+use nodegroups::Nodegroup;
+
+/// Granularity of simulated time steps.
+pub const TICK_MS: u64 = 5_000;
+
+/// Something the simulation must look at again at a given time.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Timer {
+    Cluster,
+    Addon(String),
+    Rollout(String),
+    Node(String),
+    Pod(String),
+}
+
+/// Kubelet-side state of a node.
+#[derive(Clone, Debug)]
+pub struct NodeSim {
+    pub nodegroup: String,
+    pub minor: String,
+    pub release: String,
+    pub boot_at_ms: u64,
+    /// Readiness last written to the Node object.
+    pub reported_ready: Option<bool>,
+    pub used_cpu: u64,
+    pub used_memory: u64,
+    pub used_pods: u32,
+    pub cpu: u64,
+    pub memory: u64,
+    pub max_pods: u32,
+    pub pulled: HashSet<String>,
+    /// Uids of the pods bound here.
+    pub pods: BTreeSet<String>,
+}
+
+/// Kubelet-side state of a bound pod.
+#[derive(Clone, Debug)]
+pub struct PodSim {
+    pub ns: String,
+    pub name: String,
+    pub node: String,
+    pub cpu: u64,
+    pub memory: u64,
+    /// When the containers are up (None while the image cannot be pulled).
+    pub ready_at_ms: Option<u64>,
+    pub pull_retry_at_ms: Option<u64>,
+}
+
+/// Docker Hub's anonymous pull limit, per simulated 6-hour window.
+#[derive(Clone, Debug, Default)]
+pub struct Registry {
+    pub docker_limit: Option<u32>,
+    pub window_start_ms: u64,
+    pub pulls: u32,
+}
+
+pub const SIX_HOURS_MS: u64 = 6 * 3600 * 1000;
+
+impl Registry {
+    /// Count a pull of `image`; false when Docker Hub would answer 429.
+    pub fn pull(&mut self, image: &str, now: u64) -> bool {
+        let Some(limit) = self.docker_limit else {
+            return true;
+        };
+        if !objects::is_docker_hub(image) {
+            return true;
+        }
+        if now >= self.window_start_ms + SIX_HOURS_MS {
+            self.window_start_ms = now - (now - self.window_start_ms) % SIX_HOURS_MS;
+            self.pulls = 0;
+        }
+        if self.pulls >= limit {
+            return false;
+        }
+        self.pulls += 1;
+        true
+    }
+}
+
+pub struct World {
+    pub now_ms: u64,
+    /// Unix milliseconds at simulated time zero (for timestamps only).
+    pub epoch_ms: i64,
+    pub rng: ChaCha8Rng,
+    pub cluster: Cluster,
+    pub nodegroups: IndexMap<String, Nodegroup>,
+    pub addons: IndexMap<String, Addon>,
+    pub catalog: Catalog,
+    pub updates: Vec<Update>,
+    pub kube: Store,
+    pub nodes: HashMap<String, NodeSim>,
+    /// Bound pods by uid.
+    pub pods: HashMap<String, PodSim>,
+    /// Pods without a node, by (namespace, name).
+    pub unscheduled: BTreeSet<(String, String)>,
+    pub registry: Registry,
+    pub deprecated_apis: Vec<DeprecatedApiSpec>,
+    pub pdb_specs: Vec<PdbSpec>,
+    /// Set when pods, nodes or workloads changed: controllers must run.
+    pub dirty: bool,
+    /// Simulated times at which something is due, in order.
+    pub timers: BTreeSet<(u64, Timer)>,
+    /// Bumped whenever an add-on version changes (nodes re-check networking).
+    pub addons_changed: bool,
+}
+
+impl World {
+    pub fn ts(&self, ms: u64) -> String {
+        objects::timestamp(self.epoch_ms, ms)
+    }
+
+    pub fn now_ts(&self) -> String {
+        self.ts(self.now_ms)
+    }
+
+    pub fn uid(&mut self) -> String {
+        let b: [u8; 16] = self.rng.random();
+        format!(
+            "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
+            u32::from_be_bytes([b[0], b[1], b[2], b[3]]),
+            u16::from_be_bytes([b[4], b[5]]),
+            u16::from_be_bytes([b[6], b[7]]) & 0x0fff,
+            (u16::from_be_bytes([b[8], b[9]]) & 0x3fff) | 0x8000,
+            u64::from_be_bytes([0, 0, b[10], b[11], b[12], b[13], b[14], b[15]])
+        )
+    }
+
+    /// Kubernetes-style random suffix (no vowels, as the apiserver does).
+    pub fn suffix(&mut self, len: usize) -> String {
+        const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+        (0..len)
+            .map(|_| ALPHABET[self.rng.random_range(0..ALPHABET.len())] as char)
+            .collect()
+    }
+
+    /// Run `timer` at `at_ms` (rounded up to the simulation's tick grid, so
+    /// many pods starting together are handled in one step).
+    pub fn schedule(&mut self, at_ms: u64, timer: Timer) {
+        let at = at_ms.div_ceil(TICK_MS) * TICK_MS;
+        self.timers.insert((at.max(self.now_ms), timer));
+    }
+
+    /// The simple create path for objects the simulation makes: fills uid,
+    /// creationTimestamp and runs the pod hooks.
+    pub fn create(&mut self, resource: &'static str, mut obj: Value) -> Value {
+        if meta_str(&obj, "uid").is_empty() {
+            obj["metadata"]["uid"] = Value::String(self.uid());
+        }
+        if meta_str(&obj, "creationTimestamp").is_empty() {
+            obj["metadata"]["creationTimestamp"] = Value::String(self.now_ts());
+        }
+        let stored = self.kube.insert(resource, obj);
+        self.after_create(resource, &stored);
+        stored
+    }
+
+    pub fn after_create(&mut self, resource: &str, obj: &Value) {
+        self.dirty = true;
+        if resource == "pods" {
+            let ns = meta_str(obj, "namespace").to_string();
+            let name = meta_str(obj, "name").to_string();
+            match obj["spec"]["nodeName"].as_str() {
+                Some(node) if !node.is_empty() => {
+                    let node = node.to_string();
+                    self.account_bind(obj, &node);
+                }
+                _ => {
+                    self.unscheduled.insert((ns, name));
+                }
+            }
+        }
+    }
+
+    /// Record a pod's resource use on its node and start its containers.
+    pub fn account_bind(&mut self, pod: &Value, node: &str) {
+        let uid = meta_str(pod, "uid").to_string();
+        let (cpu, memory) = objects::pod_requests(pod);
+        if let Some(n) = self.nodes.get_mut(node) {
+            n.used_cpu += cpu;
+            n.used_memory += memory;
+            n.used_pods += 1;
+            n.pods.insert(uid.clone());
+        }
+        self.pods.insert(
+            uid.clone(),
+            PodSim {
+                ns: meta_str(pod, "namespace").to_string(),
+                name: meta_str(pod, "name").to_string(),
+                node: node.to_string(),
+                cpu,
+                memory,
+                ready_at_ms: None,
+                pull_retry_at_ms: Some(self.now_ms),
+            },
+        );
+        self.schedule(self.now_ms, Timer::Pod(uid));
+    }
+
+    /// Remove an object and undo its bookkeeping. Objects with finalizers
+    /// only get a deletionTimestamp (they stay Terminating).
+    pub fn delete(&mut self, resource: &'static str, ns: &str, name: &str) -> Option<Value> {
+        let obj = self.kube.get(resource, ns, name)?;
+        let has_finalizers = obj["metadata"]["finalizers"]
+            .as_array()
+            .is_some_and(|f| !f.is_empty());
+        if has_finalizers {
+            let now = self.now_ts();
+            self.kube.modify(resource, ns, name, |o| {
+                if o["metadata"]["deletionTimestamp"].is_null() {
+                    o["metadata"]["deletionTimestamp"] = Value::String(now);
+                    true
+                } else {
+                    false
+                }
+            });
+            self.dirty = true;
+            return self.kube.get(resource, ns, name).cloned();
+        }
+        let obj = self.kube.remove(resource, ns, name)?;
+        self.dirty = true;
+        if resource == "pods" {
+            self.unscheduled.remove(&(ns.to_string(), name.to_string()));
+            if let Some(p) = self.pods.remove(meta_str(&obj, "uid"))
+                && let Some(n) = self.nodes.get_mut(&p.node)
+            {
+                n.used_cpu = n.used_cpu.saturating_sub(p.cpu);
+                n.used_memory = n.used_memory.saturating_sub(p.memory);
+                n.used_pods = n.used_pods.saturating_sub(1);
+                n.pods.remove(meta_str(&obj, "uid"));
+            }
+        }
+        if resource == "nodes" {
+            self.nodes.remove(name);
+        }
+        Some(obj)
+    }
+
+    /// Called after an API client replaced or patched an object.
+    pub fn after_update(&mut self, resource: &'static str, ns: &str, name: &str) {
+        self.dirty = true;
+        let Some(obj) = self.kube.get(resource, ns, name) else {
+            return;
+        };
+        // An object being deleted whose last finalizer was removed goes away.
+        let terminating = !obj["metadata"]["deletionTimestamp"].is_null();
+        let no_finalizers = obj["metadata"]["finalizers"]
+            .as_array()
+            .is_none_or(|f| f.is_empty());
+        if terminating && no_finalizers {
+            self.delete(resource, ns, name);
+        }
+    }
+
+    pub fn addon_version(&self, name: &str) -> Option<&str> {
+        self.addons.get(name).map(|a| a.version.as_str())
+    }
+
+    /// Whether the installed networking add-ons support a kubelet minor.
+    pub fn network_supports(&self, minor: &str) -> bool {
+        ["vpc-cni", "kube-proxy"].iter().all(|addon| {
+            self.addon_version(addon)
+                .is_none_or(|v| self.catalog.supports(addon, v, minor))
+        })
+    }
+}

@@ -1,0 +1,174 @@
+//! The Kubernetes API through kube-rs, as the engine and checks call it.
+
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use kube::api::{Api, EvictParams, ListParams, Patch, PatchParams, PostParams};
+
+use crate::common::{frozen, kube};
+
+#[tokio::test]
+async fn lists_nodes_and_pods_with_selectors_and_paging() {
+    let sb = frozen("small.yaml").await;
+    let client = kube(&sb).await;
+    let nodes: Api<Node> = Api::all(client.clone());
+    let all = nodes.list(&ListParams::default()).await.unwrap();
+    assert_eq!(all.items.len(), 8);
+    assert!(all.items.iter().all(|n| {
+        n.status
+            .as_ref()
+            .unwrap()
+            .conditions
+            .as_ref()
+            .unwrap()
+            .iter()
+            .any(|c| c.type_ == "Ready" && c.status == "True")
+    }));
+    let general = nodes
+        .list(&ListParams::default().labels("eks.amazonaws.com/nodegroup in (general,data)"))
+        .await
+        .unwrap();
+    assert_eq!(general.items.len(), 6);
+    let page = nodes.list(&ListParams::default().limit(5)).await.unwrap();
+    assert_eq!(page.items.len(), 5);
+    let token = page.metadata.continue_.clone().expect("a continue token");
+    let rest = nodes
+        .list(&ListParams::default().limit(5).continue_token(&token))
+        .await
+        .unwrap();
+    assert_eq!(rest.items.len(), 3);
+    let node_name = all.items[0].metadata.name.clone().unwrap();
+    let pods: Api<Pod> = Api::all(client.clone());
+    let on_node = pods
+        .list(&ListParams::default().fields(&format!("spec.nodeName={node_name}")))
+        .await
+        .unwrap();
+    assert!(!on_node.items.is_empty());
+    assert!(
+        on_node
+            .items
+            .iter()
+            .all(|p| p.spec.as_ref().unwrap().node_name.as_deref() == Some(node_name.as_str()))
+    );
+    let web: Api<Pod> = Api::namespaced(client, "shop");
+    let running = web
+        .list(&ListParams::default().labels("app=web"))
+        .await
+        .unwrap();
+    assert_eq!(running.items.len(), 3);
+    assert!(
+        running
+            .items
+            .iter()
+            .all(|p| p.status.as_ref().unwrap().phase.as_deref() == Some("Running"))
+    );
+    sb.shutdown().await;
+}
+
+#[tokio::test]
+async fn cordon_by_strategic_merge_patch_and_dry_run_is_not_a_mutation() {
+    let sb = frozen("small.yaml").await;
+    let client = kube(&sb).await;
+    let nodes: Api<Node> = Api::all(client);
+    let name = sb.nodes()[0].name.clone();
+    let patch = serde_json::json!({"spec": {"unschedulable": true}});
+    let mut dry = PatchParams::default();
+    dry.dry_run = true;
+    nodes
+        .patch(&name, &dry, &Patch::Strategic(&patch))
+        .await
+        .unwrap();
+    assert!(!sb.nodes()[0].unschedulable);
+    assert!(sb.mutations().is_empty(), "{:?}", sb.mutations());
+    nodes
+        .patch(&name, &PatchParams::default(), &Patch::Strategic(&patch))
+        .await
+        .unwrap();
+    assert!(sb.nodes()[0].unschedulable);
+    let muts = sb.mutations();
+    assert_eq!(muts.len(), 1);
+    assert_eq!(muts[0].method, "PATCH");
+    sb.shutdown().await;
+}
+
+#[tokio::test]
+async fn eviction_honours_a_blocking_pdb_with_the_api_servers_429() {
+    let sb = frozen("small.yaml").await;
+    let client = kube(&sb).await;
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "shop");
+    let checkout = pods
+        .list(&ListParams::default().labels("app=checkout"))
+        .await
+        .unwrap();
+    let name = checkout.items[0].metadata.name.clone().unwrap();
+    assert!(sb.set_pdb_enabled("shop", "checkout", true));
+    let pdbs: Api<PodDisruptionBudget> = Api::namespaced(client.clone(), "shop");
+    let pdb = pdbs.get("checkout").await.unwrap();
+    assert_eq!(pdb.status.unwrap().disruptions_allowed, 0);
+    let err = pods
+        .evict(&name, &EvictParams::default())
+        .await
+        .unwrap_err();
+    match err {
+        kube::Error::Api(s) => {
+            assert_eq!(s.code, 429);
+            assert_eq!(
+                s.message,
+                "Cannot evict pod as it would violate the pod's disruption budget."
+            );
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    assert!(sb.set_pdb_enabled("shop", "checkout", false));
+    pods.evict(&name, &EvictParams::default()).await.unwrap();
+    assert!(sb.kube_object("pods", "shop", &name).is_none());
+    // The Deployment replaces it.
+    let again = pods
+        .list(&ListParams::default().labels("app=checkout"))
+        .await
+        .unwrap();
+    assert_eq!(again.items.len(), 1);
+    assert_ne!(again.items[0].metadata.name.as_deref(), Some(name.as_str()));
+    sb.shutdown().await;
+}
+
+#[tokio::test]
+async fn lease_replace_with_stale_resource_version_conflicts() {
+    let sb = frozen("small.yaml").await;
+    let client = kube(&sb).await;
+    let leases: Api<Lease> = Api::namespaced(client, "default");
+    let lease: Lease = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "runbook-lock"},
+        "spec": {"holderIdentity": "a", "leaseDurationSeconds": 30}
+    }))
+    .unwrap();
+    let created = leases.create(&PostParams::default(), &lease).await.unwrap();
+    let mut mine = created.clone();
+    mine.spec.as_mut().unwrap().holder_identity = Some("b".into());
+    let updated = leases
+        .replace("runbook-lock", &PostParams::default(), &mine)
+        .await
+        .unwrap();
+    assert_ne!(
+        updated.metadata.resource_version,
+        created.metadata.resource_version
+    );
+    // `mine` still carries the old resourceVersion.
+    let err = leases
+        .replace("runbook-lock", &PostParams::default(), &mine)
+        .await
+        .unwrap_err();
+    match err {
+        kube::Error::Api(s) => {
+            assert_eq!(s.code, 409);
+            assert_eq!(s.reason, "Conflict");
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    let dup = leases
+        .create(&PostParams::default(), &lease)
+        .await
+        .unwrap_err();
+    assert!(matches!(dup, kube::Error::Api(s) if s.reason == "AlreadyExists"));
+    sb.shutdown().await;
+}
