@@ -105,7 +105,26 @@ pub fn run(args: Args) -> miette::Result<Outcome> {
             return Ok(Outcome::Failed);
         }
     };
-    let bound = match params::bind(&program, runbook, args.env.as_deref(), &args.set) {
+    // Against the embedded sandbox the cluster is the fixture's: default the
+    // conventional `cluster` parameter to it unless set explicitly.
+    let fixture = match &args.sandbox {
+        Some(path) => match crate::sandbox::Fixture::load(path) {
+            Ok(f) => Some(f),
+            Err(e) => {
+                eprintln!("{}", e.render(color()));
+                return Ok(Outcome::Failed);
+            }
+        },
+        None => None,
+    };
+    let mut sets = args.set.clone();
+    if let Some(f) = &fixture
+        && runbook.params().any(|p| p.name.name == "cluster")
+        && !sets.iter().any(|s| s.starts_with("cluster="))
+    {
+        sets.push(format!("cluster={}", f.spec.cluster.name));
+    }
+    let bound = match params::bind(&program, runbook, args.env.as_deref(), &sets) {
         Ok(b) => b,
         Err((sources, diags)) => {
             print_diagnostics(&diags, &sources, args.output);
@@ -117,7 +136,7 @@ pub fn run(args: Args) -> miette::Result<Outcome> {
         .build()
         .map_err(|e| miette::miette!("cannot start the async runtime: {e}"))?;
     runtime.block_on(async {
-        let (connect, clock, _sandbox) = target(&args).await?;
+        let (connect, clock, _sandbox) = target(&args, fixture).await?;
         let clients = Clients::connect(&connect).await.map_err(|e| {
             miette::miette!(
                 help = "check --kubeconfig/--context and your AWS configuration",
@@ -164,8 +183,9 @@ pub fn run(args: Args) -> miette::Result<Outcome> {
 /// Where the clients point: the embedded sandbox or the real cloud.
 async fn target(
     args: &Args,
+    fixture: Option<crate::sandbox::Fixture>,
 ) -> miette::Result<(ConnectOptions, Clock, Option<crate::sandbox::Sandbox>)> {
-    let Some(fixture) = &args.sandbox else {
+    let Some(fixture) = fixture else {
         let connect = ConnectOptions {
             region: args.region.clone(),
             profile: args.profile.clone(),
@@ -175,7 +195,6 @@ async fn target(
         };
         return Ok((connect, Clock::real(), None));
     };
-    let fixture = crate::sandbox::Fixture::load(fixture).map_err(|e| miette::miette!("{e:?}"))?;
     let opts = crate::sandbox::SandboxOptions {
         time_scale: args.time_scale,
         ..crate::sandbox::SandboxOptions::default()
