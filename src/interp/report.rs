@@ -113,7 +113,12 @@ struct State {
     lines: Vec<String>,
     events: Vec<serde_json::Value>,
     step_started: Duration,
+    /// Last plain progress line: what it was about and when.
+    last_progress: Option<(String, Duration)>,
 }
+
+/// Plain output prints a progress line per subject at most this often.
+const PROGRESS_EVERY: Duration = Duration::from_secs(60);
 
 impl Reporter {
     pub fn new(output: Output, clock: Clock) -> Self {
@@ -163,9 +168,18 @@ impl Reporter {
             match &st.spinner {
                 Some(sp) => sp.set_message(format!("{message} [{elapsed}]")),
                 None => {
-                    let line = format!("{}  … {message}", indent(st.depth));
-                    println!("{line}");
-                    st.lines.push(line);
+                    let subject = message.split(':').next().unwrap_or_default().to_string();
+                    let now = self.clock.now();
+                    let due = match &st.last_progress {
+                        Some((s, at)) => *s != subject || now.saturating_sub(*at) >= PROGRESS_EVERY,
+                        None => true,
+                    };
+                    if due {
+                        st.last_progress = Some((subject, now));
+                        let line = format!("{}  … {message}", indent(st.depth));
+                        println!("{line}");
+                        st.lines.push(line);
+                    }
                 }
             }
             return;
