@@ -10,6 +10,8 @@ pub enum FailKind {
     Eval,
     /// A cloud call failed.
     Cloud,
+    /// A precondition does not hold.
+    Precondition,
     /// A gate did not hold within its window.
     Gate,
     /// An `await` did not hold within its window.
@@ -73,6 +75,7 @@ impl RunError {
 
     pub fn code(&self) -> &'static str {
         match self.kind {
+            FailKind::Precondition => "RUN010",
             FailKind::Eval => "RUN030",
             FailKind::Cloud => "RUN020",
             FailKind::Gate => "RUN021",
