@@ -56,10 +56,7 @@ fn serve(a: ServeArgs) -> miette::Result<Outcome> {
             a.time_scale
         ));
     }
-    let fixture = Fixture::load(&a.fixture).map_err(|e| {
-        let color = console::colors_enabled_stderr();
-        miette::miette!("{}", e.render(color))
-    })?;
+    let fixture = Fixture::load(&a.fixture).map_err(miette::Report::new)?;
     let rt = tokio::runtime::Runtime::new()
         .map_err(|e| miette::miette!("cannot start the async runtime: {e}"))?;
     rt.block_on(async move {

@@ -304,7 +304,7 @@ impl Sandbox {
         if let Some(t) = self.ticker.take() {
             t.abort();
         }
-        if tokio::time::timeout(Duration::from_secs(2), &mut self.server)
+        if tokio::time::timeout(Duration::from_millis(500), &mut self.server)
             .await
             .is_err()
         {

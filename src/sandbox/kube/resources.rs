@@ -143,8 +143,17 @@ pub static RESOURCES: &[ResourceDef] = &[
     ),
 ];
 
-/// Subresources listed in discovery: (parent, sub, kind, group, version, verbs).
-pub static SUBRESOURCES: &[(&str, &str, &str, &str, &str, &[&str])] = &[
+/// A subresource listed in discovery: (parent, sub, kind, group, version, verbs).
+pub type Subresource = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static [&'static str],
+);
+
+pub static SUBRESOURCES: &[Subresource] = &[
     ("pods", "eviction", "Eviction", "policy", "v1", &["create"]),
     (
         "pods",

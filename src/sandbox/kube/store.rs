@@ -38,11 +38,16 @@ pub struct WatchEvent {
 
 pub type Key = (String, String);
 
+/// Events to replay plus a receiver for live ones.
+pub type Subscription = (Vec<Arc<WatchEvent>>, broadcast::Receiver<Arc<WatchEvent>>);
+
 pub struct Store {
     rv: u64,
     objects: HashMap<&'static str, BTreeMap<Key, Value>>,
     history: VecDeque<Arc<WatchEvent>>,
     tx: broadcast::Sender<Arc<WatchEvent>>,
+    /// While the world is built nobody can watch: skip event copies.
+    quiet: bool,
 }
 
 impl Default for Store {
@@ -70,6 +75,7 @@ impl Store {
             objects: HashMap::new(),
             history: VecDeque::new(),
             tx,
+            quiet: false,
         }
     }
 
@@ -115,7 +121,16 @@ impl Store {
         self.rv
     }
 
+    /// Record no watch events until `set_quiet(false)`; watches can only
+    /// start after that point.
+    pub fn set_quiet(&mut self, quiet: bool) {
+        self.quiet = quiet;
+    }
+
     fn emit(&mut self, resource: &'static str, kind: EventType, object: Value, rv: u64) {
+        if self.quiet {
+            return;
+        }
         let ev = Arc::new(WatchEvent {
             rv,
             resource,
@@ -134,6 +149,13 @@ impl Store {
     pub fn insert(&mut self, resource: &'static str, mut obj: Value) -> Value {
         let rv = self.bump(&mut obj);
         let key = key_of(&obj);
+        if self.quiet {
+            self.objects
+                .entry(resource)
+                .or_default()
+                .insert(key, obj.clone());
+            return obj;
+        }
         self.objects
             .entry(resource)
             .or_default()
@@ -173,8 +195,10 @@ impl Store {
         self.rv += 1;
         let rv = self.rv;
         obj["metadata"]["resourceVersion"] = Value::String(rv.to_string());
-        let snapshot = obj.clone();
-        self.emit(resource, EventType::Modified, snapshot, rv);
+        if !self.quiet {
+            let snapshot = obj.clone();
+            self.emit(resource, EventType::Modified, snapshot, rv);
+        }
         true
     }
 
@@ -188,10 +212,7 @@ impl Store {
 
     /// Events after `rv` plus a live receiver, taken atomically. `None` when
     /// `rv` is older than the kept history (the client must re-list: 410).
-    pub fn subscribe_from(
-        &self,
-        rv: u64,
-    ) -> Option<(Vec<Arc<WatchEvent>>, broadcast::Receiver<Arc<WatchEvent>>)> {
+    pub fn subscribe_from(&self, rv: u64) -> Option<Subscription> {
         let rx = self.tx.subscribe();
         if rv + 1 < self.history.front().map_or(self.rv + 1, |e| e.rv) && rv < self.rv {
             return None;

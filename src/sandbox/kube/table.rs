@@ -13,7 +13,7 @@ pub fn human_duration(ms: u64) -> String {
     if s < 120 {
         format!("{s}s")
     } else if m < 10 {
-        if s % 60 == 0 {
+        if s.is_multiple_of(60) {
             format!("{m}m")
         } else {
             format!("{m}m{}s", s % 60)
@@ -21,7 +21,7 @@ pub fn human_duration(ms: u64) -> String {
     } else if m < 180 {
         format!("{m}m")
     } else if h < 8 {
-        if m % 60 == 0 {
+        if m.is_multiple_of(60) {
             format!("{h}h")
         } else {
             format!("{h}h{}m", m % 60)
@@ -29,7 +29,7 @@ pub fn human_duration(ms: u64) -> String {
     } else if h < 48 {
         format!("{h}h")
     } else if h < 24 * 8 {
-        if h % 24 == 0 {
+        if h.is_multiple_of(24) {
             format!("{}d", h / 24)
         } else {
             format!("{}d{}h", h / 24, h % 24)
@@ -151,6 +151,26 @@ fn pdb_row(p: &Value, now: i64) -> Vec<Value> {
         json!(show(&p["spec"]["maxUnavailable"])),
         json!(p["status"]["disruptionsAllowed"].as_i64().unwrap_or(0)),
         json!(age(p, now)),
+    ]
+}
+
+fn event_row(e: &Value, now: i64) -> Vec<Value> {
+    let last = e["lastTimestamp"]
+        .as_str()
+        .and_then(|s| s.parse::<jiff::Timestamp>().ok())
+        .map_or(now, |t| t.as_millisecond());
+    let obj = &e["involvedObject"];
+    vec![
+        json!(human_duration((now - last).max(0) as u64)),
+        e["type"].clone(),
+        e["reason"].clone(),
+        json!(format!(
+            "{}/{}",
+            obj["kind"].as_str().unwrap_or("").to_lowercase(),
+            obj["name"].as_str().unwrap_or("")
+        )),
+        e["message"].clone(),
+        e["metadata"]["name"].clone(),
     ]
 }
 
@@ -322,6 +342,29 @@ fn layout(resource: &str) -> (Vec<Value>, RowFn) {
                 age,
             ],
             pdb_row,
+        ),
+        "events" => (
+            vec![
+                col(
+                    "Last Seen",
+                    "string",
+                    "",
+                    0,
+                    "Time since the event was last seen.",
+                ),
+                col(
+                    "Type",
+                    "string",
+                    "",
+                    0,
+                    "Type of this event (Normal, Warning).",
+                ),
+                col("Reason", "string", "", 0, "Why the action was taken."),
+                col("Object", "string", "", 0, "The object this event is about."),
+                col("Message", "string", "", 0, "A human-readable description."),
+                col("Name", "string", "name", 1, "Name of the event."),
+            ],
+            event_row,
         ),
         _ => (
             vec![

@@ -41,6 +41,30 @@ fn index(world: &World) -> HashMap<String, Owned> {
     by_owner
 }
 
+/// (live pods, ready pods) per controller uid, without copying pod data.
+fn owner_counts(world: &World) -> HashMap<String, (u64, u64)> {
+    let mut counts: HashMap<String, (u64, u64)> = HashMap::new();
+    for (_, pod) in world.kube.list("pods", None) {
+        if is_terminating(pod) {
+            continue;
+        }
+        let Some((_, _, uid)) = controller_of(pod) else {
+            continue;
+        };
+        let ready = pod_ready(pod) as u64;
+        match counts.get_mut(uid) {
+            Some(c) => {
+                c.0 += 1;
+                c.1 += ready;
+            }
+            None => {
+                counts.insert(uid.to_string(), (1, ready));
+            }
+        }
+    }
+    counts
+}
+
 pub fn template_hash(template: &Value) -> String {
     const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
     let digest = Sha256::digest(template.to_string().as_bytes());
@@ -56,9 +80,91 @@ pub fn run(world: &mut World) {
     replicasets(world, &idx);
     daemonsets(world, &idx);
     statefulsets(world, &idx);
-    let idx = index(world);
-    statuses(world, &idx);
+    let counts = owner_counts(world);
+    statuses(world, &counts);
     budgets(world);
+    endpoints(world);
+}
+
+/// Endpoints follow pod readiness: a pod that is not Ready (for example on
+/// a NotReady node) leaves `addresses` and receives no ClusterIP traffic.
+fn endpoints(world: &mut World) {
+    let services: Vec<(String, String, Value, Value)> = world
+        .kube
+        .list("services", None)
+        .map(|(k, s)| {
+            (
+                k.0.clone(),
+                k.1.clone(),
+                s["spec"]["selector"].clone(),
+                s["spec"]["ports"].clone(),
+            )
+        })
+        .collect();
+    for (ns, name, selector, ports) in services {
+        let Some(sel) = selector.as_object() else {
+            continue;
+        };
+        let mut ready = Vec::new();
+        let mut not_ready = Vec::new();
+        for (_, pod) in world.kube.list("pods", Some(&ns)) {
+            let labels = &pod["metadata"]["labels"];
+            if is_terminating(pod) || !sel.iter().all(|(k, v)| labels[k] == *v) {
+                continue;
+            }
+            let Some(ip) = pod["status"]["podIP"].as_str() else {
+                continue;
+            };
+            let addr = json!({
+                "ip": ip,
+                "nodeName": pod["spec"]["nodeName"].clone(),
+                "targetRef": {"kind": "Pod", "namespace": ns, "name": pod["metadata"]["name"].clone(),
+                              "uid": pod["metadata"]["uid"].clone()},
+            });
+            if pod_ready(pod) {
+                ready.push(addr);
+            } else {
+                not_ready.push(addr);
+            }
+        }
+        let ports: Vec<Value> = ports
+            .as_array()
+            .map(|ps| {
+                ps.iter()
+                    .map(|p| json!({"port": p["targetPort"].clone(), "protocol": "TCP"}))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut subset = json!({"ports": ports});
+        if !ready.is_empty() {
+            subset["addresses"] = json!(ready);
+        }
+        if !not_ready.is_empty() {
+            subset["notReadyAddresses"] = json!(not_ready);
+        }
+        let subsets = if ready.is_empty() && not_ready.is_empty() {
+            json!([])
+        } else {
+            json!([subset])
+        };
+        if world.kube.contains("endpoints", &ns, &name) {
+            world.kube.modify("endpoints", &ns, &name, |e| {
+                if e["subsets"] == subsets {
+                    return false;
+                }
+                e["subsets"] = subsets.clone();
+                true
+            });
+        } else {
+            let obj = json!({
+                "apiVersion": "v1",
+                "kind": "Endpoints",
+                "metadata": {"name": name, "namespace": ns},
+                "subsets": subsets,
+            });
+            world.create("endpoints", obj);
+        }
+    }
 }
 
 fn deployments(world: &mut World) {
@@ -128,14 +234,15 @@ fn deployments(world: &mut World) {
     }
 }
 
+/// The workload a new pod belongs to: (kind, name, uid).
+type Owner<'a> = (&'a str, &'a str, &'a str);
+
 fn create_owned_pod(
     world: &mut World,
     ns: &str,
     name: &str,
     template: &Value,
-    kind: &str,
-    owner: &str,
-    owner_uid: &str,
+    (kind, owner, owner_uid): Owner,
     node: Option<&str>,
 ) {
     let created = world.now_ts();
@@ -175,9 +282,7 @@ fn replicasets(world: &mut World, idx: &HashMap<String, Owned>) {
                     &ns,
                     &pod_name,
                     &rs["spec"]["template"],
-                    "ReplicaSet",
-                    &name,
-                    &uid,
+                    ("ReplicaSet", &name, &uid),
                     None,
                 );
             }
@@ -210,6 +315,10 @@ fn daemonsets(world: &mut World, idx: &HashMap<String, Owned>) {
             .unwrap_or("")
             .to_string();
         let pods: Vec<_> = idx.get(&uid).map(|o| o.pods.clone()).unwrap_or_default();
+        let mut by_node: HashMap<&str, Vec<_>> = HashMap::new();
+        for p in pods.iter().filter(|p| !p.3) {
+            by_node.entry(p.4.as_str()).or_default().push(p);
+        }
         for node in &node_names {
             let Some(node_obj) = world.kube.get("nodes", "", node) else {
                 continue;
@@ -221,7 +330,7 @@ fn daemonsets(world: &mut World, idx: &HashMap<String, Owned>) {
             {
                 continue;
             }
-            let here: Vec<_> = pods.iter().filter(|p| &p.4 == node && !p.3).collect();
+            let here = by_node.get(node.as_str()).cloned().unwrap_or_default();
             let current = here.iter().any(|p| p.5 == image);
             for stale in here.iter().filter(|p| p.5 != image) {
                 world.delete("pods", &stale.0, &stale.1);
@@ -233,9 +342,7 @@ fn daemonsets(world: &mut World, idx: &HashMap<String, Owned>) {
                     &ns,
                     &pod_name,
                     template,
-                    "DaemonSet",
-                    &name,
-                    &uid,
+                    ("DaemonSet", &name, &uid),
                     Some(node),
                 );
             }
@@ -267,38 +374,39 @@ fn statefulsets(world: &mut World, idx: &HashMap<String, Owned>) {
         for i in 0..want {
             let pod_name = format!("{name}-{i}");
             let claim = format!("data-{name}-{i}");
-            if !world.kube.contains("persistentvolumeclaims", &ns, &claim) {
-                let mut finalizers = vec![json!("kubernetes.io/pvc-protection")];
-                if stuck {
-                    finalizers.push(json!("backup.example.com/snapshot-protection"));
-                }
-                let tpl = &sts["spec"]["volumeClaimTemplates"][0]["spec"];
-                let pvc = json!({
-                    "apiVersion": "v1",
-                    "kind": "PersistentVolumeClaim",
-                    "metadata": {
-                        "name": claim,
-                        "namespace": ns,
-                        "labels": sts["spec"]["selector"]["matchLabels"].clone(),
-                        "finalizers": finalizers,
-                    },
-                    "spec": {
-                        "accessModes": tpl["accessModes"].clone(),
-                        "resources": tpl["resources"].clone(),
-                        "storageClassName": tpl["storageClassName"].clone(),
-                        "volumeMode": "Filesystem",
-                        "volumeName": format!("pvc-{}", world.uid()),
-                    },
-                    "status": {
-                        "phase": "Bound",
-                        "accessModes": tpl["accessModes"].clone(),
-                        "capacity": {"storage": tpl["resources"]["requests"]["storage"].clone()},
-                    },
-                });
-                world.create("persistentvolumeclaims", pvc);
-            }
             if !pods.iter().any(|p| p.1 == pod_name) && !world.kube.contains("pods", &ns, &pod_name)
             {
+                // Claims are created with their pod, never behind its back.
+                if !world.kube.contains("persistentvolumeclaims", &ns, &claim) {
+                    let mut finalizers = vec![json!("kubernetes.io/pvc-protection")];
+                    if stuck {
+                        finalizers.push(json!("backup.example.com/snapshot-protection"));
+                    }
+                    let tpl = &sts["spec"]["volumeClaimTemplates"][0]["spec"];
+                    let pvc = json!({
+                        "apiVersion": "v1",
+                        "kind": "PersistentVolumeClaim",
+                        "metadata": {
+                            "name": claim,
+                            "namespace": ns,
+                            "labels": sts["spec"]["selector"]["matchLabels"].clone(),
+                            "finalizers": finalizers,
+                        },
+                        "spec": {
+                            "accessModes": tpl["accessModes"].clone(),
+                            "resources": tpl["resources"].clone(),
+                            "storageClassName": tpl["storageClassName"].clone(),
+                            "volumeMode": "Filesystem",
+                            "volumeName": format!("pvc-{}", world.uid()),
+                        },
+                        "status": {
+                            "phase": "Bound",
+                            "accessModes": tpl["accessModes"].clone(),
+                            "capacity": {"storage": tpl["resources"]["requests"]["storage"].clone()},
+                        },
+                    });
+                    world.create("persistentvolumeclaims", pvc);
+                }
                 let mut template = sts["spec"]["template"].clone();
                 template["metadata"]["labels"]["statefulset.kubernetes.io/pod-name"] =
                     json!(pod_name);
@@ -310,9 +418,7 @@ fn statefulsets(world: &mut World, idx: &HashMap<String, Owned>) {
                     &ns,
                     &pod_name,
                     &template,
-                    "StatefulSet",
-                    &name,
-                    &uid,
+                    ("StatefulSet", &name, &uid),
                     None,
                 );
             }
@@ -326,15 +432,8 @@ fn statefulsets(world: &mut World, idx: &HashMap<String, Owned>) {
     }
 }
 
-fn statuses(world: &mut World, idx: &HashMap<String, Owned>) {
-    let counts = |uid: &str| {
-        idx.get(uid).map_or((0u64, 0u64), |o| {
-            let live = o.pods.iter().filter(|p| !p.3);
-            let total = live.clone().count() as u64;
-            let ready = live.filter(|p| p.2).count() as u64;
-            (total, ready)
-        })
-    };
+fn statuses(world: &mut World, by_owner: &HashMap<String, (u64, u64)>) {
+    let counts = |uid: &str| by_owner.get(uid).copied().unwrap_or((0, 0));
     let mut rs_counts: HashMap<String, (u64, u64)> = HashMap::new();
     let sets: Vec<(String, String, String, Option<String>)> = world
         .kube

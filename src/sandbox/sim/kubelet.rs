@@ -21,6 +21,7 @@ pub fn node(world: &mut World, name: &str, instant: bool) {
     if sim.reported_ready == Some(ready) {
         return;
     }
+    let was_reported = sim.reported_ready.is_some();
     if let Some(sim) = world.nodes.get_mut(name) {
         sim.reported_ready = Some(ready);
         if instant {
@@ -51,6 +52,22 @@ pub fn node(world: &mut World, name: &str, instant: bool) {
         true
     });
     world.dirty = true;
+    if let Some(node) = world
+        .kube
+        .get("nodes", "", name)
+        .filter(|_| was_reported || ready)
+        .cloned()
+    {
+        let (reason, message) = if ready {
+            ("NodeReady", format!("Node {name} status is now: NodeReady"))
+        } else {
+            (
+                "NodeNotReady",
+                format!("Node {name} status is now: NodeNotReady"),
+            )
+        };
+        world.event(&node, "Normal", reason, message, "kubelet");
+    }
     let uids: Vec<String> = world.nodes[name].pods.iter().cloned().collect();
     for uid in uids {
         pod(world, &uid, instant);
@@ -128,6 +145,7 @@ pub fn pod(world: &mut World, uid: &str, instant: bool) {
                 waiting_reason(obj),
                 Some("ErrImagePull" | "ImagePullBackOff")
             );
+            let about = obj.clone();
             sim.pull_retry_at_ms = Some(now + IMAGE_BACKOFF_MS);
             world.schedule(now + IMAGE_BACKOFF_MS, Timer::Pod(uid.to_string()));
             let reason = if first {
@@ -135,6 +153,17 @@ pub fn pod(world: &mut World, uid: &str, instant: bool) {
             } else {
                 "ImagePullBackOff"
             };
+            let (event, message) = if first {
+                (
+                    "Failed",
+                    format!(
+                        "Failed to pull image \"{image}\": 429 Too Many Requests - Server message: toomanyrequests: You have reached your pull rate limit."
+                    ),
+                )
+            } else {
+                ("BackOff", format!("Back-off pulling image \"{image}\""))
+            };
+            world.event(&about, "Warning", event, message, "kubelet");
             write_state(world, &sim, Err(reason), false);
             world.pods.insert(uid.to_string(), sim);
             return;

@@ -117,7 +117,7 @@ pub fn run(world: &mut World) {
 
 fn mark_unschedulable(world: &mut World, ns: &str, name: &str) {
     let now = world.now_ts();
-    world.kube.modify("pods", ns, name, |p| {
+    let first = world.kube.modify("pods", ns, name, |p| {
         if p["status"]["conditions"][0]["reason"] == "Unschedulable" {
             return false;
         }
@@ -128,4 +128,17 @@ fn mark_unschedulable(world: &mut World, ns: &str, name: &str) {
         }]);
         true
     });
+    if first && let Some(pod) = world.kube.get("pods", ns, name).cloned() {
+        let nodes = world.nodes.len();
+        let message = format!(
+            "0/{nodes} nodes are available: no Ready, schedulable node has room for the pod or is tolerated by it."
+        );
+        world.event(
+            &pod,
+            "Warning",
+            "FailedScheduling",
+            message,
+            "default-scheduler",
+        );
+    }
 }

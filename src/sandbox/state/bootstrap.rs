@@ -63,6 +63,7 @@ impl World {
             timers: Default::default(),
             addons_changed: false,
         };
+        world.kube.set_quiet(true);
         let created = world.now_ts();
         let mut namespaces: Vec<String> =
             ["default", "kube-system", "kube-public", "kube-node-lease"]
@@ -177,6 +178,9 @@ impl World {
                     json!([{"name": "scratch", "mountPath": "/scratch"}]);
             }
             create_deployment(&mut world, &d.namespace, &d.name, d.replicas, &labels, t);
+            if let Some(port) = d.service_port {
+                create_service(&mut world, &d.namespace, &d.name, &labels, port);
+            }
         }
         for d in &w.daemon_sets {
             let labels = default_labels(&d.labels, &d.name);
@@ -227,6 +231,9 @@ impl World {
             obj["spec"]["template"]["spec"]["volumes"] =
                 json!([{"name": "data", "persistentVolumeClaim": {"claimName": "data"}}]);
             world.create("statefulsets", obj);
+            if let Some(port) = s.service_port {
+                create_service(&mut world, &s.namespace, &s.name, &labels, port);
+            }
         }
         for p in &w.pods {
             let labels = default_labels(&p.labels, &p.name);
@@ -248,6 +255,7 @@ impl World {
             world.create("poddisruptionbudgets", obj);
         }
         sim::settle(&mut world);
+        world.kube.set_quiet(false);
         world
     }
 }
@@ -279,6 +287,34 @@ fn tolerations(ts: &[TolerationSpec]) -> Value {
             })
             .collect(),
     )
+}
+
+/// A ClusterIP Service selecting a workload's pods; the endpoints
+/// controller keeps its Endpoints in step with pod readiness.
+fn create_service(
+    world: &mut World,
+    ns: &str,
+    name: &str,
+    labels: &IndexMap<String, String>,
+    port: u16,
+) {
+    let n = world.kube.count("services") as u32 + 10;
+    let ip = format!("172.20.{}.{}", n / 250, n % 250 + 1);
+    let obj = json!({
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": name, "namespace": ns, "labels": labels_json(labels)},
+        "spec": {
+            "type": "ClusterIP",
+            "clusterIP": ip,
+            "clusterIPs": [ip],
+            "selector": labels_json(labels),
+            "ports": [{"port": port, "targetPort": port, "protocol": "TCP"}],
+            "sessionAffinity": "None",
+        },
+        "status": {"loadBalancer": {}},
+    });
+    world.create("services", obj);
 }
 
 pub fn pdb_object(p: &PdbSpec) -> Value {

@@ -160,11 +160,16 @@ impl World {
             .collect()
     }
 
-    /// Run `timer` at `at_ms` (rounded up to the simulation's tick grid, so
-    /// many pods starting together are handled in one step).
+    /// Run `timer` at `at_ms`: now if already due, else rounded up to the
+    /// simulation's tick grid so many pods starting together are handled in
+    /// one step.
     pub fn schedule(&mut self, at_ms: u64, timer: Timer) {
-        let at = at_ms.div_ceil(TICK_MS) * TICK_MS;
-        self.timers.insert((at.max(self.now_ms), timer));
+        let at = if at_ms <= self.now_ms {
+            self.now_ms
+        } else {
+            at_ms.div_ceil(TICK_MS) * TICK_MS
+        };
+        self.timers.insert((at, timer));
     }
 
     /// The simple create path for objects the simulation makes: fills uid,
@@ -276,6 +281,52 @@ impl World {
         if terminating && no_finalizers {
             self.delete(resource, ns, name);
         }
+    }
+
+    /// Record a core/v1 Event about an object, as the kubelet, scheduler or
+    /// node controller would.
+    pub fn event(
+        &mut self,
+        about: &Value,
+        type_: &str,
+        reason: &str,
+        message: String,
+        component: &str,
+    ) {
+        let ns = match meta_str(about, "namespace") {
+            "" => "default".to_string(),
+            ns => ns.to_string(),
+        };
+        let name = format!(
+            "{}.{}",
+            meta_str(about, "name"),
+            &self.uid().replace('-', "")[..16]
+        );
+        let now = self.now_ts();
+        let obj = serde_json::json!({
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"name": name, "namespace": ns},
+            "involvedObject": {
+                "kind": about["kind"].clone(),
+                "apiVersion": about["apiVersion"].clone(),
+                "namespace": about["metadata"]["namespace"].clone(),
+                "name": about["metadata"]["name"].clone(),
+                "uid": about["metadata"]["uid"].clone(),
+            },
+            "reason": reason,
+            "message": message,
+            "type": type_,
+            "source": {"component": component},
+            "reportingComponent": component,
+            "firstTimestamp": now,
+            "lastTimestamp": now,
+            "count": 1,
+        });
+        // Events change nothing the controllers look at.
+        let dirty = self.dirty;
+        self.create("events", obj);
+        self.dirty = dirty;
     }
 
     pub fn addon_version(&self, name: &str) -> Option<&str> {

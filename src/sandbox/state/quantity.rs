@@ -25,7 +25,7 @@ pub fn parse_memory(s: &str) -> Option<u64> {
     for (suffix, mult) in units {
         if let Some(n) = s.strip_suffix(suffix) {
             let n: f64 = n.parse().ok()?;
-            return (n >= 0.0).then(|| (n * mult as f64) as u64);
+            return (n >= 0.0).then_some((n * mult as f64) as u64);
         }
     }
     s.parse().ok()
@@ -37,7 +37,7 @@ pub fn format_memory_ki(bytes: u64) -> String {
 }
 
 pub fn format_cpu(milli: u64) -> String {
-    if milli % 1000 == 0 {
+    if milli.is_multiple_of(1000) {
         (milli / 1000).to_string()
     } else {
         format!("{milli}m")

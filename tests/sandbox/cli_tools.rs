@@ -1,0 +1,251 @@
+//! Fidelity with the real command-line clients: `kubectl` and the AWS CLI
+//! against the sandbox, as an on-call engineer would use them. Each test is
+//! skipped, with a printed reason, when its binary is not installed.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use tokio::process::Command;
+
+use crate::common::frozen;
+
+fn find(tool: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|p| p.join(tool))
+            .find(|p| p.is_file())
+    })
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+async fn kubectl(bin: &Path, kubeconfig: &Path, args: &[&str]) -> Output {
+    Command::new(bin)
+        .env("KUBECONFIG", kubeconfig)
+        .env_remove("HTTPS_PROXY")
+        .env_remove("HTTP_PROXY")
+        .args(args)
+        .output()
+        .await
+        .expect("kubectl runs")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_get_cordon_drain_with_blocking_pdb_and_uncordon() {
+    let Some(bin) = find("kubectl") else {
+        eprintln!("skipping: kubectl not found on PATH");
+        return;
+    };
+    let sb = frozen("small.yaml").await;
+    let dir = tempfile::tempdir().unwrap();
+    let kc = dir.path().join("kubeconfig");
+    sb.write_kubeconfig(&kc).unwrap();
+
+    let out = kubectl(&bin, &kc, &["get", "nodes"]).await;
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    let header = t.lines().next().unwrap();
+    for col in ["NAME", "STATUS", "ROLES", "AGE", "VERSION"] {
+        assert!(header.contains(col), "{t}");
+    }
+    assert_eq!(
+        t.lines().filter(|l| l.contains(" Ready ")).count(),
+        8,
+        "{t}"
+    );
+    assert!(t.contains("v1.28.15-eks-"), "{t}");
+
+    let out = kubectl(&bin, &kc, &["get", "pods", "-A"]).await;
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    assert!(t.lines().next().unwrap().starts_with("NAMESPACE"), "{t}");
+    assert!(t.contains("checkout-") && t.contains("Running"), "{t}");
+
+    let pod = sb
+        .pods()
+        .into_iter()
+        .find(|p| p.name.starts_with("checkout-"))
+        .unwrap();
+    let node = pod.node.clone().unwrap();
+    let out = kubectl(&bin, &kc, &["cordon", &node]).await;
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(sb.nodes().iter().any(|n| n.name == node && n.unschedulable));
+
+    assert!(sb.set_pdb_enabled("shop", "checkout", true));
+    let drain = [
+        "drain",
+        node.as_str(),
+        "--ignore-daemonsets",
+        "--delete-emptydir-data",
+        "--timeout=6s",
+    ];
+    let out = kubectl(&bin, &kc, &drain).await;
+    let t = text(&out);
+    assert!(
+        !out.status.success(),
+        "drain must fail while the PDB blocks: {t}"
+    );
+    assert!(
+        t.contains("Cannot evict pod as it would violate the pod's disruption budget."),
+        "{t}"
+    );
+    assert!(t.contains(&pod.name), "{t}");
+    assert!(sb.kube_object("pods", "shop", &pod.name).is_some());
+
+    assert!(sb.set_pdb_enabled("shop", "checkout", false));
+    let out = kubectl(&bin, &kc, &drain).await;
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    assert!(t.contains("drained"), "{t}");
+    assert!(sb.kube_object("pods", "shop", &pod.name).is_none());
+
+    let out = kubectl(&bin, &kc, &["uncordon", &node]).await;
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        sb.nodes()
+            .iter()
+            .any(|n| n.name == node && !n.unschedulable)
+    );
+    sb.shutdown().await;
+}
+
+async fn aws(bin: &Path, endpoint: &str, args: &[&str]) -> Output {
+    Command::new(bin)
+        .env("AWS_ACCESS_KEY_ID", "AKIDSANDBOXEXAMPLE")
+        .env("AWS_SECRET_ACCESS_KEY", "sandbox-secret")
+        .env_remove("AWS_PROFILE")
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .args(args)
+        .args([
+            "--endpoint-url",
+            endpoint,
+            "--region",
+            "us-west-2",
+            "--output",
+            "json",
+        ])
+        .output()
+        .await
+        .expect("aws runs")
+}
+
+fn json(o: &Output) -> serde_json::Value {
+    assert!(o.status.success(), "{}", text(o));
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(o)))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aws_cli_describes_and_updates_the_cluster() {
+    let Some(bin) = find("aws") else {
+        eprintln!("skipping: aws CLI not found on PATH");
+        return;
+    };
+    let sb = frozen("small.yaml").await;
+    let e = sb.endpoint();
+    let c = json(&aws(&bin, &e, &["eks", "describe-cluster", "--name", "demo"]).await);
+    assert_eq!(c["cluster"]["version"], "1.28");
+    assert_eq!(c["cluster"]["status"], "ACTIVE");
+    let ngs = json(
+        &aws(
+            &bin,
+            &e,
+            &["eks", "list-nodegroups", "--cluster-name", "demo"],
+        )
+        .await,
+    );
+    assert_eq!(
+        ngs["nodegroups"],
+        serde_json::json!(["general", "data", "system"])
+    );
+    let v = json(
+        &aws(
+            &bin,
+            &e,
+            &[
+                "eks",
+                "describe-addon-versions",
+                "--addon-name",
+                "vpc-cni",
+                "--kubernetes-version",
+                "1.29",
+            ],
+        )
+        .await,
+    );
+    let versions = v["addons"][0]["addonVersions"].as_array().unwrap();
+    assert!(
+        versions
+            .iter()
+            .any(|x| x["addonVersion"] == "v1.19.2-eksbuild.1")
+    );
+    let u = json(
+        &aws(
+            &bin,
+            &e,
+            &[
+                "eks",
+                "update-cluster-version",
+                "--name",
+                "demo",
+                "--kubernetes-version",
+                "1.29",
+            ],
+        )
+        .await,
+    );
+    let id = u["update"]["id"].as_str().unwrap().to_string();
+    assert_eq!(u["update"]["status"], "InProgress");
+    let bad = aws(
+        &bin,
+        &e,
+        &[
+            "eks",
+            "update-cluster-version",
+            "--name",
+            "demo",
+            "--kubernetes-version",
+            "1.29",
+        ],
+    )
+    .await;
+    assert!(!bad.status.success());
+    assert!(
+        text(&bad).contains("ResourceInUseException"),
+        "{}",
+        text(&bad)
+    );
+    sb.advance(std::time::Duration::from_secs(26 * 60));
+    let d = json(
+        &aws(
+            &bin,
+            &e,
+            &[
+                "eks",
+                "describe-update",
+                "--name",
+                "demo",
+                "--update-id",
+                &id,
+            ],
+        )
+        .await,
+    );
+    assert_eq!(d["update"]["status"], "Successful");
+    let missing = aws(&bin, &e, &["eks", "describe-cluster", "--name", "nope"]).await;
+    assert!(
+        text(&missing).contains("ResourceNotFoundException"),
+        "{}",
+        text(&missing)
+    );
+    // Credentials never reach the request log (it holds no headers at all).
+    let log = serde_json::to_string(&sb.requests()).unwrap();
+    assert!(!log.contains("AKIDSANDBOXEXAMPLE"));
+    sb.shutdown().await;
+}

@@ -1,0 +1,358 @@
+//! Simulated incidents and state machinery, observed through real clients.
+
+use std::time::Duration;
+
+use futures::{StreamExt, TryStreamExt};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim};
+use kube::api::{
+    Api, DeleteParams, ListParams, Patch, PatchParams, PostParams, WatchEvent, WatchParams,
+};
+
+use crate::common::{eks, frozen, kube};
+
+#[tokio::test]
+async fn docker_hub_rate_limit_puts_pods_in_image_pull_back_off_until_the_window_resets() {
+    let sb = frozen("dockerhub-ratelimit.yaml").await;
+    let client = kube(&sb).await;
+    let deploys: Api<Deployment> = Api::namespaced(client, "edge");
+    let patch = serde_json::json!({"spec": {"replicas": 16}});
+    deploys
+        .patch("proxy", &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .unwrap();
+    sb.advance(Duration::from_secs(60));
+    let proxies: Vec<_> = sb
+        .pods()
+        .into_iter()
+        .filter(|p| p.name.starts_with("proxy-"))
+        .collect();
+    assert_eq!(proxies.len(), 16);
+    let failing = |reason: &str| {
+        sb.pods()
+            .into_iter()
+            .filter(|p| p.name.starts_with("proxy-") && p.waiting_reason.as_deref() == Some(reason))
+            .count()
+    };
+    assert!(failing("ErrImagePull") > 0, "{proxies:?}");
+    let events: Api<k8s_openapi::api::core::v1::Event> = Api::namespaced(kube(&sb).await, "edge");
+    let pull_failures = events
+        .list(&ListParams::default().fields("reason=Failed"))
+        .await
+        .unwrap();
+    assert!(!pull_failures.items.is_empty());
+    assert!(
+        pull_failures.items[0]
+            .message
+            .as_deref()
+            .unwrap()
+            .contains("toomanyrequests")
+    );
+    sb.advance(Duration::from_secs(5 * 60));
+    assert!(failing("ImagePullBackOff") > 0);
+    // A new 6-hour window lets the pulls through.
+    sb.advance(Duration::from_secs(6 * 3600));
+    let proxies: Vec<_> = sb
+        .pods()
+        .into_iter()
+        .filter(|p| p.name.starts_with("proxy-"))
+        .collect();
+    assert!(proxies.iter().all(|p| p.ready), "{proxies:?}");
+    sb.shutdown().await;
+}
+
+#[tokio::test]
+async fn pvc_with_a_foreign_finalizer_stays_terminating() {
+    let sb = frozen("stuck-pvc.yaml").await;
+    let client = kube(&sb).await;
+    let pvcs: Api<PersistentVolumeClaim> = Api::namespaced(client, "ledger");
+    let all = pvcs.list(&ListParams::default()).await.unwrap();
+    assert_eq!(all.items.len(), 3);
+    assert!(
+        all.items
+            .iter()
+            .all(|p| p.status.as_ref().unwrap().phase.as_deref() == Some("Bound"))
+    );
+    pvcs.delete("data-ledger-db-0", &DeleteParams::default())
+        .await
+        .unwrap();
+    sb.advance(Duration::from_secs(600));
+    let stuck = pvcs.get("data-ledger-db-0").await.unwrap();
+    assert!(stuck.metadata.deletion_timestamp.is_some());
+    let clear = serde_json::json!({"metadata": {"finalizers": null}});
+    pvcs.patch(
+        "data-ledger-db-0",
+        &PatchParams::default(),
+        &Patch::Merge(&clear),
+    )
+    .await
+    .unwrap();
+    assert!(pvcs.get_opt("data-ledger-db-0").await.unwrap().is_none());
+    sb.shutdown().await;
+}
+
+#[tokio::test]
+async fn external_rollback_makes_our_nodegroup_update_conflict() {
+    let sb = frozen("small.yaml").await;
+    let eks = eks(&sb);
+    assert!(sb.trigger_external_rollback("general", "1.28").is_some());
+    let err = eks
+        .update_nodegroup_version()
+        .cluster_name("demo")
+        .nodegroup_name("general")
+        .release_version("1.28.15-20251001")
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert!(err.is_resource_in_use_exception(), "{err:?}");
+    let ids = eks
+        .list_updates()
+        .name("demo")
+        .nodegroup_name("general")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ids.update_ids().len(), 1);
+    sb.shutdown().await;
+}
+
+#[tokio::test]
+async fn insights_report_skew_addon_compatibility_and_deprecated_apis() {
+    let sb = frozen("small.yaml").await;
+    let eks = eks(&sb);
+    let out = eks
+        .list_insights()
+        .cluster_name("demo")
+        .send()
+        .await
+        .unwrap();
+    let by_name = |name: &str| {
+        out.insights()
+            .iter()
+            .find(|i| i.name.as_deref() == Some(name))
+            .unwrap_or_else(|| panic!("no insight {name}"))
+            .clone()
+    };
+    let kubelet = by_name("Kubelet version skew");
+    assert_eq!(
+        kubelet.insight_status.unwrap().status.unwrap().as_str(),
+        "PASSING"
+    );
+    let deprecated = by_name("Deprecated APIs removed in Kubernetes v1.29");
+    assert_eq!(
+        deprecated
+            .insight_status
+            .clone()
+            .unwrap()
+            .status
+            .unwrap()
+            .as_str(),
+        "ERROR"
+    );
+    let detail = eks
+        .describe_insight()
+        .cluster_name("demo")
+        .id(deprecated.id.unwrap())
+        .send()
+        .await
+        .unwrap()
+        .insight
+        .unwrap();
+    let summary = detail.category_specific_summary.unwrap();
+    let d = &summary.deprecation_details()[0];
+    assert_eq!(
+        d.usage.as_deref(),
+        Some("flowcontrol.apiserver.k8s.io/v1beta2/flowschemas")
+    );
+    let errors = eks
+        .list_insights()
+        .cluster_name("demo")
+        .filter(
+            aws_sdk_eks::types::InsightsFilter::builder()
+                .statuses(aws_sdk_eks::types::InsightStatusValue::Error)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(errors.insights().iter().all(|i| {
+        i.insight_status
+            .as_ref()
+            .unwrap()
+            .status
+            .as_ref()
+            .unwrap()
+            .as_str()
+            == "ERROR"
+    }));
+    sb.shutdown().await;
+}
+
+#[tokio::test]
+async fn watch_streams_changes_after_a_resource_version() {
+    let sb = crate::common::scaled("small.yaml", 1.0).await;
+    let client = kube(&sb).await;
+    let cms: Api<ConfigMap> = Api::namespaced(client, "default");
+    let list = cms.list(&ListParams::default()).await.unwrap();
+    let rv = list.metadata.resource_version.unwrap();
+    let stream = cms
+        .watch(&WatchParams::default().timeout(10), &rv)
+        .await
+        .unwrap();
+    let mut stream = stream.boxed();
+    let cm: ConfigMap = serde_json::from_value(
+        serde_json::json!({"metadata": {"name": "probe"}, "data": {"k": "v"}}),
+    )
+    .unwrap();
+    cms.create(&PostParams::default(), &cm).await.unwrap();
+    let first = tokio::time::timeout(Duration::from_secs(5), stream.try_next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    match first {
+        WatchEvent::Added(o) => assert_eq!(o.metadata.name.as_deref(), Some("probe")),
+        other => panic!("unexpected {other:?}"),
+    }
+    cms.delete("probe", &DeleteParams::default()).await.unwrap();
+    let next = tokio::time::timeout(Duration::from_secs(5), stream.try_next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert!(matches!(next, WatchEvent::Deleted(_)), "{next:?}");
+    sb.shutdown().await;
+}
+
+#[tokio::test]
+async fn same_seed_same_requests_same_world() {
+    async fn run() -> Vec<(String, Option<String>)> {
+        let sb = frozen("small.yaml").await;
+        let eks = eks(&sb);
+        eks.update_cluster_version()
+            .name("demo")
+            .version("1.29")
+            .send()
+            .await
+            .unwrap();
+        sb.advance(Duration::from_secs(26 * 60));
+        eks.update_addon()
+            .cluster_name("demo")
+            .addon_name("kube-proxy")
+            .addon_version("v1.29.15-eksbuild.16")
+            .send()
+            .await
+            .unwrap();
+        sb.advance(Duration::from_secs(3 * 60));
+        eks.update_nodegroup_version()
+            .cluster_name("demo")
+            .nodegroup_name("data")
+            .send()
+            .await
+            .unwrap();
+        sb.advance(Duration::from_secs(30 * 60));
+        let pods = sb.pods().into_iter().map(|p| (p.name, p.node)).collect();
+        sb.shutdown().await;
+        pods
+    }
+    assert_eq!(run().await, run().await);
+}
+
+#[tokio::test]
+async fn generated_cluster_rotates_every_nodegroup_and_keeps_its_pods() {
+    let sb = runbook::sandbox::Sandbox::start(
+        runbook::sandbox::Fixture::generated(60, 1800),
+        runbook::sandbox::SandboxOptions {
+            time_scale: 0.0,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let running = |sb: &runbook::sandbox::Sandbox| sb.pods().iter().filter(|p| p.ready).count();
+    assert_eq!(sb.pods().len(), 1800);
+    assert_eq!(running(&sb), 1800);
+    let eks = eks(&sb);
+    eks.update_cluster_version()
+        .name("scale")
+        .version("1.29")
+        .send()
+        .await
+        .unwrap();
+    sb.advance(Duration::from_secs(26 * 60));
+    eks.update_addon()
+        .cluster_name("scale")
+        .addon_name("kube-proxy")
+        .addon_version("v1.29.15-eksbuild.16")
+        .send()
+        .await
+        .unwrap();
+    sb.advance(Duration::from_secs(3 * 60));
+    for ng in sb.nodegroups() {
+        eks.update_nodegroup_version()
+            .cluster_name("scale")
+            .nodegroup_name(&ng.name)
+            .send()
+            .await
+            .unwrap();
+    }
+    sb.advance(Duration::from_secs(90 * 60));
+    assert!(
+        sb.nodegroups()
+            .iter()
+            .all(|n| n.version == "1.29" && n.status == "ACTIVE"),
+        "{:?}",
+        sb.nodegroups()
+    );
+    let nodes = sb.nodes();
+    assert_eq!(nodes.len(), 60);
+    assert!(nodes.iter().all(|n| n.version == "1.29" && n.ready));
+    assert_eq!(sb.pods().len(), 1800);
+    assert_eq!(running(&sb), 1800);
+    sb.shutdown().await;
+}
+
+#[tokio::test]
+async fn kube_proxy_too_new_for_old_nodes_takes_their_pods_out_of_endpoints() {
+    use k8s_openapi::api::core::v1::Endpoints;
+    let sb = frozen("addon-skew.yaml").await;
+    let client = kube(&sb).await;
+    let eps: Api<Endpoints> = Api::namespaced(client, "payments");
+    let ready_addresses = |e: &Endpoints| {
+        e.subsets.as_ref().map_or(0, |s| {
+            s.iter()
+                .map(|x| x.addresses.as_ref().map_or(0, |a| a.len()))
+                .sum::<usize>()
+        })
+    };
+    assert_eq!(ready_addresses(&eps.get("ledger-api").await.unwrap()), 2);
+    eks(&sb)
+        .update_addon()
+        .cluster_name("skew")
+        .addon_name("kube-proxy")
+        .addon_version("v1.29.15-eksbuild.16")
+        .send()
+        .await
+        .unwrap();
+    sb.advance(Duration::from_secs(3 * 60));
+    let legacy: Vec<_> = sb
+        .nodes()
+        .into_iter()
+        .filter(|n| n.nodegroup == "legacy")
+        .collect();
+    assert!(legacy.iter().all(|n| !n.ready), "{legacy:?}");
+    let e = eps.get("ledger-api").await.unwrap();
+    assert_eq!(ready_addresses(&e), 0, "{e:?}");
+    assert_eq!(
+        e.subsets.unwrap()[0]
+            .not_ready_addresses
+            .as_ref()
+            .unwrap()
+            .len(),
+        2
+    );
+    // Pods on 1.28 nodes keep serving.
+    assert_eq!(ready_addresses(&eps.get("frontend").await.unwrap()), 2);
+    sb.shutdown().await;
+}
