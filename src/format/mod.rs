@@ -427,7 +427,7 @@ impl Printer<'_> {
         for (line, body) in rest {
             single = false;
             // Comments between two branches end up in the next branch.
-            self.comments_before(last.span.end as usize - 1, false);
+            self.comments_before((last.span.end as usize).saturating_sub(1), false);
             self.indent -= 1;
             self.line(&line);
             self.indent += 1;

@@ -33,12 +33,28 @@ pub fn from_pest(file: FileId, text: &str, err: Error<Rule>) -> Diagnostic {
             }
         }
     }
+    if expected.contains("an operator") {
+        // `>` and `in` are listed as tokens for `list<T>` and `for x in`;
+        // next to "an operator" they only repeat it.
+        expected.remove("`>`");
+        expected.remove("`in`");
+    }
     if expected.len() > 6 {
         // A long list of keywords reads worse than naming the category.
+        let before = expected.len();
         expected.retain(|e| !e.trim_matches('`').chars().all(|c| c.is_ascii_alphabetic()));
-        expected.insert("a statement".to_string());
+        if expected.len() < before {
+            expected.insert("a statement".to_string());
+        }
     }
     let found = found_token(text, pos);
+    if matches!(found.as_deref(), None | Some("\n") | Some("\""))
+        && let Some(open) = open_interpolation(text, pos)
+    {
+        return Diagnostic::error("UPG007", "unterminated interpolation")
+            .with_label(Span::new(file, open, open + 2), "this `${` is never closed")
+            .with_help("close it with `}` before the string ends; write `\\$` for a literal `$`");
+    }
     let end = pos + found.as_ref().map_or(0, |t| t.len());
     let span = Span::new(file, pos, end);
     let found_text = match found.as_deref() {
@@ -56,6 +72,46 @@ pub fn from_pest(file: FileId, text: &str, err: Error<Rule>) -> Diagnostic {
     Diagnostic::error("UPG001", message)
         .with_label(span, format!("unexpected {found_text}"))
         .with_help(help)
+}
+
+/// If `pos` is inside a `${` of a string that started on the same line,
+/// where that `${` is.
+fn open_interpolation(text: &str, pos: usize) -> Option<usize> {
+    enum Ctx {
+        Str,
+        Interp(usize),
+        Brace,
+    }
+    let line_start = text[..pos].rfind('\n').map_or(0, |i| i + 1);
+    let line = &text[line_start..pos];
+    let mut stack: Vec<Ctx> = Vec::new();
+    let mut chars = line.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        match (stack.last(), c) {
+            (Some(Ctx::Str), '\\') => {
+                chars.next();
+            }
+            (Some(Ctx::Str), '"') => {
+                stack.pop();
+            }
+            (Some(Ctx::Str), '$') if chars.peek().map(|(_, c)| *c) == Some('{') => {
+                chars.next();
+                stack.push(Ctx::Interp(line_start + i));
+            }
+            (Some(Ctx::Str), _) => {}
+            (_, '"') => stack.push(Ctx::Str),
+            (_, '#') if stack.is_empty() => break,
+            (Some(_), '{') => stack.push(Ctx::Brace),
+            (Some(_), '}') => {
+                stack.pop();
+            }
+            _ => {}
+        }
+    }
+    stack.iter().rev().find_map(|c| match c {
+        Ctx::Interp(at) => Some(*at),
+        _ => None,
+    })
 }
 
 fn join(items: &BTreeSet<String>) -> String {
@@ -129,6 +185,10 @@ fn hint(text: &str, pos: usize, found: Option<&str>, expected: &BTreeSet<String>
         None if expected.contains("`}`") => {
             "a `{` is never closed: add the missing `}`".into()
         }
+        Some(word) if top_level(text, pos) && KEYWORDS.contains(&word) && word != "runbook" => {
+            "statements, steps and parameters go inside `runbook NAME \"description\" { ... }`"
+                .into()
+        }
         Some(word) if KEYWORDS.contains(&word) && expected.contains("a name") => format!(
             "`{word}` is a keyword and cannot be used as a name; pick another name"
         ),
@@ -138,6 +198,13 @@ fn hint(text: &str, pos: usize, found: Option<&str>, expected: &BTreeSet<String>
         }
         _ => "see docs/language.md for the syntax of each construct".into(),
     }
+}
+
+/// Whether `pos` is outside every brace (roughly: strings and comments
+/// are not lexed, which only matters for a hint).
+fn top_level(text: &str, pos: usize) -> bool {
+    let before = &text[..pos];
+    before.matches('{').count() <= before.matches('}').count()
 }
 
 /// What a grammar rule means to a reader; `None` hides plumbing rules.

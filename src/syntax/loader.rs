@@ -10,7 +10,7 @@ use std::path::{Component, Path, PathBuf};
 use crate::diagnostic::Diagnostic;
 use crate::source::{FileId, SourceFile, SourceMap, Span};
 
-use super::ast::{CheckSource, File, Item, RunbookItem};
+use super::ast::{CheckSource, File, Item, Runbook, RunbookItem};
 use super::parse_file;
 
 mod embedded {
@@ -50,6 +50,14 @@ impl Program {
 
     pub fn root_file(&self) -> &File {
         self.file(self.root).expect("root is always parsed")
+    }
+
+    /// The runbooks declared in the root file, in order.
+    pub fn runbooks(&self) -> impl Iterator<Item = &Runbook> {
+        self.root_file().items.iter().filter_map(|i| match i {
+            Item::Runbook(r) => Some(r),
+            _ => None,
+        })
     }
 
     /// Every top-level item of every file, imports included.
@@ -191,10 +199,11 @@ impl Loader {
             Origin::Stdlib(rel) => match stdlib_file(rel) {
                 Some(text) => (format!("{STDLIB_PREFIX}{rel}"), None, text.to_string()),
                 None => {
+                    let ext = if code == "UPG008" { ".rhai" } else { ".upg" };
                     let shipped: Vec<&str> = stdlib_files()
                         .iter()
                         .map(|(p, _)| *p)
-                        .filter(|p| p.ends_with(".upg"))
+                        .filter(|p| p.ends_with(ext))
                         .collect();
                     self.diagnostics.push(
                         Diagnostic::error(code, format!("`{as_written}` is not in the stdlib"))

@@ -18,14 +18,16 @@
 pub mod ast;
 mod depth;
 mod error;
+mod expr;
 mod literal;
 mod loader;
 mod parser;
 
 pub use depth::MAX_NESTING;
+pub use expr::MAX_EXPR_DEPTH;
 pub use literal::{escape, format_duration, slug};
 pub use loader::{Program, STDLIB_PREFIX, load, load_text, stdlib_file, stdlib_files};
-pub use parser::{MAX_EXPR_DEPTH, parse_file};
+pub use parser::parse_file;
 
 use crate::diagnostic::Diagnostic;
 use crate::source::{SourceFile, SourceMap};
@@ -56,3 +58,6 @@ pub fn strip_spans<T: serde::Serialize>(node: &T) -> serde_json::Value {
     strip(&mut v);
     v
 }
+
+#[cfg(test)]
+mod tests;
