@@ -61,5 +61,26 @@ fn bench(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, bench);
+/// The two halves apart, to see which one to optimise.
+fn halves(c: &mut Criterion) {
+    let text = generate(10_000);
+    c.bench_function("parse 10k lines", |b| {
+        b.iter(|| {
+            runbook::syntax::parse_str("big.upg", &text)
+                .1
+                .expect("parses")
+        })
+    });
+    let (sources, parsed) = runbook::syntax::parse_str("big.upg", &text);
+    let file = parsed.expect("parses");
+    c.bench_function("check 10k lines", |b| {
+        b.iter(|| runbook::check::check_files(&sources, std::slice::from_ref(&file)))
+    });
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().sample_size(10);
+    targets = bench, halves
+}
 criterion_main!(benches);

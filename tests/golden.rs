@@ -183,3 +183,23 @@ fn a_directory_argument_checks_every_upg_file_below_it() {
         "{stderr}"
     );
 }
+
+#[test]
+fn shipped_playbooks_stdlib_and_environments_pass() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    // The rhai sources of stdlib/checks.upg come from the `checks` branch;
+    // until it is merged the loader rightly reports them missing (UPG008).
+    if !root.join("stdlib/checks").is_dir() {
+        eprintln!("skipped: stdlib/checks/*.rhai not merged into this tree yet");
+        return;
+    }
+    let dirs = ["playbooks", "stdlib", "examples/environments"].map(|d| root.join(d));
+    let mut args = vec!["check", "--color", "never"];
+    args.extend(dirs.iter().map(|d| d.to_str().unwrap()));
+    let (status, _, stderr) = run(&args);
+    assert_eq!(status, 0, "{stderr}");
+    assert!(
+        stderr.contains("0 errors") || stderr.contains("no problems"),
+        "{stderr}"
+    );
+}

@@ -194,28 +194,8 @@ impl Checker<'_> {
             arg.value.span,
             &format!("argument `{}` of `{}`", param.name, builtin.name),
         );
-        if !param.allowed.is_empty()
-            && let ExprKind::Str(s) = &arg.value.kind
-            && let Some(value) = s.as_plain()
-            && !param.allowed.contains(&value.as_str())
-        {
-            let quoted: Vec<String> = param.allowed.iter().map(|v| format!("\"{v}\"")).collect();
-            let help = match suggest::closest(&value, param.allowed.iter().copied()) {
-                Some(c) => format!("did you mean `\"{c}\"`?"),
-                None => format!("use one of {}", quoted.join(", ")),
-            };
-            self.report(
-                codes::VALUE_NOT_ALLOWED
-                    .diag(format!(
-                        "`{}` is not a valid `{}` for `{}`",
-                        value, param.name, builtin.name
-                    ))
-                    .with_label(
-                        arg.value.span,
-                        format!("expected one of {}", quoted.join(", ")),
-                    )
-                    .with_help(help),
-            );
+        if !param.allowed.is_empty() {
+            self.allowed_values(builtin, param, arg);
         }
         if param.ty == Type::Duration && param.name.ends_with("timeout") {
             literals::check_positive_duration(self, &arg.value, &format!("`{}`", param.name));
@@ -371,4 +351,43 @@ fn method_usage(m: &methods::Method) -> String {
         })
         .collect();
     format!("usage: `.{}({})`: {}", m.name, args.join(", "), m.doc)
+}
+
+impl Checker<'_> {
+    /// An enumerated argument given as a literal, or as a parameter whose
+    /// default and environment values are literals: each must be allowed.
+    fn allowed_values(&mut self, builtin: &Builtin, param: &'static Param, arg: &Arg) {
+        let values: Vec<(String, Span)> = match &arg.value.kind {
+            ExprKind::Str(s) => s
+                .as_plain()
+                .map(|v| (v, arg.value.span))
+                .into_iter()
+                .collect(),
+            // Only the runbook parameter itself, not a shadowing variable.
+            ExprKind::Name(id) if self.scopes.depth(&id.name) == 1 => {
+                self.param_values.get(&id.name).cloned().unwrap_or_default()
+            }
+            _ => Vec::new(),
+        };
+        for (value, span) in values {
+            if param.allowed.contains(&value.as_str()) || !self.reported_values.insert(span) {
+                continue;
+            }
+            let quoted: Vec<String> = param.allowed.iter().map(|v| format!("\"{v}\"")).collect();
+            let help = match suggest::closest(&value, param.allowed.iter().copied()) {
+                Some(c) => format!("did you mean `\"{c}\"`?"),
+                None => format!("use one of {}", quoted.join(", ")),
+            };
+            let mut d = codes::VALUE_NOT_ALLOWED
+                .diag(format!(
+                    "`{value}` is not a valid `{}` for `{}`",
+                    param.name, builtin.name
+                ))
+                .with_label(span, format!("expected one of {}", quoted.join(", ")));
+            if span != arg.value.span {
+                d = d.with_label(arg.value.span, format!("passed as `{}:` here", param.name));
+            }
+            self.report(d.with_help(help));
+        }
+    }
 }

@@ -86,7 +86,7 @@ pub const UNKNOWN_FIELD: Code = error(
 pub const VALUE_NOT_ALLOWED: Code = error(
     "UPG018",
     "value not allowed",
-    "An enumerated parameter (such as `strategy:` of `nodegroup.rotate` or `resolve_conflicts:` of `eks.update_addon`) is given a literal string outside its allowed values.",
+    "An enumerated parameter (such as `strategy:` of `nodegroup.rotate` or `resolve_conflicts:` of `eks.update_addon`) is given a string outside its allowed values: a literal in the call, or a runbook parameter passed straight through whose default or environment setting is such a literal (so a typo in `environment prod { strategy = \"blue-green\" }` is caught before the prod run).",
 );
 pub const UNKNOWN_METHOD: Code = error(
     "UPG019",

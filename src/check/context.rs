@@ -46,6 +46,12 @@ pub struct Checker<'a> {
     pub lenient_names: bool,
     /// Step ids of the runbook being checked, with the first title's span.
     pub step_ids: HashMap<String, Span>,
+    /// Literal string values each parameter of the runbook can take (its
+    /// default and environment settings), checked when the parameter is
+    /// passed to an enumerated argument such as `strategy:`.
+    pub param_values: HashMap<String, Vec<(String, Span)>>,
+    /// Values already reported, so two calls do not report one typo twice.
+    pub reported_values: std::collections::HashSet<Span>,
 }
 
 impl<'a> Checker<'a> {
@@ -59,6 +65,8 @@ impl<'a> Checker<'a> {
             steps: Vec::new(),
             lenient_names: false,
             step_ids: HashMap::new(),
+            param_values: HashMap::new(),
+            reported_values: Default::default(),
         }
     }
 

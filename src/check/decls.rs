@@ -25,8 +25,10 @@ pub struct Decls<'a> {
 
 impl<'a> Decls<'a> {
     pub fn collect(sources: &SourceMap, files: &'a [File], diags: &mut Vec<Diagnostic>) -> Self {
-        let mut decls = Decls::default();
-        decls.root = files.first().map(|f| f.file);
+        let mut decls = Decls {
+            root: files.first().map(|f| f.file),
+            ..Decls::default()
+        };
         for file in files {
             for item in &file.items {
                 match item {

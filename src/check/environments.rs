@@ -57,12 +57,15 @@ impl Checker<'_> {
                 }
                 let t = self.in_mode(Mode::ReadOnly("an environment value"), |c| c.expr(&s.value));
                 match params.get(s.key.name.as_str()) {
-                    Some(p) => self.expect_type(
-                        types::from_ast(&p.ty),
-                        t,
-                        s.value.span,
-                        &format!("`{}`", s.key.name),
-                    ),
+                    Some(p) => {
+                        self.expect_type(
+                            types::from_ast(&p.ty),
+                            t,
+                            s.value.span,
+                            &format!("`{}`", s.key.name),
+                        );
+                        self.note_param_value(&s.key.name, &s.value);
+                    }
                     None => {
                         let help =
                             suggest::did_you_mean(&s.key.name, params.keys().copied(), || {

@@ -12,6 +12,7 @@ use super::{codes, types};
 impl Checker<'_> {
     pub fn runbook(&mut self, runbook: &Runbook) {
         self.step_ids.clear();
+        self.param_values.clear();
         self.scoped(|c| {
             c.params(runbook);
             c.environments(runbook);
@@ -64,6 +65,9 @@ impl Checker<'_> {
                 );
             }
             self.scopes.bind(&p.name.name, ty);
+            if let Some(default) = &p.default {
+                self.note_param_value(&p.name.name, default);
+            }
         }
     }
 
@@ -78,6 +82,18 @@ impl Checker<'_> {
         if let Some(n) = &g.consecutive {
             let t = self.expr(n);
             self.expect_type(Type::Int, t, n.span, "`consecutive`");
+        }
+    }
+
+    /// Remembers a literal string a parameter may take.
+    pub fn note_param_value(&mut self, param: &str, value: &crate::syntax::ast::Expr) {
+        if let crate::syntax::ast::ExprKind::Str(s) = &value.kind
+            && let Some(text) = s.as_plain()
+        {
+            self.param_values
+                .entry(param.to_string())
+                .or_default()
+                .push((text, value.span));
         }
     }
 }

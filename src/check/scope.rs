@@ -52,4 +52,9 @@ impl Scopes {
             .filter(|(_, s)| !s.is_empty())
             .map(|(n, _)| n.as_str())
     }
+
+    /// How many bindings of `name` are visible (1: not shadowed).
+    pub fn depth(&self, name: &str) -> usize {
+        self.names.get(name).map_or(0, Vec::len)
+    }
 }

@@ -179,3 +179,112 @@ fn check_sources_reach_the_rhai_hook_with_their_position() {
     assert_eq!(name, "inline_one");
     assert_eq!(&text[*offset..*offset + src.len()], src);
 }
+
+#[test]
+fn enumerated_arguments_fed_by_a_parameter_check_its_default_and_environment_values() {
+    let text = "runbook t \"t\" {\n  param cluster: string\n  param strategy: string = \"in_place\"\n  environment prod { strategy = \"blue-green\" }\n  environment dev { strategy = \"in_place\" }\n  step \"rotate\" {\n    nodegroup.rotate(cluster, \"a\", strategy: strategy)\n    nodegroup.rotate(cluster, \"b\", strategy: strategy)\n    rollback { log \"no\" }\n  }\n}\n";
+    let diags = check(text);
+    assert_eq!(
+        diags.iter().map(|d| d.code).collect::<Vec<_>>(),
+        ["UPG018"],
+        "{diags:?}"
+    );
+    let d = &diags[0];
+    assert_eq!(d.help.as_deref(), Some("did you mean `\"blue_green\"`?"));
+    // Points at the environment's value, and at the call that uses it.
+    assert_eq!(d.labels.len(), 2);
+    assert!(d.labels[0].span.start < d.labels[1].span.start);
+    // A loop variable that shadows the parameter is not judged by its values.
+    let shadow = "runbook t \"t\" {\n  param strategy: string = \"bogus\"\n  step \"r\" {\n    for strategy in [\"in_place\"] { nodegroup.rotate(\"c\", \"n\", strategy: strategy) }\n    rollback { log \"no\" }\n  }\n}\n";
+    assert_eq!(codes(shadow), Vec::<&str>::new());
+}
+
+mod generated {
+    use proptest::prelude::*;
+
+    /// Statements, right and wrong, that runbooks are assembled from.
+    const STMTS: &[&str] = &[
+        "let a = eks.addons(cluster)",
+        "for x in eks.addons(cluster) { log x.name }",
+        "for x in 3 { log x }",
+        "log missing_name",
+        "eks.update_addon(cluster, \"vpc-cni\", version: \"v1\")",
+        "eks.update_addon(cluster, \"vpc-cni\")",
+        "eks.update_cluster_version(cluster, target)",
+        "nodegroup.rotate(cluster, \"ng\", strategy: \"inplace\", strategy: \"in_place\")",
+        "k8s.drain(\"n\", timeout: 0s, parallelism: true)",
+        "gate g",
+        "gate nope",
+        "await k8s.nodes().all(n => n.ready) within 1m every 5m",
+        "pause 0s",
+        "fail \"stop\"",
+        "if eks.cluster(cluster).version < target { log \"old\" } else { log \"new\" }",
+        "log \"${eks.cluster(cluster).verison}\"",
+        "log k8s.pods().map(p => p.images).len()",
+        "eks.nope(cluster)",
+        "log [1, \"a\", 1.30][0]",
+        "log {a: 1}.b",
+    ];
+
+    /// Conditions, right and wrong, for preconditions and gates.
+    const CONDS: &[&str] = &[
+        "k8s.nodes().all(n => n.ready)",
+        "k8s.nodes().all(n => n.name)",
+        "eks.cluster(cluster).version == \"1.30\"",
+        "k8s.cordon(\"n\") == k8s.cordon(\"m\")",
+        "check.nope()",
+        "eks.addons(cluster).any(a => a.verison == \"v1\")",
+        "target > 1.300",
+        "eks.insights(cluster, status: \"BAD\").len() == 0",
+    ];
+
+    fn body() -> impl Strategy<Value = String> {
+        prop::collection::vec(
+            (0..STMTS.len(), 0..4usize, any::<bool>(), any::<bool>()),
+            0..12,
+        )
+        .prop_map(|items| {
+            let mut out = String::new();
+            for (i, (stmt, wrap, irreversible, rollback)) in items.into_iter().enumerate() {
+                let s = STMTS[stmt];
+                match wrap {
+                    0 => out.push_str(&format!("  {s}\n")),
+                    1 => out.push_str(&format!(
+                        "  step \"s{}\"{} {{\n    {s}\n{}  }}\n",
+                        i % 3,
+                        if irreversible { " irreversible" } else { "" },
+                        if rollback { "    rollback { log \"undo\" }\n" } else { "" }
+                    )),
+                    2 => out.push_str(&format!(
+                        "  precondition \"p\" {{ {} }}\n",
+                        CONDS[stmt % CONDS.len()]
+                    )),
+                    _ => out.push_str(&format!(
+                        "  gate g{i} {{ {}\n within 1m every {} }}\n",
+                        CONDS[stmt % CONDS.len()],
+                        if irreversible { "10s" } else { "2m" }
+                    )),
+                }
+            }
+            format!(
+                "runbook r \"generated\" {{\n  param cluster: string\n  param target: version = 1.31\n  gate g {{ true }}\n{out}}}\n"
+            )
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn checker_never_panics_and_every_finding_is_located_and_explained(text in body()) {
+            let (sources, parsed) = crate::syntax::parse_str("g.upg", &text);
+            let file = parsed.map_err(|d| TestCaseError::fail(format!("{d:?}\n{text}")))?;
+            {
+                for d in super::super::check_files(&sources, std::slice::from_ref(&file)) {
+                    let span = d.primary_span().expect("located");
+                    prop_assert!(span.end as usize <= text.len());
+                    prop_assert!(d.code >= "UPG010", "{}", d.code);
+                    prop_assert!(d.help.is_some(), "{d:?}");
+                }
+            }
+        }
+    }
+}
