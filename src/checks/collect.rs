@@ -68,29 +68,9 @@ async fn collect_cluster(eks: &Eks, name: &str) -> anyhow::Result<Cluster> {
             break;
         }
     }
-    let mut addons = Vec::new();
-    for addon in addon_names {
-        let described = eks
-            .describe_addon()
-            .cluster_name(name)
-            .addon_name(&addon)
-            .send()
-            .await
-            .with_context(|| format!("DescribeAddon {addon}"))?;
-        let a = described.addon();
-        addons.push(Addon {
-            version: a
-                .and_then(|a| a.addon_version())
-                .unwrap_or_default()
-                .to_string(),
-            status: a
-                .and_then(|a| a.status())
-                .map(|s| s.as_str().to_string())
-                .unwrap_or_default(),
-            catalog: addon_catalog(eks, &addon).await?,
-            name: addon,
-        });
-    }
+    // One add-on's calls are independent of another's: overlap them.
+    let addons =
+        futures::future::try_join_all(addon_names.into_iter().map(|a| addon(eks, name, a))).await?;
     Ok(Cluster {
         name: c.name().unwrap_or(name).to_string(),
         version: c.version().unwrap_or_default().to_string(),
@@ -100,6 +80,29 @@ async fn collect_cluster(eks: &Eks, name: &str) -> anyhow::Result<Cluster> {
             .map(|s| s.as_str().to_string())
             .unwrap_or_default(),
         addons,
+    })
+}
+
+async fn addon(eks: &Eks, cluster: &str, addon: String) -> anyhow::Result<Addon> {
+    let described = eks
+        .describe_addon()
+        .cluster_name(cluster)
+        .addon_name(&addon)
+        .send()
+        .await
+        .with_context(|| format!("DescribeAddon {addon}"))?;
+    let a = described.addon();
+    Ok(Addon {
+        version: a
+            .and_then(|a| a.addon_version())
+            .unwrap_or_default()
+            .to_string(),
+        status: a
+            .and_then(|a| a.status())
+            .map(|s| s.as_str().to_string())
+            .unwrap_or_default(),
+        catalog: addon_catalog(eks, &addon).await?,
+        name: addon,
     })
 }
 

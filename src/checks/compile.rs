@@ -6,7 +6,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, OnceLock};
 
-use rhai::{AST, ASTNode, Expr, FnCallExpr, ParseErrorType, Position, Scope, Stmt};
+use rhai::{AST, ASTNode, Expr, FnCallExpr, LexError, ParseErrorType, Position, Scope, Stmt};
 
 use crate::diagnostic::Diagnostic;
 use crate::source::{FileId, Span};
@@ -57,6 +57,8 @@ pub struct CompiledCheck {
     pub(crate) ast: Arc<AST>,
     origin: Origin,
     source: Arc<str>,
+    /// The snapshot variables the script reads; a run clones only these.
+    pub(crate) uses: Vec<&'static str>,
 }
 
 impl CompiledCheck {
@@ -121,6 +123,16 @@ pub fn compile(
         Err(err) => {
             let pos = err.position();
             let kind = *err.0;
+            // `eval` is a disabled keyword, so the parser meets it first.
+            if let ParseErrorType::BadInput(LexError::ImproperSymbol(sym, _)) = &kind
+                && sym == "eval"
+            {
+                return Err(vec![forbidden(
+                    name,
+                    "`eval`",
+                    span_at(source, *origin, pos, 4),
+                )]);
+            }
             let mut d = Diagnostic::error(
                 SYNTAX_ERROR,
                 format!("check `{name}`: {}", syntax_message(&kind)),
@@ -139,6 +151,7 @@ pub fn compile(
         return Err(problems);
     }
     Ok(CompiledCheck {
+        uses: used_variables(&ast),
         name: name.into(),
         ast: Arc::new(ast),
         origin: *origin,
@@ -161,9 +174,6 @@ fn syntax_help(kind: &ParseErrorType) -> Option<String> {
             SCRIPT_VARIABLES.join(", ")
         )),
         ParseErrorType::ExprTooDeep => Some("split the expression with `let`".to_string()),
-        ParseErrorType::Reserved(word) if word == "eval" => {
-            Some("`eval` is disabled in checks; write the code directly".to_string())
-        }
         _ => Some("see docs/checks.md for the check language".to_string()),
     }
 }
@@ -240,9 +250,6 @@ fn vet(name: &str, source: &str, origin: &Origin, ast: &AST) -> Vec<Diagnostic> 
         {
             return None;
         }
-        if fname == "eval" {
-            return Some(forbidden(name, "`eval`", span(pos, 4)));
-        }
         let arity = f.args.len() + usize::from(method);
         let arities: HashSet<usize> = known
             .get(fname)
@@ -263,17 +270,23 @@ fn vet(name: &str, source: &str, origin: &Origin, ast: &AST) -> Vec<Diagnostic> 
                 "checks run sandboxed: no files, network or modules; see docs/checks.md for the helpers",
             ))
         } else if !arities.contains(&arity) {
-            let mut takes: Vec<usize> = arities.iter().map(|a| a - usize::from(method)).collect();
+            // As a method the receiver is the first argument, so it is not counted.
+            let mut takes: Vec<usize> = arities
+                .iter()
+                .filter_map(|a| a.checked_sub(usize::from(method)))
+                .collect();
             takes.sort_unstable();
             let takes: Vec<String> = takes.iter().map(ToString::to_string).collect();
-            let mut d = Diagnostic::error(
-                WRONG_ARITY,
+            let message = if takes.is_empty() {
+                format!("check `{name}`: `{fname}` cannot be called as a method; call `{fname}()`")
+            } else {
                 format!(
                     "check `{name}`: `{fname}` takes {} argument(s), not {}",
                     takes.join(" or "),
                     f.args.len()
-                ),
-            );
+                )
+            };
+            let mut d = Diagnostic::error(WRONG_ARITY, message);
             if let Some(s) = span(pos, fname.len()) {
                 d = d.with_label(s, "called here");
             }
@@ -295,6 +308,21 @@ fn vet(name: &str, source: &str, origin: &Origin, ast: &AST) -> Vec<Diagnostic> 
         true
     });
     problems
+}
+
+fn used_variables(ast: &AST) -> Vec<&'static str> {
+    let mut used = HashSet::new();
+    ast.walk(&mut |path: &[ASTNode]| {
+        if let Some(ASTNode::Expr(Expr::Variable(v, ..))) = path.last() {
+            used.insert(v.1.to_string());
+        }
+        true
+    });
+    SCRIPT_VARIABLES
+        .iter()
+        .copied()
+        .filter(|v| used.contains(*v))
+        .collect()
 }
 
 fn forbidden(check: &str, what: &str, span: Option<Span>) -> Diagnostic {

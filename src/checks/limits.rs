@@ -8,11 +8,14 @@ use std::time::Duration;
 /// a few thousand pods; raise them per runner if a cluster needs more.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Limits {
-    /// rhai operations (roughly: expressions evaluated).
+    /// rhai operations (roughly: expressions evaluated); 0 = unlimited, so
+    /// only the deadline stops a loop.
     pub max_operations: u64,
     /// Nested function calls (guards deep recursion).
     pub max_call_depth: usize,
-    /// Nesting of expressions at compile time, top level and inside functions.
+    /// Nesting of expressions, top level and inside functions. rhai checks it
+    /// while parsing, so `compile` applies the default and runners cannot
+    /// change it.
     pub max_expr_depth: usize,
     /// Bytes in any one string.
     pub max_string_size: usize,

@@ -37,7 +37,8 @@ impl CheckRunner {
         let log = RunLog::default();
         let engine = engine::for_run(&self.limits, check.name(), snapshot.now, log.clone());
         let mut scope = Scope::new();
-        for (name, value) in &snapshot.vars {
+        // Cloning the whole snapshot per run would dominate cheap checks.
+        for (name, value) in snapshot.vars.iter().filter(|(n, _)| check.uses.contains(n)) {
             scope.push_constant(*name, value.clone());
         }
         let params = rhai::serde::to_dynamic(params).map_err(|e| CheckError {

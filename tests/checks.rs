@@ -1,0 +1,975 @@
+//! Custom checks: the stdlib against JSON snapshots, the sandbox limits, the
+//! return protocol, and compile diagnostics with exact locations.
+
+use std::time::{Duration, Instant};
+
+use runbook::checks::{
+    self, CheckError, CheckOutcome, CheckRunner, ClusterSnapshot, CompiledCheck, Limits, Origin,
+    Params,
+};
+use runbook::diagnostic::Diagnostic;
+use runbook::source::{SourceFile, SourceMap};
+use serde_json::{Value, json};
+
+fn pod(ns: &str, name: &str, image: &str, labels: Value) -> Value {
+    json!({
+        "namespace": ns, "name": name, "node": "ip-10-0-1-1", "phase": "Running", "ready": true,
+        "labels": labels, "containers": [{"name": "main", "image": image}],
+        "created": "2026-01-01T00:00:00Z"
+    })
+}
+
+const ECR: &str = "602401143452.dkr.ecr.us-west-2.amazonaws.com";
+
+/// A small healthy 1.29 cluster: every stdlib check passes on it.
+fn healthy() -> Value {
+    json!({
+        "collected_at": "2026-01-10T12:00:00Z",
+        "cluster": {
+            "name": "prod", "version": "1.29", "platform_version": "eks.7", "status": "ACTIVE",
+            "addons": [
+                {"name": "vpc-cni", "version": "v1.16.0-eksbuild.1", "status": "ACTIVE", "catalog": [
+                    {"version": "v1.16.0-eksbuild.1", "compatible": ["1.27", "1.28", "1.29", "1.30"], "default_for": ["1.29"]},
+                    {"version": "v1.18.1-eksbuild.1", "compatible": ["1.28", "1.29", "1.30", "1.31"], "default_for": ["1.30", "1.31"]}
+                ]},
+                {"name": "kube-proxy", "version": "v1.29.0-eksbuild.1", "status": "ACTIVE", "catalog": [
+                    {"version": "v1.29.0-eksbuild.1", "compatible": ["1.29"], "default_for": ["1.29"]},
+                    {"version": "v1.30.0-eksbuild.3", "compatible": ["1.30"], "default_for": ["1.30"]}
+                ]}
+            ]
+        },
+        "nodegroups": [{"name": "main", "version": "1.29", "status": "ACTIVE", "desired_size": 2}],
+        "nodes": [
+            {"name": "ip-10-0-1-1", "nodegroup": "main", "kubelet_version": "v1.29.3-eks-ae9a62a", "ready": true},
+            {"name": "ip-10-0-1-2", "nodegroup": "main", "kubelet_version": "v1.29.3-eks-ae9a62a", "ready": true}
+        ],
+        "pods": [
+            pod("kube-system", "coredns-1", &format!("{ECR}/eks/coredns:v1.11.1-eksbuild.4"), json!({"k8s-app": "kube-dns"})),
+            pod("kube-system", "coredns-2", &format!("{ECR}/eks/coredns:v1.11.1-eksbuild.4"), json!({"k8s-app": "kube-dns"})),
+            pod("kube-system", "aws-node-a", &format!("{ECR}/amazon-k8s-cni:v1.16.0-eksbuild.1"), json!({"k8s-app": "aws-node"})),
+            pod("default", "web-1", "public.ecr.aws/nginx/nginx:1.25", json!({"app": "web"})),
+            pod("default", "web-2", "public.ecr.aws/nginx/nginx:1.25", json!({"app": "web"}))
+        ],
+        "deployments": [
+            {"namespace": "kube-system", "name": "coredns", "replicas": 2, "ready_replicas": 2, "selector": {"k8s-app": "kube-dns"}},
+            {"namespace": "default", "name": "web", "replicas": 2, "ready_replicas": 2, "selector": {"app": "web"}}
+        ],
+        "daemonsets": [
+            {"namespace": "kube-system", "name": "kube-proxy", "replicas": 2, "ready_replicas": 2,
+             "images": [format!("{ECR}/eks/kube-proxy:v1.29.0-minimal-eksbuild.1")]},
+            {"namespace": "kube-system", "name": "aws-node", "replicas": 2, "ready_replicas": 2}
+        ],
+        "pdbs": [{"namespace": "default", "name": "web", "min_available": 1, "selector": {"app": "web"}, "expected_pods": 2, "disruptions_allowed": 1}],
+        "pvcs": [{"namespace": "default", "name": "data-db-0", "phase": "Bound"}],
+        "insights": [
+            {"id": "i-1", "name": "Deprecated APIs removed in Kubernetes v1.29", "category": "UPGRADE_READINESS",
+             "kubernetes_version": "1.29", "status": "PASSING"}
+        ]
+    })
+}
+
+fn stdlib(name: &str) -> (CompiledCheck, SourceMap) {
+    let check = checks::stdlib_check(name).unwrap_or_else(|| panic!("no stdlib check {name}"));
+    let mut sources = SourceMap::new();
+    let file = sources.add(SourceFile::new(check.path, None, check.source.to_string()));
+    match checks::compile(name, check.source, &Origin::file(file)) {
+        Ok(c) => (c, sources),
+        Err(ds) => panic!("{}", render(&ds, &sources)),
+    }
+}
+
+fn render(ds: &[Diagnostic], sources: &SourceMap) -> String {
+    ds.iter()
+        .map(|d| d.plain(sources))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn params(v: Value) -> Params {
+    serde_json::from_value(v).unwrap()
+}
+
+fn try_run(name: &str, snapshot: &Value, p: Value) -> Result<CheckOutcome, CheckError> {
+    let (check, _) = stdlib(name);
+    let snapshot: ClusterSnapshot = serde_json::from_value(snapshot.clone()).unwrap();
+    CheckRunner::default().run(&check, &snapshot.to_script().unwrap(), &params(p))
+}
+
+fn run(name: &str, snapshot: &Value, p: Value) -> CheckOutcome {
+    try_run(name, snapshot, p).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn offenders(o: &CheckOutcome) -> Vec<String> {
+    o.offenders.iter().map(ToString::to_string).collect()
+}
+
+fn assert_passes(name: &str, snapshot: &Value, p: Value) {
+    let o = run(name, snapshot, p);
+    assert!(o.passed, "{name} failed: {} {:?}", o.message, offenders(&o));
+    assert!(o.offenders.is_empty());
+}
+
+fn assert_fails(name: &str, snapshot: &Value, p: Value, offender: &[&str]) -> CheckOutcome {
+    let o = run(name, snapshot, p);
+    assert!(!o.passed, "{name} passed: {}", o.message);
+    let got = offenders(&o);
+    assert_eq!(got.len(), offender.len(), "{got:#?}");
+    for (g, want) in got.iter().zip(offender) {
+        assert!(g.contains(want), "offender `{g}` lacks `{want}`");
+    }
+    o
+}
+
+#[test]
+fn every_stdlib_check_compiles_and_passes_a_healthy_cluster() {
+    assert_eq!(checks::STDLIB.len(), 9);
+    for check in checks::STDLIB {
+        assert_passes(check.name, &healthy(), json!({}));
+        // The embedded copy is the one on disk.
+        let on_disk =
+            std::fs::read_to_string(format!("stdlib/checks/{}.rhai", check.name)).unwrap();
+        assert_eq!(on_disk, check.source);
+    }
+}
+
+#[test]
+fn no_docker_hub_images_flags_hub_images_and_honours_allowed() {
+    let mut s = healthy();
+    s["pods"][3]["containers"][0]["image"] = json!("nginx:1.25");
+    let o = assert_fails(
+        "no_docker_hub_images",
+        &s,
+        json!({}),
+        &["Pod default/web-1: container main pulls nginx:1.25 from docker.io"],
+    );
+    assert_eq!(o.message, "1 container(s) pull from Docker Hub");
+
+    let allowed = json!({"allowed": ["*.amazonaws.com", "public.ecr.aws"]});
+    assert_passes("no_docker_hub_images", &healthy(), allowed);
+    assert_fails(
+        "no_docker_hub_images",
+        &healthy(),
+        json!({"allowed": "*.amazonaws.com"}),
+        &["Pod default/web-1", "Pod default/web-2"],
+    );
+}
+
+#[test]
+fn no_latest_tags_flags_latest_and_untagged_but_not_digests() {
+    let mut s = healthy();
+    s["pods"][3]["containers"][0]["image"] = json!("public.ecr.aws/nginx/nginx");
+    s["pods"][4]["containers"][0]["image"] = json!("busybox:latest");
+    s["pods"][0]["containers"][0]["image"] = json!("public.ecr.aws/x/y@sha256:abcd");
+    assert_fails(
+        "no_latest_tags",
+        &s,
+        json!({}),
+        &[
+            "Pod default/web-1: container main image public.ecr.aws/nginx/nginx has no tag",
+            "Pod default/web-2: container main image busybox:latest uses :latest",
+        ],
+    );
+}
+
+#[test]
+fn pdbs_allow_eviction_flags_budgets_that_block_drains() {
+    // Single replica with minAvailable 1: the incident.
+    let mut s = healthy();
+    s["pods"].as_array_mut().unwrap().remove(4);
+    s["pdbs"][0]["expected_pods"] = json!(1);
+    assert_fails(
+        "pdbs_allow_eviction",
+        &s,
+        json!({}),
+        &["PodDisruptionBudget default/web: minAvailable 1 with 1 replica(s)"],
+    );
+
+    // Without a status count, the covered pods are counted by selector.
+    s["pdbs"][0]["expected_pods"] = json!(0);
+    assert_fails(
+        "pdbs_allow_eviction",
+        &s,
+        json!({}),
+        &["minAvailable 1 with 1 replica(s)"],
+    );
+
+    let mut s = healthy();
+    s["pdbs"][0] = json!({"namespace": "default", "name": "web", "max_unavailable": 0, "selector": {"app": "web"}});
+    assert_fails(
+        "pdbs_allow_eviction",
+        &s,
+        json!({}),
+        &["maxUnavailable is 0"],
+    );
+
+    let mut s = healthy();
+    s["pdbs"][0]["min_available"] = json!("100%");
+    assert_fails(
+        "pdbs_allow_eviction",
+        &s,
+        json!({}),
+        &["minAvailable is 100%"],
+    );
+
+    // A budget that selects nothing blocks nothing.
+    let mut s = healthy();
+    s["pdbs"][0]["selector"] = json!({"app": "gone"});
+    s["pdbs"][0]["expected_pods"] = json!(0);
+    assert_passes("pdbs_allow_eviction", &s, json!({}));
+}
+
+#[test]
+fn addons_compatible_checks_the_catalog_for_the_target() {
+    let o = assert_fails(
+        "addons_compatible",
+        &healthy(),
+        json!({"target": "1.30"}),
+        &[
+            "Addon kube-proxy: v1.29.0-eksbuild.1 does not support Kubernetes 1.30; update to v1.30.0-eksbuild.3",
+        ],
+    );
+    assert_eq!(o.message, "1 add-on(s) do not support Kubernetes 1.30");
+    assert_fails(
+        "addons_compatible",
+        &healthy(),
+        json!({"target": "1.31"}),
+        &[
+            "Addon vpc-cni: v1.16.0-eksbuild.1 does not support Kubernetes 1.31; update to v1.18.1",
+            "Addon kube-proxy: v1.29.0-eksbuild.1 does not support Kubernetes 1.31; no catalog version",
+        ],
+    );
+    let mut s = healthy();
+    s["cluster"]["addons"][0]["version"] = json!("v0.0.1");
+    assert_fails(
+        "addons_compatible",
+        &s,
+        json!({}),
+        &["Addon vpc-cni: version v0.0.1 is not in the EKS add-on catalog"],
+    );
+}
+
+#[test]
+fn version_skew_checks_kubelets_and_kube_proxy_against_the_control_plane() {
+    assert_passes("version_skew", &healthy(), json!({"target": "1.30"}));
+    let mut s = healthy();
+    s["nodes"][1]["kubelet_version"] = json!("v1.25.16-eks-1234");
+    assert_fails(
+        "version_skew",
+        &s,
+        json!({}),
+        &["Node ip-10-0-1-2: kubelet v1.25.16-eks-1234 is 4 minors behind"],
+    );
+    assert_fails(
+        "version_skew",
+        &healthy(),
+        json!({"target": "1.33", "max_skew": 3}),
+        &[
+            "DaemonSet kube-system/kube-proxy: kube-proxy v1.29.0-minimal-eksbuild.1 is 4 minors behind",
+            "Node ip-10-0-1-1",
+            "Node ip-10-0-1-2",
+        ],
+    );
+    let mut s = healthy();
+    s["cluster"]["version"] = json!("1.28");
+    s["daemonsets"][0]["images"] = json!([]);
+    assert_fails(
+        "version_skew",
+        &s,
+        json!({}),
+        &[
+            "kube-proxy v1.29.0-eksbuild.1 is newer than the control plane 1.28",
+            "Node ip-10-0-1-1: kubelet v1.29.3-eks-ae9a62a is newer",
+            "Node ip-10-0-1-2",
+        ],
+    );
+}
+
+#[test]
+fn no_deprecated_apis_reads_upgrade_insights() {
+    let mut s = healthy();
+    s["insights"][0] = json!({
+        "id": "i-2", "name": "Deprecated APIs removed in Kubernetes v1.32", "category": "UPGRADE_READINESS",
+        "kubernetes_version": "1.32", "status": "ERROR", "reason": "Deprecated API usage detected",
+        "deprecations": [{"usage": "/apis/flowcontrol.apiserver.k8s.io/v1beta3/flowschemas",
+            "replaced_with": "/apis/flowcontrol.apiserver.k8s.io/v1/flowschemas", "stop_serving_version": "1.32"}]
+    });
+    assert_fails(
+        "no_deprecated_apis",
+        &s,
+        json!({"target": "1.32"}),
+        &[
+            "API /apis/flowcontrol.apiserver.k8s.io/v1beta3/flowschemas: removed in 1.32; use /apis/flowcontrol.apiserver.k8s.io/v1/flowschemas",
+        ],
+    );
+    // Not removed until after the target.
+    assert_passes("no_deprecated_apis", &s, json!({"target": "1.30"}));
+    s["insights"][0]["status"] = json!("WARNING");
+    assert_passes("no_deprecated_apis", &s, json!({}));
+    assert_fails(
+        "no_deprecated_apis",
+        &s,
+        json!({"strict": true}),
+        &["API /apis/flowcontrol"],
+    );
+}
+
+#[test]
+fn nothing_terminating_flags_objects_stuck_past_the_threshold() {
+    let mut s = healthy();
+    s["pods"][3]["deletion_timestamp"] = json!("2026-01-10T11:48:00Z");
+    s["pods"][4]["deletion_timestamp"] = json!("2026-01-10T11:59:00Z");
+    s["pvcs"][0]["deletion_timestamp"] = json!("2026-01-10T09:30:00Z");
+    s["pvcs"][0]["finalizers"] = json!(["kubernetes.io/pvc-protection"]);
+    assert_fails(
+        "nothing_terminating",
+        &s,
+        json!({}),
+        &[
+            "Pod default/web-1: Terminating for 12m0s on node ip-10-0-1-1",
+            "PersistentVolumeClaim default/data-db-0: Terminating for 2h30m, held by",
+        ],
+    );
+    assert_fails(
+        "nothing_terminating",
+        &s,
+        json!({"older_than": "30s"}),
+        &["web-1", "web-2", "data-db-0"],
+    );
+    assert_passes("nothing_terminating", &s, json!({"older_than": "3h"}));
+    let err = try_run("nothing_terminating", &s, json!({"older_than": "soon"})).unwrap_err();
+    assert!(err.message.contains("`soon` is not a duration"), "{err}");
+}
+
+#[test]
+fn kube_system_ready_flags_unready_pods_and_workloads() {
+    let mut s = healthy();
+    s["pods"][2]["ready"] = json!(false);
+    s["pods"][2]["phase"] = json!("Pending");
+    s["pods"][2]["waiting_reason"] = json!("ImagePullBackOff");
+    s["daemonsets"][1]["ready_replicas"] = json!(1);
+    assert_fails(
+        "kube_system_ready",
+        &s,
+        json!({}),
+        &[
+            "DaemonSet kube-system/aws-node: 1/2 ready",
+            "Pod kube-system/aws-node-a: not ready (ImagePullBackOff)",
+        ],
+    );
+}
+
+#[test]
+fn replicated_deployments_flags_single_replicas() {
+    let mut s = healthy();
+    s["deployments"][1]["replicas"] = json!(1);
+    assert_fails(
+        "replicated_deployments",
+        &s,
+        json!({}),
+        &["Deployment default/web: 1 replica(s), want at least 2"],
+    );
+    assert_passes("replicated_deployments", &s, json!({"min_replicas": 1}));
+    assert_passes(
+        "replicated_deployments",
+        &s,
+        json!({"exclude_namespaces": ["default"]}),
+    );
+    s["deployments"][1]["replicas"] = json!(0);
+    assert_passes("replicated_deployments", &s, json!({}));
+}
+
+// ---- sandbox limits and refusals ----
+
+fn inline(source: &str) -> Result<CompiledCheck, (Vec<Diagnostic>, SourceMap)> {
+    let mut sources = SourceMap::new();
+    let file = sources.add(SourceFile::new("t.rhai", None, source.to_string()));
+    checks::compile("t", source, &Origin::file(file)).map_err(|d| (d, sources))
+}
+
+fn run_script(source: &str, limits: Limits) -> (Result<CheckOutcome, CheckError>, Duration) {
+    let check = inline(source).unwrap_or_else(|(d, s)| panic!("{}", render(&d, &s)));
+    let snapshot: ClusterSnapshot = serde_json::from_value(healthy()).unwrap();
+    let values = snapshot.to_script().unwrap();
+    let start = Instant::now();
+    let result = CheckRunner::new(limits).run(&check, &values, &Params::new());
+    (result, start.elapsed())
+}
+
+fn stopped(source: &str, limits: Limits) -> CheckError {
+    let (result, elapsed) = run_script(source, limits);
+    let err = result.expect_err("the script should have been stopped");
+    assert_eq!(err.code, checks::LIMIT_EXCEEDED, "{err}");
+    // Loose: the precise speed belongs to a benchmark.
+    assert!(elapsed < Duration::from_secs(1), "took {elapsed:?}");
+    err
+}
+
+#[test]
+fn an_infinite_loop_is_stopped_by_the_operation_limit() {
+    let err = stopped("loop { }", Limits::default());
+    assert_eq!(
+        err.message,
+        "check `t` stopped: exceeded 1000000 operations"
+    );
+    assert!(err.span.is_some());
+}
+
+#[test]
+fn an_infinite_loop_is_stopped_by_the_deadline() {
+    let limits = Limits {
+        max_operations: 0, // unlimited: only the clock can stop it
+        timeout: Duration::from_millis(100),
+        ..Limits::default()
+    };
+    let err = stopped("let i = 0; while true { i += 1; }", limits);
+    assert_eq!(err.message, "check `t` stopped: exceeded time limit 100ms");
+}
+
+#[test]
+fn deep_recursion_is_stopped_by_the_call_depth_limit() {
+    let err = stopped("fn down(n) { down(n + 1) } down(0)", Limits::default());
+    assert_eq!(err.message, "check `t` stopped: exceeded call depth 64");
+}
+
+#[test]
+fn a_huge_string_is_stopped_by_the_size_limit() {
+    let err = stopped(r#"let s = "xxxxxxxx"; loop { s += s; }"#, Limits::default());
+    assert_eq!(
+        err.message,
+        "check `t` stopped: exceeded string size 1048576 bytes"
+    );
+    let err = stopped("let a = [1]; loop { a += a; }", Limits::default());
+    assert_eq!(
+        err.message,
+        "check `t` stopped: exceeded array size 100000 elements"
+    );
+}
+
+fn compile_error(source: &str) -> (Diagnostic, String) {
+    let (ds, sources) = inline(source).expect_err("should not compile");
+    (ds[0].clone(), ds[0].plain(&sources))
+}
+
+#[test]
+fn import_and_eval_are_refused_at_compile_time() {
+    let (d, plain) = compile_error("import \"fs\" as fs;\npass(\"x\")");
+    assert_eq!(d.code, checks::FORBIDDEN);
+    assert_eq!(
+        plain,
+        "t.rhai:1:1: error[UPG083]: check `t` uses `import`, which the check sandbox refuses"
+    );
+    let (d, plain) = compile_error("let x = 1;\neval(\"x + 1\")");
+    assert_eq!(
+        plain,
+        "t.rhai:2:1: error[UPG083]: check `t` uses `eval`, which the check sandbox refuses"
+    );
+    assert!(d.help.unwrap().contains("cannot load modules or code"));
+    // A function pointer to `eval` gets past the parser but not the engine.
+    let (result, _) = run_script(
+        "let f = Fn(\"eval\"); f.call(\"1 + 1\") == 2",
+        Limits::default(),
+    );
+    let err = result.unwrap_err();
+    assert_eq!(err.code, checks::RUNTIME_ERROR);
+    assert!(
+        err.message.contains("'eval' is a reserved keyword"),
+        "{err}"
+    );
+}
+
+#[test]
+fn reading_a_file_is_an_unknown_function() {
+    let (d, plain) = compile_error("let text = read_file(\"/etc/passwd\");\ntext == \"\"");
+    assert_eq!(d.code, checks::UNKNOWN_FUNCTION);
+    assert_eq!(
+        plain,
+        "t.rhai:1:12: error[UPG081]: check `t` calls unknown function `read_file`"
+    );
+    assert!(d.help.unwrap().contains("no files, network or modules"));
+    let (d, _) = compile_error("let f = open_file(\"/etc/passwd\"); f.read_string()");
+    assert_eq!(d.code, checks::UNKNOWN_FUNCTION);
+}
+
+#[test]
+fn known_functions_with_wrong_arguments_and_unknown_variables_are_reported() {
+    let (d, plain) = compile_error("pods.len() > 0 && minor(\"1.29\", 2) > 0");
+    assert_eq!(d.code, checks::WRONG_ARITY);
+    assert_eq!(
+        plain,
+        "t.rhai:1:19: error[UPG082]: check `t`: `minor` takes 1 argument(s), not 2"
+    );
+    let (d, plain) = compile_error("let n = 1;\nnodez.len() > n");
+    assert_eq!(d.code, checks::SYNTAX_ERROR);
+    assert_eq!(
+        plain,
+        "t.rhai:2:1: error[UPG080]: check `t`: unknown variable `nodez`"
+    );
+    assert!(d.help.unwrap().contains("cluster, nodegroups, nodes"));
+    let (d, _) = compile_error("pods.timestamp() == ()");
+    assert_eq!(d.code, checks::WRONG_ARITY);
+    assert_eq!(
+        d.message,
+        "check `t`: `timestamp` cannot be called as a method; call `timestamp()`"
+    );
+    // Script-defined functions, closures in variables and method calls are fine.
+    assert!(
+        inline("fn twice(x) { x * 2 } let f = |x| x + 1; f(twice(1)) == 3 && pods.len() > 0")
+            .is_ok()
+    );
+}
+
+#[test]
+fn inline_compile_errors_point_into_the_upg_file() {
+    let upg = "runbook demo \"d\" {\n  check ready {\n    \"\"\"\n    let n = nodes.len();\n    n > = 1\n    \"\"\"\n  }\n}\n";
+    let body_start = upg.find("\"\"\"").unwrap() + 3;
+    let body_end = upg[body_start..].find("\"\"\"").unwrap() + body_start;
+    let mut sources = SourceMap::new();
+    let file = sources.add(SourceFile::new("demo.upg", None, upg.to_string()));
+    let ds = checks::compile(
+        "ready",
+        &upg[body_start..body_end],
+        &Origin::inline(file, body_start),
+    )
+    .expect_err("syntax error");
+    assert_eq!(ds[0].code, checks::SYNTAX_ERROR);
+    let plain = ds[0].plain(&sources);
+    assert!(
+        plain.starts_with("demo.upg:5:9: error[UPG080]: check `ready`:"),
+        "{plain}"
+    );
+    let rendered = ds[0].render(&sources, false);
+    assert!(rendered.contains("demo.upg:5:9"), "{rendered}");
+
+    let upg2 = upg.replace("n > = 1", "n > 0 && frobnicate(n)");
+    let body_end = upg2[body_start..].find("\"\"\"").unwrap() + body_start;
+    let ds = checks::compile(
+        "ready",
+        &upg2[body_start..body_end],
+        &Origin::inline(file, body_start),
+    )
+    .expect_err("unknown function");
+    let mut sources = SourceMap::new();
+    sources.add(SourceFile::new("demo.upg", None, upg2.to_string()));
+    assert_eq!(
+        ds[0].plain(&sources),
+        "demo.upg:5:14: error[UPG081]: check `ready` calls unknown function `frobnicate`"
+    );
+}
+
+#[test]
+fn compiled_checks_and_snapshots_can_cross_into_spawn_blocking() {
+    fn send_sync_static<T: Send + Sync + 'static>() {}
+    send_sync_static::<CompiledCheck>();
+    send_sync_static::<checks::ScriptValues>();
+    send_sync_static::<CheckRunner>();
+    send_sync_static::<CheckError>();
+}
+
+// ---- the return protocol ----
+
+#[test]
+fn results_can_be_bools_maps_or_helpers_and_anything_else_is_an_error() {
+    let ok = |src: &str| run_script(src, Limits::default()).0.unwrap();
+    assert!(ok("true").passed);
+    assert!(!ok("nodes.len() > 5").passed);
+    let o = ok(
+        r#"#{ ok: false, message: "no", offenders: ["Node a", #{kind: "Pod", namespace: "ns", name: "p", reason: "why"}] }"#,
+    );
+    assert_eq!((o.passed, o.message.as_str()), (false, "no"));
+    assert_eq!(offenders(&o), ["Node a", "Pod ns/p: why"]);
+
+    let err = |src: &str| run_script(src, Limits::default()).0.unwrap_err();
+    let e = err("42");
+    assert_eq!(
+        (e.code, e.message.as_str()),
+        (
+            checks::BAD_RESULT,
+            "check `t` returned a value of type `i64`, not a result"
+        )
+    );
+    let e = err("#{ message: \"x\" }");
+    assert_eq!(e.code, checks::BAD_RESULT);
+    let e = err("\nthrow \"cluster looks odd\"");
+    assert_eq!(
+        (e.code, e.message.as_str()),
+        (checks::RUNTIME_ERROR, "check `t` threw: cluster looks odd")
+    );
+    assert!(e.to_diagnostic().primary_span().is_some());
+}
+
+#[test]
+fn print_and_debug_go_to_the_run_log_and_the_snapshot_is_read_only() {
+    let (result, _) = run_script(
+        "print(`nodes: ${nodes.len()}`); debug(cluster.version); pass(\"ok\")",
+        Limits::default(),
+    );
+    let o = result.unwrap();
+    assert_eq!(o.logs, ["nodes: 2", "[debug line 1] \"1.29\""]);
+    let (result, _) = run_script("nodes.clear(); true", Limits::default());
+    assert_eq!(result.unwrap_err().code, checks::RUNTIME_ERROR);
+}
+
+#[test]
+fn helpers_are_callable_from_scripts() {
+    let src = r#"
+        let img = parse_image("nginx");
+        img.registry == "docker.io" && img.repository == "library/nginx" && img.tag == "latest"
+            && version_cmp("1.29", "v1.30.1") == -1 && version_ge("1.30", "1.29") && version_lt("1.28", "1.29")
+            && minor("v1.29.3-eks-1") == 29 && duration("1h30m") == 5400 && duration(90) == 90
+            && age("2026-01-10T11:00:00Z") == 3600
+            && selector_matches(#{app: "web"}, pods[3].labels)
+    "#;
+    assert!(run_script(src, Limits::default()).0.unwrap().passed);
+}
+
+// ---- helpers never panic on arbitrary input ----
+
+proptest::proptest! {
+    #[test]
+    fn helper_parsers_reject_garbage_without_panicking(s in "\\PC{0,40}") {
+        let _ = checks::parse_image_ref(&s);
+        let _ = checks::parse_duration_secs(&s);
+        let _ = checks::compare_versions(&s, "1.29");
+    }
+
+    #[test]
+    fn image_references_round_trip(
+        registry in "(docker\\.io|public\\.ecr\\.aws|[a-z]{1,8}\\.example\\.com:5000)",
+        repo in "[a-z]{1,8}/[a-z0-9]{1,8}",
+        tag in "[a-z0-9][a-z0-9.]{0,8}",
+    ) {
+        let image = checks::parse_image_ref(&format!("{registry}/{repo}:{tag}")).unwrap();
+        proptest::prop_assert_eq!(image.registry, registry);
+        proptest::prop_assert_eq!(image.repository, repo);
+        proptest::prop_assert_eq!(image.tag, tag);
+    }
+}
+
+// ---- against the sandbox, through the real clients ----
+
+mod sandboxed {
+    use super::*;
+    use runbook::sandbox::{Fixture, Sandbox, SandboxOptions};
+
+    struct Live {
+        sandbox: Sandbox,
+        snapshot: ClusterSnapshot,
+        kube: kube::Client,
+        eks: aws_sdk_eks::Client,
+    }
+
+    /// Start a frozen-clock sandbox from a fixture and collect a snapshot
+    /// through aws-sdk-eks and kube-rs, exactly as the engine does.
+    async fn live(path: &str) -> Live {
+        live_with(path, |yaml| yaml).await
+    }
+
+    /// Like `live`, after editing the fixture's YAML text.
+    async fn live_with(path: &str, edit: impl FnOnce(String) -> String) -> Live {
+        let yaml = edit(std::fs::read_to_string(path).unwrap());
+        let fixture =
+            Fixture::from_yaml(path, &yaml).unwrap_or_else(|e| panic!("{}", e.render(false)));
+        let opts = SandboxOptions {
+            time_scale: 0.0,
+            ..SandboxOptions::default()
+        };
+        let sandbox = Sandbox::start(fixture, opts).await.expect("sandbox starts");
+        let eks_config = aws_sdk_eks::Config::builder()
+            .behavior_version(aws_sdk_eks::config::BehaviorVersion::latest())
+            .region(aws_sdk_eks::config::Region::new(sandbox.region()))
+            .endpoint_url(sandbox.endpoint())
+            .credentials_provider(aws_sdk_eks::config::Credentials::new(
+                "sandbox", "sandbox", None, None, "test",
+            ))
+            .build();
+        let eks = aws_sdk_eks::Client::from_conf(eks_config);
+        let kubeconfig = kube::config::Kubeconfig::from_yaml(&sandbox.kubeconfig_yaml()).unwrap();
+        let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+            .await
+            .unwrap();
+        let kube = kube::Client::try_from(config).unwrap();
+        let snapshot = checks::collect(&kube, &eks, &sandbox.cluster_name())
+            .await
+            .expect("collects");
+        Live {
+            sandbox,
+            snapshot,
+            kube,
+            eks,
+        }
+    }
+
+    fn run_on(name: &str, snapshot: &ClusterSnapshot, p: Value) -> CheckOutcome {
+        let (check, _) = stdlib(name);
+        CheckRunner::default()
+            .run(&check, &snapshot.to_script().unwrap(), &params(p))
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[tokio::test]
+    async fn collect_reads_the_cluster_read_only() {
+        let Live {
+            sandbox, snapshot, ..
+        } = live("examples/sandbox/small.yaml").await;
+        assert!(sandbox.mutations().is_empty(), "{:?}", sandbox.mutations());
+        let s = &snapshot;
+        assert_eq!(
+            (s.cluster.name.as_str(), s.cluster.version.as_str()),
+            ("demo", "1.28")
+        );
+        assert_eq!(s.cluster.addons.len(), 4);
+        let kube_proxy = s
+            .cluster
+            .addons
+            .iter()
+            .find(|a| a.name == "kube-proxy")
+            .unwrap();
+        assert_eq!(kube_proxy.version, "v1.28.15-eksbuild.31");
+        assert!(
+            kube_proxy
+                .catalog
+                .iter()
+                .any(|v| v.compatible.contains(&"1.28".to_string()))
+        );
+        assert_eq!(s.nodegroups.len(), 3);
+        assert_eq!(s.nodes.len(), 8);
+        assert!(
+            s.nodes
+                .iter()
+                .all(|n| n.kubelet_version.contains("1.28") && !n.nodegroup.is_empty())
+        );
+        assert!(
+            s.pods
+                .iter()
+                .any(|p| p.namespace == "shop" && p.name.starts_with("web-"))
+        );
+        assert!(
+            s.deployments
+                .iter()
+                .any(|d| d.name == "checkout" && d.replicas == 1)
+        );
+        assert!(s.statefulsets.iter().any(|d| d.name == "postgres"));
+        assert!(s.pdbs.iter().any(|p| p.name == "web"));
+        assert!(!s.pvcs.is_empty());
+        let deprecated = s
+            .insights
+            .iter()
+            .find(|i| i.name.contains("Deprecated APIs"))
+            .unwrap();
+        assert_eq!(
+            deprecated.deprecations[0].usage,
+            "flowcontrol.apiserver.k8s.io/v1beta2/flowschemas"
+        );
+        sandbox.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn stdlib_checks_judge_the_sandbox_cluster() {
+        let Live {
+            sandbox, snapshot, ..
+        } = live("examples/sandbox/small.yaml").await;
+        let o = run_on("no_docker_hub_images", &snapshot, json!({}));
+        assert!(!o.passed);
+        assert!(!o.offenders.is_empty());
+        assert!(
+            o.offenders
+                .iter()
+                .all(|x| x.object.starts_with("Pod tools/metrics-proxy-")
+                    && x.reason.contains("docker.io/library/haproxy:2.9")),
+            "{:?}",
+            o.offenders
+        );
+        let o = run_on("no_deprecated_apis", &snapshot, json!({"target": "1.29"}));
+        assert!(!o.passed);
+        assert_eq!(
+            offenders(&o)[0],
+            "API flowcontrol.apiserver.k8s.io/v1beta2/flowschemas: removed in 1.29; use flowcontrol.apiserver.k8s.io/v1beta3/flowschemas"
+        );
+        assert!(run_on("addons_compatible", &snapshot, json!({})).passed);
+        let o = run_on("addons_compatible", &snapshot, json!({"target": "1.29"}));
+        assert!(
+            offenders(&o).iter().any(|x| x.starts_with(
+                "Addon kube-proxy: v1.28.15-eksbuild.31 does not support Kubernetes 1.29"
+            )),
+            "{:?}",
+            offenders(&o)
+        );
+        for name in [
+            "version_skew",
+            "kube_system_ready",
+            "nothing_terminating",
+            "pdbs_allow_eviction",
+            "no_latest_tags",
+        ] {
+            let o = run_on(name, &snapshot, json!({}));
+            assert!(o.passed, "{name}: {} {:?}", o.message, offenders(&o));
+        }
+        let o = run_on("replicated_deployments", &snapshot, json!({}));
+        assert!(
+            offenders(&o)
+                .iter()
+                .any(|x| x.starts_with("Deployment shop/checkout: 1 replica(s)")),
+            "{:?}",
+            offenders(&o)
+        );
+        sandbox.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn pdbs_allow_eviction_catches_the_blocked_drain_fixture() {
+        let Live {
+            sandbox, snapshot, ..
+        } = live("examples/sandbox/pdb-blocked.yaml").await;
+        let o = run_on("pdbs_allow_eviction", &snapshot, json!({}));
+        assert!(!o.passed);
+        assert_eq!(
+            offenders(&o),
+            ["PodDisruptionBudget shop/checkout: minAvailable 1 with 1 replica(s)"]
+        );
+        sandbox.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn version_skew_catches_a_nodegroup_left_behind() {
+        let Live {
+            sandbox, snapshot, ..
+        } = live_with("examples/sandbox/small.yaml", |yaml| {
+            yaml.replacen(
+                "  - name: data\n",
+                "  - name: data\n    version: \"1.25\"\n",
+                1,
+            )
+        })
+        .await;
+        // Within policy today (3 behind); the next hop would leave it 4 behind.
+        assert!(run_on("version_skew", &snapshot, json!({})).passed);
+        let o = run_on("version_skew", &snapshot, json!({"target": "1.29"}));
+        let got = offenders(&o);
+        assert_eq!(got.len(), 3, "{got:?}");
+        assert!(
+            got.iter().all(|x| x.starts_with("Node ")
+                && x.contains("is 4 minors behind the control plane 1.29")),
+            "{got:?}"
+        );
+        sandbox.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn nothing_terminating_catches_a_pvc_stuck_on_its_finalizer() {
+        use k8s_openapi::api::core::v1::PersistentVolumeClaim;
+        let live = live_with("examples/sandbox/small.yaml", |yaml| {
+            yaml.replacen(
+                "      volumeSize: 20Gi\n",
+                "      volumeSize: 20Gi\n      stuckPvcFinalizer: true\n",
+                1,
+            )
+        })
+        .await;
+        let pvc = live.snapshot.pvcs[0].clone();
+        assert!(pvc.deletion_timestamp.is_empty());
+        let api: kube::Api<PersistentVolumeClaim> =
+            kube::Api::namespaced(live.kube.clone(), &pvc.namespace);
+        api.delete(&pvc.name, &Default::default())
+            .await
+            .expect("delete accepted");
+
+        let mut later = checks::collect(&live.kube, &live.eks, "demo")
+            .await
+            .unwrap();
+        let stuck = later
+            .pvcs
+            .iter()
+            .find(|p| p.name == pvc.name)
+            .expect("still there");
+        assert!(!stuck.deletion_timestamp.is_empty());
+        assert!(!stuck.finalizers.is_empty());
+        // The sandbox clock is frozen; look at the same cluster ten minutes on.
+        let deleted: jiff::Timestamp = stuck.deletion_timestamp.parse().unwrap();
+        later.collected_at = (deleted + jiff::SignedDuration::from_mins(10)).to_string();
+        let o = run_on("nothing_terminating", &later, json!({}));
+        assert_eq!(offenders(&o).len(), 1, "{:?}", offenders(&o));
+        assert!(
+            offenders(&o)[0].starts_with(&format!(
+                "PersistentVolumeClaim {}/{}: Terminating for 10m0s, held by",
+                pvc.namespace, pvc.name
+            )),
+            "{:?}",
+            offenders(&o)
+        );
+        assert!(run_on("nothing_terminating", &later, json!({"older_than": "15m"})).passed);
+        live.sandbox.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn no_latest_tags_catches_an_untagged_image() {
+        let Live {
+            sandbox, snapshot, ..
+        } = live_with("examples/sandbox/small.yaml", |yaml| {
+            yaml.replacen(
+                "image: public.ecr.aws/nginx/nginx:1.27",
+                "image: public.ecr.aws/nginx/nginx",
+                1,
+            )
+        })
+        .await;
+        let o = run_on("no_latest_tags", &snapshot, json!({}));
+        let got = offenders(&o);
+        assert_eq!(got.len(), 3, "{got:?}");
+        assert!(
+            got.iter().all(
+                |x| x.starts_with("Pod shop/web-") && x.ends_with("has no tag (means :latest)")
+            ),
+            "{got:?}"
+        );
+        sandbox.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn kube_system_ready_catches_image_pull_backoff_after_docker_hub_limits() {
+        use k8s_openapi::api::apps::v1::Deployment;
+        let live = live_with("examples/sandbox/small.yaml", |yaml| {
+            yaml.replacen(
+                "  deployments:\n",
+                "  deployments:\n    - name: dns-autoscaler\n      namespace: kube-system\n      replicas: 1\n      image: cpa/cluster-proportional-autoscaler:1.8.9\n",
+                1,
+            )
+            .replace("pullsPer6h: 100", "pullsPer6h: 1")
+        })
+        .await;
+        assert!(run_on("kube_system_ready", &live.snapshot, json!({})).passed);
+        // New replicas land on nodes that never pulled the image; Docker Hub
+        // allows one more pull.
+        let api: kube::Api<Deployment> = kube::Api::namespaced(live.kube.clone(), "kube-system");
+        let scale = kube::api::Patch::Merge(json!({"spec": {"replicas": 5}}));
+        api.patch("dns-autoscaler", &Default::default(), &scale)
+            .await
+            .expect("scaled");
+        live.sandbox.advance(Duration::from_secs(60));
+        let later = checks::collect(&live.kube, &live.eks, "demo")
+            .await
+            .unwrap();
+        let o = run_on("kube_system_ready", &later, json!({}));
+        assert!(
+            !o.passed,
+            "{:?}",
+            later
+                .pods
+                .iter()
+                .filter(|p| p.namespace == "kube-system")
+                .collect::<Vec<_>>()
+        );
+        let got = offenders(&o);
+        assert!(
+            got.iter()
+                .any(|x| x.starts_with("Deployment kube-system/dns-autoscaler: ")),
+            "{got:?}"
+        );
+        assert!(
+            got.iter().any(
+                |x| x.starts_with("Pod kube-system/dns-autoscaler-") && x.contains("ImagePull")
+            ),
+            "{got:?}"
+        );
+        live.sandbox.shutdown().await;
+    }
+}
