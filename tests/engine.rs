@@ -658,3 +658,79 @@ fn exec_binary_rejects_bad_parameters_before_any_request() {
     );
     assert!(Path::new(&root().join("playbooks/eks-minor-upgrade.upg")).exists());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn in_place_rotation_blocked_by_a_pdb_names_it() {
+    let (sandbox, cloud) = start("small.yaml").await;
+    assert!(sandbox.set_pdb_enabled("shop", "checkout", true));
+    upgrade_control_plane_and_addons(&cloud, "1.29").await;
+    let node = checkout_node(&cloud).await;
+    let group = sandbox
+        .nodes()
+        .into_iter()
+        .find(|n| n.name == node)
+        .map(|n| n.nodegroup)
+        .unwrap();
+    let opts = RotateOptions {
+        version: "1.29".into(),
+        strategy: Strategy::InPlace,
+        max_unavailable: None,
+        force: false,
+        canary: 0,
+        drain: DrainOptions::default(),
+    };
+    let rotator = Rotator {
+        eks: &cloud.eks,
+        kube: &cloud.kube,
+    };
+    let err = rotator
+        .rotate("demo", &group, &opts, &apply("blocked"), None)
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(matches!(err, CloudError::UpdateFailed { .. }), "{text}");
+    assert!(text.contains("PodEvictionFailure"), "{text}");
+    assert!(
+        text.contains("shop/checkout"),
+        "the blocking PDB is named: {text}"
+    );
+}
+
+/// `--output json`: every stdout line is one JSON event, ending with the
+/// summary.
+#[test]
+fn exec_binary_json_output_is_an_event_stream() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_runbook"))
+        .args([
+            "exec",
+            "playbooks/eks-minor-upgrade.upg",
+            "--sandbox",
+            "examples/sandbox/small.yaml",
+        ])
+        .args([
+            "--set",
+            "target=1.30",
+            "--dry-run",
+            "--output",
+            "json",
+            "--time-scale",
+            "5000",
+        ])
+        .current_dir(root())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let events: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let kinds: Vec<&str> = events.iter().filter_map(|e| e["event"].as_str()).collect();
+    assert_eq!(kinds.first(), Some(&"started"), "{stdout}");
+    assert_eq!(kinds.last(), Some(&"summary"), "{stdout}");
+    assert!(kinds.contains(&"precondition"), "{stdout}");
+    assert!(
+        events
+            .iter()
+            .any(|e| e["event"] == "param" && e["name"] == "cluster" && e["value"] == "\"demo\"")
+    );
+}

@@ -128,3 +128,20 @@ pub async fn kube_client(opts: &ConnectOptions) -> Result<kube::Client, CloudErr
     config.default_retry = false;
     kube::Client::try_from(config).map_err(|e| CloudError::kube("client", e))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_never_shows_an_embedded_kubeconfig() {
+        let opts = ConnectOptions {
+            region: Some("us-west-2".into()),
+            kubeconfig_yaml: Some("users:\n- user:\n    token: s3cr3t-token\n".into()),
+            ..ConnectOptions::default()
+        };
+        let shown = format!("{opts:?}");
+        assert!(shown.contains("us-west-2"), "{shown}");
+        assert!(!shown.contains("s3cr3t"), "{shown}");
+    }
+}
