@@ -734,3 +734,47 @@ fn exec_binary_json_output_is_an_event_stream() {
             .any(|e| e["event"] == "param" && e["name"] == "cluster" && e["value"] == "\"demo\"")
     );
 }
+
+/// Ctrl-C (the clock's cancel) stops a run mid-step; the step's change is
+/// rolled back and the run reports it.
+#[tokio::test(flavor = "multi_thread")]
+async fn interrupt_stops_the_run_and_rolls_back() {
+    let (sandbox, cloud) = start("small.yaml").await;
+    let original = sandbox.addon_versions();
+    let program = load(
+        r#"
+runbook interrupted "stopped by Ctrl-C" {
+  param cluster: string
+  step "swap vpc-cni" {
+    let before = eks.addon(cluster, "vpc-cni")
+    eks.update_addon(cluster, "vpc-cni", version: "v1.18.3-eksbuild.2")
+    pause 6h
+    rollback {
+      eks.update_addon(cluster, "vpc-cni", version: before.version)
+    }
+  }
+}
+"#,
+    );
+    let clock = cloud.clock.clone();
+    let first = original["vpc-cni"].clone();
+    let interrupt = async move {
+        // Wait until the add-on changed, then press Ctrl-C.
+        while sandbox.addon_versions()["vpc-cni"] == first {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        clock.cancel();
+        sandbox
+    };
+    let ((summary, lines), sandbox) =
+        tokio::join!(exec(&program, &cloud, &["cluster=demo"], false), interrupt);
+    let text = lines.join("\n");
+    assert_eq!(summary.status, RunStatus::RolledBack, "{text}");
+    assert_eq!(summary.errors[0].code, "RUN024", "{:?}", summary.errors);
+    assert_eq!(sandbox.addon_versions(), original, "{text}");
+    assert!(
+        summary.elapsed < Duration::from_secs(6 * 3600),
+        "the pause was cut short"
+    );
+}
