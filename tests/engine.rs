@@ -778,3 +778,44 @@ runbook interrupted "stopped by Ctrl-C" {
         "the pause was cut short"
     );
 }
+
+/// Throttling and 5xx from both APIs are retried with backoff: reads and an
+/// update with its wait still succeed.
+#[tokio::test(flavor = "multi_thread")]
+async fn transient_errors_are_retried() {
+    let sandbox = Sandbox::start(
+        fixture("small.yaml"),
+        SandboxOptions {
+            time_scale: SCALE,
+            seed: 7,
+            faults: "5xx=0.15,429=0.1".parse().expect("fault spec"),
+            ..SandboxOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    let clients = Clients::connect(&ConnectOptions {
+        region: Some(sandbox.region()),
+        eks_endpoint: Some(sandbox.endpoint()),
+        kubeconfig_yaml: Some(sandbox.kubeconfig_yaml()),
+        ..ConnectOptions::default()
+    })
+    .await
+    .unwrap();
+    let cloud = Cloud::new(clients, Clock::scaled(SCALE));
+    for _ in 0..5 {
+        assert_eq!(cloud.eks.cluster("demo").await.unwrap().version, "1.28");
+        assert_eq!(cloud.kube.nodes(None).await.unwrap().len(), 8);
+        assert!(!cloud.kube.pods(None, None, None).await.unwrap().is_empty());
+    }
+    cloud
+        .eks
+        .update_cluster_version("demo", "1.29", &apply("flaky"))
+        .await
+        .unwrap();
+    assert_eq!(sandbox.cluster_version(), "1.29");
+    assert!(
+        sandbox.requests().iter().any(|r| r.status >= 500),
+        "faults were injected"
+    );
+}
