@@ -819,3 +819,27 @@ async fn transient_errors_are_retried() {
         "faults were injected"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_failing_precondition_is_reported_before_any_change() {
+    let (sandbox, cloud) = start("small.yaml").await;
+    let program = load(
+        r#"
+runbook guarded "two preconditions fail" {
+  param cluster: string
+  precondition "already at 1.30" { eks.cluster(cluster).version == 1.30 } else "upgrade first"
+  precondition "cluster is ACTIVE" { eks.cluster(cluster).status == "ACTIVE" }
+  precondition "no nodes" { k8s.nodes().len() == 0 } else "drain everything"
+  step "never runs" { eks.update_cluster_version(cluster, 1.29) }
+}
+"#,
+    );
+    let (summary, lines) = exec(&program, &cloud, &["cluster=demo"], false).await;
+    assert_eq!(summary.status, RunStatus::Refused, "{}", lines.join("\n"));
+    let codes: Vec<&str> = summary.errors.iter().map(|d| d.code).collect();
+    assert_eq!(codes, ["RUN010", "RUN010"]);
+    assert_eq!(summary.errors[0].help.as_deref(), Some("upgrade first"));
+    assert_eq!(summary.errors[1].help.as_deref(), Some("drain everything"));
+    assert!(summary.steps.is_empty());
+    assert!(sandbox.mutations().is_empty());
+}

@@ -119,7 +119,8 @@ impl Kube {
         &self.clock
     }
 
-    /// Run a read, retrying transient failures with backoff.
+    /// Run a read (or an idempotent write), retrying transient failures
+    /// with backoff.
     async fn read<T, F, Fut>(&self, op: &str, f: F) -> Result<T, CloudError>
     where
         F: Fn() -> Fut,
@@ -298,13 +299,16 @@ impl Kube {
         if was == on {
             return Ok(false);
         }
-        let op = if on { "cordon" } else { "uncordon" };
-        let res = if on {
-            api.cordon(node).await
-        } else {
-            api.uncordon(node).await
-        };
-        res.map_err(|e| CloudError::kube(format!("{op} {node}"), e))?;
+        let op = format!("{} {node}", if on { "cordon" } else { "uncordon" });
+        // Setting spec.unschedulable is idempotent, so it retries like a read.
+        self.read(&op, || async {
+            if on {
+                api.cordon(node).await
+            } else {
+                api.uncordon(node).await
+            }
+        })
+        .await?;
         Ok(true)
     }
 }

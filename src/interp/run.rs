@@ -194,7 +194,7 @@ impl<'p> Interp<'p> {
                     Ok(Some(true)) | Ok(None) => {}
                     Ok(Some(false)) => {
                         let e = RunError::new(
-                            FailKind::Gate,
+                            FailKind::Precondition,
                             format!("precondition failed: {title}"),
                             cond.span,
                         );
