@@ -301,7 +301,14 @@ impl<'p> Interp<'p> {
                     otherwise,
                 } => {
                     for (cond, block) in branches {
-                        if self.eval_bool(cond, env).await?.unwrap_or(false) {
+                        let holds = self.eval_bool(cond, env).await?;
+                        if holds.is_none() {
+                            self.log(format!(
+                                "`{}` is known only at run time; this branch is not planned",
+                                self.source_of(cond)
+                            ));
+                        }
+                        if holds.unwrap_or(false) {
                             env.push();
                             let r = self.exec_stmts(&block.stmts, env).await;
                             env.pop();
