@@ -843,3 +843,82 @@ runbook guarded "two preconditions fail" {
     assert!(summary.steps.is_empty());
     assert!(sandbox.mutations().is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_gate_watched_during_a_step_fails_it() {
+    let (_sandbox, cloud) = start("small.yaml").await;
+    let program = load(
+        r#"
+runbook watched "during" {
+  param cluster: string
+  gate never {
+    k8s.nodes().len() == 0
+    within 5m every 30s
+  }
+  step "long wait" during never {
+    pause 2h
+  }
+}
+"#,
+    );
+    let (summary, lines) = exec(&program, &cloud, &["cluster=demo"], false).await;
+    assert_eq!(summary.errors[0].code, "RUN021", "{}", lines.join("\n"));
+    assert!(
+        summary.errors[0].message.contains("failed during the step"),
+        "{:?}",
+        summary.errors
+    );
+    assert!(
+        summary.elapsed < Duration::from_secs(3600),
+        "the pause was cut short"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failing_canary_gate_undoes_a_blue_green_rotation() {
+    let (sandbox, cloud) = start("small.yaml").await;
+    upgrade_control_plane_and_addons(&cloud, "1.29").await;
+    let opts = RotateOptions {
+        version: "1.29".into(),
+        strategy: Strategy::BlueGreen,
+        max_unavailable: None,
+        force: false,
+        canary: 1,
+        drain: DrainOptions {
+            delete_emptydir_data: true,
+            ..DrainOptions::default()
+        },
+    };
+    let rotator = Rotator {
+        eks: &cloud.eks,
+        kube: &cloud.kube,
+    };
+    let called = std::cell::Cell::new(0);
+    let gate = || -> futures::future::LocalBoxFuture<'_, Result<(), CloudError>> {
+        called.set(called.get() + 1);
+        Box::pin(async { Err(CloudError::Invalid("canary unhealthy".into())) })
+    };
+    let err = rotator
+        .rotate("demo", "system", &opts, &apply("canary"), Some(&gate))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("canary unhealthy"), "{err}");
+    assert_eq!(called.get(), 1, "the gate runs once, after the first node");
+    let ngs = sandbox.nodegroups();
+    assert!(
+        ngs.iter()
+            .any(|n| n.name == "system" && n.version == "1.28")
+    );
+    assert!(
+        !ngs.iter().any(|n| n.name == "system-1-29"),
+        "new group deleted: {ngs:?}"
+    );
+    assert!(
+        sandbox
+            .nodes()
+            .iter()
+            .filter(|n| n.nodegroup == "system")
+            .all(|n| !n.unschedulable),
+        "old nodes uncordoned"
+    );
+}
