@@ -567,6 +567,13 @@ async fn dry_run_plans_both_hops_against_the_projected_state() {
     assert!(text.contains("nodes affected"), "{text}");
     assert_eq!(sandbox.mutations(), vec![], "a dry run mutates nothing");
     assert_eq!(sandbox.cluster_version(), "1.28");
+    let summary_text = summary.render_text();
+    assert!(summary_text.contains("Plan: "), "{summary_text}");
+    let predicted: Duration = summary.steps.iter().map(|s| s.predicted).sum();
+    assert!(
+        predicted >= Duration::from_secs(50 * 60),
+        "two control-plane hops alone take 50m"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -124,6 +124,14 @@ impl RunSummary {
                 out.push_str(&format!("  {l}\n"));
             }
         }
+        if self.status == RunStatus::Planned {
+            let changes: usize = self.steps.iter().map(|s| s.changes.len()).sum();
+            let predicted: Duration = self.steps.iter().map(|s| s.predicted).sum();
+            out.push_str(&format!(
+                "Plan: {changes} change(s), about {} if every gate passes at once\n",
+                human(predicted)
+            ));
+        }
         out.push_str(&format!(
             "Run {} in {} (simulated time)\n",
             self.status.as_str(),
@@ -140,6 +148,7 @@ impl RunSummary {
             "steps": self.steps.iter().map(|s| json!({
                 "title": s.title, "status": s.status.as_str(),
                 "elapsed_s": s.elapsed.as_secs(), "changes": s.changes,
+                "predicted_s": s.predicted.as_secs(),
             })).collect::<Vec<_>>(),
             "rollbacks": self.rollbacks.iter().map(|(t, s, m)| json!({
                 "title": t, "status": s.as_str(), "message": m,

@@ -63,6 +63,8 @@ pub struct StepRecord {
     pub status: StepStatus,
     pub elapsed: Duration,
     pub changes: Vec<String>,
+    /// Dry run: the predicted duration of the step's planned changes.
+    pub predicted: Duration,
 }
 
 #[derive(Default)]
@@ -526,8 +528,18 @@ impl<'p> Interp<'p> {
             changes: changes
                 .iter()
                 .filter(|c| !c.is_unchanged())
-                .map(Change::summary)
+                .map(|c| match c {
+                    Change::Planned(p) => p.lines().first().cloned().unwrap_or_default(),
+                    other => other.summary(),
+                })
                 .collect(),
+            predicted: changes
+                .iter()
+                .map(|c| match c {
+                    Change::Planned(p) => p.predicted,
+                    _ => Duration::ZERO,
+                })
+                .sum(),
         });
     }
 
