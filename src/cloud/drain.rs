@@ -10,9 +10,7 @@ use std::collections::{BTreeSet, HashSet};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use ::kube::api::{Api, DeleteParams, EvictParams, PostParams};
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::Pod;
 use serde::Serialize;
 
 use super::CloudError;
@@ -240,22 +238,14 @@ impl<'a> Drainer<'a> {
         blocked_by: &Mutex<BTreeSet<String>>,
         deadline: super::clock::Deadline,
     ) -> Result<(), CloudError> {
-        let api: Api<Pod> = Api::namespaced(self.kube.client().clone(), &pod.namespace);
         let grace = match (pod.grace_period, opts.grace_period) {
             (Some(g), Some(cap)) => Some((g as u64).min(cap.as_secs()) as u32),
             (None, Some(cap)) => Some(cap.as_secs() as u32),
             (g, None) => g.map(|g| g as u32),
         };
-        let params = EvictParams {
-            delete_options: Some(DeleteParams {
-                grace_period_seconds: grace,
-                ..DeleteParams::default()
-            }),
-            post_options: PostParams::default(),
-        };
         let mut backoff = Duration::from_secs(5);
         loop {
-            match api.evict(&pod.name, &params).await {
+            match self.evict(pod, grace, false).await {
                 Ok(_) => return Ok(()),
                 Err(::kube::Error::Api(s)) if s.code == 404 => return Ok(()),
                 Err(e) if is_pdb_refusal(&e) => {
@@ -328,6 +318,44 @@ impl<'a> Drainer<'a> {
         }
     }
 
+    /// POST the pod's `eviction` subresource. Built by hand because kube 5's
+    /// `Api::evict` sends `delete_options` instead of `deleteOptions`, so a
+    /// grace-period cap would be silently ignored by the API server.
+    async fn evict(
+        &self,
+        pod: &PodInfo,
+        grace: Option<u32>,
+        dry_run: bool,
+    ) -> Result<(), ::kube::Error> {
+        let mut url = format!(
+            "/api/v1/namespaces/{}/pods/{}/eviction",
+            pod.namespace, pod.name
+        );
+        let mut delete_options = serde_json::json!({});
+        if let Some(g) = grace {
+            delete_options["gracePeriodSeconds"] = g.into();
+        }
+        if dry_run {
+            url.push_str("?dryRun=All");
+            delete_options["dryRun"] = serde_json::json!(["All"]);
+        }
+        let body = serde_json::json!({
+            "apiVersion": "policy/v1",
+            "kind": "Eviction",
+            "metadata": {"name": pod.name, "namespace": pod.namespace},
+            "deleteOptions": delete_options,
+        });
+        let request = http::Request::post(url)
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .body(serde_json::to_vec(&body).map_err(::kube::Error::SerdeError)?)
+            .map_err(::kube::Error::HttpError)?;
+        self.kube
+            .client()
+            .request::<serde_json::Value>(request)
+            .await
+            .map(drop)
+    }
+
     /// Dry run: what a drain of `node` would evict, and which PDBs the server
     /// says would refuse (`dryRun=All` evictions: nothing changes).
     pub async fn plan(&self, node: &str, opts: &DrainOptions) -> Result<Plan, CloudError> {
@@ -345,15 +373,7 @@ impl<'a> Drainer<'a> {
                 }
                 Disposition::Evict => {}
             }
-            let api: Api<Pod> = Api::namespaced(self.kube.client().clone(), &pod.namespace);
-            let params = EvictParams {
-                delete_options: None,
-                post_options: PostParams {
-                    dry_run: true,
-                    ..PostParams::default()
-                },
-            };
-            let blocked_by = match api.evict(&pod.name, &params).await {
+            let blocked_by = match self.evict(pod, None, true).await {
                 Ok(_) => None,
                 Err(e) if is_pdb_refusal(&e) => {
                     let names = pdbs_for(pod, &pdbs);
