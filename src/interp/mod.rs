@@ -1,1 +1,329 @@
-//! (module under construction)
+//! The interpreter: runs a loaded runbook against the cloud adapters.
+//!
+//! Stages of a run: parameters are bound (`params`, before any request);
+//! every precondition is evaluated and all failures reported together; the
+//! flow's statements run in order (`run`), expressions through `eval`, and
+//! built-ins through the one `dispatch` table. When a step fails, its own
+//! rollback runs, then the rollbacks of completed steps newest first,
+//! stopping at an irreversible step. `--dry-run` is the same run in plan
+//! mode: reads are real, mutations return plans and project their result.
+//!
+//! Public API:
+//! - [`params::root_runbook`], [`params::bind`]: parameters → values or
+//!   located diagnostics.
+//! - [`execute`]`(program, runbook, bound, cloud, opts, reporter) -> RunSummary`.
+
+mod checks;
+pub mod dispatch;
+pub mod env;
+pub mod error;
+mod eval;
+pub mod params;
+pub mod records;
+pub mod report;
+pub mod run;
+pub mod value;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use serde_json::json;
+
+pub use dispatch::Cloud;
+pub use report::{Output, Reporter};
+
+use crate::cloud::clock::human;
+use crate::cloud::plan::Mode;
+use crate::diagnostic::Diagnostic;
+use crate::syntax::Program;
+use crate::syntax::ast::Runbook;
+use env::Env;
+use error::FailKind;
+use report::{Event, StepStatus};
+use run::{Interp, StepRecord};
+use value::Value;
+
+#[derive(Clone, Debug, Default)]
+pub struct ExecOptions {
+    pub dry_run: bool,
+    /// Answer every `confirm` (and a protected environment) with yes.
+    pub yes: bool,
+    /// stdin/stderr are a terminal: `confirm` may prompt.
+    pub interactive: bool,
+    /// Seeds idempotency tokens: rerunning with the same id never starts a
+    /// second update for the same action.
+    pub run_id: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RunStatus {
+    Succeeded,
+    Planned,
+    /// Preconditions failed: nothing was changed.
+    Refused,
+    /// A step failed and everything it and earlier steps changed was undone.
+    RolledBack,
+    /// A step failed and some changes remain (irreversible or not undoable).
+    Failed,
+}
+
+impl RunStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Succeeded => "succeeded",
+            RunStatus::Planned => "planned",
+            RunStatus::Refused => "refused by preconditions",
+            RunStatus::RolledBack => "failed and rolled back",
+            RunStatus::Failed => "failed",
+        }
+    }
+
+    pub fn is_ok(self) -> bool {
+        matches!(self, RunStatus::Succeeded | RunStatus::Planned)
+    }
+}
+
+pub struct RunSummary {
+    pub status: RunStatus,
+    pub steps: Vec<StepRecord>,
+    pub rollbacks: Vec<(String, StepStatus, String)>,
+    /// The state the cluster was left in (one fact per line).
+    pub final_state: Vec<String>,
+    pub errors: Vec<Diagnostic>,
+    pub elapsed: Duration,
+}
+
+impl RunSummary {
+    pub fn render_text(&self) -> String {
+        let mut out = String::from("\nSummary\n");
+        for s in &self.steps {
+            out.push_str(&format!(
+                "  {:<11} {:>7}  {}\n",
+                s.status.as_str(),
+                human(s.elapsed),
+                s.title
+            ));
+            for c in &s.changes {
+                out.push_str(&format!("                       {c}\n"));
+            }
+        }
+        for (title, status, msg) in &self.rollbacks {
+            out.push_str(&format!(
+                "  ↩ {title}: {}{}\n",
+                status.as_str(),
+                if msg.is_empty() {
+                    String::new()
+                } else {
+                    format!(" — {msg}")
+                }
+            ));
+        }
+        if !self.final_state.is_empty() {
+            out.push_str("Cluster state now:\n");
+            for l in &self.final_state {
+                out.push_str(&format!("  {l}\n"));
+            }
+        }
+        if self.status == RunStatus::Planned {
+            let changes: usize = self.steps.iter().map(|s| s.changes.len()).sum();
+            let predicted: Duration = self.steps.iter().map(|s| s.predicted).sum();
+            out.push_str(&format!(
+                "Plan: {changes} change(s), about {} if every gate passes at once\n",
+                human(predicted)
+            ));
+        }
+        out.push_str(&format!(
+            "Run {} in {} (simulated time)\n",
+            self.status.as_str(),
+            human(self.elapsed)
+        ));
+        out
+    }
+
+    pub fn to_json(&self) -> serde_json::Value {
+        json!({
+            "event": "summary",
+            "status": self.status.as_str(),
+            "elapsed_s": self.elapsed.as_secs(),
+            "steps": self.steps.iter().map(|s| json!({
+                "title": s.title, "status": s.status.as_str(),
+                "elapsed_s": s.elapsed.as_secs(), "changes": s.changes,
+                "predicted_s": s.predicted.as_secs(),
+            })).collect::<Vec<_>>(),
+            "rollbacks": self.rollbacks.iter().map(|(t, s, m)| json!({
+                "title": t, "status": s.as_str(), "message": m,
+            })).collect::<Vec<_>>(),
+            "final_state": self.final_state,
+        })
+    }
+}
+
+pub async fn execute(
+    program: &Program,
+    runbook: &Runbook,
+    bound: &params::Bound,
+    cloud: Cloud,
+    opts: &ExecOptions,
+    reporter: &Reporter,
+) -> RunSummary {
+    let mode = if opts.dry_run {
+        Mode::Plan
+    } else {
+        Mode::Apply
+    };
+    let started = cloud.clock.now();
+    let mut interp = Interp::new(
+        program,
+        runbook,
+        cloud.clone(),
+        mode,
+        reporter,
+        opts.run_id.clone(),
+    );
+    interp.yes = opts.yes;
+    interp.interactive = opts.interactive;
+    interp.cluster = match bound.values.get("cluster") {
+        Some(Value::Str(c)) => Some(c.clone()),
+        _ => None,
+    };
+    reporter.event(Event::Started {
+        runbook: runbook.name.name.clone(),
+        dry_run: opts.dry_run,
+        run_id: opts.run_id.clone(),
+    });
+    for (k, v) in &bound.values {
+        reporter.event(Event::Param {
+            name: k.clone(),
+            value: v.to_string(),
+        });
+    }
+    let base: HashMap<String, Value> = bound
+        .values
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let mut env = Env::new(base);
+    let finish = |status: RunStatus,
+                  errors: Vec<Diagnostic>,
+                  interp: &Interp<'_>,
+                  final_state: Vec<String>| {
+        let elapsed = cloud.clock.since(started);
+        reporter.event(Event::Finished {
+            status: status.as_str().to_string(),
+            elapsed,
+        });
+        RunSummary {
+            status,
+            steps: interp.records(),
+            rollbacks: interp.rollbacks(),
+            final_state,
+            errors,
+            elapsed,
+        }
+    };
+
+    if bound.protected && !opts.dry_run && !opts.yes {
+        let name = bound.environment.clone().unwrap_or_default();
+        let span = runbook.name.span;
+        let ok = if opts.interactive {
+            let term = console::Term::stderr();
+            let _ = term.write_line(&format!(
+                "environment `{name}` is protected; type its name to continue: "
+            ));
+            term.read_line().unwrap_or_default().trim() == name
+        } else {
+            false
+        };
+        if !ok {
+            let d = Diagnostic::error(
+                "RUN006",
+                format!("environment `{name}` is protected and the run was not confirmed"),
+            )
+            .with_label(span, "")
+            .with_help("confirm on a terminal, or pass --yes after reviewing `--dry-run`");
+            return finish(RunStatus::Refused, vec![d], &interp, vec![]);
+        }
+    }
+
+    let failures = interp.preconditions(&env).await;
+    if !failures.is_empty() {
+        let diags = failures.iter().map(|f| f.to_diagnostic()).collect();
+        return finish(RunStatus::Refused, diags, &interp, vec![]);
+    }
+
+    let mut error = None;
+    for stmt in runbook.flow() {
+        if let Err(e) = interp.exec_stmt(stmt, &mut env).await {
+            error = Some(e);
+            break;
+        }
+    }
+    let status = match &error {
+        None if opts.dry_run => RunStatus::Planned,
+        None => RunStatus::Succeeded,
+        Some(_) if opts.dry_run => RunStatus::Failed,
+        Some(_) => {
+            if interp.roll_back_completed().await
+                && interp
+                    .rollbacks()
+                    .iter()
+                    .all(|(_, s, _)| *s == StepStatus::RolledBack)
+            {
+                RunStatus::RolledBack
+            } else {
+                RunStatus::Failed
+            }
+        }
+    };
+    let final_state = if opts.dry_run {
+        vec![]
+    } else {
+        final_state(&cloud, &bound.values).await
+    };
+    let mut errors = Vec::new();
+    if let Some(e) = error {
+        let mut d = e.to_diagnostic();
+        if e.kind == FailKind::Cancelled && d.help.is_none() {
+            d = d
+                .with_help("the run was stopped; see the rollback lines above for what was undone");
+        }
+        errors.push(d);
+    }
+    interp.cloud.clock.reset_cancel();
+    finish(status, errors, &interp, final_state)
+}
+
+/// What the cluster looks like now, if the runbook has a `cluster` param.
+async fn final_state(cloud: &Cloud, params: &indexmap::IndexMap<String, Value>) -> Vec<String> {
+    let Some(Value::Str(cluster)) = params.get("cluster") else {
+        return vec![];
+    };
+    let mut out = Vec::new();
+    match cloud.eks.cluster(cluster).await {
+        Ok(c) => out.push(format!("cluster {cluster}: {} ({})", c.version, c.status)),
+        Err(e) => {
+            out.push(format!("cluster {cluster}: could not be read: {e}"));
+            return out;
+        }
+    }
+    if let Ok(names) = cloud.eks.nodegroup_names(cluster).await {
+        for n in names {
+            if let Ok(ng) = cloud.eks.nodegroup(cluster, &n).await {
+                out.push(format!(
+                    "nodegroup {n}: {} ({}, {} nodes)",
+                    ng.version, ng.status, ng.desired_size
+                ));
+            }
+        }
+    }
+    if let Ok(addons) = cloud.eks.addons(cluster).await {
+        for a in addons {
+            out.push(format!("add-on {}: {} ({})", a.name, a.version, a.status));
+        }
+    }
+    if let Ok(nodes) = cloud.kube.nodes(None).await {
+        let ready = nodes.iter().filter(|n| n.ready).count();
+        out.push(format!("nodes: {ready}/{} Ready", nodes.len()));
+    }
+    out
+}

@@ -1,0 +1,407 @@
+//! Node drain through the policy/v1 Eviction API, as `kubectl drain` does it
+//! but with the engine's policies: DaemonSet and mirror pods are skipped;
+//! emptyDir and unmanaged pods are refused unless allowed (deleting them
+//! loses data, and nothing here ever force-deletes); each pod's grace period
+//! is capped; evictions run with bounded parallelism; a 429 from a PDB is
+//! retried with backoff while recording which PDB blocks; the whole drain has
+//! a real deadline; and a failed drain uncordons the node again.
+
+use std::collections::{BTreeSet, HashSet};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use futures::StreamExt;
+use serde::Serialize;
+
+use super::CloudError;
+use super::clock::{Clock, human};
+use super::kube::{Kube, PdbInfo, PodInfo};
+use super::plan::{Plan, PlannedEviction};
+
+#[derive(Clone, Debug)]
+pub struct DrainOptions {
+    /// Cap on each pod's termination grace period.
+    pub grace_period: Option<Duration>,
+    /// Deadline for the whole drain (simulated time).
+    pub timeout: Duration,
+    /// Evictions in flight at once.
+    pub parallelism: usize,
+    /// Allow evicting pods with emptyDir volumes (their data is lost).
+    pub delete_emptydir_data: bool,
+    /// What to do with pods no controller will recreate.
+    pub unmanaged: Unmanaged,
+}
+
+/// Policy for pods without a controller: evicting one loses it for good.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unmanaged {
+    /// Refuse the drain (the default).
+    Fail,
+    /// Leave them on the node and drain the rest.
+    Skip,
+    /// Evict them too (through the Eviction API; never force-deleted).
+    Evict,
+}
+
+impl std::str::FromStr for Unmanaged {
+    type Err = CloudError;
+    fn from_str(s: &str) -> Result<Self, CloudError> {
+        match s {
+            "fail" => Ok(Unmanaged::Fail),
+            "skip" => Ok(Unmanaged::Skip),
+            "delete" | "evict" => Ok(Unmanaged::Evict),
+            other => Err(CloudError::Invalid(format!(
+                "unknown unmanaged_pods policy `{other}` (expected fail, skip or delete)"
+            ))),
+        }
+    }
+}
+
+impl Default for DrainOptions {
+    fn default() -> Self {
+        DrainOptions {
+            grace_period: Some(Duration::from_secs(120)),
+            timeout: Duration::from_secs(15 * 60),
+            parallelism: 4,
+            delete_emptydir_data: false,
+            unmanaged: Unmanaged::Fail,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+pub struct DrainReport {
+    pub node: String,
+    pub evicted: Vec<String>,
+    pub skipped: Vec<String>,
+    /// PDBs that refused at least one eviction along the way.
+    pub blocked_by: Vec<String>,
+    #[serde(serialize_with = "secs")]
+    pub elapsed: Duration,
+}
+
+fn secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u64(d.as_secs())
+}
+
+/// What to do with one pod on the node.
+enum Disposition {
+    Evict,
+    Skip(&'static str),
+    Refuse(String),
+}
+
+fn classify(pod: &PodInfo, opts: &DrainOptions) -> Disposition {
+    if pod.mirror {
+        return Disposition::Skip("mirror pod");
+    }
+    if pod.controller.as_deref() == Some("DaemonSet") {
+        return Disposition::Skip("DaemonSet pod");
+    }
+    if pod.phase == "Succeeded" || pod.phase == "Failed" {
+        return Disposition::Skip("finished");
+    }
+    if pod.terminating {
+        return Disposition::Skip("already terminating");
+    }
+    if pod.controller.is_none() {
+        match opts.unmanaged {
+            Unmanaged::Fail => {
+                return Disposition::Refuse(format!(
+                    "{}/{} is not managed by a controller; evicting it loses it for good (unmanaged_pods: \"skip\" leaves it, \"delete\" evicts it)",
+                    pod.namespace, pod.name
+                ));
+            }
+            Unmanaged::Skip => return Disposition::Skip("unmanaged, left in place"),
+            Unmanaged::Evict => {}
+        }
+    }
+    if pod.uses_empty_dir && !opts.delete_emptydir_data {
+        return Disposition::Refuse(format!(
+            "{}/{} uses emptyDir storage that eviction deletes (allow with delete_emptydir_data: true)",
+            pod.namespace, pod.name
+        ));
+    }
+    Disposition::Evict
+}
+
+fn pod_id(p: &PodInfo) -> String {
+    format!("{}/{}", p.namespace, p.name)
+}
+
+/// The PDBs (namespace/name) whose selector matches the pod.
+fn pdbs_for(pod: &PodInfo, pdbs: &[PdbInfo]) -> Vec<String> {
+    pdbs.iter()
+        .filter(|b| b.selects(pod))
+        .map(PdbInfo::id)
+        .collect()
+}
+
+fn is_pdb_refusal(err: &::kube::Error) -> bool {
+    matches!(err, ::kube::Error::Api(s) if s.code == 429)
+}
+
+pub struct Drainer<'a> {
+    kube: &'a Kube,
+    clock: &'a Clock,
+    progress: &'a (dyn Fn(&str) + Send + Sync),
+}
+
+impl<'a> Drainer<'a> {
+    pub fn new(kube: &'a Kube, progress: &'a (dyn Fn(&str) + Send + Sync)) -> Self {
+        Drainer {
+            kube,
+            clock: kube.clock(),
+            progress,
+        }
+    }
+
+    /// Cordon and drain `node`. On failure the node is uncordoned again (if
+    /// this drain cordoned it) and the error names the blocking PDBs.
+    pub async fn drain(&self, node: &str, opts: &DrainOptions) -> Result<DrainReport, CloudError> {
+        let cordoned = self.kube.cordon(node).await?;
+        let result = self.evict_all(node, opts).await;
+        if result.is_err() && cordoned {
+            // Best effort: the drain's own error is the one to report.
+            let _ = self.kube.uncordon(node).await;
+        }
+        result
+    }
+
+    async fn evict_all(&self, node: &str, opts: &DrainOptions) -> Result<DrainReport, CloudError> {
+        let started = self.clock.now();
+        let deadline = self.clock.deadline(opts.timeout);
+        let pods = self.kube.pods(None, Some(node), None).await?;
+        let mut report = DrainReport {
+            node: node.to_string(),
+            ..DrainReport::default()
+        };
+        let mut refusals = Vec::new();
+        let mut to_evict = Vec::new();
+        for pod in pods {
+            match classify(&pod, opts) {
+                Disposition::Evict => to_evict.push(pod),
+                Disposition::Skip(why) => report.skipped.push(format!("{} ({why})", pod_id(&pod))),
+                Disposition::Refuse(why) => refusals.push(why),
+            }
+        }
+        if !refusals.is_empty() {
+            return Err(CloudError::DrainRefused {
+                node: node.to_string(),
+                reasons: refusals,
+            });
+        }
+        let pdbs = self.kube.pdbs(None).await?;
+        let blocked_by = Mutex::new(BTreeSet::new());
+        let results: Vec<Result<(), CloudError>> = futures::stream::iter(to_evict.iter())
+            .map(|pod| self.evict_one(pod, opts, &pdbs, &blocked_by, deadline))
+            .buffer_unordered(opts.parallelism.max(1))
+            .collect()
+            .await;
+        let blocked: Vec<String> = blocked_by
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .cloned()
+            .collect();
+        let mut stuck = Vec::new();
+        for r in results {
+            match r {
+                Ok(()) => {}
+                Err(CloudError::Timeout { what, .. }) => stuck.push(what),
+                Err(e) => return Err(e),
+            }
+        }
+        if !stuck.is_empty() {
+            return Err(CloudError::DrainBlocked {
+                node: node.to_string(),
+                pdbs: blocked,
+                pods: stuck,
+                after: opts.timeout,
+            });
+        }
+        self.wait_gone(node, &to_evict, deadline, opts.timeout)
+            .await?;
+        report.evicted = to_evict.iter().map(pod_id).collect();
+        report.blocked_by = blocked;
+        report.elapsed = self.clock.since(started);
+        Ok(report)
+    }
+
+    /// Evict one pod, retrying PDB refusals until the deadline. A refusal
+    /// past the deadline is a `Timeout` naming the pod.
+    async fn evict_one(
+        &self,
+        pod: &PodInfo,
+        opts: &DrainOptions,
+        pdbs: &[PdbInfo],
+        blocked_by: &Mutex<BTreeSet<String>>,
+        deadline: super::clock::Deadline,
+    ) -> Result<(), CloudError> {
+        let grace = match (pod.grace_period, opts.grace_period) {
+            (Some(g), Some(cap)) => Some((g as u64).min(cap.as_secs()) as u32),
+            (None, Some(cap)) => Some(cap.as_secs() as u32),
+            (g, None) => g.map(|g| g as u32),
+        };
+        let mut backoff = Duration::from_secs(5);
+        loop {
+            match self.evict(pod, grace, false).await {
+                Ok(_) => return Ok(()),
+                Err(::kube::Error::Api(s)) if s.code == 404 => return Ok(()),
+                Err(e) if is_pdb_refusal(&e) => {
+                    let names = pdbs_for(pod, pdbs);
+                    (self.progress)(&format!(
+                        "eviction of {} refused by PodDisruptionBudget {}; retrying in {}",
+                        pod_id(pod),
+                        if names.is_empty() {
+                            "(unknown)".to_string()
+                        } else {
+                            names.join(", ")
+                        },
+                        human(backoff)
+                    ));
+                    blocked_by
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .extend(names);
+                }
+                Err(e) => {
+                    let err = CloudError::kube(format!("evict {}", pod_id(pod)), e);
+                    if !err.is_transient() {
+                        return Err(err);
+                    }
+                }
+            }
+            if deadline.passed(self.clock) {
+                return Err(CloudError::Timeout {
+                    what: pod_id(pod),
+                    after: deadline.budget(),
+                });
+            }
+            self.clock.sleep(backoff).await?;
+            backoff = (backoff * 2).min(Duration::from_secs(30));
+        }
+    }
+
+    /// Wait until no evicted pod (by uid) is still on the node.
+    async fn wait_gone(
+        &self,
+        node: &str,
+        evicted: &[PodInfo],
+        deadline: super::clock::Deadline,
+        budget: Duration,
+    ) -> Result<(), CloudError> {
+        let uids: HashSet<&str> = evicted.iter().map(|p| p.uid.as_str()).collect();
+        loop {
+            let left: Vec<String> = self
+                .kube
+                .pods(None, Some(node), None)
+                .await?
+                .iter()
+                .filter(|p| uids.contains(p.uid.as_str()))
+                .map(pod_id)
+                .collect();
+            if left.is_empty() {
+                return Ok(());
+            }
+            if deadline.passed(self.clock) {
+                return Err(CloudError::Timeout {
+                    what: format!("evicted pods to leave {node}: {}", left.join(", ")),
+                    after: budget,
+                });
+            }
+            (self.progress)(&format!(
+                "{node}: waiting for {} pod(s) to terminate",
+                left.len()
+            ));
+            self.clock.sleep(Duration::from_secs(5)).await?;
+        }
+    }
+
+    /// POST the pod's `eviction` subresource. Built by hand because kube 5's
+    /// `Api::evict` sends `delete_options` instead of `deleteOptions`, so a
+    /// grace-period cap would be silently ignored by the API server.
+    async fn evict(
+        &self,
+        pod: &PodInfo,
+        grace: Option<u32>,
+        dry_run: bool,
+    ) -> Result<(), ::kube::Error> {
+        let mut url = format!(
+            "/api/v1/namespaces/{}/pods/{}/eviction",
+            pod.namespace, pod.name
+        );
+        let mut delete_options = serde_json::json!({});
+        if let Some(g) = grace {
+            delete_options["gracePeriodSeconds"] = g.into();
+        }
+        if dry_run {
+            url.push_str("?dryRun=All");
+            delete_options["dryRun"] = serde_json::json!(["All"]);
+        }
+        let body = serde_json::json!({
+            "apiVersion": "policy/v1",
+            "kind": "Eviction",
+            "metadata": {"name": pod.name, "namespace": pod.namespace},
+            "deleteOptions": delete_options,
+        });
+        let request = http::Request::post(url)
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .body(serde_json::to_vec(&body).map_err(::kube::Error::SerdeError)?)
+            .map_err(::kube::Error::HttpError)?;
+        self.kube
+            .client()
+            .request::<serde_json::Value>(request)
+            .await
+            .map(drop)
+    }
+
+    /// Dry run: what a drain of `node` would evict, and which PDBs the server
+    /// says would refuse (`dryRun=All` evictions: nothing changes).
+    pub async fn plan(&self, node: &str, opts: &DrainOptions) -> Result<Plan, CloudError> {
+        let pods = self.kube.pods(None, Some(node), None).await?;
+        let pdbs = self.kube.pdbs(None).await?;
+        let mut plan = Plan::new("drain", format!("node {node}"));
+        plan.nodes.push(node.to_string());
+        let mut blocking = BTreeSet::new();
+        for pod in &pods {
+            match classify(pod, opts) {
+                Disposition::Skip(_) => continue,
+                Disposition::Refuse(why) => {
+                    plan.refusals.push(why);
+                    continue;
+                }
+                Disposition::Evict => {}
+            }
+            let blocked_by = match self.evict(pod, None, true).await {
+                Ok(_) => None,
+                Err(e) if is_pdb_refusal(&e) => {
+                    let names = pdbs_for(pod, &pdbs);
+                    let name = if names.is_empty() {
+                        "(unknown)".to_string()
+                    } else {
+                        names.join(", ")
+                    };
+                    blocking.insert(name.clone());
+                    Some(name)
+                }
+                Err(::kube::Error::Api(s)) if s.code == 404 => continue,
+                Err(e) => {
+                    return Err(CloudError::kube(
+                        format!("dry-run evict {}", pod_id(pod)),
+                        e,
+                    ));
+                }
+            };
+            plan.evictions.push(PlannedEviction {
+                node: node.to_string(),
+                namespace: pod.namespace.clone(),
+                pod: pod.name.clone(),
+                blocked_by,
+            });
+        }
+        plan.blocking_pdbs = blocking.into_iter().collect();
+        plan.predicted = Duration::from_secs(30 + 20 * plan.evictions.len() as u64);
+        Ok(plan)
+    }
+}

@@ -1,0 +1,960 @@
+//! Typed EKS reads and mutations over aws-sdk-eks.
+//!
+//! Every mutation: (1) reads current state and returns `Unchanged` when it
+//! already matches, so rerunning a finished upgrade changes nothing; (2) in
+//! plan mode returns a `Plan` and records the state it would produce in a
+//! projection that later reads see; (3) otherwise sends the request with the
+//! caller's idempotency token and waits for the update through
+//! DescribeUpdate, surfacing the update's errors verbatim.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aws_sdk_eks::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_eks::types::{
+    InsightStatusValue, InsightsFilter, Nodegroup, NodegroupScalingConfig, NodegroupUpdateConfig,
+    ResolveConflicts, UpdateLabelsPayload, UpdateStatus,
+};
+use serde::Serialize;
+
+use super::CloudError;
+use super::clock::{Clock, human};
+use super::plan::{Change, Mutation, Plan};
+
+/// How often an update is polled (simulated time).
+const POLL: Duration = Duration::from_secs(15);
+
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct ClusterInfo {
+    pub name: String,
+    pub version: String,
+    pub status: String,
+    pub platform_version: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct NodegroupInfo {
+    pub name: String,
+    pub version: String,
+    pub release_version: Option<String>,
+    pub status: String,
+    pub min_size: i64,
+    pub max_size: i64,
+    pub desired_size: i64,
+    pub max_unavailable: Option<i64>,
+    pub instance_types: Vec<String>,
+    pub labels: BTreeMap<String, String>,
+    /// The full description, to copy a group's configuration (blue/green).
+    #[serde(skip)]
+    pub raw: Option<Nodegroup>,
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct AddonInfo {
+    pub name: String,
+    pub version: String,
+    pub status: String,
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct InsightInfo {
+    pub id: String,
+    pub name: String,
+    pub category: String,
+    pub status: String,
+    pub description: String,
+}
+
+/// Scaling/update settings to change on a nodegroup; `None` leaves a field.
+#[derive(Clone, Debug, Default)]
+pub struct NodegroupConfig {
+    pub min_size: Option<i64>,
+    pub max_size: Option<i64>,
+    pub desired_size: Option<i64>,
+    pub max_unavailable: Option<i64>,
+    pub labels: BTreeMap<String, String>,
+}
+
+/// The state planned mutations would leave behind, so a dry run plans later
+/// steps against it (after planning 1.28 → 1.29 the cluster reads 1.29).
+#[derive(Default, Debug)]
+struct Projection {
+    cluster_version: HashMap<String, String>,
+    nodegroup_version: HashMap<(String, String), String>,
+    addon_version: HashMap<(String, String), String>,
+    created: HashMap<(String, String), String>,
+    deleted: HashSet<(String, String)>,
+}
+
+#[derive(Clone)]
+pub struct Eks {
+    client: aws_sdk_eks::Client,
+    clock: Clock,
+    projection: Arc<Mutex<Projection>>,
+}
+
+fn sdk_err<E, R>(op: &'static str, err: SdkError<E, R>) -> CloudError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    match &err {
+        SdkError::ServiceError(ctx) => CloudError::Eks {
+            op,
+            code: ctx.err().code().map(str::to_string),
+            message: ctx.err().message().unwrap_or("(no message)").to_string(),
+        },
+        _ => CloudError::Eks {
+            op,
+            code: None,
+            message: aws_sdk_eks::error::DisplayErrorContext(&err).to_string(),
+        },
+    }
+}
+
+/// `(major, minor)` of "1.29" / "v1.29.3-eks-..." / "1.29.0".
+pub fn parse_minor(v: &str) -> Option<(u64, u64)> {
+    let v = v.trim().trim_start_matches('v');
+    let mut parts = v.split(['.', '-', '+']);
+    let major = parts.next()?.parse().ok()?;
+    let minor = parts.next()?.parse().ok()?;
+    Some((major, minor))
+}
+
+/// The minors to pass through from `from` to `to`, one per hop as EKS
+/// requires: 1.28 → 1.30 is [1.29, 1.30]. Empty when already there.
+pub fn version_path(from: &str, to: &str) -> Result<Vec<String>, CloudError> {
+    let bad = |v: &str| CloudError::Invalid(format!("`{v}` is not a Kubernetes version like 1.29"));
+    let (fm, fmin) = parse_minor(from).ok_or_else(|| bad(from))?;
+    let (tm, tmin) = parse_minor(to).ok_or_else(|| bad(to))?;
+    if fm != tm {
+        return Err(CloudError::Invalid(format!(
+            "cannot move between major versions ({from} → {to})"
+        )));
+    }
+    if tmin < fmin {
+        return Err(CloudError::Invalid(format!(
+            "target {to} is older than the current version {from}; EKS cannot downgrade"
+        )));
+    }
+    Ok((fmin + 1..=tmin).map(|m| format!("{fm}.{m}")).collect())
+}
+
+fn same_minor(a: &str, b: &str) -> bool {
+    parse_minor(a).is_some() && parse_minor(a) == parse_minor(b)
+}
+
+impl Eks {
+    pub fn new(client: aws_sdk_eks::Client, clock: Clock) -> Self {
+        Eks {
+            client,
+            clock,
+            projection: Arc::default(),
+        }
+    }
+
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    pub fn client(&self) -> &aws_sdk_eks::Client {
+        &self.client
+    }
+
+    fn proj(&self) -> std::sync::MutexGuard<'_, Projection> {
+        self.projection.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    // ---------------------------------------------------------------- reads
+
+    pub async fn cluster(&self, name: &str) -> Result<ClusterInfo, CloudError> {
+        let out = self
+            .client
+            .describe_cluster()
+            .name(name)
+            .send()
+            .await
+            .map_err(|e| sdk_err("DescribeCluster", e))?;
+        let c = out
+            .cluster()
+            .ok_or_else(|| CloudError::NotFound(format!("cluster {name}")))?;
+        let mut info = ClusterInfo {
+            name: name.to_string(),
+            version: c.version().unwrap_or_default().to_string(),
+            status: c
+                .status()
+                .map(|s| s.as_str().to_string())
+                .unwrap_or_default(),
+            platform_version: c.platform_version().map(str::to_string),
+        };
+        if let Some(v) = self.proj().cluster_version.get(name) {
+            info.version = v.clone();
+        }
+        Ok(info)
+    }
+
+    pub async fn nodegroup_names(&self, cluster: &str) -> Result<Vec<String>, CloudError> {
+        let mut names = Vec::new();
+        let mut next: Option<String> = None;
+        loop {
+            let out = self
+                .client
+                .list_nodegroups()
+                .cluster_name(cluster)
+                .set_next_token(next.take())
+                .send()
+                .await
+                .map_err(|e| sdk_err("ListNodegroups", e))?;
+            names.extend(out.nodegroups().iter().cloned());
+            match out.next_token() {
+                Some(t) if !t.is_empty() => next = Some(t.to_string()),
+                _ => break,
+            }
+        }
+        let proj = self.proj();
+        names.retain(|n| !proj.deleted.contains(&(cluster.to_string(), n.clone())));
+        for (c, n) in proj.created.keys() {
+            if c == cluster && !names.contains(n) {
+                names.push(n.clone());
+            }
+        }
+        Ok(names)
+    }
+
+    pub async fn nodegroup(&self, cluster: &str, name: &str) -> Result<NodegroupInfo, CloudError> {
+        let key = (cluster.to_string(), name.to_string());
+        if self.proj().deleted.contains(&key) {
+            return Err(CloudError::NotFound(format!(
+                "nodegroup {name} (deleted in this plan)"
+            )));
+        }
+        let created = self.proj().created.get(&key).cloned();
+        if let Some(from) = created {
+            // A group only planned: it looks like the group it copies.
+            let mut info = Box::pin(self.nodegroup(cluster, &from)).await?;
+            info.name = name.to_string();
+            info.version = self
+                .proj()
+                .nodegroup_version
+                .get(&key)
+                .cloned()
+                .unwrap_or(info.version);
+            return Ok(info);
+        }
+        let out = self
+            .client
+            .describe_nodegroup()
+            .cluster_name(cluster)
+            .nodegroup_name(name)
+            .send()
+            .await
+            .map_err(|e| sdk_err("DescribeNodegroup", e))?;
+        let ng = out
+            .nodegroup()
+            .ok_or_else(|| CloudError::NotFound(format!("nodegroup {name}")))?;
+        let scaling = ng.scaling_config();
+        let mut info = NodegroupInfo {
+            name: name.to_string(),
+            version: ng.version().unwrap_or_default().to_string(),
+            release_version: ng.release_version().map(str::to_string),
+            status: ng
+                .status()
+                .map(|s| s.as_str().to_string())
+                .unwrap_or_default(),
+            min_size: scaling.and_then(|s| s.min_size()).unwrap_or(0).into(),
+            max_size: scaling.and_then(|s| s.max_size()).unwrap_or(0).into(),
+            desired_size: scaling.and_then(|s| s.desired_size()).unwrap_or(0).into(),
+            max_unavailable: ng
+                .update_config()
+                .and_then(|u| u.max_unavailable())
+                .map(i64::from),
+            instance_types: ng.instance_types().to_vec(),
+            labels: ng
+                .labels()
+                .map(|l| l.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+                .unwrap_or_default(),
+            raw: Some(ng.clone()),
+        };
+        if let Some(v) = self.proj().nodegroup_version.get(&key) {
+            info.version = v.clone();
+        }
+        Ok(info)
+    }
+
+    pub async fn addons(&self, cluster: &str) -> Result<Vec<AddonInfo>, CloudError> {
+        let out = self
+            .client
+            .list_addons()
+            .cluster_name(cluster)
+            .send()
+            .await
+            .map_err(|e| sdk_err("ListAddons", e))?;
+        let mut addons = Vec::new();
+        for name in out.addons() {
+            addons.push(self.addon(cluster, name).await?);
+        }
+        Ok(addons)
+    }
+
+    pub async fn addon(&self, cluster: &str, name: &str) -> Result<AddonInfo, CloudError> {
+        let out = self
+            .client
+            .describe_addon()
+            .cluster_name(cluster)
+            .addon_name(name)
+            .send()
+            .await
+            .map_err(|e| sdk_err("DescribeAddon", e))?;
+        let a = out
+            .addon()
+            .ok_or_else(|| CloudError::NotFound(format!("add-on {name}")))?;
+        let mut info = AddonInfo {
+            name: name.to_string(),
+            version: a.addon_version().unwrap_or_default().to_string(),
+            status: a
+                .status()
+                .map(|s| s.as_str().to_string())
+                .unwrap_or_default(),
+        };
+        if let Some(v) = self
+            .proj()
+            .addon_version
+            .get(&(cluster.to_string(), name.to_string()))
+        {
+            info.version = v.clone();
+        }
+        Ok(info)
+    }
+
+    /// The version EKS marks as default for `addon` on Kubernetes `k8s`.
+    pub async fn default_addon_version(
+        &self,
+        addon: &str,
+        k8s: &str,
+    ) -> Result<String, CloudError> {
+        let out = self
+            .client
+            .describe_addon_versions()
+            .addon_name(addon)
+            .kubernetes_version(k8s)
+            .send()
+            .await
+            .map_err(|e| sdk_err("DescribeAddonVersions", e))?;
+        let mut compatible = Vec::new();
+        for info in out
+            .addons()
+            .iter()
+            .filter(|a| a.addon_name() == Some(addon))
+        {
+            for v in info.addon_versions() {
+                for c in v.compatibilities() {
+                    if c.cluster_version().is_some_and(|cv| same_minor(cv, k8s)) {
+                        let version = v.addon_version().unwrap_or_default().to_string();
+                        if c.default_version() {
+                            return Ok(version);
+                        }
+                        compatible.push(version);
+                    }
+                }
+            }
+        }
+        // No default flagged: the first listed compatible version (EKS lists newest first).
+        compatible.into_iter().next().ok_or_else(|| {
+            CloudError::NotFound(format!(
+                "a version of add-on {addon} compatible with Kubernetes {k8s}"
+            ))
+        })
+    }
+
+    pub async fn version_path(
+        &self,
+        cluster: &str,
+        target: &str,
+    ) -> Result<Vec<String>, CloudError> {
+        let current = self.cluster(cluster).await?.version;
+        version_path(&current, target)
+    }
+
+    pub async fn insights(
+        &self,
+        cluster: &str,
+        status: Option<&str>,
+        category: Option<&str>,
+    ) -> Result<Vec<InsightInfo>, CloudError> {
+        let mut req = self.client.list_insights().cluster_name(cluster);
+        if status.is_some() || category.is_some() {
+            let mut filter = InsightsFilter::builder();
+            if let Some(s) = status {
+                filter = filter.statuses(InsightStatusValue::from(s.to_ascii_uppercase().as_str()));
+            }
+            if let Some(c) = category {
+                filter = filter.categories(aws_sdk_eks::types::Category::from(
+                    c.to_ascii_uppercase().as_str(),
+                ));
+            }
+            req = req.filter(filter.build());
+        }
+        let out = req.send().await.map_err(|e| sdk_err("ListInsights", e))?;
+        Ok(out
+            .insights()
+            .iter()
+            .map(|i| InsightInfo {
+                id: i.id().unwrap_or_default().to_string(),
+                name: i.name().unwrap_or_default().to_string(),
+                category: i
+                    .category()
+                    .map(|c| c.as_str().to_string())
+                    .unwrap_or_default(),
+                status: i
+                    .insight_status()
+                    .and_then(|s| s.status())
+                    .map(|s| s.as_str().to_string())
+                    .unwrap_or_default(),
+                description: i.description().unwrap_or_default().to_string(),
+            })
+            .collect())
+    }
+
+    /// Ids of updates still in progress on the cluster (or a nodegroup).
+    pub async fn updates_in_progress(
+        &self,
+        cluster: &str,
+        nodegroup: Option<&str>,
+    ) -> Result<Vec<String>, CloudError> {
+        let out = self
+            .client
+            .list_updates()
+            .name(cluster)
+            .set_nodegroup_name(nodegroup.map(str::to_string))
+            .send()
+            .await
+            .map_err(|e| sdk_err("ListUpdates", e))?;
+        let mut running = Vec::new();
+        for id in out.update_ids() {
+            let u = self.describe_update(cluster, id, nodegroup, None).await?;
+            if u.0 == UpdateStatus::InProgress {
+                running.push(id.clone());
+            }
+        }
+        Ok(running)
+    }
+
+    async fn describe_update(
+        &self,
+        cluster: &str,
+        id: &str,
+        nodegroup: Option<&str>,
+        addon: Option<&str>,
+    ) -> Result<(UpdateStatus, Vec<String>), CloudError> {
+        let out = self
+            .client
+            .describe_update()
+            .name(cluster)
+            .update_id(id)
+            .set_nodegroup_name(nodegroup.map(str::to_string))
+            .set_addon_name(addon.map(str::to_string))
+            .send()
+            .await
+            .map_err(|e| sdk_err("DescribeUpdate", e))?;
+        let u = out
+            .update()
+            .ok_or_else(|| CloudError::NotFound(format!("update {id}")))?;
+        let errors = u
+            .errors()
+            .iter()
+            .map(|e| {
+                let code = e.error_code().map(|c| c.as_str()).unwrap_or("Error");
+                let msg = e.error_message().unwrap_or_default();
+                if e.resource_ids().is_empty() {
+                    format!("{code}: {msg}")
+                } else {
+                    format!("{code}: {msg} (resources: {})", e.resource_ids().join(", "))
+                }
+            })
+            .collect();
+        Ok((
+            u.status().cloned().unwrap_or(UpdateStatus::InProgress),
+            errors,
+        ))
+    }
+
+    /// Poll an update until it is done or the mutation's budget runs out.
+    async fn wait_update(
+        &self,
+        what: &str,
+        cluster: &str,
+        id: &str,
+        nodegroup: Option<&str>,
+        addon: Option<&str>,
+        m: &Mutation<'_>,
+    ) -> Result<(), CloudError> {
+        let started = self.clock.now();
+        let deadline = self.clock.deadline(m.timeout);
+        loop {
+            let (status, errors) = self.describe_update(cluster, id, nodegroup, addon).await?;
+            match status {
+                UpdateStatus::Successful => return Ok(()),
+                UpdateStatus::Failed | UpdateStatus::Cancelled => {
+                    return Err(CloudError::UpdateFailed {
+                        what: what.to_string(),
+                        update_id: id.to_string(),
+                        status: status.as_str().to_string(),
+                        errors,
+                    });
+                }
+                _ => {}
+            }
+            if deadline.passed(&self.clock) {
+                return Err(CloudError::Timeout {
+                    what: format!("{what} (update {id})"),
+                    after: deadline.budget(),
+                });
+            }
+            (m.progress)(&format!(
+                "{what}: update {id} in progress, {}",
+                human(self.clock.since(started))
+            ));
+            self.clock.sleep(POLL).await?;
+        }
+    }
+
+    // ------------------------------------------------------------ mutations
+
+    pub async fn update_cluster_version(
+        &self,
+        cluster: &str,
+        version: &str,
+        m: &Mutation<'_>,
+    ) -> Result<Change, CloudError> {
+        let target = format!("cluster {cluster}");
+        let current = self.cluster(cluster).await?;
+        if same_minor(&current.version, version) {
+            return Ok(Change::unchanged(target, format!("already at {version}")));
+        }
+        let path = version_path(&current.version, version)?;
+        if path.len() > 1 {
+            return Err(CloudError::Invalid(format!(
+                "EKS moves the control plane one minor at a time: {} → {version} needs the hops {}",
+                current.version,
+                path.join(", ")
+            )));
+        }
+        if m.is_plan() {
+            self.proj()
+                .cluster_version
+                .insert(cluster.to_string(), version.to_string());
+            let mut plan = Plan::new("upgrade the control plane of", target)
+                .from_to(Some(current.version), version)
+                .predicted(Duration::from_secs(25 * 60));
+            plan.notes
+                .push("irreversible: EKS cannot downgrade a control plane".into());
+            return Ok(Change::Planned(plan));
+        }
+        let out = self
+            .client
+            .update_cluster_version()
+            .name(cluster)
+            .version(version)
+            .client_request_token(&m.token)
+            .send()
+            .await
+            .map_err(|e| sdk_err("UpdateClusterVersion", e))?;
+        let id = out
+            .update()
+            .and_then(|u| u.id())
+            .unwrap_or_default()
+            .to_string();
+        self.wait_update(&target, cluster, &id, None, None, m)
+            .await?;
+        Ok(Change::Applied {
+            target,
+            from: Some(current.version),
+            to: Some(version.to_string()),
+            detail: format!("(update {id})"),
+        })
+    }
+
+    pub async fn update_addon(
+        &self,
+        cluster: &str,
+        addon: &str,
+        version: &str,
+        resolve_conflicts: Option<&str>,
+        m: &Mutation<'_>,
+    ) -> Result<Change, CloudError> {
+        let target = format!("add-on {addon}");
+        let current = self.addon(cluster, addon).await?;
+        if current.version == version {
+            return Ok(Change::unchanged(target, format!("already at {version}")));
+        }
+        if m.is_plan() {
+            self.proj().addon_version.insert(
+                (cluster.to_string(), addon.to_string()),
+                version.to_string(),
+            );
+            return Ok(Change::Planned(
+                Plan::new("update", target)
+                    .from_to(Some(current.version), version)
+                    .predicted(Duration::from_secs(3 * 60)),
+            ));
+        }
+        let out = self
+            .client
+            .update_addon()
+            .cluster_name(cluster)
+            .addon_name(addon)
+            .addon_version(version)
+            .set_resolve_conflicts(
+                resolve_conflicts.map(|r| ResolveConflicts::from(r.to_ascii_uppercase().as_str())),
+            )
+            .client_request_token(&m.token)
+            .send()
+            .await
+            .map_err(|e| sdk_err("UpdateAddon", e))?;
+        let id = out
+            .update()
+            .and_then(|u| u.id())
+            .unwrap_or_default()
+            .to_string();
+        self.wait_update(&target, cluster, &id, None, Some(addon), m)
+            .await?;
+        Ok(Change::Applied {
+            target,
+            from: Some(current.version),
+            to: Some(version.to_string()),
+            detail: format!("(update {id})"),
+        })
+    }
+
+    pub async fn update_nodegroup_version(
+        &self,
+        cluster: &str,
+        nodegroup: &str,
+        version: &str,
+        release_version: Option<&str>,
+        force: bool,
+        m: &Mutation<'_>,
+    ) -> Result<Change, CloudError> {
+        let target = format!("nodegroup {nodegroup}");
+        let current = self.nodegroup(cluster, nodegroup).await?;
+        let release_matches =
+            release_version.is_none_or(|r| current.release_version.as_deref() == Some(r));
+        if same_minor(&current.version, version) && release_matches {
+            return Ok(Change::unchanged(target, format!("already at {version}")));
+        }
+        if m.is_plan() {
+            self.proj().nodegroup_version.insert(
+                (cluster.to_string(), nodegroup.to_string()),
+                version.to_string(),
+            );
+            let per_batch = current.max_unavailable.unwrap_or(1).max(1);
+            let batches = (current.desired_size.max(1) + per_batch - 1) / per_batch;
+            let mut plan = Plan::new("roll", target)
+                .from_to(Some(current.version), version)
+                .predicted(Duration::from_secs(300 + batches as u64 * 8 * 60));
+            if force {
+                plan.notes.push(
+                    "force: pods are deleted even when a PodDisruptionBudget refuses eviction"
+                        .into(),
+                );
+            }
+            return Ok(Change::Planned(plan));
+        }
+        let out = self
+            .client
+            .update_nodegroup_version()
+            .cluster_name(cluster)
+            .nodegroup_name(nodegroup)
+            .version(version)
+            .set_release_version(release_version.map(str::to_string))
+            .force(force)
+            .client_request_token(&m.token)
+            .send()
+            .await
+            .map_err(|e| sdk_err("UpdateNodegroupVersion", e))?;
+        let id = out
+            .update()
+            .and_then(|u| u.id())
+            .unwrap_or_default()
+            .to_string();
+        self.wait_update(&target, cluster, &id, Some(nodegroup), None, m)
+            .await?;
+        Ok(Change::Applied {
+            target,
+            from: Some(current.version),
+            to: Some(version.to_string()),
+            detail: format!("(update {id})"),
+        })
+    }
+
+    pub async fn update_nodegroup_config(
+        &self,
+        cluster: &str,
+        nodegroup: &str,
+        want: &NodegroupConfig,
+        m: &Mutation<'_>,
+    ) -> Result<Change, CloudError> {
+        let target = format!("nodegroup {nodegroup} config");
+        let cur = self.nodegroup(cluster, nodegroup).await?;
+        let mut diffs = Vec::new();
+        let mut diff = |name: &str, cur: Option<i64>, want: Option<i64>| {
+            if let Some(w) = want
+                && cur != Some(w)
+            {
+                diffs.push(format!(
+                    "{name} {} → {w}",
+                    cur.map_or("unset".to_string(), |c| c.to_string())
+                ));
+            }
+        };
+        diff("min_size", Some(cur.min_size), want.min_size);
+        diff("max_size", Some(cur.max_size), want.max_size);
+        diff("desired_size", Some(cur.desired_size), want.desired_size);
+        diff("max_unavailable", cur.max_unavailable, want.max_unavailable);
+        let labels: BTreeMap<_, _> = want
+            .labels
+            .iter()
+            .filter(|(k, v)| cur.labels.get(*k) != Some(v))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        for (k, v) in &labels {
+            diffs.push(format!("label {k}={v}"));
+        }
+        if diffs.is_empty() {
+            return Ok(Change::unchanged(target, "already configured"));
+        }
+        if m.is_plan() {
+            let mut plan = Plan::new("reconfigure", target).predicted(Duration::from_secs(60));
+            plan.notes = diffs;
+            return Ok(Change::Planned(plan));
+        }
+        let scaling = NodegroupScalingConfig::builder()
+            .min_size(want.min_size.unwrap_or(cur.min_size) as i32)
+            .max_size(want.max_size.unwrap_or(cur.max_size) as i32)
+            .desired_size(want.desired_size.unwrap_or(cur.desired_size) as i32)
+            .build();
+        let mut req = self
+            .client
+            .update_nodegroup_config()
+            .cluster_name(cluster)
+            .nodegroup_name(nodegroup)
+            .scaling_config(scaling)
+            .client_request_token(&m.token);
+        if let Some(mu) = want.max_unavailable {
+            req = req.update_config(
+                NodegroupUpdateConfig::builder()
+                    .max_unavailable(mu as i32)
+                    .build(),
+            );
+        }
+        if !labels.is_empty() {
+            let mut payload = UpdateLabelsPayload::builder();
+            for (k, v) in &labels {
+                payload = payload.add_or_update_labels(k, v);
+            }
+            req = req.labels(payload.build());
+        }
+        let out = req
+            .send()
+            .await
+            .map_err(|e| sdk_err("UpdateNodegroupConfig", e))?;
+        let id = out
+            .update()
+            .and_then(|u| u.id())
+            .unwrap_or_default()
+            .to_string();
+        self.wait_update(&target, cluster, &id, Some(nodegroup), None, m)
+            .await?;
+        Ok(Change::Applied {
+            target,
+            from: None,
+            to: None,
+            detail: diffs.join(", "),
+        })
+    }
+
+    /// Create `name` copying the configuration of `from`, at `version`;
+    /// waits until ACTIVE.
+    pub async fn create_nodegroup(
+        &self,
+        cluster: &str,
+        name: &str,
+        from: &str,
+        version: &str,
+        m: &Mutation<'_>,
+    ) -> Result<Change, CloudError> {
+        let target = format!("nodegroup {name}");
+        match self.nodegroup(cluster, name).await {
+            Ok(existing) if same_minor(&existing.version, version) => {
+                if !m.is_plan() && existing.status != "ACTIVE" {
+                    self.wait_nodegroup(cluster, name, false, m).await?;
+                }
+                return Ok(Change::unchanged(
+                    target,
+                    format!("already exists at {version}"),
+                ));
+            }
+            Ok(existing) => {
+                return Err(CloudError::Invalid(format!(
+                    "nodegroup {name} already exists at {}, not {version}",
+                    existing.version
+                )));
+            }
+            Err(e) if e.is_not_found() => {}
+            Err(e) => return Err(e),
+        }
+        let source = self.nodegroup(cluster, from).await?;
+        if m.is_plan() {
+            let key = (cluster.to_string(), name.to_string());
+            let mut proj = self.proj();
+            proj.created.insert(key.clone(), from.to_string());
+            proj.nodegroup_version.insert(key, version.to_string());
+            let mut plan = Plan::new("create", target)
+                .from_to(None, version)
+                .predicted(Duration::from_secs(10 * 60));
+            plan.notes.push(format!(
+                "copying {from}: {} × {}",
+                source.desired_size,
+                source.instance_types.join("/")
+            ));
+            return Ok(Change::Planned(plan));
+        }
+        let raw = source
+            .raw
+            .clone()
+            .unwrap_or_else(|| Nodegroup::builder().build());
+        let mut req = self
+            .client
+            .create_nodegroup()
+            .cluster_name(cluster)
+            .nodegroup_name(name)
+            .version(version)
+            .set_scaling_config(raw.scaling_config().cloned())
+            .set_subnets(Some(raw.subnets().to_vec()))
+            .set_instance_types(Some(raw.instance_types().to_vec()))
+            .set_ami_type(raw.ami_type().cloned())
+            .set_capacity_type(raw.capacity_type().cloned())
+            .set_disk_size(raw.disk_size())
+            .set_node_role(raw.node_role().map(str::to_string))
+            .set_labels(raw.labels().cloned())
+            .set_taints(Some(raw.taints().to_vec()))
+            .set_update_config(raw.update_config().cloned())
+            .set_launch_template(raw.launch_template().cloned())
+            .set_tags(raw.tags().cloned())
+            .client_request_token(&m.token);
+        if raw.subnets().is_empty() {
+            req = req.set_subnets(None);
+        }
+        req.send()
+            .await
+            .map_err(|e| sdk_err("CreateNodegroup", e))?;
+        self.wait_nodegroup(cluster, name, false, m).await?;
+        Ok(Change::Applied {
+            target,
+            from: None,
+            to: Some(version.to_string()),
+            detail: format!("created from {from}"),
+        })
+    }
+
+    pub async fn delete_nodegroup(
+        &self,
+        cluster: &str,
+        name: &str,
+        m: &Mutation<'_>,
+    ) -> Result<Change, CloudError> {
+        let target = format!("nodegroup {name}");
+        let current = match self.nodegroup(cluster, name).await {
+            Ok(ng) => ng,
+            Err(e) if e.is_not_found() => {
+                return Ok(Change::unchanged(target, "already deleted"));
+            }
+            Err(e) => return Err(e),
+        };
+        if m.is_plan() {
+            self.proj()
+                .deleted
+                .insert((cluster.to_string(), name.to_string()));
+            let mut plan = Plan::new("delete", target).predicted(Duration::from_secs(5 * 60));
+            plan.notes.push(format!(
+                "{} node(s) at {} terminated",
+                current.desired_size, current.version
+            ));
+            return Ok(Change::Planned(plan));
+        }
+        if current.status != "DELETING" {
+            self.client
+                .delete_nodegroup()
+                .cluster_name(cluster)
+                .nodegroup_name(name)
+                .send()
+                .await
+                .map_err(|e| sdk_err("DeleteNodegroup", e))?;
+        }
+        self.wait_nodegroup(cluster, name, true, m).await?;
+        Ok(Change::Applied {
+            target,
+            from: Some(current.version),
+            to: None,
+            detail: "deleted".into(),
+        })
+    }
+
+    /// Wait until a nodegroup is ACTIVE (or gone, when `gone`).
+    async fn wait_nodegroup(
+        &self,
+        cluster: &str,
+        name: &str,
+        gone: bool,
+        m: &Mutation<'_>,
+    ) -> Result<(), CloudError> {
+        let started = self.clock.now();
+        let deadline = self.clock.deadline(m.timeout);
+        loop {
+            match self.nodegroup(cluster, name).await {
+                Err(e) if e.is_not_found() && gone => return Ok(()),
+                Err(e) => return Err(e),
+                Ok(ng) if !gone && ng.status == "ACTIVE" => return Ok(()),
+                Ok(ng) if ng.status.ends_with("FAILED") => {
+                    return Err(CloudError::UpdateFailed {
+                        what: format!("nodegroup {name}"),
+                        update_id: "-".into(),
+                        status: ng.status,
+                        errors: vec![],
+                    });
+                }
+                Ok(ng) => (m.progress)(&format!(
+                    "nodegroup {name}: {}, {}",
+                    ng.status,
+                    human(self.clock.since(started))
+                )),
+            }
+            if deadline.passed(&self.clock) {
+                return Err(CloudError::Timeout {
+                    what: format!(
+                        "nodegroup {name} to become {}",
+                        if gone { "deleted" } else { "ACTIVE" }
+                    ),
+                    after: deadline.budget(),
+                });
+            }
+            self.clock.sleep(POLL).await?;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_path_is_one_minor_per_hop() {
+        assert_eq!(version_path("1.28", "1.30").unwrap(), vec!["1.29", "1.30"]);
+        assert!(version_path("1.29", "1.29").unwrap().is_empty());
+        assert_eq!(version_path("v1.28.5-eks-1", "1.29").unwrap(), vec!["1.29"]);
+        let err = version_path("1.30", "1.28").unwrap_err().to_string();
+        assert!(err.contains("cannot downgrade"), "{err}");
+        assert!(version_path("1.28", "banana").is_err());
+    }
+}

@@ -1,0 +1,428 @@
+//! Typed Kubernetes reads and the two node mutations (cordon/uncordon) over
+//! kube-rs. Reads are retried on transient failures, because the client's
+//! own retry is off (see `connect`).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use ::kube::api::{Api, ListParams};
+use ::kube::core::{Selector, SelectorExt};
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
+use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use serde::Serialize;
+
+use super::CloudError;
+use super::clock::Clock;
+
+/// The label EKS puts on every node of a managed nodegroup.
+pub const NODEGROUP_LABEL: &str = "eks.amazonaws.com/nodegroup";
+
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct NodeInfo {
+    pub name: String,
+    pub ready: bool,
+    /// Kubelet version as reported, e.g. `v1.29.3-eks-ae9a62a`.
+    pub version: String,
+    pub nodegroup: Option<String>,
+    pub unschedulable: bool,
+    pub labels: BTreeMap<String, String>,
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct PodInfo {
+    pub namespace: String,
+    pub name: String,
+    pub uid: String,
+    pub node: Option<String>,
+    pub phase: String,
+    pub ready: bool,
+    /// Kinds of the pod's owners (`ReplicaSet`, `DaemonSet`, ...).
+    pub owner_kinds: Vec<String>,
+    /// Kind of the controlling owner, if any.
+    pub controller: Option<String>,
+    /// Name of the controlling owner, if any.
+    pub owner_name: Option<String>,
+    pub restarts: i64,
+    pub labels: BTreeMap<String, String>,
+    pub images: Vec<String>,
+    /// Container waiting reasons such as `ImagePullBackOff`.
+    pub waiting_reasons: Vec<String>,
+    pub uses_empty_dir: bool,
+    pub mirror: bool,
+    pub terminating: bool,
+    pub grace_period: Option<i64>,
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct WorkloadInfo {
+    pub namespace: String,
+    pub name: String,
+    pub desired: i64,
+    pub ready: i64,
+    pub available: i64,
+    pub updated: i64,
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct PdbInfo {
+    pub namespace: String,
+    pub name: String,
+    pub min_available: Option<String>,
+    pub max_unavailable: Option<String>,
+    pub disruptions_allowed: i64,
+    pub expected_pods: i64,
+    pub current_healthy: i64,
+    pub desired_healthy: i64,
+    #[serde(skip)]
+    pub selector: Option<LabelSelector>,
+}
+
+impl PdbInfo {
+    /// Whether this PDB covers a pod (same namespace, selector matches).
+    pub fn selects(&self, pod: &PodInfo) -> bool {
+        if pod.namespace != self.namespace {
+            return false;
+        }
+        let Some(sel) = &self.selector else {
+            return false;
+        };
+        match Selector::try_from(sel.clone()) {
+            // An empty selector matches every pod in the namespace (policy/v1).
+            Ok(s) => s.matches(&pod.labels),
+            Err(_) => false,
+        }
+    }
+
+    pub fn id(&self) -> String {
+        format!("{}/{}", self.namespace, self.name)
+    }
+}
+
+#[derive(Clone)]
+pub struct Kube {
+    client: ::kube::Client,
+    clock: Clock,
+}
+
+impl Kube {
+    pub fn new(client: ::kube::Client, clock: Clock) -> Self {
+        Kube { client, clock }
+    }
+
+    pub fn client(&self) -> &::kube::Client {
+        &self.client
+    }
+
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    /// Run a read (or an idempotent write), retrying transient failures
+    /// with backoff.
+    async fn read<T, F, Fut>(&self, op: &str, f: F) -> Result<T, CloudError>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<T, ::kube::Error>>,
+    {
+        let mut delay = Duration::from_secs(1);
+        for attempt in 0.. {
+            match f().await {
+                Ok(v) => return Ok(v),
+                Err(e) => {
+                    let err = CloudError::kube(op, e);
+                    if attempt >= 4 || !err.is_transient() {
+                        return Err(err);
+                    }
+                }
+            }
+            self.clock.sleep(delay).await?;
+            delay *= 2;
+        }
+        unreachable!("the loop returns")
+    }
+
+    pub async fn nodes(&self, nodegroup: Option<&str>) -> Result<Vec<NodeInfo>, CloudError> {
+        self.nodes_matching(nodegroup, None).await
+    }
+
+    /// Nodes of a nodegroup and/or matching a label selector (server-side).
+    pub async fn nodes_matching(
+        &self,
+        nodegroup: Option<&str>,
+        selector: Option<&str>,
+    ) -> Result<Vec<NodeInfo>, CloudError> {
+        let api: Api<Node> = Api::all(self.client.clone());
+        let mut terms: Vec<String> = nodegroup
+            .map(|ng| format!("{NODEGROUP_LABEL}={ng}"))
+            .into_iter()
+            .collect();
+        terms.extend(selector.map(str::to_string));
+        let lp = if terms.is_empty() {
+            ListParams::default()
+        } else {
+            ListParams::default().labels(&terms.join(","))
+        };
+        let list = self.read("list nodes", || api.list(&lp)).await?;
+        Ok(list.items.iter().map(node_info).collect())
+    }
+
+    pub async fn pods(
+        &self,
+        namespace: Option<&str>,
+        node: Option<&str>,
+        selector: Option<&str>,
+    ) -> Result<Vec<PodInfo>, CloudError> {
+        let api: Api<Pod> = match namespace {
+            Some(ns) => Api::namespaced(self.client.clone(), ns),
+            None => Api::all(self.client.clone()),
+        };
+        let mut lp = ListParams::default();
+        if let Some(n) = node {
+            lp = lp.fields(&format!("spec.nodeName={n}"));
+        }
+        if let Some(s) = selector {
+            lp = lp.labels(s);
+        }
+        let list = self.read("list pods", || api.list(&lp)).await?;
+        Ok(list.items.iter().map(pod_info).collect())
+    }
+
+    pub async fn deployments(
+        &self,
+        namespace: Option<&str>,
+    ) -> Result<Vec<WorkloadInfo>, CloudError> {
+        let api: Api<Deployment> = self.api(namespace);
+        let lp = ListParams::default();
+        let list = self.read("list deployments", || api.list(&lp)).await?;
+        Ok(list
+            .items
+            .iter()
+            .map(|d| {
+                let st = d.status.clone().unwrap_or_default();
+                workload(
+                    &d.metadata,
+                    d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1),
+                    st.ready_replicas.unwrap_or(0),
+                    st.available_replicas.unwrap_or(0),
+                    st.updated_replicas.unwrap_or(0),
+                )
+            })
+            .collect())
+    }
+
+    pub async fn daemonsets(
+        &self,
+        namespace: Option<&str>,
+    ) -> Result<Vec<WorkloadInfo>, CloudError> {
+        let api: Api<DaemonSet> = self.api(namespace);
+        let lp = ListParams::default();
+        let list = self.read("list daemonsets", || api.list(&lp)).await?;
+        Ok(list
+            .items
+            .iter()
+            .map(|d| {
+                let st = d.status.clone().unwrap_or_default();
+                workload(
+                    &d.metadata,
+                    st.desired_number_scheduled,
+                    st.number_ready,
+                    st.number_available.unwrap_or(0),
+                    st.updated_number_scheduled.unwrap_or(0),
+                )
+            })
+            .collect())
+    }
+
+    pub async fn statefulsets(
+        &self,
+        namespace: Option<&str>,
+    ) -> Result<Vec<WorkloadInfo>, CloudError> {
+        let api: Api<StatefulSet> = self.api(namespace);
+        let lp = ListParams::default();
+        let list = self.read("list statefulsets", || api.list(&lp)).await?;
+        Ok(list
+            .items
+            .iter()
+            .map(|d| {
+                let st = d.status.clone().unwrap_or_default();
+                workload(
+                    &d.metadata,
+                    d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1),
+                    st.ready_replicas.unwrap_or(0),
+                    st.available_replicas.unwrap_or(0),
+                    st.updated_replicas.unwrap_or(0),
+                )
+            })
+            .collect())
+    }
+
+    pub async fn pdbs(&self, namespace: Option<&str>) -> Result<Vec<PdbInfo>, CloudError> {
+        let api: Api<PodDisruptionBudget> = self.api(namespace);
+        let lp = ListParams::default();
+        let list = self
+            .read("list poddisruptionbudgets", || api.list(&lp))
+            .await?;
+        Ok(list.items.iter().map(pdb_info).collect())
+    }
+
+    fn api<K>(&self, namespace: Option<&str>) -> Api<K>
+    where
+        K: ::kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>,
+        <K as ::kube::Resource>::DynamicType: Default,
+    {
+        match namespace {
+            Some(ns) => Api::namespaced(self.client.clone(), ns),
+            None => Api::all(self.client.clone()),
+        }
+    }
+
+    /// Mark a node unschedulable. Returns whether it was schedulable before.
+    pub async fn cordon(&self, node: &str) -> Result<bool, CloudError> {
+        self.set_unschedulable(node, true).await
+    }
+
+    /// Mark a node schedulable again. Returns whether it was cordoned.
+    pub async fn uncordon(&self, node: &str) -> Result<bool, CloudError> {
+        self.set_unschedulable(node, false).await
+    }
+
+    async fn set_unschedulable(&self, node: &str, on: bool) -> Result<bool, CloudError> {
+        let api: Api<Node> = Api::all(self.client.clone());
+        let current = self.read("get node", || api.get(node)).await?;
+        let was = current
+            .spec
+            .as_ref()
+            .and_then(|s| s.unschedulable)
+            .unwrap_or(false);
+        if was == on {
+            return Ok(false);
+        }
+        let op = format!("{} {node}", if on { "cordon" } else { "uncordon" });
+        // Setting spec.unschedulable is idempotent, so it retries like a read.
+        self.read(&op, || async {
+            if on {
+                api.cordon(node).await
+            } else {
+                api.uncordon(node).await
+            }
+        })
+        .await?;
+        Ok(true)
+    }
+}
+
+fn workload(
+    meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+    desired: i32,
+    ready: i32,
+    available: i32,
+    updated: i32,
+) -> WorkloadInfo {
+    WorkloadInfo {
+        namespace: meta.namespace.clone().unwrap_or_default(),
+        name: meta.name.clone().unwrap_or_default(),
+        desired: desired.into(),
+        ready: ready.into(),
+        available: available.into(),
+        updated: updated.into(),
+    }
+}
+
+pub fn node_info(n: &Node) -> NodeInfo {
+    let labels = n.metadata.labels.clone().unwrap_or_default();
+    let status = n.status.clone().unwrap_or_default();
+    NodeInfo {
+        name: n.metadata.name.clone().unwrap_or_default(),
+        ready: status
+            .conditions
+            .unwrap_or_default()
+            .iter()
+            .any(|c| c.type_ == "Ready" && c.status == "True"),
+        version: status
+            .node_info
+            .map(|i| i.kubelet_version)
+            .unwrap_or_default(),
+        nodegroup: labels.get(NODEGROUP_LABEL).cloned(),
+        unschedulable: n
+            .spec
+            .as_ref()
+            .and_then(|s| s.unschedulable)
+            .unwrap_or(false),
+        labels,
+    }
+}
+
+pub fn pod_info(p: &Pod) -> PodInfo {
+    let meta = &p.metadata;
+    let owners = meta.owner_references.clone().unwrap_or_default();
+    let spec = p.spec.clone().unwrap_or_default();
+    let status = p.status.clone().unwrap_or_default();
+    let statuses = status.container_statuses.clone().unwrap_or_default();
+    PodInfo {
+        namespace: meta.namespace.clone().unwrap_or_default(),
+        name: meta.name.clone().unwrap_or_default(),
+        uid: meta.uid.clone().unwrap_or_default(),
+        node: spec.node_name.clone(),
+        phase: status.phase.clone().unwrap_or_default(),
+        ready: status
+            .conditions
+            .unwrap_or_default()
+            .iter()
+            .any(|c| c.type_ == "Ready" && c.status == "True"),
+        owner_kinds: owners.iter().map(|o| o.kind.clone()).collect(),
+        controller: owners
+            .iter()
+            .find(|o| o.controller == Some(true))
+            .map(|o| o.kind.clone()),
+        owner_name: owners
+            .iter()
+            .find(|o| o.controller == Some(true))
+            .map(|o| o.name.clone()),
+        restarts: statuses.iter().map(|s| i64::from(s.restart_count)).sum(),
+        labels: meta.labels.clone().unwrap_or_default(),
+        images: spec
+            .containers
+            .iter()
+            .filter_map(|c| c.image.clone())
+            .collect(),
+        waiting_reasons: statuses
+            .iter()
+            .filter_map(|s| s.state.as_ref()?.waiting.as_ref()?.reason.clone())
+            .collect(),
+        uses_empty_dir: spec
+            .volumes
+            .unwrap_or_default()
+            .iter()
+            .any(|v| v.empty_dir.is_some()),
+        mirror: meta
+            .annotations
+            .as_ref()
+            .is_some_and(|a| a.contains_key("kubernetes.io/config.mirror")),
+        terminating: meta.deletion_timestamp.is_some(),
+        grace_period: spec.termination_grace_period_seconds,
+    }
+}
+
+pub fn pdb_info(p: &PodDisruptionBudget) -> PdbInfo {
+    let spec = p.spec.clone().unwrap_or_default();
+    let status = p.status.clone().unwrap_or_default();
+    let int_or = |v: Option<k8s_openapi::apimachinery::pkg::util::intstr::IntOrString>| {
+        v.map(|v| match v {
+            k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(i) => i.to_string(),
+            k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::String(s) => s,
+        })
+    };
+    PdbInfo {
+        namespace: p.metadata.namespace.clone().unwrap_or_default(),
+        name: p.metadata.name.clone().unwrap_or_default(),
+        min_available: int_or(spec.min_available),
+        max_unavailable: int_or(spec.max_unavailable),
+        disruptions_allowed: status.disruptions_allowed.into(),
+        expected_pods: status.expected_pods.into(),
+        current_healthy: status.current_healthy.into(),
+        desired_healthy: status.desired_healthy.into(),
+        selector: spec.selector,
+    }
+}

@@ -1,0 +1,422 @@
+//! Nodegroup rotation to a new Kubernetes version.
+//!
+//! `in_place`: EKS's managed update (UpdateNodegroupVersion), optionally
+//! after setting maxUnavailable, with an explicit `force` policy; a
+//! PodEvictionFailure is reported with the PDBs that block.
+//! `blue_green`: a replacement group at the target version copying the old
+//! one's configuration; once its nodes are Ready the old nodes are cordoned
+//! and drained with our drain, then the old group is deleted. A failure
+//! before the delete undoes it (old nodes uncordoned, new group deleted).
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use futures::future::LocalBoxFuture;
+
+use super::CloudError;
+use super::clock::human;
+use super::drain::{DrainOptions, Drainer};
+use super::eks::{Eks, NodegroupConfig, parse_minor};
+use super::kube::Kube;
+use super::plan::{Change, Mutation, Plan};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Strategy {
+    InPlace,
+    BlueGreen,
+}
+
+impl FromStr for Strategy {
+    type Err = CloudError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "in_place" => Ok(Strategy::InPlace),
+            "blue_green" => Ok(Strategy::BlueGreen),
+            other => Err(CloudError::Invalid(format!(
+                "unknown rotation strategy `{other}` (expected in_place or blue_green)"
+            ))),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct RotateOptions {
+    pub version: String,
+    pub strategy: Strategy,
+    pub max_unavailable: Option<i64>,
+    /// In place: let EKS delete pods a PDB protects. Never the default.
+    pub force: bool,
+    /// Blue/green: drain this many old nodes first, then run the canary gate.
+    pub canary: usize,
+    pub drain: DrainOptions,
+}
+
+/// A check run after the canary; an error stops the rotation.
+pub type CanaryGate<'a> = &'a dyn Fn() -> LocalBoxFuture<'a, Result<(), CloudError>>;
+
+/// Name of the group replacing `nodegroup` at `version`: `workers` →
+/// `workers-1-29`, and `workers-1-29` → `workers-1-30` on the next hop.
+pub fn replacement_name(nodegroup: &str, version: &str) -> String {
+    let suffix = version.replace('.', "-");
+    let base = match nodegroup.rsplitn(3, '-').collect::<Vec<_>>().as_slice() {
+        [minor, major, base]
+            if minor.chars().all(|c| c.is_ascii_digit())
+                && major.chars().all(|c| c.is_ascii_digit())
+                && !minor.is_empty()
+                && !major.is_empty() =>
+        {
+            base.to_string()
+        }
+        _ => nodegroup.to_string(),
+    };
+    format!("{base}-{suffix}")
+}
+
+pub struct Rotator<'a> {
+    pub eks: &'a Eks,
+    pub kube: &'a Kube,
+}
+
+const POLL: Duration = Duration::from_secs(15);
+
+impl<'a> Rotator<'a> {
+    pub async fn rotate(
+        &self,
+        cluster: &str,
+        nodegroup: &str,
+        opts: &RotateOptions,
+        m: &Mutation<'_>,
+        canary_gate: Option<CanaryGate<'_>>,
+    ) -> Result<Change, CloudError> {
+        let current = self.eks.nodegroup(cluster, nodegroup).await?;
+        if parse_minor(&current.version) == parse_minor(&opts.version) {
+            return Ok(Change::unchanged(
+                format!("nodegroup {nodegroup}"),
+                format!("already at {}", opts.version),
+            ));
+        }
+        match opts.strategy {
+            Strategy::InPlace => self.in_place(cluster, nodegroup, opts, m).await,
+            Strategy::BlueGreen => {
+                self.blue_green(cluster, nodegroup, opts, m, canary_gate)
+                    .await
+            }
+        }
+    }
+
+    async fn in_place(
+        &self,
+        cluster: &str,
+        nodegroup: &str,
+        opts: &RotateOptions,
+        m: &Mutation<'_>,
+    ) -> Result<Change, CloudError> {
+        if opts.canary > 0 {
+            return Err(CloudError::Invalid(
+                "canary needs strategy blue_green: a managed in-place update cannot hold after one node".into(),
+            ));
+        }
+        let config = NodegroupConfig {
+            max_unavailable: opts.max_unavailable,
+            ..NodegroupConfig::default()
+        };
+        let config_change = self
+            .eks
+            .update_nodegroup_config(cluster, nodegroup, &config, &m.part("config"))
+            .await?;
+        if m.is_plan() {
+            let version_change = self
+                .eks
+                .update_nodegroup_version(
+                    cluster,
+                    nodegroup,
+                    &opts.version,
+                    None,
+                    opts.force,
+                    &m.part("version"),
+                )
+                .await?;
+            let mut plan = match version_change {
+                Change::Planned(p) => p,
+                other => return Ok(other),
+            };
+            plan.action = "roll in place".into();
+            if let Change::Planned(c) = config_change {
+                plan.notes.extend(c.notes);
+            }
+            self.add_drain_plans(&mut plan, nodegroup, &opts.drain)
+                .await?;
+            if !plan.blocking_pdbs.is_empty() && !opts.force {
+                plan.notes.push(format!(
+                    "EKS would fail with PodEvictionFailure after 15 minutes unless {} allow(s) eviction",
+                    plan.blocking_pdbs.join(", ")
+                ));
+            }
+            return Ok(Change::Planned(plan));
+        }
+        match self
+            .eks
+            .update_nodegroup_version(
+                cluster,
+                nodegroup,
+                &opts.version,
+                None,
+                opts.force,
+                &m.part("version"),
+            )
+            .await
+        {
+            Err(CloudError::UpdateFailed {
+                what,
+                update_id,
+                status,
+                mut errors,
+            }) => {
+                if errors.iter().any(|e| e.contains("PodEvictionFailure")) {
+                    let pdbs = self.blocking_pdbs(nodegroup).await.unwrap_or_default();
+                    if !pdbs.is_empty() {
+                        errors.push(format!(
+                            "blocked by PodDisruptionBudget {}",
+                            pdbs.join(", ")
+                        ));
+                    }
+                }
+                Err(CloudError::UpdateFailed {
+                    what,
+                    update_id,
+                    status,
+                    errors,
+                })
+            }
+            other => other,
+        }
+    }
+
+    /// PDBs that allow no disruption and cover pods on the group's nodes.
+    async fn blocking_pdbs(&self, nodegroup: &str) -> Result<Vec<String>, CloudError> {
+        let nodes = self.kube.nodes(Some(nodegroup)).await?;
+        let pdbs = self.kube.pdbs(None).await?;
+        let pods = self.kube.pods(None, None, None).await?;
+        let mut out: Vec<String> = pdbs
+            .iter()
+            .filter(|b| b.disruptions_allowed == 0)
+            .filter(|b| {
+                pods.iter().any(|p| {
+                    p.node
+                        .as_ref()
+                        .is_some_and(|n| nodes.iter().any(|x| &x.name == n))
+                        && b.selects(p)
+                })
+            })
+            .map(|b| b.id())
+            .collect();
+        out.sort();
+        Ok(out)
+    }
+
+    async fn add_drain_plans(
+        &self,
+        plan: &mut Plan,
+        nodegroup: &str,
+        drain: &DrainOptions,
+    ) -> Result<(), CloudError> {
+        let quiet = |_: &str| {};
+        let drainer = Drainer::new(self.kube, &quiet);
+        for node in self.kube.nodes(Some(nodegroup)).await? {
+            let p = drainer.plan(&node.name, drain).await?;
+            plan.nodes.push(node.name);
+            plan.evictions.extend(p.evictions);
+            plan.refusals.extend(p.refusals);
+            for b in p.blocking_pdbs {
+                if !plan.blocking_pdbs.contains(&b) {
+                    plan.blocking_pdbs.push(b);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn blue_green(
+        &self,
+        cluster: &str,
+        nodegroup: &str,
+        opts: &RotateOptions,
+        m: &Mutation<'_>,
+        canary_gate: Option<CanaryGate<'_>>,
+    ) -> Result<Change, CloudError> {
+        let new = replacement_name(nodegroup, &opts.version);
+        let current = self.eks.nodegroup(cluster, nodegroup).await?;
+        if m.is_plan() {
+            let create = self
+                .eks
+                .create_nodegroup(cluster, &new, nodegroup, &opts.version, &m.part("create"))
+                .await?;
+            let mut plan = Plan::new("replace (blue/green)", format!("nodegroup {nodegroup}"))
+                .from_to(Some(current.version.clone()), opts.version.clone());
+            plan.notes.push(format!("create {new} at {}", opts.version));
+            if let Change::Planned(c) = create {
+                plan.notes.extend(c.notes);
+                plan.predicted += c.predicted;
+            }
+            self.add_drain_plans(&mut plan, nodegroup, &opts.drain)
+                .await?;
+            plan.predicted += Duration::from_secs(60 * plan.nodes.len() as u64);
+            if opts.canary > 0 {
+                plan.notes.push(format!(
+                    "canary: {} old node(s) drained first, then the health gates",
+                    opts.canary
+                ));
+            }
+            if let Change::Planned(d) = self
+                .eks
+                .delete_nodegroup(cluster, nodegroup, &m.part("delete"))
+                .await?
+            {
+                plan.predicted += d.predicted;
+            }
+            plan.notes.push(format!("then delete {nodegroup}"));
+            return Ok(Change::Planned(plan));
+        }
+        let old_nodes: Vec<String> = self
+            .kube
+            .nodes(Some(nodegroup))
+            .await?
+            .into_iter()
+            .map(|n| n.name)
+            .collect();
+        let result = self
+            .replace(cluster, nodegroup, &new, &old_nodes, opts, m, canary_gate)
+            .await;
+        match result {
+            Ok(()) => {
+                self.eks
+                    .delete_nodegroup(cluster, nodegroup, &m.part("delete"))
+                    .await?;
+                Ok(Change::Applied {
+                    target: format!("nodegroup {nodegroup}"),
+                    from: Some(current.version),
+                    to: Some(opts.version.clone()),
+                    detail: format!("replaced by {new} ({} node(s) drained)", old_nodes.len()),
+                })
+            }
+            Err(e) => {
+                (m.progress)(&format!("{e}; undoing: uncordon {nodegroup}, delete {new}"));
+                let undo = self.rollback_blue_green(cluster, nodegroup, &new, m).await;
+                if let Err(u) = undo {
+                    (m.progress)(&format!("undo incomplete: {u}"));
+                }
+                Err(e)
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn replace(
+        &self,
+        cluster: &str,
+        old: &str,
+        new: &str,
+        old_nodes: &[String],
+        opts: &RotateOptions,
+        m: &Mutation<'_>,
+        canary_gate: Option<CanaryGate<'_>>,
+    ) -> Result<(), CloudError> {
+        self.eks
+            .create_nodegroup(cluster, new, old, &opts.version, &m.part("create"))
+            .await?;
+        let want = self.eks.nodegroup(cluster, new).await?.desired_size.max(1) as usize;
+        self.wait_ready(new, want, m).await?;
+        for node in old_nodes {
+            self.kube.cordon(node).await?;
+        }
+        let drainer = Drainer::new(self.kube, m.progress);
+        for (i, node) in old_nodes.iter().enumerate() {
+            (m.progress)(&format!("draining {node} ({}/{})", i + 1, old_nodes.len()));
+            drainer.drain(node, &opts.drain).await?;
+            if i + 1 == opts.canary
+                && let Some(gate) = canary_gate
+            {
+                (m.progress)("canary node drained; checking the canary gate");
+                gate().await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn wait_ready(
+        &self,
+        nodegroup: &str,
+        want: usize,
+        m: &Mutation<'_>,
+    ) -> Result<(), CloudError> {
+        let clock = self.kube.clock();
+        let started = clock.now();
+        let deadline = clock.deadline(m.timeout.min(Duration::from_secs(30 * 60)));
+        loop {
+            let nodes = self.kube.nodes(Some(nodegroup)).await?;
+            let ready = nodes.iter().filter(|n| n.ready).count();
+            if ready >= want {
+                return Ok(());
+            }
+            if deadline.passed(clock) {
+                return Err(CloudError::Timeout {
+                    what: format!(
+                        "nodes of {nodegroup} to become Ready ({ready}/{want} Ready; check add-on compatibility)"
+                    ),
+                    after: deadline.budget(),
+                });
+            }
+            (m.progress)(&format!(
+                "{nodegroup}: {ready}/{want} node(s) Ready, {}",
+                human(clock.since(started))
+            ));
+            clock.sleep(POLL).await?;
+        }
+    }
+
+    /// Undo a blue/green replacement: old nodes schedulable again, the new
+    /// group deleted. Safe to call when either half is already undone.
+    pub async fn rollback_blue_green(
+        &self,
+        cluster: &str,
+        old: &str,
+        new: &str,
+        m: &Mutation<'_>,
+    ) -> Result<Change, CloudError> {
+        let mut uncordoned = 0;
+        for node in self.kube.nodes(Some(old)).await? {
+            if self.kube.uncordon(&node.name).await? {
+                uncordoned += 1;
+            }
+        }
+        let deleted = self
+            .eks
+            .delete_nodegroup(cluster, new, &m.part("undo-delete"))
+            .await?;
+        Ok(Change::Applied {
+            target: format!("nodegroup {old}"),
+            from: None,
+            to: None,
+            detail: format!("{uncordoned} node(s) uncordoned; {}", deleted.summary()),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replacement_names_do_not_grow_per_hop() {
+        assert_eq!(replacement_name("workers", "1.29"), "workers-1-29");
+        assert_eq!(replacement_name("workers-1-29", "1.30"), "workers-1-30");
+        assert_eq!(replacement_name("gpu-a", "1.30"), "gpu-a-1-30");
+        assert_eq!(replacement_name("ng-2", "1.30"), "ng-2-1-30");
+    }
+
+    #[test]
+    fn strategies_parse() {
+        assert_eq!("in_place".parse::<Strategy>().unwrap(), Strategy::InPlace);
+        assert!("inplace".parse::<Strategy>().is_err());
+    }
+}

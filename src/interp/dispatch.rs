@@ -1,0 +1,635 @@
+//! The one place that maps registry names (`crate::builtins`) to adapter
+//! calls. `Op::resolve` turns a name into an operation; `call` matches on
+//! `Op` exhaustively, so an operation without an implementation does not
+//! compile, and a unit test checks the registry and `Op` list agree.
+
+use std::time::Duration;
+
+use indexmap::IndexMap;
+
+use super::records::record;
+use super::value::Value;
+use crate::builtins::{Builtin, Type, records};
+use crate::cloud::drain::{DrainOptions, Drainer, Unmanaged};
+use crate::cloud::eks::{Eks, NodegroupConfig};
+use crate::cloud::kube::Kube;
+use crate::cloud::plan::{Change, Mode, Mutation};
+use crate::cloud::rotate::{CanaryGate, RotateOptions, Rotator, Strategy};
+use crate::cloud::{Clock, CloudError};
+
+macro_rules! ops {
+    ($($variant:ident => $name:literal,)*) => {
+        /// Every built-in the interpreter implements.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub enum Op { $($variant,)* }
+
+        impl Op {
+            pub const ALL: &'static [Op] = &[$(Op::$variant,)*];
+
+            pub fn name(self) -> &'static str {
+                match self { $(Op::$variant => $name,)* }
+            }
+
+            pub fn resolve(name: &str) -> Option<Op> {
+                match name { $($name => Some(Op::$variant),)* _ => None }
+            }
+        }
+    };
+}
+
+ops! {
+    Cluster => "eks.cluster",
+    UpdateClusterVersion => "eks.update_cluster_version",
+    Nodegroups => "eks.nodegroups",
+    Nodegroup => "eks.nodegroup",
+    UpdateNodegroupVersion => "eks.update_nodegroup_version",
+    UpdateNodegroupConfig => "eks.update_nodegroup_config",
+    CreateNodegroup => "eks.create_nodegroup",
+    DeleteNodegroup => "eks.delete_nodegroup",
+    Addons => "eks.addons",
+    Addon => "eks.addon",
+    UpdateAddon => "eks.update_addon",
+    DefaultAddonVersion => "eks.default_addon_version",
+    VersionPath => "eks.version_path",
+    Insights => "eks.insights",
+    Nodes => "k8s.nodes",
+    Pods => "k8s.pods",
+    Deployments => "k8s.deployments",
+    Daemonsets => "k8s.daemonsets",
+    Statefulsets => "k8s.statefulsets",
+    Pdbs => "k8s.pdbs",
+    Cordon => "k8s.cordon",
+    Uncordon => "k8s.uncordon",
+    Drain => "k8s.drain",
+    Rotate => "nodegroup.rotate",
+}
+
+/// The clients an operation runs against.
+#[derive(Clone)]
+pub struct Cloud {
+    pub eks: Eks,
+    pub kube: Kube,
+    pub clock: Clock,
+}
+
+impl Cloud {
+    pub fn new(clients: crate::cloud::Clients, clock: Clock) -> Self {
+        Cloud {
+            eks: Eks::new(clients.eks, clock.clone()),
+            kube: Kube::new(clients.kube, clock.clone()),
+            clock,
+        }
+    }
+}
+
+/// Arguments bound to the registry's parameter names, defaults applied.
+#[derive(Debug, Default)]
+pub struct Bound {
+    values: IndexMap<&'static str, Value>,
+}
+
+impl Bound {
+    /// Bind positional and keyword arguments to `b`'s parameters. The
+    /// checker has already validated names and arity; this still refuses
+    /// what it cannot bind rather than guess.
+    pub fn bind(
+        b: &Builtin,
+        positional: Vec<Value>,
+        keyword: Vec<(String, Value)>,
+    ) -> Result<Bound, String> {
+        let mut values = IndexMap::new();
+        if positional.len() > b.positional.len() {
+            return Err(format!(
+                "{} takes {} positional argument(s), got {}",
+                b.name,
+                b.positional.len(),
+                positional.len()
+            ));
+        }
+        for (p, v) in b.positional.iter().zip(positional) {
+            values.insert(p.name, v);
+        }
+        for (name, v) in keyword {
+            let p = b
+                .keyword
+                .iter()
+                .chain(b.positional)
+                .find(|p| p.name == name)
+                .ok_or_else(|| format!("{} has no parameter `{name}`", b.name))?;
+            if !p.allowed.is_empty() && !v.as_str().is_some_and(|s| p.allowed.contains(&s)) {
+                return Err(format!(
+                    "{}: `{name}` must be one of {}, got {v}",
+                    b.name,
+                    p.allowed.join(", ")
+                ));
+            }
+            values.insert(p.name, v);
+        }
+        for p in b.positional.iter().chain(b.keyword) {
+            if values.contains_key(p.name) {
+                continue;
+            }
+            if let Some(d) = p.default {
+                values.insert(p.name, default_value(p.ty, d)?);
+            } else if p.required {
+                return Err(format!(
+                    "{}: missing required argument `{}`",
+                    b.name, p.name
+                ));
+            }
+        }
+        Ok(Bound { values })
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Value> {
+        self.values.get(name).filter(|v| !matches!(v, Value::Null))
+    }
+
+    fn text(&self, name: &str) -> Result<String, CloudError> {
+        self.opt_text(name)?
+            .ok_or_else(|| CloudError::Invalid(format!("missing argument `{name}`")))
+    }
+
+    fn opt_text(&self, name: &str) -> Result<Option<String>, CloudError> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(Value::Unknown(why)) => Err(CloudError::Invalid(format!(
+                "`{name}` is only known at run time ({why})"
+            ))),
+            Some(v) => Ok(Some(v.to_text())),
+        }
+    }
+
+    fn int(&self, name: &str) -> Option<i64> {
+        match self.get(name) {
+            Some(Value::Int(i)) => Some(*i),
+            _ => None,
+        }
+    }
+
+    fn bool(&self, name: &str) -> bool {
+        matches!(self.get(name), Some(Value::Bool(true)))
+    }
+
+    fn duration(&self, name: &str) -> Option<Duration> {
+        match self.get(name) {
+            Some(Value::Duration(d)) => Some(*d),
+            _ => None,
+        }
+    }
+
+    fn labels(&self, name: &str) -> std::collections::BTreeMap<String, String> {
+        match self.get(name) {
+            Some(Value::Map(m)) => m.iter().map(|(k, v)| (k.clone(), v.to_text())).collect(),
+            _ => Default::default(),
+        }
+    }
+
+    fn refuse_unsupported(&self, op: &str, names: &[&str]) -> Result<(), CloudError> {
+        for n in names {
+            if self.get(n).is_some() {
+                return Err(CloudError::Invalid(format!(
+                    "{op}: `{n}` is not supported yet"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A registry default (`"60m"`, `"false"`, `"\"PRESERVE\""`) as a value.
+fn default_value(ty: Type, text: &str) -> Result<Value, String> {
+    let bad = || format!("registry default `{text}` is not a {ty}");
+    Ok(match ty {
+        Type::Bool => Value::Bool(text.parse().map_err(|_| bad())?),
+        Type::Int => Value::Int(text.parse().map_err(|_| bad())?),
+        Type::Duration => Value::Duration(parse_duration(text).ok_or_else(bad)?),
+        Type::Version => Value::version_of(text).ok_or_else(bad)?,
+        _ => Value::Str(text.trim_matches('"').to_string()),
+    })
+}
+
+/// `30s`, `10m`, `1h30m`.
+pub(super) fn parse_duration(text: &str) -> Option<Duration> {
+    let mut total = 0u64;
+    let mut num = String::new();
+    for c in text.chars() {
+        if c.is_ascii_digit() {
+            num.push(c);
+            continue;
+        }
+        let n: u64 = num.parse().ok()?;
+        num.clear();
+        total += n * match c {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            'd' => 86400,
+            _ => return None,
+        };
+    }
+    num.is_empty().then_some(Duration::from_secs(total))
+}
+
+/// Per-call context: plan or apply, the idempotency token, progress lines,
+/// and the canary gate of a rotation.
+pub struct CallCtx<'a> {
+    pub mode: Mode,
+    pub token: String,
+    pub progress: &'a (dyn Fn(&str) + Send + Sync),
+    pub canary_gate: Option<CanaryGate<'a>>,
+}
+
+/// What a call produced: a value (reads) and, for mutations, the change.
+#[derive(Debug)]
+pub struct Called {
+    pub value: Value,
+    pub change: Option<Change>,
+}
+
+fn read(value: Value) -> Result<Called, CloudError> {
+    Ok(Called {
+        value,
+        change: None,
+    })
+}
+
+fn changed(change: Change) -> Result<Called, CloudError> {
+    Ok(Called {
+        value: Value::Null,
+        change: Some(change),
+    })
+}
+
+fn list<T>(items: Vec<T>, f: impl Fn(&T) -> Value) -> Value {
+    Value::List(items.iter().map(f).collect())
+}
+
+pub async fn call(
+    cloud: &Cloud,
+    op: Op,
+    args: &Bound,
+    ctx: &CallCtx<'_>,
+) -> Result<Called, CloudError> {
+    let mut m = Mutation::new(ctx.mode, ctx.token.clone(), ctx.progress);
+    if let Some(t) = args.duration("timeout") {
+        m.timeout = t;
+    }
+    let (eks, kube) = (&cloud.eks, &cloud.kube);
+    let opt = |n: &str| args.opt_text(n);
+    match op {
+        Op::Cluster => {
+            let c = eks.cluster(&args.text("cluster")?).await?;
+            read(record(&records::CLUSTER, &c, &[]))
+        }
+        Op::Nodegroups => {
+            let names = eks.nodegroup_names(&args.text("cluster")?).await?;
+            read(list(names, |n| Value::Str(n.clone())))
+        }
+        Op::Nodegroup => {
+            let cluster = args.text("cluster")?;
+            let ng = eks.nodegroup(&cluster, &args.text("name")?).await?;
+            read(record(
+                &records::NODEGROUP,
+                &ng,
+                &[("cluster", Value::Str(cluster))],
+            ))
+        }
+        Op::Addons => {
+            let addons = eks.addons(&args.text("cluster")?).await?;
+            read(list(addons, |a| record(&records::ADDON, a, &[])))
+        }
+        Op::Addon => {
+            let a = eks
+                .addon(&args.text("cluster")?, &args.text("name")?)
+                .await?;
+            read(record(&records::ADDON, &a, &[]))
+        }
+        Op::DefaultAddonVersion => {
+            let v = eks
+                .default_addon_version(&args.text("addon")?, &args.text("k8s_version")?)
+                .await?;
+            read(Value::Str(v))
+        }
+        Op::VersionPath => {
+            let path = eks
+                .version_path(&args.text("cluster")?, &args.text("target")?)
+                .await?;
+            read(list(path, |v| {
+                Value::version_of(v).unwrap_or(Value::Str(v.clone()))
+            }))
+        }
+        Op::Insights => {
+            let status = opt("status")?;
+            let category = opt("category")?;
+            let insights = eks
+                .insights(
+                    &args.text("cluster")?,
+                    status.as_deref(),
+                    category.as_deref(),
+                )
+                .await?;
+            read(list(insights, |i| record(&records::INSIGHT, i, &[])))
+        }
+        Op::Nodes => {
+            let (nodegroup, selector) = (opt("nodegroup")?, opt("selector")?);
+            let nodes = kube
+                .nodes_matching(nodegroup.as_deref(), selector.as_deref())
+                .await?;
+            read(list(nodes, |n| {
+                record(
+                    &records::NODE,
+                    n,
+                    &[("kubelet_version", Value::Str(n.version.clone()))],
+                )
+            }))
+        }
+        Op::Pods => {
+            let (ns, node, sel) = (opt("namespace")?, opt("node")?, opt("selector")?);
+            let pods = kube
+                .pods(ns.as_deref(), node.as_deref(), sel.as_deref())
+                .await?;
+            read(list(pods, |p| {
+                record(
+                    &records::POD,
+                    p,
+                    &[
+                        (
+                            "reason",
+                            p.waiting_reasons
+                                .first()
+                                .cloned()
+                                .map_or(Value::Null, Value::Str),
+                        ),
+                        (
+                            "owner_kind",
+                            p.controller.clone().map_or(Value::Null, Value::Str),
+                        ),
+                        ("uses_emptydir", Value::Bool(p.uses_empty_dir)),
+                    ],
+                )
+            }))
+        }
+        Op::Deployments | Op::Statefulsets => {
+            let ns = opt("namespace")?;
+            let (items, ty) = if op == Op::Deployments {
+                (kube.deployments(ns.as_deref()).await?, &records::DEPLOYMENT)
+            } else {
+                (
+                    kube.statefulsets(ns.as_deref()).await?,
+                    &records::STATEFULSET,
+                )
+            };
+            read(list(items, |w| {
+                record(
+                    ty,
+                    w,
+                    &[
+                        ("replicas", Value::Int(w.desired)),
+                        ("ready_replicas", Value::Int(w.ready)),
+                        ("available_replicas", Value::Int(w.available)),
+                        ("updated_replicas", Value::Int(w.updated)),
+                    ],
+                )
+            }))
+        }
+        Op::Daemonsets => {
+            let items = kube.daemonsets(opt("namespace")?.as_deref()).await?;
+            read(list(items, |w| record(&records::DAEMONSET, w, &[])))
+        }
+        Op::Pdbs => {
+            let items = kube.pdbs(opt("namespace")?.as_deref()).await?;
+            read(list(items, |p| {
+                let selector = p
+                    .selector
+                    .as_ref()
+                    .and_then(|s| s.match_labels.clone())
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|(k, v)| (k, Value::Str(v)))
+                    .collect();
+                record(&records::PDB, p, &[("selector", Value::Map(selector))])
+            }))
+        }
+        Op::UpdateClusterVersion => changed(
+            eks.update_cluster_version(&args.text("cluster")?, &args.text("version")?, &m)
+                .await?,
+        ),
+        Op::UpdateAddon => changed(
+            eks.update_addon(
+                &args.text("cluster")?,
+                &args.text("addon")?,
+                &args.text("version")?,
+                opt("resolve_conflicts")?.as_deref(),
+                &m,
+            )
+            .await?,
+        ),
+        Op::UpdateNodegroupVersion => {
+            let cluster = args.text("cluster")?;
+            let version = match opt("version")? {
+                Some(v) => v,
+                None => eks.cluster(&cluster).await?.version,
+            };
+            changed(
+                eks.update_nodegroup_version(
+                    &cluster,
+                    &args.text("nodegroup")?,
+                    &version,
+                    opt("release_version")?.as_deref(),
+                    args.bool("force"),
+                    &m,
+                )
+                .await?,
+            )
+        }
+        Op::UpdateNodegroupConfig => {
+            args.refuse_unsupported(op.name(), &["taints"])?;
+            let want = NodegroupConfig {
+                min_size: args.int("min_size"),
+                max_size: args.int("max_size"),
+                desired_size: args.int("desired_size"),
+                max_unavailable: args.int("max_unavailable"),
+                labels: args.labels("labels"),
+            };
+            changed(
+                eks.update_nodegroup_config(
+                    &args.text("cluster")?,
+                    &args.text("nodegroup")?,
+                    &want,
+                    &m,
+                )
+                .await?,
+            )
+        }
+        Op::CreateNodegroup => {
+            args.refuse_unsupported(
+                op.name(),
+                &["release_version", "desired_size", "labels", "taints"],
+            )?;
+            let cluster = args.text("cluster")?;
+            let version = match opt("version")? {
+                Some(v) => v,
+                None => eks.cluster(&cluster).await?.version,
+            };
+            changed(
+                eks.create_nodegroup(
+                    &cluster,
+                    &args.text("nodegroup")?,
+                    &args.text("from")?,
+                    &version,
+                    &m,
+                )
+                .await?,
+            )
+        }
+        Op::DeleteNodegroup => changed(
+            eks.delete_nodegroup(&args.text("cluster")?, &args.text("nodegroup")?, &m)
+                .await?,
+        ),
+        Op::Cordon | Op::Uncordon => {
+            let node = args.text("node")?;
+            let on = op == Op::Cordon;
+            let target = format!("node {node}");
+            if ctx.mode == Mode::Plan {
+                let p = crate::cloud::Plan::new(if on { "cordon" } else { "uncordon" }, target);
+                return changed(Change::Planned(p));
+            }
+            let did = if on {
+                kube.cordon(&node).await?
+            } else {
+                kube.uncordon(&node).await?
+            };
+            changed(if did {
+                Change::Applied {
+                    target,
+                    from: None,
+                    to: None,
+                    detail: if on { "cordoned" } else { "uncordoned" }.into(),
+                }
+            } else {
+                Change::unchanged(
+                    target,
+                    if on {
+                        "already cordoned"
+                    } else {
+                        "already schedulable"
+                    },
+                )
+            })
+        }
+        Op::Drain => {
+            let node = args.text("node")?;
+            let opts = drain_options(args, args.duration("timeout"))?;
+            let drainer = Drainer::new(kube, ctx.progress);
+            if ctx.mode == Mode::Plan {
+                return changed(Change::Planned(drainer.plan(&node, &opts).await?));
+            }
+            let report = drainer.drain(&node, &opts).await?;
+            changed(Change::Applied {
+                target: format!("node {node}"),
+                from: None,
+                to: None,
+                detail: format!("drained: {} pod(s) evicted", report.evicted.len()),
+            })
+        }
+        Op::Rotate => {
+            let cluster = args.text("cluster")?;
+            let version = match opt("version")? {
+                Some(v) => v,
+                None => eks.cluster(&cluster).await?.version,
+            };
+            let strategy: Strategy = args.text("strategy")?.parse()?;
+            let opts = RotateOptions {
+                version,
+                strategy,
+                max_unavailable: args.int("max_unavailable"),
+                force: args.bool("force"),
+                canary: args.int("canary").unwrap_or(0).max(0) as usize,
+                drain: drain_options(args, args.duration("drain_timeout"))?,
+            };
+            let rotator = Rotator { eks, kube };
+            changed(
+                rotator
+                    .rotate(
+                        &cluster,
+                        &args.text("nodegroup")?,
+                        &opts,
+                        &m,
+                        ctx.canary_gate,
+                    )
+                    .await?,
+            )
+        }
+    }
+}
+
+fn drain_options(args: &Bound, timeout: Option<Duration>) -> Result<DrainOptions, CloudError> {
+    let mut opts = DrainOptions::default();
+    if let Some(t) = timeout {
+        opts.timeout = t;
+    }
+    if let Some(g) = args.duration("grace_period") {
+        opts.grace_period = Some(g);
+    }
+    if let Some(p) = args.int("parallelism") {
+        opts.parallelism = p.max(1) as usize;
+    }
+    opts.delete_emptydir_data = args.bool("delete_emptydir_data");
+    if let Some(u) = args.opt_text("unmanaged_pods")? {
+        opts.unmanaged = u.parse::<Unmanaged>()?;
+    }
+    Ok(opts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::builtins;
+
+    #[test]
+    fn every_registry_entry_has_an_implementation_and_back() {
+        for b in builtins::all() {
+            assert!(
+                Op::resolve(b.name).is_some(),
+                "no implementation for {}",
+                b.name
+            );
+        }
+        for op in Op::ALL {
+            assert!(
+                builtins::lookup(op.name()).is_some(),
+                "{} is not in the registry",
+                op.name()
+            );
+        }
+    }
+
+    #[test]
+    fn registry_defaults_parse() {
+        for b in builtins::all() {
+            for p in b.positional.iter().chain(b.keyword) {
+                if let Some(d) = p.default {
+                    default_value(p.ty, d).unwrap_or_else(|e| panic!("{}: {e}", b.name));
+                }
+            }
+        }
+        assert_eq!(parse_duration("1h30m"), Some(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("10q"), None);
+    }
+
+    #[test]
+    fn binding_applies_defaults_and_checks_enumerations() {
+        let b = builtins::lookup("nodegroup.rotate").unwrap();
+        let bound = Bound::bind(b, vec![Value::str("c"), Value::str("ng")], vec![]).unwrap();
+        assert_eq!(bound.get("strategy"), Some(&Value::str("in_place")));
+        assert_eq!(bound.get("force"), Some(&Value::Bool(false)));
+        let err = Bound::bind(
+            b,
+            vec![Value::str("c"), Value::str("ng")],
+            vec![("strategy".into(), Value::str("inplace"))],
+        )
+        .unwrap_err();
+        assert!(err.contains("in_place"), "{err}");
+    }
+}

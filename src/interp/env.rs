@@ -1,0 +1,47 @@
+//! Variable scopes: parameters at the bottom, one scope per block.
+
+use std::collections::HashMap;
+
+use super::value::Value;
+
+#[derive(Clone, Debug, Default)]
+pub struct Env {
+    scopes: Vec<HashMap<String, Value>>,
+}
+
+impl Env {
+    pub fn new(base: HashMap<String, Value>) -> Self {
+        Env { scopes: vec![base] }
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Value> {
+        self.scopes.iter().rev().find_map(|s| s.get(name))
+    }
+
+    pub fn set(&mut self, name: &str, value: Value) {
+        if self.scopes.is_empty() {
+            self.scopes.push(HashMap::new());
+        }
+        if let Some(top) = self.scopes.last_mut() {
+            top.insert(name.to_string(), value);
+        }
+    }
+
+    pub fn push(&mut self) {
+        self.scopes.push(HashMap::new());
+    }
+
+    pub fn pop(&mut self) {
+        if self.scopes.len() > 1 {
+            self.scopes.pop();
+        }
+    }
+
+    /// A copy with one extra scope binding `name` (lambdas).
+    pub fn with(&self, name: &str, value: Value) -> Env {
+        let mut e = self.clone();
+        e.push();
+        e.set(name, value);
+        e
+    }
+}

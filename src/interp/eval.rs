@@ -1,0 +1,487 @@
+//! Expressions: literals, names, fields, indexing, built-in calls (through
+//! `dispatch`), value methods (the registry's `methods` table), operators.
+
+use std::cmp::Ordering;
+
+use futures::future::LocalBoxFuture;
+use indexmap::IndexMap;
+
+use super::dispatch::{self, Bound, CallCtx, Op};
+use super::env::Env;
+use super::error::{FailKind, RunError};
+use super::report::Event;
+use super::run::Interp;
+use super::value::{Value, Version};
+use crate::builtins;
+use crate::cloud::CloudError;
+use crate::cloud::token::request_token;
+use crate::source::Span;
+use crate::syntax::ast::{Arg, BinaryOp, Expr, ExprKind, StrLit, StrPart, UnaryOp};
+
+impl<'p> Interp<'p> {
+    pub fn eval<'a>(
+        &'a self,
+        e: &'a Expr,
+        env: &'a Env,
+    ) -> LocalBoxFuture<'a, Result<Value, RunError>> {
+        Box::pin(async move {
+            let span = e.span;
+            Ok(match &e.kind {
+                ExprKind::Str(s) => Value::Str(self.eval_str(s, env).await?),
+                ExprKind::Int(i) => Value::Int(*i),
+                ExprKind::Bool(b) => Value::Bool(*b),
+                ExprKind::Duration(d) => Value::Duration(*d),
+                ExprKind::Version(v) => Value::Version(Version {
+                    major: v.major,
+                    minor: v.minor,
+                    patch: v.patch,
+                }),
+                ExprKind::List(items) => {
+                    let mut out = Vec::with_capacity(items.len());
+                    for i in items {
+                        out.push(self.eval(i, env).await?);
+                    }
+                    Value::List(out)
+                }
+                ExprKind::Map(entries) => {
+                    let mut out = IndexMap::new();
+                    for en in entries {
+                        out.insert(en.key.clone(), self.eval(&en.value, env).await?);
+                    }
+                    Value::Map(out)
+                }
+                ExprKind::Name(id) => env.get(&id.name).cloned().ok_or_else(|| {
+                    RunError::eval(format!("`{}` is not defined here", id.name), id.span)
+                })?,
+                ExprKind::Field { base, name } => {
+                    let b = self.eval(base, env).await?;
+                    match &b {
+                        Value::Unknown(_) => b,
+                        Value::Map(_) | Value::Record { .. } => {
+                            b.field(&name.name).cloned().ok_or_else(|| {
+                                RunError::eval(
+                                    format!("{} has no field `{}`", b.type_name(), name.name),
+                                    name.span,
+                                )
+                            })?
+                        }
+                        other => {
+                            return Err(RunError::eval(
+                                format!("a {} has no fields (`.{}`)", other.type_name(), name.name),
+                                name.span,
+                            ));
+                        }
+                    }
+                }
+                ExprKind::Index { base, index } => {
+                    let b = self.eval(base, env).await?;
+                    let i = self.eval(index, env).await?;
+                    match (&b, &i) {
+                        (Value::List(l), Value::Int(n)) => {
+                            let idx = if *n < 0 { l.len() as i64 + n } else { *n };
+                            l.get(idx as usize).cloned().ok_or_else(|| {
+                                RunError::eval(
+                                    format!("index {n} is out of range (length {})", l.len()),
+                                    index.span,
+                                )
+                            })?
+                        }
+                        (Value::Map(_) | Value::Record { .. }, Value::Str(k)) => {
+                            b.field(k).cloned().unwrap_or(Value::Null)
+                        }
+                        (Value::Unknown(_), _) | (_, Value::Unknown(_)) => {
+                            Value::Unknown("index".into())
+                        }
+                        _ => {
+                            return Err(RunError::eval(
+                                format!(
+                                    "cannot index a {} with a {}",
+                                    b.type_name(),
+                                    i.type_name()
+                                ),
+                                span,
+                            ));
+                        }
+                    }
+                }
+                ExprKind::Call {
+                    namespace,
+                    func,
+                    args,
+                } => {
+                    self.call(&namespace.name, &func.name, args, env, span)
+                        .await?
+                }
+                ExprKind::Method {
+                    receiver,
+                    method,
+                    args,
+                } => {
+                    let r = self.eval(receiver, env).await?;
+                    self.method(r, &method.name, args, env, method.span).await?
+                }
+                ExprKind::Lambda { .. } => {
+                    return Err(RunError::eval(
+                        "a lambda can only be a method argument",
+                        span,
+                    ));
+                }
+                ExprKind::Unary { op, operand } => {
+                    let v = self.eval(operand, env).await?;
+                    match (op, v) {
+                        (UnaryOp::Not, Value::Bool(b)) => Value::Bool(!b),
+                        (UnaryOp::Neg, Value::Int(i)) => Value::Int(-i),
+                        (_, u @ Value::Unknown(_)) => u,
+                        (op, v) => {
+                            return Err(RunError::eval(
+                                format!(
+                                    "cannot apply `{}` to a {}",
+                                    if *op == UnaryOp::Not { "!" } else { "-" },
+                                    v.type_name()
+                                ),
+                                span,
+                            ));
+                        }
+                    }
+                }
+                ExprKind::Binary { op, lhs, rhs } => self.binary(*op, lhs, rhs, env, span).await?,
+            })
+        })
+    }
+
+    pub async fn eval_str(&self, s: &StrLit, env: &Env) -> Result<String, RunError> {
+        let mut out = String::new();
+        for part in &s.parts {
+            match part {
+                StrPart::Text { text, .. } => out.push_str(text),
+                StrPart::Interp(e) => out.push_str(&self.eval(e, env).await?.to_text()),
+            }
+        }
+        Ok(out)
+    }
+
+    /// A condition: must be a bool (unknown counts as holding in a plan).
+    pub async fn eval_bool(&self, e: &Expr, env: &Env) -> Result<Option<bool>, RunError> {
+        match self.eval(e, env).await? {
+            Value::Bool(b) => Ok(Some(b)),
+            Value::Unknown(_) => Ok(None),
+            other => Err(RunError::eval(
+                format!(
+                    "a condition must be true or false, this is a {}",
+                    other.type_name()
+                ),
+                e.span,
+            )),
+        }
+    }
+
+    async fn binary(
+        &self,
+        op: BinaryOp,
+        lhs: &Expr,
+        rhs: &Expr,
+        env: &Env,
+        span: Span,
+    ) -> Result<Value, RunError> {
+        // Short-circuit first: `a && b` must not evaluate (or call) b needlessly.
+        if matches!(op, BinaryOp::And | BinaryOp::Or) {
+            let l = self.eval_bool(lhs, env).await?;
+            match (op, l) {
+                (BinaryOp::And, Some(false)) => return Ok(Value::Bool(false)),
+                (BinaryOp::Or, Some(true)) => return Ok(Value::Bool(true)),
+                _ => {}
+            }
+            let r = self.eval_bool(rhs, env).await?;
+            return Ok(match (l, r) {
+                (Some(_), Some(r)) => Value::Bool(r),
+                _ => Value::Unknown("condition".into()),
+            });
+        }
+        let l = self.eval(lhs, env).await?;
+        let r = self.eval(rhs, env).await?;
+        if l.is_unknown() || r.is_unknown() {
+            return Ok(Value::Unknown(format!("{} {} {}", l, op.symbol(), r)));
+        }
+        let mismatch = || {
+            RunError::eval(
+                format!(
+                    "cannot apply `{}` to a {} and a {}",
+                    op.symbol(),
+                    l.type_name(),
+                    r.type_name()
+                ),
+                span,
+            )
+        };
+        Ok(match op {
+            BinaryOp::Eq => Value::Bool(l.equals(&r)),
+            BinaryOp::Ne => Value::Bool(!l.equals(&r)),
+            BinaryOp::Lt | BinaryOp::Le | BinaryOp::Gt | BinaryOp::Ge => {
+                let ord = l.compare(&r).ok_or_else(mismatch)?;
+                Value::Bool(match op {
+                    BinaryOp::Lt => ord == Ordering::Less,
+                    BinaryOp::Le => ord != Ordering::Greater,
+                    BinaryOp::Gt => ord == Ordering::Greater,
+                    _ => ord != Ordering::Less,
+                })
+            }
+            BinaryOp::In => Value::Bool(match &r {
+                Value::List(items) => items.iter().any(|i| i.equals(&l)),
+                Value::Map(m) | Value::Record { fields: m, .. } => m.contains_key(&l.to_text()),
+                Value::Str(s) => s.contains(&l.to_text()),
+                _ => return Err(mismatch()),
+            }),
+            BinaryOp::Add => match (&l, &r) {
+                (Value::Int(a), Value::Int(b)) => {
+                    Value::Int(a.checked_add(*b).ok_or_else(mismatch)?)
+                }
+                (Value::Str(a), b) => Value::Str(format!("{a}{}", b.to_text())),
+                (Value::Duration(a), Value::Duration(b)) => Value::Duration(*a + *b),
+                (Value::List(a), Value::List(b)) => {
+                    Value::List(a.iter().chain(b).cloned().collect())
+                }
+                _ => return Err(mismatch()),
+            },
+            BinaryOp::Sub => match (&l, &r) {
+                (Value::Int(a), Value::Int(b)) => {
+                    Value::Int(a.checked_sub(*b).ok_or_else(mismatch)?)
+                }
+                (Value::Duration(a), Value::Duration(b)) => Value::Duration(a.saturating_sub(*b)),
+                _ => return Err(mismatch()),
+            },
+            BinaryOp::Mul => match (&l, &r) {
+                (Value::Int(a), Value::Int(b)) => {
+                    Value::Int(a.checked_mul(*b).ok_or_else(mismatch)?)
+                }
+                (Value::Duration(a), Value::Int(b)) | (Value::Int(b), Value::Duration(a))
+                    if *b >= 0 =>
+                {
+                    Value::Duration(*a * (*b as u32))
+                }
+                _ => return Err(mismatch()),
+            },
+            BinaryOp::Div | BinaryOp::Rem => match (&l, &r) {
+                (Value::Int(_), Value::Int(0)) => {
+                    return Err(RunError::eval("division by zero", rhs.span));
+                }
+                (Value::Int(a), Value::Int(b)) => {
+                    Value::Int(if op == BinaryOp::Div { a / b } else { a % b })
+                }
+                _ => return Err(mismatch()),
+            },
+            BinaryOp::And | BinaryOp::Or => unreachable!("handled above"),
+        })
+    }
+
+    async fn method(
+        &self,
+        recv: Value,
+        name: &str,
+        args: &[Arg],
+        env: &Env,
+        span: Span,
+    ) -> Result<Value, RunError> {
+        if let Value::Unknown(_) = recv {
+            return Ok(recv);
+        }
+        let lambda = |i: usize| -> Result<(&str, &Expr), RunError> {
+            match args.get(i).map(|a| &a.value.kind) {
+                Some(ExprKind::Lambda { param, body }) => Ok((param.name.as_str(), body)),
+                _ => Err(RunError::eval(
+                    format!("`{name}` takes a lambda like `x => ...`"),
+                    span,
+                )),
+            }
+        };
+        let arg = |i: usize| async move {
+            match args.get(i) {
+                Some(a) => self.eval(&a.value, env).await,
+                None => Err(RunError::eval(format!("`{name}` needs an argument"), span)),
+            }
+        };
+        let unknown = || {
+            RunError::eval(
+                format!("a {} has no method `{name}`", recv.type_name()),
+                span,
+            )
+        };
+        match (&recv, name) {
+            (Value::List(l), "len") => Ok(Value::Int(l.len() as i64)),
+            (Value::List(l), "is_empty") => Ok(Value::Bool(l.is_empty())),
+            (Value::List(l), "all" | "any" | "count" | "filter") => {
+                let (param, body) = lambda(0)?;
+                let mut hits = Vec::new();
+                for item in l {
+                    let child = env.with(param, item.clone());
+                    if self.eval_bool(body, &child).await?.unwrap_or(true) {
+                        hits.push(item.clone());
+                    }
+                }
+                Ok(match name {
+                    "all" => Value::Bool(hits.len() == l.len()),
+                    "any" => Value::Bool(!hits.is_empty()),
+                    "count" => Value::Int(hits.len() as i64),
+                    _ => Value::List(hits),
+                })
+            }
+            (Value::List(l), "map") => {
+                let (param, body) = lambda(0)?;
+                let mut out = Vec::with_capacity(l.len());
+                for item in l {
+                    let child = env.with(param, item.clone());
+                    out.push(self.eval(body, &child).await?);
+                }
+                Ok(Value::List(out))
+            }
+            (Value::List(l), "contains") => {
+                let x = arg(0).await?;
+                Ok(Value::Bool(l.iter().any(|i| i.equals(&x))))
+            }
+            (Value::List(l), "first" | "last") => {
+                let v = if name == "first" { l.first() } else { l.last() };
+                v.cloned()
+                    .ok_or_else(|| RunError::eval(format!("`{name}` of an empty list"), span))
+            }
+            (Value::List(l), "sorted") => {
+                let mut v = l.clone();
+                v.sort_by(|a, b| a.compare(b).unwrap_or(Ordering::Equal));
+                Ok(Value::List(v))
+            }
+            (Value::List(l), "join") => {
+                let sep = match args.first() {
+                    Some(_) => arg(0).await?.to_text(),
+                    None => ", ".into(),
+                };
+                Ok(Value::Str(
+                    l.iter().map(Value::to_text).collect::<Vec<_>>().join(&sep),
+                ))
+            }
+            (Value::Str(s), "contains" | "starts_with" | "ends_with") => {
+                let x = arg(0).await?.to_text();
+                Ok(Value::Bool(match name {
+                    "contains" => s.contains(&x),
+                    "starts_with" => s.starts_with(&x),
+                    _ => s.ends_with(&x),
+                }))
+            }
+            (Value::Str(s), "trim") => Ok(Value::Str(s.trim().to_string())),
+            (Value::Str(s), "len") => Ok(Value::Int(s.chars().count() as i64)),
+            (Value::Str(s), "split") => {
+                let sep = arg(0).await?.to_text();
+                Ok(Value::List(s.split(sep.as_str()).map(Value::str).collect()))
+            }
+            (Value::Map(m) | Value::Record { fields: m, .. }, "keys") => {
+                Ok(Value::List(m.keys().map(Value::str).collect()))
+            }
+            (Value::Map(m) | Value::Record { fields: m, .. }, "values") => {
+                Ok(Value::List(m.values().cloned().collect()))
+            }
+            (Value::Map(m) | Value::Record { fields: m, .. }, "contains") => {
+                Ok(Value::Bool(m.contains_key(&arg(0).await?.to_text())))
+            }
+            (Value::Map(m) | Value::Record { fields: m, .. }, "get") => {
+                let k = arg(0).await?.to_text();
+                match m.get(&k) {
+                    Some(v) => Ok(v.clone()),
+                    None if args.len() > 1 => arg(1).await,
+                    None => Ok(Value::Null),
+                }
+            }
+            (Value::Map(m) | Value::Record { fields: m, .. }, "len") => {
+                Ok(Value::Int(m.len() as i64))
+            }
+            (Value::Version(v), "major") => Ok(Value::Int(v.major as i64)),
+            (Value::Version(v), "minor") => Ok(Value::Int(v.minor as i64)),
+            (Value::Version(v), "next") => Ok(Value::Version(Version {
+                major: v.major,
+                minor: v.minor + 1,
+                patch: None,
+            })),
+            (Value::Duration(d), "seconds") => Ok(Value::Int(d.as_secs() as i64)),
+            _ => Err(unknown()),
+        }
+    }
+
+    async fn call(
+        &self,
+        ns: &str,
+        func: &str,
+        args: &[Arg],
+        env: &Env,
+        span: Span,
+    ) -> Result<Value, RunError> {
+        let mut positional = Vec::new();
+        let mut keyword = Vec::new();
+        for a in args {
+            let v = self.eval(&a.value, env).await?;
+            match &a.name {
+                Some(n) => keyword.push((n.name.clone(), v)),
+                None => positional.push(v),
+            }
+        }
+        if ns == "check" {
+            return self.run_check(func, keyword, span).await;
+        }
+        let name = format!("{ns}.{func}");
+        let (Some(b), Some(op)) = (builtins::lookup(&name), Op::resolve(&name)) else {
+            return Err(RunError::eval(format!("unknown built-in `{name}`"), span));
+        };
+        let bound = Bound::bind(b, positional, keyword).map_err(|m| RunError::eval(m, span))?;
+        let token = if b.is_mutating() {
+            let (key, index) = self.next_action();
+            request_token(&self.run_id, &key, index)
+        } else {
+            String::new()
+        };
+        let progress = |m: &str| self.reporter.progress(m);
+        let during = self.current_during();
+        let gate_fn = || -> LocalBoxFuture<'_, Result<(), CloudError>> {
+            let during = during.clone();
+            Box::pin(async move {
+                self.gates_now(&during, env)
+                    .await
+                    .map_err(|e| CloudError::Invalid(format!("canary gate: {}", e.message)))
+            })
+        };
+        let ctx = CallCtx {
+            mode: self.mode,
+            token,
+            progress: &progress,
+            canary_gate: if during.is_empty() {
+                None
+            } else {
+                Some(&gate_fn)
+            },
+        };
+        let called = dispatch::call(&self.cloud, op, &bound, &ctx)
+            .await
+            .map_err(|e| RunError::cloud(e, span))?;
+        if let Some(change) = called.change {
+            self.reporter.event(Event::Change {
+                change: change.clone(),
+            });
+            self.record_change(change);
+        }
+        Ok(called.value)
+    }
+
+    async fn run_check(
+        &self,
+        name: &str,
+        keyword: Vec<(String, Value)>,
+        span: Span,
+    ) -> Result<Value, RunError> {
+        super::checks::run(self, name, keyword, span)
+            .await
+            .map_err(|e| {
+                if e.kind == FailKind::Eval {
+                    e
+                } else {
+                    RunError {
+                        kind: FailKind::Eval,
+                        ..e
+                    }
+                }
+            })
+    }
+}

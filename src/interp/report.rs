@@ -1,0 +1,374 @@
+//! What a run shows: a live step tree with spinners on a terminal, plain
+//! lines otherwise, or a JSON event stream (`--output json`, one object per
+//! line). Every event goes through `Reporter::event`, so the three forms
+//! always say the same thing. Times are simulated (the engine's clock).
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use console::style;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::json;
+
+use crate::cloud::Clock;
+use crate::cloud::clock::human;
+use crate::cloud::plan::Change;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Output {
+    /// Spinners and colour: stdout is a terminal.
+    Tty,
+    /// Plain lines: pipes, files, CI.
+    Text,
+    /// One JSON event per line.
+    Json,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Event {
+    Started {
+        runbook: String,
+        dry_run: bool,
+        run_id: String,
+    },
+    Param {
+        name: String,
+        value: String,
+    },
+    Precondition {
+        title: String,
+        ok: bool,
+        message: Option<String>,
+    },
+    StepStarted {
+        id: String,
+        title: String,
+        depth: usize,
+    },
+    Progress {
+        message: String,
+    },
+    Change {
+        change: Change,
+    },
+    Log {
+        message: String,
+    },
+    Gate {
+        name: String,
+        ok: bool,
+        message: String,
+    },
+    StepFinished {
+        id: String,
+        title: String,
+        status: StepStatus,
+        elapsed: Duration,
+    },
+    Rollback {
+        title: String,
+        status: StepStatus,
+        message: String,
+    },
+    Finished {
+        status: String,
+        elapsed: Duration,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StepStatus {
+    Done,
+    Planned,
+    Skipped,
+    Failed,
+    RolledBack,
+    NotUndone,
+}
+
+impl StepStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepStatus::Done => "done",
+            StepStatus::Planned => "planned",
+            StepStatus::Skipped => "skipped",
+            StepStatus::Failed => "failed",
+            StepStatus::RolledBack => "rolled back",
+            StepStatus::NotUndone => "not undone",
+        }
+    }
+}
+
+pub struct Reporter {
+    output: Output,
+    clock: Clock,
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    depth: usize,
+    spinner: Option<ProgressBar>,
+    /// Captured lines (tests read them back).
+    lines: Vec<String>,
+    events: Vec<serde_json::Value>,
+    step_started: Duration,
+    /// Last plain progress line: what it was about and when.
+    last_progress: Option<(String, Duration)>,
+}
+
+/// Plain output prints a progress line per subject at most this often.
+const PROGRESS_EVERY: Duration = Duration::from_secs(60);
+
+impl Reporter {
+    pub fn new(output: Output, clock: Clock) -> Self {
+        Reporter {
+            output,
+            clock,
+            state: Mutex::new(State::default()),
+        }
+    }
+
+    pub fn output(&self) -> Output {
+        self.output
+    }
+
+    /// Every line printed so far (text forms) — for tests and the summary.
+    pub fn lines(&self) -> Vec<String> {
+        self.lock().lines.clone()
+    }
+
+    /// Every JSON event so far.
+    pub fn events(&self) -> Vec<serde_json::Value> {
+        self.lock().events.clone()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn progress(&self, message: &str) {
+        self.event(Event::Progress {
+            message: message.to_string(),
+        });
+    }
+
+    pub fn event(&self, event: Event) {
+        let json = to_json(&event, &self.clock);
+        let mut st = self.lock();
+        st.events.push(json.clone());
+        if self.output == Output::Json {
+            println!("{json}");
+            return;
+        }
+        if let Event::Progress { message } = &event {
+            // Progress replaces the spinner's text; on plain output it is a
+            // line, so long waits always show something.
+            let elapsed = human(self.clock.since(st.step_started));
+            match &st.spinner {
+                Some(sp) => sp.set_message(format!("{message} [{elapsed}]")),
+                None => {
+                    let subject = message.split(':').next().unwrap_or_default().to_string();
+                    let now = self.clock.now();
+                    let due = match &st.last_progress {
+                        Some((s, at)) => *s != subject || now.saturating_sub(*at) >= PROGRESS_EVERY,
+                        None => true,
+                    };
+                    if due {
+                        st.last_progress = Some((subject, now));
+                        let line = format!("{}  … {message}", indent(st.depth));
+                        println!("{line}");
+                        st.lines.push(line);
+                    }
+                }
+            }
+            return;
+        }
+        if let Event::StepStarted { .. } = &event {
+            st.step_started = self.clock.now();
+        }
+        let Some(line) = self.render(&event, st.depth) else {
+            return;
+        };
+        match &event {
+            Event::StepStarted { title, .. } => {
+                st.depth += 1;
+                if self.output == Output::Tty {
+                    if let Some(old) = st.spinner.take() {
+                        old.finish_and_clear();
+                    }
+                    let sp = ProgressBar::new_spinner();
+                    sp.set_style(
+                        ProgressStyle::with_template("{prefix}{spinner:.cyan} {wide_msg}")
+                            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+                    );
+                    sp.set_prefix(indent(st.depth - 1));
+                    sp.set_message(title.clone());
+                    sp.enable_steady_tick(Duration::from_millis(120));
+                    st.spinner = Some(sp);
+                } else {
+                    println!("{line}");
+                }
+            }
+            Event::StepFinished { .. } => {
+                st.depth = st.depth.saturating_sub(1);
+                if let Some(sp) = st.spinner.take() {
+                    sp.finish_and_clear();
+                }
+                println!("{line}");
+            }
+            _ => match &st.spinner {
+                Some(sp) => sp.println(&line),
+                None => println!("{line}"),
+            },
+        }
+        st.lines.push(console::strip_ansi_codes(&line).to_string());
+    }
+
+    fn render(&self, event: &Event, depth: usize) -> Option<String> {
+        let tty = self.output == Output::Tty;
+        let paint =
+            |s: String, f: fn(console::StyledObject<String>) -> console::StyledObject<String>| {
+                if tty { f(style(s)).to_string() } else { s }
+            };
+        let pad = indent(depth);
+        Some(match event {
+            Event::Started {
+                runbook,
+                dry_run,
+                run_id,
+            } => paint(
+                format!(
+                    "{} {runbook} (run {run_id})",
+                    if *dry_run { "Planning" } else { "Running" }
+                ),
+                |s| s.bold(),
+            ),
+            Event::Param { name, value } => format!("  {name} = {value}"),
+            Event::Precondition { title, ok, message } => match (ok, message) {
+                (true, _) => paint(format!("✓ precondition: {title}"), |s| s.green()),
+                (false, m) => paint(
+                    format!(
+                        "✗ precondition: {title}{}",
+                        m.as_ref().map(|m| format!(" — {m}")).unwrap_or_default()
+                    ),
+                    |s| s.red(),
+                ),
+            },
+            Event::StepStarted { title, .. } => format!("{pad}▶ {title}"),
+            Event::Progress { .. } => return None,
+            Event::Change { change } => match change {
+                Change::Planned(plan) => plan
+                    .lines()
+                    .iter()
+                    .enumerate()
+                    .map(|(i, l)| format!("{pad}{}{l}", if i == 0 { "• " } else { "    " }))
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+                Change::Unchanged { .. } => format!("{pad}= {}", change.summary()),
+                Change::Applied { .. } => {
+                    paint(format!("{pad}✓ {}", change.summary()), |s| s.green())
+                }
+            },
+            Event::Log { message } => format!("{pad}{message}"),
+            Event::Gate { name, ok, message } => {
+                let mark = if *ok { "✓" } else { "✗" };
+                format!("{pad}{mark} gate {name}: {message}")
+            }
+            Event::StepFinished {
+                title,
+                status,
+                elapsed,
+                ..
+            } => {
+                let pad = indent(depth.saturating_sub(1));
+                let text = format!(
+                    "{pad}{} {title} ({}, {})",
+                    mark(*status),
+                    status.as_str(),
+                    human(*elapsed)
+                );
+                match status {
+                    StepStatus::Failed => paint(text, |s| s.red()),
+                    StepStatus::Done => paint(text, |s| s.green()),
+                    _ => text,
+                }
+            }
+            Event::Rollback {
+                title,
+                status,
+                message,
+            } => format!(
+                "{pad}↩ {title}: {}{}",
+                status.as_str(),
+                if message.is_empty() {
+                    String::new()
+                } else {
+                    format!(" — {message}")
+                }
+            ),
+            Event::Finished { status, elapsed } => paint(
+                format!("{status} in {} (simulated)", human(*elapsed)),
+                |s| s.bold(),
+            ),
+        })
+    }
+}
+
+fn mark(s: StepStatus) -> &'static str {
+    match s {
+        StepStatus::Done => "✓",
+        StepStatus::Planned => "○",
+        StepStatus::Skipped => "-",
+        StepStatus::Failed => "✗",
+        StepStatus::RolledBack => "↩",
+        StepStatus::NotUndone => "!",
+    }
+}
+
+fn indent(depth: usize) -> String {
+    "  ".repeat(depth)
+}
+
+fn to_json(event: &Event, clock: &Clock) -> serde_json::Value {
+    let t = clock.now().as_secs();
+    let mut v = match event {
+        Event::Started {
+            runbook,
+            dry_run,
+            run_id,
+        } => json!({"event": "started", "runbook": runbook, "dry_run": dry_run, "run_id": run_id}),
+        Event::Param { name, value } => json!({"event": "param", "name": name, "value": value}),
+        Event::Precondition { title, ok, message } => {
+            json!({"event": "precondition", "title": title, "ok": ok, "message": message})
+        }
+        Event::StepStarted { id, title, depth } => {
+            json!({"event": "step_started", "id": id, "title": title, "depth": depth})
+        }
+        Event::Progress { message } => json!({"event": "progress", "message": message}),
+        Event::Change { change } => json!({"event": "change", "change": change}),
+        Event::Log { message } => json!({"event": "log", "message": message}),
+        Event::Gate { name, ok, message } => {
+            json!({"event": "gate", "name": name, "ok": ok, "message": message})
+        }
+        Event::StepFinished {
+            id,
+            title,
+            status,
+            elapsed,
+        } => json!({"event": "step_finished", "id": id, "title": title,
+            "status": status.as_str(), "elapsed_s": elapsed.as_secs()}),
+        Event::Rollback {
+            title,
+            status,
+            message,
+        } => {
+            json!({"event": "rollback", "title": title, "status": status.as_str(), "message": message})
+        }
+        Event::Finished { status, elapsed } => {
+            json!({"event": "finished", "status": status, "elapsed_s": elapsed.as_secs()})
+        }
+    };
+    v["t_s"] = json!(t);
+    v
+}

@@ -1,0 +1,893 @@
+//! Statements, steps, gates and rollback: running the runbook's flow.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::time::Duration;
+
+use futures::future::{Either, LocalBoxFuture, select};
+
+use super::dispatch::Cloud;
+use super::env::Env;
+use super::error::{FailKind, RunError};
+use super::report::{Event, Reporter, StepStatus};
+use super::value::Value;
+use crate::cloud::clock::human;
+use crate::cloud::plan::{Change, Mode};
+use crate::source::Span;
+use crate::syntax::Program;
+use crate::syntax::ast::{
+    Block, CheckDecl, Expr, GateDecl, Item, Runbook, RunbookItem, Step, Stmt, StmtKind,
+};
+
+/// Gate defaults when a declaration leaves them out.
+const GATE_WITHIN: Duration = Duration::from_secs(10 * 60);
+const GATE_EVERY: Duration = Duration::from_secs(15);
+
+pub struct Interp<'p> {
+    pub program: &'p Program,
+    pub runbook: &'p Runbook,
+    pub cloud: Cloud,
+    pub mode: Mode,
+    pub reporter: &'p Reporter,
+    pub run_id: String,
+    pub yes: bool,
+    pub interactive: bool,
+    pub cluster: Option<String>,
+    pub(super) gates: HashMap<&'p str, &'p GateDecl>,
+    pub(super) checks: HashMap<&'p str, &'p CheckDecl>,
+    state: RefCell<State<'p>>,
+}
+
+/// The step being run: its key for idempotency tokens and how many
+/// mutating actions it has issued.
+#[derive(Clone, Debug)]
+struct StepCtx {
+    key: String,
+    actions: usize,
+    during: Vec<String>,
+}
+
+/// A finished step, kept for rollback.
+pub struct Completed<'p> {
+    pub title: String,
+    pub irreversible: bool,
+    pub rollback: Option<&'p Block>,
+    pub env: Env,
+    pub changes: Vec<Change>,
+}
+
+/// One line of the closing summary.
+#[derive(Clone, Debug)]
+pub struct StepRecord {
+    pub title: String,
+    pub status: StepStatus,
+    pub elapsed: Duration,
+    pub changes: Vec<String>,
+    /// Dry run: the predicted duration of the step's planned changes.
+    pub predicted: Duration,
+}
+
+#[derive(Default)]
+struct State<'p> {
+    stack: Vec<StepCtx>,
+    step_changes: Vec<Vec<Change>>,
+    completed: Vec<Completed<'p>>,
+    records: Vec<StepRecord>,
+    rollbacks: Vec<(String, StepStatus, String)>,
+    planned: usize,
+}
+
+impl<'p> Interp<'p> {
+    pub fn new(
+        program: &'p Program,
+        runbook: &'p Runbook,
+        cloud: Cloud,
+        mode: Mode,
+        reporter: &'p Reporter,
+        run_id: String,
+    ) -> Self {
+        let mut gates = HashMap::new();
+        let mut checks = HashMap::new();
+        for item in program.items() {
+            match item {
+                Item::Gate(g) => {
+                    gates.insert(g.name.name.as_str(), g);
+                }
+                Item::Check(c) => {
+                    checks.insert(c.name.name.as_str(), c);
+                }
+                _ => {}
+            }
+        }
+        // Declarations inside the runbook shadow imported ones.
+        for item in &runbook.items {
+            match item {
+                RunbookItem::Gate(g) => {
+                    gates.insert(g.name.name.as_str(), g);
+                }
+                RunbookItem::Check(c) => {
+                    checks.insert(c.name.name.as_str(), c);
+                }
+                _ => {}
+            }
+        }
+        Interp {
+            program,
+            runbook,
+            cloud,
+            mode,
+            reporter,
+            run_id,
+            yes: false,
+            interactive: false,
+            cluster: None,
+            gates,
+            checks,
+            state: RefCell::default(),
+        }
+    }
+
+    pub fn is_plan(&self) -> bool {
+        self.mode == Mode::Plan
+    }
+
+    /// The runbook's `cluster` parameter, which checks snapshot.
+    pub fn cluster_name(&self) -> Option<String> {
+        self.cluster.clone()
+    }
+
+    /// How many mutations this run has planned so far (dry run).
+    pub fn planned_mutations(&self) -> usize {
+        self.state.borrow().planned
+    }
+
+    pub(super) fn next_action(&self) -> (String, usize) {
+        let mut st = self.state.borrow_mut();
+        match st.stack.last_mut() {
+            Some(ctx) => {
+                ctx.actions += 1;
+                (ctx.key.clone(), ctx.actions - 1)
+            }
+            None => ("(runbook)".into(), 0),
+        }
+    }
+
+    pub(super) fn current_during(&self) -> Vec<String> {
+        self.state
+            .borrow()
+            .stack
+            .last()
+            .map(|c| c.during.clone())
+            .unwrap_or_default()
+    }
+
+    pub(super) fn record_change(&self, change: Change) {
+        let mut st = self.state.borrow_mut();
+        if matches!(change, Change::Planned(_)) {
+            st.planned += 1;
+        }
+        if let Some(top) = st.step_changes.last_mut() {
+            top.push(change);
+        }
+    }
+
+    pub fn records(&self) -> Vec<StepRecord> {
+        self.state.borrow().records.clone()
+    }
+
+    pub fn rollbacks(&self) -> Vec<(String, StepStatus, String)> {
+        self.state.borrow().rollbacks.clone()
+    }
+
+    // ------------------------------------------------------------ preconditions
+
+    /// Evaluate every precondition; all failures are returned together.
+    pub async fn preconditions(&self, env: &Env) -> Vec<RunError> {
+        let mut failures = Vec::new();
+        for p in self.runbook.preconditions() {
+            let title = self.eval_str(&p.title, env).await.unwrap_or_default();
+            let else_msg = match &p.else_message {
+                Some(m) => self.eval_str(m, env).await.ok(),
+                None => None,
+            };
+            let mut failed = None;
+            for cond in &p.conditions {
+                match self.eval_bool(cond, env).await {
+                    Ok(Some(true)) | Ok(None) => {}
+                    Ok(Some(false)) => {
+                        let e = RunError::new(
+                            FailKind::Precondition,
+                            format!("precondition failed: {title}"),
+                            cond.span,
+                        );
+                        failed = Some(match &else_msg {
+                            Some(m) => e.with_help(m.clone()),
+                            None => e,
+                        });
+                        break;
+                    }
+                    Err(e) => {
+                        failed = Some(RunError {
+                            message: format!(
+                                "precondition `{title}` could not be evaluated: {}",
+                                e.message
+                            ),
+                            ..e
+                        });
+                        break;
+                    }
+                }
+            }
+            self.reporter.event(Event::Precondition {
+                title: title.clone(),
+                ok: failed.is_none(),
+                message: failed
+                    .as_ref()
+                    .map(|f| f.help.clone().unwrap_or_else(|| f.message.clone())),
+            });
+            failures.extend(failed);
+        }
+        failures
+    }
+
+    // --------------------------------------------------------------- statements
+
+    pub fn exec_stmts<'a>(
+        &'a self,
+        stmts: &'p [Stmt],
+        env: &'a mut Env,
+    ) -> LocalBoxFuture<'a, Result<(), RunError>>
+    where
+        'p: 'a,
+    {
+        Box::pin(async move {
+            for s in stmts {
+                self.exec_stmt(s, env).await?;
+            }
+            Ok(())
+        })
+    }
+
+    async fn exec_block(&self, block: &'p Block, env: &mut Env) -> Result<(), RunError> {
+        env.push();
+        let r = self.exec_stmts(&block.stmts, env).await;
+        env.pop();
+        r
+    }
+
+    pub(super) fn exec_stmt<'a>(
+        &'a self,
+        stmt: &'p Stmt,
+        env: &'a mut Env,
+    ) -> LocalBoxFuture<'a, Result<(), RunError>>
+    where
+        'p: 'a,
+    {
+        Box::pin(async move {
+            if self.cloud.clock.is_cancelled() {
+                return Err(RunError::new(
+                    FailKind::Cancelled,
+                    "interrupted (Ctrl-C)",
+                    stmt.span,
+                ));
+            }
+            match &stmt.kind {
+                StmtKind::Step(step) => self.exec_step(step, env).await,
+                StmtKind::Let { name, value } => {
+                    let v = self.eval(value, env).await?;
+                    env.set(&name.name, v);
+                    Ok(())
+                }
+                StmtKind::For { var, iter, body } => {
+                    let items = match self.eval(iter, env).await? {
+                        Value::List(l) => l,
+                        Value::Map(m) => m.keys().map(Value::str).collect(),
+                        other => {
+                            return Err(RunError::eval(
+                                format!("cannot loop over a {}", other.type_name()),
+                                iter.span,
+                            ));
+                        }
+                    };
+                    for item in items {
+                        env.push();
+                        env.set(&var.name, item);
+                        let r = self.exec_stmts(&body.stmts, env).await;
+                        env.pop();
+                        r?;
+                    }
+                    Ok(())
+                }
+                StmtKind::If {
+                    branches,
+                    otherwise,
+                } => {
+                    for (cond, block) in branches {
+                        let holds = self.eval_bool(cond, env).await?;
+                        if holds.is_none() {
+                            self.log(format!(
+                                "`{}` is known only at run time; this branch is not planned",
+                                self.source_of(cond)
+                            ));
+                        }
+                        if holds.unwrap_or(false) {
+                            env.push();
+                            let r = self.exec_stmts(&block.stmts, env).await;
+                            env.pop();
+                            return r;
+                        }
+                    }
+                    if let Some(block) = otherwise {
+                        env.push();
+                        let r = self.exec_stmts(&block.stmts, env).await;
+                        env.pop();
+                        return r;
+                    }
+                    Ok(())
+                }
+                StmtKind::Gate(name) => self.run_gate(&name.name, name.span, env).await,
+                StmtKind::Await {
+                    condition,
+                    within,
+                    every,
+                } => {
+                    let within = self.duration(within, env).await?;
+                    let every = match every {
+                        Some(e) => self.duration(e, env).await?,
+                        None => GATE_EVERY,
+                    };
+                    self.await_cond(condition, within, every, env).await
+                }
+                StmtKind::Pause(d) => {
+                    let d = self.duration(d, env).await?;
+                    if self.is_plan() {
+                        self.log(format!("would pause {}", human(d)));
+                        return Ok(());
+                    }
+                    self.reporter.progress(&format!("pausing {}", human(d)));
+                    self.cloud
+                        .clock
+                        .sleep(d)
+                        .await
+                        .map_err(|e| RunError::cloud(e, stmt.span))
+                }
+                StmtKind::Confirm(msg) => {
+                    let text = self.eval(msg, env).await?.to_text();
+                    self.confirm(&text, stmt.span)
+                }
+                StmtKind::Log(msg) => {
+                    let text = self.eval(msg, env).await?.to_text();
+                    self.log(text);
+                    Ok(())
+                }
+                StmtKind::Fail(msg) => {
+                    let text = self.eval(msg, env).await?.to_text();
+                    Err(RunError::new(FailKind::Fail, text, stmt.span))
+                }
+                StmtKind::Expr(e) => self.eval(e, env).await.map(drop),
+            }
+        })
+    }
+
+    fn log(&self, message: String) {
+        self.reporter.event(Event::Log { message });
+    }
+
+    async fn duration(&self, e: &Expr, env: &Env) -> Result<Duration, RunError> {
+        match self.eval(e, env).await? {
+            Value::Duration(d) => Ok(d),
+            other => Err(RunError::eval(
+                format!("expected a duration like 10m, got a {}", other.type_name()),
+                e.span,
+            )),
+        }
+    }
+
+    fn confirm(&self, text: &str, span: Span) -> Result<(), RunError> {
+        if self.is_plan() {
+            self.log(format!("would ask: {text}"));
+            return Ok(());
+        }
+        if self.yes {
+            self.log(format!("confirmed by --yes: {text}"));
+            return Ok(());
+        }
+        if !self.interactive {
+            return Err(RunError::new(
+                FailKind::Cancelled,
+                format!("needs confirmation: {text}"),
+                span,
+            )
+            .with_help("run on a terminal to answer, or pass --yes to confirm in advance"));
+        }
+        let term = console::Term::stderr();
+        let _ = term.write_line(&format!("{text} [y/N] "));
+        let answer = term.read_line().unwrap_or_default();
+        if matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes") {
+            Ok(())
+        } else {
+            Err(RunError::new(
+                FailKind::Cancelled,
+                format!("not confirmed: {text}"),
+                span,
+            ))
+        }
+    }
+
+    // -------------------------------------------------------------------- steps
+
+    async fn exec_step(&self, step: &'p Step, env: &mut Env) -> Result<(), RunError> {
+        let title = self.eval_str(&step.title, env).await?;
+        if let Some(when) = &step.when
+            && !self.eval_bool(when, env).await?.unwrap_or(true)
+        {
+            self.finish_step(
+                &step.id,
+                &title,
+                StepStatus::Skipped,
+                Duration::ZERO,
+                vec![],
+            );
+            return Ok(());
+        }
+        let depth = self.state.borrow().stack.len();
+        self.reporter.event(Event::StepStarted {
+            id: step.id.clone(),
+            title: title.clone(),
+            depth,
+        });
+        let started = self.cloud.clock.now();
+        {
+            let mut st = self.state.borrow_mut();
+            st.stack.push(StepCtx {
+                key: format!("{}:{title}", step.id),
+                actions: 0,
+                during: step.during.iter().map(|g| g.name.clone()).collect(),
+            });
+            st.step_changes.push(Vec::new());
+        }
+        let mut step_env = env.clone();
+        step_env.push();
+        let result = if step.during.is_empty() || self.is_plan() {
+            self.exec_stmts(&step.body.stmts, &mut step_env).await
+        } else {
+            let watch_env = step_env.clone();
+            let body = self.exec_stmts(&step.body.stmts, &mut step_env);
+            let watch = Box::pin(self.watch(step, &watch_env));
+            match select(body, watch).await {
+                Either::Left((r, _)) => r,
+                Either::Right((r, _)) => r,
+            }
+        };
+        let changes = {
+            let mut st = self.state.borrow_mut();
+            st.stack.pop();
+            st.step_changes.pop().unwrap_or_default()
+        };
+        let elapsed = self.cloud.clock.since(started);
+        match result {
+            Ok(()) => {
+                let status = if self.is_plan() {
+                    StepStatus::Planned
+                } else {
+                    StepStatus::Done
+                };
+                self.finish_step(&step.id, &title, status, elapsed, changes.clone());
+                self.state.borrow_mut().completed.push(Completed {
+                    title,
+                    irreversible: step.irreversible,
+                    rollback: step.rollback.as_ref(),
+                    env: step_env,
+                    changes,
+                });
+                Ok(())
+            }
+            Err(e) => {
+                self.finish_step(
+                    &step.id,
+                    &title,
+                    StepStatus::Failed,
+                    elapsed,
+                    changes.clone(),
+                );
+                if !self.is_plan() {
+                    // The failed step first: it may have changed things
+                    // before failing.
+                    let own = Completed {
+                        title,
+                        irreversible: false,
+                        rollback: step.rollback.as_ref(),
+                        env: step_env,
+                        changes,
+                    };
+                    self.undo(&own).await;
+                }
+                Err(e)
+            }
+        }
+    }
+
+    fn finish_step(
+        &self,
+        id: &str,
+        title: &str,
+        status: StepStatus,
+        elapsed: Duration,
+        changes: Vec<Change>,
+    ) {
+        self.reporter.event(Event::StepFinished {
+            id: id.to_string(),
+            title: title.to_string(),
+            status,
+            elapsed,
+        });
+        self.state.borrow_mut().records.push(StepRecord {
+            title: title.to_string(),
+            status,
+            elapsed,
+            changes: changes
+                .iter()
+                .filter(|c| !c.is_unchanged())
+                .map(|c| match c {
+                    Change::Planned(p) => p.lines().first().cloned().unwrap_or_default(),
+                    other => other.summary(),
+                })
+                .collect(),
+            predicted: changes
+                .iter()
+                .map(|c| match c {
+                    Change::Planned(p) => p.predicted,
+                    _ => Duration::ZERO,
+                })
+                .sum(),
+        });
+    }
+
+    /// Roll back every completed step, newest first, stopping at an
+    /// irreversible one. Returns whether everything that changed was undone.
+    pub async fn roll_back_completed(&self) -> bool {
+        self.cloud.clock.reset_cancel();
+        let completed: Vec<Completed<'p>> = std::mem::take(&mut self.state.borrow_mut().completed);
+        let mut all = true;
+        for done in completed.iter().rev() {
+            let changed: Vec<String> = done
+                .changes
+                .iter()
+                .filter(|c| !c.is_unchanged())
+                .map(Change::summary)
+                .collect();
+            if done.irreversible && !changed.is_empty() {
+                self.note_rollback(
+                    &done.title,
+                    StepStatus::NotUndone,
+                    format!(
+                        "irreversible, cannot be undone: {}; earlier steps are left as they are",
+                        changed.join("; ")
+                    ),
+                );
+                return false;
+            }
+            all &= self.undo(done).await;
+        }
+        all
+    }
+
+    /// Run one step's rollback block. Returns whether its changes are undone.
+    async fn undo(&self, done: &Completed<'p>) -> bool {
+        let changed: Vec<String> = done
+            .changes
+            .iter()
+            .filter(|c| !c.is_unchanged())
+            .map(Change::summary)
+            .collect();
+        let Some(block) = done.rollback else {
+            if !changed.is_empty() {
+                self.note_rollback(
+                    &done.title,
+                    StepStatus::NotUndone,
+                    format!("no rollback block; left as is: {}", changed.join("; ")),
+                );
+                return false;
+            }
+            return true;
+        };
+        self.cloud.clock.reset_cancel();
+        self.reporter.event(Event::StepStarted {
+            id: format!("rollback:{}", done.title),
+            title: format!("rollback: {}", done.title),
+            depth: 0,
+        });
+        let started = self.cloud.clock.now();
+        {
+            let mut st = self.state.borrow_mut();
+            st.stack.push(StepCtx {
+                key: format!("rollback:{}", done.title),
+                actions: 0,
+                during: vec![],
+            });
+            st.step_changes.push(Vec::new());
+        }
+        let mut env = done.env.clone();
+        let r = self.exec_block(block, &mut env).await;
+        {
+            let mut st = self.state.borrow_mut();
+            st.stack.pop();
+            st.step_changes.pop();
+        }
+        let elapsed = self.cloud.clock.since(started);
+        let title = format!("rollback: {}", done.title);
+        match r {
+            Ok(()) => {
+                self.reporter.event(Event::StepFinished {
+                    id: title.clone(),
+                    title,
+                    status: StepStatus::Done,
+                    elapsed,
+                });
+                self.note_rollback(&done.title, StepStatus::RolledBack, String::new());
+                true
+            }
+            Err(e) => {
+                self.reporter.event(Event::StepFinished {
+                    id: title.clone(),
+                    title,
+                    status: StepStatus::Failed,
+                    elapsed,
+                });
+                self.note_rollback(
+                    &done.title,
+                    StepStatus::NotUndone,
+                    format!("rollback failed: {}", e.message),
+                );
+                false
+            }
+        }
+    }
+
+    fn note_rollback(&self, title: &str, status: StepStatus, message: String) {
+        self.reporter.event(Event::Rollback {
+            title: title.to_string(),
+            status,
+            message: message.clone(),
+        });
+        self.state
+            .borrow_mut()
+            .rollbacks
+            .push((title.to_string(), status, message));
+    }
+
+    // -------------------------------------------------------------------- gates
+
+    fn gate(&self, name: &str, span: Span) -> Result<&'p GateDecl, RunError> {
+        self.gates
+            .get(name)
+            .copied()
+            .ok_or_else(|| RunError::eval(format!("gate `{name}` is not declared"), span))
+    }
+
+    async fn gate_timing(
+        &self,
+        g: &GateDecl,
+        env: &Env,
+    ) -> Result<(Duration, Duration, usize), RunError> {
+        let within = match &g.within {
+            Some(e) => self.duration(e, env).await?,
+            None => GATE_WITHIN,
+        };
+        let every = match &g.every {
+            Some(e) => self.duration(e, env).await?,
+            None => GATE_EVERY,
+        };
+        let consecutive = match &g.consecutive {
+            Some(e) => match self.eval(e, env).await? {
+                Value::Int(n) if n > 0 => n as usize,
+                other => {
+                    return Err(RunError::eval(
+                        format!("consecutive must be a positive int, got {other}"),
+                        e.span,
+                    ));
+                }
+            },
+            None => 1,
+        };
+        Ok((within, every, consecutive))
+    }
+
+    /// The first condition of a gate that does not hold now, if any.
+    async fn failing<'g>(
+        &self,
+        conds: &'g [Expr],
+        env: &Env,
+    ) -> Result<Option<&'g Expr>, RunError> {
+        for c in conds {
+            if self.eval_bool(c, env).await? == Some(false) {
+                return Ok(Some(c));
+            }
+        }
+        Ok(None)
+    }
+
+    fn source_of(&self, e: &Expr) -> String {
+        self.program.sources.slice(e.span).trim().to_string()
+    }
+
+    /// `gate NAME`: wait until the gate's conditions hold `consecutive`
+    /// times in a row, checking `every`, for at most `within`.
+    pub async fn run_gate(&self, name: &str, span: Span, env: &Env) -> Result<(), RunError> {
+        let g = self.gate(name, span)?;
+        let (within, every, consecutive) = self.gate_timing(g, env).await?;
+        if self.is_plan() {
+            let message = match self.failing(&g.conditions, env).await? {
+                None => "holds now".to_string(),
+                Some(c) => format!(
+                    "does not hold now (`{}`); a real run waits up to {} for it after the changes above",
+                    self.source_of(c),
+                    human(within)
+                ),
+            };
+            self.reporter.event(Event::Gate {
+                name: name.to_string(),
+                ok: true,
+                message,
+            });
+            return Ok(());
+        }
+        let clock = &self.cloud.clock;
+        let deadline = clock.deadline(within);
+        let started = clock.now();
+        let mut streak = 0;
+        loop {
+            let failing = self.failing(&g.conditions, env).await?;
+            match failing {
+                None => {
+                    streak += 1;
+                    if streak >= consecutive {
+                        self.reporter.event(Event::Gate {
+                            name: name.to_string(),
+                            ok: true,
+                            message: format!("held after {}", human(clock.since(started))),
+                        });
+                        return Ok(());
+                    }
+                }
+                Some(c) => {
+                    streak = 0;
+                    if deadline.passed(clock) {
+                        let msg = format!(
+                            "gate `{name}` did not hold within {}: `{}` is false",
+                            human(within),
+                            self.source_of(c)
+                        );
+                        self.reporter.event(Event::Gate {
+                            name: name.to_string(),
+                            ok: false,
+                            message: msg.clone(),
+                        });
+                        return Err(
+                            RunError::new(FailKind::Gate, msg, c.span).with_help(format!(
+                                "the gate was invoked at {}",
+                                self.program.sources.location(span)
+                            )),
+                        );
+                    }
+                    self.reporter.progress(&format!(
+                        "gate {name}: waiting for `{}` ({} of {})",
+                        self.source_of(c),
+                        human(clock.since(started)),
+                        human(within)
+                    ));
+                }
+            }
+            clock
+                .sleep(every)
+                .await
+                .map_err(|e| RunError::cloud(e, span))?;
+        }
+    }
+
+    /// Check a list of gates once each, with their own windows (canary).
+    pub(super) async fn gates_now(&self, names: &[String], env: &Env) -> Result<(), RunError> {
+        for n in names {
+            self.run_gate(n, self.runbook.name.span, env).await?;
+        }
+        Ok(())
+    }
+
+    /// `during GATE`: while the step runs, a gate failing for longer than
+    /// its `within` fails the step. Never returns Ok.
+    async fn watch(&self, step: &'p Step, env: &Env) -> Result<(), RunError> {
+        let mut gates = Vec::new();
+        for id in &step.during {
+            let g = self.gate(&id.name, id.span)?;
+            let timing = self.gate_timing(g, env).await?;
+            gates.push((id, g, timing));
+        }
+        let every = gates
+            .iter()
+            .map(|(_, _, t)| t.1)
+            .min()
+            .unwrap_or(GATE_EVERY);
+        let clock = &self.cloud.clock;
+        let mut failing_since: Vec<Option<Duration>> = vec![None; gates.len()];
+        loop {
+            clock
+                .sleep(every)
+                .await
+                .map_err(|e| RunError::cloud(e, step.span))?;
+            for (i, (id, g, (within, _, _))) in gates.iter().enumerate() {
+                match self.failing(&g.conditions, env).await? {
+                    None => failing_since[i] = None,
+                    Some(c) => {
+                        let since = *failing_since[i].get_or_insert(clock.now());
+                        if clock.since(since) >= *within {
+                            let msg = format!(
+                                "gate `{}` failed during the step for {}: `{}` is false",
+                                id.name,
+                                human(*within),
+                                self.source_of(c)
+                            );
+                            self.reporter.event(Event::Gate {
+                                name: id.name.clone(),
+                                ok: false,
+                                message: msg.clone(),
+                            });
+                            return Err(RunError::new(FailKind::Gate, msg, c.span));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    async fn await_cond(
+        &self,
+        cond: &Expr,
+        within: Duration,
+        every: Duration,
+        env: &Env,
+    ) -> Result<(), RunError> {
+        if self.is_plan() {
+            let now = self.eval_bool(cond, env).await?;
+            self.log(format!(
+                "would wait up to {} for `{}` ({})",
+                human(within),
+                self.source_of(cond),
+                match now {
+                    Some(true) => "holds now",
+                    Some(false) => "does not hold now",
+                    None => "known at run time",
+                }
+            ));
+            return Ok(());
+        }
+        let clock = &self.cloud.clock;
+        let deadline = clock.deadline(within);
+        let started = clock.now();
+        loop {
+            if self.eval_bool(cond, env).await? == Some(true) {
+                return Ok(());
+            }
+            if deadline.passed(clock) {
+                return Err(RunError::new(
+                    FailKind::Await,
+                    format!(
+                        "`{}` did not hold within {}",
+                        self.source_of(cond),
+                        human(within)
+                    ),
+                    cond.span,
+                ));
+            }
+            self.reporter.progress(&format!(
+                "waiting for `{}` ({} of {})",
+                self.source_of(cond),
+                human(clock.since(started)),
+                human(within)
+            ));
+            clock
+                .sleep(every)
+                .await
+                .map_err(|e| RunError::cloud(e, cond.span))?;
+        }
+    }
+}

@@ -1,0 +1,931 @@
+//! The engine against the in-process sandbox, through the real aws-sdk-eks
+//! and kube-rs clients: adapters first, then the interpreter. One test
+//! binary (link time is precious); each test starts its own sandbox.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use runbook::cloud::drain::{DrainOptions, Drainer, Unmanaged};
+use runbook::cloud::plan::{Change, Mode, Mutation};
+use runbook::cloud::rotate::{RotateOptions, Rotator, Strategy};
+use runbook::cloud::{Clients, Clock, CloudError, ConnectOptions};
+use runbook::interp::report::StepStatus;
+use runbook::interp::{self, Cloud, ExecOptions, Output, Reporter, RunStatus, params};
+use runbook::sandbox::{Fixture, Sandbox, SandboxOptions};
+
+/// Fast enough that a 25-minute control-plane update takes ~1.5 s.
+const SCALE: f64 = 1000.0;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn fixture(name: &str) -> Fixture {
+    Fixture::load(&root().join("examples/sandbox").join(name)).expect("fixture loads")
+}
+
+async fn start(name: &str) -> (Sandbox, Cloud) {
+    let sandbox = Sandbox::start(
+        fixture(name),
+        SandboxOptions {
+            time_scale: SCALE,
+            ..SandboxOptions::default()
+        },
+    )
+    .await
+    .expect("sandbox starts");
+    let clients = Clients::connect(&ConnectOptions {
+        region: Some(sandbox.region()),
+        eks_endpoint: Some(sandbox.endpoint()),
+        kubeconfig_yaml: Some(sandbox.kubeconfig_yaml()),
+        ..ConnectOptions::default()
+    })
+    .await
+    .expect("clients connect");
+    let cloud = Cloud::new(clients, Clock::scaled(SCALE));
+    (sandbox, cloud)
+}
+
+fn quiet(_: &str) {}
+
+fn apply(token: &str) -> Mutation<'static> {
+    Mutation::new(Mode::Apply, token.to_string(), &quiet)
+}
+
+fn plan() -> Mutation<'static> {
+    Mutation::new(Mode::Plan, "plan".to_string(), &quiet)
+}
+
+async fn upgrade_control_plane_and_addons(cloud: &Cloud, to: &str) {
+    cloud
+        .eks
+        .update_cluster_version("demo", to, &apply(&format!("cp-{to}")))
+        .await
+        .expect("control plane updates");
+    for a in cloud.eks.addons("demo").await.unwrap() {
+        let v = cloud.eks.default_addon_version(&a.name, to).await.unwrap();
+        cloud
+            .eks
+            .update_addon(
+                "demo",
+                &a.name,
+                &v,
+                None,
+                &apply(&format!("addon-{}-{to}", a.name)),
+            )
+            .await
+            .expect("add-on updates");
+    }
+}
+
+// ------------------------------------------------------------------ adapters
+
+#[tokio::test(flavor = "multi_thread")]
+async fn adapters_describe_the_cluster() {
+    let (sandbox, cloud) = start("small.yaml").await;
+    let c = cloud.eks.cluster("demo").await.unwrap();
+    assert_eq!(c.version, "1.28");
+    assert_eq!(c.status, "ACTIVE");
+    let mut ngs = cloud.eks.nodegroup_names("demo").await.unwrap();
+    ngs.sort();
+    assert_eq!(ngs, ["data", "general", "system"]);
+    let general = cloud.eks.nodegroup("demo", "general").await.unwrap();
+    assert_eq!(general.desired_size, 3);
+    assert_eq!(general.max_unavailable, Some(1));
+    let addons = cloud.eks.addons("demo").await.unwrap();
+    assert_eq!(addons.len(), 4);
+    let v = cloud
+        .eks
+        .default_addon_version("kube-proxy", "1.29")
+        .await
+        .unwrap();
+    assert!(v.starts_with("v1.29"), "{v}");
+    assert_eq!(
+        cloud.eks.version_path("demo", "1.30").await.unwrap(),
+        ["1.29", "1.30"]
+    );
+    let nodes = cloud.kube.nodes(Some("general")).await.unwrap();
+    assert_eq!(nodes.len(), 3);
+    assert!(
+        nodes
+            .iter()
+            .all(|n| n.ready && n.nodegroup.as_deref() == Some("general"))
+    );
+    assert!(sandbox.mutations().is_empty(), "reads only");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cluster_update_waits_and_a_rerun_sends_no_mutation() {
+    let (sandbox, cloud) = start("small.yaml").await;
+    let change = cloud
+        .eks
+        .update_cluster_version("demo", "1.29", &apply("t1"))
+        .await
+        .unwrap();
+    assert!(matches!(change, Change::Applied { .. }), "{change:?}");
+    assert_eq!(sandbox.cluster_version(), "1.29");
+    assert_eq!(cloud.eks.cluster("demo").await.unwrap().status, "ACTIVE");
+    let before = sandbox.mutations().len();
+    let again = cloud
+        .eks
+        .update_cluster_version("demo", "1.29", &apply("t2"))
+        .await
+        .unwrap();
+    assert!(again.is_unchanged(), "{again:?}");
+    assert_eq!(
+        sandbox.mutations().len(),
+        before,
+        "a finished update is not sent again"
+    );
+    let skip = cloud
+        .eks
+        .update_cluster_version("demo", "1.31", &apply("t3"))
+        .await;
+    assert!(matches!(skip, Err(CloudError::Invalid(m)) if m.contains("1.30")));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn drain_evicts_everything_but_daemonsets() {
+    let (sandbox, cloud) = start("small.yaml").await;
+    let node = cloud.kube.nodes(Some("general")).await.unwrap()[0]
+        .name
+        .clone();
+    let opts = DrainOptions {
+        delete_emptydir_data: true,
+        ..DrainOptions::default()
+    };
+    let report = Drainer::new(&cloud.kube, &quiet)
+        .drain(&node, &opts)
+        .await
+        .unwrap();
+    assert!(!report.evicted.is_empty(), "{report:?}");
+    let left: Vec<_> = cloud
+        .kube
+        .pods(None, Some(&node), None)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|p| p.controller.as_deref() != Some("DaemonSet"))
+        .collect();
+    assert!(left.is_empty(), "left on {node}: {left:?}");
+    assert!(
+        sandbox
+            .nodes()
+            .iter()
+            .any(|n| n.name == node && n.unschedulable)
+    );
+}
+
+/// The node the single-replica `checkout` pod runs on.
+async fn checkout_node(cloud: &Cloud) -> String {
+    cloud
+        .kube
+        .pods(Some("shop"), None, Some("app=checkout"))
+        .await
+        .unwrap()
+        .into_iter()
+        .find_map(|p| p.node)
+        .expect("checkout is scheduled")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn drain_blocked_by_a_pdb_names_it_and_uncordons() {
+    let (sandbox, cloud) = start("small.yaml").await;
+    assert!(sandbox.set_pdb_enabled("shop", "checkout", true));
+    let node = checkout_node(&cloud).await;
+    let opts = DrainOptions {
+        timeout: Duration::from_secs(120),
+        delete_emptydir_data: true,
+        ..DrainOptions::default()
+    };
+    let err = Drainer::new(&cloud.kube, &quiet)
+        .drain(&node, &opts)
+        .await
+        .unwrap_err();
+    match &err {
+        CloudError::DrainBlocked { pdbs, pods, .. } => {
+            assert_eq!(pdbs, &["shop/checkout"]);
+            assert!(
+                pods.iter().any(|p| p.starts_with("shop/checkout")),
+                "{pods:?}"
+            );
+        }
+        other => panic!("expected DrainBlocked, got {other}"),
+    }
+    assert!(err.to_string().contains("shop/checkout"));
+    let n = sandbox
+        .nodes()
+        .into_iter()
+        .find(|n| n.name == node)
+        .unwrap();
+    assert!(!n.unschedulable, "a failed drain uncordons the node");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dry_run_drain_names_the_blocking_pdb_without_mutating() {
+    let (sandbox, cloud) = start("small.yaml").await;
+    assert!(sandbox.set_pdb_enabled("shop", "checkout", true));
+    let node = checkout_node(&cloud).await;
+    let before = sandbox.mutations().len();
+    let opts = DrainOptions {
+        unmanaged: Unmanaged::Fail,
+        delete_emptydir_data: true,
+        ..DrainOptions::default()
+    };
+    let plan = Drainer::new(&cloud.kube, &quiet)
+        .plan(&node, &opts)
+        .await
+        .unwrap();
+    assert_eq!(plan.blocking_pdbs, ["shop/checkout"]);
+    let checkout = plan
+        .evictions
+        .iter()
+        .find(|e| e.pod.starts_with("checkout"))
+        .unwrap();
+    assert_eq!(checkout.blocked_by.as_deref(), Some("shop/checkout"));
+    assert_eq!(
+        sandbox.mutations().len(),
+        before,
+        "dry-run evictions change nothing"
+    );
+    assert!(
+        sandbox
+            .requests()
+            .iter()
+            .any(|r| r.path.ends_with("/eviction") && r.query.contains("dryRun=All"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rotation_in_place_moves_every_node() {
+    let (sandbox, cloud) = start("small.yaml").await;
+    upgrade_control_plane_and_addons(&cloud, "1.29").await;
+    let opts = RotateOptions {
+        version: "1.29".into(),
+        strategy: Strategy::InPlace,
+        max_unavailable: Some(2),
+        force: false,
+        canary: 0,
+        drain: DrainOptions::default(),
+    };
+    let rotator = Rotator {
+        eks: &cloud.eks,
+        kube: &cloud.kube,
+    };
+    // A separate adapter for the plan: its projection must not leak into
+    // the real run below (dry runs are separate runs).
+    let planner = Rotator {
+        eks: &runbook::cloud::eks::Eks::new(cloud.eks.client().clone(), cloud.clock.clone()),
+        kube: &cloud.kube,
+    };
+    let planned = planner
+        .rotate("demo", "system", &opts, &plan(), None)
+        .await
+        .unwrap();
+    let Change::Planned(p) = planned else {
+        panic!("{planned:?}")
+    };
+    assert_eq!(p.from.as_deref(), Some("1.28"));
+    assert_eq!(p.nodes.len(), 2);
+    let change = rotator
+        .rotate("demo", "system", &opts, &apply("rot"), None)
+        .await
+        .unwrap();
+    assert!(matches!(change, Change::Applied { .. }), "{change:?}");
+    let ng = sandbox
+        .nodegroups()
+        .into_iter()
+        .find(|n| n.name == "system")
+        .unwrap();
+    assert_eq!(ng.version, "1.29");
+    let nodes: Vec<_> = sandbox
+        .nodes()
+        .into_iter()
+        .filter(|n| n.nodegroup == "system")
+        .collect();
+    assert!(
+        !nodes.is_empty() && nodes.iter().all(|n| n.version == "1.29"),
+        "{nodes:?}"
+    );
+    assert_eq!(
+        cloud
+            .eks
+            .nodegroup("demo", "system")
+            .await
+            .unwrap()
+            .max_unavailable,
+        Some(2)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rotation_blue_green_replaces_the_group() {
+    let (sandbox, cloud) = start("small.yaml").await;
+    upgrade_control_plane_and_addons(&cloud, "1.29").await;
+    let opts = RotateOptions {
+        version: "1.29".into(),
+        strategy: Strategy::BlueGreen,
+        max_unavailable: None,
+        force: false,
+        canary: 0,
+        drain: DrainOptions {
+            delete_emptydir_data: true,
+            ..DrainOptions::default()
+        },
+    };
+    let rotator = Rotator {
+        eks: &cloud.eks,
+        kube: &cloud.kube,
+    };
+    let change = rotator
+        .rotate("demo", "general", &opts, &apply("bg"), None)
+        .await
+        .unwrap();
+    assert!(matches!(change, Change::Applied { .. }), "{change:?}");
+    let ngs = sandbox.nodegroups();
+    assert!(
+        !ngs.iter().any(|n| n.name == "general"),
+        "old group deleted"
+    );
+    let new = ngs
+        .iter()
+        .find(|n| n.name == "general-1-29")
+        .expect("replacement exists");
+    assert_eq!(new.version, "1.29");
+    assert!(
+        sandbox
+            .nodes()
+            .iter()
+            .filter(|n| n.nodegroup == "general-1-29")
+            .all(|n| n.ready)
+    );
+    let web_ready = cloud
+        .kube
+        .pods(Some("shop"), None, Some("app=web"))
+        .await
+        .unwrap()
+        .iter()
+        .filter(|p| p.ready)
+        .count();
+    assert!(web_ready >= 2, "web keeps serving on the new nodes");
+}
+
+// --------------------------------------------------------------- interpreter
+
+/// One hop per loop iteration: control plane, add-ons, nodegroups.
+const UPGRADE: &str = r#"
+import "stdlib/gates"
+
+runbook upgrade "test upgrade" {
+  param cluster: string
+  param target: version
+
+  precondition "cluster is ACTIVE" {
+    eks.cluster(cluster).status == "ACTIVE"
+  } else "wait for ACTIVE"
+
+  for hop in eks.version_path(cluster, target) {
+    step "control plane to ${hop}" irreversible {
+      eks.update_cluster_version(cluster, hop)
+    }
+    step "add-ons for ${hop}" {
+      let before = eks.addons(cluster)
+      for a in before {
+        eks.update_addon(cluster, a.name, version: eks.default_addon_version(a.name, hop))
+      }
+      rollback {
+        for a in before { eks.update_addon(cluster, a.name, version: a.version) }
+      }
+    }
+    step "nodegroups to ${hop}" {
+      for ng in eks.nodegroups(cluster) {
+        nodegroup.rotate(cluster, ng, version: hop, max_unavailable: 2)
+      }
+      gate nodes_ready
+    }
+  }
+}
+"#;
+
+/// Add-ons left incompatible: vpc-cni changes, kube-proxy stays at 1.28, so
+/// nodes of a new 1.29 group stay NotReady and the gate fails.
+const INCOMPATIBLE: &str = r#"
+runbook partial "add-ons left behind" {
+  param cluster: string
+
+  gate new_nodes_ready {
+    k8s.nodes(nodegroup: "canary").all(n => n.ready)
+    k8s.nodes(nodegroup: "canary").len() > 0
+    within 10m every 30s
+  }
+
+  step "control plane" irreversible {
+    eks.update_cluster_version(cluster, 1.29)
+  }
+  step "some add-ons" {
+    let before = eks.addons(cluster)
+    eks.update_addon(cluster, "vpc-cni", version: "v1.18.3-eksbuild.2")
+    eks.create_nodegroup(cluster, "canary", from: "system", version: 1.29)
+    gate new_nodes_ready
+    rollback {
+      eks.delete_nodegroup(cluster, "canary")
+      for a in before { eks.update_addon(cluster, a.name, version: a.version) }
+    }
+  }
+}
+"#;
+
+fn load(text: &str) -> runbook::syntax::Program {
+    match runbook::syntax::load_text("test.upg", text.to_string(), &root()) {
+        Ok(p) => p,
+        Err((sources, diags)) => {
+            let (out, _) = runbook::diagnostic::render_all(&diags, &sources, false);
+            panic!("test runbook does not load:\n{out}");
+        }
+    }
+}
+
+async fn exec(
+    program: &runbook::syntax::Program,
+    cloud: &Cloud,
+    sets: &[&str],
+    dry_run: bool,
+) -> (interp::RunSummary, Vec<String>) {
+    let runbook = params::root_runbook(program).unwrap();
+    let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
+    let bound = params::bind(program, runbook, None, &sets).unwrap_or_else(|(sources, d)| {
+        panic!("{}", runbook::diagnostic::render_all(&d, &sources, false).0)
+    });
+    let reporter = Reporter::new(Output::Text, cloud.clock.clone());
+    let opts = ExecOptions {
+        dry_run,
+        yes: true,
+        interactive: false,
+        run_id: "test-run".into(),
+    };
+    let summary = interp::execute(program, runbook, &bound, cloud.clone(), &opts, &reporter).await;
+    (summary, reporter.lines())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn runbook_upgrades_two_hops_and_a_rerun_changes_nothing() {
+    let (sandbox, cloud) = start("small.yaml").await;
+    let program = load(UPGRADE);
+    let (summary, lines) = exec(&program, &cloud, &["cluster=demo", "target=1.30"], false).await;
+    assert_eq!(
+        summary.status,
+        RunStatus::Succeeded,
+        "{}\n{:?}",
+        lines.join("\n"),
+        summary.errors
+    );
+    assert_eq!(sandbox.cluster_version(), "1.30");
+    assert!(
+        sandbox.nodegroups().iter().all(|n| n.version == "1.30"),
+        "{:?}",
+        sandbox.nodegroups()
+    );
+    assert!(
+        sandbox
+            .nodes()
+            .iter()
+            .all(|n| n.ready && n.version == "1.30")
+    );
+    assert_eq!(
+        summary
+            .steps
+            .iter()
+            .filter(|s| s.status == StepStatus::Done)
+            .count(),
+        6
+    );
+    assert!(
+        summary
+            .final_state
+            .iter()
+            .any(|l| l.starts_with("cluster demo: 1.30")),
+        "{:?}",
+        summary.final_state
+    );
+
+    let before = sandbox.mutations().len();
+    let (again, lines) = exec(&program, &cloud, &["cluster=demo", "target=1.30"], false).await;
+    assert_eq!(again.status, RunStatus::Succeeded, "{}", lines.join("\n"));
+    assert!(again.steps.is_empty(), "no hop left: {:?}", again.steps);
+    assert_eq!(sandbox.mutations().len(), before, "rerun sent mutations");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn incompatible_addons_fail_the_gate_and_the_addon_change_is_rolled_back() {
+    let (sandbox, cloud) = start("small.yaml").await;
+    let original = sandbox.addon_versions();
+    let program = load(INCOMPATIBLE);
+    let (summary, lines) = exec(&program, &cloud, &["cluster=demo"], false).await;
+    let text = lines.join("\n");
+    assert_eq!(summary.status, RunStatus::Failed, "{text}");
+    assert_eq!(summary.errors[0].code, "RUN021", "{:?}", summary.errors);
+    assert!(
+        summary.errors[0].message.contains("new_nodes_ready"),
+        "{:?}",
+        summary.errors
+    );
+    // The add-on step was undone: versions restored, canary group gone.
+    assert_eq!(sandbox.addon_versions(), original);
+    assert!(!sandbox.nodegroups().iter().any(|n| n.name == "canary"));
+    // The control plane cannot be: the run says so and stops there.
+    let (title, status, message) = summary.rollbacks.last().unwrap();
+    assert_eq!(title, "control plane");
+    assert_eq!(*status, StepStatus::NotUndone);
+    assert!(
+        message.contains("irreversible") && message.contains("1.28 → 1.29"),
+        "{message}"
+    );
+    assert!(
+        summary
+            .rollbacks
+            .iter()
+            .any(|(t, s, _)| t == "some add-ons" && *s == StepStatus::RolledBack)
+    );
+    assert_eq!(sandbox.cluster_version(), "1.29");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dry_run_plans_both_hops_against_the_projected_state() {
+    let (sandbox, cloud) = start("small.yaml").await;
+    let program = load(UPGRADE);
+    let (summary, lines) = exec(&program, &cloud, &["cluster=demo", "target=1.30"], true).await;
+    let text = lines.join("\n");
+    assert_eq!(summary.status, RunStatus::Planned, "{text}");
+    assert!(
+        text.contains("would upgrade the control plane of cluster demo: 1.28 → 1.29"),
+        "{text}"
+    );
+    assert!(
+        text.contains("would upgrade the control plane of cluster demo: 1.29 → 1.30"),
+        "{text}"
+    );
+    assert!(text.contains("nodes affected"), "{text}");
+    assert_eq!(sandbox.mutations(), vec![], "a dry run mutates nothing");
+    assert_eq!(sandbox.cluster_version(), "1.28");
+    let summary_text = summary.render_text();
+    assert!(summary_text.contains("Plan: "), "{summary_text}");
+    let predicted: Duration = summary.steps.iter().map(|s| s.predicted).sum();
+    assert!(
+        predicted >= Duration::from_secs(50 * 60),
+        "two control-plane hops alone take 50m"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dry_run_of_every_playbook_against_every_fixture_sends_no_mutation() {
+    let mut playbooks: Vec<PathBuf> = std::fs::read_dir(root().join("playbooks"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "upg"))
+        .collect();
+    playbooks.sort();
+    let mut fixtures: Vec<String> = std::fs::read_dir(root().join("examples/sandbox"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".yaml"))
+        .collect();
+    fixtures.sort();
+    assert!(!playbooks.is_empty() && !fixtures.is_empty());
+    for pb in &playbooks {
+        let program =
+            runbook::syntax::load(pb).unwrap_or_else(|_| panic!("{} loads", pb.display()));
+        for fx in &fixtures {
+            let (sandbox, cloud) = start(fx).await;
+            let sets = [
+                format!("cluster={}", sandbox.cluster_name()),
+                "target=1.30".to_string(),
+            ];
+            let sets: Vec<&str> = sets.iter().map(String::as_str).collect();
+            let (summary, lines) = exec(&program, &cloud, &sets, true).await;
+            assert_eq!(
+                sandbox.mutations(),
+                vec![],
+                "{} on {fx} mutated:\n{}",
+                pb.display(),
+                lines.join("\n")
+            );
+            assert_ne!(
+                summary.status,
+                RunStatus::Succeeded,
+                "a dry run never reports success as applied"
+            );
+        }
+    }
+}
+
+#[test]
+fn bad_parameters_and_unknown_environments_fail_with_a_location() {
+    let program = load(UPGRADE);
+    let runbook = params::root_runbook(&program).unwrap();
+    let sets = vec!["cluster=demo".to_string(), "target=1.3x".to_string()];
+    let (sources, diags) = params::bind(&program, runbook, None, &sets).unwrap_err();
+    assert_eq!(diags[0].code, "RUN001");
+    assert_eq!(
+        sources.location(diags[0].primary_span().unwrap()),
+        "<command line>:1:33"
+    );
+    let (_, diags) = params::bind(&program, runbook, Some("staging"), &sets[..1]).unwrap_err();
+    assert!(diags.iter().any(|d| d.code == "RUN002"));
+    assert!(
+        diags
+            .iter()
+            .any(|d| d.code == "RUN003" && d.message.contains("target"))
+    );
+}
+
+/// The real binary: bad input exits 1 with a located message and never gets
+/// as far as starting the sandbox.
+#[test]
+fn exec_binary_rejects_bad_parameters_before_any_request() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_runbook"))
+        .args([
+            "exec",
+            "playbooks/eks-minor-upgrade.upg",
+            "--sandbox",
+            "examples/sandbox/small.yaml",
+        ])
+        .args(["--set", "target=1.3x"])
+        .current_dir(root())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("RUN001") && stderr.contains("<command line>:1:"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("sandbox: cluster"),
+        "sandbox must not start: {stderr}"
+    );
+    assert!(Path::new(&root().join("playbooks/eks-minor-upgrade.upg")).exists());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn in_place_rotation_blocked_by_a_pdb_names_it() {
+    let (sandbox, cloud) = start("small.yaml").await;
+    assert!(sandbox.set_pdb_enabled("shop", "checkout", true));
+    upgrade_control_plane_and_addons(&cloud, "1.29").await;
+    let node = checkout_node(&cloud).await;
+    let group = sandbox
+        .nodes()
+        .into_iter()
+        .find(|n| n.name == node)
+        .map(|n| n.nodegroup)
+        .unwrap();
+    let opts = RotateOptions {
+        version: "1.29".into(),
+        strategy: Strategy::InPlace,
+        max_unavailable: None,
+        force: false,
+        canary: 0,
+        drain: DrainOptions::default(),
+    };
+    let rotator = Rotator {
+        eks: &cloud.eks,
+        kube: &cloud.kube,
+    };
+    let err = rotator
+        .rotate("demo", &group, &opts, &apply("blocked"), None)
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(matches!(err, CloudError::UpdateFailed { .. }), "{text}");
+    assert!(text.contains("PodEvictionFailure"), "{text}");
+    assert!(
+        text.contains("shop/checkout"),
+        "the blocking PDB is named: {text}"
+    );
+}
+
+/// `--output json`: every stdout line is one JSON event, ending with the
+/// summary.
+#[test]
+fn exec_binary_json_output_is_an_event_stream() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_runbook"))
+        .args([
+            "exec",
+            "playbooks/eks-minor-upgrade.upg",
+            "--sandbox",
+            "examples/sandbox/small.yaml",
+        ])
+        .args([
+            "--set",
+            "target=1.30",
+            "--dry-run",
+            "--output",
+            "json",
+            "--time-scale",
+            "5000",
+        ])
+        .current_dir(root())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let events: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let kinds: Vec<&str> = events.iter().filter_map(|e| e["event"].as_str()).collect();
+    assert_eq!(kinds.first(), Some(&"started"), "{stdout}");
+    assert_eq!(kinds.last(), Some(&"summary"), "{stdout}");
+    assert!(kinds.contains(&"precondition"), "{stdout}");
+    assert!(
+        events
+            .iter()
+            .any(|e| e["event"] == "param" && e["name"] == "cluster" && e["value"] == "\"demo\"")
+    );
+}
+
+/// Ctrl-C (the clock's cancel) stops a run mid-step; the step's change is
+/// rolled back and the run reports it.
+#[tokio::test(flavor = "multi_thread")]
+async fn interrupt_stops_the_run_and_rolls_back() {
+    let (sandbox, cloud) = start("small.yaml").await;
+    let original = sandbox.addon_versions();
+    let program = load(
+        r#"
+runbook interrupted "stopped by Ctrl-C" {
+  param cluster: string
+  step "swap vpc-cni" {
+    let before = eks.addon(cluster, "vpc-cni")
+    eks.update_addon(cluster, "vpc-cni", version: "v1.18.3-eksbuild.2")
+    pause 6h
+    rollback {
+      eks.update_addon(cluster, "vpc-cni", version: before.version)
+    }
+  }
+}
+"#,
+    );
+    let clock = cloud.clock.clone();
+    let first = original["vpc-cni"].clone();
+    let interrupt = async move {
+        // Wait until the add-on changed, then press Ctrl-C.
+        while sandbox.addon_versions()["vpc-cni"] == first {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        clock.cancel();
+        sandbox
+    };
+    let ((summary, lines), sandbox) =
+        tokio::join!(exec(&program, &cloud, &["cluster=demo"], false), interrupt);
+    let text = lines.join("\n");
+    assert_eq!(summary.status, RunStatus::RolledBack, "{text}");
+    assert_eq!(summary.errors[0].code, "RUN024", "{:?}", summary.errors);
+    assert_eq!(sandbox.addon_versions(), original, "{text}");
+    assert!(
+        summary.elapsed < Duration::from_secs(6 * 3600),
+        "the pause was cut short"
+    );
+}
+
+/// Throttling and 5xx from both APIs are retried with backoff: reads and an
+/// update with its wait still succeed.
+#[tokio::test(flavor = "multi_thread")]
+async fn transient_errors_are_retried() {
+    let sandbox = Sandbox::start(
+        fixture("small.yaml"),
+        SandboxOptions {
+            time_scale: SCALE,
+            seed: 7,
+            faults: "5xx=0.15,429=0.1".parse().expect("fault spec"),
+            ..SandboxOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    let clients = Clients::connect(&ConnectOptions {
+        region: Some(sandbox.region()),
+        eks_endpoint: Some(sandbox.endpoint()),
+        kubeconfig_yaml: Some(sandbox.kubeconfig_yaml()),
+        ..ConnectOptions::default()
+    })
+    .await
+    .unwrap();
+    let cloud = Cloud::new(clients, Clock::scaled(SCALE));
+    for _ in 0..5 {
+        assert_eq!(cloud.eks.cluster("demo").await.unwrap().version, "1.28");
+        assert_eq!(cloud.kube.nodes(None).await.unwrap().len(), 8);
+        assert!(!cloud.kube.pods(None, None, None).await.unwrap().is_empty());
+    }
+    cloud
+        .eks
+        .update_cluster_version("demo", "1.29", &apply("flaky"))
+        .await
+        .unwrap();
+    assert_eq!(sandbox.cluster_version(), "1.29");
+    assert!(
+        sandbox.requests().iter().any(|r| r.status >= 500),
+        "faults were injected"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_failing_precondition_is_reported_before_any_change() {
+    let (sandbox, cloud) = start("small.yaml").await;
+    let program = load(
+        r#"
+runbook guarded "two preconditions fail" {
+  param cluster: string
+  precondition "already at 1.30" { eks.cluster(cluster).version == 1.30 } else "upgrade first"
+  precondition "cluster is ACTIVE" { eks.cluster(cluster).status == "ACTIVE" }
+  precondition "no nodes" { k8s.nodes().len() == 0 } else "drain everything"
+  step "never runs" { eks.update_cluster_version(cluster, 1.29) }
+}
+"#,
+    );
+    let (summary, lines) = exec(&program, &cloud, &["cluster=demo"], false).await;
+    assert_eq!(summary.status, RunStatus::Refused, "{}", lines.join("\n"));
+    let codes: Vec<&str> = summary.errors.iter().map(|d| d.code).collect();
+    assert_eq!(codes, ["RUN010", "RUN010"]);
+    assert_eq!(summary.errors[0].help.as_deref(), Some("upgrade first"));
+    assert_eq!(summary.errors[1].help.as_deref(), Some("drain everything"));
+    assert!(summary.steps.is_empty());
+    assert!(sandbox.mutations().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_gate_watched_during_a_step_fails_it() {
+    let (_sandbox, cloud) = start("small.yaml").await;
+    let program = load(
+        r#"
+runbook watched "during" {
+  param cluster: string
+  gate never {
+    k8s.nodes().len() == 0
+    within 5m every 30s
+  }
+  step "long wait" during never {
+    pause 2h
+  }
+}
+"#,
+    );
+    let (summary, lines) = exec(&program, &cloud, &["cluster=demo"], false).await;
+    assert_eq!(summary.errors[0].code, "RUN021", "{}", lines.join("\n"));
+    assert!(
+        summary.errors[0].message.contains("failed during the step"),
+        "{:?}",
+        summary.errors
+    );
+    assert!(
+        summary.elapsed < Duration::from_secs(3600),
+        "the pause was cut short"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failing_canary_gate_undoes_a_blue_green_rotation() {
+    let (sandbox, cloud) = start("small.yaml").await;
+    upgrade_control_plane_and_addons(&cloud, "1.29").await;
+    let opts = RotateOptions {
+        version: "1.29".into(),
+        strategy: Strategy::BlueGreen,
+        max_unavailable: None,
+        force: false,
+        canary: 1,
+        drain: DrainOptions {
+            delete_emptydir_data: true,
+            ..DrainOptions::default()
+        },
+    };
+    let rotator = Rotator {
+        eks: &cloud.eks,
+        kube: &cloud.kube,
+    };
+    let called = std::cell::Cell::new(0);
+    let gate = || -> futures::future::LocalBoxFuture<'_, Result<(), CloudError>> {
+        called.set(called.get() + 1);
+        Box::pin(async { Err(CloudError::Invalid("canary unhealthy".into())) })
+    };
+    let err = rotator
+        .rotate("demo", "system", &opts, &apply("canary"), Some(&gate))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("canary unhealthy"), "{err}");
+    assert_eq!(called.get(), 1, "the gate runs once, after the first node");
+    let ngs = sandbox.nodegroups();
+    assert!(
+        ngs.iter()
+            .any(|n| n.name == "system" && n.version == "1.28")
+    );
+    assert!(
+        !ngs.iter().any(|n| n.name == "system-1-29"),
+        "new group deleted: {ngs:?}"
+    );
+    assert!(
+        sandbox
+            .nodes()
+            .iter()
+            .filter(|n| n.nodegroup == "system")
+            .all(|n| !n.unschedulable),
+        "old nodes uncordoned"
+    );
+}
