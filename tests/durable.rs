@@ -439,7 +439,7 @@ fn resume_refuses_a_changed_runbook_unless_forced() {
     };
     assert_eq!(files, &vec![std::path::absolute(&runbook).unwrap()]);
     let (_, diagnostic) = err.to_diagnostic();
-    assert_eq!(diagnostic.code, "RUN010");
+    assert_eq!(diagnostic.code, "RUN043");
     assert!(diagnostic.help.as_deref().unwrap().contains("--force"));
 
     let plan = ResumePlan::prepare(&store, &id, true).unwrap();
@@ -726,7 +726,7 @@ fn runs_show_and_resume_report_journal_damage_through_the_binary() {
     ] {
         let (_, stderr, code) = runbook_bin(&args);
         assert_eq!(code, 1, "{args:?}");
-        assert!(stderr.contains("RUN001"), "{stderr}");
+        assert!(stderr.contains("RUN040"), "{stderr}");
         assert!(stderr.contains("journal.jsonl:1:1"), "{stderr}");
         assert!(stderr.contains("checksum mismatch"), "{stderr}");
     }

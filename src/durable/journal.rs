@@ -125,7 +125,7 @@ impl JournalError {
                     text.clone(),
                 ));
                 Diagnostic::error(
-                    "RUN001",
+                    "RUN040",
                     format!("journal {}:{line} is corrupt: {reason}", path.display()),
                 )
                 .with_label(Span::new(file, *line_start, *line_end), reason.clone())
@@ -135,7 +135,7 @@ impl JournalError {
                      check the cluster by hand, and start a new run",
                 )
             }
-            other => Diagnostic::error("RUN002", other.to_string())
+            other => Diagnostic::error("RUN041", other.to_string())
                 .with_help("check the file's permissions and the free disk space"),
         };
         (sources, diagnostic)

@@ -219,15 +219,15 @@ impl ResumeError {
             other => {
                 let (code, help) = match other {
                     ResumeError::RunbookChanged { .. } => (
-                        "RUN010",
+                        "RUN043",
                         "actions are matched by step and arguments, so an edited runbook can \
                          repeat or skip work. Restore the original files, or pass --force if you \
                          have checked that the change is safe",
                     ),
                     ResumeError::AlreadyFinished { .. } => {
-                        ("RUN011", "start a new run with `runbook exec`")
+                        ("RUN044", "start a new run with `runbook exec`")
                     }
-                    ResumeError::Store(e) => ("RUN003", e.help().unwrap_or("")),
+                    ResumeError::Store(e) => ("RUN042", e.help().unwrap_or("")),
                 };
                 let mut d = Diagnostic::error(code, other.to_string());
                 if !help.is_empty() {
