@@ -197,22 +197,3 @@ fn shipped_playbooks_stdlib_and_environments_pass() {
         "{stderr}"
     );
 }
-
-/// The README's tour of the language is real: it checks clean (the one
-/// warning is the rotation step without rollback) and is already formatted.
-#[test]
-fn readme_tour_checks_and_is_formatted() {
-    let readme =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
-    let start = readme.find("```upg\n").expect("README has a ```upg block") + 7;
-    let len = readme[start..].find("```").unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let tour = dir.path().join("tour.upg");
-    std::fs::write(&tour, &readme[start..start + len]).unwrap();
-    let tour = tour.to_str().unwrap();
-    let (status, _, stderr) = run(&["check", "--color", "never", tour]);
-    assert_eq!(status, 0, "{stderr}");
-    assert!(stderr.contains("0 errors, 1 warning"), "{stderr}");
-    let (status, _, stderr) = run(&["fmt", "--check", tour]);
-    assert_eq!(status, 0, "{stderr}");
-}

@@ -1,6 +1,6 @@
 //! Kubernetes reads and node operations (through kube-rs).
 
-use super::builtin::{Builtin, READ, REVERSIBLE, def, one_of, opt, pos};
+use super::builtin::{Builtin, Param, READ, REVERSIBLE, def, one_of, opt, pos};
 use super::records::{DAEMONSET, DEPLOYMENT, NODE, PDB, POD, STATEFULSET};
 use super::types::Type;
 
@@ -104,33 +104,41 @@ pub static BUILTINS: &[Builtin] = &[
         doc: "Cordon a node and evict its pods through the Eviction API (PodDisruptionBudgets are honoured; never force-deletes).",
         positional: &[NODE_ARG],
         keyword: &[
-            def(
-                "grace_period",
-                Type::Duration,
-                "30s",
-                "termination grace period given to each pod",
-            ),
+            GRACE_PERIOD,
             def(
                 "timeout",
                 Type::Duration,
                 "10m",
                 "give up (and fail) after this long",
             ),
-            def("parallelism", Type::Int, "1", "evictions in flight at once"),
-            def(
-                "delete_emptydir_data",
-                Type::Bool,
-                "false",
-                "also evict pods using emptyDir (their data is lost)",
-            ),
-            one_of(
-                "unmanaged_pods",
-                &["fail", "skip", "delete"],
-                Some("\"fail\""),
-                "pods without a controller: fail the drain, leave them, or delete them",
-            ),
+            PARALLELISM,
+            DELETE_EMPTYDIR_DATA,
+            UNMANAGED_PODS,
         ],
         returns: Type::Unit,
         effect: REVERSIBLE,
     },
 ];
+
+// How a drain treats pods: shared by `k8s.drain` and the drains of a
+// blue/green `nodegroup.rotate`, so both accept the same policy.
+pub(super) const GRACE_PERIOD: Param = def(
+    "grace_period",
+    Type::Duration,
+    "30s",
+    "termination grace period given to each pod",
+);
+pub(super) const PARALLELISM: Param =
+    def("parallelism", Type::Int, "1", "evictions in flight at once");
+pub(super) const DELETE_EMPTYDIR_DATA: Param = def(
+    "delete_emptydir_data",
+    Type::Bool,
+    "false",
+    "also evict pods using emptyDir (their data is lost)",
+);
+pub(super) const UNMANAGED_PODS: Param = one_of(
+    "unmanaged_pods",
+    &["fail", "skip", "delete"],
+    Some("\"fail\""),
+    "pods without a controller: fail the drain, leave them, or delete them",
+);

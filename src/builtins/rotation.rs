@@ -3,6 +3,7 @@
 //! drain the old one, delete it).
 
 use super::builtin::{Builtin, REVERSIBLE, def, one_of, opt, pos};
+use super::k8s::{DELETE_EMPTYDIR_DATA, GRACE_PERIOD, PARALLELISM, UNMANAGED_PODS};
 use super::types::Type;
 
 pub static BUILTINS: &[Builtin] = &[Builtin {
@@ -43,6 +44,10 @@ pub static BUILTINS: &[Builtin] = &[Builtin {
             "10m",
             "per-node drain timeout",
         ),
+        GRACE_PERIOD,
+        PARALLELISM,
+        DELETE_EMPTYDIR_DATA,
+        UNMANAGED_PODS,
     ],
     returns: Type::Unit,
     effect: REVERSIBLE,
