@@ -491,11 +491,24 @@ impl<'p> Interp<'p> {
                     Ok(c) => Ok(json!({
                         "target": c.change.as_ref().map(change_target),
                         "change": c.change.as_ref().map(Change::summary),
+                        "changed": c.change.as_ref().is_some_and(|c| !c.is_unchanged()),
                         "value": c.value.to_json(),
                     })),
                     Err(e) => Err(e.to_string()),
                 },
             );
+        }
+        if let (Err(e @ (CloudError::Cancelled | CloudError::Timeout { .. })), Some(_), false) =
+            (&called, &action, self.is_plan())
+        {
+            // Stopped while waiting: the request may have landed, so the step
+            // counts it as a change (an irreversible one stays "not undone").
+            self.record_change(Change::Applied {
+                target: name.clone(),
+                from: None,
+                to: None,
+                detail: format!("may have been applied: {e}"),
+            });
         }
         let called = called.map_err(|e| RunError::cloud(e, span))?;
         if let Some(change) = called.change {
