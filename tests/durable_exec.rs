@@ -354,3 +354,126 @@ fn exec_binary_prints_the_report_path_and_step_needs_a_terminal() {
         .expect("the report path is printed");
     assert!(Path::new(report.trim()).exists(), "{report}");
 }
+
+/// The issue's crash test: `runbook exec` (a separate process) is SIGKILLed at
+/// seeded random moments while cordoning the nodes of a sandbox that outlives
+/// it, then `runbook resume` is run (and killed) until the run finished. The
+/// sandbox's request log must show every mutation exactly once.
+mod crash {
+    use super::*;
+    use rand::{Rng, SeedableRng};
+    use std::process::{Command, Stdio};
+
+    const CORDON_ALL: &str = r#"
+runbook cordon_all "cordon every node" {
+  step "cordon" {
+    for n in k8s.nodes() {
+      k8s.cordon(n.name)
+    }
+  }
+}
+"#;
+
+    fn command(dir: &Path, sandbox: &Sandbox, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_runbook"));
+        cmd.args(args)
+            .args(["--yes", "--output", "json", "--kubeconfig"])
+            .arg(dir.join("kubeconfig"))
+            .arg("--runs-dir")
+            .arg(dir.join(".runbook"))
+            .env("AWS_ENDPOINT_URL_EKS", sandbox.endpoint())
+            .env("AWS_REGION", sandbox.region())
+            .env("AWS_ACCESS_KEY_ID", "sandbox")
+            .env("AWS_SECRET_ACCESS_KEY", "sandbox")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("HOME", dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        cmd
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sigkilled_exec_is_resumed_without_repeating_a_mutation() {
+        let mut total_kills = 0;
+        let mut resumed_mid_run = 0;
+        for seed in 1..=20u64 {
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+            let fixture = Fixture::load(&root().join("examples/sandbox/small.yaml")).unwrap();
+            let sandbox = Sandbox::start(
+                fixture,
+                SandboxOptions {
+                    time_scale: 0.0,
+                    seed,
+                    // Every request takes 15 ms, so the kills land across the
+                    // cordons and not only during start-up.
+                    faults: "latency=15ms@1".parse().unwrap(),
+                    ..SandboxOptions::default()
+                },
+            )
+            .await
+            .unwrap();
+            let dir = tempfile::tempdir().unwrap();
+            let file = dir.path().join("cordon.upg");
+            std::fs::write(&file, CORDON_ALL).unwrap();
+            sandbox
+                .write_kubeconfig(&dir.path().join("kubeconfig"))
+                .unwrap();
+            let store = RunStore::new(dir.path().join(".runbook"));
+            let state = || {
+                store
+                    .list(jiff::Timestamp::now())
+                    .unwrap()
+                    .first()
+                    .map(|r| (r.header.run_id.clone(), r.state))
+            };
+            for attempt in 0.. {
+                assert!(attempt < 40, "seed {seed}: the run never finished");
+                let mut cmd = match state() {
+                    None => command(dir.path(), &sandbox, &["exec", file.to_str().unwrap()]),
+                    Some((_, runbook::durable::RunState::Finished)) => break,
+                    Some((id, _)) => command(dir.path(), &sandbox, &["resume", id.as_str()]),
+                };
+                let mut child = cmd.spawn().unwrap();
+                tokio::time::sleep(Duration::from_millis(rng.random_range(1..500))).await;
+                match child.try_wait().unwrap() {
+                    Some(status) => {
+                        let mut err = String::new();
+                        std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err)
+                            .unwrap();
+                        assert!(status.success(), "seed {seed}: {err}");
+                    }
+                    None => {
+                        child.kill().unwrap(); // SIGKILL
+                        child.wait().unwrap();
+                        total_kills += 1;
+                    }
+                }
+            }
+            let nodes = sandbox.nodes();
+            assert!(nodes.iter().all(|n| n.unschedulable), "seed {seed}");
+            let sent = mutations(&sandbox);
+            assert_eq!(sent.len(), nodes.len(), "seed {seed}: {sent:?}");
+            assert_none_twice(&sent);
+            let runs = store.list(jiff::Timestamp::now()).unwrap();
+            assert_eq!(runs.len(), 1);
+            let recs = records(&store.run_dir(&runs[0].header.run_id));
+            let resumed = recs.iter().any(|r| matches!(r, Record::Resumed { .. }));
+            let cut_mid_step = recs
+                .iter()
+                .any(|r| matches!(r, Record::ActionIntent { .. }))
+                && resumed
+                && recs
+                    .iter()
+                    .position(|r| matches!(r, Record::Resumed { .. }))
+                    > recs
+                        .iter()
+                        .position(|r| matches!(r, Record::ActionIntent { .. }));
+            resumed_mid_run += usize::from(cut_mid_step);
+        }
+        eprintln!("{resumed_mid_run} of 20 runs were killed after their first mutation");
+        assert!(resumed_mid_run >= 3, "too few kills landed mid-run");
+        eprintln!("{total_kills} kills");
+        assert!(total_kills >= 20, "only {total_kills} kills");
+    }
+}
