@@ -88,8 +88,19 @@ async fn exec(
     cloud: &Cloud,
     durable: &Durable,
 ) -> (interp::RunSummary, String) {
+    exec_with(program, cloud, durable, &[]).await
+}
+
+async fn exec_with(
+    program: &runbook::syntax::Program,
+    cloud: &Cloud,
+    durable: &Durable,
+    sets: &[&str],
+) -> (interp::RunSummary, String) {
     let runbook = params::root_runbook(program).unwrap();
-    let bound = params::bind(program, runbook, None, &["cluster=demo".to_string()]).unwrap();
+    let mut sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
+    sets.push("cluster=demo".into());
+    let bound = params::bind(program, runbook, None, &sets).unwrap();
     let reporter = Reporter::new(Output::Text, cloud.clock.clone());
     let opts = ExecOptions {
         dry_run: false,
@@ -311,6 +322,76 @@ async fn a_second_run_is_refused_naming_the_lock_holder() {
     assert!(error.message.contains(other.as_str()), "{}", error.message);
     assert!(mutations(&sandbox).is_empty(), "nothing was changed");
     held.release().await.unwrap();
+}
+
+const PARTIAL: &str = r#"
+runbook partial "add-ons rolled back after a later failure" {
+  param cluster: string
+  param break_it: bool = false
+
+  step "cordon the first node" {
+    k8s.cordon(k8s.nodes()[0].name)
+  }
+  step "add-ons" {
+    let before = eks.addon(cluster, "vpc-cni")
+    eks.update_addon(cluster, "vpc-cni", version: "v1.18.3-eksbuild.2")
+    rollback {
+      eks.update_addon(cluster, "vpc-cni", version: before.version)
+    }
+  }
+  step "verify" when break_it {
+    fail "broken on purpose"
+  }
+}
+"#;
+
+/// A run that failed after rolling back its add-on step is resumed: the
+/// add-on update is applied again (its journalled result is stale), with a
+/// fresh token so EKS does not hand back the earlier update; the cordon,
+/// which was not undone, is not sent again.
+#[tokio::test(flavor = "multi_thread")]
+async fn resume_after_a_rollback_reapplies_the_rolled_back_step() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("partial.upg");
+    std::fs::write(&path, PARTIAL).unwrap();
+    let program = runbook::syntax::load(&path).unwrap_or_else(|(sources, d)| {
+        panic!("{}", runbook::diagnostic::render_all(&d, &sources, false).0)
+    });
+    let (sandbox, cloud) = start().await;
+    let original = sandbox.addon_versions();
+    let store = RunStore::new(tmp.path().join(".runbook"));
+    let durable = new_run(&store, &path, &program);
+    let id = durable.run_id();
+    let (first, text) = exec_with(&program, &cloud, &durable, &["break_it=true"]).await;
+    assert_eq!(first.status, RunStatus::Failed, "{text}");
+    assert_eq!(
+        sandbox.addon_versions(),
+        original,
+        "add-ons rolled back: {text}"
+    );
+    drop(durable);
+
+    let (active, state) = ResumePlan::prepare(&store, &id, false)
+        .unwrap()
+        .begin(SystemClock::shared())
+        .unwrap();
+    let resumed = Durable::new(active, state);
+    let (second, text) = exec(&program, &cloud, &resumed).await;
+    assert_eq!(second.status, RunStatus::Succeeded, "{text}");
+    assert_eq!(
+        sandbox.addon_versions()["vpc-cni"],
+        "v1.18.3-eksbuild.2",
+        "vpc-cni updated again: {text}"
+    );
+    let sent = mutations(&sandbox);
+    let count = |suffix: &str| sent.iter().filter(|r| r.path.ends_with(suffix)).count();
+    // Forward, rollback, forward again; the cordon only once.
+    assert_eq!(count("/addons/vpc-cni/update"), 3, "{sent:?}");
+    assert_eq!(
+        sent.iter().filter(|r| r.method == "PATCH").count(),
+        1,
+        "{sent:?}"
+    );
 }
 
 /// The binary: a real run prints where its journal and report are; `--step`

@@ -5,11 +5,14 @@
 //! nothing.
 
 use std::cell::RefCell;
+use std::collections::{HashMap, HashSet};
 
 use serde_json::json;
 
+use crate::cloud::token;
+use crate::durable::journal::{self, JournalContents};
 use crate::durable::{
-    ActionKey, ActionOutcome, ActionStatus, ActiveRun, ClusterLock, LockOptions, Next, Record,
+    ActionKey, ActionOutcome, ActionStatus, ActiveRun, ClusterLock, LockOptions, Record,
     ResumeState, RunId, SystemClock,
 };
 
@@ -18,6 +21,9 @@ use crate::durable::{
 pub struct Durable {
     run: RefCell<ActiveRun>,
     state: ResumeState,
+    /// Actions completed in an earlier attempt whose step was rolled back
+    /// afterwards: their recorded result no longer describes the cluster.
+    undone: HashSet<ActionKey>,
     lock: RefCell<Option<ClusterLock>>,
     /// A journal write that failed outside a mutation; the next mutation
     /// refuses rather than run unjournalled.
@@ -39,9 +45,14 @@ impl Durable {
     /// A fresh run passes `ResumeState::default()`; a resume the state
     /// `ResumePlan::begin` returned.
     pub fn new(run: ActiveRun, state: ResumeState) -> Durable {
+        let undone = match journal::read(run.journal().path()) {
+            Ok(contents) => undone_actions(&contents),
+            Err(_) => HashSet::new(),
+        };
         Durable {
             run: RefCell::new(run),
             state,
+            undone,
             lock: RefCell::new(None),
             broken: RefCell::new(None),
         }
@@ -91,14 +102,16 @@ impl Durable {
     }
 
     /// Before a mutating request: the lock must be held, and the journal
-    /// decides whether to send, probe or reuse. Errors stop the mutation.
+    /// decides whether to send, probe or reuse; the intent (with the token to
+    /// send) is on disk before this returns `Send` or `Probe`. Errors stop
+    /// the mutation.
     pub fn begin(
         &self,
         key: &ActionKey,
         action: &str,
         token: &str,
         request: &serde_json::Value,
-    ) -> Result<Go, String> {
+    ) -> Result<(Go, String), String> {
         if let Some(e) = self.broken.borrow().as_ref() {
             return Err(format!("the journal cannot be written: {e}"));
         }
@@ -106,23 +119,29 @@ impl Durable {
             lock.ensure_held()
                 .map_err(|e| format!("{e}; {}", e.help()))?;
         }
-        let mut run = self.run.borrow_mut();
-        // A recorded failure may have happened after the request went out
-        // (a timed-out wait): probe it like an intent without a result.
-        let earlier_failure = matches!(self.state.status(key), ActionStatus::Failed { .. });
-        let next = run
-            .begin_action(&self.state, key, action, token, request)
-            .map_err(|e| e.to_string())?;
-        Ok(match next {
-            Next::Reuse(result) => Go::Reuse(result),
-            Next::Send if earlier_failure => Go::Probe,
-            Next::Send => Go::Send,
-            Next::Probe(_) => {
-                run.record_intent(key, action, token, request)
-                    .map_err(|e| e.to_string())?;
-                Go::Probe
+        // EKS answers a repeated token with the update it already made, so a
+        // change that must really happen again (its earlier update failed,
+        // or was rolled back since) gets a token of its own for this attempt.
+        let retry_token =
+            || token::derive(token, &format!("attempt-{}", self.state.attempts() + 1));
+        let (go, token) = match self.state.status(key) {
+            ActionStatus::Completed { .. } if self.undone.contains(key) => {
+                (Go::Send, retry_token())
             }
-        })
+            ActionStatus::Completed { result } => {
+                return Ok((Go::Reuse(result.clone()), token.into()));
+            }
+            // A failure recorded after a timed-out or interrupted wait may
+            // still have landed: probe it like an intent without a result.
+            ActionStatus::Failed { .. } => (Go::Probe, retry_token()),
+            ActionStatus::InDoubt(_) => (Go::Probe, token.to_string()),
+            ActionStatus::NotStarted => (Go::Send, token.to_string()),
+        };
+        self.run
+            .borrow_mut()
+            .record_intent(key, action, &token, request)
+            .map_err(|e| e.to_string())?;
+        Ok((go, token))
     }
 
     /// After the mutation: its outcome, fsynced before the run moves on.
@@ -149,4 +168,34 @@ impl Durable {
             .map_err(|e| e.to_string())?;
         Ok(run.dir().join("report.md"))
     }
+}
+
+/// Completed actions whose step's rollback started after they completed.
+/// Forward steps key their actions `<step id>:<title>`; rollbacks are
+/// journalled under the title.
+fn undone_actions(contents: &JournalContents) -> HashSet<ActionKey> {
+    let mut completed: HashMap<ActionKey, u64> = HashMap::new();
+    let mut rolled_back: HashMap<String, u64> = HashMap::new();
+    for entry in &contents.entries {
+        match &entry.record {
+            Record::ActionResult {
+                key,
+                outcome: ActionOutcome::Ok { .. },
+            } => {
+                completed.insert(key.clone(), entry.seq);
+            }
+            Record::RollbackStarted { step, .. } => {
+                rolled_back.insert(step.clone(), entry.seq);
+            }
+            _ => {}
+        }
+    }
+    completed
+        .into_iter()
+        .filter(|(key, done)| {
+            let title = key.step.split_once(':').map_or("", |(_, t)| t);
+            rolled_back.get(title).is_some_and(|undone| undone > done)
+        })
+        .map(|(key, _)| key)
+        .collect()
 }

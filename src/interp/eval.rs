@@ -440,13 +440,14 @@ impl<'p> Interp<'p> {
         } else {
             None
         };
-        let token = action.as_ref().map(|(_, t)| t.clone()).unwrap_or_default();
+        let mut token = action.as_ref().map(|(_, t)| t.clone()).unwrap_or_default();
         let mut probe = false;
-        if let (Some(d), Some((key, token)), false) = (self.durable, &action, self.is_plan()) {
-            match d
-                .begin(key, &name, token, &bound.to_json())
-                .map_err(|m| RunError::new(FailKind::Cloud, m, span))?
-            {
+        if let (Some(d), Some((key, base)), false) = (self.durable, &action, self.is_plan()) {
+            let (go, to_send) = d
+                .begin(key, &name, base, &bound.to_json())
+                .map_err(|m| RunError::new(FailKind::Cloud, m, span))?;
+            token = to_send;
+            match go {
                 Go::Send => {}
                 Go::Probe => probe = true,
                 Go::Reuse(result) => {
