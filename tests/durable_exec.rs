@@ -298,6 +298,16 @@ async fn resume_after_a_crash_between_intent_and_result_probes_instead_of_resend
         "the control plane is reused: {text}"
     );
     assert_eq!(mutations(&sandbox), before, "nothing was sent again");
+    // The control plane still counts as changed by its (irreversible) step,
+    // so a later failure's rollback would stop there.
+    assert!(
+        second.steps[0]
+            .changes
+            .iter()
+            .any(|c| c.contains("done in an earlier attempt")),
+        "{:?}",
+        second.steps[0].changes
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

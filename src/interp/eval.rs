@@ -451,10 +451,20 @@ impl<'p> Interp<'p> {
                 Go::Send => {}
                 Go::Probe => probe = true,
                 Go::Reuse(result) => {
-                    let change = Change::unchanged(
-                        result["target"].as_str().unwrap_or(&name),
-                        "done in an earlier attempt of this run",
-                    );
+                    let target = result["target"].as_str().unwrap_or(&name).to_string();
+                    // Still a change of this step: an irreversible step that
+                    // changed something in an earlier attempt must stop a
+                    // rollback now too.
+                    let change = if result["changed"] == true {
+                        Change::Applied {
+                            target,
+                            from: None,
+                            to: None,
+                            detail: "done in an earlier attempt of this run".into(),
+                        }
+                    } else {
+                        Change::unchanged(target, "done in an earlier attempt of this run")
+                    };
                     self.reporter.event(Event::Change {
                         change: change.clone(),
                     });
