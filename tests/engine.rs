@@ -461,9 +461,19 @@ async fn exec(
         dry_run,
         yes: true,
         interactive: false,
-        run_id: "test-run".into(),
+        step: false,
+        run_id: "20261123T000000Z-00000001".parse().unwrap(),
     };
-    let summary = interp::execute(program, runbook, &bound, cloud.clone(), &opts, &reporter).await;
+    let summary = interp::execute(
+        program,
+        runbook,
+        &bound,
+        cloud.clone(),
+        &opts,
+        &reporter,
+        None,
+    )
+    .await;
     (summary, reporter.lines())
 }
 

@@ -3,10 +3,12 @@
 //! point them at it), then run or plan the runbook.
 
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::cloud::{Clients, Clock, ConnectOptions};
 use crate::diagnostic::Diagnostic;
+use crate::durable::{Fingerprint, ResumePlan, ResumeState, RunHeader, RunId, RunStore};
+use crate::interp::durable::Durable;
 use crate::interp::{self, Cloud, ExecOptions, Output, Reporter, params};
 use crate::source::SourceMap;
 
@@ -26,9 +28,37 @@ pub struct Args {
     /// Plan only: real reads, zero mutating requests, each change printed
     #[arg(long)]
     dry_run: bool,
+    #[command(flatten)]
+    run: RunArgs,
+    #[command(flatten)]
+    target: Target,
+}
+
+/// How a real run behaves; shared by `exec` and `resume`.
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
     /// Answer every confirmation with yes (needed without a terminal)
     #[arg(long)]
     yes: bool,
+    /// Ask before each step (needs a terminal)
+    #[arg(long)]
+    step: bool,
+    /// `text` (a live tree on a terminal) or `json` (one event per line)
+    #[arg(long, value_enum, default_value_t = OutputArg::Text)]
+    output: OutputArg,
+    /// Where run journals and reports live (`<DIR>/runs/<id>/`)
+    #[arg(
+        long,
+        value_name = "DIR",
+        default_value = ".runbook",
+        visible_alias = "dir"
+    )]
+    pub runs_dir: PathBuf,
+}
+
+/// Which cluster the clients talk to; shared by `exec` and `resume`.
+#[derive(Debug, clap::Args)]
+pub struct Target {
     /// AWS region (default: the AWS config chain)
     #[arg(long, value_name = "REGION")]
     region: Option<String>,
@@ -47,12 +77,14 @@ pub struct Args {
     /// Simulated seconds per wall second for --sandbox
     #[arg(long, value_name = "N", default_value_t = 600.0, requires = "sandbox")]
     time_scale: f64,
-    /// `text` (a live tree on a terminal) or `json` (one event per line)
-    #[arg(long, value_enum, default_value_t = OutputArg::Text)]
-    output: OutputArg,
-    /// Seed of idempotency tokens; reuse it to resume a run safely
-    #[arg(long, value_name = "ID")]
-    run_id: Option<String>,
+}
+
+/// Where a run's journal comes from.
+pub enum Start {
+    /// A new run: a new id and journal under the runs directory.
+    Fresh,
+    /// `runbook resume`: the earlier attempt's run, validated.
+    Resume(Box<ResumePlan>),
 }
 
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
@@ -84,30 +116,53 @@ fn print_diagnostics(diags: &[Diagnostic], sources: &SourceMap, output: OutputAr
 }
 
 pub fn run(args: Args) -> miette::Result<Outcome> {
+    drive(
+        &args.file,
+        args.env.as_deref(),
+        args.set,
+        args.dry_run,
+        &args.run,
+        &args.target,
+        Start::Fresh,
+    )
+}
+
+/// Load, check, bind, connect and run; `exec` and `resume` differ only in
+/// where the parameters and the journal come from.
+pub fn drive(
+    file: &Path,
+    env: Option<&str>,
+    set: Vec<String>,
+    dry_run: bool,
+    run: &RunArgs,
+    target_args: &Target,
+    start: Start,
+) -> miette::Result<Outcome> {
     // Everything that can be wrong with the input is reported before a
     // client is built, let alone a request sent.
-    let program = match crate::syntax::load(&args.file) {
+    let output_arg = run.output;
+    let program = match crate::syntax::load(file) {
         Ok(p) => p,
         Err((sources, diags)) => {
-            print_diagnostics(&diags, &sources, args.output);
+            print_diagnostics(&diags, &sources, output_arg);
             return Ok(Outcome::Failed);
         }
     };
     let findings = crate::check::check(&program);
     if findings.iter().any(Diagnostic::is_error) {
-        print_diagnostics(&findings, &program.sources, args.output);
+        print_diagnostics(&findings, &program.sources, output_arg);
         return Ok(Outcome::Failed);
     }
     let runbook = match params::root_runbook(&program) {
         Ok(r) => r,
         Err(d) => {
-            print_diagnostics(&[d], &program.sources, args.output);
+            print_diagnostics(&[d], &program.sources, output_arg);
             return Ok(Outcome::Failed);
         }
     };
     // Against the embedded sandbox the cluster is the fixture's: default the
     // conventional `cluster` parameter to it unless set explicitly.
-    let fixture = match &args.sandbox {
+    let fixture = match &target_args.sandbox {
         Some(path) => match crate::sandbox::Fixture::load(path) {
             Ok(f) => Some(f),
             Err(e) => {
@@ -117,26 +172,43 @@ pub fn run(args: Args) -> miette::Result<Outcome> {
         },
         None => None,
     };
-    let mut sets = args.set.clone();
+    let mut sets = set;
     if let Some(f) = &fixture
         && runbook.params().any(|p| p.name.name == "cluster")
         && !sets.iter().any(|s| s.starts_with("cluster="))
     {
         sets.push(format!("cluster={}", f.spec.cluster.name));
     }
-    let bound = match params::bind(&program, runbook, args.env.as_deref(), &sets) {
+    let bound = match params::bind(&program, runbook, env, &sets) {
         Ok(b) => b,
         Err((sources, diags)) => {
-            print_diagnostics(&diags, &sources, args.output);
+            print_diagnostics(&diags, &sources, output_arg);
             return Ok(Outcome::Failed);
         }
     };
+    // A real run is journalled from before its first request; a dry run
+    // writes nothing.
+    let journal = if dry_run {
+        None
+    } else {
+        match open_journal(file, &program, &bound, &run.runs_dir, start) {
+            Ok(j) => Some(j),
+            Err(e) => return Err(e),
+        }
+    };
+    let run_id = journal
+        .as_ref()
+        .map(Durable::run_id)
+        .unwrap_or_else(|| RunId::generate(jiff::Timestamp::now()));
+    if let Some(j) = &journal {
+        eprintln!("run {run_id}: journal in {}", j.dir().display());
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| miette::miette!("cannot start the async runtime: {e}"))?;
     runtime.block_on(async {
-        let (connect, clock, _sandbox) = target(&args, fixture).await?;
+        let (connect, clock, _sandbox) = target(target_args, fixture).await?;
         let clients = Clients::connect(&connect).await.map_err(|e| {
             miette::miette!(
                 help = "check --kubeconfig/--context and your AWS configuration",
@@ -144,7 +216,7 @@ pub fn run(args: Args) -> miette::Result<Outcome> {
             )
         })?;
         let cloud = Cloud::new(clients, clock.clone());
-        let output = match args.output {
+        let output = match output_arg {
             OutputArg::Json => Output::Json,
             OutputArg::Text if std::io::stdout().is_terminal() => Output::Tty,
             OutputArg::Text => Output::Text,
@@ -161,13 +233,23 @@ pub fn run(args: Args) -> miette::Result<Outcome> {
             }
         });
         let opts = ExecOptions {
-            dry_run: args.dry_run,
-            yes: args.yes,
+            dry_run,
+            yes: run.yes,
+            step: run.step,
             interactive: std::io::stdin().is_terminal() && std::io::stderr().is_terminal(),
-            run_id: args.run_id.clone().unwrap_or_else(new_run_id),
+            run_id,
         };
-        let summary = interp::execute(&program, runbook, &bound, cloud, &opts, &reporter).await;
-        print_diagnostics(&summary.errors, &program.sources, args.output);
+        let summary = interp::execute(
+            &program,
+            runbook,
+            &bound,
+            cloud,
+            &opts,
+            &reporter,
+            journal.as_ref(),
+        )
+        .await;
+        print_diagnostics(&summary.errors, &program.sources, output_arg);
         match output {
             Output::Json => println!("{}", summary.to_json()),
             _ => print!("{}", summary.render_text()),
@@ -180,9 +262,53 @@ pub fn run(args: Args) -> miette::Result<Outcome> {
     })
 }
 
+/// Start a new run's journal, or take over the one being resumed.
+fn open_journal(
+    file: &Path,
+    program: &crate::syntax::Program,
+    bound: &params::Bound,
+    runs_dir: &Path,
+    start: Start,
+) -> miette::Result<Durable> {
+    let clock = crate::durable::SystemClock::shared();
+    let (run, state) = match start {
+        Start::Fresh => {
+            let now = jiff::Timestamp::now();
+            let cluster = match bound.values.get("cluster") {
+                Some(interp::value::Value::Str(c)) => c.clone(),
+                _ => String::new(),
+            };
+            let params = bound
+                .values
+                .iter()
+                .map(|(k, v)| (k.clone(), v.to_json()))
+                .collect();
+            let mut header = RunHeader::new(
+                RunId::generate(now),
+                file.display().to_string(),
+                Fingerprint::of_sources(&program.sources),
+                cluster,
+                now,
+            )
+            .with_params(params, &[]);
+            if let Some(env) = &bound.environment {
+                header = header.with_environment(env.clone());
+            }
+            let run = RunStore::new(runs_dir)
+                .start(header, clock)
+                .map_err(|e| miette::miette!("cannot start the run journal: {e}"))?;
+            (run, ResumeState::default())
+        }
+        Start::Resume(plan) => plan
+            .begin(clock)
+            .map_err(|e| miette::miette!("cannot resume the run: {e}"))?,
+    };
+    Ok(Durable::new(run, state))
+}
+
 /// Where the clients point: the embedded sandbox or the real cloud.
 async fn target(
-    args: &Args,
+    args: &Target,
     fixture: Option<crate::sandbox::Fixture>,
 ) -> miette::Result<(ConnectOptions, Clock, Option<crate::sandbox::Sandbox>)> {
     let Some(fixture) = fixture else {
@@ -216,12 +342,4 @@ async fn target(
     };
     let clock = Clock::scaled(sandbox.time_scale());
     Ok((connect, clock, Some(sandbox)))
-}
-
-fn new_run_id() -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or_default();
-    format!("{:x}-{:x}", nanos, std::process::id())
 }

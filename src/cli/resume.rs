@@ -1,10 +1,12 @@
-//! `runbook resume <id>`: validate an interrupted run and show how it would
-//! continue. Continuing needs the interpreter; `hand_off` is the one place
-//! that will call it.
+//! `runbook resume <id>`: validate an interrupted run, show how it will
+//! continue, and continue it: the same runbook with the recorded parameters,
+//! under the same run id, consulting its journal (see docs/durable-runs.md).
 
 use std::path::PathBuf;
 
 use super::Outcome;
+use super::exec::{self, RunArgs, Start, Target};
+use crate::durable::redact::REDACTED;
 use crate::durable::resume::ResumePlan;
 use crate::durable::{RunId, RunStore};
 
@@ -15,9 +17,13 @@ pub struct Args {
     /// Resume even though the runbook or its imports changed since the run began
     #[arg(long)]
     force: bool,
-    /// The state directory holding `runs/`
-    #[arg(long, default_value = ".runbook")]
-    dir: PathBuf,
+    /// Set a parameter again (secret ones are not recorded and must be)
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    set: Vec<String>,
+    #[command(flatten)]
+    run: RunArgs,
+    #[command(flatten)]
+    target: Target,
 }
 
 pub fn run(args: Args) -> miette::Result<Outcome> {
@@ -30,7 +36,7 @@ pub fn run(args: Args) -> miette::Result<Outcome> {
             ));
         }
     };
-    let store = RunStore::new(&args.dir);
+    let store = RunStore::new(&args.run.runs_dir);
     let plan = match ResumePlan::prepare(&store, &id, args.force) {
         Ok(plan) => plan,
         Err(e) => {
@@ -43,16 +49,35 @@ pub fn run(args: Args) -> miette::Result<Outcome> {
         }
     };
     print!("{plan}");
-    hand_off(plan)
+    hand_off(plan, &args)
 }
 
-/// Where the interpreter takes over. Until it provides a resume entry point
-/// the plan is shown and nothing is changed: the run is not locked, the
-/// journal not touched.
-fn hand_off(_plan: ResumePlan) -> miette::Result<Outcome> {
-    eprintln!(
-        "runbook resume: continuing the run needs the interpreter's resume entry point, which is \
-         not integrated yet; nothing was changed"
-    );
-    Ok(Outcome::Failed)
+/// Continue the run: its runbook, its recorded parameters (overridable with
+/// `--set`), its id and journal.
+fn hand_off(plan: ResumePlan, args: &Args) -> miette::Result<Outcome> {
+    let file = PathBuf::from(&plan.header.runbook);
+    let mut sets: Vec<String> = plan
+        .header
+        .params
+        .iter()
+        .filter(|(k, v)| {
+            v.as_str() != Some(REDACTED)
+                && !args.set.iter().any(|s| s.starts_with(&format!("{k}=")))
+        })
+        .map(|(k, v)| match v {
+            serde_json::Value::String(s) => format!("{k}={s}"),
+            other => format!("{k}={other}"),
+        })
+        .collect();
+    sets.extend(args.set.iter().cloned());
+    let env = plan.header.environment.clone();
+    exec::drive(
+        &file,
+        env.as_deref(),
+        sets,
+        false,
+        &args.run,
+        &args.target,
+        Start::Resume(Box::new(plan)),
+    )
 }

@@ -12,7 +12,13 @@ use crate::durable::report::human_duration;
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The state directory holding `runs/`
-    #[arg(long, default_value = ".runbook", global = true)]
+    #[arg(
+        long = "runs-dir",
+        value_name = "DIR",
+        default_value = ".runbook",
+        global = true,
+        visible_alias = "dir"
+    )]
     dir: PathBuf,
     #[command(subcommand)]
     command: Option<Command>,

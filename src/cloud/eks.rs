@@ -519,6 +519,46 @@ impl Eks {
         }
     }
 
+    /// For a probed mutation (`Mutation::probe`): an earlier attempt may
+    /// have sent it before dying, so wait out whatever update is in flight on
+    /// the target; the caller then compares the state and sends nothing when
+    /// it already matches. Never sends a mutating request itself.
+    async fn settle(
+        &self,
+        what: &str,
+        cluster: &str,
+        nodegroup: Option<&str>,
+        addon: Option<&str>,
+        m: &Mutation<'_>,
+    ) -> Result<(), CloudError> {
+        if !m.probe || m.is_plan() {
+            return Ok(());
+        }
+        let out = self
+            .client
+            .list_updates()
+            .name(cluster)
+            .set_nodegroup_name(nodegroup.map(str::to_string))
+            .set_addon_name(addon.map(str::to_string))
+            .send()
+            .await
+            .map_err(|e| sdk_err("ListUpdates", e))?;
+        for id in out.update_ids() {
+            let (status, _) = self.describe_update(cluster, id, nodegroup, addon).await?;
+            if status == UpdateStatus::InProgress {
+                (m.progress)(&format!(
+                    "{what}: update {id} from an earlier attempt is in progress; waiting for it"
+                ));
+                // Its failure is the earlier attempt's: the state comparison
+                // that follows decides what is left to do.
+                let _ = self
+                    .wait_update(what, cluster, id, nodegroup, addon, m)
+                    .await;
+            }
+        }
+        Ok(())
+    }
+
     // ------------------------------------------------------------ mutations
 
     pub async fn update_cluster_version(
@@ -528,6 +568,7 @@ impl Eks {
         m: &Mutation<'_>,
     ) -> Result<Change, CloudError> {
         let target = format!("cluster {cluster}");
+        self.settle(&target, cluster, None, None, m).await?;
         let current = self.cluster(cluster).await?;
         if same_minor(&current.version, version) {
             return Ok(Change::unchanged(target, format!("already at {version}")));
@@ -584,6 +625,7 @@ impl Eks {
         m: &Mutation<'_>,
     ) -> Result<Change, CloudError> {
         let target = format!("add-on {addon}");
+        self.settle(&target, cluster, None, Some(addon), m).await?;
         let current = self.addon(cluster, addon).await?;
         if current.version == version {
             return Ok(Change::unchanged(target, format!("already at {version}")));
@@ -637,6 +679,8 @@ impl Eks {
         m: &Mutation<'_>,
     ) -> Result<Change, CloudError> {
         let target = format!("nodegroup {nodegroup}");
+        self.settle(&target, cluster, Some(nodegroup), None, m)
+            .await?;
         let current = self.nodegroup(cluster, nodegroup).await?;
         let release_matches =
             release_version.is_none_or(|r| current.release_version.as_deref() == Some(r));
@@ -696,6 +740,8 @@ impl Eks {
         m: &Mutation<'_>,
     ) -> Result<Change, CloudError> {
         let target = format!("nodegroup {nodegroup} config");
+        self.settle(&target, cluster, Some(nodegroup), None, m)
+            .await?;
         let cur = self.nodegroup(cluster, nodegroup).await?;
         let mut diffs = Vec::new();
         let mut diff = |name: &str, cur: Option<i64>, want: Option<i64>| {

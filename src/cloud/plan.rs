@@ -17,12 +17,17 @@ pub enum Mode {
 /// Per-call context of a mutation.
 pub struct Mutation<'a> {
     pub mode: Mode,
-    /// Idempotency token (see `token::request_token`).
+    /// Idempotency token (see `durable::ActionKey::client_request_token`).
     pub token: String,
     /// Progress lines for the UI ("update abc: InProgress, 4m").
     pub progress: &'a (dyn Fn(&str) + Send + Sync),
     /// Simulated-time budget for the whole mutation including its wait.
     pub timeout: Duration,
+    /// A resumed run whose journal has this mutation's intent but no
+    /// result: the request may already have gone out, so updates in flight
+    /// on the target are waited for before the state is compared, and
+    /// nothing is sent when it already matches.
+    pub probe: bool,
 }
 
 impl<'a> Mutation<'a> {
@@ -32,6 +37,7 @@ impl<'a> Mutation<'a> {
             token,
             progress,
             timeout: Duration::from_secs(2 * 3600),
+            probe: false,
         }
     }
 
@@ -46,6 +52,7 @@ impl<'a> Mutation<'a> {
             token: super::token::derive(&self.token, part),
             progress: self.progress,
             timeout: self.timeout,
+            probe: self.probe,
         }
     }
 }

@@ -1,16 +1,11 @@
-//! Idempotency tokens. EKS returns the same update for a repeated
-//! `clientRequestToken`, so a retried run (same run id) never starts a
-//! second update for the same action.
+//! Sub-tokens of idempotency tokens. An action's own token is
+//! `durable::ActionKey::client_request_token` (one source of truth: the
+//! journal records it with the intent); a compound action (a rotation issues
+//! several EKS mutations) derives one per request from it.
 
 use sha2::{Digest, Sha256};
 
-/// The token of one action: stable for (run, step, action index).
-pub fn request_token(run_id: &str, step_id: &str, index: usize) -> String {
-    derive(&format!("{run_id}\0{step_id}"), &index.to_string())
-}
-
-/// A sub-token for the n-th request of a compound action (a rotation issues
-/// several EKS mutations).
+/// The token of the `part` request of the action whose token is `base`.
 pub fn derive(base: &str, part: &str) -> String {
     let digest = Sha256::digest(format!("{base}\0{part}").as_bytes());
     digest[..16].iter().map(|b| format!("{b:02x}")).collect()
@@ -21,12 +16,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn tokens_are_stable_and_distinct() {
-        let a = request_token("run-1", "control-plane", 0);
-        assert_eq!(a, request_token("run-1", "control-plane", 0));
-        assert_eq!(a.len(), 32);
-        assert_ne!(a, request_token("run-1", "control-plane", 1));
-        assert_ne!(a, request_token("run-2", "control-plane", 0));
-        assert_ne!(derive(&a, "config"), derive(&a, "version"));
+    fn sub_tokens_are_stable_and_distinct() {
+        let a = "0f3c2a1e-1111-2222-3333-444455556666";
+        assert_eq!(derive(a, "config"), derive(a, "config"));
+        assert_eq!(derive(a, "config").len(), 32);
+        assert_ne!(derive(a, "config"), derive(a, "version"));
+        assert_ne!(derive(a, "config"), derive("other", "config"));
     }
 }

@@ -89,6 +89,16 @@ pub struct Bound {
 }
 
 impl Bound {
+    /// The resolved arguments, for the journal (and the action's key).
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::Value::Object(
+            self.values
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_json()))
+                .collect(),
+        )
+    }
+
     /// Bind positional and keyword arguments to `b`'s parameters. The
     /// checker has already validated names and arity; this still refuses
     /// what it cannot bind rather than guess.
@@ -236,6 +246,8 @@ pub(super) fn parse_duration(text: &str) -> Option<Duration> {
 pub struct CallCtx<'a> {
     pub mode: Mode,
     pub token: String,
+    /// An earlier attempt may have sent this mutation (see `Mutation::probe`).
+    pub probe: bool,
     pub progress: &'a (dyn Fn(&str) + Send + Sync),
     pub canary_gate: Option<CanaryGate<'a>>,
 }
@@ -272,6 +284,7 @@ pub async fn call(
     ctx: &CallCtx<'_>,
 ) -> Result<Called, CloudError> {
     let mut m = Mutation::new(ctx.mode, ctx.token.clone(), ctx.progress);
+    m.probe = ctx.probe;
     if let Some(t) = args.duration("timeout") {
         m.timeout = t;
     }

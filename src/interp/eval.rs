@@ -7,6 +7,7 @@ use futures::future::LocalBoxFuture;
 use indexmap::IndexMap;
 
 use super::dispatch::{self, Bound, CallCtx, Op};
+use super::durable::Go;
 use super::env::Env;
 use super::error::{FailKind, RunError};
 use super::report::Event;
@@ -14,9 +15,11 @@ use super::run::Interp;
 use super::value::{Value, Version};
 use crate::builtins;
 use crate::cloud::CloudError;
-use crate::cloud::token::request_token;
+use crate::cloud::plan::Change;
+use crate::durable::ActionKey;
 use crate::source::Span;
 use crate::syntax::ast::{Arg, BinaryOp, Expr, ExprKind, StrLit, StrPart, UnaryOp};
+use serde_json::json;
 
 impl<'p> Interp<'p> {
     pub fn eval<'a>(
@@ -427,12 +430,49 @@ impl<'p> Interp<'p> {
             return Err(RunError::eval(format!("unknown built-in `{name}`"), span));
         };
         let bound = Bound::bind(b, positional, keyword).map_err(|m| RunError::eval(m, span))?;
-        let token = if b.is_mutating() {
-            let (key, index) = self.next_action();
-            request_token(&self.run_id, &key, index)
+        // One source of truth for idempotency: the journal's action key
+        // (step, position, arguments) and the token derived from it.
+        let action = if b.is_mutating() {
+            let (step, index) = self.next_action();
+            let key = ActionKey::new(step, index as u32, &bound.to_json());
+            let token = key.client_request_token(&self.run_id);
+            Some((key, token))
         } else {
-            String::new()
+            None
         };
+        let mut token = action.as_ref().map(|(_, t)| t.clone()).unwrap_or_default();
+        let mut probe = false;
+        if let (Some(d), Some((key, base)), false) = (self.durable, &action, self.is_plan()) {
+            let (go, to_send) = d
+                .begin(key, &name, base, &bound.to_json())
+                .map_err(|m| RunError::new(FailKind::Cloud, m, span))?;
+            token = to_send;
+            match go {
+                Go::Send => {}
+                Go::Probe => probe = true,
+                Go::Reuse(result) => {
+                    let target = result["target"].as_str().unwrap_or(&name).to_string();
+                    // Still a change of this step: an irreversible step that
+                    // changed something in an earlier attempt must stop a
+                    // rollback now too.
+                    let change = if result["changed"] == true {
+                        Change::Applied {
+                            target,
+                            from: None,
+                            to: None,
+                            detail: "done in an earlier attempt of this run".into(),
+                        }
+                    } else {
+                        Change::unchanged(target, "done in an earlier attempt of this run")
+                    };
+                    self.reporter.event(Event::Change {
+                        change: change.clone(),
+                    });
+                    self.record_change(change);
+                    return Ok(Value::from_json(&result["value"]));
+                }
+            }
+        }
         let progress = |m: &str| self.reporter.progress(m);
         let during = self.current_during();
         let gate_fn = || -> LocalBoxFuture<'_, Result<(), CloudError>> {
@@ -446,6 +486,7 @@ impl<'p> Interp<'p> {
         let ctx = CallCtx {
             mode: self.mode,
             token,
+            probe,
             progress: &progress,
             canary_gate: if during.is_empty() {
                 None
@@ -453,9 +494,34 @@ impl<'p> Interp<'p> {
                 Some(&gate_fn)
             },
         };
-        let called = dispatch::call(&self.cloud, op, &bound, &ctx)
-            .await
-            .map_err(|e| RunError::cloud(e, span))?;
+        let called = dispatch::call(&self.cloud, op, &bound, &ctx).await;
+        if let (Some(d), Some((key, _)), false) = (self.durable, &action, self.is_plan()) {
+            d.finish(
+                key,
+                match &called {
+                    Ok(c) => Ok(json!({
+                        "target": c.change.as_ref().map(change_target),
+                        "change": c.change.as_ref().map(Change::summary),
+                        "changed": c.change.as_ref().is_some_and(|c| !c.is_unchanged()),
+                        "value": c.value.to_json(),
+                    })),
+                    Err(e) => Err(e.to_string()),
+                },
+            );
+        }
+        if let (Err(e @ (CloudError::Cancelled | CloudError::Timeout { .. })), Some(_), false) =
+            (&called, &action, self.is_plan())
+        {
+            // Stopped while waiting: the request may have landed, so the step
+            // counts it as a change (an irreversible one stays "not undone").
+            self.record_change(Change::Applied {
+                target: name.clone(),
+                from: None,
+                to: None,
+                detail: format!("may have been applied: {e}"),
+            });
+        }
+        let called = called.map_err(|e| RunError::cloud(e, span))?;
         if let Some(change) = called.change {
             self.reporter.event(Event::Change {
                 change: change.clone(),
@@ -483,5 +549,12 @@ impl<'p> Interp<'p> {
                     }
                 }
             })
+    }
+}
+
+fn change_target(c: &Change) -> String {
+    match c {
+        Change::Unchanged { target, .. } | Change::Applied { target, .. } => target.clone(),
+        Change::Planned(p) => p.target.clone(),
     }
 }

@@ -15,6 +15,7 @@
 
 mod checks;
 pub mod dispatch;
+pub mod durable;
 pub mod env;
 pub mod error;
 mod eval;
@@ -35,6 +36,7 @@ pub use report::{Output, Reporter};
 use crate::cloud::clock::human;
 use crate::cloud::plan::Mode;
 use crate::diagnostic::Diagnostic;
+use crate::durable::{RunId, RunOutcome};
 use crate::syntax::Program;
 use crate::syntax::ast::Runbook;
 use env::Env;
@@ -43,16 +45,19 @@ use report::{Event, StepStatus};
 use run::{Interp, StepRecord};
 use value::Value;
 
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct ExecOptions {
     pub dry_run: bool,
     /// Answer every `confirm` (and a protected environment) with yes.
     pub yes: bool,
     /// stdin/stderr are a terminal: `confirm` may prompt.
     pub interactive: bool,
-    /// Seeds idempotency tokens: rerunning with the same id never starts a
-    /// second update for the same action.
-    pub run_id: String,
+    /// `--step`: ask before each step (needs a terminal).
+    pub step: bool,
+    /// Seeds idempotency tokens (`ActionKey::client_request_token`): a
+    /// resumed run keeps its id, so EKS never starts a second update for
+    /// the same action.
+    pub run_id: RunId,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -165,6 +170,39 @@ pub async fn execute(
     cloud: Cloud,
     opts: &ExecOptions,
     reporter: &Reporter,
+    journal: Option<&durable::Durable>,
+) -> RunSummary {
+    // A dry run is never journalled (it sends no mutation to protect).
+    let journal = journal.filter(|_| !opts.dry_run);
+    let summary = run(program, runbook, bound, cloud, opts, reporter, journal).await;
+    if let Some(d) = journal {
+        d.unlock().await;
+        let outcome = match summary.status {
+            RunStatus::Succeeded | RunStatus::Planned => RunOutcome::Succeeded,
+            RunStatus::RolledBack => RunOutcome::RolledBack,
+            RunStatus::Refused | RunStatus::Failed => RunOutcome::Failed,
+        };
+        let error = summary.errors.first().map(|e| e.message.clone());
+        match d.close(outcome, error, &summary.final_state) {
+            Ok(path) => reporter.event(Event::Log {
+                message: format!("report: {}", path.display()),
+            }),
+            Err(e) => reporter.event(Event::Log {
+                message: format!("the run report could not be written: {e}"),
+            }),
+        }
+    }
+    summary
+}
+
+async fn run(
+    program: &Program,
+    runbook: &Runbook,
+    bound: &params::Bound,
+    cloud: Cloud,
+    opts: &ExecOptions,
+    reporter: &Reporter,
+    journal: Option<&durable::Durable>,
 ) -> RunSummary {
     let mode = if opts.dry_run {
         Mode::Plan
@@ -182,6 +220,8 @@ pub async fn execute(
     );
     interp.yes = opts.yes;
     interp.interactive = opts.interactive;
+    interp.step_mode = opts.step;
+    interp.durable = journal;
     interp.cluster = match bound.values.get("cluster") {
         Some(Value::Str(c)) => Some(c.clone()),
         _ => None,
@@ -189,7 +229,7 @@ pub async fn execute(
     reporter.event(Event::Started {
         runbook: runbook.name.name.clone(),
         dry_run: opts.dry_run,
-        run_id: opts.run_id.clone(),
+        run_id: opts.run_id.to_string(),
     });
     for (k, v) in &bound.values {
         reporter.event(Event::Param {
@@ -245,10 +285,31 @@ pub async fn execute(
         }
     }
 
+    if opts.step && !opts.dry_run && !opts.interactive {
+        let d = Diagnostic::error(
+            "RUN007",
+            "--step asks before each step and needs a terminal, but stdin or stderr is not one",
+        )
+        .with_label(runbook.name.span, "")
+        .with_help("run it from a terminal, or leave out --step");
+        return finish(RunStatus::Refused, vec![d], &interp, vec![]);
+    }
+
     let failures = interp.preconditions(&env).await;
     if !failures.is_empty() {
         let diags = failures.iter().map(|f| f.to_diagnostic()).collect();
         return finish(RunStatus::Refused, diags, &interp, vec![]);
+    }
+
+    // The cluster lock, before the first mutation; renewed in the background
+    // until `execute` releases it.
+    if let Some(d) = journal
+        && let Err(message) = d.lock(cloud.kube.client().clone()).await
+    {
+        let d = Diagnostic::error("RUN008", format!("the cluster is locked: {message}"))
+            .with_label(runbook.name.span, "")
+            .with_help("wait for the other run to end; a killed run's lock lapses after its TTL");
+        return finish(RunStatus::Refused, vec![d], &interp, vec![]);
     }
 
     let mut error = None;

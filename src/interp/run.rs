@@ -7,12 +7,14 @@ use std::time::Duration;
 use futures::future::{Either, LocalBoxFuture, select};
 
 use super::dispatch::Cloud;
+use super::durable::Durable;
 use super::env::Env;
 use super::error::{FailKind, RunError};
 use super::report::{Event, Reporter, StepStatus};
 use super::value::Value;
 use crate::cloud::clock::human;
 use crate::cloud::plan::{Change, Mode};
+use crate::durable::{Record, RunId, StepOutcome};
 use crate::source::Span;
 use crate::syntax::Program;
 use crate::syntax::ast::{
@@ -29,9 +31,13 @@ pub struct Interp<'p> {
     pub cloud: Cloud,
     pub mode: Mode,
     pub reporter: &'p Reporter,
-    pub run_id: String,
+    pub run_id: RunId,
     pub yes: bool,
     pub interactive: bool,
+    /// `--step`: ask before each step.
+    pub step_mode: bool,
+    /// A real run's journal and lock; `None` for dry runs.
+    pub durable: Option<&'p Durable>,
     pub cluster: Option<String>,
     pub(super) gates: HashMap<&'p str, &'p GateDecl>,
     pub(super) checks: HashMap<&'p str, &'p CheckDecl>,
@@ -84,7 +90,7 @@ impl<'p> Interp<'p> {
         cloud: Cloud,
         mode: Mode,
         reporter: &'p Reporter,
-        run_id: String,
+        run_id: RunId,
     ) -> Self {
         let mut gates = HashMap::new();
         let mut checks = HashMap::new();
@@ -120,6 +126,8 @@ impl<'p> Interp<'p> {
             run_id,
             yes: false,
             interactive: false,
+            step_mode: false,
+            durable: None,
             cluster: None,
             gates,
             checks,
@@ -414,6 +422,40 @@ impl<'p> Interp<'p> {
         }
     }
 
+    /// Append to the run's journal, if it has one (real runs).
+    pub(super) fn journal(&self, record: Record) {
+        if let Some(d) = self.durable {
+            d.note(record);
+        }
+    }
+
+    fn note_gate(&self, gate: &str, passed: bool, detail: &str) {
+        let step = self.state.borrow().stack.last().map(|c| c.key.clone());
+        self.journal(Record::GateResult {
+            gate: gate.to_string(),
+            step,
+            passed,
+            detail: detail.to_string(),
+        });
+    }
+
+    /// `--step`: the operator okays each step before it starts.
+    fn ask_step(&self, title: &str, span: Span) -> Result<(), RunError> {
+        let term = console::Term::stderr();
+        let _ = term.write_line(&format!("next step: {title} — run it? [y/N] "));
+        let answer = term.read_line().unwrap_or_default();
+        if matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes") {
+            Ok(())
+        } else {
+            Err(RunError::new(
+                FailKind::Cancelled,
+                format!("step not confirmed: {title}"),
+                span,
+            )
+            .with_help("`runbook resume <run id>` continues from this step later"))
+        }
+    }
+
     // -------------------------------------------------------------------- steps
 
     async fn exec_step(&self, step: &'p Step, env: &mut Env) -> Result<(), RunError> {
@@ -430,11 +472,17 @@ impl<'p> Interp<'p> {
             );
             return Ok(());
         }
+        if self.step_mode && !self.is_plan() {
+            self.ask_step(&title, step.span)?;
+        }
         let depth = self.state.borrow().stack.len();
         self.reporter.event(Event::StepStarted {
             id: step.id.clone(),
             title: title.clone(),
             depth,
+        });
+        self.journal(Record::StepStarted {
+            step: step.id.clone(),
         });
         let started = self.cloud.clock.now();
         {
@@ -515,6 +563,15 @@ impl<'p> Interp<'p> {
         elapsed: Duration,
         changes: Vec<Change>,
     ) {
+        self.journal(Record::StepFinished {
+            step: id.to_string(),
+            outcome: match status {
+                StepStatus::Skipped => StepOutcome::Skipped,
+                StepStatus::Failed => StepOutcome::Failed,
+                _ => StepOutcome::Ok,
+            },
+            error: None,
+        });
         self.reporter.event(Event::StepFinished {
             id: id.to_string(),
             title: title.to_string(),
@@ -592,6 +649,10 @@ impl<'p> Interp<'p> {
             return true;
         };
         self.cloud.clock.reset_cancel();
+        self.journal(Record::RollbackStarted {
+            step: done.title.clone(),
+            reason: "a step failed".into(),
+        });
         self.reporter.event(Event::StepStarted {
             id: format!("rollback:{}", done.title),
             title: format!("rollback: {}", done.title),
@@ -645,6 +706,11 @@ impl<'p> Interp<'p> {
     }
 
     fn note_rollback(&self, title: &str, status: StepStatus, message: String) {
+        self.journal(Record::RollbackFinished {
+            step: title.to_string(),
+            ok: status == StepStatus::RolledBack,
+            error: (!message.is_empty()).then(|| message.clone()),
+        });
         self.reporter.event(Event::Rollback {
             title: title.to_string(),
             status,
@@ -742,10 +808,12 @@ impl<'p> Interp<'p> {
                 None => {
                     streak += 1;
                     if streak >= consecutive {
+                        let message = format!("held after {}", human(clock.since(started)));
+                        self.note_gate(name, true, &message);
                         self.reporter.event(Event::Gate {
                             name: name.to_string(),
                             ok: true,
-                            message: format!("held after {}", human(clock.since(started))),
+                            message,
                         });
                         return Ok(());
                     }
@@ -758,6 +826,7 @@ impl<'p> Interp<'p> {
                             human(within),
                             self.source_of(c)
                         );
+                        self.note_gate(name, false, &msg);
                         self.reporter.event(Event::Gate {
                             name: name.to_string(),
                             ok: false,

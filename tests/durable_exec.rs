@@ -1,0 +1,570 @@
+//! Durable runs through the interpreter against the in-process sandbox: the
+//! journal matches what the sandbox saw, a resumed run never sends a
+//! mutation twice, a second run is refused by the cluster lock, and reports
+//! are written. One test binary; each test starts its own sandbox.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use runbook::cloud::{Clients, Clock, ConnectOptions};
+use runbook::durable::journal;
+use runbook::durable::{
+    ClusterLock, Fingerprint, LockOptions, Record, ResumePlan, ResumeState, RunHeader, RunId,
+    RunStore, SystemClock,
+};
+use runbook::interp::durable::Durable;
+use runbook::interp::{self, Cloud, ExecOptions, Output, Reporter, RunStatus, params};
+use runbook::sandbox::{Fixture, RequestRecord, Sandbox, SandboxOptions};
+
+const SCALE: f64 = 1000.0;
+
+const UPGRADE: &str = r#"
+runbook small "control plane and add-ons" {
+  param cluster: string
+
+  step "control plane" irreversible {
+    eks.update_cluster_version(cluster, 1.29)
+  }
+  step "add-ons" {
+    for a in eks.addons(cluster) {
+      eks.update_addon(cluster, a.name, version: eks.default_addon_version(a.name, 1.29))
+    }
+  }
+}
+"#;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+async fn start() -> (Sandbox, Cloud) {
+    let fixture = Fixture::load(&root().join("examples/sandbox/small.yaml")).unwrap();
+    let sandbox = Sandbox::start(
+        fixture,
+        SandboxOptions {
+            time_scale: SCALE,
+            ..SandboxOptions::default()
+        },
+    )
+    .await
+    .expect("sandbox starts");
+    let clients = Clients::connect(&ConnectOptions {
+        region: Some(sandbox.region()),
+        eks_endpoint: Some(sandbox.endpoint()),
+        kubeconfig_yaml: Some(sandbox.kubeconfig_yaml()),
+        ..ConnectOptions::default()
+    })
+    .await
+    .expect("clients connect");
+    (sandbox, Cloud::new(clients, Clock::scaled(SCALE)))
+}
+
+/// The runbook on disk (the journal fingerprints it) and loaded.
+fn write_runbook(dir: &Path) -> (PathBuf, runbook::syntax::Program) {
+    let path = dir.join("upgrade.upg");
+    std::fs::write(&path, UPGRADE).unwrap();
+    let program = runbook::syntax::load(&path).unwrap_or_else(|(sources, d)| {
+        panic!("{}", runbook::diagnostic::render_all(&d, &sources, false).0)
+    });
+    (path, program)
+}
+
+fn new_run(store: &RunStore, path: &Path, program: &runbook::syntax::Program) -> Durable {
+    let now = jiff::Timestamp::now();
+    let header = RunHeader::new(
+        RunId::generate(now),
+        path.display().to_string(),
+        Fingerprint::of_sources(&program.sources),
+        "demo",
+        now,
+    );
+    let run = store.start(header, SystemClock::shared()).unwrap();
+    Durable::new(run, ResumeState::default())
+}
+
+async fn exec(
+    program: &runbook::syntax::Program,
+    cloud: &Cloud,
+    durable: &Durable,
+) -> (interp::RunSummary, String) {
+    exec_with(program, cloud, durable, &[]).await
+}
+
+async fn exec_with(
+    program: &runbook::syntax::Program,
+    cloud: &Cloud,
+    durable: &Durable,
+    sets: &[&str],
+) -> (interp::RunSummary, String) {
+    let runbook = params::root_runbook(program).unwrap();
+    let mut sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
+    sets.push("cluster=demo".into());
+    let bound = params::bind(program, runbook, None, &sets).unwrap();
+    let reporter = Reporter::new(Output::Text, cloud.clock.clone());
+    let opts = ExecOptions {
+        dry_run: false,
+        yes: true,
+        interactive: false,
+        step: false,
+        run_id: durable.run_id(),
+    };
+    let summary = interp::execute(
+        program,
+        runbook,
+        &bound,
+        cloud.clone(),
+        &opts,
+        &reporter,
+        Some(durable),
+    )
+    .await;
+    (summary, reporter.lines().join("\n"))
+}
+
+/// Mutating requests of the two cloud APIs, without the lock's own Lease
+/// traffic.
+fn mutations(sandbox: &Sandbox) -> Vec<RequestRecord> {
+    sandbox
+        .mutations()
+        .into_iter()
+        .filter(|r| !r.path.contains("/leases"))
+        .collect()
+}
+
+fn records(dir: &Path) -> Vec<Record> {
+    journal::read(&dir.join("journal.jsonl"))
+        .unwrap()
+        .records()
+        .cloned()
+        .collect()
+}
+
+fn assert_none_twice(sent: &[RequestRecord]) {
+    let mut seen: HashMap<(String, String), usize> = HashMap::new();
+    for r in sent {
+        *seen.entry((r.method.clone(), r.path.clone())).or_default() += 1;
+    }
+    let twice: Vec<_> = seen.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "sent more than once: {twice:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn exec_journals_each_mutation_the_sandbox_saw_and_writes_reports() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (path, program) = write_runbook(tmp.path());
+    let (sandbox, cloud) = start().await;
+    let durable = new_run(&RunStore::new(tmp.path().join(".runbook")), &path, &program);
+    let (summary, text) = exec(&program, &cloud, &durable).await;
+    assert_eq!(summary.status, RunStatus::Succeeded, "{text}");
+
+    let recs = records(&durable.dir());
+    let mut intents = 0;
+    let mut applied = 0;
+    for (i, r) in recs.iter().enumerate() {
+        if let Record::ActionIntent {
+            key,
+            client_request_token,
+            ..
+        } = r
+        {
+            intents += 1;
+            assert_eq!(
+                client_request_token.as_deref(),
+                Some(key.client_request_token(&durable.run_id()).as_str())
+            );
+            // Its result follows before anything else happens.
+            match &recs[i + 1] {
+                Record::ActionResult {
+                    key: k,
+                    outcome: runbook::durable::ActionOutcome::Ok { result },
+                } if k == key => {
+                    if result["changed"] == true {
+                        applied += 1;
+                    }
+                }
+                other => panic!("intent {key} followed by {other:?}"),
+            }
+        }
+    }
+    // One control-plane update and one per add-on, each sent exactly once.
+    let sent = mutations(&sandbox);
+    assert!(intents >= 2, "{recs:?}");
+    assert_eq!(applied, sent.len(), "{sent:?}\n{recs:?}");
+    assert_none_twice(&sent);
+    assert!(
+        sent.iter().all(|r| r.method == "POST"),
+        "only updates: {sent:?}"
+    );
+    assert!(matches!(recs.last(), Some(Record::RunFinished { .. })));
+
+    // The lock was taken and released.
+    assert!(
+        sandbox
+            .mutations()
+            .iter()
+            .any(|r| r.path.contains("/leases")),
+        "the run took the cluster lock"
+    );
+    let md = std::fs::read_to_string(durable.dir().join("report.md")).unwrap();
+    let json = std::fs::read_to_string(durable.dir().join("report.json")).unwrap();
+    for step in ["control-plane", "add-ons"] {
+        assert!(md.contains(step), "{md}");
+        assert!(json.contains(step), "{json}");
+    }
+    assert!(text.contains("report: "), "{text}");
+}
+
+/// Stopped while the control-plane update is in flight, then resumed: the
+/// update is waited for, not sent again, and the run completes.
+#[tokio::test(flavor = "multi_thread")]
+async fn resume_after_an_interrupt_sends_no_mutation_twice() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (path, program) = write_runbook(tmp.path());
+    let (sandbox, cloud) = start().await;
+    let store = RunStore::new(tmp.path().join(".runbook"));
+    let durable = new_run(&store, &path, &program);
+    let id = durable.run_id();
+
+    let clock = cloud.clock.clone();
+    let sandbox_ref = &sandbox;
+    let interrupt = async move {
+        while !mutations(sandbox_ref)
+            .iter()
+            .any(|r| r.path.ends_with("/updates"))
+        {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        clock.cancel();
+    };
+    let ((first, text), ()) = tokio::join!(exec(&program, &cloud, &durable), interrupt);
+    assert_eq!(first.status, RunStatus::Failed, "{text}");
+    drop(durable);
+    let after_first = mutations(&sandbox).len();
+    assert_eq!(after_first, 1, "only the control-plane update went out");
+
+    let plan = ResumePlan::prepare(&store, &id, false).expect("resumable");
+    let (run, state) = plan.begin(SystemClock::shared()).unwrap();
+    let resumed = Durable::new(run, state);
+    let (second, text) = exec(&program, &cloud, &resumed).await;
+    assert_eq!(second.status, RunStatus::Succeeded, "{text}");
+    assert!(text.contains("in progress; waiting"), "{text}");
+
+    let sent = mutations(&sandbox);
+    assert!(
+        sent.len() > after_first,
+        "the add-ons were updated: {sent:?}"
+    );
+    assert_none_twice(&sent);
+    let recs = records(&resumed.dir());
+    assert!(recs.iter().any(|r| matches!(r, Record::Resumed { .. })));
+}
+
+/// A crash right after an intent was journalled: on resume the action is in
+/// doubt, the state is probed, and nothing is re-sent.
+#[tokio::test(flavor = "multi_thread")]
+async fn resume_after_a_crash_between_intent_and_result_probes_instead_of_resending() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (path, program) = write_runbook(tmp.path());
+    let (sandbox, cloud) = start().await;
+    let store = RunStore::new(tmp.path().join(".runbook"));
+    let durable = new_run(&store, &path, &program);
+    let id = durable.run_id();
+    let (summary, text) = exec(&program, &cloud, &durable).await;
+    assert_eq!(summary.status, RunStatus::Succeeded, "{text}");
+    let dir = durable.dir();
+    drop(durable);
+    let before = mutations(&sandbox);
+
+    // Cut the journal right after the first add-on's intent, as a crash
+    // after the request went out but before its result was written would.
+    let journal_path = dir.join("journal.jsonl");
+    let text = std::fs::read_to_string(&journal_path).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let cut = lines
+        .iter()
+        .position(|l| l.contains("\"action_intent\"") && l.contains("update_addon"))
+        .expect("an add-on intent");
+    std::fs::write(&journal_path, lines[..=cut].join("\n") + "\n").unwrap();
+
+    let plan = ResumePlan::prepare(&store, &id, false).expect("resumable");
+    assert_eq!(plan.state.in_doubt().count(), 1);
+    let (run, state) = plan.begin(SystemClock::shared()).unwrap();
+    let resumed = Durable::new(run, state);
+    let (second, text) = exec(&program, &cloud, &resumed).await;
+    assert_eq!(second.status, RunStatus::Succeeded, "{text}");
+    assert!(
+        text.contains("done in an earlier attempt"),
+        "the control plane is reused: {text}"
+    );
+    assert_eq!(mutations(&sandbox), before, "nothing was sent again");
+    // The control plane still counts as changed by its (irreversible) step,
+    // so a later failure's rollback would stop there.
+    assert!(
+        second.steps[0]
+            .changes
+            .iter()
+            .any(|c| c.contains("done in an earlier attempt")),
+        "{:?}",
+        second.steps[0].changes
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_second_run_is_refused_naming_the_lock_holder() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (path, program) = write_runbook(tmp.path());
+    let (sandbox, cloud) = start().await;
+    let other: RunId = "20261123T000000Z-0000beef".parse().unwrap();
+    let held = ClusterLock::acquire(
+        cloud.kube.client().clone(),
+        LockOptions::new(other.clone(), "other.upg"),
+        SystemClock::shared(),
+    )
+    .await
+    .unwrap();
+
+    let durable = new_run(&RunStore::new(tmp.path().join(".runbook")), &path, &program);
+    let (summary, text) = exec(&program, &cloud, &durable).await;
+    assert_eq!(summary.status, RunStatus::Refused, "{text}");
+    let error = &summary.errors[0];
+    assert_eq!(error.code, "RUN008");
+    assert!(error.message.contains(other.as_str()), "{}", error.message);
+    assert!(mutations(&sandbox).is_empty(), "nothing was changed");
+    held.release().await.unwrap();
+}
+
+const PARTIAL: &str = r#"
+runbook partial "add-ons rolled back after a later failure" {
+  param cluster: string
+  param break_it: bool = false
+
+  step "cordon the first node" {
+    k8s.cordon(k8s.nodes()[0].name)
+  }
+  step "add-ons" {
+    let before = eks.addon(cluster, "vpc-cni")
+    eks.update_addon(cluster, "vpc-cni", version: "v1.18.3-eksbuild.2")
+    rollback {
+      eks.update_addon(cluster, "vpc-cni", version: before.version)
+    }
+  }
+  step "verify" when break_it {
+    fail "broken on purpose"
+  }
+}
+"#;
+
+/// A run that failed after rolling back its add-on step is resumed: the
+/// add-on update is applied again (its journalled result is stale), with a
+/// fresh token so EKS does not hand back the earlier update; the cordon,
+/// which was not undone, is not sent again.
+#[tokio::test(flavor = "multi_thread")]
+async fn resume_after_a_rollback_reapplies_the_rolled_back_step() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("partial.upg");
+    std::fs::write(&path, PARTIAL).unwrap();
+    let program = runbook::syntax::load(&path).unwrap_or_else(|(sources, d)| {
+        panic!("{}", runbook::diagnostic::render_all(&d, &sources, false).0)
+    });
+    let (sandbox, cloud) = start().await;
+    let original = sandbox.addon_versions();
+    let store = RunStore::new(tmp.path().join(".runbook"));
+    let durable = new_run(&store, &path, &program);
+    let id = durable.run_id();
+    let (first, text) = exec_with(&program, &cloud, &durable, &["break_it=true"]).await;
+    assert_eq!(first.status, RunStatus::Failed, "{text}");
+    assert_eq!(
+        sandbox.addon_versions(),
+        original,
+        "add-ons rolled back: {text}"
+    );
+    drop(durable);
+
+    let (active, state) = ResumePlan::prepare(&store, &id, false)
+        .unwrap()
+        .begin(SystemClock::shared())
+        .unwrap();
+    let resumed = Durable::new(active, state);
+    let (second, text) = exec(&program, &cloud, &resumed).await;
+    assert_eq!(second.status, RunStatus::Succeeded, "{text}");
+    assert_eq!(
+        sandbox.addon_versions()["vpc-cni"],
+        "v1.18.3-eksbuild.2",
+        "vpc-cni updated again: {text}"
+    );
+    let sent = mutations(&sandbox);
+    let count = |suffix: &str| sent.iter().filter(|r| r.path.ends_with(suffix)).count();
+    // Forward, rollback, forward again; the cordon only once.
+    assert_eq!(count("/addons/vpc-cni/update"), 3, "{sent:?}");
+    assert_eq!(
+        sent.iter().filter(|r| r.method == "PATCH").count(),
+        1,
+        "{sent:?}"
+    );
+}
+
+/// The binary: a real run prints where its journal and report are; `--step`
+/// without a terminal refuses.
+#[test]
+fn exec_binary_prints_the_report_path_and_step_needs_a_terminal() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (path, _) = write_runbook(tmp.path());
+    let runs = tmp.path().join("state");
+    let run = |extra: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_runbook"))
+            .args(["exec", path.to_str().unwrap(), "--yes", "--runs-dir"])
+            .arg(&runs)
+            .args([
+                "--sandbox",
+                "examples/sandbox/small.yaml",
+                "--time-scale",
+                "5000",
+            ])
+            .args(extra)
+            .current_dir(root())
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        (
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+            out.status.code(),
+        )
+    };
+    let (stdout, stderr, code) = run(&["--step"]);
+    assert_eq!(code, Some(1), "{stdout}{stderr}");
+    assert!(stderr.contains("RUN007"), "{stderr}");
+
+    let (stdout, stderr, code) = run(&[]);
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    let report = stdout
+        .lines()
+        .chain(stderr.lines())
+        .find_map(|l| l.split("report: ").nth(1))
+        .expect("the report path is printed");
+    assert!(Path::new(report.trim()).exists(), "{report}");
+}
+
+/// The issue's crash test: `runbook exec` (a separate process) is SIGKILLed at
+/// seeded random moments while cordoning the nodes of a sandbox that outlives
+/// it, then `runbook resume` is run (and killed) until the run finished. The
+/// sandbox's request log must show every mutation exactly once.
+mod crash {
+    use super::*;
+    use rand::{Rng, SeedableRng};
+    use std::process::{Command, Stdio};
+
+    const CORDON_ALL: &str = r#"
+runbook cordon_all "cordon every node" {
+  step "cordon" {
+    for n in k8s.nodes() {
+      k8s.cordon(n.name)
+    }
+  }
+}
+"#;
+
+    fn command(dir: &Path, sandbox: &Sandbox, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_runbook"));
+        cmd.args(args)
+            .args(["--yes", "--output", "json", "--kubeconfig"])
+            .arg(dir.join("kubeconfig"))
+            .arg("--runs-dir")
+            .arg(dir.join(".runbook"))
+            .env("AWS_ENDPOINT_URL_EKS", sandbox.endpoint())
+            .env("AWS_REGION", sandbox.region())
+            .env("AWS_ACCESS_KEY_ID", "sandbox")
+            .env("AWS_SECRET_ACCESS_KEY", "sandbox")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("HOME", dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        cmd
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sigkilled_exec_is_resumed_without_repeating_a_mutation() {
+        let mut total_kills = 0;
+        let mut resumed_mid_run = 0;
+        for seed in 1..=20u64 {
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+            let fixture = Fixture::load(&root().join("examples/sandbox/small.yaml")).unwrap();
+            let sandbox = Sandbox::start(
+                fixture,
+                SandboxOptions {
+                    time_scale: 0.0,
+                    seed,
+                    // Every request takes 15 ms, so the kills land across the
+                    // cordons and not only during start-up.
+                    faults: "latency=15ms@1".parse().unwrap(),
+                    ..SandboxOptions::default()
+                },
+            )
+            .await
+            .unwrap();
+            let dir = tempfile::tempdir().unwrap();
+            let file = dir.path().join("cordon.upg");
+            std::fs::write(&file, CORDON_ALL).unwrap();
+            sandbox
+                .write_kubeconfig(&dir.path().join("kubeconfig"))
+                .unwrap();
+            let store = RunStore::new(dir.path().join(".runbook"));
+            let state = || {
+                store
+                    .list(jiff::Timestamp::now())
+                    .unwrap()
+                    .first()
+                    .map(|r| (r.header.run_id.clone(), r.state))
+            };
+            for attempt in 0.. {
+                assert!(attempt < 40, "seed {seed}: the run never finished");
+                let mut cmd = match state() {
+                    None => command(dir.path(), &sandbox, &["exec", file.to_str().unwrap()]),
+                    Some((_, runbook::durable::RunState::Finished)) => break,
+                    Some((id, _)) => command(dir.path(), &sandbox, &["resume", id.as_str()]),
+                };
+                let mut child = cmd.spawn().unwrap();
+                tokio::time::sleep(Duration::from_millis(rng.random_range(1..500))).await;
+                match child.try_wait().unwrap() {
+                    Some(status) => {
+                        let mut err = String::new();
+                        std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err)
+                            .unwrap();
+                        assert!(status.success(), "seed {seed}: {err}");
+                    }
+                    None => {
+                        child.kill().unwrap(); // SIGKILL
+                        child.wait().unwrap();
+                        total_kills += 1;
+                    }
+                }
+            }
+            let nodes = sandbox.nodes();
+            assert!(nodes.iter().all(|n| n.unschedulable), "seed {seed}");
+            let sent = mutations(&sandbox);
+            assert_eq!(sent.len(), nodes.len(), "seed {seed}: {sent:?}");
+            assert_none_twice(&sent);
+            let runs = store.list(jiff::Timestamp::now()).unwrap();
+            assert_eq!(runs.len(), 1);
+            let recs = records(&store.run_dir(&runs[0].header.run_id));
+            let resumed = recs.iter().any(|r| matches!(r, Record::Resumed { .. }));
+            let cut_mid_step = recs
+                .iter()
+                .any(|r| matches!(r, Record::ActionIntent { .. }))
+                && resumed
+                && recs
+                    .iter()
+                    .position(|r| matches!(r, Record::Resumed { .. }))
+                    > recs
+                        .iter()
+                        .position(|r| matches!(r, Record::ActionIntent { .. }));
+            resumed_mid_run += usize::from(cut_mid_step);
+        }
+        eprintln!("{resumed_mid_run} of 20 runs were killed after their first mutation");
+        assert!(resumed_mid_run >= 3, "too few kills landed mid-run");
+        eprintln!("{total_kills} kills");
+        assert!(total_kills >= 20, "only {total_kills} kills");
+    }
+}
