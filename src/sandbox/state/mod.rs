@@ -125,6 +125,11 @@ pub struct World {
     pub pdb_specs: Vec<PdbSpec>,
     /// Set when pods, nodes or workloads changed: controllers must run.
     pub dirty: bool,
+    /// Set when nodes come or go or a DaemonSet (or one of its pods)
+    /// changed: the DaemonSet controller must look at every node.
+    pub daemonsets_dirty: bool,
+    /// Deployment uid -> (generation, pod-template hash).
+    pub template_hashes: HashMap<String, (u64, String)>,
     /// Simulated times at which something is due, in order.
     pub timers: BTreeSet<(u64, Timer)>,
     /// Bumped whenever an add-on version changes (nodes re-check networking).
@@ -188,6 +193,9 @@ impl World {
 
     pub fn after_create(&mut self, resource: &str, obj: &Value) {
         self.dirty = true;
+        if matches!(resource, "nodes" | "daemonsets") {
+            self.daemonsets_dirty = true;
+        }
         if resource == "pods" {
             let ns = meta_str(obj, "namespace").to_string();
             let name = meta_str(obj, "name").to_string();
@@ -250,6 +258,12 @@ impl World {
         }
         let obj = self.kube.remove(resource, ns, name)?;
         self.dirty = true;
+        if resource == "nodes"
+            || resource == "daemonsets"
+            || objects::controller_of(&obj).is_some_and(|(kind, _, _)| kind == "DaemonSet")
+        {
+            self.daemonsets_dirty = true;
+        }
         if resource == "pods" {
             self.unscheduled.remove(&(ns.to_string(), name.to_string()));
             if let Some(p) = self.pods.remove(meta_str(&obj, "uid"))
@@ -270,6 +284,9 @@ impl World {
     /// Called after an API client replaced or patched an object.
     pub fn after_update(&mut self, resource: &'static str, ns: &str, name: &str) {
         self.dirty = true;
+        if matches!(resource, "nodes" | "daemonsets") {
+            self.daemonsets_dirty = true;
+        }
         let Some(obj) = self.kube.get(resource, ns, name) else {
             return;
         };
