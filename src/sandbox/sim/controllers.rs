@@ -18,13 +18,14 @@ use crate::sandbox::state::objects::{
 /// image).
 type PodRef = (String, String, bool, bool, String, String);
 
-/// The pods a controller owns, found by scanning only its namespace.
-fn owned_pods(world: &World, ns: &str, owner_uid: &str) -> Vec<PodRef> {
-    world
-        .kube
-        .list("pods", Some(ns))
-        .filter(|(_, pod)| controller_of(pod).is_some_and(|(_, _, u)| u == owner_uid))
-        .map(|(_, pod)| {
+/// The pods a controller owns, from the owner index.
+fn owned_pods(world: &World, _ns: &str, owner_uid: &str) -> Vec<PodRef> {
+    let Some(keys) = world.by_owner.get(owner_uid) else {
+        return Vec::new();
+    };
+    keys.iter()
+        .filter_map(|(ns, name)| world.kube.get("pods", ns, name))
+        .map(|pod| {
             (
                 meta_str(pod, "namespace").to_string(),
                 meta_str(pod, "name").to_string(),
@@ -40,26 +41,20 @@ fn owned_pods(world: &World, ns: &str, owner_uid: &str) -> Vec<PodRef> {
         .collect()
 }
 
-/// (live pods, ready pods) per controller uid, without copying pod data.
+/// (live pods, ready pods) per controller uid, from the pod index.
 fn owner_counts(world: &World) -> HashMap<String, (u64, u64)> {
-    let mut counts: HashMap<String, (u64, u64)> = HashMap::new();
-    for (_, pod) in world.kube.list("pods", None) {
-        if is_terminating(pod) {
-            continue;
-        }
-        let Some((_, _, uid)) = controller_of(pod) else {
-            continue;
-        };
-        let ready = pod_ready(pod) as u64;
-        match counts.get_mut(uid) {
-            Some(c) => {
+    let mut counts = HashMap::with_capacity(world.by_owner.len());
+    for (owner, keys) in &world.by_owner {
+        let mut c = (0u64, 0u64);
+        for k in keys {
+            if let Some(m) = world.pod_meta.get(k)
+                && !m.terminating
+            {
                 c.0 += 1;
-                c.1 += ready;
-            }
-            None => {
-                counts.insert(uid.to_string(), (1, ready));
+                c.1 += m.ready as u64;
             }
         }
+        counts.insert(owner.clone(), c);
     }
     counts
 }

@@ -62,6 +62,8 @@ impl World {
             dirty: true,
             daemonsets_dirty: true,
             template_hashes: Default::default(),
+            pod_meta: Default::default(),
+            by_owner: Default::default(),
             timers: Default::default(),
             addons_changed: false,
         };
