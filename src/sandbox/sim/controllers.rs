@@ -292,17 +292,23 @@ fn replicasets(world: &mut World, counts: &HashMap<String, (u64, u64)>) {
         .filter(|(_, _, uid, want)| counts.get(uid).map_or(0, |c| c.0 as usize) != *want)
         .collect();
     for (ns, name, uid, want) in sets {
-        let live: Vec<PodRef> = owned_pods(world, &ns, &uid)
-            .into_iter()
-            .filter(|p| !p.3)
-            .collect();
-        if live.len() < want {
+        let have = counts.get(&uid).map_or(0, |c| c.0 as usize);
+        // Only scaling down needs to know which pods exist.
+        let live: Vec<PodRef> = if have > want {
+            owned_pods(world, &ns, &uid)
+                .into_iter()
+                .filter(|p| !p.3)
+                .collect()
+        } else {
+            Vec::new()
+        };
+        if have < want {
             let template = world
                 .kube
                 .get("replicasets", &ns, &name)
                 .expect("listed above")["spec"]["template"]
                 .clone();
-            for _ in live.len()..want {
+            for _ in have..want {
                 let pod_name = format!("{name}-{}", world.suffix(5));
                 create_owned_pod(
                     world,
