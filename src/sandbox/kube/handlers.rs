@@ -197,6 +197,7 @@ fn decode_continue(token: &str) -> Result<(String, String), KubeError> {
 }
 
 fn list(world: &mut World, req: &KubeRequest, t: &Target) -> Result<Response, KubeError> {
+    world.kube.keep_history();
     let (labels, fields) = selectors(req)?;
     let limit: usize = req
         .query

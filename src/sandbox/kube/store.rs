@@ -48,6 +48,9 @@ pub struct Store {
     tx: broadcast::Sender<Arc<WatchEvent>>,
     /// While the world is built nobody can watch: skip event copies.
     quiet: bool,
+    /// History is only kept once some client has listed or watched (a watch
+    /// always follows a list): until then no event copies are made.
+    watched: std::sync::atomic::AtomicBool,
 }
 
 impl Default for Store {
@@ -76,6 +79,7 @@ impl Store {
             history: VecDeque::new(),
             tx,
             quiet: false,
+            watched: Default::default(),
         }
     }
 
@@ -127,8 +131,12 @@ impl Store {
         self.quiet = quiet;
     }
 
+    fn recording(&self) -> bool {
+        !self.quiet && self.watched.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     fn emit(&mut self, resource: &'static str, kind: EventType, object: Value, rv: u64) {
-        if self.quiet {
+        if !self.recording() {
             return;
         }
         let ev = Arc::new(WatchEvent {
@@ -149,7 +157,7 @@ impl Store {
     pub fn insert(&mut self, resource: &'static str, mut obj: Value) -> Value {
         let rv = self.bump(&mut obj);
         let key = key_of(&obj);
-        if self.quiet {
+        if !self.recording() {
             self.objects
                 .entry(resource)
                 .or_default()
@@ -186,6 +194,7 @@ impl Store {
         f: impl FnOnce(&mut Value) -> bool,
     ) -> bool {
         let key = (ns.to_string(), name.to_string());
+        let recording = self.recording();
         let Some(obj) = self.objects.get_mut(resource).and_then(|m| m.get_mut(&key)) else {
             return false;
         };
@@ -195,7 +204,7 @@ impl Store {
         self.rv += 1;
         let rv = self.rv;
         obj["metadata"]["resourceVersion"] = Value::String(rv.to_string());
-        if !self.quiet {
+        if recording {
             let snapshot = obj.clone();
             self.emit(resource, EventType::Modified, snapshot, rv);
         }
@@ -213,6 +222,8 @@ impl Store {
     /// Events after `rv` plus a live receiver, taken atomically. `None` when
     /// `rv` is older than the kept history (the client must re-list: 410).
     pub fn subscribe_from(&self, rv: u64) -> Option<Subscription> {
+        self.watched
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         let rx = self.tx.subscribe();
         if rv + 1 < self.history.front().map_or(self.rv + 1, |e| e.rv) && rv < self.rv {
             return None;
@@ -221,7 +232,15 @@ impl Store {
         Some((backlog, rx))
     }
 
+    /// A client listed: it may watch from this version next.
+    pub fn keep_history(&self) {
+        self.watched
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<WatchEvent>> {
+        self.watched
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         self.tx.subscribe()
     }
 }
@@ -234,6 +253,7 @@ mod tests {
     #[test]
     fn modify_bumps_version_only_on_change_and_history_resumes() {
         let mut s = Store::new();
+        let _rx = s.subscribe();
         s.insert("pods", json!({"metadata": {"namespace": "a", "name": "p"}}));
         let rv = s.resource_version();
         assert!(!s.modify("pods", "a", "p", |_| false));

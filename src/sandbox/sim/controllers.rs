@@ -14,53 +14,47 @@ use crate::sandbox::state::objects::{
     controller_of, is_terminating, owner_ref, pod_from_template, pod_ready,
 };
 
-#[derive(Default)]
-struct Owned {
-    /// (namespace, name, ready, terminating, node, image)
-    pods: Vec<(String, String, bool, bool, String, String)>,
+/// A pod owned by a controller: (namespace, name, ready, terminating, node,
+/// image).
+type PodRef = (String, String, bool, bool, String, String);
+
+/// The pods a controller owns, from the owner index.
+fn owned_pods(world: &World, _ns: &str, owner_uid: &str) -> Vec<PodRef> {
+    let Some(keys) = world.by_owner.get(owner_uid) else {
+        return Vec::new();
+    };
+    keys.iter()
+        .filter_map(|(ns, name)| world.kube.get("pods", ns, name))
+        .map(|pod| {
+            (
+                meta_str(pod, "namespace").to_string(),
+                meta_str(pod, "name").to_string(),
+                pod_ready(pod),
+                is_terminating(pod),
+                pod["spec"]["nodeName"].as_str().unwrap_or("").to_string(),
+                pod["spec"]["containers"][0]["image"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_string(),
+            )
+        })
+        .collect()
 }
 
-fn index(world: &World) -> HashMap<String, Owned> {
-    let mut by_owner: HashMap<String, Owned> = HashMap::new();
-    for (_, pod) in world.kube.list("pods", None) {
-        let Some((_, _, uid)) = controller_of(pod) else {
-            continue;
-        };
-        by_owner.entry(uid.to_string()).or_default().pods.push((
-            meta_str(pod, "namespace").to_string(),
-            meta_str(pod, "name").to_string(),
-            pod_ready(pod),
-            is_terminating(pod),
-            pod["spec"]["nodeName"].as_str().unwrap_or("").to_string(),
-            pod["spec"]["containers"][0]["image"]
-                .as_str()
-                .unwrap_or("")
-                .to_string(),
-        ));
-    }
-    by_owner
-}
-
-/// (live pods, ready pods) per controller uid, without copying pod data.
+/// (live pods, ready pods) per controller uid, from the pod index.
 fn owner_counts(world: &World) -> HashMap<String, (u64, u64)> {
-    let mut counts: HashMap<String, (u64, u64)> = HashMap::new();
-    for (_, pod) in world.kube.list("pods", None) {
-        if is_terminating(pod) {
-            continue;
-        }
-        let Some((_, _, uid)) = controller_of(pod) else {
-            continue;
-        };
-        let ready = pod_ready(pod) as u64;
-        match counts.get_mut(uid) {
-            Some(c) => {
+    let mut counts = HashMap::with_capacity(world.by_owner.len());
+    for (owner, keys) in &world.by_owner {
+        let mut c = (0u64, 0u64);
+        for k in keys {
+            if let Some(m) = world.pod_meta.get(k)
+                && !m.terminating
+            {
                 c.0 += 1;
-                c.1 += ready;
-            }
-            None => {
-                counts.insert(uid.to_string(), (1, ready));
+                c.1 += m.ready as u64;
             }
         }
+        counts.insert(owner.clone(), c);
     }
     counts
 }
@@ -74,12 +68,17 @@ pub fn template_hash(template: &Value) -> String {
         .collect()
 }
 
+/// One pass of every controller. Work is proportional to what needs doing:
+/// one scan for per-owner counts, and per-namespace scans only for
+/// controllers whose pod count is off (or DaemonSets after node changes).
 pub fn run(world: &mut World) {
     deployments(world);
-    let idx = index(world);
-    replicasets(world, &idx);
-    daemonsets(world, &idx);
-    statefulsets(world, &idx);
+    let counts = owner_counts(world);
+    replicasets(world, &counts);
+    if std::mem::take(&mut world.daemonsets_dirty) {
+        daemonsets(world);
+    }
+    statefulsets(world, &counts);
     let counts = owner_counts(world);
     statuses(world, &counts);
     budgets(world);
@@ -168,20 +167,35 @@ fn endpoints(world: &mut World) {
 }
 
 fn deployments(world: &mut World) {
-    let deps: Vec<Value> = world
+    let deps: Vec<(String, String, String, u64, u64)> = world
         .kube
         .list("deployments", None)
-        .map(|(_, v)| v.clone())
+        .filter(|(_, d)| !is_terminating(d))
+        .map(|(k, d)| {
+            (
+                k.0.clone(),
+                k.1.clone(),
+                meta_str(d, "uid").to_string(),
+                d["spec"]["replicas"].as_u64().unwrap_or(1),
+                d["metadata"]["generation"].as_u64().unwrap_or(1),
+            )
+        })
         .collect();
-    for d in deps {
-        if is_terminating(&d) {
-            continue;
-        }
-        let ns = meta_str(&d, "namespace").to_string();
-        let name = meta_str(&d, "name").to_string();
-        let uid = meta_str(&d, "uid").to_string();
-        let replicas = d["spec"]["replicas"].as_u64().unwrap_or(1);
-        let hash = template_hash(&d["spec"]["template"]);
+    for (ns, name, uid, replicas, generation) in deps {
+        let hash = match world.template_hashes.get(&uid) {
+            Some((g, h)) if *g == generation => h.clone(),
+            _ => {
+                let d = world
+                    .kube
+                    .get("deployments", &ns, &name)
+                    .expect("listed above");
+                let h = template_hash(&d["spec"]["template"]);
+                world
+                    .template_hashes
+                    .insert(uid.clone(), (generation, h.clone()));
+                h
+            }
+        };
         let rs_name = format!("{name}-{hash}");
         let owned: Vec<(String, u64)> = world
             .kube
@@ -211,9 +225,13 @@ fn deployments(world: &mut World) {
                 });
             }
             None => {
+                let d = world
+                    .kube
+                    .get("deployments", &ns, &name)
+                    .expect("listed above");
                 let mut template = d["spec"]["template"].clone();
-                template["metadata"]["labels"]["pod-template-hash"] = json!(hash);
                 let mut selector = d["spec"]["selector"].clone();
+                template["metadata"]["labels"]["pod-template-hash"] = json!(hash);
                 selector["matchLabels"]["pod-template-hash"] = json!(hash);
                 let rs = json!({
                     "apiVersion": "apps/v1",
@@ -259,36 +277,51 @@ fn create_owned_pod(
     world.create("pods", pod);
 }
 
-fn replicasets(world: &mut World, idx: &HashMap<String, Owned>) {
-    let sets: Vec<Value> = world
+fn replicasets(world: &mut World, counts: &HashMap<String, (u64, u64)>) {
+    let sets: Vec<(String, String, String, usize)> = world
         .kube
         .list("replicasets", None)
-        .map(|(_, v)| v.clone())
+        .map(|(k, rs)| {
+            (
+                k.0.clone(),
+                k.1.clone(),
+                meta_str(rs, "uid").to_string(),
+                rs["spec"]["replicas"].as_u64().unwrap_or(0) as usize,
+            )
+        })
+        .filter(|(_, _, uid, want)| counts.get(uid).map_or(0, |c| c.0 as usize) != *want)
         .collect();
-    for rs in sets {
-        let ns = meta_str(&rs, "namespace").to_string();
-        let name = meta_str(&rs, "name").to_string();
-        let uid = meta_str(&rs, "uid").to_string();
-        let want = rs["spec"]["replicas"].as_u64().unwrap_or(0) as usize;
-        let live: Vec<_> = idx
-            .get(&uid)
-            .map(|o| o.pods.iter().filter(|p| !p.3).collect())
-            .unwrap_or_default();
-        if live.len() < want {
-            for _ in live.len()..want {
+    for (ns, name, uid, want) in sets {
+        let have = counts.get(&uid).map_or(0, |c| c.0 as usize);
+        // Only scaling down needs to know which pods exist.
+        let live: Vec<PodRef> = if have > want {
+            owned_pods(world, &ns, &uid)
+                .into_iter()
+                .filter(|p| !p.3)
+                .collect()
+        } else {
+            Vec::new()
+        };
+        if have < want {
+            let template = world
+                .kube
+                .get("replicasets", &ns, &name)
+                .expect("listed above")["spec"]["template"]
+                .clone();
+            for _ in have..want {
                 let pod_name = format!("{name}-{}", world.suffix(5));
                 create_owned_pod(
                     world,
                     &ns,
                     &pod_name,
-                    &rs["spec"]["template"],
+                    &template,
                     ("ReplicaSet", &name, &uid),
                     None,
                 );
             }
         } else if live.len() > want {
             // Remove unready pods first, as the ReplicaSet controller does.
-            let mut victims: Vec<_> = live.clone();
+            let mut victims = live.clone();
             victims.sort_by_key(|p| (p.2, p.1.clone()));
             for p in victims.iter().take(live.len() - want) {
                 world.delete("pods", &p.0, &p.1);
@@ -297,7 +330,7 @@ fn replicasets(world: &mut World, idx: &HashMap<String, Owned>) {
     }
 }
 
-fn daemonsets(world: &mut World, idx: &HashMap<String, Owned>) {
+fn daemonsets(world: &mut World) {
     let sets: Vec<Value> = world
         .kube
         .list("daemonsets", None)
@@ -314,7 +347,7 @@ fn daemonsets(world: &mut World, idx: &HashMap<String, Owned>) {
             .as_str()
             .unwrap_or("")
             .to_string();
-        let pods: Vec<_> = idx.get(&uid).map(|o| o.pods.clone()).unwrap_or_default();
+        let pods = owned_pods(world, &ns, &uid);
         let mut by_node: HashMap<&str, Vec<_>> = HashMap::new();
         for p in pods.iter().filter(|p| !p.3) {
             by_node.entry(p.4.as_str()).or_default().push(p);
@@ -357,7 +390,7 @@ fn daemonsets(world: &mut World, idx: &HashMap<String, Owned>) {
     }
 }
 
-fn statefulsets(world: &mut World, idx: &HashMap<String, Owned>) {
+fn statefulsets(world: &mut World, counts: &HashMap<String, (u64, u64)>) {
     let sets: Vec<Value> = world
         .kube
         .list("statefulsets", None)
@@ -370,7 +403,10 @@ fn statefulsets(world: &mut World, idx: &HashMap<String, Owned>) {
         let want = sts["spec"]["replicas"].as_u64().unwrap_or(1);
         let stuck =
             sts["metadata"]["annotations"]["sandbox.runbook.dev/stuck-pvc-finalizer"] == "true";
-        let pods: Vec<_> = idx.get(&uid).map(|o| o.pods.clone()).unwrap_or_default();
+        if counts.get(&uid).map_or(0, |c| c.0) == want {
+            continue;
+        }
+        let pods = owned_pods(world, &ns, &uid);
         for i in 0..want {
             let pod_name = format!("{name}-{i}");
             let claim = format!("data-{name}-{i}");

@@ -173,8 +173,11 @@ pub fn finish_addon_update(world: &mut World, addon: &str) {
         let image = addons::image(&world.cluster.region, repo, &version);
         world.kube.modify(kind, "kube-system", name, |o| {
             o["spec"]["template"]["spec"]["containers"][0]["image"] = serde_json::json!(image);
+            let generation = o["metadata"]["generation"].as_u64().unwrap_or(1);
+            o["metadata"]["generation"] = serde_json::json!(generation + 1);
             true
         });
+        world.daemonsets_dirty = true;
     }
     world.addons_changed = true;
     world.dirty = true;

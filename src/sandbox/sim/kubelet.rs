@@ -242,6 +242,7 @@ fn write_state(
     });
     if ready_changed {
         // Workload and budget status depend on readiness.
+        world.set_pod_ready(&sim.ns, &sim.name, ready);
         world.dirty = true;
     }
 }

@@ -79,6 +79,8 @@ fn step(world: &mut World, instant: bool) {
         if world.dirty {
             world.dirty = false;
             controllers::run(world);
+            // The pass accounted for what it created itself.
+            world.dirty = false;
             scheduler::run(world);
             progressed = true;
         }

@@ -60,6 +60,10 @@ impl World {
             deprecated_apis: spec.deprecated_apis.clone(),
             pdb_specs: spec.workloads.pdbs.clone(),
             dirty: true,
+            daemonsets_dirty: true,
+            template_hashes: Default::default(),
+            pod_meta: Default::default(),
+            by_owner: Default::default(),
             timers: Default::default(),
             addons_changed: false,
         };

@@ -73,6 +73,15 @@ pub struct PodSim {
     pub pull_retry_at_ms: Option<u64>,
 }
 
+/// What the controllers need to know about a pod, kept beside the store so
+/// they never walk pod JSON.
+#[derive(Clone, Debug, Default)]
+pub struct PodMeta {
+    pub owner: Option<String>,
+    pub ready: bool,
+    pub terminating: bool,
+}
+
 /// Docker Hub's anonymous pull limit, per simulated 6-hour window.
 #[derive(Clone, Debug, Default)]
 pub struct Registry {
@@ -125,6 +134,15 @@ pub struct World {
     pub pdb_specs: Vec<PdbSpec>,
     /// Set when pods, nodes or workloads changed: controllers must run.
     pub dirty: bool,
+    /// Set when nodes come or go or a DaemonSet (or one of its pods)
+    /// changed: the DaemonSet controller must look at every node.
+    pub daemonsets_dirty: bool,
+    /// Every pod's owner and readiness, by (namespace, name).
+    pub pod_meta: HashMap<(String, String), PodMeta>,
+    /// Pods by controller uid.
+    pub by_owner: HashMap<String, BTreeSet<(String, String)>>,
+    /// Deployment uid -> (generation, pod-template hash).
+    pub template_hashes: HashMap<String, (u64, String)>,
     /// Simulated times at which something is due, in order.
     pub timers: BTreeSet<(u64, Timer)>,
     /// Bumped whenever an add-on version changes (nodes re-check networking).
@@ -186,9 +204,57 @@ impl World {
         stored
     }
 
+    /// Record (or refresh) a pod's owner and readiness.
+    pub fn index_pod(&mut self, pod: &Value) {
+        let key = (
+            meta_str(pod, "namespace").to_string(),
+            meta_str(pod, "name").to_string(),
+        );
+        let owner = objects::controller_of(pod).map(|(_, _, uid)| uid.to_string());
+        let meta = PodMeta {
+            owner: owner.clone(),
+            ready: objects::pod_ready(pod),
+            terminating: objects::is_terminating(pod),
+        };
+        if let Some(old) = self.pod_meta.insert(key.clone(), meta)
+            && old.owner != owner
+            && let Some(o) = old.owner
+            && let Some(set) = self.by_owner.get_mut(&o)
+        {
+            set.remove(&key);
+        }
+        if let Some(o) = owner {
+            self.by_owner.entry(o).or_default().insert(key);
+        }
+    }
+
+    fn unindex_pod(&mut self, ns: &str, name: &str) {
+        let key = (ns.to_string(), name.to_string());
+        if let Some(old) = self.pod_meta.remove(&key)
+            && let Some(o) = old.owner
+            && let Some(set) = self.by_owner.get_mut(&o)
+        {
+            set.remove(&key);
+            if set.is_empty() {
+                self.by_owner.remove(&o);
+            }
+        }
+    }
+
+    /// Set a pod's readiness in the index (the kubelet just wrote it).
+    pub fn set_pod_ready(&mut self, ns: &str, name: &str, ready: bool) {
+        if let Some(m) = self.pod_meta.get_mut(&(ns.to_string(), name.to_string())) {
+            m.ready = ready;
+        }
+    }
+
     pub fn after_create(&mut self, resource: &str, obj: &Value) {
         self.dirty = true;
+        if matches!(resource, "nodes" | "daemonsets") {
+            self.daemonsets_dirty = true;
+        }
         if resource == "pods" {
+            self.index_pod(obj);
             let ns = meta_str(obj, "namespace").to_string();
             let name = meta_str(obj, "name").to_string();
             match obj["spec"]["nodeName"].as_str() {
@@ -246,11 +312,24 @@ impl World {
                 }
             });
             self.dirty = true;
-            return self.kube.get(resource, ns, name).cloned();
+            let obj = self.kube.get(resource, ns, name).cloned();
+            if resource == "pods"
+                && let Some(o) = &obj
+            {
+                self.index_pod(o);
+            }
+            return obj;
         }
         let obj = self.kube.remove(resource, ns, name)?;
         self.dirty = true;
+        if resource == "nodes"
+            || resource == "daemonsets"
+            || objects::controller_of(&obj).is_some_and(|(kind, _, _)| kind == "DaemonSet")
+        {
+            self.daemonsets_dirty = true;
+        }
         if resource == "pods" {
+            self.unindex_pod(ns, name);
             self.unscheduled.remove(&(ns.to_string(), name.to_string()));
             if let Some(p) = self.pods.remove(meta_str(&obj, "uid"))
                 && let Some(n) = self.nodes.get_mut(&p.node)
@@ -270,6 +349,16 @@ impl World {
     /// Called after an API client replaced or patched an object.
     pub fn after_update(&mut self, resource: &'static str, ns: &str, name: &str) {
         self.dirty = true;
+        if matches!(resource, "nodes" | "daemonsets") {
+            self.daemonsets_dirty = true;
+        }
+        let Some(obj) = self.kube.get(resource, ns, name) else {
+            return;
+        };
+        if resource == "pods" {
+            let obj = obj.clone();
+            self.index_pod(&obj);
+        }
         let Some(obj) = self.kube.get(resource, ns, name) else {
             return;
         };
