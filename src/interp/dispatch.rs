@@ -194,17 +194,6 @@ impl Bound {
             _ => Default::default(),
         }
     }
-
-    fn refuse_unsupported(&self, op: &str, names: &[&str]) -> Result<(), CloudError> {
-        for n in names {
-            if self.get(n).is_some() {
-                return Err(CloudError::Invalid(format!(
-                    "{op}: `{n}` is not supported yet"
-                )));
-            }
-        }
-        Ok(())
-    }
 }
 
 /// A registry default (`"60m"`, `"false"`, `"\"PRESERVE\""`) as a value.
@@ -457,7 +446,6 @@ pub async fn call(
             )
         }
         Op::UpdateNodegroupConfig => {
-            args.refuse_unsupported(op.name(), &["taints"])?;
             let want = NodegroupConfig {
                 min_size: args.int("min_size"),
                 max_size: args.int("max_size"),
@@ -476,10 +464,6 @@ pub async fn call(
             )
         }
         Op::CreateNodegroup => {
-            args.refuse_unsupported(
-                op.name(),
-                &["release_version", "desired_size", "labels", "taints"],
-            )?;
             let cluster = args.text("cluster")?;
             let version = match opt("version")? {
                 Some(v) => v,
