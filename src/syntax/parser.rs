@@ -40,7 +40,7 @@ pub fn parse_file(sources: &SourceMap, file: FileId) -> Result<File, Vec<Diagnos
         .clone()
         .into_inner()
         .flatten()
-        .filter(|p| p.as_rule() == Rule::COMMENT)
+        .filter(|p| p.as_rule() == Rule::comment)
         .map(|p| Comment {
             text: p.as_str().trim_end().to_string(),
             span: span_of(file, &p),
@@ -75,7 +75,7 @@ pub(super) fn kids<'i>(p: Pair<'i, Rule>) -> impl Iterator<Item = Pair<'i, Rule>
 fn is_noise(rule: Rule) -> bool {
     matches!(
         rule,
-        Rule::COMMENT
+        Rule::comment
             | Rule::kw_runbook
             | Rule::kw_import
             | Rule::kw_param
