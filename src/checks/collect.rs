@@ -52,22 +52,15 @@ async fn collect_cluster(eks: &Eks, name: &str) -> anyhow::Result<Cluster> {
     let c = out
         .cluster()
         .context("DescribeCluster returned no cluster")?;
-    let mut addon_names = Vec::new();
-    let mut token = None;
-    loop {
-        let page = eks
-            .list_addons()
-            .cluster_name(name)
-            .set_next_token(token)
-            .send()
-            .await
-            .context("ListAddons")?;
-        addon_names.extend(page.addons().iter().cloned());
-        token = page.next_token().map(str::to_string);
-        if token.is_none() {
-            break;
-        }
-    }
+    let addon_names: Vec<String> = eks
+        .list_addons()
+        .cluster_name(name)
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .context("ListAddons")?;
     // One add-on's calls are independent of another's: overlap them.
     let addons =
         futures::future::try_join_all(addon_names.into_iter().map(|a| addon(eks, name, a))).await?;
@@ -107,58 +100,44 @@ async fn addon(eks: &Eks, cluster: &str, addon: String) -> anyhow::Result<Addon>
 }
 
 async fn addon_catalog(eks: &Eks, addon: &str) -> anyhow::Result<Vec<AddonVersion>> {
+    let infos = eks
+        .describe_addon_versions()
+        .addon_name(addon)
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .with_context(|| format!("DescribeAddonVersions {addon}"))?;
     let mut versions = Vec::new();
-    let mut token = None;
-    loop {
-        let page = eks
-            .describe_addon_versions()
-            .addon_name(addon)
-            .set_next_token(token)
-            .send()
-            .await
-            .with_context(|| format!("DescribeAddonVersions {addon}"))?;
-        for info in page.addons() {
-            for v in info.addon_versions() {
-                let compat = v.compatibilities();
-                versions.push(AddonVersion {
-                    version: v.addon_version().unwrap_or_default().to_string(),
-                    compatible: compat
-                        .iter()
-                        .filter_map(|c| c.cluster_version().map(str::to_string))
-                        .collect(),
-                    default_for: compat
-                        .iter()
-                        .filter(|c| c.default_version())
-                        .filter_map(|c| c.cluster_version().map(str::to_string))
-                        .collect(),
-                });
-            }
-        }
-        token = page.next_token().map(str::to_string);
-        if token.is_none() {
-            break;
-        }
+    for v in infos.iter().flat_map(|info| info.addon_versions()) {
+        let compat = v.compatibilities();
+        versions.push(AddonVersion {
+            version: v.addon_version().unwrap_or_default().to_string(),
+            compatible: compat
+                .iter()
+                .filter_map(|c| c.cluster_version().map(str::to_string))
+                .collect(),
+            default_for: compat
+                .iter()
+                .filter(|c| c.default_version())
+                .filter_map(|c| c.cluster_version().map(str::to_string))
+                .collect(),
+        });
     }
     Ok(versions)
 }
 
 async fn collect_nodegroups(eks: &Eks, cluster: &str) -> anyhow::Result<Vec<Nodegroup>> {
-    let mut names = Vec::new();
-    let mut token = None;
-    loop {
-        let page = eks
-            .list_nodegroups()
-            .cluster_name(cluster)
-            .set_next_token(token)
-            .send()
-            .await
-            .context("ListNodegroups")?;
-        names.extend(page.nodegroups().iter().cloned());
-        token = page.next_token().map(str::to_string);
-        if token.is_none() {
-            break;
-        }
-    }
+    let names: Vec<String> = eks
+        .list_nodegroups()
+        .cluster_name(cluster)
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .context("ListNodegroups")?;
     let mut nodegroups = Vec::new();
     for ng in names {
         let out = eks
@@ -203,42 +182,37 @@ async fn collect_nodegroups(eks: &Eks, cluster: &str) -> anyhow::Result<Vec<Node
 }
 
 async fn collect_insights(eks: &Eks, cluster: &str) -> anyhow::Result<Vec<Insight>> {
+    let summaries = eks
+        .list_insights()
+        .cluster_name(cluster)
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .context("ListInsights")?;
     let mut insights = Vec::new();
-    let mut token = None;
-    loop {
-        let page = eks
-            .list_insights()
-            .cluster_name(cluster)
-            .set_next_token(token)
-            .send()
-            .await
-            .context("ListInsights")?;
-        for s in page.insights() {
-            let status = s.insight_status();
-            insights.push(Insight {
-                id: s.id().unwrap_or_default().to_string(),
-                name: s.name().unwrap_or_default().to_string(),
-                category: s
-                    .category()
-                    .map(|c| c.as_str().to_string())
-                    .unwrap_or_default(),
-                kubernetes_version: s.kubernetes_version().unwrap_or_default().to_string(),
-                status: status
-                    .and_then(|st| st.status())
-                    .map(|st| st.as_str().to_string())
-                    .unwrap_or_default(),
-                reason: status
-                    .and_then(|st| st.reason())
-                    .unwrap_or_default()
-                    .to_string(),
-                description: s.description().unwrap_or_default().to_string(),
-                deprecations: Vec::new(),
-            });
-        }
-        token = page.next_token().map(str::to_string);
-        if token.is_none() {
-            break;
-        }
+    for s in &summaries {
+        let status = s.insight_status();
+        insights.push(Insight {
+            id: s.id().unwrap_or_default().to_string(),
+            name: s.name().unwrap_or_default().to_string(),
+            category: s
+                .category()
+                .map(|c| c.as_str().to_string())
+                .unwrap_or_default(),
+            kubernetes_version: s.kubernetes_version().unwrap_or_default().to_string(),
+            status: status
+                .and_then(|st| st.status())
+                .map(|st| st.as_str().to_string())
+                .unwrap_or_default(),
+            reason: status
+                .and_then(|st| st.reason())
+                .unwrap_or_default()
+                .to_string(),
+            description: s.description().unwrap_or_default().to_string(),
+            deprecations: Vec::new(),
+        });
     }
     for insight in insights.iter_mut().filter(|i| i.status != "PASSING") {
         let out = eks

@@ -14,7 +14,7 @@ use std::time::Duration;
 use aws_sdk_eks::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_eks::types::{
     InsightStatusValue, InsightsFilter, Nodegroup, NodegroupScalingConfig, NodegroupUpdateConfig,
-    ResolveConflicts, UpdateLabelsPayload, UpdateStatus,
+    ResolveConflicts, Update, UpdateLabelsPayload, UpdateStatus,
 };
 use serde::Serialize;
 
@@ -195,23 +195,16 @@ impl Eks {
     }
 
     pub async fn nodegroup_names(&self, cluster: &str) -> Result<Vec<String>, CloudError> {
-        let mut names = Vec::new();
-        let mut next: Option<String> = None;
-        loop {
-            let out = self
-                .client
-                .list_nodegroups()
-                .cluster_name(cluster)
-                .set_next_token(next.take())
-                .send()
-                .await
-                .map_err(|e| sdk_err("ListNodegroups", e))?;
-            names.extend(out.nodegroups().iter().cloned());
-            match out.next_token() {
-                Some(t) if !t.is_empty() => next = Some(t.to_string()),
-                _ => break,
-            }
-        }
+        let mut names: Vec<String> = self
+            .client
+            .list_nodegroups()
+            .cluster_name(cluster)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| sdk_err("ListNodegroups", e))?;
         let proj = self.proj();
         names.retain(|n| !proj.deleted.contains(&(cluster.to_string(), n.clone())));
         for (c, n) in proj.created.keys() {
@@ -519,6 +512,22 @@ impl Eks {
         }
     }
 
+    /// Wait for the update a mutating call just started; returns its id.
+    async fn follow_update(
+        &self,
+        target: &str,
+        cluster: &str,
+        update: Option<&Update>,
+        nodegroup: Option<&str>,
+        addon: Option<&str>,
+        m: &Mutation<'_>,
+    ) -> Result<String, CloudError> {
+        let id = update.and_then(|u| u.id()).unwrap_or_default().to_string();
+        self.wait_update(target, cluster, &id, nodegroup, addon, m)
+            .await?;
+        Ok(id)
+    }
+
     /// For a probed mutation (`Mutation::probe`): an earlier attempt may
     /// have sent it before dying, so wait out whatever update is in flight on
     /// the target; the caller then compares the state and sends nothing when
@@ -601,19 +610,10 @@ impl Eks {
             .send()
             .await
             .map_err(|e| sdk_err("UpdateClusterVersion", e))?;
-        let id = out
-            .update()
-            .and_then(|u| u.id())
-            .unwrap_or_default()
-            .to_string();
-        self.wait_update(&target, cluster, &id, None, None, m)
+        let id = self
+            .follow_update(&target, cluster, out.update(), None, None, m)
             .await?;
-        Ok(Change::Applied {
-            target,
-            from: Some(current.version),
-            to: Some(version.to_string()),
-            detail: format!("(update {id})"),
-        })
+        Ok(upgraded(target, current.version, version, &id))
     }
 
     pub async fn update_addon(
@@ -654,19 +654,10 @@ impl Eks {
             .send()
             .await
             .map_err(|e| sdk_err("UpdateAddon", e))?;
-        let id = out
-            .update()
-            .and_then(|u| u.id())
-            .unwrap_or_default()
-            .to_string();
-        self.wait_update(&target, cluster, &id, None, Some(addon), m)
+        let id = self
+            .follow_update(&target, cluster, out.update(), None, Some(addon), m)
             .await?;
-        Ok(Change::Applied {
-            target,
-            from: Some(current.version),
-            to: Some(version.to_string()),
-            detail: format!("(update {id})"),
-        })
+        Ok(upgraded(target, current.version, version, &id))
     }
 
     pub async fn update_nodegroup_version(
@@ -717,19 +708,10 @@ impl Eks {
             .send()
             .await
             .map_err(|e| sdk_err("UpdateNodegroupVersion", e))?;
-        let id = out
-            .update()
-            .and_then(|u| u.id())
-            .unwrap_or_default()
-            .to_string();
-        self.wait_update(&target, cluster, &id, Some(nodegroup), None, m)
+        let id = self
+            .follow_update(&target, cluster, out.update(), Some(nodegroup), None, m)
             .await?;
-        Ok(Change::Applied {
-            target,
-            from: Some(current.version),
-            to: Some(version.to_string()),
-            detail: format!("(update {id})"),
-        })
+        Ok(upgraded(target, current.version, version, &id))
     }
 
     pub async fn update_nodegroup_config(
@@ -805,12 +787,7 @@ impl Eks {
             .send()
             .await
             .map_err(|e| sdk_err("UpdateNodegroupConfig", e))?;
-        let id = out
-            .update()
-            .and_then(|u| u.id())
-            .unwrap_or_default()
-            .to_string();
-        self.wait_update(&target, cluster, &id, Some(nodegroup), None, m)
+        self.follow_update(&target, cluster, out.update(), Some(nodegroup), None, m)
             .await?;
         Ok(Change::Applied {
             target,
@@ -987,6 +964,16 @@ impl Eks {
             }
             self.clock.sleep(POLL).await?;
         }
+    }
+}
+
+/// A version change EKS applied through update `id`.
+fn upgraded(target: String, from: String, to: &str, id: &str) -> Change {
+    Change::Applied {
+        target,
+        from: Some(from),
+        to: Some(to.to_string()),
+        detail: format!("(update {id})"),
     }
 }
 
