@@ -16,6 +16,8 @@ pub mod cloud;
 pub mod diagnostic;
 pub mod durable;
 pub mod format;
+#[cfg(test)]
+mod generated_doc;
 pub mod interp;
 pub mod sandbox;
 pub mod source;

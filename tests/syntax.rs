@@ -12,42 +12,7 @@ use proptest::prelude::*;
 use runbook::format::{expr_to_string, format_file, format_source};
 use runbook::source::{FileId, Span};
 use runbook::syntax::ast::*;
-use runbook::syntax::{parse_str, slug, strip_spans};
-
-const KEYWORDS: &[&str] = &[
-    "runbook",
-    "param",
-    "environment",
-    "protected",
-    "precondition",
-    "else",
-    "gate",
-    "within",
-    "every",
-    "consecutive",
-    "check",
-    "from",
-    "step",
-    "irreversible",
-    "when",
-    "during",
-    "rollback",
-    "let",
-    "for",
-    "in",
-    "if",
-    "await",
-    "pause",
-    "confirm",
-    "log",
-    "fail",
-    "import",
-    "true",
-    "false",
-    "eks",
-    "k8s",
-    "nodegroup",
-];
+use runbook::syntax::{KEYWORDS, parse_str, slug, strip_spans};
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

@@ -255,15 +255,6 @@ mod tests {
 
     #[test]
     fn diagnostics_doc_is_fresh() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/diagnostics.md");
-        let want = markdown();
-        if std::env::var_os("UPDATE_DOCS").is_some() {
-            std::fs::write(path, &want).unwrap();
-        }
-        let have = std::fs::read_to_string(path).unwrap_or_default();
-        assert!(
-            have == want,
-            "docs/diagnostics.md is stale: regenerate with `UPDATE_DOCS=1 cargo test`"
-        );
+        crate::generated_doc::assert_fresh("diagnostics.md", &markdown());
     }
 }

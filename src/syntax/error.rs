@@ -139,7 +139,8 @@ fn found_token(text: &str, pos: usize) -> Option<String> {
     }
 }
 
-const KEYWORDS: &[&str] = &[
+/// The words the grammar reserves; a name may not be one.
+pub const KEYWORDS: &[&str] = &[
     "runbook",
     "param",
     "environment",

@@ -24,6 +24,7 @@ mod loader;
 mod parser;
 
 pub use depth::MAX_NESTING;
+pub use error::KEYWORDS;
 pub use expr::MAX_EXPR_DEPTH;
 pub use literal::{escape, format_duration, slug};
 pub use loader::{Program, STDLIB_PREFIX, load, load_text, stdlib_file, stdlib_files};
