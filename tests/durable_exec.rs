@@ -7,7 +7,6 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use runbook::cloud::{Clients, Clock, ConnectOptions};
 use runbook::durable::journal;
 use runbook::durable::{
     ClusterLock, Fingerprint, LockOptions, Record, ResumePlan, ResumeState, RunHeader, RunId,
@@ -15,9 +14,10 @@ use runbook::durable::{
 };
 use runbook::interp::durable::Durable;
 use runbook::interp::{self, Cloud, ExecOptions, Output, Reporter, RunStatus, params};
-use runbook::sandbox::{Fixture, RequestRecord, Sandbox, SandboxOptions};
+use runbook::sandbox::{RequestRecord, Sandbox, SandboxOptions};
 
-const SCALE: f64 = 1000.0;
+mod common;
+use common::{fixture, root, start};
 
 const UPGRADE: &str = r#"
 runbook small "control plane and add-ons" {
@@ -33,32 +33,6 @@ runbook small "control plane and add-ons" {
   }
 }
 "#;
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-async fn start() -> (Sandbox, Cloud) {
-    let fixture = Fixture::load(&root().join("examples/sandbox/small.yaml")).unwrap();
-    let sandbox = Sandbox::start(
-        fixture,
-        SandboxOptions {
-            time_scale: SCALE,
-            ..SandboxOptions::default()
-        },
-    )
-    .await
-    .expect("sandbox starts");
-    let clients = Clients::connect(&ConnectOptions {
-        region: Some(sandbox.region()),
-        eks_endpoint: Some(sandbox.endpoint()),
-        kubeconfig_yaml: Some(sandbox.kubeconfig_yaml()),
-        ..ConnectOptions::default()
-    })
-    .await
-    .expect("clients connect");
-    (sandbox, Cloud::new(clients, Clock::scaled(SCALE)))
-}
 
 /// The runbook on disk (the journal fingerprints it) and loaded.
 fn write_runbook(dir: &Path) -> (PathBuf, runbook::syntax::Program) {
@@ -153,7 +127,7 @@ fn assert_none_twice(sent: &[RequestRecord]) {
 async fn exec_journals_each_mutation_the_sandbox_saw_and_writes_reports() {
     let tmp = tempfile::tempdir().unwrap();
     let (path, program) = write_runbook(tmp.path());
-    let (sandbox, cloud) = start().await;
+    let (sandbox, cloud) = start("small.yaml").await;
     let durable = new_run(&RunStore::new(tmp.path().join(".runbook")), &path, &program);
     let (summary, text) = exec(&program, &cloud, &durable).await;
     assert_eq!(summary.status, RunStatus::Succeeded, "{text}");
@@ -221,7 +195,7 @@ async fn exec_journals_each_mutation_the_sandbox_saw_and_writes_reports() {
 async fn resume_after_an_interrupt_sends_no_mutation_twice() {
     let tmp = tempfile::tempdir().unwrap();
     let (path, program) = write_runbook(tmp.path());
-    let (sandbox, cloud) = start().await;
+    let (sandbox, cloud) = start("small.yaml").await;
     let store = RunStore::new(tmp.path().join(".runbook"));
     let durable = new_run(&store, &path, &program);
     let id = durable.run_id();
@@ -266,7 +240,7 @@ async fn resume_after_an_interrupt_sends_no_mutation_twice() {
 async fn resume_after_a_crash_between_intent_and_result_probes_instead_of_resending() {
     let tmp = tempfile::tempdir().unwrap();
     let (path, program) = write_runbook(tmp.path());
-    let (sandbox, cloud) = start().await;
+    let (sandbox, cloud) = start("small.yaml").await;
     let store = RunStore::new(tmp.path().join(".runbook"));
     let durable = new_run(&store, &path, &program);
     let id = durable.run_id();
@@ -314,7 +288,7 @@ async fn resume_after_a_crash_between_intent_and_result_probes_instead_of_resend
 async fn a_second_run_is_refused_naming_the_lock_holder() {
     let tmp = tempfile::tempdir().unwrap();
     let (path, program) = write_runbook(tmp.path());
-    let (sandbox, cloud) = start().await;
+    let (sandbox, cloud) = start("small.yaml").await;
     let other: RunId = "20261123T000000Z-0000beef".parse().unwrap();
     let held = ClusterLock::acquire(
         cloud.kube.client().clone(),
@@ -367,7 +341,7 @@ async fn resume_after_a_rollback_reapplies_the_rolled_back_step() {
     let program = runbook::syntax::load(&path).unwrap_or_else(|(sources, d)| {
         panic!("{}", runbook::diagnostic::render_all(&d, &sources, false).0)
     });
-    let (sandbox, cloud) = start().await;
+    let (sandbox, cloud) = start("small.yaml").await;
     let original = sandbox.addon_versions();
     let store = RunStore::new(tmp.path().join(".runbook"));
     let durable = new_run(&store, &path, &program);
@@ -490,7 +464,7 @@ runbook cordon_all "cordon every node" {
         let mut resumed_mid_run = 0;
         for seed in 1..=20u64 {
             let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-            let fixture = Fixture::load(&root().join("examples/sandbox/small.yaml")).unwrap();
+            let fixture = fixture("small.yaml");
             let sandbox = Sandbox::start(
                 fixture,
                 SandboxOptions {

@@ -5,46 +5,16 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use runbook::cloud::CloudError;
 use runbook::cloud::drain::{DrainOptions, Drainer, Unmanaged};
 use runbook::cloud::plan::{Change, Mode, Mutation};
 use runbook::cloud::rotate::{RotateOptions, Rotator, Strategy};
-use runbook::cloud::{Clients, Clock, CloudError, ConnectOptions};
 use runbook::interp::report::StepStatus;
 use runbook::interp::{self, Cloud, ExecOptions, Output, Reporter, RunStatus, params};
-use runbook::sandbox::{Fixture, Sandbox, SandboxOptions};
+use runbook::sandbox::{Sandbox, SandboxOptions};
 
-/// Fast enough that a 25-minute control-plane update takes ~1.5 s.
-const SCALE: f64 = 1000.0;
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn fixture(name: &str) -> Fixture {
-    Fixture::load(&root().join("examples/sandbox").join(name)).expect("fixture loads")
-}
-
-async fn start(name: &str) -> (Sandbox, Cloud) {
-    let sandbox = Sandbox::start(
-        fixture(name),
-        SandboxOptions {
-            time_scale: SCALE,
-            ..SandboxOptions::default()
-        },
-    )
-    .await
-    .expect("sandbox starts");
-    let clients = Clients::connect(&ConnectOptions {
-        region: Some(sandbox.region()),
-        eks_endpoint: Some(sandbox.endpoint()),
-        kubeconfig_yaml: Some(sandbox.kubeconfig_yaml()),
-        ..ConnectOptions::default()
-    })
-    .await
-    .expect("clients connect");
-    let cloud = Cloud::new(clients, Clock::scaled(SCALE));
-    (sandbox, cloud)
-}
+mod common;
+use common::{SCALE, connect, fixture, root, start};
 
 fn quiet(_: &str) {}
 
@@ -811,15 +781,7 @@ async fn transient_errors_are_retried() {
     )
     .await
     .unwrap();
-    let clients = Clients::connect(&ConnectOptions {
-        region: Some(sandbox.region()),
-        eks_endpoint: Some(sandbox.endpoint()),
-        kubeconfig_yaml: Some(sandbox.kubeconfig_yaml()),
-        ..ConnectOptions::default()
-    })
-    .await
-    .unwrap();
-    let cloud = Cloud::new(clients, Clock::scaled(SCALE));
+    let cloud = connect(&sandbox).await;
     for _ in 0..5 {
         assert_eq!(cloud.eks.cluster("demo").await.unwrap().version, "1.28");
         assert_eq!(cloud.kube.nodes(None).await.unwrap().len(), 8);
