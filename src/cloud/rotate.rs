@@ -124,19 +124,20 @@ impl<'a> Rotator<'a> {
             .eks
             .update_nodegroup_config(cluster, nodegroup, &config, &m.part("config"))
             .await?;
+        // The same request either way; in a plan it only projects.
+        let version_change = self
+            .eks
+            .update_nodegroup_version(
+                cluster,
+                nodegroup,
+                &opts.version,
+                None,
+                opts.force,
+                &m.part("version"),
+            )
+            .await;
         if m.is_plan() {
-            let version_change = self
-                .eks
-                .update_nodegroup_version(
-                    cluster,
-                    nodegroup,
-                    &opts.version,
-                    None,
-                    opts.force,
-                    &m.part("version"),
-                )
-                .await?;
-            let mut plan = match version_change {
+            let mut plan = match version_change? {
                 Change::Planned(p) => p,
                 other => return Ok(other),
             };
@@ -154,18 +155,7 @@ impl<'a> Rotator<'a> {
             }
             return Ok(Change::Planned(plan));
         }
-        match self
-            .eks
-            .update_nodegroup_version(
-                cluster,
-                nodegroup,
-                &opts.version,
-                None,
-                opts.force,
-                &m.part("version"),
-            )
-            .await
-        {
+        match version_change {
             Err(CloudError::UpdateFailed {
                 what,
                 update_id,

@@ -12,7 +12,7 @@
 mod expr;
 
 use crate::diagnostic::Diagnostic;
-use crate::source::SourceMap;
+use crate::source::{SourceMap, Span};
 use crate::syntax::ast::*;
 
 pub use expr::expr as expr_to_string;
@@ -39,7 +39,7 @@ pub fn format_file(file: &File, source: &str) -> String {
         last_pos: 0,
     };
     for import in &file.imports {
-        p.leaf(import.span.start as usize, import.span.end as usize, |p| {
+        p.leaf_at(import.span, |p| {
             format!("import {}", p.str_lit_plain(&import.path))
         });
     }
@@ -137,6 +137,18 @@ impl Printer<'_> {
         self.trailing(end);
     }
 
+    /// A leaf that covers exactly `span`.
+    fn leaf_at(&mut self, span: Span, text: impl FnOnce(&mut Self) -> String) {
+        self.leaf(span.start as usize, span.end as usize, text);
+    }
+
+    /// One line per condition (preconditions and gates).
+    fn conditions(&mut self, conditions: &[Expr]) {
+        for c in conditions {
+            self.leaf_at(c.span, |_| expr::expr(c));
+        }
+    }
+
     /// `header {` ... `}` where `body_start`..`body_end` is the braces' span.
     fn braced(
         &mut self,
@@ -217,7 +229,7 @@ impl Printer<'_> {
     }
 
     fn param(&mut self, x: &Param) {
-        self.leaf(x.span.start as usize, x.span.end as usize, |_| {
+        self.leaf_at(x.span, |_| {
             let mut s = format!("param {}: {}", x.name.name, type_to_string(&x.ty));
             if let Some(d) = &x.default {
                 s.push_str(" = ");
@@ -246,7 +258,7 @@ impl Printer<'_> {
             end,
             |p| {
                 for s in &x.settings {
-                    p.leaf(s.span.start as usize, s.span.end as usize, |_| {
+                    p.leaf_at(s.span, |_| {
                         format!("{} = {}", s.key.name, expr::expr(&s.value))
                     });
                 }
@@ -282,11 +294,7 @@ impl Printer<'_> {
             body_start,
             body_end,
             |p| {
-                for c in &x.conditions {
-                    p.leaf(c.span.start as usize, c.span.end as usize, |_| {
-                        expr::expr(c)
-                    });
-                }
+                p.conditions(&x.conditions);
             },
             &after,
         );
@@ -311,11 +319,7 @@ impl Printer<'_> {
             body_start,
             end,
             |p| {
-                for c in &x.conditions {
-                    p.leaf(c.span.start as usize, c.span.end as usize, |_| {
-                        expr::expr(c)
-                    });
-                }
+                p.conditions(&x.conditions);
                 if let Some(w) = &x.within {
                     let end = x.every.as_ref().map_or(w.span.end, |e| e.span.end) as usize;
                     p.leaf(w.span.start as usize, end, |_| {
@@ -327,9 +331,7 @@ impl Printer<'_> {
                     });
                 }
                 if let Some(n) = &x.consecutive {
-                    p.leaf(n.span.start as usize, n.span.end as usize, |_| {
-                        format!("consecutive {}", expr::expr(n))
-                    });
+                    p.leaf_at(n.span, |_| format!("consecutive {}", expr::expr(n)));
                 }
             },
             "",

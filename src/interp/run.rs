@@ -777,6 +777,16 @@ impl<'p> Interp<'p> {
         self.program.sources.slice(e.span).trim().to_string()
     }
 
+    /// Progress of a wait on `cond` that began at `started` (clock time).
+    fn waiting_for(&self, cond: &Expr, started: Duration, within: Duration) -> String {
+        format!(
+            "waiting for `{}` ({} of {})",
+            self.source_of(cond),
+            human(self.cloud.clock.since(started)),
+            human(within)
+        )
+    }
+
     /// `gate NAME`: wait until the gate's conditions hold `consecutive`
     /// times in a row, checking `every`, for at most `within`.
     pub async fn run_gate(&self, name: &str, span: Span, env: &Env) -> Result<(), RunError> {
@@ -840,10 +850,8 @@ impl<'p> Interp<'p> {
                         );
                     }
                     self.reporter.progress(&format!(
-                        "gate {name}: waiting for `{}` ({} of {})",
-                        self.source_of(c),
-                        human(clock.since(started)),
-                        human(within)
+                        "gate {name}: {}",
+                        self.waiting_for(c, started, within)
                     ));
                 }
             }
@@ -947,12 +955,8 @@ impl<'p> Interp<'p> {
                     cond.span,
                 ));
             }
-            self.reporter.progress(&format!(
-                "waiting for `{}` ({} of {})",
-                self.source_of(cond),
-                human(clock.since(started)),
-                human(within)
-            ));
+            self.reporter
+                .progress(&self.waiting_for(cond, started, within));
             clock
                 .sleep(every)
                 .await
