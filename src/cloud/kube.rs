@@ -174,10 +174,7 @@ impl Kube {
         node: Option<&str>,
         selector: Option<&str>,
     ) -> Result<Vec<PodInfo>, CloudError> {
-        let api: Api<Pod> = match namespace {
-            Some(ns) => Api::namespaced(self.client.clone(), ns),
-            None => Api::all(self.client.clone()),
-        };
+        let api: Api<Pod> = self.api(namespace);
         let mut lp = ListParams::default();
         if let Some(n) = node {
             lp = lp.fields(&format!("spec.nodeName={n}"));
@@ -193,11 +190,9 @@ impl Kube {
         &self,
         namespace: Option<&str>,
     ) -> Result<Vec<WorkloadInfo>, CloudError> {
-        let api: Api<Deployment> = self.api(namespace);
-        let lp = ListParams::default();
-        let list = self.read("list deployments", || api.list(&lp)).await?;
-        Ok(list
-            .items
+        Ok(self
+            .list::<Deployment>("list deployments", namespace)
+            .await?
             .iter()
             .map(|d| {
                 let st = d.status.clone().unwrap_or_default();
@@ -216,11 +211,9 @@ impl Kube {
         &self,
         namespace: Option<&str>,
     ) -> Result<Vec<WorkloadInfo>, CloudError> {
-        let api: Api<DaemonSet> = self.api(namespace);
-        let lp = ListParams::default();
-        let list = self.read("list daemonsets", || api.list(&lp)).await?;
-        Ok(list
-            .items
+        Ok(self
+            .list::<DaemonSet>("list daemonsets", namespace)
+            .await?
             .iter()
             .map(|d| {
                 let st = d.status.clone().unwrap_or_default();
@@ -239,11 +232,9 @@ impl Kube {
         &self,
         namespace: Option<&str>,
     ) -> Result<Vec<WorkloadInfo>, CloudError> {
-        let api: Api<StatefulSet> = self.api(namespace);
-        let lp = ListParams::default();
-        let list = self.read("list statefulsets", || api.list(&lp)).await?;
-        Ok(list
-            .items
+        Ok(self
+            .list::<StatefulSet>("list statefulsets", namespace)
+            .await?
             .iter()
             .map(|d| {
                 let st = d.status.clone().unwrap_or_default();
@@ -259,12 +250,23 @@ impl Kube {
     }
 
     pub async fn pdbs(&self, namespace: Option<&str>) -> Result<Vec<PdbInfo>, CloudError> {
-        let api: Api<PodDisruptionBudget> = self.api(namespace);
+        let pdbs: Vec<PodDisruptionBudget> =
+            self.list("list poddisruptionbudgets", namespace).await?;
+        Ok(pdbs.iter().map(pdb_info).collect())
+    }
+
+    /// Every object of kind `K` in `namespace` (or all namespaces).
+    async fn list<K>(&self, op: &str, namespace: Option<&str>) -> Result<Vec<K>, CloudError>
+    where
+        K: ::kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>
+            + Clone
+            + std::fmt::Debug
+            + serde::de::DeserializeOwned,
+        <K as ::kube::Resource>::DynamicType: Default,
+    {
+        let api: Api<K> = self.api(namespace);
         let lp = ListParams::default();
-        let list = self
-            .read("list poddisruptionbudgets", || api.list(&lp))
-            .await?;
-        Ok(list.items.iter().map(pdb_info).collect())
+        Ok(self.read(op, || api.list(&lp)).await?.items)
     }
 
     fn api<K>(&self, namespace: Option<&str>) -> Api<K>
