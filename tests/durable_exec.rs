@@ -57,6 +57,12 @@ fn new_run(store: &RunStore, path: &Path, program: &runbook::syntax::Program) ->
     Durable::new(run, ResumeState::default())
 }
 
+/// Take over a prepared resume as the next attempt of its run.
+fn resume(plan: ResumePlan) -> Durable {
+    let (run, state) = plan.begin(SystemClock::shared()).unwrap();
+    Durable::new(run, state)
+}
+
 async fn exec(
     program: &runbook::syntax::Program,
     cloud: &Cloud,
@@ -218,8 +224,7 @@ async fn resume_after_an_interrupt_sends_no_mutation_twice() {
     assert_eq!(after_first, 1, "only the control-plane update went out");
 
     let plan = ResumePlan::prepare(&store, &id, false).expect("resumable");
-    let (run, state) = plan.begin(SystemClock::shared()).unwrap();
-    let resumed = Durable::new(run, state);
+    let resumed = resume(plan);
     let (second, text) = exec(&program, &cloud, &resumed).await;
     assert_eq!(second.status, RunStatus::Succeeded, "{text}");
     assert!(text.contains("in progress; waiting"), "{text}");
@@ -263,8 +268,7 @@ async fn resume_after_a_crash_between_intent_and_result_probes_instead_of_resend
 
     let plan = ResumePlan::prepare(&store, &id, false).expect("resumable");
     assert_eq!(plan.state.in_doubt().count(), 1);
-    let (run, state) = plan.begin(SystemClock::shared()).unwrap();
-    let resumed = Durable::new(run, state);
+    let resumed = resume(plan);
     let (second, text) = exec(&program, &cloud, &resumed).await;
     assert_eq!(second.status, RunStatus::Succeeded, "{text}");
     assert!(
@@ -355,11 +359,7 @@ async fn resume_after_a_rollback_reapplies_the_rolled_back_step() {
     );
     drop(durable);
 
-    let (active, state) = ResumePlan::prepare(&store, &id, false)
-        .unwrap()
-        .begin(SystemClock::shared())
-        .unwrap();
-    let resumed = Durable::new(active, state);
+    let resumed = resume(ResumePlan::prepare(&store, &id, false).unwrap());
     let (second, text) = exec(&program, &cloud, &resumed).await;
     assert_eq!(second.status, RunStatus::Succeeded, "{text}");
     assert_eq!(
