@@ -408,10 +408,7 @@ impl<'p> Interp<'p> {
             )
             .with_help("run on a terminal to answer, or pass --yes to confirm in advance"));
         }
-        let term = console::Term::stderr();
-        let _ = term.write_line(&format!("{text} [y/N] "));
-        let answer = term.read_line().unwrap_or_default();
-        if matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes") {
+        if ask_yes(text) {
             Ok(())
         } else {
             Err(RunError::new(
@@ -441,10 +438,7 @@ impl<'p> Interp<'p> {
 
     /// `--step`: the operator okays each step before it starts.
     fn ask_step(&self, title: &str, span: Span) -> Result<(), RunError> {
-        let term = console::Term::stderr();
-        let _ = term.write_line(&format!("next step: {title} — run it? [y/N] "));
-        let answer = term.read_line().unwrap_or_default();
-        if matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes") {
+        if ask_yes(&format!("next step: {title} — run it?")) {
             Ok(())
         } else {
             Err(RunError::new(
@@ -963,4 +957,12 @@ impl<'p> Interp<'p> {
                 .map_err(|e| RunError::cloud(e, cond.span))?;
         }
     }
+}
+
+/// Ask on the terminal; only an explicit yes counts.
+fn ask_yes(question: &str) -> bool {
+    let term = console::Term::stderr();
+    let _ = term.write_line(&format!("{question} [y/N] "));
+    let answer = term.read_line().unwrap_or_default();
+    matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes")
 }
