@@ -285,4 +285,17 @@ mod tests {
         assert_eq!(s.list("pods", Some("a")).count(), 1);
         assert_eq!(s.list("pods", Some("b")).count(), 0);
     }
+
+    #[test]
+    fn cached_list_body_is_dropped_by_any_write() {
+        let mut s = Store::new();
+        s.insert("nodes", json!({"metadata": {"name": "n1"}}));
+        s.cache_list_body("nodes", "body".into());
+        assert_eq!(s.cached_list_body("nodes").as_deref(), Some(&b"body"[..]));
+        assert!(s.modify("nodes", "", "n1", |o| {
+            o["spec"] = json!({"unschedulable": true});
+            true
+        }));
+        assert!(s.cached_list_body("nodes").is_none());
+    }
 }
