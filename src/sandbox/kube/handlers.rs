@@ -210,6 +210,17 @@ fn list(world: &mut World, req: &KubeRequest, t: &Target) -> Result<Response, Ku
         _ => None,
     };
     let ns = if t.def.namespaced { t.ns } else { None };
+    // Unfiltered whole-collection lists (kube-rs `list` of all nodes, say)
+    // are the same bytes until something changes: serialize them once.
+    let whole = ns.is_none()
+        && after.is_none()
+        && limit == usize::MAX
+        && !req.query.contains_key("labelSelector")
+        && !req.query.contains_key("fieldSelector")
+        && !wants_table(req);
+    if whole && let Some(body) = world.kube.cached_list_body(t.def.plural) {
+        return Ok(json_bytes(body));
+    }
     let mut items: Vec<&Value> = Vec::new();
     let mut next = None;
     for (key, obj) in world.kube.list(t.def.plural, ns) {
@@ -267,11 +278,19 @@ fn list(world: &mut World, req: &KubeRequest, t: &Target) -> Result<Response, Ku
             .map_err(|e| KubeError::new(500, "InternalError", e.to_string()))?;
     }
     out.extend_from_slice(b"]}");
-    Ok((
+    let body = axum::body::Bytes::from(out);
+    if whole {
+        world.kube.cache_list_body(t.def.plural, body.clone());
+    }
+    Ok(json_bytes(body))
+}
+
+fn json_bytes(body: axum::body::Bytes) -> Response {
+    (
         [(axum::http::header::CONTENT_TYPE, "application/json")],
-        out,
+        body,
     )
-        .into_response())
+        .into_response()
 }
 
 fn watch_plan(world: &mut World, req: &KubeRequest, t: &Target) -> KubeReply {

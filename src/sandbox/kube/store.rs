@@ -51,6 +51,9 @@ pub struct Store {
     /// History is only kept once some client has listed or watched (a watch
     /// always follows a list): until then no event copies are made.
     watched: std::sync::atomic::AtomicBool,
+    /// Serialized whole-collection list bodies, valid while the store's
+    /// resourceVersion is the one they were built at (any write bumps it).
+    list_bodies: HashMap<&'static str, (u64, axum::body::Bytes)>,
 }
 
 impl Default for Store {
@@ -80,6 +83,7 @@ impl Store {
             tx,
             quiet: false,
             watched: Default::default(),
+            list_bodies: HashMap::new(),
         }
     }
 
@@ -109,6 +113,18 @@ impl Store {
                     .take_while(move |(k, _)| k.0 == ns),
             ),
         }
+    }
+
+    /// The cached list body of a whole resource, if built at the current version.
+    pub fn cached_list_body(&self, resource: &str) -> Option<axum::body::Bytes> {
+        self.list_bodies
+            .get(resource)
+            .filter(|(rv, _)| *rv == self.rv)
+            .map(|(_, b)| b.clone())
+    }
+
+    pub fn cache_list_body(&mut self, resource: &'static str, body: axum::body::Bytes) {
+        self.list_bodies.insert(resource, (self.rv, body));
     }
 
     pub fn count(&self, resource: &str) -> usize {
@@ -268,5 +284,18 @@ mod tests {
         assert_eq!(backlog[0].kind, EventType::Modified);
         assert_eq!(s.list("pods", Some("a")).count(), 1);
         assert_eq!(s.list("pods", Some("b")).count(), 0);
+    }
+
+    #[test]
+    fn cached_list_body_is_dropped_by_any_write() {
+        let mut s = Store::new();
+        s.insert("nodes", json!({"metadata": {"name": "n1"}}));
+        s.cache_list_body("nodes", "body".into());
+        assert_eq!(s.cached_list_body("nodes").as_deref(), Some(&b"body"[..]));
+        assert!(s.modify("nodes", "", "n1", |o| {
+            o["spec"] = json!({"unschedulable": true});
+            true
+        }));
+        assert!(s.cached_list_body("nodes").is_none());
     }
 }
