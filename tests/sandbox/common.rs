@@ -12,16 +12,7 @@ pub fn example(name: &str) -> PathBuf {
 
 /// A sandbox of an example fixture whose clock only moves via `advance`.
 pub async fn frozen(name: &str) -> Sandbox {
-    let fixture = Fixture::load(&example(name)).unwrap_or_else(|e| panic!("{e}"));
-    Sandbox::start(
-        fixture,
-        SandboxOptions {
-            time_scale: 0.0,
-            ..Default::default()
-        },
-    )
-    .await
-    .expect("sandbox starts")
+    scaled(name, 0.0).await
 }
 
 /// A sandbox whose clock runs at `scale` × wall time (for watches).
@@ -36,6 +27,43 @@ pub async fn scaled(name: &str, scale: f64) -> Sandbox {
     )
     .await
     .expect("sandbox starts")
+}
+
+/// The first half of a hop on the `demo` cluster of small.yaml: control plane
+/// to 1.29, then kube-proxy to its 1.29 build, each waited out on the clock.
+pub async fn control_plane_and_kube_proxy_to_1_29(sb: &Sandbox, eks: &aws_sdk_eks::Client) {
+    eks.update_cluster_version()
+        .name("demo")
+        .version("1.29")
+        .send()
+        .await
+        .unwrap();
+    sb.advance(std::time::Duration::from_secs(26 * 60));
+    eks.update_addon()
+        .cluster_name("demo")
+        .addon_name("kube-proxy")
+        .addon_version("v1.29.15-eksbuild.16")
+        .send()
+        .await
+        .unwrap();
+    sb.advance(std::time::Duration::from_secs(3 * 60));
+}
+
+/// DescribeUpdate of a nodegroup update on the `demo` cluster.
+pub async fn nodegroup_update(
+    eks: &aws_sdk_eks::Client,
+    nodegroup: &str,
+    id: &str,
+) -> aws_sdk_eks::types::Update {
+    eks.describe_update()
+        .name("demo")
+        .update_id(id)
+        .nodegroup_name(nodegroup)
+        .send()
+        .await
+        .unwrap()
+        .update
+        .unwrap()
 }
 
 pub fn eks(sb: &Sandbox) -> aws_sdk_eks::Client {

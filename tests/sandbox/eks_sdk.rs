@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use aws_sdk_eks::types::{ErrorCode, UpdateStatus};
 
-use crate::common::{eks, frozen};
+use crate::common::{control_plane_and_kube_proxy_to_1_29, eks, frozen, nodegroup_update};
 
 #[tokio::test]
 async fn describe_cluster_nodegroups_and_addons() {
@@ -211,16 +211,7 @@ async fn nodegroup_update_fails_with_pod_eviction_failure_when_a_pdb_blocks() {
     for _ in 0..30 {
         sb.advance(Duration::from_secs(60));
     }
-    let u = eks
-        .describe_update()
-        .name("demo")
-        .update_id(&id)
-        .nodegroup_name("general")
-        .send()
-        .await
-        .unwrap()
-        .update
-        .unwrap();
+    let u = nodegroup_update(&eks, "general", &id).await;
     assert_eq!(u.status, Some(UpdateStatus::Failed));
     assert_eq!(
         u.errors()[0].error_code,
@@ -269,16 +260,7 @@ async fn new_nodes_stay_not_ready_when_kube_proxy_was_left_behind() {
         "kube-proxy crash-loops on new nodes"
     );
     sb.advance(Duration::from_secs(20 * 60));
-    let u = eks
-        .describe_update()
-        .name("demo")
-        .update_id(&id)
-        .nodegroup_name("general")
-        .send()
-        .await
-        .unwrap()
-        .update
-        .unwrap();
+    let u = nodegroup_update(&eks, "general", &id).await;
     assert_eq!(u.status, Some(UpdateStatus::Failed));
     assert_eq!(
         u.errors()[0].error_code,
@@ -291,21 +273,7 @@ async fn new_nodes_stay_not_ready_when_kube_proxy_was_left_behind() {
 async fn nodegroup_rotation_replaces_every_node_with_the_new_version() {
     let sb = frozen("small.yaml").await;
     let eks = eks(&sb);
-    eks.update_cluster_version()
-        .name("demo")
-        .version("1.29")
-        .send()
-        .await
-        .unwrap();
-    sb.advance(Duration::from_secs(26 * 60));
-    eks.update_addon()
-        .cluster_name("demo")
-        .addon_name("kube-proxy")
-        .addon_version("v1.29.15-eksbuild.16")
-        .send()
-        .await
-        .unwrap();
-    sb.advance(Duration::from_secs(3 * 60));
+    control_plane_and_kube_proxy_to_1_29(&sb, &eks).await;
     let before: Vec<_> = sb
         .nodes()
         .into_iter()
@@ -332,16 +300,7 @@ async fn nodegroup_rotation_replaces_every_node_with_the_new_version() {
         .unwrap();
     assert_eq!(ng.nodegroup.unwrap().status.unwrap().as_str(), "UPDATING");
     sb.advance(Duration::from_secs(40 * 60));
-    let u = eks
-        .describe_update()
-        .name("demo")
-        .update_id(&id)
-        .nodegroup_name("general")
-        .send()
-        .await
-        .unwrap()
-        .update
-        .unwrap();
+    let u = nodegroup_update(&eks, "general", &id).await;
     assert_eq!(u.status, Some(UpdateStatus::Successful), "{u:?}");
     let after: Vec<_> = sb
         .nodes()
@@ -461,21 +420,7 @@ async fn create_scale_and_delete_a_nodegroup() {
 async fn forced_nodegroup_update_ignores_the_blocking_pdb() {
     let sb = frozen("pdb-blocked.yaml").await;
     let eks = eks(&sb);
-    eks.update_cluster_version()
-        .name("demo")
-        .version("1.29")
-        .send()
-        .await
-        .unwrap();
-    sb.advance(Duration::from_secs(26 * 60));
-    eks.update_addon()
-        .cluster_name("demo")
-        .addon_name("kube-proxy")
-        .addon_version("v1.29.15-eksbuild.16")
-        .send()
-        .await
-        .unwrap();
-    sb.advance(Duration::from_secs(3 * 60));
+    control_plane_and_kube_proxy_to_1_29(&sb, &eks).await;
     let id = eks
         .update_nodegroup_version()
         .cluster_name("demo")
@@ -489,16 +434,7 @@ async fn forced_nodegroup_update_ignores_the_blocking_pdb() {
         .id
         .unwrap();
     sb.advance(Duration::from_secs(40 * 60));
-    let u = eks
-        .describe_update()
-        .name("demo")
-        .update_id(&id)
-        .nodegroup_name("general")
-        .send()
-        .await
-        .unwrap()
-        .update
-        .unwrap();
+    let u = nodegroup_update(&eks, "general", &id).await;
     assert_eq!(u.status, Some(UpdateStatus::Successful), "{u:?}");
     assert!(
         sb.nodes()

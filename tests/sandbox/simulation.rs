@@ -9,7 +9,7 @@ use kube::api::{
     Api, DeleteParams, ListParams, Patch, PatchParams, PostParams, WatchEvent, WatchParams,
 };
 
-use crate::common::{eks, frozen, kube};
+use crate::common::{control_plane_and_kube_proxy_to_1_29, eks, frozen, kube};
 
 #[tokio::test]
 async fn docker_hub_rate_limit_puts_pods_in_image_pull_back_off_until_the_window_resets() {
@@ -230,21 +230,7 @@ async fn same_seed_same_requests_same_world() {
     async fn run() -> Vec<(String, Option<String>)> {
         let sb = frozen("small.yaml").await;
         let eks = eks(&sb);
-        eks.update_cluster_version()
-            .name("demo")
-            .version("1.29")
-            .send()
-            .await
-            .unwrap();
-        sb.advance(Duration::from_secs(26 * 60));
-        eks.update_addon()
-            .cluster_name("demo")
-            .addon_name("kube-proxy")
-            .addon_version("v1.29.15-eksbuild.16")
-            .send()
-            .await
-            .unwrap();
-        sb.advance(Duration::from_secs(3 * 60));
+        control_plane_and_kube_proxy_to_1_29(&sb, &eks).await;
         eks.update_nodegroup_version()
             .cluster_name("demo")
             .nodegroup_name("data")
