@@ -495,8 +495,15 @@ fn file() -> impl Strategy<Value = File> {
 
 // ------------------------------------------------------------------ fmt properties
 
+/// Parse formatted output, checking on the way that the fast path and pest
+/// build the same tree for it.
 fn reparse(text: &str) -> File {
     let (sources, result) = parse_str("generated.upg", text);
+    assert_eq!(
+        result,
+        runbook::syntax::parse_str_with_pest("generated.upg", text),
+        "the fast path and pest disagree on:\n{text}"
+    );
     result.unwrap_or_else(|diags| {
         panic!(
             "formatted output does not parse:\n{text}\n{}",

@@ -199,6 +199,23 @@ pub enum TypeKind {
     Map(Option<Box<Type>>),
 }
 
+impl TypeKind {
+    /// The type a name (and optional `<T>`) spells, or `None` for an unknown
+    /// name or a parameter on a scalar.
+    pub fn from_name(name: &str, arg: Option<Box<Type>>) -> Option<TypeKind> {
+        Some(match (name, arg) {
+            ("string", None) => TypeKind::String,
+            ("int", None) => TypeKind::Int,
+            ("bool", None) => TypeKind::Bool,
+            ("duration", None) => TypeKind::Duration,
+            ("version", None) => TypeKind::Version,
+            ("list", arg) => TypeKind::List(arg),
+            ("map", arg) => TypeKind::Map(arg),
+            _ => return None,
+        })
+    }
+}
+
 /// `environment NAME [protected] [for RUNBOOK] { key = value ... }`
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Environment {

@@ -21,6 +21,14 @@ pub struct UpgParser;
 pub fn parse_file(sources: &SourceMap, file: FileId) -> Result<File, Vec<Diagnostic>> {
     let text = sources.get(file).text.as_str();
     super::depth::check_nesting(file, text).map_err(|d| vec![d])?;
+    match super::fast::parse(file, text) {
+        Some(ast) => Ok(ast),
+        None => parse_with_pest(file, text),
+    }
+}
+
+/// The parser of record: the grammar's own answer, with every diagnostic.
+pub(super) fn parse_with_pest(file: FileId, text: &str) -> Result<File, Vec<Diagnostic>> {
     let mut pairs = UpgParser::parse(Rule::file, text).map_err(|_| {
         // Tracking every attempted token costs time, so only the second,
         // failing parse does it, to say what was expected. The switch is
@@ -41,9 +49,15 @@ pub fn parse_file(sources: &SourceMap, file: FileId) -> Result<File, Vec<Diagnos
         .into_inner()
         .flatten()
         .filter(|p| p.as_rule() == Rule::comment)
-        .map(|p| Comment {
-            text: p.as_str().trim_end().to_string(),
-            span: span_of(file, &p),
+        .map(|p| {
+            // Trailing blanks belong to no token: a span that ends in this
+            // comment must be recognisable by where the comment's text ends.
+            let text = p.as_str().trim_end();
+            let start = p.as_span().start();
+            Comment {
+                text: text.to_string(),
+                span: Span::new(file, start, start + text.len()),
+            }
         })
         .collect();
     comments.sort_by_key(|c| c.span.start);
@@ -60,6 +74,53 @@ pub fn parse_file(sources: &SourceMap, file: FileId) -> Result<File, Vec<Diagnos
     } else {
         Err(errors)
     }
+}
+
+/// `span` without trailing whitespace and without comments that end it.
+pub(super) fn trim_span(text: &str, comments: &[Comment], mut span: Span) -> Span {
+    loop {
+        let text = &text[span.start as usize..span.end as usize];
+        let trimmed = text.trim_end_matches([' ', '\t', '\r', '\n']);
+        span.end = span.start + trimmed.len() as u32;
+        let ends_in_comment = comments
+            .binary_search_by_key(&span.end, |c| c.span.end)
+            .ok()
+            .map(|i| comments[i].span.start)
+            .filter(|start| *start >= span.start);
+        match ends_in_comment {
+            Some(start) if start > span.start => span.end = start,
+            _ => return span,
+        }
+    }
+}
+
+/// The `///` lines directly above byte `start`, with only whitespace
+/// between them and the item. `comments` are sorted by position.
+pub(super) fn doc_before(text: &str, comments: &[Comment], start: usize) -> Option<Doc> {
+    let mut idx = comments.partition_point(|c| (c.span.end as usize) <= start);
+    let mut cursor = start;
+    let mut lines = Vec::new();
+    let mut first: Option<Span> = None;
+    let mut last: Option<Span> = None;
+    while idx > 0 {
+        let c = &comments[idx - 1];
+        let gap = &text[c.span.end as usize..cursor];
+        if !c.is_doc() || !gap.trim().is_empty() || gap.matches('\n').count() > 1 {
+            break;
+        }
+        let body = &c.text[3..];
+        lines.push(body.strip_prefix(' ').unwrap_or(body).to_string());
+        last.get_or_insert(c.span);
+        first = Some(c.span);
+        cursor = c.span.start as usize;
+        idx -= 1;
+    }
+    let (first, last) = (first?, last?);
+    lines.reverse();
+    Some(Doc {
+        text: lines.join("\n"),
+        span: first.to(last),
+    })
 }
 
 pub(super) fn span_of(file: FileId, p: &Pair<Rule>) -> Span {
@@ -116,22 +177,7 @@ impl Builder<'_> {
     /// implicit whitespace before an optional or repeated tail that then
     /// matches nothing still ends up inside the pair.
     pub(super) fn span(&self, p: &Pair<Rule>) -> Span {
-        let mut span = span_of(self.file, p);
-        loop {
-            let text = &self.text[span.start as usize..span.end as usize];
-            let trimmed = text.trim_end_matches([' ', '\t', '\r', '\n']);
-            span.end = span.start + trimmed.len() as u32;
-            let ends_in_comment = self
-                .comments
-                .binary_search_by_key(&span.end, |c| c.span.end)
-                .ok()
-                .map(|i| self.comments[i].span.start)
-                .filter(|start| *start >= span.start);
-            match ends_in_comment {
-                Some(start) if start > span.start => span.end = start,
-                _ => return span,
-            }
-        }
+        trim_span(self.text, &self.comments, span_of(self.file, p))
     }
 
     pub(super) fn error(&self, d: Diagnostic) {
@@ -178,35 +224,8 @@ impl Builder<'_> {
         }
     }
 
-    /// The `///` lines directly above byte `start`, with only whitespace
-    /// between them and the item.
     fn doc(&self, start: usize) -> Option<Doc> {
-        let mut idx = self
-            .comments
-            .partition_point(|c| (c.span.end as usize) <= start);
-        let mut cursor = start;
-        let mut lines = Vec::new();
-        let mut first: Option<Span> = None;
-        let mut last: Option<Span> = None;
-        while idx > 0 {
-            let c = &self.comments[idx - 1];
-            let gap = &self.text[c.span.end as usize..cursor];
-            if !c.is_doc() || !gap.trim().is_empty() || gap.matches('\n').count() > 1 {
-                break;
-            }
-            let body = &c.text[3..];
-            lines.push(body.strip_prefix(' ').unwrap_or(body).to_string());
-            last.get_or_insert(c.span);
-            first = Some(c.span);
-            cursor = c.span.start as usize;
-            idx -= 1;
-        }
-        let (first, last) = (first?, last?);
-        lines.reverse();
-        Some(Doc {
-            text: lines.join("\n"),
-            span: first.to(last),
-        })
+        doc_before(self.text, &self.comments, start)
     }
 
     pub(super) fn ident(&self, p: Pair<Rule>) -> Ident {
@@ -263,31 +282,24 @@ impl Builder<'_> {
         let name = it.next().expect("type name");
         let name_span = self.span(&name);
         let arg = it.next().map(|t| Box::new(self.type_expr(t)));
-        let kind = match (name.as_str(), arg) {
-            ("string", None) => TypeKind::String,
-            ("int", None) => TypeKind::Int,
-            ("bool", None) => TypeKind::Bool,
-            ("duration", None) => TypeKind::Duration,
-            ("version", None) => TypeKind::Version,
-            ("list", arg) => TypeKind::List(arg),
-            ("map", arg) => TypeKind::Map(arg),
-            (n @ ("string" | "int" | "bool" | "duration" | "version"), Some(_)) => {
+        let has_arg = arg.is_some();
+        let kind = TypeKind::from_name(name.as_str(), arg).unwrap_or_else(|| {
+            let n = name.as_str();
+            if has_arg && TypeKind::from_name(n, None).is_some() {
                 self.error(
                     Diagnostic::error("UPG009", format!("type `{n}` takes no parameter"))
                         .with_label(span, "remove `<...>`")
                         .with_help("only `list<T>` and `map<T>` take a parameter"),
                 );
-                TypeKind::String
-            }
-            (other, _) => {
+            } else {
                 self.error(
-                    Diagnostic::error("UPG009", format!("unknown type `{other}`"))
+                    Diagnostic::error("UPG009", format!("unknown type `{n}`"))
                         .with_label(name_span, "not a type")
                         .with_help("types: string, int, bool, duration, version, list, list<T>, map, map<T>"),
                 );
-                TypeKind::String
             }
-        };
+            TypeKind::String
+        });
         Type { kind, span }
     }
 
