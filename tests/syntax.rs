@@ -594,8 +594,9 @@ proptest! {
         let _ = parse_str("fuzz.upg", &String::from_utf8_lossy(&bytes));
     }
 
-    /// Token soup reaches deep into the grammar; whatever parses must format
-    /// to something that parses to the same tree.
+    /// Token soup reaches deep into the grammar: the fast path and pest give
+    /// the same answer, and whatever parses must format to something that
+    /// parses to the same tree.
     #[test]
     fn token_soup_never_panics_and_what_parses_formats(tokens in proptest::collection::vec(
         proptest::sample::select(vec![
@@ -607,7 +608,13 @@ proptest! {
         0..40,
     )) {
         let src = tokens.concat();
-        if let (_, Ok(file)) = parse_str("soup.upg", &src) {
+        let (_, result) = parse_str("soup.upg", &src);
+        assert_eq!(
+            result,
+            runbook::syntax::parse_str_with_pest("soup.upg", &src),
+            "the fast path and pest disagree on:\n{src}"
+        );
+        if let Ok(file) = result {
             assert_fmt_round_trips("soup", &file, &src);
         }
     }
