@@ -168,6 +168,16 @@ pub const UNKNOWN_CHECK: Code = error(
     "unknown check",
     "`check.NAME(...)` calls a custom check that is declared neither in the runbook nor in an imported file (the stdlib checks come with `import \"stdlib/checks\"`).",
 );
+pub const STEP_IN_ROLLBACK: Code = error(
+    "UPG035",
+    "step inside a rollback block",
+    "A rollback block undoes its step; it runs while the run is already failing, so it cannot hold steps of its own (they would be journaled and rolled back in turn). Write the undo as plain statements. Steps may nest inside a step's body: an inner step has its own rollback, run in reverse order like any other.",
+);
+pub const ENVIRONMENT_FOR_MISSPELT_RUNBOOK: Code = warning(
+    "UPG036",
+    "environment for a misspelt runbook",
+    "A file-level `environment NAME for RUNBOOK` names no runbook of the program, but one with a very similar name: `--env NAME` would silently not apply its settings. (A shared file may hold environments for runbooks elsewhere; a name unlike any runbook here is not reported.)",
+);
 
 /// Every checker code, in order. `docs/diagnostics.md` and the golden tests
 /// enumerate this table.
@@ -197,6 +207,8 @@ pub static ALL: &[&Code] = &[
     &UNREACHABLE,
     &UNKNOWN_GATE,
     &UNKNOWN_CHECK,
+    &STEP_IN_ROLLBACK,
+    &ENVIRONMENT_FOR_MISSPELT_RUNBOOK,
 ];
 
 /// The text of `docs/diagnostics.md`.

@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use crate::syntax::ast::{Environment, Runbook};
 
 use super::context::{Checker, Mode};
+use super::decls::Decls;
 use super::{codes, suggest, types};
 
 impl Checker<'_> {
@@ -111,6 +112,33 @@ impl Checker<'_> {
                         )),
                 );
             }
+        }
+    }
+}
+
+impl Checker<'_> {
+    /// `environment NAME for RUNBOOK` at file level naming no runbook of
+    /// the program but nearly one: a typo that would drop the settings. A
+    /// name unlike every runbook here may be for a runbook elsewhere.
+    pub fn environment_targets(&mut self, decls: &Decls) {
+        let names = || decls.runbooks.iter().map(|r| r.name.name.as_str());
+        for env in &decls.file_environments {
+            let Some(target) = &env.runbook else { continue };
+            if names().any(|n| n == target.name) {
+                continue;
+            }
+            let Some(near) = suggest::closest(&target.name, names()) else {
+                continue;
+            };
+            self.report(
+                codes::ENVIRONMENT_FOR_MISSPELT_RUNBOOK
+                    .diag(format!(
+                        "environment `{}` is for runbook `{}`, which is not in this program",
+                        env.name.name, target.name
+                    ))
+                    .with_label(target.span, "no runbook of this name")
+                    .with_help(format!("did you mean `{near}`?")),
+            );
         }
     }
 }

@@ -41,6 +41,7 @@ pub fn check_files(sources: &SourceMap, files: &[File]) -> Vec<Diagnostic> {
     for runbook in &decls.runbooks {
         checker.runbook(runbook);
     }
+    checker.environment_targets(&decls);
     // Library gates (declared outside a runbook) may use the parameters of
     // the runbook that imports them; without a runbook, names are unknown.
     if let Some(runbook) = decls.runbooks.first() {

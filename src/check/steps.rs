@@ -1,5 +1,5 @@
 //! Steps: unique ids, `when` and `during`, the irreversible marker, and
-//! rollback blocks for steps that change the cluster.
+//! rollback blocks (holding no steps) for steps that change the cluster.
 
 use crate::syntax::ast::{Ident, Step};
 
@@ -9,6 +9,14 @@ use super::suggest;
 
 impl Checker<'_> {
     pub fn step(&mut self, step: &Step) {
+        if self.mode == Mode::Rollback {
+            self.report(
+                codes::STEP_IN_ROLLBACK
+                    .diag("a rollback block cannot contain a step")
+                    .with_label(step.title.span, "step inside a rollback")
+                    .with_help("write the undo as plain statements of the rollback block"),
+            );
+        }
         self.string(&step.title);
         if let Some(first) = self.step_ids.get(&step.id).copied() {
             self.report(

@@ -139,6 +139,27 @@ fn library_gates_checked_alone_do_not_report_runbook_params() {
 }
 
 #[test]
+fn a_rollback_block_holds_no_steps() {
+    let text = runbook(
+        "step \"c\" { k8s.cordon(\"n\")\n rollback { for n in [\"n\"] { step \"u\" { log n } } } }",
+    );
+    assert_eq!(codes(&text), ["UPG035"]);
+}
+
+#[test]
+fn an_environment_for_a_near_miss_of_a_runbook_name_is_a_warning() {
+    let text = format!(
+        "{}\nenvironment prod for tt {{ cluster = \"p\" }}\n",
+        runbook("")
+    );
+    let (sources, parsed) = crate::syntax::parse_str("t.upg", &text);
+    let diags = crate::check::check_files(&sources, &[parsed.unwrap()]);
+    assert_eq!(diags.len(), 1, "{diags:?}");
+    assert_eq!(diags[0].code, "UPG036");
+    assert_eq!(diags[0].severity, crate::diagnostic::Severity::Warning);
+}
+
+#[test]
 fn environments_for_another_runbook_are_ignored() {
     let text = format!(
         "{}\nenvironment prod for other {{ nonsense = 1 }}\nenvironment dev for t {{ clustr = \"d\" }}\n",
