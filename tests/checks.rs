@@ -973,3 +973,35 @@ mod sandboxed {
         live.sandbox.shutdown().await;
     }
 }
+
+#[test]
+fn a_check_declares_the_params_its_script_reads() {
+    use runbook::checks::ParamsRead;
+    let names = |source: &str| match inline(source).map_err(|(d, _)| d).unwrap().params() {
+        ParamsRead::Names(n) => Some(n.iter().cloned().collect::<Vec<_>>()),
+        ParamsRead::Any => None,
+    };
+    assert_eq!(
+        names(
+            "let t = params.target ?? cluster.version; let n = params.min.to_int(); pass(`${t}${n}`)"
+        ),
+        Some(vec!["min".to_string(), "target".to_string()])
+    );
+    assert_eq!(
+        names("let a = params.allowed[0]; let b = params.names.len(); pass(`${a}${b}`)"),
+        Some(vec!["allowed".to_string(), "names".to_string()])
+    );
+    assert_eq!(names("pass(\"none\")"), Some(vec![]));
+    // Used whole: any name may be read.
+    assert_eq!(
+        names("let k = \"min\"; let v = params[k]; pass(`${v}`)"),
+        None
+    );
+    assert_eq!(names("let n = params.keys().len(); pass(`${n}`)"), None);
+    // The stdlib documents what it reads.
+    let (c, _) = stdlib("addons_compatible");
+    assert_eq!(
+        c.params(),
+        &ParamsRead::Names(["target".to_string()].into_iter().collect())
+    );
+}

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 
 use crate::builtins::{self, Builtin, MethodArg, MethodReturn, Param, Type, methods};
+use crate::checks::ParamsRead;
 use crate::source::Span;
 use crate::syntax::ast::{Arg, Expr, ExprKind, Ident};
 
@@ -217,8 +218,60 @@ impl Checker<'_> {
         }
         for a in args {
             self.expr(&a.value);
+            self.check_argument(func, a);
         }
         Type::Bool
+    }
+
+    /// A check reads keyword arguments as `params.NAME`; anything else it
+    /// would silently ignore.
+    fn check_argument(&mut self, func: &Ident, a: &Arg) {
+        let Some(read) = self.check_params.get(func.name.as_str()) else {
+            return;
+        };
+        let accepts = |name: &str| match read {
+            ParamsRead::Names(names) => names.contains(name),
+            ParamsRead::Any => true,
+        };
+        let reads = || match read {
+            ParamsRead::Names(names) if names.is_empty() => {
+                format!("check `{}` takes no arguments", func.name)
+            }
+            ParamsRead::Names(names) => format!(
+                "check `{}` reads: {}",
+                func.name,
+                names
+                    .iter()
+                    .map(|n| format!("`{n}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            ParamsRead::Any => format!("check `{}` reads its arguments by name", func.name),
+        };
+        let d = match &a.name {
+            None => codes::CHECK_ARGUMENT
+                .diag(format!(
+                    "check `{}` takes keyword arguments only",
+                    func.name
+                ))
+                .with_label(a.span, "positional argument")
+                .with_help(format!("name it, e.g. `key: value`; {}", reads())),
+            Some(name) if !accepts(&name.name) => {
+                let candidates: Vec<&str> = match read {
+                    ParamsRead::Names(names) => names.iter().map(String::as_str).collect(),
+                    ParamsRead::Any => Vec::new(),
+                };
+                codes::CHECK_ARGUMENT
+                    .diag(format!(
+                        "check `{}` does not read a parameter `{}`",
+                        func.name, name.name
+                    ))
+                    .with_label(name.span, "never read by the check's script")
+                    .with_help(suggest::did_you_mean(&name.name, candidates, reads))
+            }
+            Some(_) => return,
+        };
+        self.report(d);
     }
 
     /// `receiver.method(args)`.

@@ -178,6 +178,11 @@ pub const ENVIRONMENT_FOR_MISSPELT_RUNBOOK: Code = warning(
     "environment for a misspelt runbook",
     "A file-level `environment NAME for RUNBOOK` names no runbook of the program, but one with a very similar name: `--env NAME` would silently not apply its settings. (A shared file may hold environments for runbooks elsewhere; a name unlike any runbook here is not reported.)",
 );
+pub const CHECK_ARGUMENT: Code = error(
+    "UPG037",
+    "argument a check does not read",
+    "A check receives its arguments by keyword, as `params.NAME` in its script. A positional argument, or a keyword the script never reads, would be silently ignored and the check would fall back to its default (a typo in `target:` could let an incompatible add-on pass). A check that uses `params` whole (indexed or passed on) accepts any keyword.",
+);
 
 /// Every checker code, in order. `docs/diagnostics.md` and the golden tests
 /// enumerate this table.
@@ -209,6 +214,7 @@ pub static ALL: &[&Code] = &[
     &UNKNOWN_CHECK,
     &STEP_IN_ROLLBACK,
     &ENVIRONMENT_FOR_MISSPELT_RUNBOOK,
+    &CHECK_ARGUMENT,
 ];
 
 /// The text of `docs/diagnostics.md`.

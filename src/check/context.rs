@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 
 use crate::builtins::Type;
+use crate::checks::ParamsRead;
 use crate::diagnostic::Diagnostic;
 use crate::source::{SourceMap, Span};
 
@@ -39,6 +40,8 @@ pub struct Checker<'a> {
     pub diags: Vec<Diagnostic>,
     pub scopes: Scopes,
     pub decls: &'a Decls<'a>,
+    /// The parameters each compiled check reads (`check.NAME(key: ...)`).
+    pub check_params: &'a HashMap<String, ParamsRead>,
     pub mode: Mode,
     pub steps: Vec<StepFrame>,
     /// Unknown names are not reported (and typed `any`): for gates declared
@@ -55,12 +58,17 @@ pub struct Checker<'a> {
 }
 
 impl<'a> Checker<'a> {
-    pub fn new(sources: &'a SourceMap, decls: &'a Decls<'a>) -> Self {
+    pub fn new(
+        sources: &'a SourceMap,
+        decls: &'a Decls<'a>,
+        check_params: &'a HashMap<String, ParamsRead>,
+    ) -> Self {
         Checker {
             sources,
             diags: Vec::new(),
             scopes: Scopes::new(),
             decls,
+            check_params,
             mode: Mode::Flow,
             steps: Vec::new(),
             lenient_names: false,

@@ -37,7 +37,8 @@ use decls::Decls;
 pub fn check_files(sources: &SourceMap, files: &[File]) -> Vec<Diagnostic> {
     let mut diags = Vec::new();
     let decls = Decls::collect(sources, files, &mut diags);
-    let mut checker = Checker::new(sources, &decls);
+    let compiled = rhai::compile_checks(&decls, sources);
+    let mut checker = Checker::new(sources, &decls, &compiled.params);
     for runbook in &decls.runbooks {
         checker.runbook(runbook);
     }
@@ -61,7 +62,7 @@ pub fn check_files(sources: &SourceMap, files: &[File]) -> Vec<Diagnostic> {
         checker.lenient_names = false;
     }
     diags.extend(checker.diags);
-    diags.extend(rhai::compile_checks(&decls, sources));
+    diags.extend(compiled.diags);
     diags
 }
 

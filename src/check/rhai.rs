@@ -4,42 +4,47 @@
 //! where it sits, and compiles it there, so `runbook check` reports
 //! everything in one pass.
 
-use crate::checks::Origin;
+use std::collections::HashMap;
+
+use crate::checks::{Origin, ParamsRead};
 use crate::diagnostic::Diagnostic;
 use crate::source::SourceMap;
 use crate::syntax::ast::CheckSource;
 
 use super::decls::Decls;
 
+/// What compiling the declared checks found.
+#[derive(Default)]
+pub struct Compiled {
+    /// Compile errors, in check name order.
+    pub diags: Vec<Diagnostic>,
+    /// The parameters each check that compiled reads, by check name.
+    pub params: HashMap<String, ParamsRead>,
+}
+
 /// Compiles every declared check's source, in name order.
-pub fn compile_checks(decls: &Decls, sources: &SourceMap) -> Vec<Diagnostic> {
-    let compile = |name: &str, text: &str, origin: Origin| {
-        crate::checks::compile(name, text, &origin)
-            .err()
-            .unwrap_or_default()
-    };
+pub fn compile_checks(decls: &Decls, sources: &SourceMap) -> Compiled {
     let mut checks: Vec<_> = decls.checks.values().collect();
     checks.sort_by_key(|c| c.name.name.as_str());
-    let mut diags = Vec::new();
+    let mut out = Compiled::default();
     for check in checks {
         let name = check.name.name.as_str();
-        match &check.source {
+        let (text, origin) = match &check.source {
             CheckSource::Inline { text, span } => {
-                diags.extend(compile(
-                    name,
-                    text,
-                    Origin::inline(span.file, span.start as usize),
-                ));
+                (text, Origin::inline(span.file, span.start as usize))
             }
             CheckSource::File {
                 file: Some(file), ..
-            } => {
-                let text = &sources.get(*file).text;
-                diags.extend(compile(name, text, Origin::file(*file)));
-            }
+            } => (&sources.get(*file).text, Origin::file(*file)),
             // Not loaded: the loader has already reported the missing file.
-            CheckSource::File { file: None, .. } => {}
+            CheckSource::File { file: None, .. } => continue,
+        };
+        match crate::checks::compile(name, text, &origin) {
+            Ok(c) => {
+                out.params.insert(name.to_string(), c.params().clone());
+            }
+            Err(d) => out.diags.extend(d),
         }
     }
-    diags
+    out
 }

@@ -305,3 +305,38 @@ mod generated {
         }
     }
 }
+
+#[test]
+fn check_arguments_are_keywords_the_script_reads() {
+    let with_check = |script: &str, call: &str| {
+        runbook(&format!(
+            "check c {{ \"\"\"{script}\"\"\" }}\n precondition \"p\" {{ {call} }}"
+        ))
+    };
+    let reads_min = "let n = params.min ?? 2; pass(`${n}`)";
+    assert_eq!(
+        codes(&with_check(reads_min, "check.c(min: 3)")),
+        Vec::<&str>::new()
+    );
+    assert_eq!(
+        codes(&with_check(reads_min, "check.c()")),
+        Vec::<&str>::new()
+    );
+    let typo = check(&with_check(reads_min, "check.c(mni: 3)"));
+    assert_eq!(typo.iter().map(|d| d.code).collect::<Vec<_>>(), ["UPG037"]);
+    assert_eq!(typo[0].help.as_deref(), Some("did you mean `min`?"));
+    let positional = check(&with_check(reads_min, "check.c(3)"));
+    assert_eq!(
+        positional.iter().map(|d| d.code).collect::<Vec<_>>(),
+        ["UPG037"]
+    );
+    assert!(positional[0].message.contains("keyword arguments only"));
+    // A script that uses `params` whole may read any name.
+    let whole = "let k = \"x\"; let v = params[k]; pass(`${v}`)";
+    assert_eq!(
+        codes(&with_check(whole, "check.c(anything: 1)")),
+        Vec::<&str>::new()
+    );
+    // A check that does not compile reports that, not its arguments.
+    assert_eq!(codes(&with_check("let x = ;", "check.c(a: 1)")), ["UPG080"]);
+}

@@ -3,7 +3,7 @@
 //! (calls of unknown functions, `import`, `eval`). Every problem becomes a
 //! `Diagnostic` (UPG080-UPG089) pointing into the file the source came from.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, OnceLock};
 
 use rhai::{AST, ASTNode, Expr, FnCallExpr, LexError, ParseErrorType, Position, Scope, Stmt};
@@ -59,6 +59,18 @@ pub struct CompiledCheck {
     source: Arc<str>,
     /// The snapshot variables the script reads; a run clones only these.
     pub(crate) uses: Vec<&'static str>,
+    params: ParamsRead,
+}
+
+/// The keyword arguments a check can use: the `params.NAME` its script
+/// reads. `runbook check` refuses any other name, since the script would
+/// silently ignore it (and fall back to a default).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ParamsRead {
+    Names(BTreeSet<String>),
+    /// `params` is used whole (indexed, passed on, iterated): any name may
+    /// be read, so none can be refused.
+    Any,
 }
 
 impl CompiledCheck {
@@ -68,6 +80,10 @@ impl CompiledCheck {
 
     pub fn origin(&self) -> Origin {
         self.origin
+    }
+
+    pub fn params(&self) -> &ParamsRead {
+        &self.params
     }
 
     /// The span in the origin file of a rhai position, `len` bytes long
@@ -152,6 +168,7 @@ pub fn compile(
     }
     Ok(CompiledCheck {
         uses: used_variables(&ast),
+        params: params_read(&ast),
         name: name.into(),
         ast: Arc::new(ast),
         origin: *origin,
@@ -323,6 +340,50 @@ fn used_variables(ast: &AST) -> Vec<&'static str> {
         .copied()
         .filter(|v| used.contains(*v))
         .collect()
+}
+
+/// Every `params.NAME` in the script, or `Any` if `params` appears in any
+/// other form.
+fn params_read(ast: &AST) -> ParamsRead {
+    let mut names = BTreeSet::new();
+    let mut whole = false;
+    ast.walk(&mut |path: &[ASTNode]| {
+        let Some(ASTNode::Expr(Expr::Variable(v, ..))) = path.last() else {
+            return true;
+        };
+        if v.1 != "params" {
+            return true;
+        }
+        let parent = path.len().checked_sub(2).map(|i| &path[i]);
+        match parent {
+            Some(ASTNode::Expr(Expr::Dot(dot, ..)))
+                if matches!(&dot.lhs, Expr::Variable(lhs, ..) if lhs.1 == "params") =>
+            {
+                match first_property(&dot.rhs) {
+                    Some(name) => {
+                        names.insert(name.to_string());
+                    }
+                    None => whole = true,
+                }
+            }
+            _ => whole = true,
+        }
+        true
+    });
+    if whole {
+        ParamsRead::Any
+    } else {
+        ParamsRead::Names(names)
+    }
+}
+
+/// `a` in `.a`, `.a.b`, `.a[0]`, `.a.f()`; `None` for a method on `params`.
+fn first_property(rhs: &Expr) -> Option<&str> {
+    match rhs {
+        Expr::Property(p, _) => Some(p.2.as_str()),
+        Expr::Dot(x, ..) | Expr::Index(x, ..) => first_property(&x.lhs),
+        _ => None,
+    }
 }
 
 fn forbidden(check: &str, what: &str, span: Option<Span>) -> Diagnostic {
