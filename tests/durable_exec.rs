@@ -420,6 +420,83 @@ fn exec_binary_prints_the_report_path_and_step_needs_a_terminal() {
     assert!(Path::new(report.trim()).exists(), "{report}");
 }
 
+/// `runbook ARGS` against a sandbox served on 127.0.0.1, as an operator
+/// would run it: kubeconfig, AWS endpoint and dummy credentials.
+fn command(dir: &Path, sandbox: &Sandbox, args: &[&str]) -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_runbook"));
+    cmd.args(args)
+        .args(["--yes", "--output", "json", "--kubeconfig"])
+        .arg(dir.join("kubeconfig"))
+        .arg("--runs-dir")
+        .arg(dir.join(".runbook"))
+        .env("AWS_ENDPOINT_URL_EKS", sandbox.endpoint())
+        .env("AWS_REGION", sandbox.region())
+        .env("AWS_ACCESS_KEY_ID", "sandbox")
+        .env("AWS_SECRET_ACCESS_KEY", "sandbox")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("HOME", dir)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    cmd
+}
+
+/// A lock left by a run that died is taken over, and the operator is told
+/// whose it was: another run may have left the cluster half-changed.
+#[tokio::test(flavor = "multi_thread")]
+async fn taking_over_a_stale_lock_is_said_on_stderr() {
+    use k8s_openapi::api::coordination::v1::Lease;
+    let sandbox = Sandbox::start(
+        fixture("small.yaml"),
+        SandboxOptions {
+            time_scale: 0.0,
+            ..SandboxOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    sandbox
+        .write_kubeconfig(&dir.path().join("kubeconfig"))
+        .unwrap();
+    let kc = kube::config::Kubeconfig::read_from(dir.path().join("kubeconfig")).unwrap();
+    let cfg = kube::Config::from_custom_kubeconfig(kc, &Default::default())
+        .await
+        .unwrap();
+    let leases: kube::Api<Lease> =
+        kube::Api::namespaced(kube::Client::try_from(cfg).unwrap(), "kube-system");
+    let an_hour_ago = jiff::Timestamp::now() - jiff::SignedDuration::from_secs(3600);
+    let stale: Lease = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "runbook-lock", "namespace": "kube-system"},
+        "spec": {
+            "holderIdentity": "alice@laptop/20261122T230000Z-0000dead",
+            "leaseDurationSeconds": 60,
+            "acquireTime": an_hour_ago.to_string(),
+            "renewTime": an_hour_ago.to_string(),
+        }
+    }))
+    .unwrap();
+    leases.create(&Default::default(), &stale).await.unwrap();
+
+    let file = dir.path().join("cordon.upg");
+    std::fs::write(
+        &file,
+        "runbook cordon_one \"cordon a node\" {\n  step \"cordon\" {\n    let n = k8s.nodes()[0].name\n    k8s.cordon(n)\n    rollback { k8s.uncordon(n) }\n  }\n}\n",
+    )
+    .unwrap();
+    let out = command(dir.path(), &sandbox, &["exec", file.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(
+            "WARN took over the stale cluster lock kube-system/runbook-lock from alice@laptop/20261122T230000Z-0000dead"
+        ),
+        "{stderr}"
+    );
+}
+
 /// The issue's crash test: `runbook exec` (a separate process) is SIGKILLed at
 /// seeded random moments while cordoning the nodes of a sandbox that outlives
 /// it, then `runbook resume` is run (and killed) until the run finished. The
@@ -427,7 +504,6 @@ fn exec_binary_prints_the_report_path_and_step_needs_a_terminal() {
 mod crash {
     use super::*;
     use rand::{Rng, SeedableRng};
-    use std::process::{Command, Stdio};
 
     const CORDON_ALL: &str = r#"
 runbook cordon_all "cordon every node" {
@@ -438,25 +514,6 @@ runbook cordon_all "cordon every node" {
   }
 }
 "#;
-
-    fn command(dir: &Path, sandbox: &Sandbox, args: &[&str]) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_runbook"));
-        cmd.args(args)
-            .args(["--yes", "--output", "json", "--kubeconfig"])
-            .arg(dir.join("kubeconfig"))
-            .arg("--runs-dir")
-            .arg(dir.join(".runbook"))
-            .env("AWS_ENDPOINT_URL_EKS", sandbox.endpoint())
-            .env("AWS_REGION", sandbox.region())
-            .env("AWS_ACCESS_KEY_ID", "sandbox")
-            .env("AWS_SECRET_ACCESS_KEY", "sandbox")
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .env("HOME", dir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        cmd
-    }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn sigkilled_exec_is_resumed_without_repeating_a_mutation() {

@@ -51,6 +51,7 @@ pub enum Outcome {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    init_logging();
     let result = match cli.command {
         Command::Check(args) => check::run(args),
         Command::Fmt(args) => fmt::run(args),
@@ -68,4 +69,26 @@ pub fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// Warnings from the engine (a stale cluster lock taken over, a lock that
+/// could not be released) go to stderr. `RUNBOOK_LOG=debug` (or `info`,
+/// `trace`) shows more of the engine; other crates stay silent at every
+/// level, since HTTP client internals are where credentials would leak.
+fn init_logging() {
+    use tracing_subscriber::filter::{EnvFilter, LevelFilter};
+    let level = std::env::var("RUNBOOK_LOG")
+        .ok()
+        .and_then(|l| l.parse::<LevelFilter>().ok())
+        .unwrap_or(LevelFilter::WARN);
+    let filter = EnvFilter::builder()
+        .with_default_directive(LevelFilter::OFF.into())
+        .parse_lossy(format!("runbook={level}"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(console::colors_enabled_stderr())
+        .with_target(false)
+        .without_time()
+        .try_init();
 }

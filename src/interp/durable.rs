@@ -77,9 +77,6 @@ impl Durable {
             ClusterLock::acquire(client, LockOptions::new(id, runbook), SystemClock::shared())
                 .await
                 .map_err(|e| format!("{e}; {}", e.help()))?;
-        if let Some(prev) = lock.took_over_from() {
-            tracing::warn!("took over a stale cluster lock from {}", prev.identity);
-        }
         *self.lock.borrow_mut() = Some(lock);
         Ok(())
     }
