@@ -927,3 +927,30 @@ fn help_texts_describe_fmt_and_show() {
         "{show}"
     );
 }
+
+/// A statement wider than 100 columns opens its outermost brackets, one
+/// item per line with a trailing comma; what fits stays on one line; the
+/// result is stable and means the same.
+#[test]
+fn fmt_breaks_wide_lines_inside_brackets() {
+    let src = "runbook r \"d\" {\n  step \"s\" {\n    nodegroup.rotate(cluster, ng, version: hop, strategy: \"blue_green\", max_unavailable: 2, canary: 1, drain_timeout: 20m)\n    log [\"short\", \"list\"]\n    let notes = eks.f(\"\"\"raw\n  text kept as is\"\"\", k8s.nodes().filter(n => n.ready && n.name != \"a-rather-long-node-name-that-does-not-fit\"))\n  }\n}\n";
+    let out = format_source("w.upg", src).unwrap();
+    assert!(
+        out.contains(
+            "    nodegroup.rotate(\n      cluster,\n      ng,\n      version: hop,\n      strategy: \"blue_green\",\n      max_unavailable: 2,\n      canary: 1,\n      drain_timeout: 20m,\n    )\n"
+        ),
+        "{out}"
+    );
+    assert!(out.contains("    log [\"short\", \"list\"]\n"), "{out}");
+    // The inner call fits once its outer one is broken; the raw string's
+    // own lines are not re-indented.
+    assert!(
+        out.contains("    let notes = eks.f(\n      \"\"\"raw\n  text kept as is\"\"\",\n      k8s.nodes().filter("),
+        "{out}"
+    );
+    assert!(out.lines().all(|l| l.len() <= 100), "{out}");
+    assert_eq!(format_source("w.upg", &out).unwrap(), out, "stable");
+    let before = parse_str("w.upg", src).1.unwrap();
+    let after = parse_str("w.upg", &out).1.unwrap();
+    assert_eq!(strip_spans(&before), strip_spans(&after), "same meaning");
+}

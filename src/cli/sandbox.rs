@@ -2,6 +2,8 @@
 
 use std::path::PathBuf;
 
+use tokio::signal::unix::SignalKind;
+
 use super::Outcome;
 use crate::sandbox::{FaultSpec, Fixture, Sandbox, SandboxOptions};
 
@@ -72,6 +74,10 @@ fn serve(a: ServeArgs) -> miette::Result<Outcome> {
         sandbox.write_kubeconfig(&a.kubeconfig).map_err(|e| {
             miette::miette!("cannot write kubeconfig {}: {e}", a.kubeconfig.display())
         })?;
+        // Listen before the endpoint is printed: a script that reads it and
+        // interrupts at once must stop the sandbox cleanly, not kill it.
+        let mut interrupt = tokio::signal::unix::signal(SignalKind::interrupt())
+            .map_err(|e| miette::miette!("cannot listen for Ctrl-C: {e}"))?;
         let endpoint = sandbox.endpoint();
         println!(
             "sandbox cluster {} ({}) serving on {endpoint}",
@@ -83,7 +89,7 @@ fn serve(a: ServeArgs) -> miette::Result<Outcome> {
         println!("  export AWS_REGION={}", sandbox.region());
         println!("  export AWS_ACCESS_KEY_ID=sandbox AWS_SECRET_ACCESS_KEY=sandbox");
         println!("press Ctrl-C to stop");
-        let _ = tokio::signal::ctrl_c().await;
+        interrupt.recv().await;
         sandbox.shutdown().await;
         println!("sandbox stopped");
         Ok(Outcome::Ok)

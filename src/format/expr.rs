@@ -1,5 +1,8 @@
-//! Expressions on one line, with the fewest parentheses that keep the tree:
-//! the parser drops parentheses, so they are re-derived from precedence.
+//! Expressions with the fewest parentheses that keep the tree (the parser
+//! drops parentheses, so they are re-derived from precedence), as `pretty`
+//! documents: one line when they fit, brackets broken open when not.
+
+use pretty::RcDoc;
 
 use crate::syntax::ast::*;
 use crate::syntax::{escape, format_duration};
@@ -21,124 +24,127 @@ fn strength(e: &Expr) -> u8 {
     }
 }
 
-/// Print `e` in canonical form.
+/// Widest line `fmt` aims for; a line longer than this breaks the
+/// arguments of its outermost call (or list, or map) one per line.
+pub const WIDTH: usize = 100;
+
+/// A document that may break lines inside brackets.
+pub type Doc = RcDoc<'static>;
+
+/// Print `e` in canonical form on one line.
 pub fn expr(e: &Expr) -> String {
-    let mut out = String::new();
-    write(&mut out, e);
-    out
+    flat(&doc(e))
 }
 
-fn wrapped(out: &mut String, e: &Expr, needs_parens: bool) {
+/// A document laid out without any line break.
+pub fn flat(d: &Doc) -> String {
+    d.pretty(usize::MAX).to_string()
+}
+
+fn wrapped(e: &Expr, needs_parens: bool) -> Doc {
     if needs_parens {
-        out.push('(');
-        write(out, e);
-        out.push(')');
+        RcDoc::text("(").append(doc(e)).append(")")
     } else {
-        write(out, e);
+        doc(e)
     }
 }
 
-fn write(out: &mut String, e: &Expr) {
+/// The canonical layout of `e`: one line when it fits, otherwise its
+/// brackets open onto indented lines, one item each, with a trailing comma.
+pub fn doc(e: &Expr) -> Doc {
     match &e.kind {
-        ExprKind::Str(s) => string(out, s),
-        ExprKind::Int(i) => out.push_str(&i.to_string()),
-        ExprKind::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        ExprKind::Duration(d) => out.push_str(&format_duration(*d)),
-        ExprKind::Version(v) => out.push_str(&v.to_string()),
-        ExprKind::List(items) => {
-            out.push('[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push_str(", ");
-                }
-                wrapped(out, item, strength(item) == LAMBDA);
-            }
-            out.push(']');
-        }
-        ExprKind::Map(entries) => {
-            out.push('{');
-            for (i, entry) in entries.iter().enumerate() {
-                if i > 0 {
-                    out.push_str(", ");
-                }
-                map_key(out, &entry.key);
-                out.push_str(": ");
-                wrapped(out, &entry.value, strength(&entry.value) == LAMBDA);
-            }
-            out.push('}');
-        }
-        ExprKind::Name(n) => out.push_str(&n.name),
-        ExprKind::Field { base, name } => {
-            wrapped(out, base, strength(base) < POSTFIX);
-            out.push('.');
-            out.push_str(&name.name);
-        }
-        ExprKind::Index { base, index } => {
-            wrapped(out, base, strength(base) < POSTFIX);
-            out.push('[');
-            wrapped(out, index, strength(index) == LAMBDA);
-            out.push(']');
-        }
+        ExprKind::Str(s) => RcDoc::text(string_to(s)),
+        ExprKind::Int(i) => RcDoc::text(i.to_string()),
+        ExprKind::Bool(b) => RcDoc::text(if *b { "true" } else { "false" }),
+        ExprKind::Duration(d) => RcDoc::text(format_duration(*d)),
+        ExprKind::Version(v) => RcDoc::text(v.to_string()),
+        ExprKind::List(items) => bracketed(
+            "[",
+            items.iter().map(|i| wrapped(i, strength(i) == LAMBDA)),
+            "]",
+        ),
+        ExprKind::Map(entries) => bracketed(
+            "{",
+            entries.iter().map(|entry| {
+                let mut key = String::new();
+                map_key(&mut key, &entry.key);
+                RcDoc::text(key + ": ")
+                    .append(wrapped(&entry.value, strength(&entry.value) == LAMBDA))
+            }),
+            "}",
+        ),
+        ExprKind::Name(n) => RcDoc::text(n.name.clone()),
+        ExprKind::Field { base, name } => wrapped(base, strength(base) < POSTFIX)
+            .append(".")
+            .append(name.name.clone()),
+        ExprKind::Index { base, index } => wrapped(base, strength(base) < POSTFIX)
+            .append("[")
+            .append(wrapped(index, strength(index) == LAMBDA))
+            .append("]"),
         ExprKind::Call {
             namespace,
             func,
             args: a,
-        } => {
-            out.push_str(&namespace.name);
-            out.push('.');
-            out.push_str(&func.name);
-            args(out, a);
-        }
+        } => RcDoc::text(format!("{}.{}", namespace.name, func.name)).append(args(a)),
         ExprKind::Method {
             receiver,
             method,
             args: a,
-        } => {
-            wrapped(out, receiver, strength(receiver) < POSTFIX);
-            out.push('.');
-            out.push_str(&method.name);
-            args(out, a);
-        }
+        } => wrapped(receiver, strength(receiver) < POSTFIX)
+            .append(".")
+            .append(method.name.clone())
+            .append(args(a)),
         ExprKind::Lambda { param, body } => {
-            out.push_str(&param.name);
-            out.push_str(" => ");
-            write(out, body);
+            RcDoc::text(format!("{} => ", param.name)).append(doc(body))
         }
-        ExprKind::Unary { op, operand } => {
-            out.push(match op {
-                UnaryOp::Not => '!',
-                UnaryOp::Neg => '-',
-            });
-            wrapped(out, operand, strength(operand) < PREFIX);
-        }
+        ExprKind::Unary { op, operand } => RcDoc::text(match op {
+            UnaryOp::Not => "!",
+            UnaryOp::Neg => "-",
+        })
+        .append(wrapped(operand, strength(operand) < PREFIX)),
         ExprKind::Binary { op, lhs, rhs } => {
             let p = op.precedence();
             // Left associative: an equal-strength operator on the right
             // needs parentheses, on the left it does not.
-            wrapped(out, lhs, strength(lhs) < p);
-            out.push(' ');
-            out.push_str(op.symbol());
-            out.push(' ');
-            wrapped(out, rhs, strength(rhs) <= p);
+            wrapped(lhs, strength(lhs) < p)
+                .append(format!(" {} ", op.symbol()))
+                .append(wrapped(rhs, strength(rhs) <= p))
         }
     }
 }
 
-fn args(out: &mut String, args: &[Arg]) {
-    out.push('(');
-    for (i, arg) in args.iter().enumerate() {
-        if i > 0 {
-            out.push_str(", ");
-        }
-        if let Some(name) = &arg.name {
-            out.push_str(&name.name);
-            out.push_str(": ");
-            wrapped(out, &arg.value, strength(&arg.value) == LAMBDA);
-        } else {
-            write(out, &arg.value);
-        }
+/// `open items close`: on one line if it fits, else one item per line.
+/// (A call's `(` must touch its name, so breaks only come after it.)
+fn bracketed(open: &'static str, items: impl Iterator<Item = Doc>, close: &'static str) -> Doc {
+    let items: Vec<Doc> = items.collect();
+    if items.is_empty() {
+        return RcDoc::text(open).append(close);
     }
-    out.push(')');
+    RcDoc::text(open)
+        .append(
+            RcDoc::line_()
+                .append(RcDoc::intersperse(
+                    items,
+                    RcDoc::text(",").append(RcDoc::line()),
+                ))
+                .nest(2),
+        )
+        .append(RcDoc::text(",").flat_alt(RcDoc::nil()))
+        .append(RcDoc::line_())
+        .append(close)
+        .group()
+}
+
+fn args(args: &[Arg]) -> Doc {
+    bracketed(
+        "(",
+        args.iter().map(|arg| match &arg.name {
+            Some(name) => RcDoc::text(format!("{}: ", name.name))
+                .append(wrapped(&arg.value, strength(&arg.value) == LAMBDA)),
+            None => doc(&arg.value),
+        }),
+        ")",
+    )
 }
 
 fn map_key(out: &mut String, key: &str) {
@@ -174,7 +180,7 @@ pub fn string(out: &mut String, s: &StrLit) {
             StrPart::Text { text, .. } => out.push_str(&escape(text)),
             StrPart::Interp(e) => {
                 out.push_str("${");
-                write(out, e);
+                out.push_str(&expr(e));
                 out.push('}');
             }
         }

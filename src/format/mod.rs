@@ -1,6 +1,7 @@
 //! `runbook fmt`: one canonical layout for `.upg` files. Two-space indent,
-//! one statement per line, expressions on one line with normalized spacing,
-//! at most one blank line kept between statements.
+//! one statement per line, expressions with normalized spacing on one line
+//! unless wider than `expr::WIDTH` (then brackets break open, one item per
+//! line), at most one blank line kept between statements.
 //!
 //! Comments are not in the tree, so they are interleaved by position: before
 //! printing a node, every comment that starts before it is printed on its own
@@ -11,11 +12,14 @@
 
 mod expr;
 
+use pretty::RcDoc;
+
 use crate::diagnostic::Diagnostic;
 use crate::source::{SourceMap, Span};
 use crate::syntax::ast::*;
 
 pub use expr::expr as expr_to_string;
+use expr::{Doc, WIDTH};
 
 /// Format source text; parse errors come back with the source map they
 /// point into, and the text is left alone.
@@ -40,7 +44,7 @@ pub fn format_file(file: &File, source: &str) -> String {
     };
     for import in &file.imports {
         p.leaf_at(import.span, |p| {
-            format!("import {}", p.str_lit_plain(&import.path))
+            RcDoc::text(format!("import {}", p.str_lit_plain(&import.path)))
         });
     }
     for item in &file.items {
@@ -72,6 +76,15 @@ impl Printer<'_> {
             self.out.push_str("  ");
         }
         self.out.push_str(text);
+        self.out.push('\n');
+    }
+
+    /// A line that breaks inside brackets when it is wider than `WIDTH`;
+    /// continuation lines are indented from this line's indentation.
+    fn line_doc(&mut self, doc: Doc) {
+        let indent = self.indent * 2;
+        let doc = RcDoc::text(" ".repeat(indent)).append(doc.nest(indent as isize));
+        let _ = doc.render_fmt(WIDTH, &mut self.out);
         self.out.push('\n');
     }
 
@@ -129,23 +142,23 @@ impl Printer<'_> {
         self.last_pos = self.last_pos.max(start);
     }
 
-    /// A node printed on one line.
-    fn leaf(&mut self, start: usize, end: usize, text: impl FnOnce(&mut Self) -> String) {
+    /// A node printed on one line, or broken inside its brackets if wide.
+    fn leaf(&mut self, start: usize, end: usize, doc: impl FnOnce(&mut Self) -> Doc) {
         self.open(start, end);
-        let text = text(self);
-        self.line(&text);
+        let doc = doc(self);
+        self.line_doc(doc);
         self.trailing(end);
     }
 
     /// A leaf that covers exactly `span`.
-    fn leaf_at(&mut self, span: Span, text: impl FnOnce(&mut Self) -> String) {
-        self.leaf(span.start as usize, span.end as usize, text);
+    fn leaf_at(&mut self, span: Span, doc: impl FnOnce(&mut Self) -> Doc) {
+        self.leaf(span.start as usize, span.end as usize, doc);
     }
 
     /// One line per condition (preconditions and gates).
     fn conditions(&mut self, conditions: &[Expr]) {
         for c in conditions {
-            self.leaf_at(c.span, |_| expr::expr(c));
+            self.leaf_at(c.span, |_| expr::doc(c));
         }
     }
 
@@ -230,12 +243,11 @@ impl Printer<'_> {
 
     fn param(&mut self, x: &Param) {
         self.leaf_at(x.span, |_| {
-            let mut s = format!("param {}: {}", x.name.name, type_to_string(&x.ty));
-            if let Some(d) = &x.default {
-                s.push_str(" = ");
-                s.push_str(&expr::expr(d));
+            let head = RcDoc::text(format!("param {}: {}", x.name.name, type_to_string(&x.ty)));
+            match &x.default {
+                Some(d) => head.append(" = ").append(expr::doc(d)),
+                None => head,
             }
-            s
         });
     }
 
@@ -259,7 +271,7 @@ impl Printer<'_> {
             |p| {
                 for s in &x.settings {
                     p.leaf_at(s.span, |_| {
-                        format!("{} = {}", s.key.name, expr::expr(&s.value))
+                        RcDoc::text(format!("{} = ", s.key.name)).append(expr::doc(&s.value))
                     });
                 }
             },
@@ -323,15 +335,15 @@ impl Printer<'_> {
                 if let Some(w) = &x.within {
                     let end = x.every.as_ref().map_or(w.span.end, |e| e.span.end) as usize;
                     p.leaf(w.span.start as usize, end, |_| {
-                        let mut s = format!("within {}", expr::expr(w));
-                        if let Some(e) = &x.every {
-                            s.push_str(&format!(" every {}", expr::expr(e)));
+                        let within = RcDoc::text("within ").append(expr::doc(w));
+                        match &x.every {
+                            Some(e) => within.append(" every ").append(expr::doc(e)),
+                            None => within,
                         }
-                        s
                     });
                 }
                 if let Some(n) = &x.consecutive {
-                    p.leaf_at(n.span, |_| format!("consecutive {}", expr::expr(n)));
+                    p.leaf_at(n.span, |_| RcDoc::text("consecutive ").append(expr::doc(n)));
                 }
             },
             "",
@@ -349,7 +361,7 @@ impl Printer<'_> {
         match &x.source {
             CheckSource::File { path, .. } => {
                 self.leaf(start, end, |p| {
-                    format!("{header} from {}", p.str_lit_plain(path))
+                    RcDoc::text(format!("{header} from {}", p.str_lit_plain(path)))
                 });
             }
             CheckSource::Inline { text, span } => {
@@ -492,30 +504,29 @@ impl Printer<'_> {
     }
 }
 
-fn simple_stmt(kind: &StmtKind) -> String {
+fn simple_stmt(kind: &StmtKind) -> Doc {
+    let keyword = |kw: &str, e: &Expr| RcDoc::text(format!("{kw} ")).append(expr::doc(e));
     match kind {
-        StmtKind::Let { name, value } => format!("let {} = {}", name.name, expr::expr(value)),
-        StmtKind::Gate(g) => format!("gate {}", g.name),
+        StmtKind::Let { name, value } => keyword(&format!("let {} =", name.name), value),
+        StmtKind::Gate(g) => RcDoc::text(format!("gate {}", g.name)),
         StmtKind::Await {
             condition,
             within,
             every,
         } => {
-            let mut s = format!(
-                "await {} within {}",
-                expr::expr(condition),
-                expr::expr(within)
-            );
-            if let Some(e) = every {
-                s.push_str(&format!(" every {}", expr::expr(e)));
+            let d = keyword("await", condition)
+                .append(" within ")
+                .append(expr::doc(within));
+            match every {
+                Some(e) => d.append(" every ").append(expr::doc(e)),
+                None => d,
             }
-            s
         }
-        StmtKind::Pause(e) => format!("pause {}", expr::expr(e)),
-        StmtKind::Confirm(e) => format!("confirm {}", expr::expr(e)),
-        StmtKind::Log(e) => format!("log {}", expr::expr(e)),
-        StmtKind::Fail(e) => format!("fail {}", expr::expr(e)),
-        StmtKind::Expr(e) => expr::expr(e),
+        StmtKind::Pause(e) => keyword("pause", e),
+        StmtKind::Confirm(e) => keyword("confirm", e),
+        StmtKind::Log(e) => keyword("log", e),
+        StmtKind::Fail(e) => keyword("fail", e),
+        StmtKind::Expr(e) => expr::doc(e),
         StmtKind::Step(_) | StmtKind::For { .. } | StmtKind::If { .. } => {
             unreachable!("compound statements are printed by Printer::stmt")
         }
