@@ -7,7 +7,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use console::style;
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::json;
 
 use crate::cloud::Clock;
@@ -103,12 +103,17 @@ pub struct Reporter {
     output: Output,
     clock: Clock,
     state: Mutex<State>,
+    /// The live view on a terminal: every line and the spinner of the
+    /// running step draw here, so neither can hide the other.
+    live: Option<MultiProgress>,
 }
 
 #[derive(Default)]
 struct State {
     depth: usize,
     spinner: Option<ProgressBar>,
+    /// Titles of the steps running now, outermost first.
+    open: Vec<String>,
     /// Captured lines (tests read them back).
     lines: Vec<String>,
     events: Vec<serde_json::Value>,
@@ -122,10 +127,48 @@ const PROGRESS_EVERY: Duration = Duration::from_secs(60);
 
 impl Reporter {
     pub fn new(output: Output, clock: Clock) -> Self {
+        let live = (output == Output::Tty)
+            .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stdout()));
         Reporter {
             output,
             clock,
             state: Mutex::new(State::default()),
+            live,
+        }
+    }
+
+    /// Print a finished line: above the spinner on a terminal.
+    fn emit(&self, line: &str) {
+        match &self.live {
+            Some(live) => {
+                let _ = live.println(line);
+            }
+            None => println!("{line}"),
+        }
+    }
+
+    /// Show a spinner for the step at the top of `open`.
+    fn spin(&self, st: &mut State) {
+        let (Some(live), Some(title)) = (&self.live, st.open.last()) else {
+            return;
+        };
+        let sp = live.add(ProgressBar::new_spinner());
+        sp.set_style(
+            ProgressStyle::with_template("{prefix}{spinner:.cyan} {wide_msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        );
+        sp.set_prefix(indent(st.open.len() - 1));
+        sp.set_message(title.clone());
+        sp.enable_steady_tick(Duration::from_millis(120));
+        st.spinner = Some(sp);
+    }
+
+    fn stop_spinner(&self, st: &mut State) {
+        if let Some(sp) = st.spinner.take() {
+            sp.finish_and_clear();
+            if let Some(live) = &self.live {
+                live.remove(&sp);
+            }
         }
     }
 
@@ -177,7 +220,7 @@ impl Reporter {
                     if due {
                         st.last_progress = Some((subject, now));
                         let line = format!("{}  … {message}", indent(st.depth));
-                        println!("{line}");
+                        self.emit(&line);
                         st.lines.push(line);
                     }
                 }
@@ -193,34 +236,28 @@ impl Reporter {
         match &event {
             Event::StepStarted { title, .. } => {
                 st.depth += 1;
-                if self.output == Output::Tty {
-                    if let Some(old) = st.spinner.take() {
-                        old.finish_and_clear();
+                if self.live.is_some() {
+                    // A step inside a running step: the outer one's line
+                    // stays on screen, the spinner moves to the inner one.
+                    if st.spinner.is_some() {
+                        self.stop_spinner(&mut st);
+                        let outer = st.open.last().cloned().unwrap_or_default();
+                        self.emit(&format!("{}▶ {outer}", indent(st.open.len() - 1)));
                     }
-                    let sp = ProgressBar::new_spinner();
-                    sp.set_style(
-                        ProgressStyle::with_template("{prefix}{spinner:.cyan} {wide_msg}")
-                            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-                    );
-                    sp.set_prefix(indent(st.depth - 1));
-                    sp.set_message(title.clone());
-                    sp.enable_steady_tick(Duration::from_millis(120));
-                    st.spinner = Some(sp);
+                    st.open.push(title.clone());
+                    self.spin(&mut st);
                 } else {
-                    println!("{line}");
+                    self.emit(&line);
                 }
             }
             Event::StepFinished { .. } => {
                 st.depth = st.depth.saturating_sub(1);
-                if let Some(sp) = st.spinner.take() {
-                    sp.finish_and_clear();
-                }
-                println!("{line}");
+                self.stop_spinner(&mut st);
+                st.open.pop();
+                self.emit(&line);
+                self.spin(&mut st);
             }
-            _ => match &st.spinner {
-                Some(sp) => sp.println(&line),
-                None => println!("{line}"),
-            },
+            _ => self.emit(&line),
         }
         st.lines.push(console::strip_ansi_codes(&line).to_string());
     }
@@ -371,4 +408,76 @@ fn to_json(event: &Event, clock: &Clock) -> serde_json::Value {
     };
     v["t_s"] = json!(t);
     v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn on_terminal(term: &indicatif::InMemoryTerm) -> Reporter {
+        Reporter {
+            output: Output::Tty,
+            clock: Clock::scaled(0.0),
+            state: Mutex::new(State::default()),
+            live: Some(MultiProgress::with_draw_target(
+                ProgressDrawTarget::term_like(Box::new(term.clone())),
+            )),
+        }
+    }
+
+    fn started(title: &str) -> Event {
+        Event::StepStarted {
+            id: title.into(),
+            title: title.into(),
+            depth: 0,
+        }
+    }
+
+    fn finished(title: &str) -> Event {
+        Event::StepFinished {
+            id: title.into(),
+            title: title.into(),
+            status: StepStatus::Done,
+            elapsed: Duration::from_secs(90),
+        }
+    }
+
+    /// The live view on a terminal: lines printed inside a step stay above
+    /// its spinner, an outer step's line stays when an inner one starts, and
+    /// nothing of a spinner is left once the steps finish.
+    #[test]
+    fn the_live_view_keeps_every_line_and_clears_its_spinners() {
+        let term = indicatif::InMemoryTerm::new(20, 80);
+        let r = on_terminal(&term);
+        r.event(started("add-ons"));
+        r.event(Event::Log {
+            message: "vpc-cni first".into(),
+        });
+        r.event(started("vpc-cni"));
+        r.progress("vpc-cni: UPDATING");
+        r.event(finished("vpc-cni"));
+        r.event(finished("add-ons"));
+        r.event(Event::Finished {
+            status: "done".into(),
+            elapsed: Duration::from_secs(90),
+        });
+        let screen: Vec<String> = term
+            .contents()
+            .lines()
+            .map(|l| l.trim_end().to_string())
+            .filter(|l| !l.is_empty())
+            .collect();
+        assert_eq!(
+            screen,
+            [
+                "  vpc-cni first",
+                "▶ add-ons",
+                "  ✓ vpc-cni (done, 1m30s)",
+                "✓ add-ons (done, 1m30s)",
+                "done in 1m30s (simulated)",
+            ],
+            "{}",
+            term.contents()
+        );
+    }
 }
