@@ -611,6 +611,7 @@ fn runs_lists_every_state_through_the_binary() {
         Some(RunOutcome::Succeeded),
         Some(RunOutcome::Failed),
         Some(RunOutcome::RolledBack),
+        Some(RunOutcome::Refused),
         None,
     ] {
         manual.advance(SignedDuration::from_secs(3600));
@@ -630,12 +631,13 @@ fn runs_lists_every_state_through_the_binary() {
     assert_eq!(code, 0, "{stderr}");
     let lines: Vec<&str> = stdout.lines().collect();
     assert!(lines[0].starts_with("RUN"), "{stdout}");
-    assert_eq!(lines.len(), 6, "{stdout}");
+    assert_eq!(lines.len(), 7, "{stdout}");
     let expect = [
         (&ids[0], "finished"),
         (&ids[1], "failed"),
         (&ids[2], "rolled back"),
-        (&ids[3], "interrupted"),
+        (&ids[3], "refused"),
+        (&ids[4], "interrupted"),
         (live.id(), "running"),
     ];
     for (line, (id, state)) in lines[1..].iter().zip(expect) {

@@ -309,6 +309,10 @@ async fn a_second_run_is_refused_naming_the_lock_holder() {
     assert_eq!(error.code, "RUN008");
     assert!(error.message.contains(other.as_str()), "{}", error.message);
     assert!(mutations(&sandbox).is_empty(), "nothing was changed");
+    let runs = RunStore::new(tmp.path().join(".runbook"))
+        .list(jiff::Timestamp::now())
+        .unwrap();
+    assert_eq!(runs[0].state, runbook::durable::RunState::Refused);
     held.release().await.unwrap();
 }
 

@@ -91,6 +91,9 @@ pub enum RunOutcome {
     Succeeded,
     Failed,
     RolledBack,
+    /// Stopped before any change: a precondition, the lock or a declined
+    /// confirmation. Resuming runs it again from the start.
+    Refused,
 }
 
 /// How a mutating action ended. Record `Failed` only when the mutation is

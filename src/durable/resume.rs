@@ -209,6 +209,7 @@ fn describe(outcome: RunOutcome) -> &'static str {
         RunOutcome::Succeeded => "finished successfully",
         RunOutcome::Failed => "failed",
         RunOutcome::RolledBack => "rolled back",
+        RunOutcome::Refused => "was refused before any change",
     }
 }
 

@@ -79,6 +79,9 @@ pub enum RunState {
     Finished,
     Failed,
     RolledBack,
+    /// Refused before any change (preconditions, the lock, a declined
+    /// confirmation).
+    Refused,
     /// No `run_finished` and no process holds the run: it died; resume it.
     Interrupted,
 }
@@ -90,6 +93,7 @@ impl RunState {
             RunState::Finished => "finished",
             RunState::Failed => "failed",
             RunState::RolledBack => "rolled back",
+            RunState::Refused => "refused",
             RunState::Interrupted => "interrupted",
         }
     }
@@ -361,6 +365,7 @@ fn state_of(dir: &Path, contents: &JournalContents) -> RunState {
         Some(RunOutcome::Succeeded) => RunState::Finished,
         Some(RunOutcome::Failed) => RunState::Failed,
         Some(RunOutcome::RolledBack) => RunState::RolledBack,
+        Some(RunOutcome::Refused) => RunState::Refused,
         None => live_or_interrupted(dir),
     }
 }

@@ -180,7 +180,8 @@ pub async fn execute(
         let outcome = match summary.status {
             RunStatus::Succeeded | RunStatus::Planned => RunOutcome::Succeeded,
             RunStatus::RolledBack => RunOutcome::RolledBack,
-            RunStatus::Refused | RunStatus::Failed => RunOutcome::Failed,
+            RunStatus::Refused => RunOutcome::Refused,
+            RunStatus::Failed => RunOutcome::Failed,
         };
         let error = summary.errors.first().map(|e| e.message.clone());
         match d.close(outcome, error, &summary.final_state) {
