@@ -1,7 +1,12 @@
-//! Sandbox speed targets (run with `cargo bench --bench sandbox`):
-//! - a 1,000-node, 30,000-pod fixture loads in ≤ 2 s;
-//! - listing all nodes through the HTTP API with kube-rs takes ≤ 20 ms (median);
-//! - a managed rotation of 1,000 nodes simulates at ≥ 1,000× real time.
+//! Sandbox speed targets (run with `cargo bench --bench sandbox`), with
+//! criterion medians last measured on the 2-core development machine:
+//! - a 1,000-node, 30,000-pod fixture loads in ≤ 2 s: 1.05 s (met; only
+//!   `Sandbox::start` is timed, tearing the world down is not);
+//! - listing all nodes through the HTTP API with kube-rs takes ≤ 20 ms
+//!   (median): 17 ms (met);
+//! - a managed rotation of 1,000 nodes simulates at ≥ 1,000× real time:
+//!   1,980 simulated s in 6.0 s, about 330× (missed: the time is spread over
+//!   building, rewriting and dropping pod JSON objects).
 
 use std::time::{Duration, Instant};
 
