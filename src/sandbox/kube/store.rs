@@ -3,13 +3,16 @@
 //! history that watches resume from.
 //!
 //! Objects sit in namespace → name maps so lookups borrow `&str` keys
-//! (no key allocation per get) while lists keep (namespace, name) order.
+//! (no key allocation per get) and hash names, while lists keep
+//! (namespace, name) order.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 
 use serde_json::Value;
 use tokio::sync::broadcast;
+
+use super::ordered_map::OrderedMap;
 
 /// Events kept for watches that resume from an older resourceVersion.
 const HISTORY: usize = 50_000;
@@ -42,7 +45,7 @@ pub struct WatchEvent {
 pub type Key = (String, String);
 
 /// Objects of one resource: namespace → name → object.
-type Objects = BTreeMap<String, BTreeMap<String, Value>>;
+type Objects = BTreeMap<String, OrderedMap<Value>>;
 
 /// Events to replay plus a receiver for live ones.
 pub type Subscription = (Vec<Arc<WatchEvent>>, broadcast::Receiver<Arc<WatchEvent>>);
@@ -115,9 +118,8 @@ impl Store {
         let Some(map) = self.objects.get(resource) else {
             return Box::new(std::iter::empty());
         };
-        let in_ns = |(ns, objs): (&'a String, &'a BTreeMap<String, Value>)| {
-            objs.iter()
-                .map(move |(name, v)| ((ns.as_str(), name.as_str()), v))
+        let in_ns = |(ns, objs): (&'a String, &'a OrderedMap<Value>)| {
+            objs.iter().map(move |(name, v)| ((ns.as_str(), name), v))
         };
         match ns {
             None => Box::new(map.iter().flat_map(in_ns)),
@@ -140,7 +142,7 @@ impl Store {
     pub fn count(&self, resource: &str) -> usize {
         self.objects
             .get(resource)
-            .map_or(0, |m| m.values().map(BTreeMap::len).sum())
+            .map_or(0, |m| m.values().map(OrderedMap::len).sum())
     }
 
     pub fn contains(&self, resource: &str, ns: &str, name: &str) -> bool {
@@ -202,15 +204,12 @@ impl Store {
             self.emit(resource, kind, obj.clone(), rv);
         }
         let (ns, name) = key_of(&obj);
-        let slot = self
-            .objects
+        self.objects
             .entry(resource)
             .or_default()
             .entry(ns)
             .or_default()
-            .entry(name)
-            .insert_entry(obj);
-        slot.into_mut()
+            .insert(name, obj)
     }
 
     /// Edit an object in place; `f` returns whether it changed anything, and
