@@ -16,6 +16,10 @@ pub mod rollout;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
+/// Maps the simulation hits on every pod or node step: hashed with foldhash,
+/// which is several times cheaper than SipHash on short keys.
+type FastMap<K, V> = foldhash::HashMap<K, V>;
+
 use indexmap::IndexMap;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
@@ -155,9 +159,9 @@ pub struct World {
     pub catalog: Catalog,
     pub updates: Vec<Update>,
     pub kube: Store,
-    pub nodes: HashMap<String, NodeSim>,
+    pub nodes: FastMap<String, NodeSim>,
     /// Bound pods by uid.
-    pub pods: HashMap<String, PodSim>,
+    pub pods: FastMap<String, PodSim>,
     /// Pods without a node, by (namespace, name).
     pub unscheduled: BTreeSet<(String, String)>,
     pub registry: Registry,

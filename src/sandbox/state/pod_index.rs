@@ -40,11 +40,25 @@ pub struct PodIndex {
 impl PodIndex {
     /// Record (or refresh) a pod.
     pub fn set(&mut self, key: PodKey, meta: PodMeta) {
-        if let Some(old) = self.meta.get(&key) {
-            if *old == meta {
-                return;
+        let old = self.meta.get(&key);
+        if old == Some(&meta) {
+            return;
+        }
+        if let Some(old) = old.filter(|o| o.owner == meta.owner) {
+            // Same owner (a readiness or termination change): only the
+            // counts move.
+            let (live, ready) = old.counted();
+            if let Some(o) = &meta.owner
+                && let Some(c) = self.counts.get_mut(o)
+            {
+                let (new_live, new_ready) = meta.counted();
+                c.0 = c.0 - live + new_live;
+                c.1 = c.1 - ready + new_ready;
             }
-            let old = old.clone();
+            self.meta.insert(key, meta);
+            return;
+        }
+        if let Some(old) = old.cloned() {
             self.forget(&key, &old);
         }
         if let Some(o) = &meta.owner {
@@ -70,12 +84,22 @@ impl PodIndex {
 
     /// Set a pod's readiness (the kubelet just wrote it).
     pub fn set_ready(&mut self, ns: &str, name: &str, ready: bool) {
-        let key = (ns.to_string(), name.to_string());
-        if let Some(m) = self.meta.get(&key)
-            && m.ready != ready
+        let Some(m) = self.meta.get_mut(&(ns.to_string(), name.to_string())) else {
+            return;
+        };
+        if m.ready == ready {
+            return;
+        }
+        m.ready = ready;
+        if !m.terminating
+            && let Some(o) = &m.owner
+            && let Some(c) = self.counts.get_mut(o)
         {
-            let meta = PodMeta { ready, ..m.clone() };
-            self.set(key, meta);
+            if ready {
+                c.1 += 1;
+            } else {
+                c.1 -= 1;
+            }
         }
     }
 
