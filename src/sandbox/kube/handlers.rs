@@ -224,7 +224,10 @@ fn list(world: &mut World, req: &KubeRequest, t: &Target) -> Result<Response, Ku
     let mut items: Vec<&Value> = Vec::new();
     let mut next = None;
     for (key, obj) in world.kube.list(t.def.plural, ns) {
-        if after.as_ref().is_some_and(|a| key <= a) {
+        if after
+            .as_ref()
+            .is_some_and(|a| key <= (a.0.as_str(), a.1.as_str()))
+        {
             continue;
         }
         if !labels.matches(&obj["metadata"]["labels"]) || !fields.matches(obj) {
@@ -659,7 +662,13 @@ fn collect_garbage(world: &mut World, owner_uid: &str) {
             .kube
             .list(resource, None)
             .filter(|(_, o)| controller_of(o).is_some_and(|(_, _, u)| u == owner_uid))
-            .map(|(k, o)| (k.0.clone(), k.1.clone(), meta_str(o, "uid").to_string()))
+            .map(|(k, o)| {
+                (
+                    k.0.to_string(),
+                    k.1.to_string(),
+                    meta_str(o, "uid").to_string(),
+                )
+            })
             .collect();
         for (ns, name, uid) in dependents {
             world.delete(resource, &ns, &name);
@@ -679,7 +688,7 @@ fn delete_collection(
         .kube
         .list(t.def.plural, ns)
         .filter(|(_, o)| labels.matches(&o["metadata"]["labels"]) && fields.matches(o))
-        .map(|(k, _)| k.clone())
+        .map(|(k, _)| (k.0.to_string(), k.1.to_string()))
         .collect();
     let mut items = Vec::new();
     for (ns, name) in victims {

@@ -4,6 +4,7 @@
 pub mod discovery;
 pub mod eviction;
 pub mod handlers;
+mod ordered_map;
 pub mod patch;
 pub mod resources;
 pub mod selectors;

@@ -1,12 +1,18 @@
 //! A generic in-memory object store: objects as JSON keyed by resource,
 //! namespace and name, one resourceVersion counter, and a bounded event
 //! history that watches resume from.
+//!
+//! Objects sit in namespace → name maps so lookups borrow `&str` keys
+//! (no key allocation per get) and hash names, while lists keep
+//! (namespace, name) order.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 
 use serde_json::Value;
 use tokio::sync::broadcast;
+
+use super::ordered_map::OrderedMap;
 
 /// Events kept for watches that resume from an older resourceVersion.
 const HISTORY: usize = 50_000;
@@ -38,12 +44,15 @@ pub struct WatchEvent {
 
 pub type Key = (String, String);
 
+/// Objects of one resource: namespace → name → object.
+type Objects = BTreeMap<String, OrderedMap<Value>>;
+
 /// Events to replay plus a receiver for live ones.
 pub type Subscription = (Vec<Arc<WatchEvent>>, broadcast::Receiver<Arc<WatchEvent>>);
 
 pub struct Store {
     rv: u64,
-    objects: HashMap<&'static str, BTreeMap<Key, Value>>,
+    objects: HashMap<&'static str, Objects>,
     history: VecDeque<Arc<WatchEvent>>,
     tx: broadcast::Sender<Arc<WatchEvent>>,
     /// While the world is built nobody can watch: skip event copies.
@@ -92,26 +101,29 @@ impl Store {
     }
 
     pub fn get(&self, resource: &str, ns: &str, name: &str) -> Option<&Value> {
-        self.objects
-            .get(resource)?
-            .get(&(ns.to_string(), name.to_string()))
+        self.objects.get(resource)?.get(ns)?.get(name)
     }
 
-    /// Objects of a resource (all namespaces when `ns` is None), in key order.
+    fn get_mut(&mut self, resource: &str, ns: &str, name: &str) -> Option<&mut Value> {
+        self.objects.get_mut(resource)?.get_mut(ns)?.get_mut(name)
+    }
+
+    /// Objects of a resource (all namespaces when `ns` is None), in
+    /// (namespace, name) order.
     pub fn list<'a>(
         &'a self,
         resource: &str,
         ns: Option<&'a str>,
-    ) -> Box<dyn Iterator<Item = (&'a Key, &'a Value)> + 'a> {
+    ) -> Box<dyn Iterator<Item = ((&'a str, &'a str), &'a Value)> + 'a> {
         let Some(map) = self.objects.get(resource) else {
             return Box::new(std::iter::empty());
         };
+        let in_ns = |(ns, objs): (&'a String, &'a OrderedMap<Value>)| {
+            objs.iter().map(move |(name, v)| ((ns.as_str(), name), v))
+        };
         match ns {
-            None => Box::new(map.iter()),
-            Some(ns) => Box::new(
-                map.range((ns.to_string(), String::new())..)
-                    .take_while(move |(k, _)| k.0 == ns),
-            ),
+            None => Box::new(map.iter().flat_map(in_ns)),
+            Some(ns) => Box::new(map.get_key_value(ns).into_iter().flat_map(in_ns)),
         }
     }
 
@@ -128,7 +140,9 @@ impl Store {
     }
 
     pub fn count(&self, resource: &str) -> usize {
-        self.objects.get(resource).map_or(0, |m| m.len())
+        self.objects
+            .get(resource)
+            .map_or(0, |m| m.values().map(OrderedMap::len).sum())
     }
 
     pub fn contains(&self, resource: &str, ns: &str, name: &str) -> bool {
@@ -151,10 +165,9 @@ impl Store {
         !self.quiet && self.watched.load(std::sync::atomic::Ordering::Relaxed)
     }
 
+    /// Record an event; callers check `recording()` first so objects are
+    /// only copied when someone may watch.
     fn emit(&mut self, resource: &'static str, kind: EventType, object: Value, rv: u64) {
-        if !self.recording() {
-            return;
-        }
         let ev = Arc::new(WatchEvent {
             rv,
             resource,
@@ -170,34 +183,33 @@ impl Store {
     }
 
     /// Insert a new object (the caller checked it does not exist).
-    pub fn insert(&mut self, resource: &'static str, mut obj: Value) -> Value {
-        let rv = self.bump(&mut obj);
-        let key = key_of(&obj);
-        if !self.recording() {
-            self.objects
-                .entry(resource)
-                .or_default()
-                .insert(key, obj.clone());
-            return obj;
-        }
-        self.objects
-            .entry(resource)
-            .or_default()
-            .insert(key, obj.clone());
-        self.emit(resource, EventType::Added, obj.clone(), rv);
-        obj
+    /// Insert a new object (the caller checked it does not exist).
+    pub fn insert(&mut self, resource: &'static str, obj: Value) -> Value {
+        self.put(resource, obj, EventType::Added).clone()
+    }
+
+    /// Insert without handing a copy back (the simulation's bulk creates).
+    pub fn insert_quiet(&mut self, resource: &'static str, obj: Value) -> &Value {
+        self.put(resource, obj, EventType::Added)
     }
 
     /// Replace an existing object wholesale.
-    pub fn replace(&mut self, resource: &'static str, mut obj: Value) -> Value {
+    pub fn replace(&mut self, resource: &'static str, obj: Value) -> Value {
+        self.put(resource, obj, EventType::Modified).clone()
+    }
+
+    fn put(&mut self, resource: &'static str, mut obj: Value, kind: EventType) -> &Value {
         let rv = self.bump(&mut obj);
-        let key = key_of(&obj);
+        if self.recording() {
+            self.emit(resource, kind, obj.clone(), rv);
+        }
+        let (ns, name) = key_of(&obj);
         self.objects
             .entry(resource)
             .or_default()
-            .insert(key, obj.clone());
-        self.emit(resource, EventType::Modified, obj.clone(), rv);
-        obj
+            .entry(ns)
+            .or_default()
+            .insert(name, obj)
     }
 
     /// Edit an object in place; `f` returns whether it changed anything, and
@@ -209,29 +221,35 @@ impl Store {
         name: &str,
         f: impl FnOnce(&mut Value) -> bool,
     ) -> bool {
-        let key = (ns.to_string(), name.to_string());
-        let recording = self.recording();
-        let Some(obj) = self.objects.get_mut(resource).and_then(|m| m.get_mut(&key)) else {
+        let rv = self.rv + 1;
+        let Some(obj) = self.get_mut(resource, ns, name) else {
             return false;
         };
         if !f(obj) {
             return false;
         }
-        self.rv += 1;
-        let rv = self.rv;
         obj["metadata"]["resourceVersion"] = Value::String(rv.to_string());
-        if recording {
-            let snapshot = obj.clone();
-            self.emit(resource, EventType::Modified, snapshot, rv);
+        self.rv = rv;
+        if self.recording() {
+            let snapshot = self.get(resource, ns, name).cloned();
+            if let Some(snapshot) = snapshot {
+                self.emit(resource, EventType::Modified, snapshot, rv);
+            }
         }
         true
     }
 
     pub fn remove(&mut self, resource: &'static str, ns: &str, name: &str) -> Option<Value> {
-        let key = (ns.to_string(), name.to_string());
-        let mut obj = self.objects.get_mut(resource)?.remove(&key)?;
+        let by_ns = self.objects.get_mut(resource)?;
+        let names = by_ns.get_mut(ns)?;
+        let mut obj = names.remove(name)?;
+        if names.is_empty() {
+            by_ns.remove(ns);
+        }
         let rv = self.bump(&mut obj);
-        self.emit(resource, EventType::Deleted, obj.clone(), rv);
+        if self.recording() {
+            self.emit(resource, EventType::Deleted, obj.clone(), rv);
+        }
         Some(obj)
     }
 

@@ -20,10 +20,9 @@ type PodRef = (String, String, bool, bool, String, String);
 
 /// The pods a controller owns, from the owner index.
 fn owned_pods(world: &World, _ns: &str, owner_uid: &str) -> Vec<PodRef> {
-    let Some(keys) = world.by_owner.get(owner_uid) else {
-        return Vec::new();
-    };
-    keys.iter()
+    world
+        .pod_index
+        .owned(owner_uid)
         .filter_map(|(ns, name)| world.kube.get("pods", ns, name))
         .map(|pod| {
             (
@@ -41,24 +40,6 @@ fn owned_pods(world: &World, _ns: &str, owner_uid: &str) -> Vec<PodRef> {
         .collect()
 }
 
-/// (live pods, ready pods) per controller uid, from the pod index.
-fn owner_counts(world: &World) -> HashMap<String, (u64, u64)> {
-    let mut counts = HashMap::with_capacity(world.by_owner.len());
-    for (owner, keys) in &world.by_owner {
-        let mut c = (0u64, 0u64);
-        for k in keys {
-            if let Some(m) = world.pod_meta.get(k)
-                && !m.terminating
-            {
-                c.0 += 1;
-                c.1 += m.ready as u64;
-            }
-        }
-        counts.insert(owner.clone(), c);
-    }
-    counts
-}
-
 pub fn template_hash(template: &Value) -> String {
     const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
     let digest = Sha256::digest(template.to_string().as_bytes());
@@ -69,18 +50,18 @@ pub fn template_hash(template: &Value) -> String {
 }
 
 /// One pass of every controller. Work is proportional to what needs doing:
-/// one scan for per-owner counts, and per-namespace scans only for
-/// controllers whose pod count is off (or DaemonSets after node changes).
+/// per-owner counts come from the pod index, and pods are only looked at
+/// for controllers whose pod count is off (or DaemonSets after node changes).
+/// A controller only changes its own pods, so each reads the counts of its
+/// own pods as they were when the pass reached it.
 pub fn run(world: &mut World) {
     deployments(world);
-    let counts = owner_counts(world);
-    replicasets(world, &counts);
+    replicasets(world);
     if std::mem::take(&mut world.daemonsets_dirty) {
         daemonsets(world);
     }
-    statefulsets(world, &counts);
-    let counts = owner_counts(world);
-    statuses(world, &counts);
+    statefulsets(world);
+    statuses(world);
     budgets(world);
     endpoints(world);
 }
@@ -93,8 +74,8 @@ fn endpoints(world: &mut World) {
         .list("services", None)
         .map(|(k, s)| {
             (
-                k.0.clone(),
-                k.1.clone(),
+                k.0.to_string(),
+                k.1.to_string(),
                 s["spec"]["selector"].clone(),
                 s["spec"]["ports"].clone(),
             )
@@ -173,8 +154,8 @@ fn deployments(world: &mut World) {
         .filter(|(_, d)| !is_terminating(d))
         .map(|(k, d)| {
             (
-                k.0.clone(),
-                k.1.clone(),
+                k.0.to_string(),
+                k.1.to_string(),
                 meta_str(d, "uid").to_string(),
                 d["spec"]["replicas"].as_u64().unwrap_or(1),
                 d["metadata"]["generation"].as_u64().unwrap_or(1),
@@ -277,22 +258,22 @@ fn create_owned_pod(
     world.create("pods", pod);
 }
 
-fn replicasets(world: &mut World, counts: &HashMap<String, (u64, u64)>) {
+fn replicasets(world: &mut World) {
     let sets: Vec<(String, String, String, usize)> = world
         .kube
         .list("replicasets", None)
         .map(|(k, rs)| {
             (
-                k.0.clone(),
-                k.1.clone(),
+                k.0.to_string(),
+                k.1.to_string(),
                 meta_str(rs, "uid").to_string(),
                 rs["spec"]["replicas"].as_u64().unwrap_or(0) as usize,
             )
         })
-        .filter(|(_, _, uid, want)| counts.get(uid).map_or(0, |c| c.0 as usize) != *want)
+        .filter(|(_, _, uid, want)| world.pod_index.counts(uid).0 as usize != *want)
         .collect();
     for (ns, name, uid, want) in sets {
-        let have = counts.get(&uid).map_or(0, |c| c.0 as usize);
+        let have = world.pod_index.counts(&uid).0 as usize;
         // Only scaling down needs to know which pods exist.
         let live: Vec<PodRef> = if have > want {
             owned_pods(world, &ns, &uid)
@@ -390,7 +371,7 @@ fn daemonsets(world: &mut World) {
     }
 }
 
-fn statefulsets(world: &mut World, counts: &HashMap<String, (u64, u64)>) {
+fn statefulsets(world: &mut World) {
     let sets: Vec<Value> = world
         .kube
         .list("statefulsets", None)
@@ -403,7 +384,7 @@ fn statefulsets(world: &mut World, counts: &HashMap<String, (u64, u64)>) {
         let want = sts["spec"]["replicas"].as_u64().unwrap_or(1);
         let stuck =
             sts["metadata"]["annotations"]["sandbox.runbook.dev/stuck-pvc-finalizer"] == "true";
-        if counts.get(&uid).map_or(0, |c| c.0) == want {
+        if world.pod_index.counts(&uid).0 == want {
             continue;
         }
         let pods = owned_pods(world, &ns, &uid);
@@ -468,8 +449,7 @@ fn statefulsets(world: &mut World, counts: &HashMap<String, (u64, u64)>) {
     }
 }
 
-fn statuses(world: &mut World, by_owner: &HashMap<String, (u64, u64)>) {
-    let counts = |uid: &str| by_owner.get(uid).copied().unwrap_or((0, 0));
+fn statuses(world: &mut World) {
     let mut rs_counts: HashMap<String, (u64, u64)> = HashMap::new();
     let sets: Vec<(String, String, String, Option<String>)> = world
         .kube
@@ -484,7 +464,7 @@ fn statuses(world: &mut World, by_owner: &HashMap<String, (u64, u64)>) {
         })
         .collect();
     for (ns, name, uid, owner) in sets {
-        let (total, ready) = counts(&uid);
+        let (total, ready) = world.pod_index.counts(&uid);
         if let Some(owner) = owner {
             let e = rs_counts.entry(owner).or_default();
             e.0 += total;
@@ -549,7 +529,7 @@ fn statuses(world: &mut World, by_owner: &HashMap<String, (u64, u64)>) {
             })
             .collect();
         for (ns, name, uid) in objs {
-            let (total, ready) = counts(&uid);
+            let (total, ready) = world.pod_index.counts(&uid);
             world.kube.modify(resource, &ns, &name, |o| {
                 let s = if resource == "daemonsets" {
                     json!({"desiredNumberScheduled": total, "currentNumberScheduled": total,
@@ -573,7 +553,7 @@ fn budgets(world: &mut World) {
     let pdbs: Vec<(String, String)> = world
         .kube
         .list("poddisruptionbudgets", None)
-        .map(|(k, _)| k.clone())
+        .map(|(k, _)| (k.0.to_string(), k.1.to_string()))
         .collect();
     for (ns, name) in pdbs {
         let Some(pdb) = world.kube.get("poddisruptionbudgets", &ns, &name) else {

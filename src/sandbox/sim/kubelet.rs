@@ -105,7 +105,7 @@ fn crashes_here(world: &World, pod: &Value, minor: &str) -> bool {
 
 /// Advance one bound pod through pull, start and readiness.
 pub fn pod(world: &mut World, uid: &str, instant: bool) {
-    let Some(sim) = world.pods.get(uid).cloned() else {
+    let Some(sim) = world.pods.get(uid) else {
         return;
     };
     let Some(obj) = world.kube.get("pods", &sim.ns, &sim.name) else {
@@ -118,21 +118,20 @@ pub fn pod(world: &mut World, uid: &str, instant: bool) {
         return;
     };
     let node_ready = node.reported_ready == Some(true);
-    let minor = node.minor.clone();
-    let image = objects::container_names(obj)
-        .first()
-        .map(|(_, i)| i.clone())
-        .unwrap_or_default();
     let now = world.now_ms;
-    let mut sim = sim;
+    let mut sim = sim.clone();
     if sim.ready_at_ms.is_none() {
         if sim.pull_retry_at_ms.is_some_and(|t| t > now) {
             return;
         }
-        let cached = world.nodes[&sim.node].pulled.contains(&image);
-        if instant || cached || world.registry.pull(&image, now) {
-            if let Some(n) = world.nodes.get_mut(&sim.node) {
-                n.pulled.insert(image.clone());
+        let image = objects::first_image(obj);
+        let cached = node.pulled.contains(image);
+        if instant || cached || world.registry.pull(image, now) {
+            if !cached {
+                let image = image.to_string();
+                if let Some(n) = world.nodes.get_mut(&sim.node) {
+                    n.pulled.insert(image);
+                }
             }
             let at = if instant { now } else { now + POD_START_MS };
             sim.ready_at_ms = Some(at);
@@ -141,6 +140,7 @@ pub fn pod(world: &mut World, uid: &str, instant: bool) {
                 world.schedule(at, Timer::Pod(uid.to_string()));
             }
         } else {
+            let image = image.to_string();
             let first = !matches!(
                 waiting_reason(obj),
                 Some("ErrImagePull" | "ImagePullBackOff")
@@ -170,15 +170,19 @@ pub fn pod(world: &mut World, uid: &str, instant: bool) {
         }
     }
     let started = sim.ready_at_ms.is_some_and(|t| t <= now);
-    world.pods.insert(uid.to_string(), sim.clone());
-    let obj = &world
+    if let Some(stored) = world.pods.get_mut(uid) {
+        stored.ready_at_ms = sim.ready_at_ms;
+        stored.pull_retry_at_ms = sim.pull_retry_at_ms;
+    }
+    let obj = world
         .kube
         .get("pods", &sim.ns, &sim.name)
         .expect("checked above");
+    let minor = &world.nodes[&sim.node].minor;
     let was_running = obj["status"]["phase"] == "Running";
     let (state, ready): (Result<&str, &str>, bool) = if !started {
         (Err("ContainerCreating"), false)
-    } else if crashes_here(world, obj, &minor) {
+    } else if crashes_here(world, obj, minor) {
         (Err("CrashLoopBackOff"), false)
     } else if node_ready || is_host_network_addon(obj) {
         (Ok(""), node_ready)
@@ -206,36 +210,34 @@ fn write_state(
     state: Result<&str, &str>,
     ready: bool,
 ) {
+    let Some(p) = world.kube.get("pods", &sim.ns, &sim.name) else {
+        return;
+    };
+    let cur_reason = waiting_reason(p);
+    let cur_ready = objects::pod_ready(p);
+    let cur_running = p["status"]["phase"] == "Running";
+    let unchanged = match state {
+        Ok(_) => cur_running && cur_reason.is_none() && cur_ready == ready,
+        Err(r) => cur_reason == Some(r) && cur_ready == ready,
+    };
+    // Most visits change nothing: build the new status only when needed.
+    if unchanged {
+        return;
+    }
+    let ready_changed = cur_ready != ready;
+    let started = p["status"]["containerStatuses"][0]["state"]["running"]["startedAt"]
+        .as_str()
+        .map(str::to_string);
     let now = world.now_ts();
-    let (host_ip, pod_ip) = {
-        let node = world.kube.get("nodes", "", &sim.node);
-        let host = node
-            .and_then(|n| n["status"]["addresses"][0]["address"].as_str())
-            .unwrap_or("10.0.0.1")
-            .to_string();
-        (host, pod_ip(&sim.name, &sim.ns))
-    };
-    let changed_to = |p: &Value| {
-        let cur_reason = waiting_reason(p);
-        let cur_ready = objects::pod_ready(p);
-        let cur_running = p["status"]["phase"] == "Running";
-        match state {
-            Ok(_) => !(cur_running && cur_reason.is_none() && cur_ready == ready),
-            Err(r) => !(cur_reason == Some(r) && cur_ready == ready),
-        }
-    };
-    let ready_changed = world
+    let host_ip = world
         .kube
-        .get("pods", &sim.ns, &sim.name)
-        .is_some_and(|p| objects::pod_ready(p) != ready);
+        .get("nodes", "", &sim.node)
+        .and_then(|n| n["status"]["addresses"][0]["address"].as_str())
+        .unwrap_or("10.0.0.1")
+        .to_string();
+    let pod_ip = pod_ip(&sim.name, &sim.ns);
     world.kube.modify("pods", &sim.ns, &sim.name, |p| {
-        if !changed_to(p) {
-            return false;
-        }
-        let started = p["status"]["containerStatuses"][0]["state"]["running"]["startedAt"]
-            .as_str()
-            .map(str::to_string)
-            .unwrap_or_else(|| now.clone());
+        let started = started.unwrap_or_else(|| now.clone());
         let state = state.map(|_| started.as_str());
         set_pod_state(p, state, ready, &host_ip, &pod_ip, &now);
         true

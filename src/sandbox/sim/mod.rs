@@ -89,3 +89,87 @@ fn step(world: &mut World, instant: bool) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{BTreeSet, HashMap};
+
+    use super::*;
+    use crate::sandbox::Fixture;
+    use crate::sandbox::kube::store::meta_str;
+    use crate::sandbox::state::objects::{controller_of, is_terminating, pod_ready};
+
+    /// The pod index and node accounting agree with the stored pods.
+    fn assert_indexes_match_store(w: &World) {
+        let mut counts: HashMap<String, (u64, u64)> = HashMap::new();
+        let mut owned: HashMap<String, BTreeSet<(String, String)>> = HashMap::new();
+        let mut on_node: HashMap<String, BTreeSet<String>> = HashMap::new();
+        for ((ns, name), p) in w.kube.list("pods", None) {
+            if let Some((_, _, uid)) = controller_of(p) {
+                owned
+                    .entry(uid.to_string())
+                    .or_default()
+                    .insert((ns.to_string(), name.to_string()));
+                let c = counts.entry(uid.to_string()).or_default();
+                if !is_terminating(p) {
+                    c.0 += 1;
+                    c.1 += pod_ready(p) as u64;
+                }
+            }
+            if let Some(node) = p["spec"]["nodeName"].as_str() {
+                on_node
+                    .entry(node.to_string())
+                    .or_default()
+                    .insert(meta_str(p, "uid").to_string());
+            }
+        }
+        assert!(!counts.is_empty());
+        for (owner, c) in &counts {
+            assert_eq!(w.pod_index.counts(owner), *c, "counts of {owner}");
+            let indexed: BTreeSet<(String, String)> = w.pod_index.owned(owner).cloned().collect();
+            assert_eq!(&indexed, &owned[owner], "pods of {owner}");
+        }
+        for (name, n) in &w.nodes {
+            let want = on_node.remove(name).unwrap_or_default();
+            assert_eq!(n.pods, want, "pods bound to {name}");
+            assert_eq!(n.used_pods as usize, want.len(), "pod count of {name}");
+        }
+        assert!(
+            on_node.is_empty(),
+            "pods bound to missing nodes: {on_node:?}"
+        );
+    }
+
+    #[test]
+    fn indexes_stay_consistent_through_deletes_and_a_rollout() {
+        let mut w = World::from_fixture(&Fixture::generated(6, 150), 7, 0);
+        assert_indexes_match_store(&w);
+        // Delete every fifth pod; the controllers replace them.
+        let victims: Vec<(String, String)> = w
+            .kube
+            .list("pods", None)
+            .step_by(5)
+            .map(|((ns, name), _)| (ns.to_string(), name.to_string()))
+            .collect();
+        for (ns, name) in &victims {
+            assert!(w.delete("pods", ns, name).is_some());
+        }
+        advance_to(&mut w, MINUTE_MS);
+        assert_indexes_match_store(&w);
+        // A rollout cordons, evicts and terminates every node of the group.
+        let ng = w.nodegroups.keys().next().cloned().expect("a nodegroup");
+        let before: Vec<String> = w
+            .nodes
+            .iter()
+            .filter(|(_, n)| n.nodegroup == ng)
+            .map(|(k, _)| k.clone())
+            .collect();
+        assert!(nodegroup_update::start_external_rollout(&mut w, &ng, "1.27").is_some());
+        advance_to(&mut w, 3 * 3600 * 1000);
+        assert!(
+            before.iter().all(|n| !w.nodes.contains_key(n)),
+            "old nodes gone"
+        );
+        assert_indexes_match_store(&w);
+    }
+}

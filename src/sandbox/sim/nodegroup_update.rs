@@ -153,6 +153,21 @@ fn split(world: &World, nodegroup: &str, ro: &Rollout) -> (Vec<String>, Vec<Stri
     (old, new)
 }
 
+/// How many (old, new) nodes `split` would return, without collecting them.
+fn count_split(world: &World, nodegroup: &str, ro: &Rollout) -> (usize, usize) {
+    world
+        .nodes
+        .values()
+        .filter(|n| n.nodegroup == nodegroup)
+        .fold((0, 0), |(old, new), n| {
+            if n.minor == ro.target_version && n.release == ro.target_release {
+                (old, new + 1)
+            } else {
+                (old + 1, new)
+            }
+        })
+}
+
 pub fn tick(world: &mut World, nodegroup: &str) {
     let Some(ng) = world.nodegroups.get(nodegroup) else {
         return;
@@ -221,8 +236,8 @@ pub fn tick(world: &mut World, nodegroup: &str) {
                 let blocked = evict_all(world, &name, ro.force);
                 if blocked.is_empty() {
                     terminate_node(world, &name);
-                    let (_, new_now) = split(world, nodegroup, &ro);
-                    if (new_now.len() as u32) < desired {
+                    let (_, new_now) = count_split(world, nodegroup, &ro);
+                    if (new_now as u32) < desired {
                         launch_node(world, nodegroup, &ro.target_version, &ro.target_release);
                     }
                 } else if now >= started + EVICTION_TIMEOUT_MS {
@@ -233,8 +248,8 @@ pub fn tick(world: &mut World, nodegroup: &str) {
                 }
             }
             ro.draining = still;
-            let (old_now, _) = split(world, nodegroup, &ro);
-            if old_now.is_empty() && ro.draining.is_empty() {
+            let (old_now, _) = count_split(world, nodegroup, &ro);
+            if old_now == 0 && ro.draining.is_empty() {
                 ro.phase = Phase::ScaleDown;
                 ro.phase_started_ms = now;
             }

@@ -4,6 +4,7 @@
 
 use serde_json::Value;
 
+use crate::sandbox::kube::store::meta_str;
 use crate::sandbox::state::World;
 use crate::sandbox::state::objects::pod_requests;
 
@@ -106,12 +107,12 @@ pub fn run(world: &mut World) {
             ]);
             true
         });
-        let pod = world
+        let uid = world
             .kube
             .get("pods", &ns, &name)
-            .cloned()
-            .expect("just bound");
-        world.account_bind(&pod, &node);
+            .map(|p| meta_str(p, "uid").to_string())
+            .unwrap_or_default();
+        world.account_bind(&uid, &ns, &name, (cpu, mem), &node);
     }
 }
 

@@ -62,8 +62,7 @@ impl World {
             dirty: true,
             daemonsets_dirty: true,
             template_hashes: Default::default(),
-            pod_meta: Default::default(),
-            by_owner: Default::default(),
+            pod_index: Default::default(),
             timers: Default::default(),
             addons_changed: false,
         };

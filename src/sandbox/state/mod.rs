@@ -10,10 +10,15 @@ pub mod cluster;
 pub mod instance_types;
 pub mod nodegroups;
 pub mod objects;
+pub mod pod_index;
 pub mod quantity;
 pub mod rollout;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
+
+/// Maps the simulation hits on every pod or node step: hashed with foldhash,
+/// which is several times cheaper than SipHash on short keys.
+type FastMap<K, V> = foldhash::HashMap<K, V>;
 
 use indexmap::IndexMap;
 use rand::Rng;
@@ -26,6 +31,7 @@ use addons::Addon;
 use catalog::Catalog;
 use cluster::{Cluster, Update};
 use nodegroups::Nodegroup;
+use pod_index::{PodIndex, PodMeta};
 
 /// Granularity of simulated time steps.
 pub const TICK_MS: u64 = 5_000;
@@ -73,15 +79,6 @@ pub struct PodSim {
     pub pull_retry_at_ms: Option<u64>,
 }
 
-/// What the controllers need to know about a pod, kept beside the store so
-/// they never walk pod JSON.
-#[derive(Clone, Debug, Default)]
-pub struct PodMeta {
-    pub owner: Option<String>,
-    pub ready: bool,
-    pub terminating: bool,
-}
-
 /// Docker Hub's anonymous pull limit, per simulated 6-hour window.
 #[derive(Clone, Debug, Default)]
 pub struct Registry {
@@ -113,6 +110,44 @@ impl Registry {
     }
 }
 
+/// What the world records about a pod as it is created.
+struct NewPod {
+    key: (String, String),
+    meta: PodMeta,
+    uid: String,
+    node: Option<String>,
+    requests: (u64, u64),
+}
+
+impl NewPod {
+    fn of(pod: &Value) -> NewPod {
+        let (key, meta) = pod_meta(pod);
+        NewPod {
+            key,
+            meta,
+            uid: meta_str(pod, "uid").to_string(),
+            node: pod["spec"]["nodeName"]
+                .as_str()
+                .filter(|n| !n.is_empty())
+                .map(str::to_string),
+            requests: objects::pod_requests(pod),
+        }
+    }
+}
+
+fn pod_meta(pod: &Value) -> ((String, String), PodMeta) {
+    let key = (
+        meta_str(pod, "namespace").to_string(),
+        meta_str(pod, "name").to_string(),
+    );
+    let meta = PodMeta {
+        owner: objects::controller_of(pod).map(|(_, _, uid)| uid.to_string()),
+        ready: objects::pod_ready(pod),
+        terminating: objects::is_terminating(pod),
+    };
+    (key, meta)
+}
+
 pub struct World {
     pub now_ms: u64,
     /// Unix milliseconds at simulated time zero (for timestamps only).
@@ -124,9 +159,9 @@ pub struct World {
     pub catalog: Catalog,
     pub updates: Vec<Update>,
     pub kube: Store,
-    pub nodes: HashMap<String, NodeSim>,
+    pub nodes: FastMap<String, NodeSim>,
     /// Bound pods by uid.
-    pub pods: HashMap<String, PodSim>,
+    pub pods: FastMap<String, PodSim>,
     /// Pods without a node, by (namespace, name).
     pub unscheduled: BTreeSet<(String, String)>,
     pub registry: Registry,
@@ -137,10 +172,8 @@ pub struct World {
     /// Set when nodes come or go or a DaemonSet (or one of its pods)
     /// changed: the DaemonSet controller must look at every node.
     pub daemonsets_dirty: bool,
-    /// Every pod's owner and readiness, by (namespace, name).
-    pub pod_meta: HashMap<(String, String), PodMeta>,
-    /// Pods by controller uid.
-    pub by_owner: HashMap<String, BTreeSet<(String, String)>>,
+    /// Every pod's owner and readiness, and pods and counts by owner.
+    pub pod_index: PodIndex,
     /// Deployment uid -> (generation, pod-template hash).
     pub template_hashes: HashMap<String, (u64, String)>,
     /// Simulated times at which something is due, in order.
@@ -192,77 +225,46 @@ impl World {
 
     /// The simple create path for objects the simulation makes: fills uid,
     /// creationTimestamp and runs the pod hooks.
-    pub fn create(&mut self, resource: &'static str, mut obj: Value) -> Value {
+    pub fn create(&mut self, resource: &'static str, mut obj: Value) {
         if meta_str(&obj, "uid").is_empty() {
             obj["metadata"]["uid"] = Value::String(self.uid());
         }
         if meta_str(&obj, "creationTimestamp").is_empty() {
             obj["metadata"]["creationTimestamp"] = Value::String(self.now_ts());
         }
-        let stored = self.kube.insert(resource, obj);
-        self.after_create(resource, &stored);
-        stored
+        let pod = (resource == "pods").then(|| NewPod::of(&obj));
+        self.kube.insert_quiet(resource, obj);
+        self.created(resource, pod);
     }
 
     /// Record (or refresh) a pod's owner and readiness.
     pub fn index_pod(&mut self, pod: &Value) {
-        let key = (
-            meta_str(pod, "namespace").to_string(),
-            meta_str(pod, "name").to_string(),
-        );
-        let owner = objects::controller_of(pod).map(|(_, _, uid)| uid.to_string());
-        let meta = PodMeta {
-            owner: owner.clone(),
-            ready: objects::pod_ready(pod),
-            terminating: objects::is_terminating(pod),
-        };
-        if let Some(old) = self.pod_meta.insert(key.clone(), meta)
-            && old.owner != owner
-            && let Some(o) = old.owner
-            && let Some(set) = self.by_owner.get_mut(&o)
-        {
-            set.remove(&key);
-        }
-        if let Some(o) = owner {
-            self.by_owner.entry(o).or_default().insert(key);
-        }
-    }
-
-    fn unindex_pod(&mut self, ns: &str, name: &str) {
-        let key = (ns.to_string(), name.to_string());
-        if let Some(old) = self.pod_meta.remove(&key)
-            && let Some(o) = old.owner
-            && let Some(set) = self.by_owner.get_mut(&o)
-        {
-            set.remove(&key);
-            if set.is_empty() {
-                self.by_owner.remove(&o);
-            }
-        }
+        let (key, meta) = pod_meta(pod);
+        self.pod_index.set(key, meta);
     }
 
     /// Set a pod's readiness in the index (the kubelet just wrote it).
     pub fn set_pod_ready(&mut self, ns: &str, name: &str, ready: bool) {
-        if let Some(m) = self.pod_meta.get_mut(&(ns.to_string(), name.to_string())) {
-            m.ready = ready;
-        }
+        self.pod_index.set_ready(ns, name, ready);
     }
 
+    /// Bookkeeping for an object an API client created.
     pub fn after_create(&mut self, resource: &str, obj: &Value) {
+        let pod = (resource == "pods").then(|| NewPod::of(obj));
+        self.created(resource, pod);
+    }
+
+    fn created(&mut self, resource: &str, pod: Option<NewPod>) {
         self.dirty = true;
         if matches!(resource, "nodes" | "daemonsets") {
             self.daemonsets_dirty = true;
         }
-        if resource == "pods" {
-            self.index_pod(obj);
-            let ns = meta_str(obj, "namespace").to_string();
-            let name = meta_str(obj, "name").to_string();
-            match obj["spec"]["nodeName"].as_str() {
-                Some(node) if !node.is_empty() => {
-                    let node = node.to_string();
-                    self.account_bind(obj, &node);
-                }
-                _ => {
+        if let Some(pod) = pod {
+            let (ns, name) = pod.key.clone();
+            self.pod_index.set(pod.key, pod.meta);
+            match pod.node {
+                Some(node) => self.account_bind(&pod.uid, &ns, &name, pod.requests, &node),
+                None => {
                     self.unscheduled.insert((ns, name));
                 }
             }
@@ -270,20 +272,25 @@ impl World {
     }
 
     /// Record a pod's resource use on its node and start its containers.
-    pub fn account_bind(&mut self, pod: &Value, node: &str) {
-        let uid = meta_str(pod, "uid").to_string();
-        let (cpu, memory) = objects::pod_requests(pod);
+    pub fn account_bind(
+        &mut self,
+        uid: &str,
+        ns: &str,
+        name: &str,
+        (cpu, memory): (u64, u64),
+        node: &str,
+    ) {
         if let Some(n) = self.nodes.get_mut(node) {
             n.used_cpu += cpu;
             n.used_memory += memory;
             n.used_pods += 1;
-            n.pods.insert(uid.clone());
+            n.pods.insert(uid.to_string());
         }
         self.pods.insert(
-            uid.clone(),
+            uid.to_string(),
             PodSim {
-                ns: meta_str(pod, "namespace").to_string(),
-                name: meta_str(pod, "name").to_string(),
+                ns: ns.to_string(),
+                name: name.to_string(),
                 node: node.to_string(),
                 cpu,
                 memory,
@@ -291,7 +298,7 @@ impl World {
                 pull_retry_at_ms: Some(self.now_ms),
             },
         );
-        self.schedule(self.now_ms, Timer::Pod(uid));
+        self.schedule(self.now_ms, Timer::Pod(uid.to_string()));
     }
 
     /// Remove an object and undo its bookkeeping. Objects with finalizers
@@ -329,7 +336,7 @@ impl World {
             self.daemonsets_dirty = true;
         }
         if resource == "pods" {
-            self.unindex_pod(ns, name);
+            self.pod_index.remove(ns, name);
             self.unscheduled.remove(&(ns.to_string(), name.to_string()));
             if let Some(p) = self.pods.remove(meta_str(&obj, "uid"))
                 && let Some(n) = self.nodes.get_mut(&p.node)

@@ -251,6 +251,17 @@ pub fn pod_template(
     })
 }
 
+/// An object from fields in order. Unlike `json!`, values are moved in, not
+/// re-serialized (which deep-copies every nested Value).
+fn object<const N: usize>(fields: [(&str, Value); N]) -> Value {
+    Value::Object(
+        fields
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect(),
+    )
+}
+
 /// A new Pending pod from a template.
 pub fn pod_from_template(
     ns: &str,
@@ -263,29 +274,37 @@ pub fn pod_from_template(
     if spec["serviceAccountName"].is_null() {
         spec["serviceAccountName"] = json!("default");
     }
-    let mut meta = json!({
-        "name": name,
-        "namespace": ns,
-        "labels": template["metadata"]["labels"].clone(),
-        "creationTimestamp": created,
-    });
+    let mut meta = object([
+        ("name", json!(name)),
+        ("namespace", json!(ns)),
+        ("labels", template["metadata"]["labels"].clone()),
+        ("creationTimestamp", json!(created)),
+    ]);
     if !owner.is_null() {
         meta["ownerReferences"] = owner;
     }
     if let Some(a) = template["metadata"]["annotations"].as_object() {
         meta["annotations"] = Value::Object(a.clone());
     }
-    json!({
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": meta,
-        "spec": spec,
-        "status": {
-            "phase": "Pending",
-            "qosClass": "Burstable",
-            "conditions": [],
-        },
-    })
+    object([
+        ("apiVersion", json!("v1")),
+        ("kind", json!("Pod")),
+        ("metadata", meta),
+        ("spec", spec),
+        (
+            "status",
+            json!({
+                "phase": "Pending",
+                "qosClass": "Burstable",
+                "conditions": [],
+            }),
+        ),
+    ])
+}
+
+/// The image of a pod's first container.
+pub fn first_image(pod: &Value) -> &str {
+    pod["spec"]["containers"][0]["image"].as_str().unwrap_or("")
 }
 
 pub fn container_names(pod: &Value) -> Vec<(String, String)> {
