@@ -342,3 +342,66 @@ async fn kube_proxy_too_new_for_old_nodes_takes_their_pods_out_of_endpoints() {
     assert_eq!(ready_addresses(&eps.get("frontend").await.unwrap()), 2);
     sb.shutdown().await;
 }
+
+/// As the API server does: an object modified into a watch's selector
+/// arrives as ADDED, modified within it as MODIFIED, and modified out of it
+/// as DELETED; changes outside the selector are not sent.
+#[tokio::test]
+async fn a_filtered_watch_sees_objects_enter_and_leave_its_selector() {
+    let sb = crate::common::scaled("small.yaml", 1.0).await;
+    let cms: Api<ConfigMap> = Api::namespaced(kube(&sb).await, "default");
+    let cm: ConfigMap = serde_json::from_value(
+        serde_json::json!({"metadata": {"name": "probe", "labels": {"tier": "cold"}}}),
+    )
+    .unwrap();
+    cms.create(&PostParams::default(), &cm).await.unwrap();
+    let rv = cms
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .metadata
+        .resource_version
+        .unwrap();
+    let mut stream = cms
+        .watch(&WatchParams::default().labels("tier=hot").timeout(10), &rv)
+        .await
+        .unwrap()
+        .boxed();
+    let label = |tier: &str, note: &str| {
+        let patch =
+            serde_json::json!({"metadata": {"labels": {"tier": tier}}, "data": {"note": note}});
+        let cms = cms.clone();
+        async move {
+            cms.patch("probe", &PatchParams::default(), &Patch::Merge(&patch))
+                .await
+                .unwrap();
+        }
+    };
+    label("cold", "still cold").await; // outside before and after: not sent
+    label("hot", "warmed").await;
+    label("hot", "still hot").await;
+    label("cold", "cooled").await;
+    let mut seen = Vec::new();
+    for _ in 0..3 {
+        let ev = tokio::time::timeout(Duration::from_secs(5), stream.try_next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        seen.push(match ev {
+            WatchEvent::Added(o) => ("ADDED", o.data.unwrap()["note"].clone()),
+            WatchEvent::Modified(o) => ("MODIFIED", o.data.unwrap()["note"].clone()),
+            WatchEvent::Deleted(o) => ("DELETED", o.data.unwrap()["note"].clone()),
+            other => panic!("unexpected {other:?}"),
+        });
+    }
+    assert_eq!(
+        seen,
+        [
+            ("ADDED", "warmed".to_string()),
+            ("MODIFIED", "still hot".to_string()),
+            ("DELETED", "cooled".to_string()),
+        ]
+    );
+    sb.shutdown().await;
+}

@@ -350,8 +350,10 @@ fn watch_plan(world: &mut World, req: &KubeRequest, t: &Target) -> KubeReply {
                 plan.rx = rx;
                 plan.initial = backlog
                     .iter()
-                    .filter(|e| e.resource == plan.resource && plan.matches(&e.object))
-                    .map(|e| json!({"type": e.kind.as_str(), "object": e.object}))
+                    .filter_map(|e| {
+                        let kind = plan.sees(e)?;
+                        Some(json!({"type": kind.as_str(), "object": e.object}))
+                    })
                     .collect();
             }
             None => {

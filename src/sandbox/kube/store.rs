@@ -40,6 +40,9 @@ pub struct WatchEvent {
     pub resource: &'static str,
     pub kind: EventType,
     pub object: Value,
+    /// For MODIFIED: the object before, so a filtered watch can tell an
+    /// object entering its selector (ADDED) or leaving it (DELETED).
+    pub previous: Option<Value>,
 }
 
 pub type Key = (String, String);
@@ -167,12 +170,20 @@ impl Store {
 
     /// Record an event; callers check `recording()` first so objects are
     /// only copied when someone may watch.
-    fn emit(&mut self, resource: &'static str, kind: EventType, object: Value, rv: u64) {
+    fn emit(
+        &mut self,
+        resource: &'static str,
+        kind: EventType,
+        object: Value,
+        previous: Option<Value>,
+        rv: u64,
+    ) {
         let ev = Arc::new(WatchEvent {
             rv,
             resource,
             kind,
             object,
+            previous,
         });
         if self.history.len() == HISTORY {
             self.history.pop_front();
@@ -200,10 +211,14 @@ impl Store {
 
     fn put(&mut self, resource: &'static str, mut obj: Value, kind: EventType) -> &Value {
         let rv = self.bump(&mut obj);
-        if self.recording() {
-            self.emit(resource, kind, obj.clone(), rv);
-        }
         let (ns, name) = key_of(&obj);
+        if self.recording() {
+            let previous = match kind {
+                EventType::Modified => self.get(resource, &ns, &name).cloned(),
+                _ => None,
+            };
+            self.emit(resource, kind, obj.clone(), previous, rv);
+        }
         self.objects
             .entry(resource)
             .or_default()
@@ -222,18 +237,20 @@ impl Store {
         f: impl FnOnce(&mut Value) -> bool,
     ) -> bool {
         let rv = self.rv + 1;
+        let recording = self.recording();
         let Some(obj) = self.get_mut(resource, ns, name) else {
             return false;
         };
+        let previous = recording.then(|| obj.clone());
         if !f(obj) {
             return false;
         }
         obj["metadata"]["resourceVersion"] = Value::String(rv.to_string());
         self.rv = rv;
-        if self.recording() {
+        if recording {
             let snapshot = self.get(resource, ns, name).cloned();
             if let Some(snapshot) = snapshot {
-                self.emit(resource, EventType::Modified, snapshot, rv);
+                self.emit(resource, EventType::Modified, snapshot, previous, rv);
             }
         }
         true
@@ -248,7 +265,7 @@ impl Store {
         }
         let rv = self.bump(&mut obj);
         if self.recording() {
-            self.emit(resource, EventType::Deleted, obj.clone(), rv);
+            self.emit(resource, EventType::Deleted, obj.clone(), None, rv);
         }
         Some(obj)
     }

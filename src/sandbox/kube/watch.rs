@@ -32,8 +32,25 @@ pub struct WatchPlan {
 }
 
 impl WatchPlan {
-    pub fn wants(&self, ev: &WatchEvent) -> bool {
-        ev.resource == self.resource && ev.rv > self.after_rv && self.matches(&ev.object)
+    /// The event this watch sees, as the API server sends it: an object
+    /// modified into the selector is ADDED, one modified out of it is
+    /// DELETED (in its new state), and one outside it before and after is
+    /// not sent.
+    pub fn sees(&self, ev: &WatchEvent) -> Option<EventType> {
+        if ev.resource != self.resource {
+            return None;
+        }
+        let now = self.matches(&ev.object);
+        let before = match (&ev.kind, &ev.previous) {
+            (EventType::Modified, Some(previous)) => self.matches(previous),
+            _ => now,
+        };
+        match (before, now) {
+            (true, true) => Some(ev.kind),
+            (false, true) => Some(EventType::Added),
+            (true, false) => Some(EventType::Deleted),
+            (false, false) => None,
+        }
     }
 
     pub fn matches(&self, obj: &Value) -> bool {
@@ -89,8 +106,8 @@ pub fn respond(plan: WatchPlan) -> Response {
                         if ev.rv > plan.current_rv {
                             plan.current_rv = ev.rv;
                         }
-                        if plan.wants(&ev) {
-                            let line = event_line(ev.kind.as_str(), &ev.object);
+                        if let Some(kind) = plan.sees(&ev).filter(|_| ev.rv > plan.after_rv) {
+                            let line = event_line(kind.as_str(), &ev.object);
                             return Some((
                                 Ok::<Bytes, std::io::Error>(line),
                                 (plan, deadline, last_bookmark),
