@@ -388,7 +388,22 @@ async fn create_scale_and_delete_a_nodegroup() {
         .update
         .unwrap();
     assert_eq!(u.r#type.unwrap().as_str(), "ConfigUpdate");
+    assert_eq!(u.status, Some(UpdateStatus::InProgress));
     assert_eq!(batch(&sb).len(), 3);
+    assert_eq!(
+        describe().await.unwrap().status,
+        Some(NodegroupStatus::Updating)
+    );
+    let busy = eks
+        .update_nodegroup_config()
+        .cluster_name("demo")
+        .nodegroup_name("batch")
+        .scaling_config(scaling(1, 2, 4))
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert!(busy.is_resource_in_use_exception(), "{busy:?}");
     let bad = eks
         .update_nodegroup_config()
         .cluster_name("demo")
@@ -399,6 +414,13 @@ async fn create_scale_and_delete_a_nodegroup() {
         .unwrap_err()
         .into_service_error();
     assert!(bad.is_invalid_parameter_exception(), "{bad:?}");
+    sb.advance(Duration::from_secs(2 * 60));
+    let done = nodegroup_update(&eks, "batch", u.id.as_deref().unwrap()).await;
+    assert_eq!(done.status, Some(UpdateStatus::Successful), "{done:?}");
+    assert_eq!(
+        describe().await.unwrap().status,
+        Some(NodegroupStatus::Active)
+    );
     eks.delete_nodegroup()
         .cluster_name("demo")
         .nodegroup_name("batch")

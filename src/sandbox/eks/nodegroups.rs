@@ -193,6 +193,21 @@ pub fn lifecycle(world: &mut World, name: &str) {
                 ng.status = "ACTIVE";
             }
         }
+        // A configuration update completes.
+        "UPDATING" => {
+            if let Some(ng) = world.nodegroups.get_mut(name) {
+                ng.status = "ACTIVE";
+                ng.modified_ms = world.now_ms;
+            }
+            let target = UpdateTarget::Nodegroup(name.to_string());
+            for up in world.updates.iter_mut().filter(|u| {
+                u.target == target
+                    && u.kind == "ConfigUpdate"
+                    && u.status == UpdateStatus::InProgress
+            }) {
+                up.status = UpdateStatus::Successful;
+            }
+        }
         "DELETING" => {
             let nodes: Vec<String> = world
                 .nodes
@@ -235,12 +250,6 @@ pub fn update_config(world: &mut World, call: &Call, name: &str) -> Result<Value
         return Ok(json!({"update": update_json(world, &u)}));
     }
     let ng = get(world, name)?.clone();
-    if ng.status != "ACTIVE" {
-        return Err(EksError::in_use(format!(
-            "Nodegroup {name} is currently {} and cannot be updated",
-            ng.status
-        )));
-    }
     let b = &call.body;
     let mut params = Vec::new();
     let sc = &b["scalingConfig"];
@@ -288,6 +297,14 @@ pub fn update_config(world: &mut World, call: &Call, name: &str) -> Result<Value
             Value::Array(rm.clone()).to_string(),
         ));
     }
+    // Parameters are checked first, as EKS answers a bad request with 400
+    // whatever the nodegroup is doing.
+    if ng.status != "ACTIVE" {
+        return Err(EksError::in_use(format!(
+            "Nodegroup {name} is currently {} and cannot be updated",
+            ng.status
+        )));
+    }
     let u = new_update(
         world,
         target,
@@ -320,14 +337,14 @@ pub fn update_config(world: &mut World, call: &Call, name: &str) -> Result<Value
     for n in current.iter().skip(desired as usize) {
         terminate_node(world, n);
     }
-    if let Some(up) = world.updates.iter_mut().find(|x| x.id == u.id) {
-        up.status = UpdateStatus::Successful;
+    // As in EKS the update is asynchronous: the nodegroup is UPDATING (so
+    // another update is refused) until it completes.
+    if let Some(n) = world.nodegroups.get_mut(name) {
+        n.status = "UPDATING";
     }
-    let done = world
-        .updates
-        .iter()
-        .find(|x| x.id == u.id)
-        .cloned()
-        .unwrap_or(u);
-    Ok(json!({"update": update_json(world, &done)}))
+    world.schedule(
+        now + crate::sandbox::sim::CONFIG_UPDATE_MS,
+        Timer::Rollout(name.to_string()),
+    );
+    Ok(json!({"update": update_json(world, &u)}))
 }

@@ -20,6 +20,8 @@ pub const POD_START_MS: u64 = 20_000;
 pub const IMAGE_BACKOFF_MS: u64 = 5 * MINUTE_MS;
 pub const ROLLOUT_TICK_MS: u64 = 10_000;
 pub const ROLLOUT_SETUP_MS: u64 = MINUTE_MS;
+/// An UpdateNodegroupConfig completes after about a minute.
+pub const CONFIG_UPDATE_MS: u64 = MINUTE_MS;
 /// EKS gives up draining a node after 15 minutes of PDB-blocked evictions.
 pub const EVICTION_TIMEOUT_MS: u64 = 15 * MINUTE_MS;
 
