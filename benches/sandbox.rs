@@ -16,35 +16,18 @@ use k8s_openapi::api::core::v1::Node;
 use kube::api::{Api, ListParams};
 use runbook::sandbox::{Fixture, Sandbox, SandboxOptions};
 
+// The sandbox tests' helpers (clients, the 1.29 prelude); not all are used here.
+#[allow(dead_code)]
+#[path = "../tests/sandbox/common.rs"]
+mod common;
+
+use common::{control_plane_and_kube_proxy_to_1_29, eks, kube};
+
 fn frozen() -> SandboxOptions {
     SandboxOptions {
         time_scale: 0.0,
         ..Default::default()
     }
-}
-
-async fn kube_client(sb: &Sandbox) -> kube::Client {
-    let kc = kube::config::Kubeconfig::from_yaml(&sb.kubeconfig_yaml()).unwrap();
-    let cfg = kube::Config::from_custom_kubeconfig(kc, &Default::default())
-        .await
-        .unwrap();
-    kube::Client::try_from(cfg).unwrap()
-}
-
-fn eks_client(sb: &Sandbox) -> aws_sdk_eks::Client {
-    let conf = aws_sdk_eks::Config::builder()
-        .behavior_version(aws_sdk_eks::config::BehaviorVersion::latest())
-        .region(aws_sdk_eks::config::Region::new(sb.region()))
-        .endpoint_url(sb.endpoint())
-        .credentials_provider(aws_sdk_eks::config::Credentials::new(
-            "AKIDBENCH",
-            "bench",
-            None,
-            None,
-            "bench",
-        ))
-        .build();
-    aws_sdk_eks::Client::from_conf(conf)
 }
 
 fn load(c: &mut Criterion) {
@@ -77,7 +60,7 @@ fn list_nodes(c: &mut Criterion) {
         let sb = Sandbox::start(Fixture::generated(1000, 30_000), frozen())
             .await
             .unwrap();
-        let client = kube_client(&sb).await;
+        let client = kube(&sb).await;
         (sb, client)
     });
     let nodes: Api<Node> = Api::all(client);
@@ -101,27 +84,13 @@ async fn rotation() -> (Duration, Duration) {
     let sb = Sandbox::start(Fixture::generated(1000, 30_000), frozen())
         .await
         .unwrap();
-    let eks = eks_client(&sb);
-    eks.update_cluster_version()
-        .name("scale")
-        .version("1.29")
-        .send()
-        .await
-        .unwrap();
-    sb.advance(Duration::from_secs(26 * 60));
-    eks.update_addon()
-        .cluster_name("scale")
-        .addon_name("kube-proxy")
-        .addon_version("v1.29.15-eksbuild.16")
-        .send()
-        .await
-        .unwrap();
-    sb.advance(Duration::from_secs(3 * 60));
+    let eks = eks(&sb);
+    control_plane_and_kube_proxy_to_1_29(&sb, &eks).await;
     let start_sim = sb.now();
     let start = Instant::now();
     for ng in sb.nodegroups() {
         eks.update_nodegroup_version()
-            .cluster_name("scale")
+            .cluster_name(sb.cluster_name())
             .nodegroup_name(&ng.name)
             .send()
             .await

@@ -29,18 +29,18 @@ pub async fn scaled(name: &str, scale: f64) -> Sandbox {
     .expect("sandbox starts")
 }
 
-/// The first half of a hop on the `demo` cluster of small.yaml: control plane
-/// to 1.29, then kube-proxy to its 1.29 build, each waited out on the clock.
+/// The first half of a hop from 1.28: control plane to 1.29, then kube-proxy
+/// to its 1.29 build, each waited out on the clock.
 pub async fn control_plane_and_kube_proxy_to_1_29(sb: &Sandbox, eks: &aws_sdk_eks::Client) {
     eks.update_cluster_version()
-        .name("demo")
+        .name(sb.cluster_name())
         .version("1.29")
         .send()
         .await
         .unwrap();
     sb.advance(std::time::Duration::from_secs(26 * 60));
     eks.update_addon()
-        .cluster_name("demo")
+        .cluster_name(sb.cluster_name())
         .addon_name("kube-proxy")
         .addon_version("v1.29.15-eksbuild.16")
         .send()
