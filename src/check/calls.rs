@@ -226,50 +226,40 @@ impl Checker<'_> {
     /// A check reads keyword arguments as `params.NAME`; anything else it
     /// would silently ignore.
     fn check_argument(&mut self, func: &Ident, a: &Arg) {
-        let Some(read) = self.check_params.get(func.name.as_str()) else {
-            return;
+        // `None`: the script uses `params` whole, so any keyword may be read.
+        let names = match self.check_params.get(func.name.as_str()) {
+            Some(ParamsRead::Names(names)) => Some(names),
+            Some(ParamsRead::Any) => None,
+            None => return,
         };
-        let accepts = |name: &str| match read {
-            ParamsRead::Names(names) => names.contains(name),
-            ParamsRead::Any => true,
-        };
-        let reads = || match read {
-            ParamsRead::Names(names) if names.is_empty() => {
-                format!("check `{}` takes no arguments", func.name)
+        let reads = || match names {
+            Some(n) if n.is_empty() => format!("check `{}` takes no arguments", func.name),
+            Some(n) => {
+                let quoted: Vec<String> = n.iter().map(|n| format!("`{n}`")).collect();
+                format!("check `{}` reads: {}", func.name, quoted.join(", "))
             }
-            ParamsRead::Names(names) => format!(
-                "check `{}` reads: {}",
-                func.name,
-                names
-                    .iter()
-                    .map(|n| format!("`{n}`"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-            ParamsRead::Any => format!("check `{}` reads its arguments by name", func.name),
+            None => format!("check `{}` reads its arguments by name", func.name),
         };
-        let d = match &a.name {
-            None => codes::CHECK_ARGUMENT
+        let d = match (&a.name, names) {
+            (None, _) => codes::CHECK_ARGUMENT
                 .diag(format!(
                     "check `{}` takes keyword arguments only",
                     func.name
                 ))
                 .with_label(a.span, "positional argument")
                 .with_help(format!("name it, e.g. `key: value`; {}", reads())),
-            Some(name) if !accepts(&name.name) => {
-                let candidates: Vec<&str> = match read {
-                    ParamsRead::Names(names) => names.iter().map(String::as_str).collect(),
-                    ParamsRead::Any => Vec::new(),
-                };
-                codes::CHECK_ARGUMENT
-                    .diag(format!(
-                        "check `{}` does not read a parameter `{}`",
-                        func.name, name.name
-                    ))
-                    .with_label(name.span, "never read by the check's script")
-                    .with_help(suggest::did_you_mean(&name.name, candidates, reads))
-            }
-            Some(_) => return,
+            (Some(name), Some(n)) if !n.contains(&name.name) => codes::CHECK_ARGUMENT
+                .diag(format!(
+                    "check `{}` does not read a parameter `{}`",
+                    func.name, name.name
+                ))
+                .with_label(name.span, "never read by the check's script")
+                .with_help(suggest::did_you_mean(
+                    &name.name,
+                    n.iter().map(String::as_str),
+                    reads,
+                )),
+            _ => return,
         };
         self.report(d);
     }

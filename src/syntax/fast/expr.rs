@@ -346,12 +346,12 @@ impl<'t> Parser<'t> {
                 .take_while(|c| c.is_ascii_digit())
                 .count()
         };
+        let dot_digit = |i: usize| {
+            self.at(i) == Some(b'.') && self.at(i + 1).is_some_and(|c| c.is_ascii_digit())
+        };
         let mut end = start + digits(start);
-        let kind = if self.at(end) == Some(b'.')
-            && self.at(end + 1).is_some_and(|c| c.is_ascii_digit())
-        {
-            while self.at(end) == Some(b'.') && self.at(end + 1).is_some_and(|c| c.is_ascii_digit())
-            {
+        let kind = if dot_digit(end) {
+            while dot_digit(end) {
                 end += 1 + digits(end + 1);
             }
             if self.at(end).is_some_and(is_ident_char) {
