@@ -313,7 +313,7 @@ fn node(n: &K8sNode) -> Node {
     Node {
         name: name(&n.metadata),
         nodegroup: labels
-            .get("eks.amazonaws.com/nodegroup")
+            .get(crate::cloud::kube::NODEGROUP_LABEL)
             .cloned()
             .unwrap_or_default(),
         kubelet_version: info.map(|i| i.kubelet_version.clone()).unwrap_or_default(),
