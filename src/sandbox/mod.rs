@@ -245,7 +245,8 @@ impl Sandbox {
     }
 
     pub fn pods(&self) -> Vec<PodView> {
-        let w = self.world();
+        let mut w = self.world();
+        w.publish_pod_statuses();
         w.kube
             .list("pods", None)
             .map(|(_, p)| PodView {
@@ -264,7 +265,9 @@ impl Sandbox {
 
     /// Any stored Kubernetes object, by resource plural (e.g. "pods").
     pub fn kube_object(&self, resource: &str, namespace: &str, name: &str) -> Option<Value> {
-        self.world().kube.get(resource, namespace, name).cloned()
+        let mut w = self.world();
+        w.publish_pod_statuses();
+        w.kube.get(resource, namespace, name).cloned()
     }
 
     /// Turn a fixture PodDisruptionBudget on (creating it in the API) or off

@@ -256,6 +256,8 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
             };
             let reply = {
                 let mut w = shared.world();
+                // Clients see every status the kubelet has reported.
+                w.publish_pod_statuses();
                 handlers::handle(&mut w, &kreq)
             };
             match reply {

@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use super::store::meta_str;
 use crate::sandbox::state::World;
-use crate::sandbox::state::objects::{is_terminating, pod_ready, selector_matches};
+use crate::sandbox::state::objects::{is_terminating, selector_matches};
 
 pub const VIOLATION: &str = "Cannot evict pod as it would violate the pod's disruption budget.";
 
@@ -76,12 +76,12 @@ pub fn budget(world: &World, pdb: &Value) -> Budget {
         if is_terminating(pod) || !selector_matches(selector, &pod["metadata"]["labels"]) {
             continue;
         }
-        let phase = pod["status"]["phase"].as_str().unwrap_or("");
+        let (phase, ready) = world.pod_condition(pod);
         if phase == "Succeeded" || phase == "Failed" {
             continue;
         }
         expected += 1;
-        if pod_ready(pod) {
+        if ready {
             healthy += 1;
         }
     }
@@ -104,7 +104,7 @@ pub fn check(world: &World, pod: &Value) -> Result<(), Denial> {
     if is_terminating(pod) {
         return Ok(());
     }
-    let phase = pod["status"]["phase"].as_str().unwrap_or("");
+    let (phase, ready) = world.pod_condition(pod);
     if phase == "Succeeded"
         || phase == "Failed"
         || phase == "Pending" && pod["spec"]["nodeName"].is_null()
@@ -123,7 +123,7 @@ pub fn check(world: &World, pod: &Value) -> Result<(), Denial> {
         0 => Ok(()),
         1 => {
             let b = budget(world, matching[0]);
-            let allowed = if pod_ready(pod) {
+            let allowed = if ready {
                 b.disruptions_allowed() > 0
             } else {
                 // Unhealthy pods may go if the budget is met without them

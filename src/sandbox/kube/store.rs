@@ -164,7 +164,9 @@ impl Store {
         self.quiet = quiet;
     }
 
-    fn recording(&self) -> bool {
+    /// Whether writes are recorded as watch events (some client has
+    /// listed or watched since the world was built).
+    pub fn recording(&self) -> bool {
         !self.quiet && self.watched.load(std::sync::atomic::Ordering::Relaxed)
     }
 
@@ -287,6 +289,11 @@ impl Store {
     pub fn keep_history(&self) {
         self.watched
             .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Whether a watch is open now.
+    pub fn has_watchers(&self) -> bool {
+        self.tx.receiver_count() > 0
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<WatchEvent>> {

@@ -10,9 +10,7 @@ use sha2::{Digest, Sha256};
 use crate::sandbox::kube::eviction;
 use crate::sandbox::kube::store::meta_str;
 use crate::sandbox::state::World;
-use crate::sandbox::state::objects::{
-    controller_of, is_terminating, owner_ref, pod_from_template, pod_ready,
-};
+use crate::sandbox::state::objects::{controller_of, is_terminating, owner_ref, pod_from_template};
 
 /// A pod owned by a controller: (namespace, name, ready, terminating, node,
 /// image).
@@ -28,7 +26,7 @@ fn owned_pods(world: &World, _ns: &str, owner_uid: &str) -> Vec<PodRef> {
             (
                 meta_str(pod, "namespace").to_string(),
                 meta_str(pod, "name").to_string(),
-                pod_ready(pod),
+                world.pod_condition(pod).1,
                 is_terminating(pod),
                 pod["spec"]["nodeName"].as_str().unwrap_or("").to_string(),
                 pod["spec"]["containers"][0]["image"]
@@ -92,7 +90,7 @@ fn endpoints(world: &mut World) {
             if is_terminating(pod) || !sel.iter().all(|(k, v)| labels[k] == *v) {
                 continue;
             }
-            let Some(ip) = pod["status"]["podIP"].as_str() else {
+            let Some(ip) = world.pod_ip(pod) else {
                 continue;
             };
             let addr = json!({
@@ -101,7 +99,7 @@ fn endpoints(world: &mut World) {
                 "targetRef": {"kind": "Pod", "namespace": ns, "name": pod["metadata"]["name"].clone(),
                               "uid": pod["metadata"]["uid"].clone()},
             });
-            if pod_ready(pod) {
+            if world.pod_condition(pod).1 {
                 ready.push(addr);
             } else {
                 not_ready.push(addr);

@@ -5,8 +5,9 @@
 use serde_json::{Value, json};
 
 use super::{IMAGE_BACKOFF_MS, POD_START_MS};
-use crate::sandbox::state::objects::{self, set_pod_state, waiting_reason};
-use crate::sandbox::state::{Timer, World};
+use crate::sandbox::state::objects;
+use crate::sandbox::state::pod_status::PodStatus;
+use crate::sandbox::state::{PodRole, Timer, World};
 
 const CNI_NOT_READY: &str = "container runtime network not ready: NetworkReady=false reason:NetworkPluginNotReady message:Network plugin returns error: cni plugin not initialized";
 
@@ -86,17 +87,11 @@ pub fn recheck_all_nodes(world: &mut World, instant: bool) {
     }
 }
 
-/// Whether this pod is the networking add-on that crashes on a node whose
-/// kubelet it does not support.
-fn crashes_here(world: &World, pod: &Value, minor: &str) -> bool {
-    if pod["metadata"]["namespace"] != "kube-system" {
+/// Whether the networking add-on `role` crash-loops on a kubelet `minor`
+/// its installed version does not support.
+fn crashes_here(world: &World, role: PodRole, minor: &str) -> bool {
+    let PodRole::Network(addon) = role else {
         return false;
-    }
-    let app = pod["metadata"]["labels"]["k8s-app"].as_str().unwrap_or("");
-    let addon = match app {
-        "aws-node" => "vpc-cni",
-        "kube-proxy" => "kube-proxy",
-        _ => return false,
     };
     world
         .addon_version(addon)
@@ -108,10 +103,7 @@ pub fn pod(world: &mut World, uid: &str, instant: bool) {
     let Some(sim) = world.pods.get(uid) else {
         return;
     };
-    let Some(obj) = world.kube.get("pods", &sim.ns, &sim.name) else {
-        return;
-    };
-    if objects::is_terminating(obj) {
+    if sim.terminating {
         return;
     }
     let Some(node) = world.nodes.get(&sim.node) else {
@@ -119,141 +111,91 @@ pub fn pod(world: &mut World, uid: &str, instant: bool) {
     };
     let node_ready = node.reported_ready == Some(true);
     let now = world.now_ms;
-    let mut sim = sim.clone();
     if sim.ready_at_ms.is_none() {
         if sim.pull_retry_at_ms.is_some_and(|t| t > now) {
             return;
         }
-        let image = objects::first_image(obj);
-        let cached = node.pulled.contains(image);
-        if instant || cached || world.registry.pull(image, now) {
-            if !cached {
-                let image = image.to_string();
-                if let Some(n) = world.nodes.get_mut(&sim.node) {
-                    n.pulled.insert(image);
-                }
-            }
+        let cached = node.pulled.contains(&sim.image);
+        if instant || cached || world.registry.pull(&sim.image, now) {
+            let node = sim.node.clone();
+            let image = (!cached).then(|| sim.image.clone());
             let at = if instant { now } else { now + POD_START_MS };
-            sim.ready_at_ms = Some(at);
-            sim.pull_retry_at_ms = None;
+            if let Some(sim) = world.pods.get_mut(uid) {
+                sim.ready_at_ms = Some(at);
+                sim.pull_retry_at_ms = None;
+            }
+            if let Some(image) = image
+                && let Some(n) = world.nodes.get_mut(&node)
+            {
+                n.pulled.insert(image);
+            }
             if !instant {
                 world.schedule(at, Timer::Pod(uid.to_string()));
             }
         } else {
-            let image = image.to_string();
-            let first = !matches!(
-                waiting_reason(obj),
-                Some("ErrImagePull" | "ImagePullBackOff")
-            );
-            let about = obj.clone();
-            sim.pull_retry_at_ms = Some(now + IMAGE_BACKOFF_MS);
-            world.schedule(now + IMAGE_BACKOFF_MS, Timer::Pod(uid.to_string()));
-            let reason = if first {
-                "ErrImagePull"
-            } else {
-                "ImagePullBackOff"
-            };
-            let (event, message) = if first {
-                (
-                    "Failed",
-                    format!(
-                        "Failed to pull image \"{image}\": 429 Too Many Requests - Server message: toomanyrequests: You have reached your pull rate limit."
-                    ),
-                )
-            } else {
-                ("BackOff", format!("Back-off pulling image \"{image}\""))
-            };
-            world.event(&about, "Warning", event, message, "kubelet");
-            write_state(world, &sim, Err(reason), false);
-            world.pods.insert(uid.to_string(), sim);
+            image_pull_refused(world, uid);
             return;
         }
     }
+    let sim = &world.pods[uid];
     let started = sim.ready_at_ms.is_some_and(|t| t <= now);
-    if let Some(stored) = world.pods.get_mut(uid) {
-        stored.ready_at_ms = sim.ready_at_ms;
-        stored.pull_retry_at_ms = sim.pull_retry_at_ms;
-    }
-    let obj = world
-        .kube
-        .get("pods", &sim.ns, &sim.name)
-        .expect("checked above");
-    let minor = &world.nodes[&sim.node].minor;
-    let was_running = obj["status"]["phase"] == "Running";
-    let (state, ready): (Result<&str, &str>, bool) = if !started {
-        (Err("ContainerCreating"), false)
-    } else if crashes_here(world, obj, minor) {
-        (Err("CrashLoopBackOff"), false)
-    } else if node_ready || is_host_network_addon(obj) {
-        (Ok(""), node_ready)
+    let was_running = sim.status.is_some_and(|s| s.running());
+    let (waiting, ready) = if !started {
+        (Some("ContainerCreating"), false)
+    } else if crashes_here(world, sim.role, &world.nodes[&sim.node].minor) {
+        (Some("CrashLoopBackOff"), false)
+    } else if node_ready || sim.role.host_network() {
+        (None, node_ready)
     } else if was_running {
         // The node went NotReady under a running pod: it stays Running but
         // leaves service endpoints.
-        (Ok(""), false)
+        (None, false)
     } else {
-        (Err("ContainerCreating"), false)
+        (Some("ContainerCreating"), false)
     };
-    write_state(world, &sim, state, ready);
+    report(world, uid, waiting, ready);
 }
 
-fn is_host_network_addon(pod: &Value) -> bool {
-    pod["metadata"]["namespace"] == "kube-system"
-        && matches!(
-            pod["metadata"]["labels"]["k8s-app"].as_str(),
-            Some("aws-node" | "kube-proxy" | "ebs-csi-node")
+/// Docker Hub refused the pull: ErrImagePull, then ImagePullBackOff, and
+/// another try after the back-off.
+fn image_pull_refused(world: &mut World, uid: &str) {
+    let now = world.now_ms;
+    let Some(sim) = world.pods.get_mut(uid) else {
+        return;
+    };
+    sim.pull_retry_at_ms = Some(now + IMAGE_BACKOFF_MS);
+    let first = !matches!(
+        sim.status.and_then(|s| s.waiting),
+        Some("ErrImagePull" | "ImagePullBackOff")
+    );
+    let image = sim.image.clone();
+    let about = world.kube.get("pods", &sim.ns, &sim.name).cloned();
+    world.schedule(now + IMAGE_BACKOFF_MS, Timer::Pod(uid.to_string()));
+    let (reason, event, message) = if first {
+        (
+            "ErrImagePull",
+            "Failed",
+            format!(
+                "Failed to pull image \"{image}\": 429 Too Many Requests - Server message: toomanyrequests: You have reached your pull rate limit."
+            ),
         )
+    } else {
+        (
+            "ImagePullBackOff",
+            "BackOff",
+            format!("Back-off pulling image \"{image}\""),
+        )
+    };
+    if let Some(about) = about {
+        world.event(&about, "Warning", event, message, "kubelet");
+    }
+    report(world, uid, Some(reason), false);
 }
 
-fn write_state(
-    world: &mut World,
-    sim: &crate::sandbox::state::PodSim,
-    state: Result<&str, &str>,
-    ready: bool,
-) {
-    let Some(p) = world.kube.get("pods", &sim.ns, &sim.name) else {
-        return;
-    };
-    let cur_reason = waiting_reason(p);
-    let cur_ready = objects::pod_ready(p);
-    let cur_running = p["status"]["phase"] == "Running";
-    let unchanged = match state {
-        Ok(_) => cur_running && cur_reason.is_none() && cur_ready == ready,
-        Err(r) => cur_reason == Some(r) && cur_ready == ready,
-    };
-    // Most visits change nothing: build the new status only when needed.
-    if unchanged {
-        return;
+/// Record what the kubelet sees, if it differs from what it last reported.
+fn report(world: &mut World, uid: &str, waiting: Option<&'static str>, ready: bool) {
+    let current = world.pods.get(uid).and_then(|s| s.status.as_ref());
+    if let Some(status) = PodStatus::next(current, waiting, ready, world.now_ms) {
+        world.report_pod_status(uid, status);
     }
-    let ready_changed = cur_ready != ready;
-    let started = p["status"]["containerStatuses"][0]["state"]["running"]["startedAt"]
-        .as_str()
-        .map(str::to_string);
-    let now = world.now_ts();
-    let host_ip = world
-        .kube
-        .get("nodes", "", &sim.node)
-        .and_then(|n| n["status"]["addresses"][0]["address"].as_str())
-        .unwrap_or("10.0.0.1")
-        .to_string();
-    let pod_ip = pod_ip(&sim.name, &sim.ns);
-    world.kube.modify("pods", &sim.ns, &sim.name, |p| {
-        let started = started.unwrap_or_else(|| now.clone());
-        let state = state.map(|_| started.as_str());
-        set_pod_state(p, state, ready, &host_ip, &pod_ip, &now);
-        true
-    });
-    if ready_changed {
-        // Workload and budget status depend on readiness.
-        world.set_pod_ready(&sim.ns, &sim.name, ready);
-        world.dirty = true;
-    }
-}
-
-/// A stable pod IP derived from the pod's name.
-fn pod_ip(name: &str, ns: &str) -> String {
-    let h = name
-        .bytes()
-        .chain(ns.bytes())
-        .fold(2166136261u32, |h, b| (h ^ b as u32).wrapping_mul(16777619));
-    format!("10.0.{}.{}", (h >> 8) % 250 + 1, h % 250 + 2)
 }

@@ -36,6 +36,9 @@ pub fn advance_to(world: &mut World, target: u64) {
     }
     world.now_ms = world.now_ms.max(target);
     step(world, false);
+    if world.kube.has_watchers() {
+        world.publish_pod_statuses();
+    }
 }
 
 /// Bring a freshly built world to a steady state at time zero: nodes boot
@@ -102,7 +105,8 @@ mod tests {
     use crate::sandbox::state::objects::{controller_of, is_terminating, pod_ready};
 
     /// The pod index and node accounting agree with the stored pods.
-    fn assert_indexes_match_store(w: &World) {
+    fn assert_indexes_match_store(w: &mut World) {
+        w.publish_pod_statuses();
         let mut counts: HashMap<String, (u64, u64)> = HashMap::new();
         let mut owned: HashMap<String, BTreeSet<(String, String)>> = HashMap::new();
         let mut on_node: HashMap<String, BTreeSet<String>> = HashMap::new();
@@ -145,7 +149,7 @@ mod tests {
     #[test]
     fn indexes_stay_consistent_through_deletes_and_a_rollout() {
         let mut w = World::from_fixture(&Fixture::generated(6, 150), 7, 0);
-        assert_indexes_match_store(&w);
+        assert_indexes_match_store(&mut w);
         // Delete every fifth pod; the controllers replace them.
         let victims: Vec<(String, String)> = w
             .kube
@@ -157,7 +161,7 @@ mod tests {
             assert!(w.delete("pods", ns, name).is_some());
         }
         advance_to(&mut w, MINUTE_MS);
-        assert_indexes_match_store(&w);
+        assert_indexes_match_store(&mut w);
         // A rollout cordons, evicts and terminates every node of the group.
         let ng = w.nodegroups.keys().next().cloned().expect("a nodegroup");
         let before: Vec<String> = w
@@ -172,6 +176,6 @@ mod tests {
             before.iter().all(|n| !w.nodes.contains_key(n)),
             "old nodes gone"
         );
-        assert_indexes_match_store(&w);
+        assert_indexes_match_store(&mut w);
     }
 }

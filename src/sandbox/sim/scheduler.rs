@@ -4,9 +4,7 @@
 
 use serde_json::Value;
 
-use crate::sandbox::kube::store::meta_str;
-use crate::sandbox::state::World;
-use crate::sandbox::state::objects::pod_requests;
+use crate::sandbox::state::{BoundPod, World};
 
 pub fn tolerates(tolerations: &Value, taint: &Value) -> bool {
     let Some(ts) = tolerations.as_array() else {
@@ -74,7 +72,8 @@ pub fn run(world: &mut World) {
             world.unscheduled.remove(&(ns, name));
             continue;
         }
-        let (cpu, mem) = pod_requests(pod);
+        let mut bound = BoundPod::of(pod, "");
+        let (cpu, mem) = bound.requests;
         let mut chosen = None;
         for i in 0..names.len() {
             let candidate = &names[(cursor + i) % names.len()];
@@ -101,18 +100,14 @@ pub fn run(world: &mut World) {
         world.unscheduled.remove(&(ns.clone(), name.clone()));
         let now = world.now_ts();
         world.kube.modify("pods", &ns, &name, |p| {
-            p["spec"]["nodeName"] = Value::String(node.clone());
+            p["spec"]["nodeName"] = Value::String(node.to_string());
             p["status"]["conditions"] = serde_json::json!([
                 {"type": "PodScheduled", "status": "True", "lastTransitionTime": now}
             ]);
             true
         });
-        let uid = world
-            .kube
-            .get("pods", &ns, &name)
-            .map(|p| meta_str(p, "uid").to_string())
-            .unwrap_or_default();
-        world.account_bind(&uid, &ns, &name, (cpu, mem), &node);
+        bound.node = node;
+        world.account_bind(bound);
     }
 }
 

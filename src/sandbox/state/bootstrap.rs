@@ -52,6 +52,7 @@ impl World {
             kube: Default::default(),
             nodes: Default::default(),
             pods: Default::default(),
+            unpublished: Vec::new(),
             unscheduled: Default::default(),
             registry: Registry {
                 docker_limit: spec.registry.docker_hub.as_ref().map(|d| d.pulls_per_6h),
@@ -258,6 +259,7 @@ impl World {
             world.create("poddisruptionbudgets", obj);
         }
         sim::settle(&mut world);
+        world.publish_pod_statuses();
         world.kube.set_quiet(false);
         world
     }

@@ -11,6 +11,7 @@ pub mod instance_types;
 pub mod nodegroups;
 pub mod objects;
 pub mod pod_index;
+pub mod pod_status;
 pub mod quantity;
 pub mod rollout;
 
@@ -32,6 +33,7 @@ use catalog::Catalog;
 use cluster::{Cluster, Update};
 use nodegroups::Nodegroup;
 use pod_index::{PodIndex, PodMeta};
+use pod_status::PodStatus;
 
 /// Granularity of simulated time steps.
 pub const TICK_MS: u64 = 5_000;
@@ -74,9 +76,73 @@ pub struct PodSim {
     pub node: String,
     pub cpu: u64,
     pub memory: u64,
+    /// The first container's image.
+    pub image: String,
+    pub role: PodRole,
+    /// Deleted but held by a finalizer.
+    pub terminating: bool,
     /// When the containers are up (None while the image cannot be pulled).
     pub ready_at_ms: Option<u64>,
     pub pull_retry_at_ms: Option<u64>,
+    /// What the kubelet reports (None before its first visit).
+    pub status: Option<PodStatus>,
+    /// Whether the pod's JSON shows `status` yet.
+    pub published: bool,
+}
+
+/// What a pod is to its node's kubelet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PodRole {
+    App,
+    /// A networking add-on (aws-node of vpc-cni, kube-proxy): it runs in the
+    /// host network and crash-loops on a kubelet its version does not support.
+    Network(&'static str),
+    /// Another host-network add-on (the EBS CSI node plugin).
+    HostNetwork,
+}
+
+impl PodRole {
+    fn of(pod: &Value) -> PodRole {
+        if pod["metadata"]["namespace"] != "kube-system" {
+            return PodRole::App;
+        }
+        match pod["metadata"]["labels"]["k8s-app"].as_str() {
+            Some("aws-node") => PodRole::Network("vpc-cni"),
+            Some("kube-proxy") => PodRole::Network("kube-proxy"),
+            Some("ebs-csi-node") => PodRole::HostNetwork,
+            _ => PodRole::App,
+        }
+    }
+
+    pub fn host_network(self) -> bool {
+        self != PodRole::App
+    }
+}
+
+/// What the kubelet needs to know about a pod it starts.
+pub struct BoundPod {
+    pub uid: String,
+    pub ns: String,
+    pub name: String,
+    pub node: String,
+    pub requests: (u64, u64),
+    pub image: String,
+    pub role: PodRole,
+}
+
+impl BoundPod {
+    /// A pod about to run on `node`, read from its JSON.
+    pub fn of(pod: &Value, node: &str) -> BoundPod {
+        BoundPod {
+            uid: meta_str(pod, "uid").to_string(),
+            ns: meta_str(pod, "namespace").to_string(),
+            name: meta_str(pod, "name").to_string(),
+            node: node.to_string(),
+            requests: objects::pod_requests(pod),
+            image: objects::first_image(pod).to_string(),
+            role: PodRole::of(pod),
+        }
+    }
 }
 
 /// Docker Hub's anonymous pull limit, per simulated 6-hour window.
@@ -114,35 +180,30 @@ impl Registry {
 struct NewPod {
     key: (String, String),
     meta: PodMeta,
-    uid: String,
-    node: Option<String>,
-    requests: (u64, u64),
+    bound: Option<BoundPod>,
 }
 
 impl NewPod {
     fn of(pod: &Value) -> NewPod {
-        let (key, meta) = pod_meta(pod);
-        NewPod {
-            key,
-            meta,
-            uid: meta_str(pod, "uid").to_string(),
-            node: pod["spec"]["nodeName"]
-                .as_str()
-                .filter(|n| !n.is_empty())
-                .map(str::to_string),
-            requests: objects::pod_requests(pod),
-        }
+        let (key, meta) = pod_meta(pod, None);
+        let bound = pod["spec"]["nodeName"]
+            .as_str()
+            .filter(|n| !n.is_empty())
+            .map(|node| BoundPod::of(pod, node));
+        NewPod { key, meta, bound }
     }
 }
 
-fn pod_meta(pod: &Value) -> ((String, String), PodMeta) {
+/// A pod's key and what the controllers index about it; `status` is the
+/// kubelet's typed report when there is one (the JSON may lag behind it).
+fn pod_meta(pod: &Value, status: Option<&PodStatus>) -> ((String, String), PodMeta) {
     let key = (
         meta_str(pod, "namespace").to_string(),
         meta_str(pod, "name").to_string(),
     );
     let meta = PodMeta {
         owner: objects::controller_of(pod).map(|(_, _, uid)| uid.to_string()),
-        ready: objects::pod_ready(pod),
+        ready: status.map_or_else(|| objects::pod_ready(pod), |s| s.ready),
         terminating: objects::is_terminating(pod),
     };
     (key, meta)
@@ -162,6 +223,8 @@ pub struct World {
     pub nodes: FastMap<String, NodeSim>,
     /// Bound pods by uid.
     pub pods: FastMap<String, PodSim>,
+    /// Uids of bound pods whose kubelet status is not in their JSON yet.
+    pub unpublished: Vec<String>,
     /// Pods without a node, by (namespace, name).
     pub unscheduled: BTreeSet<(String, String)>,
     pub registry: Registry,
@@ -237,15 +300,14 @@ impl World {
         self.created(resource, pod);
     }
 
-    /// Record (or refresh) a pod's owner and readiness.
+    /// Record (or refresh) a pod's owner, readiness and termination.
     pub fn index_pod(&mut self, pod: &Value) {
-        let (key, meta) = pod_meta(pod);
+        let sim = self.pods.get_mut(meta_str(pod, "uid"));
+        let (key, meta) = pod_meta(pod, sim.as_ref().and_then(|s| s.status.as_ref()));
+        if let Some(sim) = sim {
+            sim.terminating = meta.terminating;
+        }
         self.pod_index.set(key, meta);
-    }
-
-    /// Set a pod's readiness in the index (the kubelet just wrote it).
-    pub fn set_pod_ready(&mut self, ns: &str, name: &str, ready: bool) {
-        self.pod_index.set_ready(ns, name, ready);
     }
 
     /// Bookkeeping for an object an API client created.
@@ -260,45 +322,118 @@ impl World {
             self.daemonsets_dirty = true;
         }
         if let Some(pod) = pod {
-            let (ns, name) = pod.key.clone();
+            let key = pod.key.clone();
             self.pod_index.set(pod.key, pod.meta);
-            match pod.node {
-                Some(node) => self.account_bind(&pod.uid, &ns, &name, pod.requests, &node),
+            match pod.bound {
+                Some(bound) => self.account_bind(bound),
                 None => {
-                    self.unscheduled.insert((ns, name));
+                    self.unscheduled.insert(key);
                 }
             }
         }
     }
 
     /// Record a pod's resource use on its node and start its containers.
-    pub fn account_bind(
-        &mut self,
-        uid: &str,
-        ns: &str,
-        name: &str,
-        (cpu, memory): (u64, u64),
-        node: &str,
-    ) {
-        if let Some(n) = self.nodes.get_mut(node) {
+    pub fn account_bind(&mut self, pod: BoundPod) {
+        let (cpu, memory) = pod.requests;
+        if let Some(n) = self.nodes.get_mut(&pod.node) {
             n.used_cpu += cpu;
             n.used_memory += memory;
             n.used_pods += 1;
-            n.pods.insert(uid.to_string());
+            n.pods.insert(pod.uid.clone());
         }
+        self.schedule(self.now_ms, Timer::Pod(pod.uid.clone()));
         self.pods.insert(
-            uid.to_string(),
+            pod.uid,
             PodSim {
-                ns: ns.to_string(),
-                name: name.to_string(),
-                node: node.to_string(),
+                ns: pod.ns,
+                name: pod.name,
+                node: pod.node,
                 cpu,
                 memory,
+                image: pod.image,
+                role: pod.role,
+                terminating: false,
                 ready_at_ms: None,
                 pull_retry_at_ms: Some(self.now_ms),
+                status: None,
+                published: true,
             },
         );
-        self.schedule(self.now_ms, Timer::Pod(uid.to_string()));
+    }
+
+    /// The kubelet reports a new status for a bound pod: the simulation
+    /// sees it at once, clients once it is published.
+    pub fn report_pod_status(&mut self, uid: &str, status: PodStatus) {
+        let Some(sim) = self.pods.get_mut(uid) else {
+            return;
+        };
+        let ready_changed = sim.status.is_none_or(|s| s.ready != status.ready);
+        sim.status = Some(status);
+        if std::mem::replace(&mut sim.published, false) {
+            self.unpublished.push(uid.to_string());
+        }
+        if ready_changed {
+            // Workload and budget status depend on readiness.
+            let (ns, name) = (sim.ns.clone(), sim.name.clone());
+            self.pod_index.set_ready(&ns, &name, status.ready);
+            self.dirty = true;
+        }
+    }
+
+    /// Write every kubelet status not yet in its pod's JSON. Called before
+    /// anything outside the simulation reads pods, and after every advance
+    /// while a watch is open, so no client can tell statuses were deferred.
+    pub fn publish_pod_statuses(&mut self) {
+        for uid in std::mem::take(&mut self.unpublished) {
+            self.publish_pod_status(&uid);
+        }
+    }
+
+    fn publish_pod_status(&mut self, uid: &str) {
+        let Some(sim) = self.pods.get_mut(uid) else {
+            return;
+        };
+        if std::mem::replace(&mut sim.published, true) {
+            return;
+        }
+        let Some(status) = sim.status else {
+            return;
+        };
+        let sim = &self.pods[uid];
+        let host_ip = self
+            .kube
+            .get("nodes", "", &sim.node)
+            .and_then(|n| n["status"]["addresses"][0]["address"].as_str())
+            .unwrap_or("10.0.0.1")
+            .to_string();
+        let pod_ip = pod_status::pod_ip(&sim.name, &sim.ns);
+        let epoch = self.epoch_ms;
+        self.kube.modify("pods", &sim.ns, &sim.name, |p| {
+            status.render(p, &host_ip, &pod_ip, epoch);
+            true
+        });
+    }
+
+    /// A pod's phase and readiness as the kubelet last reported them.
+    pub fn pod_condition<'a>(&'a self, pod: &'a Value) -> (&'a str, bool) {
+        match self.pods.get(meta_str(pod, "uid")).and_then(|s| s.status) {
+            Some(s) => (s.phase(), s.ready),
+            None => (
+                pod["status"]["phase"].as_str().unwrap_or(""),
+                objects::pod_ready(pod),
+            ),
+        }
+    }
+
+    /// A pod's IP, once it has one.
+    pub fn pod_ip<'a>(&self, pod: &'a Value) -> Option<std::borrow::Cow<'a, str>> {
+        match self.pods.get(meta_str(pod, "uid")).and_then(|s| s.status) {
+            Some(s) => s.has_ip.then(|| {
+                pod_status::pod_ip(meta_str(pod, "name"), meta_str(pod, "namespace")).into()
+            }),
+            None => pod["status"]["podIP"].as_str().map(Into::into),
+        }
     }
 
     /// Remove an object and undo its bookkeeping. Objects with finalizers
@@ -326,6 +461,11 @@ impl World {
                 self.index_pod(o);
             }
             return obj;
+        }
+        if resource == "pods" && self.kube.recording() {
+            // The DELETED event carries the pod as the kubelet last saw it.
+            let uid = meta_str(obj, "uid").to_string();
+            self.publish_pod_status(&uid);
         }
         let obj = self.kube.remove(resource, ns, name)?;
         self.dirty = true;
