@@ -2,7 +2,7 @@
 //! ReplicaSets and StatefulSets keep their replica count, DaemonSets keep one
 //! pod per node; each writes its status. PodDisruptionBudget status too.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -10,7 +10,10 @@ use sha2::{Digest, Sha256};
 use crate::sandbox::kube::eviction;
 use crate::sandbox::kube::store::meta_str;
 use crate::sandbox::state::World;
-use crate::sandbox::state::objects::{controller_of, is_terminating, owner_ref, pod_from_template};
+use crate::sandbox::state::objects::{
+    controller_of, first_image, is_terminating, owner_ref, pod_from_template,
+};
+use crate::sandbox::state::pod_index::PodKey;
 
 /// A pod owned by a controller: (namespace, name, ready, terminating, node,
 /// image).
@@ -309,6 +312,34 @@ fn replicasets(world: &mut World) {
     }
 }
 
+/// Where a pod runs and its first image: typed for bound pods (the
+/// DaemonSet controller looks at every pod of every DaemonSet whenever a node
+/// comes or goes), else from its JSON.
+fn placement<'a>(world: &'a World, key: &PodKey) -> Option<(&'a str, &'a str)> {
+    if let Some(sim) = world
+        .pod_index
+        .meta(key)
+        .and_then(|m| world.pods.get(&m.uid))
+    {
+        return Some((&sim.node, &sim.image));
+    }
+    let pod = world.kube.get("pods", &key.0, &key.1)?;
+    Some((
+        pod["spec"]["nodeName"].as_str().unwrap_or(""),
+        first_image(pod),
+    ))
+}
+
+/// Whether a DaemonSet's template may run on `node`.
+fn selects(world: &World, template: &Value, node: &str) -> bool {
+    let Some(node) = world.kube.get("nodes", "", node) else {
+        return false;
+    };
+    template["spec"]["nodeSelector"]
+        .as_object()
+        .is_none_or(|sel| sel.iter().all(|(k, v)| node["metadata"]["labels"][k] == *v))
+}
+
 fn daemonsets(world: &mut World) {
     let sets: Vec<Value> = world
         .kube
@@ -322,49 +353,43 @@ fn daemonsets(world: &mut World) {
         let name = meta_str(&ds, "name").to_string();
         let uid = meta_str(&ds, "uid").to_string();
         let template = &ds["spec"]["template"];
-        let image = template["spec"]["containers"][0]["image"]
-            .as_str()
-            .unwrap_or("")
-            .to_string();
-        let pods = owned_pods(world, &ns, &uid);
-        let mut by_node: HashMap<&str, Vec<_>> = HashMap::new();
-        for p in pods.iter().filter(|p| !p.3) {
-            by_node.entry(p.4.as_str()).or_default().push(p);
+        let image = first_image(template);
+        // Pods on nodes that are gone or running an old image go; nodes
+        // without a current pod get one.
+        let (stale, missing) = {
+            let mut stale: Vec<PodKey> = Vec::new();
+            let mut covered: HashSet<&str> = HashSet::new();
+            for key in world.pod_index.owned(&uid) {
+                let Some((node, pod_image)) = placement(world, key) else {
+                    continue;
+                };
+                let terminating = world.pod_index.meta(key).is_some_and(|m| m.terminating);
+                let gone = !world.nodes.contains_key(node);
+                if gone || !terminating && pod_image != image {
+                    stale.push(key.clone());
+                } else if !terminating {
+                    covered.insert(node);
+                }
+            }
+            let missing: Vec<&String> = node_names
+                .iter()
+                .filter(|n| !covered.contains(n.as_str()) && selects(world, template, n))
+                .collect();
+            (stale, missing.into_iter().cloned().collect::<Vec<String>>())
+        };
+        for (pod_ns, pod_name) in &stale {
+            world.delete("pods", pod_ns, pod_name);
         }
-        for node in &node_names {
-            let Some(node_obj) = world.kube.get("nodes", "", node) else {
-                continue;
-            };
-            if let Some(sel) = template["spec"]["nodeSelector"].as_object()
-                && !sel
-                    .iter()
-                    .all(|(k, v)| node_obj["metadata"]["labels"][k] == *v)
-            {
-                continue;
-            }
-            let here = by_node.get(node.as_str()).cloned().unwrap_or_default();
-            let current = here.iter().any(|p| p.5 == image);
-            for stale in here.iter().filter(|p| p.5 != image) {
-                world.delete("pods", &stale.0, &stale.1);
-            }
-            if !current {
-                let pod_name = format!("{name}-{}", world.suffix(5));
-                create_owned_pod(
-                    world,
-                    &ns,
-                    &pod_name,
-                    template,
-                    ("DaemonSet", &name, &uid),
-                    Some(node),
-                );
-            }
-        }
-        let orphans: Vec<_> = pods
-            .iter()
-            .filter(|p| !world.nodes.contains_key(&p.4))
-            .collect();
-        for p in orphans {
-            world.delete("pods", &p.0, &p.1);
+        for node in &missing {
+            let pod_name = format!("{name}-{}", world.suffix(5));
+            create_owned_pod(
+                world,
+                &ns,
+                &pod_name,
+                template,
+                ("DaemonSet", &name, &uid),
+                Some(node),
+            );
         }
     }
 }

@@ -294,7 +294,7 @@ fn evict_all(world: &mut World, node: &str, force: bool) -> Vec<String> {
         .unwrap_or_default();
     let mut blocked = Vec::new();
     for uid in uids {
-        let Some(p) = world.pods.get(&uid).cloned() else {
+        let Some(p) = world.pods.get(&uid) else {
             continue;
         };
         let Some(pod) = world.kube.get("pods", &p.ns, &p.name) else {
@@ -304,12 +304,14 @@ fn evict_all(world: &mut World, node: &str, force: bool) -> Vec<String> {
         {
             continue;
         }
-        match eviction::check(world, pod) {
+        let verdict = eviction::check(world, pod);
+        let (ns, name) = (p.ns.clone(), p.name.clone());
+        match verdict {
             Ok(()) => {
-                world.delete("pods", &p.ns, &p.name);
+                world.delete("pods", &ns, &name);
             }
-            Err(_) if force => force_delete_pod(world, &p.ns, &p.name),
-            Err(_) => blocked.push(format!("{}/{}", p.ns, p.name)),
+            Err(_) if force => force_delete_pod(world, &ns, &name),
+            Err(_) => blocked.push(format!("{ns}/{name}")),
         }
     }
     blocked

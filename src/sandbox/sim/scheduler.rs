@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use crate::sandbox::state::{BoundPod, World};
+use crate::sandbox::state::World;
 
 pub fn tolerates(tolerations: &Value, taint: &Value) -> bool {
     let Some(ts) = tolerations.as_array() else {
@@ -61,19 +61,19 @@ pub fn run(world: &mut World) {
     if names.is_empty() {
         return;
     }
-    let pending: Vec<(String, String)> = world.unscheduled.iter().cloned().collect();
+    let pending: Vec<(String, String)> = world.unscheduled.keys().cloned().collect();
     let mut cursor = 0usize;
-    for (ns, name) in pending {
-        let Some(pod) = world.kube.get("pods", &ns, &name) else {
-            world.unscheduled.remove(&(ns, name));
+    for key in pending {
+        let (ns, name) = (&key.0, &key.1);
+        let Some(pod) = world.kube.get("pods", ns, name) else {
+            world.unscheduled.remove(&key);
             continue;
         };
         if !pod["spec"]["nodeName"].as_str().unwrap_or("").is_empty() {
-            world.unscheduled.remove(&(ns, name));
+            world.unscheduled.remove(&key);
             continue;
         }
-        let mut bound = BoundPod::of(pod, "");
-        let (cpu, mem) = bound.requests;
+        let (cpu, mem) = world.unscheduled[&key].requests;
         let mut chosen = None;
         for i in 0..names.len() {
             let candidate = &names[(cursor + i) % names.len()];
@@ -94,20 +94,21 @@ pub fn run(world: &mut World) {
             }
         }
         let Some(node) = chosen else {
-            mark_unschedulable(world, &ns, &name);
+            mark_unschedulable(world, ns, name);
             continue;
         };
-        world.unscheduled.remove(&(ns.clone(), name.clone()));
         let now = world.now_ts();
-        world.kube.modify("pods", &ns, &name, |p| {
-            p["spec"]["nodeName"] = Value::String(node.to_string());
+        world.kube.modify("pods", ns, name, |p| {
+            p["spec"]["nodeName"] = Value::String(node.clone());
             p["status"]["conditions"] = serde_json::json!([
                 {"type": "PodScheduled", "status": "True", "lastTransitionTime": now}
             ]);
             true
         });
-        bound.node = node;
-        world.account_bind(bound);
+        if let Some(mut bound) = world.unscheduled.remove(&key) {
+            bound.node = node;
+            world.account_bind(bound);
+        }
     }
 }
 

@@ -15,7 +15,7 @@ pub mod pod_status;
 pub mod quantity;
 pub mod rollout;
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 /// Maps the simulation hits on every pod or node step: hashed with foldhash,
 /// which is several times cheaper than SipHash on short keys.
@@ -120,6 +120,7 @@ impl PodRole {
 }
 
 /// What the kubelet needs to know about a pod it starts.
+#[derive(Clone, Debug)]
 pub struct BoundPod {
     pub uid: String,
     pub ns: String,
@@ -180,17 +181,19 @@ impl Registry {
 struct NewPod {
     key: (String, String),
     meta: PodMeta,
-    bound: Option<BoundPod>,
+    /// Its node is empty until the scheduler binds it.
+    run: BoundPod,
 }
 
 impl NewPod {
     fn of(pod: &Value) -> NewPod {
         let (key, meta) = pod_meta(pod, None);
-        let bound = pod["spec"]["nodeName"]
-            .as_str()
-            .filter(|n| !n.is_empty())
-            .map(|node| BoundPod::of(pod, node));
-        NewPod { key, meta, bound }
+        let node = pod["spec"]["nodeName"].as_str().unwrap_or("");
+        NewPod {
+            key,
+            meta,
+            run: BoundPod::of(pod, node),
+        }
     }
 }
 
@@ -202,6 +205,7 @@ fn pod_meta(pod: &Value, status: Option<&PodStatus>) -> ((String, String), PodMe
         meta_str(pod, "name").to_string(),
     );
     let meta = PodMeta {
+        uid: meta_str(pod, "uid").to_string(),
         owner: objects::controller_of(pod).map(|(_, _, uid)| uid.to_string()),
         ready: status.map_or_else(|| objects::pod_ready(pod), |s| s.ready),
         terminating: objects::is_terminating(pod),
@@ -225,8 +229,8 @@ pub struct World {
     pub pods: FastMap<String, PodSim>,
     /// Uids of bound pods whose kubelet status is not in their JSON yet.
     pub unpublished: Vec<String>,
-    /// Pods without a node, by (namespace, name).
-    pub unscheduled: BTreeSet<(String, String)>,
+    /// Pods without a node by (namespace, name), with what binding needs.
+    pub unscheduled: BTreeMap<(String, String), BoundPod>,
     pub registry: Registry,
     pub deprecated_apis: Vec<DeprecatedApiSpec>,
     pub pdb_specs: Vec<PdbSpec>,
@@ -322,14 +326,12 @@ impl World {
             self.daemonsets_dirty = true;
         }
         if let Some(pod) = pod {
-            let key = pod.key.clone();
-            self.pod_index.set(pod.key, pod.meta);
-            match pod.bound {
-                Some(bound) => self.account_bind(bound),
-                None => {
-                    self.unscheduled.insert(key);
-                }
+            if pod.run.node.is_empty() {
+                self.unscheduled.insert(pod.key.clone(), pod.run);
+            } else {
+                self.account_bind(pod.run);
             }
+            self.pod_index.set(pod.key, pod.meta);
         }
     }
 
@@ -368,15 +370,13 @@ impl World {
         let Some(sim) = self.pods.get_mut(uid) else {
             return;
         };
-        let ready_changed = sim.status.is_none_or(|s| s.ready != status.ready);
+        let ready_may_change = sim.status.is_none_or(|s| s.ready != status.ready);
         sim.status = Some(status);
         if std::mem::replace(&mut sim.published, false) {
             self.unpublished.push(uid.to_string());
         }
-        if ready_changed {
-            // Workload and budget status depend on readiness.
-            let (ns, name) = (sim.ns.clone(), sim.name.clone());
-            self.pod_index.set_ready(&ns, &name, status.ready);
+        // Workload and budget status depend on readiness.
+        if ready_may_change && self.pod_index.set_ready(&sim.ns, &sim.name, status.ready) {
             self.dirty = true;
         }
     }
@@ -477,14 +477,19 @@ impl World {
         }
         if resource == "pods" {
             self.pod_index.remove(ns, name);
-            self.unscheduled.remove(&(ns.to_string(), name.to_string()));
-            if let Some(p) = self.pods.remove(meta_str(&obj, "uid"))
-                && let Some(n) = self.nodes.get_mut(&p.node)
-            {
-                n.used_cpu = n.used_cpu.saturating_sub(p.cpu);
-                n.used_memory = n.used_memory.saturating_sub(p.memory);
-                n.used_pods = n.used_pods.saturating_sub(1);
-                n.pods.remove(meta_str(&obj, "uid"));
+            match self.pods.remove(meta_str(&obj, "uid")) {
+                Some(p) => {
+                    if let Some(n) = self.nodes.get_mut(&p.node) {
+                        n.used_cpu = n.used_cpu.saturating_sub(p.cpu);
+                        n.used_memory = n.used_memory.saturating_sub(p.memory);
+                        n.used_pods = n.used_pods.saturating_sub(1);
+                        n.pods.remove(meta_str(&obj, "uid"));
+                    }
+                }
+                // Only pods not bound yet wait for the scheduler.
+                None => {
+                    self.unscheduled.remove(&(ns.to_string(), name.to_string()));
+                }
             }
         }
         if resource == "nodes" {

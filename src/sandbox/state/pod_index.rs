@@ -13,6 +13,7 @@ pub type PodKey = (String, String);
 /// What the controllers need to know about a pod.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PodMeta {
+    pub uid: String,
     pub owner: Option<String>,
     pub ready: bool,
     pub terminating: bool,
@@ -82,13 +83,13 @@ impl PodIndex {
         }
     }
 
-    /// Set a pod's readiness (the kubelet just wrote it).
-    pub fn set_ready(&mut self, ns: &str, name: &str, ready: bool) {
+    /// Set a pod's readiness; whether that changed it.
+    pub fn set_ready(&mut self, ns: &str, name: &str, ready: bool) -> bool {
         let Some(m) = self.meta.get_mut(&(ns.to_string(), name.to_string())) else {
-            return;
+            return false;
         };
         if m.ready == ready {
-            return;
+            return false;
         }
         m.ready = ready;
         if !m.terminating
@@ -101,6 +102,7 @@ impl PodIndex {
                 c.1 -= 1;
             }
         }
+        true
     }
 
     /// Undo `old`'s contribution to its owner's entries.
@@ -120,6 +122,11 @@ impl PodIndex {
                 self.counts.remove(o);
             }
         }
+    }
+
+    /// What is indexed about a pod.
+    pub fn meta(&self, key: &PodKey) -> Option<&PodMeta> {
+        self.meta.get(key)
     }
 
     /// Pods whose controller is `owner_uid`, in (namespace, name) order.
@@ -143,6 +150,7 @@ mod tests {
 
     fn meta(owner: &str, ready: bool, terminating: bool) -> PodMeta {
         PodMeta {
+            uid: String::new(),
             owner: Some(owner.to_string()),
             ready,
             terminating,
