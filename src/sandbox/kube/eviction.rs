@@ -69,21 +69,31 @@ fn int_or_percent(v: &Value, total: i64, round_up: bool) -> i64 {
 /// Compute a budget's status from the pods it selects.
 pub fn budget(world: &World, pdb: &Value) -> Budget {
     let ns = meta_str(pdb, "namespace");
-    let selector = &pdb["spec"]["selector"];
     let mut expected = 0;
     let mut healthy = 0;
-    for (_, pod) in world.kube.list("pods", Some(ns)) {
-        if is_terminating(pod) || !selector_matches(selector, &pod["metadata"]["labels"]) {
-            continue;
+    let mut count = |pod: &Value| {
+        if is_terminating(pod) {
+            return;
         }
         let (phase, ready) = world.pod_condition(pod);
         if phase == "Succeeded" || phase == "Failed" {
-            continue;
+            return;
         }
         expected += 1;
         if ready {
             healthy += 1;
         }
+    };
+    match world.budget_index.selected(ns, meta_str(pdb, "name")) {
+        Some(pods) => pods
+            .filter_map(|name| world.kube.get("pods", ns, name))
+            .for_each(&mut count),
+        // Not a stored budget (nothing indexed it): scan the namespace.
+        None => world
+            .kube
+            .list("pods", Some(ns))
+            .filter(|(_, pod)| selector_matches(&pdb["spec"]["selector"], &pod["metadata"]["labels"]))
+            .for_each(|(_, pod)| count(pod)),
     }
     let desired = if !pdb["spec"]["minAvailable"].is_null() {
         int_or_percent(&pdb["spec"]["minAvailable"], expected, true)

@@ -102,7 +102,9 @@ mod tests {
     use super::*;
     use crate::sandbox::Fixture;
     use crate::sandbox::kube::store::meta_str;
-    use crate::sandbox::state::objects::{controller_of, is_terminating, pod_ready};
+    use crate::sandbox::state::objects::{
+        controller_of, is_terminating, pod_ready, selector_matches,
+    };
 
     /// The pod index and node accounting agree with the stored pods.
     fn assert_indexes_match_store(w: &mut World) {
@@ -144,6 +146,19 @@ mod tests {
             on_node.is_empty(),
             "pods bound to missing nodes: {on_node:?}"
         );
+        let mut budgets = 0;
+        for ((ns, name), pdb) in w.kube.list("poddisruptionbudgets", None) {
+            let scanned: Vec<&str> = w
+                .kube
+                .list("pods", Some(ns))
+                .filter(|(_, p)| selector_matches(&pdb["spec"]["selector"], &p["metadata"]["labels"]))
+                .map(|((_, pod), _)| pod)
+                .collect();
+            let indexed: Vec<&str> = w.budget_index.selected(ns, name).expect("indexed").collect();
+            assert_eq!(indexed, scanned, "pods of budget {ns}/{name}");
+            budgets += 1;
+        }
+        assert!(budgets > 0, "the fixture has a budget to check");
     }
 
     #[test]

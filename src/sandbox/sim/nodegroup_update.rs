@@ -10,7 +10,6 @@ use crate::sandbox::eks::errors::EksError;
 use crate::sandbox::kube::eviction;
 use crate::sandbox::state::catalog::default_release_version;
 use crate::sandbox::state::cluster::{Update, UpdateError, UpdateStatus, UpdateTarget};
-use crate::sandbox::state::objects::{controller_of, is_terminating};
 use crate::sandbox::state::rollout::{Phase, Rollout};
 use crate::sandbox::state::{Timer, World};
 
@@ -294,16 +293,12 @@ fn evict_all(world: &mut World, node: &str, force: bool) -> Vec<String> {
         .unwrap_or_default();
     let mut blocked = Vec::new();
     for uid in uids {
-        let Some(p) = world.pods.get(&uid) else {
+        let Some(p) = world.pods.get(&uid).filter(|p| !p.daemon && !p.terminating) else {
             continue;
         };
         let Some(pod) = world.kube.get("pods", &p.ns, &p.name) else {
             continue;
         };
-        if controller_of(pod).is_some_and(|(kind, _, _)| kind == "DaemonSet") || is_terminating(pod)
-        {
-            continue;
-        }
         let verdict = eviction::check(world, pod);
         let (ns, name) = (p.ns.clone(), p.name.clone());
         match verdict {

@@ -97,12 +97,9 @@ pub fn run(world: &mut World) {
             mark_unschedulable(world, ns, name);
             continue;
         };
-        let now = world.now_ts();
+        // The PodScheduled condition is published with the pod's status.
         world.kube.modify("pods", ns, name, |p| {
             p["spec"]["nodeName"] = Value::String(node.clone());
-            p["status"]["conditions"] = serde_json::json!([
-                {"type": "PodScheduled", "status": "True", "lastTransitionTime": now}
-            ]);
             true
         });
         if let Some(mut bound) = world.unscheduled.remove(&key) {

@@ -64,6 +64,7 @@ impl World {
             daemonsets_dirty: true,
             template_hashes: Default::default(),
             pod_index: Default::default(),
+            budget_index: Default::default(),
             timers: Default::default(),
             addons_changed: false,
         };

@@ -4,6 +4,7 @@
 
 pub mod addons;
 mod bootstrap;
+pub mod budget_index;
 pub use bootstrap::pdb_object as bootstrap_pdb;
 pub mod catalog;
 pub mod cluster;
@@ -29,6 +30,7 @@ use serde_json::Value;
 use super::fixture::{DeprecatedApiSpec, PdbSpec};
 use super::kube::store::{Store, meta_str};
 use addons::Addon;
+use budget_index::BudgetIndex;
 use catalog::Catalog;
 use cluster::{Cluster, Update};
 use nodegroups::Nodegroup;
@@ -79,6 +81,10 @@ pub struct PodSim {
     /// The first container's image.
     pub image: String,
     pub role: PodRole,
+    /// Owned by a DaemonSet (drains leave it; its loss wakes the controller).
+    pub daemon: bool,
+    /// When the scheduler (or its creator) bound it.
+    pub bound_ms: u64,
     /// Deleted but held by a finalizer.
     pub terminating: bool,
     /// When the containers are up (None while the image cannot be pulled).
@@ -129,6 +135,7 @@ pub struct BoundPod {
     pub requests: (u64, u64),
     pub image: String,
     pub role: PodRole,
+    pub daemon: bool,
 }
 
 impl BoundPod {
@@ -142,6 +149,7 @@ impl BoundPod {
             requests: objects::pod_requests(pod),
             image: objects::first_image(pod).to_string(),
             role: PodRole::of(pod),
+            daemon: objects::controller_of(pod).is_some_and(|(kind, _, _)| kind == "DaemonSet"),
         }
     }
 }
@@ -241,6 +249,8 @@ pub struct World {
     pub daemonsets_dirty: bool,
     /// Every pod's owner and readiness, and pods and counts by owner.
     pub pod_index: PodIndex,
+    /// The pods each PodDisruptionBudget selects.
+    pub budget_index: BudgetIndex,
     /// Deployment uid -> (generation, pod-template hash).
     pub template_hashes: HashMap<String, (u64, String)>,
     /// Simulated times at which something is due, in order.
@@ -300,8 +310,39 @@ impl World {
             obj["metadata"]["creationTimestamp"] = Value::String(self.now_ts());
         }
         let pod = (resource == "pods").then(|| NewPod::of(&obj));
+        let budget = (resource == "poddisruptionbudgets").then(|| {
+            let (ns, name) = (meta_str(&obj, "namespace"), meta_str(&obj, "name"));
+            (ns.to_string(), name.to_string())
+        });
         self.kube.insert_quiet(resource, obj);
+        if let Some(NewPod { key: (ns, name), .. }) = &pod {
+            self.index_budgets("pods", ns, name);
+        }
+        if let Some((ns, name)) = budget {
+            self.index_budgets(resource, &ns, &name);
+        }
         self.created(resource, pod);
+    }
+
+    /// Keep the budget index in step with a created or changed pod or budget.
+    fn index_budgets(&mut self, resource: &str, ns: &str, name: &str) {
+        let Some(obj) = self.kube.get(resource, ns, name) else {
+            return;
+        };
+        match resource {
+            "pods" => self
+                .budget_index
+                .pod_labels(ns, name, &obj["metadata"]["labels"]),
+            "poddisruptionbudgets" => {
+                let pods = self
+                    .kube
+                    .list("pods", Some(ns))
+                    .map(|((_, pod), p)| (pod, &p["metadata"]["labels"]));
+                self.budget_index
+                    .set_budget(ns, name, &obj["spec"]["selector"], pods);
+            }
+            _ => {}
+        }
     }
 
     /// Record (or refresh) a pod's owner, readiness and termination.
@@ -316,6 +357,7 @@ impl World {
 
     /// Bookkeeping for an object an API client created.
     pub fn after_create(&mut self, resource: &str, obj: &Value) {
+        self.index_budgets(resource, meta_str(obj, "namespace"), meta_str(obj, "name"));
         let pod = (resource == "pods").then(|| NewPod::of(obj));
         self.created(resource, pod);
     }
@@ -345,6 +387,7 @@ impl World {
             n.pods.insert(pod.uid.clone());
         }
         self.schedule(self.now_ms, Timer::Pod(pod.uid.clone()));
+        self.unpublished.push(pod.uid.clone());
         self.pods.insert(
             pod.uid,
             PodSim {
@@ -355,11 +398,13 @@ impl World {
                 memory,
                 image: pod.image,
                 role: pod.role,
+                daemon: pod.daemon,
+                bound_ms: self.now_ms,
                 terminating: false,
                 ready_at_ms: None,
                 pull_retry_at_ms: Some(self.now_ms),
                 status: None,
-                published: true,
+                published: false,
             },
         );
     }
@@ -398,6 +443,14 @@ impl World {
             return;
         }
         let Some(status) = sim.status else {
+            // Bound, not yet seen by its kubelet.
+            let since = objects::timestamp(self.epoch_ms, sim.bound_ms);
+            self.kube.modify("pods", &sim.ns, &sim.name, |p| {
+                p["status"]["conditions"] = serde_json::json!([
+                    {"type": "PodScheduled", "status": "True", "lastTransitionTime": since}
+                ]);
+                true
+            });
             return;
         };
         let sim = &self.pods[uid];
@@ -469,16 +522,19 @@ impl World {
         }
         let obj = self.kube.remove(resource, ns, name)?;
         self.dirty = true;
-        if resource == "nodes"
-            || resource == "daemonsets"
-            || objects::controller_of(&obj).is_some_and(|(kind, _, _)| kind == "DaemonSet")
-        {
+        if resource == "nodes" || resource == "daemonsets" {
             self.daemonsets_dirty = true;
+        }
+        match resource {
+            "pods" => self.budget_index.pod_removed(ns, name),
+            "poddisruptionbudgets" => self.budget_index.remove_budget(ns, name),
+            _ => {}
         }
         if resource == "pods" {
             self.pod_index.remove(ns, name);
             match self.pods.remove(meta_str(&obj, "uid")) {
                 Some(p) => {
+                    self.daemonsets_dirty |= p.daemon;
                     if let Some(n) = self.nodes.get_mut(&p.node) {
                         n.used_cpu = n.used_cpu.saturating_sub(p.cpu);
                         n.used_memory = n.used_memory.saturating_sub(p.memory);
@@ -488,6 +544,8 @@ impl World {
                 }
                 // Only pods not bound yet wait for the scheduler.
                 None => {
+                    self.daemonsets_dirty |= objects::controller_of(&obj)
+                        .is_some_and(|(kind, _, _)| kind == "DaemonSet");
                     self.unscheduled.remove(&(ns.to_string(), name.to_string()));
                 }
             }
@@ -501,6 +559,7 @@ impl World {
     /// Called after an API client replaced or patched an object.
     pub fn after_update(&mut self, resource: &'static str, ns: &str, name: &str) {
         self.dirty = true;
+        self.index_budgets(resource, ns, name);
         if matches!(resource, "nodes" | "daemonsets") {
             self.daemonsets_dirty = true;
         }
