@@ -92,7 +92,9 @@ pub fn budget(world: &World, pdb: &Value) -> Budget {
         None => world
             .kube
             .list("pods", Some(ns))
-            .filter(|(_, pod)| selector_matches(&pdb["spec"]["selector"], &pod["metadata"]["labels"]))
+            .filter(|(_, pod)| {
+                selector_matches(&pdb["spec"]["selector"], &pod["metadata"]["labels"])
+            })
             .for_each(|(_, pod)| count(pod)),
     }
     let desired = if !pdb["spec"]["minAvailable"].is_null() {

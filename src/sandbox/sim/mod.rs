@@ -151,14 +151,80 @@ mod tests {
             let scanned: Vec<&str> = w
                 .kube
                 .list("pods", Some(ns))
-                .filter(|(_, p)| selector_matches(&pdb["spec"]["selector"], &p["metadata"]["labels"]))
+                .filter(|(_, p)| {
+                    selector_matches(&pdb["spec"]["selector"], &p["metadata"]["labels"])
+                })
                 .map(|((_, pod), _)| pod)
                 .collect();
-            let indexed: Vec<&str> = w.budget_index.selected(ns, name).expect("indexed").collect();
+            let indexed: Vec<&str> = w
+                .budget_index
+                .selected(ns, name)
+                .expect("indexed")
+                .collect();
             assert_eq!(indexed, scanned, "pods of budget {ns}/{name}");
             budgets += 1;
         }
         assert!(budgets > 0, "the fixture has a budget to check");
+    }
+
+    #[test]
+    fn a_rollout_taints_old_nodes_so_drained_pods_move_to_new_ones() {
+        // Ten nodegroups of two nodes each.
+        let mut w = World::from_fixture(&Fixture::generated(20, 400), 7, 0);
+        let ng = w.nodegroups.keys().next().cloned().expect("a nodegroup");
+        let old: Vec<String> = w
+            .nodes
+            .iter()
+            .filter(|(_, n)| n.nodegroup == ng)
+            .map(|(k, _)| k.clone())
+            .collect();
+        assert_eq!(old.len(), 2);
+        let tainted = |w: &World, node: &str| {
+            w.kube.get("nodes", "", node).is_some_and(|n| {
+                n["spec"]["taints"].as_array().is_some_and(|ts| {
+                    ts.iter().any(|t| {
+                        t["key"] == nodegroup_update::UPDATE_TAINT_KEY
+                            && t["value"] == "unschedulable"
+                            && t["effect"] == "NoSchedule"
+                    })
+                })
+            })
+        };
+        assert!(nodegroup_update::start_external_rollout(&mut w, &ng, "1.27").is_some());
+        let mut tainted_at = None;
+        for minute in 1..=120 {
+            advance_to(&mut w, minute * MINUTE_MS);
+            let present: Vec<&String> = old.iter().filter(|n| w.nodes.contains_key(*n)).collect();
+            if tainted_at.is_none() && !present.is_empty() && present.iter().all(|n| tainted(&w, n))
+            {
+                tainted_at = Some(w.now_ms);
+            }
+            // Nothing is scheduled onto a tainted old node.
+            if let Some(t) = tainted_at {
+                for p in w.pods.values().filter(|p| present.contains(&&p.node)) {
+                    assert!(
+                        p.bound_ms < t,
+                        "{} bound to old node {} after the taint",
+                        p.name,
+                        p.node
+                    );
+                }
+            }
+        }
+        assert!(tainted_at.is_some(), "old nodes were tainted");
+        assert!(
+            old.iter().all(|n| !w.nodes.contains_key(n)),
+            "old nodes gone"
+        );
+        // The new nodes carry no such taint.
+        let new: Vec<&String> = w
+            .nodes
+            .iter()
+            .filter(|(_, n)| n.nodegroup == ng)
+            .map(|(k, _)| k)
+            .collect();
+        assert_eq!(new.len(), 2);
+        assert!(new.iter().all(|n| !tainted(&w, n)));
     }
 
     #[test]

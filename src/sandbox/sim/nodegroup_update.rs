@@ -125,6 +125,7 @@ fn begin(world: &mut World, nodegroup: &str, id: &str, version: &str, release: &
             phase_started_ms: now,
             surge: 0,
             draining: Vec::new(),
+            old_tainted: false,
         });
     }
     world.schedule(
@@ -220,6 +221,13 @@ pub fn tick(world: &mut World, nodegroup: &str) {
             }
             // Drain more old nodes only while the new capacity is up.
             if ready_new == new.len() {
+                // Once the new nodes are Ready, EKS taints every node not on
+                // the new image so evicted pods move to new nodes.
+                if !std::mem::replace(&mut ro.old_tainted, true) {
+                    for name in &old {
+                        taint_unschedulable(world, name);
+                    }
+                }
                 for name in old.iter() {
                     if ro.draining.len() as u32 >= max_unavailable {
                         break;
@@ -268,6 +276,30 @@ pub fn tick(world: &mut World, nodegroup: &str) {
         ng.rollout = Some(ro);
     }
     world.schedule(now + ROLLOUT_TICK_MS, Timer::Rollout(nodegroup.to_string()));
+}
+
+/// The taint EKS puts on a nodegroup's old nodes during an update.
+pub const UPDATE_TAINT_KEY: &str = "eks.amazonaws.com/nodegroup";
+
+fn taint_unschedulable(world: &mut World, node: &str) {
+    let changed = world.kube.modify("nodes", "", node, |n| {
+        let spec = &mut n["spec"];
+        let taints = spec["taints"].as_array();
+        if taints.is_some_and(|ts| ts.iter().any(|t| t["key"] == UPDATE_TAINT_KEY)) {
+            return false;
+        }
+        let taint = serde_json::json!({
+            "key": UPDATE_TAINT_KEY, "value": "unschedulable", "effect": "NoSchedule",
+        });
+        match spec["taints"].as_array_mut() {
+            Some(ts) => ts.push(taint),
+            None => spec["taints"] = serde_json::json!([taint]),
+        }
+        true
+    });
+    if changed {
+        world.dirty = true;
+    }
 }
 
 fn cordon(world: &mut World, node: &str) {

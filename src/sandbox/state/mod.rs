@@ -315,7 +315,10 @@ impl World {
             (ns.to_string(), name.to_string())
         });
         self.kube.insert_quiet(resource, obj);
-        if let Some(NewPod { key: (ns, name), .. }) = &pod {
+        if let Some(NewPod {
+            key: (ns, name), ..
+        }) = &pod
+        {
             self.index_budgets("pods", ns, name);
         }
         if let Some((ns, name)) = budget {

@@ -21,4 +21,7 @@ pub struct Rollout {
     pub surge: u32,
     /// Old nodes being drained, with the time draining started.
     pub draining: Vec<(String, u64)>,
+    /// The old nodes carry the `eks.amazonaws.com/nodegroup=unschedulable`
+    /// taint, so pods drained from one do not land on the next.
+    pub old_tainted: bool,
 }
