@@ -1,13 +1,12 @@
 //! Sandbox speed targets (run with `cargo bench --bench sandbox`), with
 //! criterion medians last measured on the shared 2-core development machine:
-//! - a 1,000-node, 30,000-pod fixture loads in ≤ 2 s: 0.93 s (met; only
+//! - a 1,000-node, 30,000-pod fixture loads in ≤ 2 s: 0.9 s (met; only
 //!   `Sandbox::start` is timed, tearing the world down is not);
 //! - listing all nodes through the HTTP API with kube-rs takes ≤ 20 ms
-//!   (median): 15–17 ms (met);
+//!   (median): 14 ms (met);
 //! - a managed rotation of 1,000 nodes simulates at ≥ 1,000× real time:
-//!   1,980 simulated s in 4.6 s, about 430× (missed: what is left is spread
-//!   over building, rewriting and dropping pod JSON objects, most of it
-//!   cache misses on a heap of 30,000 pods).
+//!   1,980 simulated s in 1.2–1.4 s, about 1,500× (met). The run-to-run
+//!   spread on the shared machine is about ±15%.
 
 use std::time::{Duration, Instant};
 
