@@ -405,3 +405,69 @@ async fn a_filtered_watch_sees_objects_enter_and_leave_its_selector() {
     );
     sb.shutdown().await;
 }
+
+/// The kubelet's pod statuses are published lazily; an open watch must still
+/// see a replacement pod start, with no other request to trigger it.
+#[tokio::test]
+async fn an_open_pod_watch_sees_a_replacement_pod_start_without_other_requests() {
+    use k8s_openapi::api::core::v1::Pod;
+    let sb = frozen("small.yaml").await;
+    let pods: Api<Pod> = Api::namespaced(kube(&sb).await, "shop");
+    let web = ListParams::default().labels("app=web");
+    let victim = pods.list(&web).await.unwrap().items[0]
+        .metadata
+        .name
+        .clone()
+        .unwrap();
+    pods.delete(&victim, &DeleteParams::default())
+        .await
+        .unwrap();
+    let rv = pods
+        .list(&web)
+        .await
+        .unwrap()
+        .metadata
+        .resource_version
+        .unwrap();
+    let mut stream = pods
+        .watch(&WatchParams::default().labels("app=web").timeout(30), &rv)
+        .await
+        .unwrap()
+        .boxed();
+    let requests = sb.requests().len();
+    // The replacement is scheduled, pulls, starts and is Ready after 20 s.
+    for _ in 0..6 {
+        sb.advance(Duration::from_secs(10));
+    }
+    let mut phases = Vec::new();
+    let ready_pod = loop {
+        let ev = tokio::time::timeout(Duration::from_secs(5), stream.try_next())
+            .await
+            .expect("an event while only the clock moves")
+            .unwrap()
+            .unwrap();
+        let (WatchEvent::Added(p) | WatchEvent::Modified(p)) = ev else {
+            continue;
+        };
+        let status = p.status.clone().unwrap_or_default();
+        phases.push(status.phase.clone().unwrap_or_default());
+        let ready = status
+            .conditions
+            .unwrap_or_default()
+            .iter()
+            .any(|c| c.type_ == "Ready" && c.status == "True");
+        if ready {
+            break p;
+        }
+    };
+    assert_ne!(ready_pod.metadata.name.as_deref(), Some(victim.as_str()));
+    assert_eq!(phases.last().map(String::as_str), Some("Running"));
+    assert_eq!(sb.requests().len(), requests, "only the clock moved");
+    // A plain read sees the same, latest status.
+    let read = pods
+        .get(ready_pod.metadata.name.as_deref().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(read.status, ready_pod.status);
+    sb.shutdown().await;
+}
