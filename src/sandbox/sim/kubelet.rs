@@ -76,7 +76,9 @@ pub fn node(world: &mut World, name: &str, instant: bool) {
 }
 
 pub fn recheck_all_nodes(world: &mut World, instant: bool) {
-    let names: Vec<String> = world.nodes.keys().cloned().collect();
+    // In name order: visits record events, whose names draw on the seeded RNG.
+    let mut names: Vec<String> = world.nodes.keys().cloned().collect();
+    names.sort();
     for name in names {
         node(world, &name, instant);
         // Add-on pods on the node may start or stop crash-looping.
