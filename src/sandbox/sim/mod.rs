@@ -167,17 +167,23 @@ mod tests {
         assert!(budgets > 0, "the fixture has a budget to check");
     }
 
+    fn nodes_of(w: &World, nodegroup: &str) -> Vec<String> {
+        let mut names: Vec<String> = w
+            .nodes
+            .iter()
+            .filter(|(_, n)| n.nodegroup == nodegroup)
+            .map(|(k, _)| k.clone())
+            .collect();
+        names.sort();
+        names
+    }
+
     #[test]
     fn a_rollout_taints_old_nodes_so_drained_pods_move_to_new_ones() {
         // Ten nodegroups of two nodes each.
         let mut w = World::from_fixture(&Fixture::generated(20, 400), 7, 0);
         let ng = w.nodegroups.keys().next().cloned().expect("a nodegroup");
-        let old: Vec<String> = w
-            .nodes
-            .iter()
-            .filter(|(_, n)| n.nodegroup == ng)
-            .map(|(k, _)| k.clone())
-            .collect();
+        let old = nodes_of(&w, &ng);
         assert_eq!(old.len(), 2);
         let tainted = |w: &World, node: &str| {
             w.kube.get("nodes", "", node).is_some_and(|n| {
@@ -217,12 +223,7 @@ mod tests {
             "old nodes gone"
         );
         // The new nodes carry no such taint.
-        let new: Vec<&String> = w
-            .nodes
-            .iter()
-            .filter(|(_, n)| n.nodegroup == ng)
-            .map(|(k, _)| k)
-            .collect();
+        let new = nodes_of(&w, &ng);
         assert_eq!(new.len(), 2);
         assert!(new.iter().all(|n| !tainted(&w, n)));
     }
@@ -245,12 +246,7 @@ mod tests {
         assert_indexes_match_store(&mut w);
         // A rollout cordons, evicts and terminates every node of the group.
         let ng = w.nodegroups.keys().next().cloned().expect("a nodegroup");
-        let before: Vec<String> = w
-            .nodes
-            .iter()
-            .filter(|(_, n)| n.nodegroup == ng)
-            .map(|(k, _)| k.clone())
-            .collect();
+        let before = nodes_of(&w, &ng);
         assert!(nodegroup_update::start_external_rollout(&mut w, &ng, "1.27").is_some());
         advance_to(&mut w, 3 * 3600 * 1000);
         assert!(
