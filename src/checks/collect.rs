@@ -243,12 +243,7 @@ fn pvc(p: &PersistentVolumeClaim) -> Pvc {
             .and_then(|s| s.storage_class_name.clone())
             .unwrap_or_default(),
         volume: spec.and_then(|s| s.volume_name.clone()).unwrap_or_default(),
-        deletion_timestamp: p
-            .metadata
-            .deletion_timestamp
-            .as_ref()
-            .map(|t| t.0.to_string())
-            .unwrap_or_default(),
+        deletion_timestamp: crate::cloud::kube::time(p.metadata.deletion_timestamp.as_ref()),
         finalizers: p.metadata.finalizers.clone().unwrap_or_default(),
     }
 }

@@ -349,7 +349,7 @@ fn match_labels(selector: Option<&LabelSelector>) -> BTreeMap<String, String> {
 }
 
 /// RFC 3339, empty when absent.
-fn time(t: Option<&Time>) -> String {
+pub fn time(t: Option<&Time>) -> String {
     t.map(|t| t.0.to_string()).unwrap_or_default()
 }
 
