@@ -649,13 +649,14 @@ proptest::proptest! {
 
 mod sandboxed {
     use super::*;
+    use runbook::cloud::{Clock, eks::Eks, kube::Kube};
     use runbook::sandbox::{Fixture, Sandbox, SandboxOptions};
 
     struct Live {
         sandbox: Sandbox,
         snapshot: ClusterSnapshot,
-        kube: kube::Client,
-        eks: aws_sdk_eks::Client,
+        kube: Kube,
+        eks: Eks,
     }
 
     /// Start a frozen-clock sandbox from a fixture and collect a snapshot
@@ -687,7 +688,8 @@ mod sandboxed {
         let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
             .await
             .unwrap();
-        let kube = kube::Client::try_from(config).unwrap();
+        let kube = Kube::new(kube::Client::try_from(config).unwrap(), Clock::real());
+        let eks = Eks::new(eks, Clock::real());
         let snapshot = checks::collect(&kube, &eks, &sandbox.cluster_name())
             .await
             .expect("collects");
@@ -868,7 +870,7 @@ mod sandboxed {
         let pvc = live.snapshot.pvcs[0].clone();
         assert!(pvc.deletion_timestamp.is_empty());
         let api: kube::Api<PersistentVolumeClaim> =
-            kube::Api::namespaced(live.kube.clone(), &pvc.namespace);
+            kube::Api::namespaced(live.kube.client().clone(), &pvc.namespace);
         api.delete(&pvc.name, &Default::default())
             .await
             .expect("delete accepted");
@@ -939,7 +941,8 @@ mod sandboxed {
         assert!(run_on("kube_system_ready", &live.snapshot, json!({})).passed);
         // New replicas land on nodes that never pulled the image; Docker Hub
         // allows one more pull.
-        let api: kube::Api<Deployment> = kube::Api::namespaced(live.kube.clone(), "kube-system");
+        let api: kube::Api<Deployment> =
+            kube::Api::namespaced(live.kube.client().clone(), "kube-system");
         let scale = kube::api::Patch::Merge(json!({"spec": {"replicas": 5}}));
         api.patch("dns-autoscaler", &Default::default(), &scale)
             .await

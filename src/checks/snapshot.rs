@@ -1,5 +1,5 @@
 //! The read-only cluster snapshot a check sees. It is plain data (serde
-//! structs), so it can be collected from the real clients (`collect.rs`),
+//! structs), so it can be collected through the cloud adapters (`collect.rs`),
 //! loaded from JSON in tests, and converted once into rhai values.
 //!
 //! Field names are snake_case in JSON and in scripts alike; optional values

@@ -45,6 +45,13 @@ pub struct NodegroupInfo {
     pub max_unavailable: Option<i64>,
     pub instance_types: Vec<String>,
     pub labels: BTreeMap<String, String>,
+    /// Not serialized, so the nodegroup record's `capacity_type` stays
+    /// unset as before; checks read it from the snapshot.
+    #[serde(skip)]
+    pub capacity_type: String,
+    /// `CODE: message` per health issue.
+    #[serde(skip)]
+    pub health_issues: Vec<String>,
     /// The full description, to copy a group's configuration (blue/green).
     #[serde(skip)]
     pub raw: Option<Nodegroup>,
@@ -57,6 +64,16 @@ pub struct AddonInfo {
     pub status: String,
 }
 
+/// One version of an add-on in the EKS catalog (DescribeAddonVersions).
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct AddonVersionInfo {
+    pub version: String,
+    /// Kubernetes versions this add-on version runs on.
+    pub compatible: Vec<String>,
+    /// Kubernetes versions for which this is the default version.
+    pub default_for: Vec<String>,
+}
+
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct InsightInfo {
     pub id: String,
@@ -64,6 +81,19 @@ pub struct InsightInfo {
     pub category: String,
     pub status: String,
     pub description: String,
+    /// Not serialized: the insight record leaves these unset for now.
+    #[serde(skip)]
+    pub kubernetes_version: String,
+    #[serde(skip)]
+    pub reason: String,
+}
+
+/// A deprecated API an insight found in use (DescribeInsight).
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct DeprecationInfo {
+    pub usage: String,
+    pub replaced_with: String,
+    pub stop_serving_version: String,
 }
 
 /// Scaling/update settings to change on a nodegroup; `None` leaves a field.
@@ -156,6 +186,12 @@ impl Eks {
 
     pub fn clock(&self) -> &Clock {
         &self.clock
+    }
+
+    /// The same client without this one's planned changes: its reads see
+    /// the cluster as it is, not as a dry run would leave it.
+    pub fn observed(&self) -> Eks {
+        Eks::new(self.client.clone(), self.clock.clone())
     }
 
     pub fn client(&self) -> &aws_sdk_eks::Client {
@@ -267,6 +303,22 @@ impl Eks {
                 .labels()
                 .map(|l| l.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
                 .unwrap_or_default(),
+            capacity_type: ng
+                .capacity_type()
+                .map(|c| c.as_str().to_string())
+                .unwrap_or_default(),
+            health_issues: ng
+                .health()
+                .map(|h| {
+                    h.issues()
+                        .iter()
+                        .map(|i| {
+                            let code = i.code().map(|c| c.as_str()).unwrap_or("Issue");
+                            format!("{code}: {}", i.message().unwrap_or_default())
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
             raw: Some(ng.clone()),
         };
         if let Some(v) = self.proj().nodegroup_version.get(&key) {
@@ -276,18 +328,18 @@ impl Eks {
     }
 
     pub async fn addons(&self, cluster: &str) -> Result<Vec<AddonInfo>, CloudError> {
-        let out = self
+        let names: Vec<String> = self
             .client
             .list_addons()
             .cluster_name(cluster)
+            .into_paginator()
+            .items()
             .send()
+            .try_collect()
             .await
             .map_err(|e| sdk_err("ListAddons", e))?;
-        let mut addons = Vec::new();
-        for name in out.addons() {
-            addons.push(self.addon(cluster, name).await?);
-        }
-        Ok(addons)
+        // One add-on's DescribeAddon is independent of another's: overlap them.
+        futures::future::try_join_all(names.iter().map(|name| self.addon(cluster, name))).await
     }
 
     pub async fn addon(&self, cluster: &str, name: &str) -> Result<AddonInfo, CloudError> {
@@ -334,30 +386,44 @@ impl Eks {
             .send()
             .await
             .map_err(|e| sdk_err("DescribeAddonVersions", e))?;
-        let mut compatible = Vec::new();
-        for info in out
+        let versions: Vec<AddonVersionInfo> = out
             .addons()
             .iter()
             .filter(|a| a.addon_name() == Some(addon))
-        {
-            for v in info.addon_versions() {
-                for c in v.compatibilities() {
-                    if c.cluster_version().is_some_and(|cv| same_minor(cv, k8s)) {
-                        let version = v.addon_version().unwrap_or_default().to_string();
-                        if c.default_version() {
-                            return Ok(version);
-                        }
-                        compatible.push(version);
-                    }
-                }
-            }
-        }
-        // No default flagged: the first listed compatible version (EKS lists newest first).
-        compatible.into_iter().next().ok_or_else(|| {
-            CloudError::NotFound(format!(
-                "a version of add-on {addon} compatible with Kubernetes {k8s}"
-            ))
-        })
+            .flat_map(|a| a.addon_versions())
+            .map(addon_version_info)
+            .collect();
+        let runs_on = |ks: &[String]| ks.iter().any(|k| same_minor(k, k8s));
+        versions
+            .iter()
+            .find(|v| runs_on(&v.default_for))
+            // No default flagged: the first listed compatible version (EKS lists newest first).
+            .or_else(|| versions.iter().find(|v| runs_on(&v.compatible)))
+            .map(|v| v.version.clone())
+            .ok_or_else(|| {
+                CloudError::NotFound(format!(
+                    "a version of add-on {addon} compatible with Kubernetes {k8s}"
+                ))
+            })
+    }
+
+    /// Every version of `addon` in the EKS catalog, for every Kubernetes version.
+    pub async fn addon_catalog(&self, addon: &str) -> Result<Vec<AddonVersionInfo>, CloudError> {
+        let infos: Vec<_> = self
+            .client
+            .describe_addon_versions()
+            .addon_name(addon)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| sdk_err("DescribeAddonVersions", e))?;
+        Ok(infos
+            .iter()
+            .flat_map(|info| info.addon_versions())
+            .map(addon_version_info)
+            .collect())
     }
 
     pub async fn version_path(
@@ -388,9 +454,14 @@ impl Eks {
             }
             req = req.filter(filter.build());
         }
-        let out = req.send().await.map_err(|e| sdk_err("ListInsights", e))?;
-        Ok(out
-            .insights()
+        let summaries: Vec<_> = req
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| sdk_err("ListInsights", e))?;
+        Ok(summaries
             .iter()
             .map(|i| InsightInfo {
                 id: i.id().unwrap_or_default().to_string(),
@@ -405,6 +476,41 @@ impl Eks {
                     .map(|s| s.as_str().to_string())
                     .unwrap_or_default(),
                 description: i.description().unwrap_or_default().to_string(),
+                kubernetes_version: i.kubernetes_version().unwrap_or_default().to_string(),
+                reason: i
+                    .insight_status()
+                    .and_then(|s| s.reason())
+                    .unwrap_or_default()
+                    .to_string(),
+            })
+            .collect())
+    }
+
+    /// The deprecated APIs insight `id` found in use.
+    pub async fn insight_deprecations(
+        &self,
+        cluster: &str,
+        id: &str,
+    ) -> Result<Vec<DeprecationInfo>, CloudError> {
+        let out = self
+            .client
+            .describe_insight()
+            .cluster_name(cluster)
+            .id(id)
+            .send()
+            .await
+            .map_err(|e| sdk_err("DescribeInsight", e))?;
+        let details = out
+            .insight()
+            .and_then(|i| i.category_specific_summary())
+            .map(|s| s.deprecation_details())
+            .unwrap_or_default();
+        Ok(details
+            .iter()
+            .map(|d| DeprecationInfo {
+                usage: d.usage().unwrap_or_default().to_string(),
+                replaced_with: d.replaced_with().unwrap_or_default().to_string(),
+                stop_serving_version: d.stop_serving_version().unwrap_or_default().to_string(),
             })
             .collect())
     }
@@ -964,6 +1070,22 @@ impl Eks {
             }
             self.clock.sleep(POLL).await?;
         }
+    }
+}
+
+fn addon_version_info(v: &aws_sdk_eks::types::AddonVersionInfo) -> AddonVersionInfo {
+    let compat = v.compatibilities();
+    AddonVersionInfo {
+        version: v.addon_version().unwrap_or_default().to_string(),
+        compatible: compat
+            .iter()
+            .filter_map(|c| c.cluster_version().map(str::to_string))
+            .collect(),
+        default_for: compat
+            .iter()
+            .filter(|c| c.default_version())
+            .filter_map(|c| c.cluster_version().map(str::to_string))
+            .collect(),
     }
 }
 

@@ -10,8 +10,9 @@ use ::kube::core::{Selector, SelectorExt};
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
 use k8s_openapi::api::core::v1::{Node, Pod};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
-use serde::Serialize;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, Time};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use serde::{Serialize, Serializer};
 
 use super::CloudError;
 use super::clock::Clock;
@@ -28,6 +29,9 @@ pub struct NodeInfo {
     pub nodegroup: Option<String>,
     pub unschedulable: bool,
     pub labels: BTreeMap<String, String>,
+    pub kube_proxy_version: String,
+    /// RFC 3339 creation time, empty if unknown.
+    pub created: String,
 }
 
 #[derive(Clone, Debug, Serialize, PartialEq)]
@@ -53,6 +57,22 @@ pub struct PodInfo {
     pub mirror: bool,
     pub terminating: bool,
     pub grace_period: Option<i64>,
+    /// Kind and name of the controlling owner, else of the first owner.
+    pub owner: Option<(String, String)>,
+    pub containers: Vec<ContainerInfo>,
+    pub init_containers: Vec<ContainerInfo>,
+    /// Claim names of the pod's PersistentVolumeClaim volumes.
+    pub pvcs: Vec<String>,
+    /// RFC 3339; empty unless the pod is terminating.
+    pub deletion_timestamp: String,
+    /// RFC 3339 creation time, empty if unknown.
+    pub created: String,
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct ContainerInfo {
+    pub name: String,
+    pub image: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize, PartialEq)]
@@ -63,20 +83,38 @@ pub struct WorkloadInfo {
     pub ready: i64,
     pub available: i64,
     pub updated: i64,
+    /// `matchLabels` of the selector.
+    pub selector: BTreeMap<String, String>,
+    /// Images of the pod template, init containers first. Not serialized:
+    /// workload records do not carry them (yet).
+    #[serde(skip)]
+    pub images: Vec<String>,
 }
 
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct PdbInfo {
     pub namespace: String,
     pub name: String,
-    pub min_available: Option<String>,
-    pub max_unavailable: Option<String>,
+    /// A count or a percentage; records show it as text.
+    #[serde(serialize_with = "int_or_string_text")]
+    pub min_available: Option<IntOrString>,
+    #[serde(serialize_with = "int_or_string_text")]
+    pub max_unavailable: Option<IntOrString>,
     pub disruptions_allowed: i64,
     pub expected_pods: i64,
     pub current_healthy: i64,
     pub desired_healthy: i64,
     #[serde(skip)]
     pub selector: Option<LabelSelector>,
+}
+
+fn int_or_string_text<S: Serializer>(v: &Option<IntOrString>, s: S) -> Result<S::Ok, S::Error> {
+    v.as_ref()
+        .map(|v| match v {
+            IntOrString::Int(i) => i.to_string(),
+            IntOrString::String(t) => t.clone(),
+        })
+        .serialize(s)
 }
 
 impl PdbInfo {
@@ -190,63 +228,24 @@ impl Kube {
         &self,
         namespace: Option<&str>,
     ) -> Result<Vec<WorkloadInfo>, CloudError> {
-        Ok(self
-            .list::<Deployment>("list deployments", namespace)
-            .await?
-            .iter()
-            .map(|d| {
-                let st = d.status.clone().unwrap_or_default();
-                workload(
-                    &d.metadata,
-                    d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1),
-                    st.ready_replicas.unwrap_or(0),
-                    st.available_replicas.unwrap_or(0),
-                    st.updated_replicas.unwrap_or(0),
-                )
-            })
-            .collect())
+        let items: Vec<Deployment> = self.list("list deployments", namespace).await?;
+        Ok(items.iter().map(deployment_info).collect())
     }
 
     pub async fn daemonsets(
         &self,
         namespace: Option<&str>,
     ) -> Result<Vec<WorkloadInfo>, CloudError> {
-        Ok(self
-            .list::<DaemonSet>("list daemonsets", namespace)
-            .await?
-            .iter()
-            .map(|d| {
-                let st = d.status.clone().unwrap_or_default();
-                workload(
-                    &d.metadata,
-                    st.desired_number_scheduled,
-                    st.number_ready,
-                    st.number_available.unwrap_or(0),
-                    st.updated_number_scheduled.unwrap_or(0),
-                )
-            })
-            .collect())
+        let items: Vec<DaemonSet> = self.list("list daemonsets", namespace).await?;
+        Ok(items.iter().map(daemonset_info).collect())
     }
 
     pub async fn statefulsets(
         &self,
         namespace: Option<&str>,
     ) -> Result<Vec<WorkloadInfo>, CloudError> {
-        Ok(self
-            .list::<StatefulSet>("list statefulsets", namespace)
-            .await?
-            .iter()
-            .map(|d| {
-                let st = d.status.clone().unwrap_or_default();
-                workload(
-                    &d.metadata,
-                    d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1),
-                    st.ready_replicas.unwrap_or(0),
-                    st.available_replicas.unwrap_or(0),
-                    st.updated_replicas.unwrap_or(0),
-                )
-            })
-            .collect())
+        let items: Vec<StatefulSet> = self.list("list statefulsets", namespace).await?;
+        Ok(items.iter().map(statefulset_info).collect())
     }
 
     pub async fn pdbs(&self, namespace: Option<&str>) -> Result<Vec<PdbInfo>, CloudError> {
@@ -256,7 +255,7 @@ impl Kube {
     }
 
     /// Every object of kind `K` in `namespace` (or all namespaces).
-    async fn list<K>(&self, op: &str, namespace: Option<&str>) -> Result<Vec<K>, CloudError>
+    pub async fn list<K>(&self, op: &str, namespace: Option<&str>) -> Result<Vec<K>, CloudError>
     where
         K: ::kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>
             + Clone
@@ -315,12 +314,12 @@ impl Kube {
     }
 }
 
+/// The counts are what each kind calls desired, ready, available and updated.
 fn workload(
-    meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
-    desired: i32,
-    ready: i32,
-    available: i32,
-    updated: i32,
+    meta: &ObjectMeta,
+    selector: Option<&LabelSelector>,
+    template: Option<&k8s_openapi::api::core::v1::PodSpec>,
+    [desired, ready, available, updated]: [i32; 4],
 ) -> WorkloadInfo {
     WorkloadInfo {
         namespace: meta.namespace.clone().unwrap_or_default(),
@@ -329,12 +328,83 @@ fn workload(
         ready: ready.into(),
         available: available.into(),
         updated: updated.into(),
+        selector: match_labels(selector),
+        images: template
+            .map(|s| {
+                s.init_containers
+                    .iter()
+                    .flatten()
+                    .chain(&s.containers)
+                    .filter_map(|c| c.image.clone())
+                    .collect()
+            })
+            .unwrap_or_default(),
     }
+}
+
+fn match_labels(selector: Option<&LabelSelector>) -> BTreeMap<String, String> {
+    selector
+        .and_then(|s| s.match_labels.clone())
+        .unwrap_or_default()
+}
+
+/// RFC 3339, empty when absent.
+pub fn time(t: Option<&Time>) -> String {
+    t.map(|t| t.0.to_string()).unwrap_or_default()
+}
+
+pub fn deployment_info(d: &Deployment) -> WorkloadInfo {
+    let spec = d.spec.as_ref();
+    let st = d.status.clone().unwrap_or_default();
+    workload(
+        &d.metadata,
+        spec.map(|s| &s.selector),
+        spec.and_then(|s| s.template.spec.as_ref()),
+        [
+            spec.and_then(|s| s.replicas).unwrap_or(1),
+            st.ready_replicas.unwrap_or(0),
+            st.available_replicas.unwrap_or(0),
+            st.updated_replicas.unwrap_or(0),
+        ],
+    )
+}
+
+pub fn daemonset_info(d: &DaemonSet) -> WorkloadInfo {
+    let spec = d.spec.as_ref();
+    let st = d.status.clone().unwrap_or_default();
+    workload(
+        &d.metadata,
+        spec.map(|s| &s.selector),
+        spec.and_then(|s| s.template.spec.as_ref()),
+        [
+            st.desired_number_scheduled,
+            st.number_ready,
+            st.number_available.unwrap_or(0),
+            st.updated_number_scheduled.unwrap_or(0),
+        ],
+    )
+}
+
+pub fn statefulset_info(d: &StatefulSet) -> WorkloadInfo {
+    let spec = d.spec.as_ref();
+    let st = d.status.clone().unwrap_or_default();
+    workload(
+        &d.metadata,
+        spec.map(|s| &s.selector),
+        spec.and_then(|s| s.template.spec.as_ref()),
+        [
+            spec.and_then(|s| s.replicas).unwrap_or(1),
+            st.ready_replicas.unwrap_or(0),
+            st.available_replicas.unwrap_or(0),
+            st.updated_replicas.unwrap_or(0),
+        ],
+    )
 }
 
 pub fn node_info(n: &Node) -> NodeInfo {
     let labels = n.metadata.labels.clone().unwrap_or_default();
     let status = n.status.clone().unwrap_or_default();
+    let info = status.node_info.unwrap_or_default();
     NodeInfo {
         name: n.metadata.name.clone().unwrap_or_default(),
         ready: status
@@ -342,10 +412,7 @@ pub fn node_info(n: &Node) -> NodeInfo {
             .unwrap_or_default()
             .iter()
             .any(|c| c.type_ == "Ready" && c.status == "True"),
-        version: status
-            .node_info
-            .map(|i| i.kubelet_version)
-            .unwrap_or_default(),
+        version: info.kubelet_version,
         nodegroup: labels.get(NODEGROUP_LABEL).cloned(),
         unschedulable: n
             .spec
@@ -353,15 +420,27 @@ pub fn node_info(n: &Node) -> NodeInfo {
             .and_then(|s| s.unschedulable)
             .unwrap_or(false),
         labels,
+        kube_proxy_version: info.kube_proxy_version,
+        created: time(n.metadata.creation_timestamp.as_ref()),
     }
 }
 
 pub fn pod_info(p: &Pod) -> PodInfo {
     let meta = &p.metadata;
     let owners = meta.owner_references.clone().unwrap_or_default();
+    let controller = owners.iter().find(|o| o.controller == Some(true));
     let spec = p.spec.clone().unwrap_or_default();
     let status = p.status.clone().unwrap_or_default();
     let statuses = status.container_statuses.clone().unwrap_or_default();
+    let volumes = spec.volumes.clone().unwrap_or_default();
+    let containers = |cs: &[k8s_openapi::api::core::v1::Container]| {
+        cs.iter()
+            .map(|c| ContainerInfo {
+                name: c.name.clone(),
+                image: c.image.clone(),
+            })
+            .collect()
+    };
     PodInfo {
         namespace: meta.namespace.clone().unwrap_or_default(),
         name: meta.name.clone().unwrap_or_default(),
@@ -374,14 +453,11 @@ pub fn pod_info(p: &Pod) -> PodInfo {
             .iter()
             .any(|c| c.type_ == "Ready" && c.status == "True"),
         owner_kinds: owners.iter().map(|o| o.kind.clone()).collect(),
-        controller: owners
-            .iter()
-            .find(|o| o.controller == Some(true))
-            .map(|o| o.kind.clone()),
-        owner_name: owners
-            .iter()
-            .find(|o| o.controller == Some(true))
-            .map(|o| o.name.clone()),
+        controller: controller.map(|o| o.kind.clone()),
+        owner_name: controller.map(|o| o.name.clone()),
+        owner: controller
+            .or(owners.first())
+            .map(|o| (o.kind.clone(), o.name.clone())),
         restarts: statuses.iter().map(|s| i64::from(s.restart_count)).sum(),
         labels: meta.labels.clone().unwrap_or_default(),
         images: spec
@@ -389,20 +465,25 @@ pub fn pod_info(p: &Pod) -> PodInfo {
             .iter()
             .filter_map(|c| c.image.clone())
             .collect(),
+        containers: containers(&spec.containers),
+        init_containers: containers(spec.init_containers.as_deref().unwrap_or_default()),
         waiting_reasons: statuses
             .iter()
             .filter_map(|s| s.state.as_ref()?.waiting.as_ref()?.reason.clone())
             .collect(),
-        uses_empty_dir: spec
-            .volumes
-            .unwrap_or_default()
+        uses_empty_dir: volumes.iter().any(|v| v.empty_dir.is_some()),
+        pvcs: volumes
             .iter()
-            .any(|v| v.empty_dir.is_some()),
+            .filter_map(|v| v.persistent_volume_claim.as_ref())
+            .map(|c| c.claim_name.clone())
+            .collect(),
         mirror: meta
             .annotations
             .as_ref()
             .is_some_and(|a| a.contains_key("kubernetes.io/config.mirror")),
         terminating: meta.deletion_timestamp.is_some(),
+        deletion_timestamp: time(meta.deletion_timestamp.as_ref()),
+        created: time(meta.creation_timestamp.as_ref()),
         grace_period: spec.termination_grace_period_seconds,
     }
 }
@@ -410,17 +491,11 @@ pub fn pod_info(p: &Pod) -> PodInfo {
 pub fn pdb_info(p: &PodDisruptionBudget) -> PdbInfo {
     let spec = p.spec.clone().unwrap_or_default();
     let status = p.status.clone().unwrap_or_default();
-    let int_or = |v: Option<k8s_openapi::apimachinery::pkg::util::intstr::IntOrString>| {
-        v.map(|v| match v {
-            k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(i) => i.to_string(),
-            k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::String(s) => s,
-        })
-    };
     PdbInfo {
         namespace: p.metadata.namespace.clone().unwrap_or_default(),
         name: p.metadata.name.clone().unwrap_or_default(),
-        min_available: int_or(spec.min_available),
-        max_unavailable: int_or(spec.max_unavailable),
+        min_available: spec.min_available,
+        max_unavailable: spec.max_unavailable,
         disruptions_allowed: status.disruptions_allowed.into(),
         expected_pods: status.expected_pods.into(),
         current_healthy: status.current_healthy.into(),

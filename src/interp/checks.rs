@@ -64,19 +64,15 @@ pub async fn run(
             span,
         )
     })?;
-    let snapshot = collect(
-        interp.cloud.kube.client(),
-        interp.cloud.eks.client(),
-        &cluster,
-    )
-    .await
-    .map_err(|e| {
-        RunError::new(
-            FailKind::Cloud,
-            format!("check `{name}`: collecting the cluster snapshot: {e:#}"),
-            span,
-        )
-    })?;
+    let snapshot = collect(&interp.cloud.kube, &interp.cloud.eks, &cluster)
+        .await
+        .map_err(|e| {
+            RunError::new(
+                FailKind::Cloud,
+                format!("check `{name}`: collecting the cluster snapshot: {e:#}"),
+                span,
+            )
+        })?;
     let values = snapshot
         .to_script()
         .map_err(|e| RunError::eval(format!("check `{name}`: {e:#}"), span))?;

@@ -51,6 +51,8 @@ mod tests {
             nodegroup: Some("workers".into()),
             unschedulable: false,
             labels: Default::default(),
+            kube_proxy_version: "v1.29.3".into(),
+            created: String::new(),
         };
         let v = record(
             &records::NODE,
