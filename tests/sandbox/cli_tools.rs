@@ -115,6 +115,45 @@ async fn kubectl_get_cordon_drain_with_blocking_pdb_and_uncordon() {
     sb.shutdown().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_create_and_apply_from_a_file() {
+    let Some(bin) = find("kubectl") else {
+        eprintln!("skipping: kubectl not found on PATH");
+        return;
+    };
+    let sb = frozen("small.yaml").await;
+    let dir = tempfile::tempdir().unwrap();
+    let kc = dir.path().join("kubeconfig");
+    sb.write_kubeconfig(&kc).unwrap();
+    let manifest = |value: &str| {
+        let path = dir.path().join(format!("budget-{value}.yaml"));
+        let yaml = format!(
+            "apiVersion: policy/v1\nkind: PodDisruptionBudget\nmetadata:\n  name: web-budget\n  namespace: shop\nspec:\n  maxUnavailable: {value}\n  selector:\n    matchLabels:\n      app: web\n"
+        );
+        std::fs::write(&path, yaml).unwrap();
+        path.to_string_lossy().into_owned()
+    };
+    // Both validate client-side first, which needs the server's OpenAPI document.
+    let out = kubectl(&bin, &kc, &["create", "-f", &manifest("1")]).await;
+    assert!(out.status.success(), "{}", text(&out));
+    let out = kubectl(&bin, &kc, &["apply", "-f", &manifest("2")]).await;
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    assert!(
+        t.contains("poddisruptionbudget.policy/web-budget configured"),
+        "{t}"
+    );
+    let pdb = sb
+        .kube_object("poddisruptionbudgets", "shop", "web-budget")
+        .expect("the budget exists");
+    assert_eq!(pdb["spec"]["maxUnavailable"], 2);
+    assert!(
+        pdb["metadata"]["annotations"]["kubectl.kubernetes.io/last-applied-configuration"]
+            .is_string()
+    );
+    sb.shutdown().await;
+}
+
 async fn aws(bin: &Path, endpoint: &str, args: &[&str]) -> Output {
     Command::new(bin)
         .env("AWS_ACCESS_KEY_ID", "AKIDSANDBOXEXAMPLE")

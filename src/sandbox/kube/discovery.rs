@@ -1,5 +1,6 @@
 //! Discovery documents: /version, /api, /apis, /api/v1 and /apis/G/V, as
-//! kubectl and kube-rs read them (the legacy, non-aggregated form).
+//! kubectl and kube-rs read them (the legacy, non-aggregated form), and an
+//! empty OpenAPI v2 document.
 
 use serde_json::{Value, json};
 
@@ -98,4 +99,23 @@ pub fn resource_list(group: &str, version: &str) -> Option<Value> {
     Some(
         json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources}),
     )
+}
+
+/// The media type of `/openapi/v2` in protobuf. kubectl asks for
+/// `...spec.v2@v1.0+protobuf`, but Go's MIME parser rejects `@` in a reply,
+/// so the API server answers with a dot.
+pub const OPENAPI_V2_PROTOBUF: &str = "application/com.github.proto-openapi.spec.v2.v1.0+protobuf";
+
+/// An OpenAPI v2 document describing no kinds, protobuf-encoded as gnostic's
+/// `openapi_v2.Document` (swagger = 1, info = 2 with title = 1, version = 2).
+/// kubectl `create -f` and `apply` refuse to run without a document, and
+/// validate client-side only the kinds it describes; apply's patches fall
+/// back to kubectl's built-in types.
+pub fn openapi_v2() -> Vec<u8> {
+    // Length-delimited fields; every length here is below 128 (one byte).
+    fn field(number: u8, bytes: &[u8]) -> Vec<u8> {
+        [&[number << 3 | 2, bytes.len() as u8][..], bytes].concat()
+    }
+    let info = [field(1, b"Kubernetes"), field(2, b"v1")].concat();
+    [field(1, b"2.0"), field(2, &info)].concat()
 }

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use axum::Json;
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
@@ -59,6 +59,11 @@ pub fn handle(world: &mut World, req: &KubeRequest) -> KubeReply {
     };
     let (group, version, rest) = match segs.as_slice() {
         ["version"] => return ok(discovery::version(world)).into(),
+        ["openapi", "v2"] => {
+            let body = discovery::openapi_v2();
+            let kind = [(header::CONTENT_TYPE, discovery::OPENAPI_V2_PROTOBUF)];
+            return KubeReply::Response((kind, body).into_response());
+        }
         ["api"] => return ok(discovery::api_versions(req.host)).into(),
         ["apis"] => return ok(discovery::api_groups()).into(),
         ["api", "v1"] => return found(discovery::resource_list("", "v1")).into(),
