@@ -471,3 +471,72 @@ async fn an_open_pod_watch_sees_a_replacement_pod_start_without_other_requests()
     assert_eq!(read.status, ready_pod.status);
     sb.shutdown().await;
 }
+
+/// Deleting a namespace empties it first; a claim held by a foreign
+/// finalizer keeps it Terminating (and closed to new objects) until cleared.
+#[tokio::test]
+async fn deleting_a_namespace_empties_it_and_waits_for_foreign_finalizers() {
+    use k8s_openapi::api::core::v1::{Namespace, Pod};
+    let sb = frozen("stuck-pvc.yaml").await;
+    let client = kube(&sb).await;
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "ledger");
+    let pvcs: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), "ledger");
+    let cms: Api<ConfigMap> = Api::namespaced(client, "ledger");
+    assert!(
+        !pods
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+    namespaces
+        .delete("ledger", &DeleteParams::default())
+        .await
+        .unwrap();
+    sb.advance(Duration::from_secs(60));
+    let ns = namespaces.get("ledger").await.unwrap();
+    assert_eq!(
+        ns.status.unwrap().phase.as_deref(),
+        Some("Terminating"),
+        "held by the claims' backup finalizer"
+    );
+    assert!(
+        pods.list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+    let claims = pvcs.list(&ListParams::default()).await.unwrap().items;
+    assert!(!claims.is_empty());
+    for c in &claims {
+        assert!(c.metadata.deletion_timestamp.is_some());
+        // PVC protection let go once no pod mounted the claim.
+        let finalizers = c.metadata.finalizers.clone().unwrap_or_default();
+        assert_eq!(finalizers, ["backup.example.com/snapshot-protection"]);
+    }
+    let cm: ConfigMap =
+        serde_json::from_value(serde_json::json!({"metadata": {"name": "late"}})).unwrap();
+    let err = cms.create(&PostParams::default(), &cm).await.unwrap_err();
+    let kube::Error::Api(status) = err else {
+        panic!("{err}")
+    };
+    assert_eq!((status.code, status.reason.as_str()), (403, "Forbidden"));
+    assert!(
+        status.message.contains("because it is being terminated"),
+        "{}",
+        status.message
+    );
+    let clear = serde_json::json!({"metadata": {"finalizers": null}});
+    for c in &claims {
+        let name = c.metadata.name.as_deref().unwrap();
+        pvcs.patch(name, &PatchParams::default(), &Patch::Merge(&clear))
+            .await
+            .unwrap();
+    }
+    sb.advance(Duration::from_secs(10));
+    assert!(namespaces.get_opt("ledger").await.unwrap().is_none());
+    sb.shutdown().await;
+}

@@ -19,7 +19,7 @@ use super::store::meta_str;
 use super::table;
 use super::watch::{self, WatchPlan};
 use crate::sandbox::state::World;
-use crate::sandbox::state::objects::controller_of;
+use crate::sandbox::state::objects::{controller_of, is_terminating};
 
 pub enum KubeReply {
     Response(Response),
@@ -411,8 +411,20 @@ fn create(world: &mut World, req: &KubeRequest, t: &Target) -> Result<Response, 
                 "the namespace of the provided object ({body_ns}) does not match the namespace sent on the request ({ns})"
             )));
         }
-        if !world.kube.contains("namespaces", "", &ns) {
-            return Err(KubeError::not_found("namespaces", &ns));
+        match world.kube.get("namespaces", "", &ns) {
+            None => return Err(KubeError::not_found("namespaces", &ns)),
+            Some(n) if is_terminating(n) => {
+                return Err(KubeError::new(
+                    403,
+                    "Forbidden",
+                    format!(
+                        "{} \"{}\" is forbidden: unable to create new content in namespace {ns} because it is being terminated",
+                        t.def.plural,
+                        meta_str(&obj, "name")
+                    ),
+                ));
+            }
+            Some(_) => {}
         }
         obj["metadata"]["namespace"] = json!(ns);
     }

@@ -56,6 +56,7 @@ pub fn template_hash(template: &Value) -> String {
 /// A controller only changes its own pods, so each reads the counts of its
 /// own pods as they were when the pass reached it.
 pub fn run(world: &mut World) {
+    super::deletion::run(world);
     deployments(world);
     replicasets(world);
     if std::mem::take(&mut world.daemonsets_dirty) {
@@ -418,7 +419,7 @@ fn statefulsets(world: &mut World) {
             {
                 // Claims are created with their pod, never behind its back.
                 if !world.kube.contains("persistentvolumeclaims", &ns, &claim) {
-                    let mut finalizers = vec![json!("kubernetes.io/pvc-protection")];
+                    let mut finalizers = vec![json!(super::deletion::PVC_PROTECTION)];
                     if stuck {
                         finalizers.push(json!("backup.example.com/snapshot-protection"));
                     }

@@ -5,6 +5,7 @@
 
 pub mod controllers;
 pub mod controlplane;
+pub mod deletion;
 pub mod kubelet;
 pub mod nodegroup_update;
 pub mod nodes;

@@ -495,6 +495,9 @@ impl World {
     /// Remove an object and undo its bookkeeping. Objects with finalizers
     /// only get a deletionTimestamp (they stay Terminating).
     pub fn delete(&mut self, resource: &'static str, ns: &str, name: &str) -> Option<Value> {
+        if resource == "namespaces" {
+            return self.terminate_namespace(name);
+        }
         let obj = self.kube.get(resource, ns, name)?;
         let has_finalizers = obj["metadata"]["finalizers"]
             .as_array()
@@ -557,6 +560,22 @@ impl World {
             self.nodes.remove(name);
         }
         Some(obj)
+    }
+
+    /// A namespace is only marked Terminating: the namespace controller
+    /// (`sim::deletion`) empties it, then removes it.
+    fn terminate_namespace(&mut self, name: &str) -> Option<Value> {
+        let now = self.now_ts();
+        self.kube.modify("namespaces", "", name, |ns| {
+            if !ns["metadata"]["deletionTimestamp"].is_null() {
+                return false;
+            }
+            ns["metadata"]["deletionTimestamp"] = Value::String(now);
+            ns["status"]["phase"] = Value::String("Terminating".into());
+            true
+        });
+        self.dirty = true;
+        self.kube.get("namespaces", "", name).cloned()
     }
 
     /// Called after an API client replaced or patched an object.
