@@ -310,18 +310,12 @@ impl World {
             obj["metadata"]["creationTimestamp"] = Value::String(self.now_ts());
         }
         let pod = (resource == "pods").then(|| NewPod::of(&obj));
-        let budget = (resource == "poddisruptionbudgets").then(|| {
+        let budgeted = matches!(resource, "pods" | "poddisruptionbudgets").then(|| {
             let (ns, name) = (meta_str(&obj, "namespace"), meta_str(&obj, "name"));
             (ns.to_string(), name.to_string())
         });
         self.kube.insert_quiet(resource, obj);
-        if let Some(NewPod {
-            key: (ns, name), ..
-        }) = &pod
-        {
-            self.index_budgets("pods", ns, name);
-        }
-        if let Some((ns, name)) = budget {
+        if let Some((ns, name)) = budgeted {
             self.index_budgets(resource, &ns, &name);
         }
         self.created(resource, pod);
@@ -456,7 +450,6 @@ impl World {
             });
             return;
         };
-        let sim = &self.pods[uid];
         let host_ip = self
             .kube
             .get("nodes", "", &sim.node)
