@@ -245,8 +245,7 @@ impl Sandbox {
     }
 
     pub fn pods(&self) -> Vec<PodView> {
-        let mut w = self.world();
-        w.publish_pod_statuses();
+        let w = self.shared.observed_world();
         w.kube
             .list("pods", None)
             .map(|(_, p)| PodView {
@@ -265,8 +264,7 @@ impl Sandbox {
 
     /// Any stored Kubernetes object, by resource plural (e.g. "pods").
     pub fn kube_object(&self, resource: &str, namespace: &str, name: &str) -> Option<Value> {
-        let mut w = self.world();
-        w.publish_pod_statuses();
+        let w = self.shared.observed_world();
         w.kube.get(resource, namespace, name).cloned()
     }
 

@@ -44,6 +44,14 @@ impl Shared {
         }
         w
     }
+
+    /// The world as a client may read it: advanced, with every pod status the
+    /// kubelet reported written into its pod.
+    pub fn observed_world(&self) -> MutexGuard<'_, World> {
+        let mut w = self.world();
+        w.publish_pod_statuses();
+        w
+    }
 }
 
 pub fn router(shared: Arc<Shared>) -> Router {
@@ -255,9 +263,7 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
                 host: header_str(&parts.headers, header::HOST),
             };
             let reply = {
-                let mut w = shared.world();
-                // Clients see every status the kubelet has reported.
-                w.publish_pod_statuses();
+                let mut w = shared.observed_world();
                 handlers::handle(&mut w, &kreq)
             };
             match reply {
