@@ -15,12 +15,11 @@ use crate::sandbox::state::objects::{
 };
 use crate::sandbox::state::pod_index::PodKey;
 
-/// A pod owned by a controller: (namespace, name, ready, terminating, node,
-/// image).
-type PodRef = (String, String, bool, bool, String, String);
+/// A pod owned by a controller: (namespace, name, ready, terminating).
+type PodRef = (String, String, bool, bool);
 
 /// The pods a controller owns, from the owner index.
-fn owned_pods(world: &World, _ns: &str, owner_uid: &str) -> Vec<PodRef> {
+fn owned_pods(world: &World, owner_uid: &str) -> Vec<PodRef> {
     world
         .pod_index
         .owned(owner_uid)
@@ -31,11 +30,6 @@ fn owned_pods(world: &World, _ns: &str, owner_uid: &str) -> Vec<PodRef> {
                 meta_str(pod, "name").to_string(),
                 world.pod_condition(pod).1,
                 is_terminating(pod),
-                pod["spec"]["nodeName"].as_str().unwrap_or("").to_string(),
-                pod["spec"]["containers"][0]["image"]
-                    .as_str()
-                    .unwrap_or("")
-                    .to_string(),
             )
         })
         .collect()
@@ -278,7 +272,7 @@ fn replicasets(world: &mut World) {
         let have = world.pod_index.counts(&uid).0 as usize;
         // Only scaling down needs to know which pods exist.
         let live: Vec<PodRef> = if have > want {
-            owned_pods(world, &ns, &uid)
+            owned_pods(world, &uid)
                 .into_iter()
                 .filter(|p| !p.3)
                 .collect()
@@ -316,12 +310,8 @@ fn replicasets(world: &mut World) {
 /// Where a pod runs and its first image: typed for bound pods (the
 /// DaemonSet controller looks at every pod of every DaemonSet whenever a node
 /// comes or goes), else from its JSON.
-fn placement<'a>(world: &'a World, key: &PodKey) -> Option<(&'a str, &'a str)> {
-    if let Some(sim) = world
-        .pod_index
-        .meta(key)
-        .and_then(|m| world.pods.get(&m.uid))
-    {
+fn placement<'a>(world: &'a World, key: &PodKey, uid: &str) -> Option<(&'a str, &'a str)> {
+    if let Some(sim) = world.pods.get(uid) {
         return Some((&sim.node, &sim.image));
     }
     let pod = world.kube.get("pods", &key.0, &key.1)?;
@@ -361,10 +351,13 @@ fn daemonsets(world: &mut World) {
             let mut stale: Vec<PodKey> = Vec::new();
             let mut covered: HashSet<&str> = HashSet::new();
             for key in world.pod_index.owned(&uid) {
-                let Some((node, pod_image)) = placement(world, key) else {
+                let Some(meta) = world.pod_index.meta(key) else {
                     continue;
                 };
-                let terminating = world.pod_index.meta(key).is_some_and(|m| m.terminating);
+                let Some((node, pod_image)) = placement(world, key, &meta.uid) else {
+                    continue;
+                };
+                let terminating = meta.terminating;
                 let gone = !world.nodes.contains_key(node);
                 if gone || !terminating && pod_image != image {
                     stale.push(key.clone());
@@ -411,7 +404,7 @@ fn statefulsets(world: &mut World) {
         if world.pod_index.counts(&uid).0 == want {
             continue;
         }
-        let pods = owned_pods(world, &ns, &uid);
+        let pods = owned_pods(world, &uid);
         for i in 0..want {
             let pod_name = format!("{name}-{i}");
             let claim = format!("data-{name}-{i}");
