@@ -432,7 +432,7 @@ pub fn pod_info(p: &Pod) -> PodInfo {
     let spec = p.spec.clone().unwrap_or_default();
     let status = p.status.clone().unwrap_or_default();
     let statuses = status.container_statuses.clone().unwrap_or_default();
-    let volumes = spec.volumes.clone().unwrap_or_default();
+    let volumes = spec.volumes.as_deref().unwrap_or_default();
     let containers = |cs: &[k8s_openapi::api::core::v1::Container]| {
         cs.iter()
             .map(|c| ContainerInfo {
