@@ -7,6 +7,8 @@ use std::process::Output;
 
 use tokio::process::Command;
 
+use runbook::sandbox::Sandbox;
+
 use crate::common::frozen;
 
 fn find(tool: &str) -> Option<PathBuf> {
@@ -36,16 +38,38 @@ async fn kubectl(bin: &Path, kubeconfig: &Path, args: &[&str]) -> Output {
         .expect("kubectl runs")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn kubectl_get_cordon_drain_with_blocking_pdb_and_uncordon() {
+/// kubectl pointed at a frozen sandbox of `fixture` by a kubeconfig in `dir`.
+struct Kubectl {
+    bin: PathBuf,
+    sb: Sandbox,
+    dir: tempfile::TempDir,
+    kc: PathBuf,
+}
+
+async fn kubectl_on(fixture: &str) -> Option<Kubectl> {
     let Some(bin) = find("kubectl") else {
         eprintln!("skipping: kubectl not found on PATH");
-        return;
+        return None;
     };
-    let sb = frozen("small.yaml").await;
+    let sb = frozen(fixture).await;
     let dir = tempfile::tempdir().unwrap();
     let kc = dir.path().join("kubeconfig");
     sb.write_kubeconfig(&kc).unwrap();
+    Some(Kubectl { bin, sb, dir, kc })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_get_cordon_drain_with_blocking_pdb_and_uncordon() {
+    // `_dir` holds the kubeconfig's directory until the test ends.
+    let Some(Kubectl {
+        bin,
+        sb,
+        dir: _dir,
+        kc,
+    }) = kubectl_on("small.yaml").await
+    else {
+        return;
+    };
 
     let out = kubectl(&bin, &kc, &["get", "nodes"]).await;
     let t = text(&out);
@@ -117,14 +141,9 @@ async fn kubectl_get_cordon_drain_with_blocking_pdb_and_uncordon() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubectl_create_and_apply_from_a_file() {
-    let Some(bin) = find("kubectl") else {
-        eprintln!("skipping: kubectl not found on PATH");
+    let Some(Kubectl { bin, sb, dir, kc }) = kubectl_on("small.yaml").await else {
         return;
     };
-    let sb = frozen("small.yaml").await;
-    let dir = tempfile::tempdir().unwrap();
-    let kc = dir.path().join("kubeconfig");
-    sb.write_kubeconfig(&kc).unwrap();
     let manifest = |value: &str| {
         let path = dir.path().join(format!("budget-{value}.yaml"));
         let yaml = format!(
