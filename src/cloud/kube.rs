@@ -353,20 +353,27 @@ pub fn time(t: Option<&Time>) -> String {
     t.map(|t| t.0.to_string()).unwrap_or_default()
 }
 
+/// Deployments and StatefulSets spell their spec and counts alike.
+macro_rules! replicated_workload {
+    ($d:expr) => {{
+        let spec = $d.spec.as_ref();
+        let st = $d.status.as_ref();
+        workload(
+            &$d.metadata,
+            spec.map(|s| &s.selector),
+            spec.and_then(|s| s.template.spec.as_ref()),
+            [
+                spec.and_then(|s| s.replicas).unwrap_or(1),
+                st.and_then(|s| s.ready_replicas).unwrap_or(0),
+                st.and_then(|s| s.available_replicas).unwrap_or(0),
+                st.and_then(|s| s.updated_replicas).unwrap_or(0),
+            ],
+        )
+    }};
+}
+
 pub fn deployment_info(d: &Deployment) -> WorkloadInfo {
-    let spec = d.spec.as_ref();
-    let st = d.status.clone().unwrap_or_default();
-    workload(
-        &d.metadata,
-        spec.map(|s| &s.selector),
-        spec.and_then(|s| s.template.spec.as_ref()),
-        [
-            spec.and_then(|s| s.replicas).unwrap_or(1),
-            st.ready_replicas.unwrap_or(0),
-            st.available_replicas.unwrap_or(0),
-            st.updated_replicas.unwrap_or(0),
-        ],
-    )
+    replicated_workload!(d)
 }
 
 pub fn daemonset_info(d: &DaemonSet) -> WorkloadInfo {
@@ -386,19 +393,7 @@ pub fn daemonset_info(d: &DaemonSet) -> WorkloadInfo {
 }
 
 pub fn statefulset_info(d: &StatefulSet) -> WorkloadInfo {
-    let spec = d.spec.as_ref();
-    let st = d.status.clone().unwrap_or_default();
-    workload(
-        &d.metadata,
-        spec.map(|s| &s.selector),
-        spec.and_then(|s| s.template.spec.as_ref()),
-        [
-            spec.and_then(|s| s.replicas).unwrap_or(1),
-            st.ready_replicas.unwrap_or(0),
-            st.available_replicas.unwrap_or(0),
-            st.updated_replicas.unwrap_or(0),
-        ],
-    )
+    replicated_workload!(d)
 }
 
 pub fn node_info(n: &Node) -> NodeInfo {
