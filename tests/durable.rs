@@ -3,7 +3,7 @@
 //! Lease against the in-process sandbox.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 
 use indexmap::IndexMap;
@@ -264,6 +264,22 @@ fn header_for(runbook: &Path, started: Timestamp) -> RunHeader {
     .with_params(params, &["webhook"])
 }
 
+/// From fork to exec a child process holds copies of this process's open
+/// files, run locks (flock) included: a test that releases a run lock while
+/// another test is spawning could find it still held when it takes it again.
+/// Spawns and lock releases therefore exclude each other.
+static FORK_GATE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn fork_gate() -> std::sync::MutexGuard<'static, ()> {
+    FORK_GATE.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Release a run's lock as a dying process would.
+fn release(run: ActiveRun) {
+    let _gate = fork_gate();
+    drop(run);
+}
+
 fn start(store: &RunStore, runbook: &Path, clock: &SharedClock) -> ActiveRun {
     store
         .start(header_for(runbook, clock.now()), clock.clone())
@@ -361,7 +377,7 @@ fn resume_classifies_completed_in_doubt_failed_and_not_started() {
     .unwrap();
     let doubt_seq = run.append(intent(&doubt, &run)).unwrap();
     let id = run.id().clone();
-    drop(run); // the process dies here
+    release(run); // the process dies here
 
     let contents = store.load(&id).unwrap().journal;
     let state = ResumeState::from_journal(&contents);
@@ -429,7 +445,7 @@ fn resume_refuses_a_changed_runbook_unless_forced() {
     let (_, shared) = clock();
     let run = start(&store, &runbook, &shared);
     let id = run.id().clone();
-    drop(run);
+    release(run);
     assert!(ResumePlan::prepare(&store, &id, false).is_ok());
 
     write_runbook(dir.path(), "runbook upgrade { step b {} }\n");
@@ -588,10 +604,16 @@ fn report_has_timeline_gates_blockers_rollbacks_and_final_state() {
 }
 
 fn runbook_bin(args: &[&str]) -> (String, String, i32) {
-    let out = Command::new(env!("CARGO_BIN_EXE_runbook"))
-        .args(args)
-        .output()
-        .unwrap();
+    let child = {
+        let _gate = fork_gate();
+        Command::new(env!("CARGO_BIN_EXE_runbook"))
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let out = child.wait_with_output().unwrap();
     (
         String::from_utf8(out.stdout).unwrap(),
         String::from_utf8(out.stderr).unwrap(),
@@ -692,7 +714,7 @@ fn runs_show_and_resume_report_journal_damage_through_the_binary() {
     .unwrap();
     let id = run.id().to_string();
     let journal_path = run.journal().path().to_path_buf();
-    drop(run);
+    release(run);
     let root_s = root.to_str().unwrap();
 
     // A torn tail: resume shows the plan with the warning, then loads the
@@ -1057,7 +1079,7 @@ fn mutation_protocol_sends_once_probes_in_doubt_and_reuses_results() {
         .begin_action(&ResumeState::default(), &key, action, &token, &request)
         .unwrap();
     assert_eq!(next, Next::Send, "a fresh run sends");
-    drop(run); // killed before the result was recorded
+    release(run); // killed before the result was recorded
 
     let (mut run, state) = ResumePlan::prepare(&store, &id, false)
         .unwrap()
@@ -1079,7 +1101,7 @@ fn mutation_protocol_sends_once_probes_in_doubt_and_reuses_results() {
         },
     )
     .unwrap();
-    drop(run);
+    release(run);
 
     let (mut run, state) = ResumePlan::prepare(&store, &id, false)
         .unwrap()
@@ -1097,7 +1119,7 @@ fn mutation_protocol_sends_once_probes_in_doubt_and_reuses_results() {
             .unwrap(),
         Next::Reuse(json!({"update_id": "u-1"}))
     );
-    drop(run);
+    release(run);
     let journal = store.load(&id).unwrap().journal;
     let intents = journal
         .records()
@@ -1274,6 +1296,7 @@ mod crash {
                 if finished() {
                     break;
                 }
+                let gate = fork_gate();
                 let mut child = Command::new(std::env::current_exe().unwrap())
                     .args([
                         "crash::crash_child",
@@ -1286,6 +1309,7 @@ mod crash {
                     .stderr(Stdio::null())
                     .spawn()
                     .unwrap();
+                drop(gate);
                 let kill_after = Duration::from_millis(rng.random_range(5..250));
                 tokio::time::sleep(kill_after).await;
                 match child.try_wait().unwrap() {
