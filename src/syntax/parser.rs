@@ -27,16 +27,48 @@ pub fn parse_file(sources: &SourceMap, file: FileId) -> Result<File, Vec<Diagnos
     }
 }
 
+/// pest's error detail is one process-wide switch: it stays on while any
+/// thread holds one of these, so a parse finishing elsewhere cannot turn it
+/// off under another's detailed parse (which then lost expected tokens).
+/// Other threads parsing meanwhile only get the same tree more slowly.
+struct ErrorDetail;
+
+static ERROR_DETAIL_HOLDERS: std::sync::Mutex<usize> = std::sync::Mutex::new(0);
+
+impl ErrorDetail {
+    fn on() -> ErrorDetail {
+        let mut holders = ERROR_DETAIL_HOLDERS
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        *holders += 1;
+        if *holders == 1 {
+            pest::set_error_detail(true);
+        }
+        ErrorDetail
+    }
+}
+
+impl Drop for ErrorDetail {
+    fn drop(&mut self) {
+        let mut holders = ERROR_DETAIL_HOLDERS
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        *holders -= 1;
+        if *holders == 0 {
+            pest::set_error_detail(false);
+        }
+    }
+}
+
 /// The parser of record: the grammar's own answer, with every diagnostic.
 pub(super) fn parse_with_pest(file: FileId, text: &str) -> Result<File, Vec<Diagnostic>> {
     let mut pairs = UpgParser::parse(Rule::file, text).map_err(|_| {
         // Tracking every attempted token costs time, so only the second,
-        // failing parse does it, to say what was expected. The switch is
-        // process-wide; another thread parsing meanwhile only gets the same
-        // tree more slowly.
-        pest::set_error_detail(true);
-        let detailed = UpgParser::parse(Rule::file, text);
-        pest::set_error_detail(false);
+        // failing parse does it, to say what was expected.
+        let detailed = {
+            let _detail = ErrorDetail::on();
+            UpgParser::parse(Rule::file, text)
+        };
         match detailed {
             Err(e) => vec![super::error::from_pest(file, text, e)],
             // pest is deterministic, so this cannot happen; still no panic.
