@@ -16,8 +16,8 @@ use runbook::interp::durable::Durable;
 use runbook::interp::{self, Cloud, ExecOptions, Output, Reporter, RunStatus, params};
 use runbook::sandbox::{RequestRecord, Sandbox, SandboxOptions};
 
-mod common;
-use common::{fixture, root, start};
+
+use crate::common::{fixture, root, start};
 
 const UPGRADE: &str = r#"
 runbook small "control plane and add-ons" {

@@ -13,8 +13,8 @@ use runbook::interp::report::StepStatus;
 use runbook::interp::{self, Cloud, ExecOptions, Output, Reporter, RunStatus, params};
 use runbook::sandbox::{Sandbox, SandboxOptions};
 
-mod common;
-use common::{SCALE, connect, fixture, root, start};
+
+use crate::common::{SCALE, connect, fixture, root, start};
 
 fn quiet(_: &str) {}
 

@@ -2,7 +2,7 @@
 //! and compare what it prints with the checked-in `.stderr` / `.stdout`
 //! files. One case per diagnostic code, named `<CODE>-<what>.upg`, plus
 //! cases without a code prefix for clean files and the JSON format.
-//! Regenerate expectations with `UPDATE_GOLDEN=1 cargo test --test golden`
+//! Regenerate expectations with `UPDATE_GOLDEN=1 cargo test --test integration golden::`
 //! and review the diff.
 
 use std::path::{Path, PathBuf};

@@ -2,7 +2,7 @@
 //! meaning (on generated runbooks and on every shipped file), the parser
 //! never panics, and the real binary's `fmt` and `show` match golden files.
 //!
-//! Regenerate golden files with `UPDATE_GOLDEN=1 cargo test --test syntax`.
+//! Regenerate golden files with `UPDATE_GOLDEN=1 cargo test --test integration syntax::`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -495,15 +495,9 @@ fn file() -> impl Strategy<Value = File> {
 
 // ------------------------------------------------------------------ fmt properties
 
-/// Parse formatted output, checking on the way that the fast path and pest
-/// build the same tree for it.
+/// Parse formatted output.
 fn reparse(text: &str) -> File {
     let (sources, result) = parse_str("generated.upg", text);
-    assert_eq!(
-        result,
-        runbook::syntax::parse_str_with_pest("generated.upg", text),
-        "the fast path and pest disagree on:\n{text}"
-    );
     result.unwrap_or_else(|diags| {
         panic!(
             "formatted output does not parse:\n{text}\n{}",
@@ -594,9 +588,8 @@ proptest! {
         let _ = parse_str("fuzz.upg", &String::from_utf8_lossy(&bytes));
     }
 
-    /// Token soup reaches deep into the grammar: the fast path and pest give
-    /// the same answer, and whatever parses must format to something that
-    /// parses to the same tree.
+    /// Token soup reaches deep into the grammar: whatever parses must format
+    /// to something that parses to the same tree.
     #[test]
     fn token_soup_never_panics_and_what_parses_formats(tokens in proptest::collection::vec(
         proptest::sample::select(vec![
@@ -609,11 +602,6 @@ proptest! {
     )) {
         let src = tokens.concat();
         let (_, result) = parse_str("soup.upg", &src);
-        assert_eq!(
-            result,
-            runbook::syntax::parse_str_with_pest("soup.upg", &src),
-            "the fast path and pest disagree on:\n{src}"
-        );
         if let Ok(file) = result {
             assert_fmt_round_trips("soup", &file, &src);
         }

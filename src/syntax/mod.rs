@@ -19,7 +19,6 @@ pub mod ast;
 mod depth;
 mod error;
 mod expr;
-mod fast;
 mod literal;
 mod loader;
 mod parser;
@@ -40,16 +39,6 @@ pub fn parse_str(name: &str, text: &str) -> (SourceMap, Result<ast::File, Vec<Di
     let id = sources.add(SourceFile::new(name, None, text.to_string()));
     let result = parse_file(&sources, id);
     (sources, result)
-}
-
-/// [`parse_str`] by pest alone, skipping the fast path: for tests that
-/// hold the two to the same answer.
-#[doc(hidden)]
-pub fn parse_str_with_pest(name: &str, text: &str) -> Result<ast::File, Vec<Diagnostic>> {
-    let mut sources = SourceMap::new();
-    let id = sources.add(SourceFile::new(name, None, text.to_string()));
-    depth::check_nesting(id, text).map_err(|d| vec![d])?;
-    parser::parse_with_pest(id, text)
 }
 
 /// The AST as JSON with every span (and file id) removed: two files mean the

@@ -17,64 +17,18 @@ use super::literal;
 #[grammar = "../grammar/upg.pest"]
 pub struct UpgParser;
 
-/// Parse one file of `sources` into its AST.
+/// Parse one file of `sources` into its AST: the grammar's own answer, with
+/// every diagnostic.
 pub fn parse_file(sources: &SourceMap, file: FileId) -> Result<File, Vec<Diagnostic>> {
     let text = sources.get(file).text.as_str();
     super::depth::check_nesting(file, text).map_err(|d| vec![d])?;
-    match super::fast::parse(file, text) {
-        Some(ast) => Ok(ast),
-        None => parse_with_pest(file, text),
-    }
-}
-
-/// pest's error detail is one process-wide switch: it stays on while any
-/// thread holds one of these, so a parse finishing elsewhere cannot turn it
-/// off under another's detailed parse (which then lost expected tokens).
-/// Other threads parsing meanwhile only get the same tree more slowly.
-struct ErrorDetail;
-
-static ERROR_DETAIL_HOLDERS: std::sync::Mutex<usize> = std::sync::Mutex::new(0);
-
-impl ErrorDetail {
-    fn on() -> ErrorDetail {
-        let mut holders = ERROR_DETAIL_HOLDERS
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        *holders += 1;
-        if *holders == 1 {
-            pest::set_error_detail(true);
-        }
-        ErrorDetail
-    }
-}
-
-impl Drop for ErrorDetail {
-    fn drop(&mut self) {
-        let mut holders = ERROR_DETAIL_HOLDERS
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        *holders -= 1;
-        if *holders == 0 {
-            pest::set_error_detail(false);
-        }
-    }
-}
-
-/// The parser of record: the grammar's own answer, with every diagnostic.
-pub(super) fn parse_with_pest(file: FileId, text: &str) -> Result<File, Vec<Diagnostic>> {
-    let mut pairs = UpgParser::parse(Rule::file, text).map_err(|_| {
-        // Tracking every attempted token costs time, so only the second,
-        // failing parse does it, to say what was expected.
-        let detailed = {
-            let _detail = ErrorDetail::on();
-            UpgParser::parse(Rule::file, text)
-        };
-        match detailed {
-            Err(e) => vec![super::error::from_pest(file, text, e)],
-            // pest is deterministic, so this cannot happen; still no panic.
-            Ok(_) => vec![Diagnostic::error("UPG001", "syntax error")],
-        }
-    })?;
+    // pest's error detail (the tokens a failed parse expected) is one
+    // process-wide switch. It is turned on once and never off, so no parse
+    // can lose its expected tokens to another thread's toggle.
+    static ERROR_DETAIL: std::sync::Once = std::sync::Once::new();
+    ERROR_DETAIL.call_once(|| pest::set_error_detail(true));
+    let mut pairs = UpgParser::parse(Rule::file, text)
+        .map_err(|e| vec![super::error::from_pest(file, text, e)])?;
     let root = pairs.next().expect("pest returns the file rule");
     let mut comments: Vec<Comment> = root
         .clone()

@@ -3,7 +3,7 @@
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
-use crate::common::example;
+use super::common::example;
 
 fn runbook() -> Command {
     Command::new(env!("CARGO_BIN_EXE_runbook"))

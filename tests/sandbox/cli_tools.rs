@@ -9,7 +9,7 @@ use tokio::process::Command;
 
 use runbook::sandbox::Sandbox;
 
-use crate::common::frozen;
+use super::common::frozen;
 
 fn find(tool: &str) -> Option<PathBuf> {
     std::env::var_os("PATH").and_then(|paths| {

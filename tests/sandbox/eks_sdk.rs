@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use aws_sdk_eks::types::{ErrorCode, UpdateStatus};
 
-use crate::common::{control_plane_and_kube_proxy_to_1_29, eks, frozen, nodegroup_update};
+use super::common::{control_plane_and_kube_proxy_to_1_29, eks, frozen, nodegroup_update};
 
 #[tokio::test]
 async fn describe_cluster_nodegroups_and_addons() {

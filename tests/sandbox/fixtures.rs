@@ -2,7 +2,7 @@
 
 use runbook::sandbox::Fixture;
 
-use crate::common::example;
+use super::common::example;
 
 #[test]
 fn every_example_fixture_loads() {

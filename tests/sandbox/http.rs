@@ -4,7 +4,7 @@
 use runbook::sandbox::{Fixture, Sandbox, SandboxOptions};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::common::{example, frozen};
+use super::common::{example, frozen};
 
 /// One HTTP/1.1 request with `Connection: close`; (status, body). A status
 /// of 0 means the connection broke before a full response.

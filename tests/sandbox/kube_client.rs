@@ -5,7 +5,7 @@ use k8s_openapi::api::core::v1::{Node, Pod};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::api::{Api, EvictParams, ListParams, Patch, PatchParams, PostParams};
 
-use crate::common::{frozen, kube};
+use super::common::{frozen, kube};
 
 #[tokio::test]
 async fn lists_nodes_and_pods_with_selectors_and_paging() {
@@ -242,7 +242,7 @@ async fn dry_run_create_and_delete_change_nothing_and_preconditions_are_checked(
 async fn kube_runtime_watcher_sees_initial_state_then_changes() {
     use futures::StreamExt;
     use kube::runtime::watcher;
-    let sb = crate::common::scaled("small.yaml", 1.0).await;
+    let sb = super::common::scaled("small.yaml", 1.0).await;
     let client = kube(&sb).await;
     let nodes: Api<Node> = Api::all(client.clone());
     let mut events = watcher(nodes, watcher::Config::default().page_size(3)).boxed();

@@ -9,7 +9,7 @@ use kube::api::{
     Api, DeleteParams, ListParams, Patch, PatchParams, PostParams, WatchEvent, WatchParams,
 };
 
-use crate::common::{control_plane_and_kube_proxy_to_1_29, eks, frozen, kube};
+use super::common::{control_plane_and_kube_proxy_to_1_29, eks, frozen, kube};
 
 #[tokio::test]
 async fn docker_hub_rate_limit_puts_pods_in_image_pull_back_off_until_the_window_resets() {
@@ -191,7 +191,7 @@ async fn insights_report_skew_addon_compatibility_and_deprecated_apis() {
 
 #[tokio::test]
 async fn watch_streams_changes_after_a_resource_version() {
-    let sb = crate::common::scaled("small.yaml", 1.0).await;
+    let sb = super::common::scaled("small.yaml", 1.0).await;
     let client = kube(&sb).await;
     let cms: Api<ConfigMap> = Api::namespaced(client, "default");
     let list = cms.list(&ListParams::default()).await.unwrap();
@@ -348,7 +348,7 @@ async fn kube_proxy_too_new_for_old_nodes_takes_their_pods_out_of_endpoints() {
 /// as DELETED; changes outside the selector are not sent.
 #[tokio::test]
 async fn a_filtered_watch_sees_objects_enter_and_leave_its_selector() {
-    let sb = crate::common::scaled("small.yaml", 1.0).await;
+    let sb = super::common::scaled("small.yaml", 1.0).await;
     let cms: Api<ConfigMap> = Api::namespaced(kube(&sb).await, "default");
     let cm: ConfigMap = serde_json::from_value(
         serde_json::json!({"metadata": {"name": "probe", "labels": {"tier": "cold"}}}),

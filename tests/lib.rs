@@ -1,0 +1,13 @@
+//! The integration tests: one crate, so the aws-sdk, kube and axum stack is
+//! linked once. Each module drives the real binary or the library against the
+//! in-process sandbox; `common` is what the engine modules share.
+
+mod checks;
+mod common;
+mod durable;
+mod durable_exec;
+mod engine;
+mod golden;
+mod readme;
+mod sandbox;
+mod syntax;
