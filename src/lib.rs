@@ -19,6 +19,7 @@ pub mod format;
 #[cfg(test)]
 mod generated_doc;
 pub mod interp;
+pub mod literal;
 pub mod sandbox;
 pub mod source;
 pub mod syntax;

@@ -99,25 +99,8 @@ pub fn parse_duration_secs(text: &str) -> Option<i64> {
     if let Ok(n) = text.parse::<i64>() {
         return (n >= 0).then_some(n);
     }
-    let mut total: i64 = 0;
-    let mut number = String::new();
-    for c in text.chars() {
-        if c.is_ascii_digit() {
-            number.push(c);
-            continue;
-        }
-        let unit = match c {
-            's' => 1,
-            'm' => 60,
-            'h' => 3600,
-            'd' => 86_400,
-            _ => return None,
-        };
-        let n: i64 = number.parse().ok()?;
-        number.clear();
-        total = total.checked_add(n.checked_mul(unit)?)?;
-    }
-    number.is_empty().then_some(total)
+    let d = crate::literal::parse_duration(text).ok()?;
+    i64::try_from(d.as_secs()).ok()
 }
 
 /// Seconds from an RFC 3339 timestamp to `now`.

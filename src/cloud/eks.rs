@@ -145,11 +145,7 @@ where
 
 /// `(major, minor)` of "1.29" / "v1.29.3-eks-..." / "1.29.0".
 pub fn parse_minor(v: &str) -> Option<(u64, u64)> {
-    let v = v.trim().trim_start_matches('v');
-    let mut parts = v.split(['.', '-', '+']);
-    let major = parts.next()?.parse().ok()?;
-    let minor = parts.next()?.parse().ok()?;
-    Some((major, minor))
+    crate::literal::Version::of_reported(v).map(|v| (v.major, v.minor))
 }
 
 /// The minors to pass through from `from` to `to`, one per hop as EKS

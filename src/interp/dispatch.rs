@@ -16,6 +16,7 @@ use crate::cloud::kube::Kube;
 use crate::cloud::plan::{Change, Mode, Mutation};
 use crate::cloud::rotate::{CanaryGate, RotateOptions, Rotator, Strategy};
 use crate::cloud::{Clock, CloudError};
+use crate::literal;
 
 macro_rules! ops {
     ($($variant:ident => $name:literal,)*) => {
@@ -200,34 +201,12 @@ impl Bound {
 fn default_value(ty: Type, text: &str) -> Result<Value, String> {
     let bad = || format!("registry default `{text}` is not a {ty}");
     Ok(match ty {
-        Type::Bool => Value::Bool(text.parse().map_err(|_| bad())?),
-        Type::Int => Value::Int(text.parse().map_err(|_| bad())?),
-        Type::Duration => Value::Duration(parse_duration(text).ok_or_else(bad)?),
-        Type::Version => Value::version_of(text).ok_or_else(bad)?,
+        Type::Bool => Value::Bool(literal::parse_bool(text).map_err(|_| bad())?),
+        Type::Int => Value::Int(literal::parse_int(text).map_err(|_| bad())?),
+        Type::Duration => Value::Duration(literal::parse_duration(text).map_err(|_| bad())?),
+        Type::Version => Value::Version(literal::parse_version(text).map_err(|_| bad())?),
         _ => Value::Str(text.trim_matches('"').to_string()),
     })
-}
-
-/// `30s`, `10m`, `1h30m`.
-pub(super) fn parse_duration(text: &str) -> Option<Duration> {
-    let mut total = 0u64;
-    let mut num = String::new();
-    for c in text.chars() {
-        if c.is_ascii_digit() {
-            num.push(c);
-            continue;
-        }
-        let n: u64 = num.parse().ok()?;
-        num.clear();
-        total += n * match c {
-            's' => 1,
-            'm' => 60,
-            'h' => 3600,
-            'd' => 86400,
-            _ => return None,
-        };
-    }
-    num.is_empty().then_some(Duration::from_secs(total))
 }
 
 /// Per-call context: plan or apply, the idempotency token, progress lines,
@@ -611,8 +590,6 @@ mod tests {
                 }
             }
         }
-        assert_eq!(parse_duration("1h30m"), Some(Duration::from_secs(5400)));
-        assert_eq!(parse_duration("10q"), None);
     }
 
     #[test]

@@ -34,11 +34,7 @@ impl<'p> Interp<'p> {
                 ExprKind::Int(i) => Value::Int(*i),
                 ExprKind::Bool(b) => Value::Bool(*b),
                 ExprKind::Duration(d) => Value::Duration(*d),
-                ExprKind::Version(v) => Value::Version(Version {
-                    major: v.major,
-                    minor: v.minor,
-                    patch: v.patch,
-                }),
+                ExprKind::Version(v) => Value::Version(*v),
                 ExprKind::List(items) => {
                     let mut out = Vec::with_capacity(items.len());
                     for i in items {
@@ -395,11 +391,7 @@ impl<'p> Interp<'p> {
             }
             (Value::Version(v), "major") => Ok(Value::Int(v.major as i64)),
             (Value::Version(v), "minor") => Ok(Value::Int(v.minor as i64)),
-            (Value::Version(v), "next") => Ok(Value::Version(Version {
-                major: v.major,
-                minor: v.minor + 1,
-                patch: None,
-            })),
+            (Value::Version(v), "next") => Ok(Value::Version(Version::minor(v.major, v.minor + 1))),
             (Value::Duration(d), "seconds") => Ok(Value::Int(d.as_secs() as i64)),
             _ => Err(unknown()),
         }

@@ -8,9 +8,9 @@ use std::collections::HashMap;
 
 use indexmap::IndexMap;
 
-use super::dispatch::parse_duration;
-use super::value::{Value, Version};
+use super::value::Value;
 use crate::diagnostic::Diagnostic;
+use crate::literal;
 use crate::source::{SourceFile, SourceMap, Span};
 use crate::syntax::Program;
 use crate::syntax::ast::{Environment, Expr, ExprKind, Item, Runbook, StrPart, TypeKind};
@@ -251,71 +251,41 @@ fn type_name(t: &TypeKind) -> String {
     }
 }
 
-/// A `--set` value as the declared type.
+/// A `--set` value as the declared type, read as the language reads the
+/// literal (so `500ms` and `1.30` mean what they mean in a runbook). Lists
+/// are `a,b,c`; maps `k=v,k2=v2`.
 fn parse_text(t: &TypeKind, text: &str) -> Result<Value, String> {
+    let text = text.trim();
     match t {
         TypeKind::String => Ok(Value::str(text)),
-        TypeKind::Int => text
-            .trim()
-            .parse()
-            .map(Value::Int)
-            .map_err(|_| format!("`{text}` is not an integer")),
-        TypeKind::Bool => match text.trim() {
-            "true" => Ok(Value::Bool(true)),
-            "false" => Ok(Value::Bool(false)),
-            _ => Err(format!("`{text}` is not true or false")),
+        TypeKind::Int => literal::parse_int(text).map(Value::Int),
+        TypeKind::Bool => literal::parse_bool(text).map(Value::Bool),
+        TypeKind::Duration => match literal::parse_duration(text) {
+            Ok(d) if d.is_zero() => Err(format!("`{text}` is zero; a duration must be positive")),
+            Ok(d) => Ok(Value::Duration(d)),
+            Err(why) => Err(format!("`{text}` is not a duration: {why}")),
         },
-        TypeKind::Duration => parse_duration(text.trim())
-            .filter(|d| !d.is_zero())
-            .map(Value::Duration)
-            .ok_or_else(|| format!("`{text}` is not a duration")),
-        TypeKind::Version => {
-            parse_version(text).ok_or_else(|| format!("`{text}` is not a version like 1.30"))
-        }
+        TypeKind::Version => literal::parse_version(text)
+            .map(Value::Version)
+            .map_err(|why| format!("`{text}` is not a version like 1.30: {why}")),
         TypeKind::List(elem) => {
-            let items: Vec<&str> = if text.trim().is_empty() {
-                vec![]
-            } else {
-                text.split(',').collect()
-            };
             let elem_ty = elem
                 .as_ref()
                 .map(|t| t.kind.clone())
                 .unwrap_or(TypeKind::String);
-            items
+            literal::split_list(text)
                 .into_iter()
-                .map(|i| parse_text(&elem_ty, i.trim()))
+                .map(|i| parse_text(&elem_ty, i))
                 .collect::<Result<Vec<_>, _>>()
                 .map(Value::List)
         }
-        TypeKind::Map(_) => {
-            let mut m = IndexMap::new();
-            for pair in text.split(',').filter(|p| !p.trim().is_empty()) {
-                let (k, v) = pair
-                    .split_once('=')
-                    .ok_or_else(|| format!("`{pair}` is not key=value"))?;
-                m.insert(k.trim().to_string(), Value::str(v.trim()));
-            }
-            Ok(Value::Map(m))
-        }
+        TypeKind::Map(_) => Ok(Value::Map(
+            literal::split_map(text)?
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), Value::str(v)))
+                .collect(),
+        )),
     }
-}
-
-/// `1.30` / `1.30.2` exactly; a bare `1.3x` or `1` is refused.
-fn parse_version(text: &str) -> Option<Value> {
-    let parts: Vec<&str> = text.trim().split('.').collect();
-    if !(2..=3).contains(&parts.len())
-        || parts
-            .iter()
-            .any(|p| p.is_empty() || !p.chars().all(|c| c.is_ascii_digit()))
-    {
-        return None;
-    }
-    Some(Value::Version(Version {
-        major: parts[0].parse().ok()?,
-        minor: parts[1].parse().ok()?,
-        patch: parts.get(2).and_then(|p| p.parse().ok()),
-    }))
 }
 
 /// An environment or default value as the declared type.
@@ -328,9 +298,9 @@ fn coerce(t: &TypeKind, v: Value) -> Result<Value, String> {
         | (TypeKind::Version, Value::Version(_))
         | (TypeKind::List(_), Value::List(_))
         | (TypeKind::Map(_), Value::Map(_)) => Ok(v),
-        (TypeKind::Version, Value::Str(s)) => {
-            parse_version(s).ok_or_else(|| format!("`{s}` is not a version"))
-        }
+        (TypeKind::Version, Value::Str(s)) => literal::parse_version(s)
+            .map(Value::Version)
+            .map_err(|why| format!("`{s}` is not a version: {why}")),
         (TypeKind::String, Value::Version(x)) => Ok(Value::Str(x.to_string())),
         _ => Err(format!("a {} is not a {}", v.type_name(), type_name(t))),
     }
@@ -352,11 +322,7 @@ pub fn constant(e: &Expr) -> Option<Value> {
         ExprKind::Int(i) => Value::Int(*i),
         ExprKind::Bool(b) => Value::Bool(*b),
         ExprKind::Duration(d) => Value::Duration(*d),
-        ExprKind::Version(v) => Value::Version(Version {
-            major: v.major,
-            minor: v.minor,
-            patch: v.patch,
-        }),
+        ExprKind::Version(v) => Value::Version(*v),
         ExprKind::List(items) => Value::List(items.iter().map(constant).collect::<Option<_>>()?),
         ExprKind::Map(entries) => Value::Map(
             entries

@@ -8,23 +8,7 @@ use indexmap::IndexMap;
 
 use crate::cloud::clock::human;
 
-/// `1.29` (patch kept only when written).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct Version {
-    pub major: u64,
-    pub minor: u64,
-    pub patch: Option<u64>,
-}
-
-impl fmt::Display for Version {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}.{}", self.major, self.minor)?;
-        if let Some(p) = self.patch {
-            write!(f, ".{p}")?;
-        }
-        Ok(())
-    }
-}
+pub use crate::literal::Version;
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Value {
@@ -68,15 +52,7 @@ impl Value {
     /// Parse `1.29`, `v1.29.3-eks-abc` or `1.29.0` as a version (minor kept;
     /// kubelet build suffixes dropped).
     pub fn version_of(text: &str) -> Option<Value> {
-        let t = text.trim().trim_start_matches('v');
-        let mut parts = t.split(['.', '-', '+']);
-        let major = parts.next()?.parse().ok()?;
-        let minor = parts.next()?.parse().ok()?;
-        Some(Value::Version(Version {
-            major,
-            minor,
-            patch: None,
-        }))
+        Version::of_reported(text).map(Value::Version)
     }
 
     pub fn as_str(&self) -> Option<&str> {

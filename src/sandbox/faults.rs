@@ -71,20 +71,12 @@ impl FromStr for FaultSpec {
                     let (d, r) = value.split_once('@').ok_or_else(|| {
                         FaultSpecError(format!("latency needs DURATION@RATE, got `{value}`"))
                     })?;
-                    let ms = d
-                        .strip_suffix("ms")
-                        .and_then(|n| n.parse::<u64>().ok())
-                        .or_else(|| {
-                            d.strip_suffix('s')
-                                .and_then(|n| n.parse::<u64>().ok())
-                                .map(|s| s * 1000)
-                        })
-                        .ok_or_else(|| {
-                            FaultSpecError(format!(
-                                "bad latency duration `{d}` (use e.g. 200ms or 2s)"
-                            ))
-                        })?;
-                    spec.latency = Some((Duration::from_millis(ms), rate(key, r)?));
+                    let latency = crate::literal::parse_duration(d).map_err(|why| {
+                        FaultSpecError(format!(
+                            "bad latency duration `{d}`: {why} (use e.g. 200ms or 2s)"
+                        ))
+                    })?;
+                    spec.latency = Some((latency, rate(key, r)?));
                 }
                 other => {
                     return Err(FaultSpecError(format!(

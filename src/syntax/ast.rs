@@ -493,22 +493,7 @@ impl BinaryOp {
 }
 
 /// `1.30` or `1.30.2`, written bare.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-pub struct Version {
-    pub major: u64,
-    pub minor: u64,
-    pub patch: Option<u64>,
-}
-
-impl std::fmt::Display for Version {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}.{}", self.major, self.minor)?;
-        if let Some(p) = self.patch {
-            write!(f, ".{p}")?;
-        }
-        Ok(())
-    }
-}
+pub use crate::literal::Version;
 
 /// A string literal: `"..."` with `${expr}` interpolation, or raw `"""..."""`.
 #[derive(Clone, Debug, PartialEq, Serialize)]

@@ -1,108 +1,31 @@
-//! Literal values whose shape pest only approximates: durations (`1h30m`),
-//! versions (`1.30`), string escapes, and step-id slugs. Each check returns a
-//! located `Diagnostic` with a hint.
+//! Literals as the parser meets them: durations and versions (read by
+//! `crate::literal`, located here as diagnostics), string escapes, and step-id
+//! slugs. Each check returns a located `Diagnostic` with a hint.
 
 use std::time::Duration;
 
 use crate::diagnostic::Diagnostic;
 use crate::source::Span;
 
-use super::ast::Version;
+use crate::literal::{self, Version};
 
-pub const UNITS_HELP: &str = "a duration is one or more <number><unit> groups, largest unit first, e.g. `30s`, `10m`, `1h30m`; units: ms, s, m, h, d";
+pub use crate::literal::format_duration;
 
-/// Parse `30s`, `10m`, `2h`, `1h30m`, `500ms`, `1d`.
+/// Parse a duration literal; a located UPG002 when it is not one.
 pub fn parse_duration(text: &str, span: Span) -> Result<Duration, Diagnostic> {
-    let bad = |why: String| {
+    literal::parse_duration(text).map_err(|why| {
         Diagnostic::error("UPG002", format!("invalid duration `{text}`"))
             .with_label(span, why)
-            .with_help(UNITS_HELP)
-    };
-    let mut total: u128 = 0;
-    let mut last_unit_ms: Option<u128> = None;
-    let mut rest = text;
-    while !rest.is_empty() {
-        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-        if digits == 0 {
-            return Err(bad(format!("expected a number before `{rest}`")));
-        }
-        let number: u128 = rest[..digits]
-            .parse()
-            .map_err(|_| bad("number too large".into()))?;
-        rest = &rest[digits..];
-        let letters = rest.bytes().take_while(u8::is_ascii_alphabetic).count();
-        let unit = &rest[..letters];
-        rest = &rest[letters..];
-        let unit_ms: u128 = match unit {
-            "ms" => 1,
-            "s" => 1_000,
-            "m" => 60_000,
-            "h" => 3_600_000,
-            "d" => 86_400_000,
-            "" => return Err(bad(format!("`{number}` has no unit"))),
-            other => return Err(bad(format!("unknown unit `{other}`"))),
-        };
-        if let Some(prev) = last_unit_ms
-            && unit_ms >= prev
-        {
-            return Err(bad(format!(
-                "unit `{unit}` repeated or out of order (largest first)"
-            )));
-        }
-        last_unit_ms = Some(unit_ms);
-        total = number
-            .checked_mul(unit_ms)
-            .and_then(|v| total.checked_add(v))
-            .filter(|v| *v <= u64::MAX as u128)
-            .ok_or_else(|| bad("duration too large".into()))?;
-    }
-    Ok(Duration::from_millis(total as u64))
+            .with_help(literal::DURATION_HELP)
+    })
 }
 
-/// The canonical spelling of a duration, as the formatter prints it.
-pub fn format_duration(d: Duration) -> String {
-    let mut ms = d.as_millis();
-    if ms == 0 {
-        return "0s".into();
-    }
-    let mut out = String::new();
-    for (unit, size) in [
-        ("d", 86_400_000u128),
-        ("h", 3_600_000),
-        ("m", 60_000),
-        ("s", 1_000),
-        ("ms", 1),
-    ] {
-        if ms >= size {
-            out.push_str(&format!("{}{unit}", ms / size));
-            ms %= size;
-        }
-    }
-    out
-}
-
-/// Parse `1.30` or `1.30.2`.
+/// Parse a version literal; a located UPG003 when it is not one.
 pub fn parse_version(text: &str, span: Span) -> Result<Version, Diagnostic> {
-    let bad = |why: &str| {
+    literal::parse_version(text).map_err(|why| {
         Diagnostic::error("UPG003", format!("invalid version `{text}`"))
-            .with_label(span, why.to_string())
-            .with_help("a version is MAJOR.MINOR or MAJOR.MINOR.PATCH, e.g. `1.30`")
-    };
-    let parts: Vec<&str> = text.split('.').collect();
-    if parts.len() > 3 {
-        return Err(bad("too many components"));
-    }
-    let mut nums = Vec::new();
-    for p in &parts {
-        if p.len() > 1 && p.starts_with('0') {
-            return Err(bad("components have no leading zeros"));
-        }
-        nums.push(p.parse::<u64>().map_err(|_| bad("component too large"))?);
-    }
-    Ok(Version {
-        major: nums[0],
-        minor: nums[1],
-        patch: nums.get(2).copied(),
+            .with_label(span, why)
+            .with_help(literal::VERSION_HELP)
     })
 }
 

@@ -393,9 +393,15 @@ fn parse_body(req: &KubeRequest) -> Result<Value, KubeError> {
     if req.body.is_empty() {
         return Ok(Value::Null);
     }
-    serde_json::from_slice(req.body)
-        .or_else(|_| serde_yaml::from_slice::<Value>(req.body))
-        .map_err(|e| KubeError::bad_request(format!("the request body is not valid JSON: {e}")))
+    serde_json::from_slice(req.body).or_else(|e| {
+        // kubectl sends JSON; a YAML body is accepted as the API server does.
+        std::str::from_utf8(req.body)
+            .ok()
+            .and_then(|text| serde_saphyr::from_str::<Value>(text).ok())
+            .ok_or_else(|| {
+                KubeError::bad_request(format!("the request body is not valid JSON: {e}"))
+            })
+    })
 }
 
 fn create(world: &mut World, req: &KubeRequest, t: &Target) -> Result<Response, KubeError> {
