@@ -254,17 +254,17 @@ mod tests {
             None,
             "runbook x \"d\" {\n  pause 10q\n}\n".to_string(),
         ));
-        let d = Diagnostic::error("UPG999", "invalid duration `10q`")
+        let d = Diagnostic::error("UPG002", "invalid duration `10q`")
             .with_label(Span::new(file, 24, 27), "unknown unit `q`")
             .with_help("use s, m or h, e.g. `10m`");
         let text = d.render(&sources, false);
-        assert!(text.contains("UPG999"), "{text}");
+        assert!(text.contains("UPG002"), "{text}");
         assert!(text.contains("demo.upg:2:9"), "{text}");
         assert!(text.contains("unknown unit `q`"), "{text}");
         assert!(text.contains("use s, m or h"), "{text}");
         assert_eq!(
             d.plain(&sources),
-            "demo.upg:2:9: error[UPG999]: invalid duration `10q`"
+            "demo.upg:2:9: error[UPG002]: invalid duration `10q`"
         );
         let json = d.to_json(&sources);
         assert_eq!(json["location"]["line"], 2);

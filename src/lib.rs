@@ -13,6 +13,7 @@ pub mod check;
 pub mod checks;
 pub mod cli;
 pub mod cloud;
+pub mod codes;
 pub mod diagnostic;
 pub mod durable;
 pub mod format;

@@ -11,7 +11,7 @@
 //! parsed files without a loader, `check_files(&SourceMap, &[ast::File])`.
 
 mod calls;
-pub mod codes;
+pub use crate::codes;
 mod context;
 mod decls;
 mod environments;
