@@ -4,6 +4,7 @@
 
 mod checks;
 mod common;
+mod convergence;
 mod durable;
 mod durable_exec;
 mod engine;
