@@ -134,10 +134,12 @@ async fn a_nodegroup_rolled_back_by_someone_else_is_brought_forward_again() {
         .trigger_external_rollback("data", "1.28")
         .expect("the rollback starts");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    // Its update must have finished: one still in flight is other automation
+    // at work, which the playbook refuses to run over.
     while sandbox
         .nodegroups()
         .iter()
-        .any(|ng| ng.name == "data" && ng.version != "1.28")
+        .any(|ng| ng.name == "data" && (ng.version != "1.28" || ng.status != "ACTIVE"))
     {
         assert!(
             std::time::Instant::now() < deadline,
@@ -148,4 +150,39 @@ async fn a_nodegroup_rolled_back_by_someone_else_is_brought_forward_again() {
     let (again, lines) = run_playbook(&cloud, &["cluster=demo", "target=1.29"]).await;
     assert_eq!(again.status, RunStatus::Succeeded, "{lines}");
     assert_converged(&sandbox, "1.29", &lines);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn other_automation_moving_a_nodegroup_stops_the_run_before_the_next_hop() {
+    // Seed 000's "radar": once hop 1's control plane is up, another tool
+    // rolls nodegroup `data` back to 1.28 while this run goes on.
+    let (sandbox, cloud) = start("demo.yaml").await;
+    let radar = async {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+        while sandbox.cluster_version() != "1.29" {
+            assert!(std::time::Instant::now() < deadline, "hop 1 never began");
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        sandbox
+            .trigger_external_rollback("data", "1.28")
+            .expect("the radar's rollback starts")
+    };
+    let ((summary, lines), radar_update) = tokio::join!(
+        run_playbook(&cloud, &["cluster=demo", "target=1.30"]),
+        radar
+    );
+    assert_eq!(summary.status, RunStatus::Failed, "{lines}");
+    let said = format!("{lines}\n{:?}", summary.errors);
+    assert!(
+        said.contains("other automation changed the cluster")
+            && said.contains("nodegroup data: VersionUpdate")
+            && said.contains("Version=1.28"),
+        "the failure does not say who moved what (update {radar_update}):\n{said}"
+    );
+    assert_eq!(
+        mutations_to(&sandbox, "/clusters/demo/updates").len(),
+        1,
+        "the control plane moved past hop 1 over the drift:\n{lines}"
+    );
+    assert_eq!(sandbox.cluster_version(), "1.29");
 }

@@ -1,11 +1,12 @@
 //! EKS control-plane, nodegroup and add-on built-ins (through aws-sdk-eks).
 
 use super::builtin::{Builtin, IRREVERSIBLE, ONE_WAY, READ, REVERSIBLE, def, one_of, opt, pos};
-use super::records::{ADDON, CLUSTER, INSIGHT, NODEGROUP};
+use super::records::{ADDON, CLUSTER, INSIGHT, NODEGROUP, UPDATE};
 use super::types::{Type, list};
 
 static ADDON_LIST: Type = Type::Record(&ADDON);
 static INSIGHT_LIST: Type = Type::Record(&INSIGHT);
+static UPDATE_LIST: Type = Type::Record(&UPDATE);
 
 const CLUSTER_ARG: super::builtin::Param = pos("cluster", Type::String, "EKS cluster name");
 const NODEGROUP_ARG: super::builtin::Param =
@@ -192,6 +193,14 @@ pub static BUILTINS: &[Builtin] = &[
         positional: &[CLUSTER_ARG, pos("target", Type::Version, "final minor")],
         keyword: &[],
         returns: Type::List(&list::VERSION),
+        effect: READ,
+    },
+    Builtin {
+        name: "eks.foreign_updates",
+        doc: "The drift guard: EKS updates on the cluster, its nodegroups and its add-ons that this run did not start and that are in progress, or began after this run first asked (ListUpdates, DescribeUpdate). Other automation changing what the run changes (seed 000's \"radar\" rolling a nodegroup back) shows up here.",
+        positional: &[CLUSTER_ARG],
+        keyword: &[],
+        returns: Type::List(&UPDATE_LIST),
         effect: READ,
     },
     Builtin {

@@ -94,6 +94,39 @@ pub static ADDON: RecordType = RecordType {
     ],
 };
 
+pub static UPDATE: RecordType = RecordType {
+    name: "Update",
+    doc: "An EKS update (ListUpdates, DescribeUpdate) on the cluster, a nodegroup or an add-on.",
+    fields: &[
+        f("id", Type::String, "update id"),
+        f(
+            "target",
+            Type::String,
+            "what it changes: `cluster NAME`, `nodegroup NAME` or `add-on NAME`",
+        ),
+        f(
+            "type",
+            Type::String,
+            "VersionUpdate, ConfigUpdate, AddonUpdate, VersionRollback, ...",
+        ),
+        f(
+            "status",
+            Type::String,
+            "InProgress, Successful, Failed or Cancelled",
+        ),
+        f(
+            "params",
+            Type::Map,
+            "the update's parameters, e.g. version, releaseVersion",
+        ),
+        f(
+            "summary",
+            Type::String,
+            "one line naming the target, the type, the status and the parameters",
+        ),
+    ],
+};
+
 pub static INSIGHT: RecordType = RecordType {
     name: "Insight",
     doc: "An EKS upgrade insight (ListInsights/DescribeInsight).",
@@ -280,6 +313,7 @@ pub static ALL: &[&RecordType] = &[
     &CLUSTER,
     &NODEGROUP,
     &ADDON,
+    &UPDATE,
     &INSIGHT,
     &NODE,
     &POD,

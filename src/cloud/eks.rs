@@ -122,6 +122,29 @@ pub struct Eks {
     client: aws_sdk_eks::Client,
     clock: Clock,
     projection: Arc<Mutex<Projection>>,
+    updates: Arc<Mutex<UpdateLedger>>,
+}
+
+/// Which EKS updates are this run's, and which existed when it first
+/// looked: the drift guard (`foreign_updates`) reports the rest.
+#[derive(Debug, Default)]
+struct UpdateLedger {
+    /// Updates this process started or waited for.
+    own: std::collections::HashSet<String>,
+    /// Every update id seen by the first `foreign_updates` call.
+    baseline: Option<std::collections::HashSet<String>>,
+}
+
+/// An EKS update as the drift guard reports it.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct UpdateInfo {
+    pub id: String,
+    pub target: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub status: String,
+    pub params: std::collections::BTreeMap<String, String>,
+    pub summary: String,
 }
 
 fn sdk_err<E, R>(op: &'static str, err: SdkError<E, R>) -> CloudError
@@ -177,7 +200,13 @@ impl Eks {
             client,
             clock,
             projection: Arc::default(),
+            updates: Arc::default(),
         }
+    }
+
+    /// The same client with fresh per-run state.
+    pub fn for_run(&self) -> Eks {
+        Eks::new(self.client.clone(), self.clock.clone())
     }
 
     pub fn clock(&self) -> &Clock {
@@ -535,6 +564,123 @@ impl Eks {
         Ok(running)
     }
 
+    fn own_update(&self, id: &str) {
+        self.updates
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .own
+            .insert(id.to_string());
+    }
+
+    /// Updates on `cluster`, its nodegroups and add-ons that this run did not
+    /// start and that are in progress or began after the first call. The
+    /// first call records every update that exists as the baseline.
+    pub async fn foreign_updates(&self, cluster: &str) -> Result<Vec<UpdateInfo>, CloudError> {
+        let mut targets: Vec<(String, Option<String>, Option<String>)> =
+            vec![(format!("cluster {cluster}"), None, None)];
+        for ng in self.nodegroup_names(cluster).await? {
+            targets.push((format!("nodegroup {ng}"), Some(ng), None));
+        }
+        let addons: Vec<String> = self
+            .client
+            .list_addons()
+            .cluster_name(cluster)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| sdk_err("ListAddons", e))?;
+        for a in addons {
+            targets.push((format!("add-on {a}"), None, Some(a)));
+        }
+        let mut seen = Vec::new();
+        for (target, nodegroup, addon) in targets {
+            let ids: Vec<String> = self
+                .client
+                .list_updates()
+                .name(cluster)
+                .set_nodegroup_name(nodegroup.clone())
+                .set_addon_name(addon.clone())
+                .into_paginator()
+                .send()
+                .try_collect()
+                .await
+                .map_err(|e| sdk_err("ListUpdates", e))?
+                .into_iter()
+                .flat_map(|page| page.update_ids().to_vec())
+                .collect();
+            for id in ids {
+                seen.push((id, target.clone(), nodegroup.clone(), addon.clone()));
+            }
+        }
+        let candidates: Vec<_> = {
+            let mut ledger = self.updates.lock().unwrap_or_else(|e| e.into_inner());
+            let first_look = ledger.baseline.is_none();
+            let baseline = ledger
+                .baseline
+                .get_or_insert_with(|| seen.iter().map(|s| s.0.clone()).collect())
+                .clone();
+            seen.into_iter()
+                .filter(|(id, ..)| !ledger.own.contains(id))
+                // Known before the first look: foreign only while in flight.
+                .map(|s| {
+                    let old = first_look || baseline.contains(&s.0);
+                    (s, old)
+                })
+                .collect()
+        };
+        let mut out = Vec::new();
+        for ((id, target, nodegroup, addon), old) in candidates {
+            let u = self
+                .client
+                .describe_update()
+                .name(cluster)
+                .update_id(&id)
+                .set_nodegroup_name(nodegroup)
+                .set_addon_name(addon)
+                .send()
+                .await
+                .map_err(|e| sdk_err("DescribeUpdate", e))?;
+            let Some(u) = u.update() else { continue };
+            let status = u.status().map(|s| s.as_str()).unwrap_or("InProgress");
+            if old && status != "InProgress" {
+                continue;
+            }
+            let kind = u
+                .r#type()
+                .map(|t| t.as_str())
+                .unwrap_or("Unknown")
+                .to_string();
+            let params: std::collections::BTreeMap<String, String> = u
+                .params()
+                .iter()
+                .filter_map(|p| {
+                    Some((
+                        p.r#type()?.as_str().to_string(),
+                        p.value().unwrap_or_default().to_string(),
+                    ))
+                })
+                .collect();
+            let summary = format!(
+                "{target}: {kind} ({status}){}",
+                params
+                    .iter()
+                    .map(|(k, v)| format!(" {k}={v}"))
+                    .collect::<String>()
+            );
+            out.push(UpdateInfo {
+                id,
+                target,
+                kind,
+                status: status.to_string(),
+                params,
+                summary,
+            });
+        }
+        Ok(out)
+    }
+
     async fn describe_update(
         &self,
         cluster: &str,
@@ -625,6 +771,7 @@ impl Eks {
         m: &Mutation<'_>,
     ) -> Result<String, CloudError> {
         let id = update.and_then(|u| u.id()).unwrap_or_default().to_string();
+        self.own_update(&id);
         self.wait_update(target, cluster, &id, nodegroup, addon, m)
             .await?;
         Ok(id)
@@ -657,6 +804,7 @@ impl Eks {
         for id in out.update_ids() {
             let (status, _) = self.describe_update(cluster, id, nodegroup, addon).await?;
             if status == UpdateStatus::InProgress {
+                self.own_update(id);
                 (m.progress)(&format!(
                     "{what}: update {id} from an earlier attempt is in progress; waiting for it"
                 ));

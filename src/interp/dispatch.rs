@@ -53,6 +53,7 @@ ops! {
     DefaultAddonVersion => "eks.default_addon_version",
     VersionPath => "eks.version_path",
     Insights => "eks.insights",
+    ForeignUpdates => "eks.foreign_updates",
     Nodes => "k8s.nodes",
     Pods => "k8s.pods",
     Deployments => "k8s.deployments",
@@ -79,6 +80,15 @@ impl Cloud {
             eks: Eks::new(clients.eks, clock.clone()),
             kube: Kube::new(clients.kube, clock.clone()),
             clock,
+        }
+    }
+
+    /// The same clients with fresh per-run state (the dry run's projection,
+    /// the drift guard's ledger), so runs sharing clients do not share it.
+    pub fn for_run(&self) -> Cloud {
+        Cloud {
+            eks: self.eks.for_run(),
+            ..self.clone()
         }
     }
 }
@@ -311,6 +321,10 @@ pub async fn call(
                 )
                 .await?;
             read(list(insights, |i| record(&records::INSIGHT, i, &[])))
+        }
+        Op::ForeignUpdates => {
+            let updates = eks.foreign_updates(&args.text("cluster")?).await?;
+            read(list(updates, |u| record(&records::UPDATE, u, &[])))
         }
         Op::Nodes => {
             let (nodegroup, selector) = (opt("nodegroup")?, opt("selector")?);

@@ -174,7 +174,16 @@ pub async fn execute(
 ) -> RunSummary {
     // A dry run is never journalled (it sends no mutation to protect).
     let journal = journal.filter(|_| !opts.dry_run);
-    let summary = run(program, runbook, bound, cloud, opts, reporter, journal).await;
+    let summary = run(
+        program,
+        runbook,
+        bound,
+        cloud.for_run(),
+        opts,
+        reporter,
+        journal,
+    )
+    .await;
     if let Some(d) = journal {
         d.unlock().await;
         let outcome = match summary.status {
