@@ -105,6 +105,16 @@ impl PodIndex {
         true
     }
 
+    /// Mark a pod as being deleted: it stops counting for its owner.
+    pub fn set_terminating(&mut self, ns: &str, name: &str) {
+        let key = (ns.to_string(), name.to_string());
+        if let Some(m) = self.meta.get(&key).filter(|m| !m.terminating) {
+            let mut m = m.clone();
+            m.terminating = true;
+            self.set(key, m);
+        }
+    }
+
     /// Undo `old`'s contribution to its owner's entries.
     fn forget(&mut self, key: &PodKey, old: &PodMeta) {
         let Some(o) = &old.owner else {
@@ -132,6 +142,11 @@ impl PodIndex {
     /// Pods whose controller is `owner_uid`, in (namespace, name) order.
     pub fn owned(&self, owner_uid: &str) -> impl Iterator<Item = &PodKey> {
         self.by_owner.get(owner_uid).into_iter().flatten()
+    }
+
+    /// Pods of a controller, terminating ones included.
+    pub fn owned_count(&self, owner_uid: &str) -> usize {
+        self.by_owner.get(owner_uid).map_or(0, BTreeSet::len)
     }
 
     /// (live, ready) pods of a controller.
