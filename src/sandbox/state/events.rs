@@ -149,3 +149,56 @@ impl Events {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(at_ms: u64, reason: &'static str, message: &str) -> Event {
+        Event {
+            at_ms,
+            warning: false,
+            reason,
+            message: message.to_string(),
+            component: "kubelet",
+            subject: Subject {
+                kind: "Pod",
+                api_version: "v1",
+                namespace: "shop".into(),
+                name: "web-1".into(),
+                uid: "u1".into(),
+            },
+        }
+    }
+
+    #[test]
+    fn repeats_bump_the_count_and_old_events_expire() {
+        let mut store = Store::new();
+        let mut events = Events::default();
+        events.record(event(1_000, "BackOff", "Back-off pulling image \"x\""));
+        events.record(event(2_000, "BackOff", "Back-off pulling image \"x\""));
+        events.record(event(2_000, "Killing", "Stopping container web"));
+        events.publish(&mut store, 0, 2_000);
+        assert!(!events.has_pending());
+        let stored: Vec<&Value> = store.list("events", Some("shop")).map(|(_, e)| e).collect();
+        assert_eq!(stored.len(), 2);
+        let backoff = stored.iter().find(|e| e["reason"] == "BackOff").unwrap();
+        assert_eq!(backoff["count"], 2);
+        assert_eq!(backoff["firstTimestamp"], "1970-01-01T00:00:01Z");
+        assert_eq!(backoff["lastTimestamp"], "1970-01-01T00:00:02Z");
+        assert_eq!(backoff["involvedObject"]["uid"], "u1");
+        // An hour later both are gone; events recorded meanwhile stay.
+        events.record(event(
+            EVENT_TTL_MS + 1_500,
+            "Killing",
+            "Stopping container web",
+        ));
+        events.publish(&mut store, 0, EVENT_TTL_MS + 1_500);
+        let left: Vec<&Value> = store.list("events", Some("shop")).map(|(_, e)| e).collect();
+        assert_eq!(left.len(), 2, "the Killing event of 2 s is not expired yet");
+        events.publish(&mut store, 0, EVENT_TTL_MS + 2_000);
+        let left: Vec<&Value> = store.list("events", Some("shop")).map(|(_, e)| e).collect();
+        assert_eq!(left.len(), 1);
+        assert_eq!(left[0]["reason"], "Started");
+    }
+}

@@ -380,3 +380,25 @@ pub fn namespace(name: &str, created: &str) -> Value {
         "status": {"phase": "Active"},
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stop_time_is_the_longest_pre_stop_hook_plus_the_exit() {
+        let pod = |lifecycle: Value| json!({"spec": {"containers": [{"name": "a"}, {"name": "b", "lifecycle": lifecycle}]}});
+        assert_eq!(stop_ms(&pod(Value::Null)), SIGTERM_EXIT_MS);
+        let exec = json!({"preStop": {"exec": {"command": ["/bin/sh", "-c", "sleep 20"]}}});
+        assert_eq!(stop_ms(&pod(exec)), 20_000 + SIGTERM_EXIT_MS);
+        let argv = json!({"preStop": {"exec": {"command": ["sleep", "7"]}}});
+        assert_eq!(stop_ms(&pod(argv)), 7_000 + SIGTERM_EXIT_MS);
+        let sleep = json!({"preStop": {"sleep": {"seconds": 15}}});
+        assert_eq!(stop_ms(&pod(sleep)), 15_000 + SIGTERM_EXIT_MS);
+        assert_eq!(grace_period_s(&pod(Value::Null)), 30);
+        assert_eq!(
+            grace_period_s(&json!({"spec": {"terminationGracePeriodSeconds": 5}})),
+            5
+        );
+    }
+}
