@@ -187,11 +187,11 @@ mod tests {
         assert_eq!(backoff["firstTimestamp"], "1970-01-01T00:00:01Z");
         assert_eq!(backoff["lastTimestamp"], "1970-01-01T00:00:02Z");
         assert_eq!(backoff["involvedObject"]["uid"], "u1");
-        // An hour later both are gone; events recorded meanwhile stay.
+        // An hour on, each expires in turn; events recorded meanwhile stay.
         events.record(event(
             EVENT_TTL_MS + 1_500,
-            "Killing",
-            "Stopping container web",
+            "Started",
+            "Started container web",
         ));
         events.publish(&mut store, 0, EVENT_TTL_MS + 1_500);
         let left: Vec<&Value> = store.list("events", Some("shop")).map(|(_, e)| e).collect();
