@@ -504,3 +504,89 @@ fn status(world: &mut World, d: &Deployment, sets: &[Set], new_name: &str, now: 
         true
     });
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use crate::sandbox::Fixture;
+    use crate::sandbox::sim::advance_to;
+    use crate::sandbox::state::World;
+
+    const FIXTURE: &str = r#"
+cluster: {name: demo, version: "1.29"}
+addons: {vpc-cni: v1.19.2-eksbuild.1, kube-proxy: v1.29.15-eksbuild.16}
+nodegroups:
+  - {name: general, minSize: 3, maxSize: 3, desiredSize: 3}
+workloads:
+  deployments:
+    - {name: web, namespace: shop, replicas: 4, image: "public.ecr.aws/nginx/nginx:1.27"}
+"#;
+
+    /// Change web's strategy and image as a client would; returns the world.
+    fn roll(strategy: serde_json::Value) -> World {
+        let fixture = Fixture::from_yaml("t.yaml", FIXTURE).unwrap();
+        let mut w = World::from_fixture(&fixture, 1, 0);
+        w.kube.modify("deployments", "shop", "web", |d| {
+            d["spec"]["strategy"] = strategy;
+            d["spec"]["template"]["spec"]["containers"][0]["image"] = json!("nginx:1.28");
+            d["metadata"]["generation"] = json!(2);
+            true
+        });
+        w.after_update("deployments", "shop", "web");
+        w
+    }
+
+    /// (old live, new live, old pods of any state, ready) for web's pods.
+    fn census(w: &World) -> (usize, usize, usize, usize) {
+        let mut c = (0, 0, 0, 0);
+        for (_, p) in w.kube.list("pods", Some("shop")) {
+            let new = p["spec"]["containers"][0]["image"] == "nginx:1.28";
+            let live = p["metadata"]["deletionTimestamp"].is_null();
+            if new && live {
+                c.1 += 1;
+            } else if !new {
+                c.2 += 1;
+                c.0 += live as usize;
+            }
+            c.3 += (live && w.pod_condition(p).1) as usize;
+        }
+        c
+    }
+
+    #[test]
+    fn recreate_starts_new_pods_only_once_every_old_one_is_gone() {
+        let mut w = roll(json!({"type": "Recreate"}));
+        let mut saw_wait = false;
+        for s in 0..=40 {
+            advance_to(&mut w, s * 1_000);
+            let (old, new, old_pods, _) = census(&w);
+            assert!(new == 0 || old_pods == 0, "new pods beside old ones at {s}");
+            // Every old pod is stopping and none is new yet.
+            saw_wait |= old == 0 && old_pods > 0 && new == 0;
+        }
+        assert!(saw_wait, "the new pods waited for the old ones to stop");
+        assert_eq!(census(&w), (0, 4, 0, 4));
+    }
+
+    #[test]
+    fn rolling_without_surge_never_exceeds_the_replicas() {
+        let strategy = json!({"type": "RollingUpdate",
+                              "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1}});
+        let mut w = roll(strategy);
+        for s in 1..=60 {
+            advance_to(&mut w, s * 5_000);
+            let (old, new, _, ready) = census(&w);
+            assert!(old + new <= 4, "surged at {s}: {old} old, {new} new");
+            assert!(ready >= 3, "more than one unavailable at {s}");
+        }
+        assert_eq!(census(&w), (0, 4, 0, 4));
+        let d = w.kube.get("deployments", "shop", "web").unwrap();
+        assert_eq!(d["metadata"]["annotations"][super::REVISION], "2");
+        assert_eq!(d["status"]["updatedReplicas"], 4);
+        assert_eq!(
+            d["status"]["conditions"][1]["reason"],
+            "NewReplicaSetAvailable"
+        );
+    }
+}
