@@ -107,11 +107,17 @@ impl PodIndex {
 
     /// Mark a pod as being deleted: it stops counting for its owner.
     pub fn set_terminating(&mut self, ns: &str, name: &str) {
-        let key = (ns.to_string(), name.to_string());
-        if let Some(m) = self.meta.get(&key).filter(|m| !m.terminating) {
-            let mut m = m.clone();
-            m.terminating = true;
-            self.set(key, m);
+        let Some(m) = self.meta.get_mut(&(ns.to_string(), name.to_string())) else {
+            return;
+        };
+        if std::mem::replace(&mut m.terminating, true) {
+            return;
+        }
+        if let Some(o) = &m.owner
+            && let Some(c) = self.counts.get_mut(o)
+        {
+            c.0 -= 1;
+            c.1 -= m.ready as u64;
         }
     }
 
@@ -188,6 +194,10 @@ mod tests {
         assert_eq!(ix.counts("rs"), (2, 1));
         ix.set_ready("ns", "a", true);
         assert_eq!(ix.counts("rs"), (2, 2));
+        ix.set_terminating("ns", "b");
+        assert_eq!(ix.counts("rs"), (1, 1));
+        ix.set_terminating("ns", "b");
+        assert_eq!(ix.counts("rs"), (1, 1), "only the first mark counts");
         ix.set(key("b"), meta("rs", true, true));
         assert_eq!(ix.counts("rs"), (1, 1));
         assert_eq!(ix.owned("rs").count(), 2, "terminating pods stay owned");
