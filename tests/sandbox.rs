@@ -16,5 +16,7 @@ mod fixtures;
 mod http;
 #[path = "sandbox/kube_client.rs"]
 mod kube_client;
+#[path = "sandbox/kubectl.rs"]
+mod kubectl;
 #[path = "sandbox/simulation.rs"]
 mod simulation;

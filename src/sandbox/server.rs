@@ -46,10 +46,10 @@ impl Shared {
     }
 
     /// The world as a client may read it: advanced, with every pod status the
-    /// kubelet reported written into its pod.
+    /// kubelet reported written into its pod, and every event recorded.
     pub fn observed_world(&self) -> MutexGuard<'_, World> {
         let mut w = self.world();
-        w.publish_pod_statuses();
+        w.publish();
         w
     }
 }

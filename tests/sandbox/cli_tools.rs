@@ -123,7 +123,18 @@ async fn kubectl_get_cordon_drain_with_blocking_pdb_and_uncordon() {
     assert!(sb.kube_object("pods", "shop", &pod.name).is_some());
 
     assert!(sb.set_pdb_enabled("shop", "checkout", false));
-    let out = kubectl(&bin, &kc, &drain).await;
+    // Evicted pods terminate over their grace period: drain waits for them
+    // while simulated time moves.
+    let ticking = async {
+        loop {
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            sb.advance(std::time::Duration::from_secs(5));
+        }
+    };
+    let out = tokio::select! {
+        out = kubectl(&bin, &kc, &drain) => out,
+        () = ticking => unreachable!(),
+    };
     let t = text(&out);
     assert!(out.status.success(), "{t}");
     assert!(t.contains("drained"), "{t}");

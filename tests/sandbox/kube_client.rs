@@ -123,6 +123,11 @@ async fn eviction_honours_a_blocking_pdb_with_the_api_servers_429() {
     }
     assert!(sb.set_pdb_enabled("shop", "checkout", false));
     pods.evict(&name, &EvictParams::default()).await.unwrap();
+    // Terminating for its grace period: no preStop hook, so a few seconds.
+    let evicted = pods.get(&name).await.unwrap();
+    assert!(evicted.metadata.deletion_timestamp.is_some());
+    assert_eq!(evicted.metadata.deletion_grace_period_seconds, Some(30));
+    sb.advance(std::time::Duration::from_secs(5));
     assert!(sb.kube_object("pods", "shop", &name).is_none());
     // The Deployment replaces it.
     let again = pods
@@ -279,5 +284,47 @@ async fn kube_runtime_watcher_sees_initial_state_then_changes() {
             break;
         }
     }
+    sb.shutdown().await;
+}
+
+#[tokio::test]
+async fn scale_subresource_reads_and_sets_replicas() {
+    use k8s_openapi::api::apps::v1::Deployment;
+    let sb = frozen("small.yaml").await;
+    let deploys: Api<Deployment> = Api::namespaced(kube(&sb).await, "shop");
+    let scale = deploys.get_scale("web").await.unwrap();
+    assert_eq!(scale.spec.as_ref().unwrap().replicas, Some(3));
+    assert_eq!(
+        scale.status.as_ref().unwrap().selector.as_deref(),
+        Some("app=web")
+    );
+    let patch = serde_json::json!({"spec": {"replicas": 5}});
+    let scaled = deploys
+        .patch_scale("web", &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .unwrap();
+    assert_eq!(scaled.spec.unwrap().replicas, Some(5));
+    sb.advance(std::time::Duration::from_secs(60));
+    let ready = sb
+        .pods()
+        .into_iter()
+        .filter(|p| p.name.starts_with("web-") && p.ready)
+        .count();
+    assert_eq!(ready, 5);
+    // A Scale with a stale resourceVersion is a conflict, as for any update.
+    let mut stale = scale;
+    stale.spec.as_mut().unwrap().replicas = Some(1);
+    let err = deploys
+        .replace_scale("web", &PostParams::default(), &stale)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, kube::Error::Api(ref s) if s.code == 409),
+        "{err:?}"
+    );
+    assert_eq!(
+        sb.kube_object("deployments", "shop", "web").unwrap()["spec"]["replicas"],
+        5
+    );
     sb.shutdown().await;
 }

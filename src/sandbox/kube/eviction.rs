@@ -47,7 +47,8 @@ impl Denial {
     }
 }
 
-fn int_or_percent(v: &Value, total: i64, round_up: bool) -> i64 {
+/// An int-or-string count: an integer, or a percentage of `total`.
+pub fn int_or_percent(v: &Value, total: i64, round_up: bool) -> i64 {
     if let Some(i) = v.as_i64() {
         return i;
     }

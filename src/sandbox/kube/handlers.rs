@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 use super::KubeRequest;
 use super::discovery;
 use super::eviction::{self, Denial, VIOLATION};
+use super::logs;
 use super::patch::{self, PatchKind};
 use super::resources::{self, ResourceDef};
 use super::selectors::{FieldSelector, LabelSelector};
@@ -99,9 +100,24 @@ pub fn handle(world: &mut World, req: &KubeRequest) -> KubeReply {
         ("GET", None, _) if req.is_watch() => watch_plan(world, req, &t),
         ("GET", None, _) => list(world, req, &t).into(),
         ("GET", Some(name), None | Some("status")) => get(world, req, &t, name).into(),
-        ("GET", Some(_), Some("log")) => {
-            KubeReply::Response("sandbox: container logs are not simulated\n".into_response())
+        ("GET", Some(name), Some("log")) if def.plural == "pods" => {
+            logs::pod_log(world, req, ns_key(&t), name).into()
         }
+        (_, Some(name), Some("scale")) if SCALABLE.contains(&def.plural) => {
+            scale(world, req, &t, name).into()
+        }
+        ("POST", None, _) if def.is_review() => review(req, def).into(),
+        (_, _, _) if def.is_review() => KubeReply::Response(
+            KubeError::new(
+                405,
+                "MethodNotAllowed",
+                format!(
+                    "the server does not allow this method on the requested resource ({} {})",
+                    req.method, req.path
+                ),
+            )
+            .into_response(),
+        ),
         ("POST", None, _) => create(world, req, &t).into(),
         ("POST", Some(name), Some("eviction")) if def.plural == "pods" => {
             evict(world, req, &t, name).into()
@@ -122,6 +138,132 @@ pub fn handle(world: &mut World, req: &KubeRequest) -> KubeReply {
             .into_response(),
         ),
     }
+}
+
+/// The workloads with a `scale` subresource.
+const SCALABLE: &[&str] = &["deployments", "statefulsets", "replicasets"];
+
+/// An autoscaling/v1 Scale view of a workload.
+fn scale_of(obj: &Value) -> Value {
+    let selector = obj["spec"]["selector"]["matchLabels"]
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+        .unwrap_or_default();
+    let meta = &obj["metadata"];
+    json!({
+        "kind": "Scale",
+        "apiVersion": "autoscaling/v1",
+        "metadata": {"name": meta["name"], "namespace": meta["namespace"], "uid": meta["uid"],
+                     "resourceVersion": meta["resourceVersion"],
+                     "creationTimestamp": meta["creationTimestamp"]},
+        "spec": {"replicas": obj["spec"]["replicas"].as_u64().unwrap_or(1)},
+        "status": {"replicas": obj["status"]["replicas"].as_u64().unwrap_or(0), "selector": selector},
+    })
+}
+
+/// GET, PUT or PATCH `…/{name}/scale`: reads and sets spec.replicas.
+fn scale(
+    world: &mut World,
+    req: &KubeRequest,
+    t: &Target,
+    name: &str,
+) -> Result<Response, KubeError> {
+    let ns = ns_key(t).to_string();
+    let current = world
+        .kube
+        .get(t.def.plural, &ns, name)
+        .ok_or_else(|| KubeError::not_found(&t.def.qualified(), name))?
+        .clone();
+    let view = scale_of(&current);
+    let wanted = match req.method {
+        "GET" => return ok(view),
+        "PUT" => parse_body(req)?,
+        "PATCH" => {
+            let kind = PatchKind::from_content_type(req.content_type).ok_or_else(|| {
+                KubeError::new(
+                    415,
+                    "UnsupportedMediaType",
+                    format!("unsupported patch type {}", req.content_type),
+                )
+            })?;
+            let mut v = view.clone();
+            patch::apply(&mut v, kind, &parse_body(req)?)
+                .map_err(|e| KubeError::new(422, "Invalid", e))?;
+            v
+        }
+        _ => {
+            return Err(KubeError::new(
+                405,
+                "MethodNotAllowed",
+                format!(
+                    "the server does not allow this method on the requested resource ({} {})",
+                    req.method, req.path
+                ),
+            ));
+        }
+    };
+    let want_rv = meta_str(&wanted, "resourceVersion");
+    if !want_rv.is_empty() && want_rv != meta_str(&current, "resourceVersion") {
+        return Err(KubeError::conflict(&t.def.qualified(), name));
+    }
+    let Some(replicas) = wanted["spec"]["replicas"].as_i64().filter(|r| *r >= 0) else {
+        return Err(KubeError::new(
+            422,
+            "Invalid",
+            format!(
+                "Scale.autoscaling \"{name}\" is invalid: spec.replicas: Invalid value: {}: must be greater than or equal to 0",
+                wanted["spec"]["replicas"]
+            ),
+        ));
+    };
+    let mut obj = current.clone();
+    obj["spec"]["replicas"] = json!(replicas);
+    bump_generation(&current, &mut obj);
+    if req.dry_run() {
+        return ok(scale_of(&obj));
+    }
+    let stored = world.kube.replace(t.def.plural, obj);
+    world.after_update(t.def.plural, &ns, name);
+    ok(scale_of(&stored))
+}
+
+/// The sandbox's user: the cluster creator, whom EKS maps to
+/// system:masters, so every access review is allowed.
+fn review(req: &KubeRequest, def: &ResourceDef) -> Result<Response, KubeError> {
+    let mut obj = parse_body(req)?;
+    if !obj.is_object() {
+        return Err(KubeError::bad_request("the request body must be an object"));
+    }
+    obj["kind"] = json!(def.kind);
+    obj["apiVersion"] = json!(def.api_version());
+    obj["metadata"]["creationTimestamp"] = Value::Null;
+    obj["status"] = match def.plural {
+        "selfsubjectaccessreviews" => json!({
+            "allowed": true,
+            "reason": "RBAC: allowed by ClusterRoleBinding \"cluster-admin\" of ClusterRole \"cluster-admin\" to Group \"system:masters\"",
+        }),
+        "selfsubjectrulesreviews" => json!({
+            "resourceRules": [{"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]}],
+            "nonResourceRules": [{"verbs": ["*"], "nonResourceURLs": ["*"]}],
+            "incomplete": false,
+        }),
+        _ => json!({"userInfo": {
+            "username": "kubernetes-admin",
+            "uid": "aws-iam-authenticator:123456789012:AROASANDBOXADMIN0000",
+            "groups": ["system:masters", "system:authenticated"],
+            "extra": {
+                "arn": ["arn:aws:sts::123456789012:assumed-role/sandbox-admin/runbook"],
+                "canonicalArn": ["arn:aws:iam::123456789012:role/sandbox-admin"],
+                "sessionName": ["runbook"],
+            },
+        }}),
+    };
+    created(obj)
 }
 
 fn ns_key<'a>(t: &Target<'a>) -> &'a str {
@@ -343,7 +485,13 @@ fn watch_plan(world: &mut World, req: &KubeRequest, t: &Target) -> KubeReply {
         timeout,
         bookmarks,
         current_rv: current,
+        table: wants_table(req).then(|| {
+            req.query
+                .get("includeObject")
+                .is_some_and(|v| v == "Object")
+        }),
     };
+    let now = world.epoch_ms + world.now_ms as i64;
     match rv_param {
         Some(Err(_)) => {
             return KubeReply::Response(
@@ -357,7 +505,7 @@ fn watch_plan(world: &mut World, req: &KubeRequest, t: &Target) -> KubeReply {
                     .iter()
                     .filter_map(|e| {
                         let kind = plan.sees(e)?;
-                        Some(json!({"type": kind.as_str(), "object": e.object}))
+                        Some(json!({"type": kind.as_str(), "object": plan.render(&e.object, e.at_unix_ms)}))
                     })
                     .collect();
             }
@@ -376,7 +524,7 @@ fn watch_plan(world: &mut World, req: &KubeRequest, t: &Target) -> KubeReply {
                 .kube
                 .list(t.def.plural, plan.ns.as_deref())
                 .filter(|(_, o)| plan.matches(o))
-                .map(|(_, o)| watch::added(o))
+                .map(|(_, o)| watch::added(&plan.render(o, now)))
                 .collect();
             if send_initial {
                 plan.initial.push(json!({"type": "BOOKMARK", "object": {
@@ -672,9 +820,23 @@ fn delete(
     {
         return ok(current);
     }
-    let last = world.delete(t.def.plural, &ns, name).unwrap_or(current);
+    let last = if t.def.plural == "pods" {
+        world.delete_pod(&ns, name, grace_period(req, &opts))
+    } else {
+        world.delete(t.def.plural, &ns, name)
+    }
+    .unwrap_or(current);
     collect_garbage(world, meta_str(&last, "uid"));
     ok(last)
+}
+
+/// DeleteOptions' `gracePeriodSeconds`, in the body or the query.
+fn grace_period(req: &KubeRequest, opts: &Value) -> Option<u64> {
+    opts["gracePeriodSeconds"].as_u64().or_else(|| {
+        req.query
+            .get("gracePeriodSeconds")
+            .and_then(|g| g.parse().ok())
+    })
 }
 
 /// Background cascading deletion: dependents of a deleted owner go too.
@@ -752,7 +914,12 @@ fn evict(
     match eviction::check(world, &pod) {
         Ok(()) => {
             if !dry {
-                world.delete("pods", &ns, name);
+                let now = world.now_ts();
+                world.kube.modify("pods", &ns, name, |p| {
+                    disruption_target(p, &now);
+                    true
+                });
+                world.delete_pod(&ns, name, grace_period(req, &body["deleteOptions"]));
             }
             created(success(201))
         }
@@ -765,5 +932,20 @@ fn evict(
         Err(denial @ Denial::MultipleBudgets) => {
             Err(KubeError::new(500, "InternalError", denial.cause()))
         }
+    }
+}
+
+/// The condition the eviction API adds before deleting a pod (Kubernetes
+/// 1.26+), kept when the kubelet next writes the pod's status.
+fn disruption_target(pod: &mut Value, now: &str) {
+    let condition = json!({"type": "DisruptionTarget", "status": "True",
+        "reason": "EvictionByEvictionAPI", "message": "Eviction API: evicting",
+        "lastTransitionTime": now});
+    match pod["status"]["conditions"].as_array_mut() {
+        Some(cs) => {
+            cs.retain(|c| c["type"] != "DisruptionTarget");
+            cs.push(condition);
+        }
+        None => pod["status"]["conditions"] = json!([condition]),
     }
 }

@@ -4,6 +4,7 @@
 pub mod discovery;
 pub mod eviction;
 pub mod handlers;
+pub mod logs;
 mod ordered_map;
 pub mod patch;
 pub mod resources;

@@ -23,9 +23,21 @@ const RW: &[&str] = &[
     "watch",
 ];
 
+/// Reviews are only ever created (and answered at once).
+const REVIEWS: &[&str] = &[
+    "selfsubjectaccessreviews",
+    "selfsubjectrulesreviews",
+    "selfsubjectreviews",
+];
+
 impl ResourceDef {
     pub fn verbs(&self) -> &'static [&'static str] {
-        RW
+        if self.is_review() { &["create"] } else { RW }
+    }
+
+    /// An authorization or authentication review (answered, never stored).
+    pub fn is_review(&self) -> bool {
+        REVIEWS.contains(&self.plural)
     }
 
     pub fn api_version(&self) -> String {
@@ -75,6 +87,15 @@ pub static RESOURCES: &[ResourceDef] = &[
     res!("nodes", "node", "Node", "", false, ["no"], []),
     res!("pods", "pod", "Pod", "", true, ["po"], ["all"]),
     res!("configmaps", "configmap", "ConfigMap", "", true, ["cm"], []),
+    res!(
+        "serviceaccounts",
+        "serviceaccount",
+        "ServiceAccount",
+        "",
+        true,
+        ["sa"],
+        []
+    ),
     res!("events", "event", "Event", "", true, ["ev"], []),
     res!(
         "persistentvolumeclaims",
@@ -138,6 +159,34 @@ pub static RESOURCES: &[ResourceDef] = &[
         "Lease",
         "coordination.k8s.io",
         true,
+        [],
+        []
+    ),
+    // `kubectl auth can-i` and `kubectl auth whoami`.
+    res!(
+        "selfsubjectaccessreviews",
+        "selfsubjectaccessreview",
+        "SelfSubjectAccessReview",
+        "authorization.k8s.io",
+        false,
+        [],
+        []
+    ),
+    res!(
+        "selfsubjectrulesreviews",
+        "selfsubjectrulesreview",
+        "SelfSubjectRulesReview",
+        "authorization.k8s.io",
+        false,
+        [],
+        []
+    ),
+    res!(
+        "selfsubjectreviews",
+        "selfsubjectreview",
+        "SelfSubjectReview",
+        "authentication.k8s.io",
+        false,
         [],
         []
     ),

@@ -43,6 +43,8 @@ pub struct WatchEvent {
     /// For MODIFIED: the object before, so a filtered watch can tell an
     /// object entering its selector (ADDED) or leaving it (DELETED).
     pub previous: Option<Value>,
+    /// Simulated Unix time of the change (a Table row's AGE is taken then).
+    pub at_unix_ms: i64,
 }
 
 pub type Key = (String, String);
@@ -66,6 +68,8 @@ pub struct Store {
     /// Serialized whole-collection list bodies, valid while the store's
     /// resourceVersion is the one they were built at (any write bumps it).
     list_bodies: HashMap<&'static str, (u64, axum::body::Bytes)>,
+    /// Simulated Unix time, kept by the simulation as it advances.
+    pub now_unix_ms: i64,
 }
 
 impl Default for Store {
@@ -96,6 +100,7 @@ impl Store {
             quiet: false,
             watched: Default::default(),
             list_bodies: HashMap::new(),
+            now_unix_ms: 0,
         }
     }
 
@@ -164,6 +169,11 @@ impl Store {
         self.quiet = quiet;
     }
 
+    /// Whether the world is being built (nothing can observe it yet).
+    pub fn is_quiet(&self) -> bool {
+        self.quiet
+    }
+
     /// Whether writes are recorded as watch events (some client has
     /// listed or watched since the world was built).
     pub fn recording(&self) -> bool {
@@ -186,6 +196,7 @@ impl Store {
             kind,
             object,
             previous,
+            at_unix_ms: self.now_unix_ms,
         });
         if self.history.len() == HISTORY {
             self.history.pop_front();

@@ -174,6 +174,125 @@ fn event_row(e: &Value, now: i64) -> Vec<Value> {
     ]
 }
 
+fn count(v: &Value) -> Value {
+    json!(v.as_i64().unwrap_or(0))
+}
+
+/// CONTAINERS, IMAGES and SELECTOR of a workload (the wide columns).
+fn workload_wide(o: &Value) -> [Value; 3] {
+    let containers = o["spec"]["template"]["spec"]["containers"].as_array();
+    let join = |field: &str| {
+        containers.map_or(String::new(), |cs| {
+            cs.iter()
+                .filter_map(|c| c[field].as_str())
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+    };
+    [
+        json!(join("name")),
+        json!(join("image")),
+        json!(selector(&o["spec"]["selector"]["matchLabels"])),
+    ]
+}
+
+fn selector(labels: &Value) -> String {
+    labels.as_object().map_or("<none>".into(), |m| {
+        m.iter()
+            .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
+            .collect::<Vec<_>>()
+            .join(",")
+    })
+}
+
+fn service_row(s: &Value, now: i64) -> Vec<Value> {
+    let spec = &s["spec"];
+    let ports = spec["ports"].as_array().map_or("<none>".into(), |ps| {
+        ps.iter()
+            .map(|p| {
+                let proto = p["protocol"].as_str().unwrap_or("TCP");
+                match p["nodePort"].as_i64() {
+                    Some(n) => format!("{}:{n}/{proto}", p["port"]),
+                    None => format!("{}/{proto}", p["port"]),
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(",")
+    });
+    vec![
+        s["metadata"]["name"].clone(),
+        json!(spec["type"].as_str().unwrap_or("ClusterIP")),
+        json!(spec["clusterIP"].as_str().unwrap_or("<none>")),
+        json!("<none>"),
+        json!(ports),
+        json!(age(s, now)),
+        json!(selector(&spec["selector"])),
+    ]
+}
+
+fn replicaset_row(r: &Value, now: i64) -> Vec<Value> {
+    let [containers, images, sel] = workload_wide(r);
+    vec![
+        r["metadata"]["name"].clone(),
+        count(&r["spec"]["replicas"]),
+        count(&r["status"]["replicas"]),
+        count(&r["status"]["readyReplicas"]),
+        json!(age(r, now)),
+        containers,
+        images,
+        sel,
+    ]
+}
+
+fn daemonset_row(d: &Value, now: i64) -> Vec<Value> {
+    let [containers, images, sel] = workload_wide(d);
+    let s = &d["status"];
+    vec![
+        d["metadata"]["name"].clone(),
+        count(&s["desiredNumberScheduled"]),
+        count(&s["currentNumberScheduled"]),
+        count(&s["numberReady"]),
+        count(&s["updatedNumberScheduled"]),
+        count(&s["numberAvailable"]),
+        json!(selector(&d["spec"]["template"]["spec"]["nodeSelector"])),
+        json!(age(d, now)),
+        containers,
+        images,
+        sel,
+    ]
+}
+
+fn statefulset_row(d: &Value, now: i64) -> Vec<Value> {
+    let [containers, images, _] = workload_wide(d);
+    vec![
+        d["metadata"]["name"].clone(),
+        json!(format!(
+            "{}/{}",
+            d["status"]["readyReplicas"].as_u64().unwrap_or(0),
+            d["spec"]["replicas"].as_u64().unwrap_or(1)
+        )),
+        json!(age(d, now)),
+        containers,
+        images,
+    ]
+}
+
+fn service_account_row(s: &Value, now: i64) -> Vec<Value> {
+    vec![
+        s["metadata"]["name"].clone(),
+        json!(s["secrets"].as_array().map_or(0, Vec::len)),
+        json!(age(s, now)),
+    ]
+}
+
+fn namespace_row(n: &Value, now: i64) -> Vec<Value> {
+    vec![
+        n["metadata"]["name"].clone(),
+        json!(n["status"]["phase"].as_str().unwrap_or("Active")),
+        json!(age(n, now)),
+    ]
+}
+
 type RowFn = fn(&Value, i64) -> Vec<Value>;
 
 fn layout(resource: &str) -> (Vec<Value>, RowFn) {
@@ -365,6 +484,175 @@ fn layout(resource: &str) -> (Vec<Value>, RowFn) {
                 col("Name", "string", "name", 1, "Name of the event."),
             ],
             event_row,
+        ),
+        "services" => (
+            vec![
+                name,
+                col("Type", "string", "", 0, "The type of the service."),
+                col(
+                    "Cluster-IP",
+                    "string",
+                    "",
+                    0,
+                    "The IP address of the service.",
+                ),
+                col(
+                    "External-IP",
+                    "string",
+                    "",
+                    0,
+                    "The external IP address of the service.",
+                ),
+                col("Port(s)", "string", "", 0, "The ports the service exposes."),
+                age,
+                col(
+                    "Selector",
+                    "string",
+                    "",
+                    1,
+                    "The labels the service selects pods by.",
+                ),
+            ],
+            service_row,
+        ),
+        "replicasets" => (
+            vec![
+                name,
+                col("Desired", "integer", "", 0, "Number of desired pods."),
+                col("Current", "integer", "", 0, "Number of actual pods."),
+                col("Ready", "integer", "", 0, "Number of pods ready."),
+                age,
+                col(
+                    "Containers",
+                    "string",
+                    "",
+                    1,
+                    "Names of each container in the template.",
+                ),
+                col(
+                    "Images",
+                    "string",
+                    "",
+                    1,
+                    "Images referenced by each container in the template.",
+                ),
+                col("Selector", "string", "", 1, "Label selector for pods."),
+            ],
+            replicaset_row,
+        ),
+        "daemonsets" => (
+            vec![
+                name,
+                col(
+                    "Desired",
+                    "integer",
+                    "",
+                    0,
+                    "The total number of nodes that should be running the daemon pod.",
+                ),
+                col(
+                    "Current",
+                    "integer",
+                    "",
+                    0,
+                    "The number of nodes running at least one daemon pod.",
+                ),
+                col(
+                    "Ready",
+                    "integer",
+                    "",
+                    0,
+                    "The number of nodes running a Ready daemon pod.",
+                ),
+                col(
+                    "Up-to-date",
+                    "integer",
+                    "",
+                    0,
+                    "The number of nodes running the updated daemon pod.",
+                ),
+                col(
+                    "Available",
+                    "integer",
+                    "",
+                    0,
+                    "The number of nodes running an available daemon pod.",
+                ),
+                col(
+                    "Node Selector",
+                    "string",
+                    "",
+                    0,
+                    "The node selector of the daemon pods.",
+                ),
+                age,
+                col(
+                    "Containers",
+                    "string",
+                    "",
+                    1,
+                    "Names of each container in the template.",
+                ),
+                col(
+                    "Images",
+                    "string",
+                    "",
+                    1,
+                    "Images referenced by each container in the template.",
+                ),
+                col("Selector", "string", "", 1, "Label selector for pods."),
+            ],
+            daemonset_row,
+        ),
+        "statefulsets" => (
+            vec![
+                name,
+                col(
+                    "Ready",
+                    "string",
+                    "",
+                    0,
+                    "Number of the pod with ready state",
+                ),
+                age,
+                col(
+                    "Containers",
+                    "string",
+                    "",
+                    1,
+                    "Names of each container in the template.",
+                ),
+                col(
+                    "Images",
+                    "string",
+                    "",
+                    1,
+                    "Images referenced by each container in the template.",
+                ),
+            ],
+            statefulset_row,
+        ),
+        "serviceaccounts" => (
+            vec![
+                name,
+                col(
+                    "Secrets",
+                    "string",
+                    "",
+                    0,
+                    "Secrets is a list of the secrets in the same namespace that pods running using this ServiceAccount are allowed to use.",
+                ),
+                age,
+            ],
+            service_account_row,
+        ),
+        "namespaces" => (
+            vec![
+                name,
+                col("Status", "string", "", 0, "The status of the namespace"),
+                age,
+            ],
+            namespace_row,
         ),
         _ => (
             vec![

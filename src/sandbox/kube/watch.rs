@@ -29,6 +29,9 @@ pub struct WatchPlan {
     pub timeout: Duration,
     pub bookmarks: bool,
     pub current_rv: u64,
+    /// `as=Table`: each object is sent as a one-row Table (Some(true) with
+    /// `includeObject=Object`).
+    pub table: Option<bool>,
 }
 
 impl WatchPlan {
@@ -50,6 +53,29 @@ impl WatchPlan {
             (false, true) => Some(EventType::Added),
             (true, false) => Some(EventType::Deleted),
             (false, false) => None,
+        }
+    }
+
+    /// An event's object as this watch sends it.
+    pub fn render(&self, object: &Value, at_unix_ms: i64) -> Value {
+        match self.table {
+            None => object.clone(),
+            Some(full) => super::table::table(
+                self.resource,
+                std::iter::once(object),
+                at_unix_ms,
+                self.current_rv,
+                None,
+                full,
+            ),
+        }
+    }
+
+    /// A watch event line.
+    pub fn line(&self, kind: &str, object: &Value, at_unix_ms: i64) -> Bytes {
+        match self.table {
+            None => event_line(kind, object),
+            Some(_) => event_line(kind, &self.render(object, at_unix_ms)),
         }
     }
 
@@ -107,7 +133,7 @@ pub fn respond(plan: WatchPlan) -> Response {
                             plan.current_rv = ev.rv;
                         }
                         if let Some(kind) = plan.sees(&ev).filter(|_| ev.rv > plan.after_rv) {
-                            let line = event_line(kind.as_str(), &ev.object);
+                            let line = plan.line(kind.as_str(), &ev.object, ev.at_unix_ms);
                             return Some((
                                 Ok::<Bytes, std::io::Error>(line),
                                 (plan, deadline, last_bookmark),

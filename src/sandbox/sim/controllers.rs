@@ -2,17 +2,15 @@
 //! ReplicaSets and StatefulSets keep their replica count, DaemonSets keep one
 //! pod per node; each writes its status. PodDisruptionBudget status too.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 
 use crate::sandbox::kube::eviction;
 use crate::sandbox::kube::store::meta_str;
 use crate::sandbox::state::World;
-use crate::sandbox::state::objects::{
-    controller_of, first_image, is_terminating, owner_ref, pod_from_template,
-};
+use crate::sandbox::state::events::Subject;
+use crate::sandbox::state::objects::{first_image, is_terminating, owner_ref, pod_from_template};
 use crate::sandbox::state::pod_index::PodKey;
 
 /// A pod owned by a controller: (namespace, name, ready, terminating).
@@ -35,15 +33,6 @@ fn owned_pods(world: &World, owner_uid: &str) -> Vec<PodRef> {
         .collect()
 }
 
-pub fn template_hash(template: &Value) -> String {
-    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
-    let digest = Sha256::digest(template.to_string().as_bytes());
-    digest[..10]
-        .iter()
-        .map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char)
-        .collect()
-}
-
 /// One pass of every controller. Work is proportional to what needs doing:
 /// per-owner counts come from the pod index, and pods are only looked at
 /// for controllers whose pod count is off (or DaemonSets after node changes).
@@ -51,13 +40,14 @@ pub fn template_hash(template: &Value) -> String {
 /// own pods as they were when the pass reached it.
 pub fn run(world: &mut World) {
     super::deletion::run(world);
-    deployments(world);
+    let deployments = super::deployments::run(world);
     replicasets(world);
     if std::mem::take(&mut world.daemonsets_dirty) {
         daemonsets(world);
     }
     statefulsets(world);
     statuses(world);
+    super::deployments::statuses(world, deployments);
     budgets(world);
     endpoints(world);
 }
@@ -143,92 +133,6 @@ fn endpoints(world: &mut World) {
     }
 }
 
-fn deployments(world: &mut World) {
-    let deps: Vec<(String, String, String, u64, u64)> = world
-        .kube
-        .list("deployments", None)
-        .filter(|(_, d)| !is_terminating(d))
-        .map(|(k, d)| {
-            (
-                k.0.to_string(),
-                k.1.to_string(),
-                meta_str(d, "uid").to_string(),
-                d["spec"]["replicas"].as_u64().unwrap_or(1),
-                d["metadata"]["generation"].as_u64().unwrap_or(1),
-            )
-        })
-        .collect();
-    for (ns, name, uid, replicas, generation) in deps {
-        let hash = match world.template_hashes.get(&uid) {
-            Some((g, h)) if *g == generation => h.clone(),
-            _ => {
-                let d = world
-                    .kube
-                    .get("deployments", &ns, &name)
-                    .expect("listed above");
-                let h = template_hash(&d["spec"]["template"]);
-                world
-                    .template_hashes
-                    .insert(uid.clone(), (generation, h.clone()));
-                h
-            }
-        };
-        let rs_name = format!("{name}-{hash}");
-        let owned: Vec<(String, u64)> = world
-            .kube
-            .list("replicasets", Some(&ns))
-            .filter(|(_, rs)| controller_of(rs).is_some_and(|(_, _, u)| u == uid))
-            .map(|(_, rs)| {
-                (
-                    meta_str(rs, "name").to_string(),
-                    rs["spec"]["replicas"].as_u64().unwrap_or(0),
-                )
-            })
-            .collect();
-        for (old, count) in &owned {
-            if *old != rs_name && *count != 0 {
-                world.kube.modify("replicasets", &ns, old, |rs| {
-                    rs["spec"]["replicas"] = json!(0);
-                    true
-                });
-            }
-        }
-        match owned.iter().find(|(n, _)| *n == rs_name) {
-            Some((_, count)) if *count == replicas => {}
-            Some(_) => {
-                world.kube.modify("replicasets", &ns, &rs_name, |rs| {
-                    rs["spec"]["replicas"] = json!(replicas);
-                    true
-                });
-            }
-            None => {
-                let d = world
-                    .kube
-                    .get("deployments", &ns, &name)
-                    .expect("listed above");
-                let mut template = d["spec"]["template"].clone();
-                let mut selector = d["spec"]["selector"].clone();
-                template["metadata"]["labels"]["pod-template-hash"] = json!(hash);
-                selector["matchLabels"]["pod-template-hash"] = json!(hash);
-                let rs = json!({
-                    "apiVersion": "apps/v1",
-                    "kind": "ReplicaSet",
-                    "metadata": {
-                        "name": rs_name,
-                        "namespace": ns,
-                        "labels": template["metadata"]["labels"].clone(),
-                        "ownerReferences": owner_ref("apps/v1", "Deployment", &name, &uid),
-                        "annotations": {"deployment.kubernetes.io/desired-replicas": replicas.to_string()},
-                    },
-                    "spec": {"replicas": replicas, "selector": selector, "template": template},
-                    "status": {"replicas": 0},
-                });
-                world.create("replicasets", rs);
-            }
-        }
-    }
-}
-
 /// The workload a new pod belongs to: (kind, name, uid).
 type Owner<'a> = (&'a str, &'a str, &'a str);
 
@@ -295,6 +199,14 @@ fn replicasets(world: &mut World) {
                     ("ReplicaSet", &name, &uid),
                     None,
                 );
+                rs_event(
+                    world,
+                    &ns,
+                    &name,
+                    &uid,
+                    "SuccessfulCreate",
+                    format!("Created pod: {pod_name}"),
+                );
             }
         } else if live.len() > want {
             // Remove unready pods first, as the ReplicaSet controller does.
@@ -302,9 +214,36 @@ fn replicasets(world: &mut World) {
             victims.sort_by_key(|p| (p.2, p.1.clone()));
             for p in victims.iter().take(live.len() - want) {
                 world.delete("pods", &p.0, &p.1);
+                rs_event(
+                    world,
+                    &ns,
+                    &name,
+                    &uid,
+                    "SuccessfulDelete",
+                    format!("Deleted pod: {}", p.1),
+                );
             }
         }
     }
+}
+
+/// An event about a ReplicaSet, as its controller records it.
+fn rs_event(
+    world: &mut World,
+    ns: &str,
+    name: &str,
+    uid: &str,
+    reason: &'static str,
+    message: String,
+) {
+    let subject = Subject {
+        kind: "ReplicaSet",
+        api_version: "apps/v1",
+        namespace: ns.to_string(),
+        name: name.to_string(),
+        uid: uid.to_string(),
+    };
+    world.event(subject, false, reason, message, "replicaset-controller");
 }
 
 /// Where a pod runs and its first image: typed for bound pods (the
@@ -467,8 +406,7 @@ fn statefulsets(world: &mut World) {
 }
 
 fn statuses(world: &mut World) {
-    let mut rs_counts: HashMap<String, (u64, u64)> = HashMap::new();
-    let sets: Vec<(String, String, String, Option<String>)> = world
+    let sets: Vec<(String, String, String)> = world
         .kube
         .list("replicasets", None)
         .map(|(_, rs)| {
@@ -476,17 +414,11 @@ fn statuses(world: &mut World) {
                 meta_str(rs, "namespace").to_string(),
                 meta_str(rs, "name").to_string(),
                 meta_str(rs, "uid").to_string(),
-                controller_of(rs).map(|(_, _, u)| u.to_string()),
             )
         })
         .collect();
-    for (ns, name, uid, owner) in sets {
+    for (ns, name, uid) in sets {
         let (total, ready) = world.pod_index.counts(&uid);
-        if let Some(owner) = owner {
-            let e = rs_counts.entry(owner).or_default();
-            e.0 += total;
-            e.1 += ready;
-        }
         world.kube.modify("replicasets", &ns, &name, |rs| {
             let s = json!({"replicas": total, "readyReplicas": ready, "availableReplicas": ready,
                            "fullyLabeledReplicas": total, "observedGeneration": 1});
@@ -494,42 +426,6 @@ fn statuses(world: &mut World) {
                 return false;
             }
             rs["status"] = s;
-            true
-        });
-    }
-    let deps: Vec<(String, String, String, u64)> = world
-        .kube
-        .list("deployments", None)
-        .map(|(_, d)| {
-            (
-                meta_str(d, "namespace").to_string(),
-                meta_str(d, "name").to_string(),
-                meta_str(d, "uid").to_string(),
-                d["metadata"]["generation"].as_u64().unwrap_or(1),
-            )
-        })
-        .collect();
-    for (ns, name, uid, generation) in deps {
-        let (total, ready) = rs_counts.get(&uid).copied().unwrap_or((0, 0));
-        world.kube.modify("deployments", &ns, &name, |d| {
-            let want = d["spec"]["replicas"].as_u64().unwrap_or(1);
-            let available = if ready >= want { "True" } else { "False" };
-            let mut s = json!({
-                "observedGeneration": generation,
-                "replicas": total,
-                "updatedReplicas": total,
-                "readyReplicas": ready,
-                "availableReplicas": ready,
-                "conditions": [{"type": "Available", "status": available,
-                                "reason": if ready >= want { "MinimumReplicasAvailable" } else { "MinimumReplicasUnavailable" }}],
-            });
-            if ready < total {
-                s["unavailableReplicas"] = json!(total - ready);
-            }
-            if d["status"] == s {
-                return false;
-            }
-            d["status"] = s;
             true
         });
     }

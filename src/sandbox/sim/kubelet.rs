@@ -5,6 +5,7 @@
 use serde_json::{Value, json};
 
 use super::{IMAGE_BACKOFF_MS, POD_START_MS};
+use crate::sandbox::state::events::Subject;
 use crate::sandbox::state::objects;
 use crate::sandbox::state::pod_status::PodStatus;
 use crate::sandbox::state::{PodRole, Timer, World};
@@ -67,7 +68,13 @@ pub fn node(world: &mut World, name: &str, instant: bool) {
                 format!("Node {name} status is now: NodeNotReady"),
             )
         };
-        world.event(&node, "Normal", reason, message, "kubelet");
+        world.event(
+            Subject::of(&node, "Node", "v1"),
+            false,
+            reason,
+            message,
+            "kubelet",
+        );
     }
     let uids: Vec<String> = world.nodes[name].pods.iter().cloned().collect();
     for uid in uids {
@@ -105,6 +112,14 @@ pub fn pod(world: &mut World, uid: &str, instant: bool) {
     let Some(sim) = world.pods.get(uid) else {
         return;
     };
+    if let Some(stop_at) = sim.stop_at_ms {
+        // Deleted: once its containers have stopped the kubelet removes it.
+        if stop_at <= world.now_ms {
+            let (ns, name) = (sim.ns.clone(), sim.name.clone());
+            world.delete_now("pods", &ns, &name);
+        }
+        return;
+    }
     if sim.terminating {
         return;
     }
@@ -126,6 +141,25 @@ pub fn pod(world: &mut World, uid: &str, instant: bool) {
                 sim.ready_at_ms = Some(at);
                 sim.pull_retry_at_ms = None;
             }
+            let pulled = match &image {
+                Some(image) => format!(
+                    "Successfully pulled image \"{image}\" in 2.1s (2.1s including waiting)"
+                ),
+                None => format!(
+                    "Container image \"{}\" already present on machine",
+                    world.pods[uid].image
+                ),
+            };
+            if let Some(image) = &image {
+                pod_event(
+                    world,
+                    uid,
+                    false,
+                    "Pulling",
+                    format!("Pulling image \"{image}\""),
+                );
+            }
+            pod_event(world, uid, false, "Pulled", pulled);
             if let Some(image) = image
                 && let Some(n) = world.nodes.get_mut(&node)
             {
@@ -155,7 +189,65 @@ pub fn pod(world: &mut World, uid: &str, instant: bool) {
     } else {
         (Some("ContainerCreating"), false)
     };
+    let was_waiting = sim
+        .status
+        .is_none_or(|s| s.waiting.is_some_and(|w| w != "CrashLoopBackOff"));
+    if waiting.is_none() && was_waiting {
+        let container = container_of(world, uid);
+        pod_event(
+            world,
+            uid,
+            false,
+            "Created",
+            format!("Created container {container}"),
+        );
+        pod_event(
+            world,
+            uid,
+            false,
+            "Started",
+            format!("Started container {container}"),
+        );
+    }
+    if waiting == Some("CrashLoopBackOff")
+        && world.pods[uid].status.is_none_or(|s| s.waiting != waiting)
+    {
+        let sim = &world.pods[uid];
+        let message = format!(
+            "Back-off restarting failed container {} in pod {}_{}({uid})",
+            container_of(world, uid),
+            sim.name,
+            sim.ns
+        );
+        pod_event(world, uid, true, "BackOff", message);
+    }
     report(world, uid, waiting, ready);
+}
+
+/// The name of a bound pod's first container.
+fn container_of(world: &World, uid: &str) -> String {
+    let sim = &world.pods[uid];
+    world
+        .kube
+        .get("pods", &sim.ns, &sim.name)
+        .and_then(|p| p["spec"]["containers"][0]["name"].as_str())
+        .unwrap_or("main")
+        .to_string()
+}
+
+/// Record an event about a bound pod, as its kubelet.
+fn pod_event(world: &mut World, uid: &str, warning: bool, reason: &'static str, message: String) {
+    let Some(sim) = world.pods.get(uid) else {
+        return;
+    };
+    let subject = Subject {
+        kind: "Pod",
+        api_version: "v1",
+        namespace: sim.ns.clone(),
+        name: sim.name.clone(),
+        uid: uid.to_string(),
+    };
+    world.event(subject, warning, reason, message, "kubelet");
 }
 
 /// Docker Hub refused the pull: ErrImagePull, then ImagePullBackOff, and
@@ -171,7 +263,6 @@ fn image_pull_refused(world: &mut World, uid: &str) {
         Some("ErrImagePull" | "ImagePullBackOff")
     );
     let image = sim.image.clone();
-    let about = world.kube.get("pods", &sim.ns, &sim.name).cloned();
     world.schedule(now + IMAGE_BACKOFF_MS, Timer::Pod(uid.to_string()));
     let (reason, event, message) = if first {
         (
@@ -188,9 +279,16 @@ fn image_pull_refused(world: &mut World, uid: &str) {
             format!("Back-off pulling image \"{image}\""),
         )
     };
-    if let Some(about) = about {
-        world.event(&about, "Warning", event, message, "kubelet");
+    if first {
+        pod_event(
+            world,
+            uid,
+            false,
+            "Pulling",
+            format!("Pulling image \"{image}\""),
+        );
     }
+    pod_event(world, uid, true, event, message);
     report(world, uid, Some(reason), false);
 }
 

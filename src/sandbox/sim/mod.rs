@@ -6,6 +6,7 @@
 pub mod controllers;
 pub mod controlplane;
 pub mod deletion;
+pub mod deployments;
 pub mod kubelet;
 pub mod nodegroup_update;
 pub mod nodes;
@@ -38,7 +39,7 @@ pub fn advance_to(world: &mut World, target: u64) {
     world.now_ms = world.now_ms.max(target);
     step(world, false);
     if world.kube.has_watchers() {
-        world.publish_pod_statuses();
+        world.publish();
     }
 }
 
@@ -61,6 +62,7 @@ pub fn settle(world: &mut World) {
 /// Process every due timer, then run controllers and the scheduler if
 /// anything changed, until nothing more is due now.
 fn step(world: &mut World, instant: bool) {
+    world.kube.now_unix_ms = world.epoch_ms + world.now_ms as i64;
     for _ in 0..16 {
         let mut progressed = false;
         while let Some((at, _)) = world.timers.first() {

@@ -75,6 +75,7 @@ pub fn launch_node(world: &mut World, nodegroup: &str, version: &str, release: &
             release: release.to_string(),
             boot_at_ms: world.now_ms + super::NODE_BOOT_MS,
             reported_ready: None,
+            cordoned: false,
             used_cpu: 0,
             used_memory: 0,
             used_pods: 0,
@@ -111,7 +112,8 @@ pub fn terminate_node(world: &mut World, name: &str) {
     world.delete("nodes", "", name);
 }
 
-/// Delete a pod regardless of finalizers (its node is gone).
+/// Delete a pod at once, regardless of finalizers and its grace period
+/// (its node is gone, or the update is forced).
 pub fn force_delete_pod(world: &mut World, ns: &str, name: &str) {
     world.kube.modify("pods", ns, name, |p| {
         let had = !p["metadata"]["finalizers"].is_null();
@@ -120,5 +122,5 @@ pub fn force_delete_pod(world: &mut World, ns: &str, name: &str) {
             .map(|m| m.remove("finalizers"));
         had
     });
-    world.delete("pods", ns, name);
+    world.delete_now("pods", ns, name);
 }

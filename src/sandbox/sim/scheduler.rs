@@ -5,6 +5,7 @@
 use serde_json::Value;
 
 use crate::sandbox::state::World;
+use crate::sandbox::state::events::Subject;
 
 pub fn tolerates(tolerations: &Value, taint: &Value) -> bool {
     let Some(ts) = tolerations.as_array() else {
@@ -103,6 +104,15 @@ pub fn run(world: &mut World) {
             true
         });
         if let Some(mut bound) = world.unscheduled.remove(&key) {
+            let message = format!("Successfully assigned {ns}/{name} to {node}");
+            let subject = Subject {
+                kind: "Pod",
+                api_version: "v1",
+                namespace: ns.clone(),
+                name: name.clone(),
+                uid: bound.uid.clone(),
+            };
+            world.event(subject, false, "Scheduled", message, "default-scheduler");
             bound.node = node;
             world.account_bind(bound);
         }
@@ -122,14 +132,15 @@ fn mark_unschedulable(world: &mut World, ns: &str, name: &str) {
         }]);
         true
     });
-    if first && let Some(pod) = world.kube.get("pods", ns, name).cloned() {
+    if first && let Some(pod) = world.kube.get("pods", ns, name) {
+        let subject = Subject::of(pod, "Pod", "v1");
         let nodes = world.nodes.len();
         let message = format!(
             "0/{nodes} nodes are available: no Ready, schedulable node has room for the pod or is tolerated by it."
         );
         world.event(
-            &pod,
-            "Warning",
+            subject,
+            true,
             "FailedScheduling",
             message,
             "default-scheduler",

@@ -67,6 +67,7 @@ impl World {
             budget_index: Default::default(),
             timers: Default::default(),
             addons_changed: false,
+            events: Default::default(),
         };
         world.kube.set_quiet(true);
         let created = world.now_ts();
@@ -177,6 +178,11 @@ impl World {
             if !d.tolerations.is_empty() {
                 t["spec"]["tolerations"] = tolerations(&d.tolerations);
             }
+            termination(
+                &mut t,
+                d.pre_stop_seconds,
+                d.termination_grace_period_seconds,
+            );
             if d.empty_dir {
                 t["spec"]["volumes"] = json!([{"name": "scratch", "emptyDir": {}}]);
                 t["spec"]["containers"][0]["volumeMounts"] =
@@ -206,6 +212,12 @@ impl World {
                 &s.image,
                 &s.requests.cpu,
                 &s.requests.memory,
+            );
+            let mut t = t;
+            termination(
+                &mut t,
+                s.pre_stop_seconds,
+                s.termination_grace_period_seconds,
             );
             let mut obj = json!({
                 "apiVersion": "apps/v1",
@@ -249,6 +261,11 @@ impl World {
                 &p.requests.cpu,
                 &p.requests.memory,
             );
+            termination(
+                &mut t,
+                p.pre_stop_seconds,
+                p.termination_grace_period_seconds,
+            );
             if let Some(node) = &p.node {
                 t["spec"]["nodeName"] = json!(node);
             }
@@ -263,6 +280,17 @@ impl World {
         world.publish_pod_statuses();
         world.kube.set_quiet(false);
         world
+    }
+}
+
+/// A fixture's preStop delay and grace period, written into a pod template.
+fn termination(template: &mut Value, pre_stop_s: Option<u64>, grace_s: Option<u64>) {
+    if let Some(s) = pre_stop_s {
+        template["spec"]["containers"][0]["lifecycle"] =
+            json!({"preStop": {"exec": {"command": ["/bin/sh", "-c", format!("sleep {s}")]}}});
+    }
+    if let Some(g) = grace_s {
+        template["spec"]["terminationGracePeriodSeconds"] = json!(g);
     }
 }
 

@@ -8,6 +8,7 @@ pub mod budget_index;
 pub use bootstrap::pdb_object as bootstrap_pdb;
 pub mod catalog;
 pub mod cluster;
+pub mod events;
 pub mod instance_types;
 pub mod nodegroups;
 pub mod objects;
@@ -59,6 +60,8 @@ pub struct NodeSim {
     pub boot_at_ms: u64,
     /// Readiness last written to the Node object.
     pub reported_ready: Option<bool>,
+    /// `spec.unschedulable` as its kubelet last saw it.
+    pub cordoned: bool,
     pub used_cpu: u64,
     pub used_memory: u64,
     pub used_pods: u32,
@@ -85,8 +88,11 @@ pub struct PodSim {
     pub daemon: bool,
     /// When the scheduler (or its creator) bound it.
     pub bound_ms: u64,
-    /// Deleted but held by a finalizer.
+    /// Deleted (in its grace period, or held by a finalizer).
     pub terminating: bool,
+    /// When its containers will have stopped after a graceful delete; the
+    /// kubelet then removes the pod.
+    pub stop_at_ms: Option<u64>,
     /// When the containers are up (None while the image cannot be pulled).
     pub ready_at_ms: Option<u64>,
     pub pull_retry_at_ms: Option<u64>,
@@ -257,6 +263,8 @@ pub struct World {
     pub timers: BTreeSet<(u64, Timer)>,
     /// Bumped whenever an add-on version changes (nodes re-check networking).
     pub addons_changed: bool,
+    /// Events recorded by the simulated components.
+    pub events: events::Events,
 }
 
 impl World {
@@ -310,6 +318,7 @@ impl World {
             obj["metadata"]["creationTimestamp"] = Value::String(self.now_ts());
         }
         let pod = (resource == "pods").then(|| NewPod::of(&obj));
+        let namespace = (resource == "namespaces").then(|| meta_str(&obj, "name").to_string());
         let budgeted = matches!(resource, "pods" | "poddisruptionbudgets").then(|| {
             let (ns, name) = (meta_str(&obj, "namespace"), meta_str(&obj, "name"));
             (ns.to_string(), name.to_string())
@@ -318,7 +327,23 @@ impl World {
         if let Some((ns, name)) = budgeted {
             self.index_budgets(resource, &ns, &name);
         }
+        if let Some(ns) = namespace {
+            self.default_service_account(&ns);
+        }
         self.created(resource, pod);
+    }
+
+    /// The service account controller: every namespace has `default`.
+    fn default_service_account(&mut self, ns: &str) {
+        if self.kube.contains("serviceaccounts", ns, "default") {
+            return;
+        }
+        let sa = serde_json::json!({
+            "apiVersion": "v1",
+            "kind": "ServiceAccount",
+            "metadata": {"name": "default", "namespace": ns},
+        });
+        self.create("serviceaccounts", sa);
     }
 
     /// Keep the budget index in step with a created or changed pod or budget.
@@ -355,6 +380,9 @@ impl World {
     /// Bookkeeping for an object an API client created.
     pub fn after_create(&mut self, resource: &str, obj: &Value) {
         self.index_budgets(resource, meta_str(obj, "namespace"), meta_str(obj, "name"));
+        if resource == "namespaces" {
+            self.default_service_account(meta_str(obj, "name"));
+        }
         let pod = (resource == "pods").then(|| NewPod::of(obj));
         self.created(resource, pod);
     }
@@ -398,6 +426,7 @@ impl World {
                 daemon: pod.daemon,
                 bound_ms: self.now_ms,
                 terminating: false,
+                stop_at_ms: None,
                 ready_at_ms: None,
                 pull_retry_at_ms: Some(self.now_ms),
                 status: None,
@@ -421,6 +450,12 @@ impl World {
         if ready_may_change && self.pod_index.set_ready(&sim.ns, &sim.name, status.ready) {
             self.dirty = true;
         }
+    }
+
+    /// Bring what clients read up to date: pod statuses and events.
+    pub fn publish(&mut self) {
+        self.publish_pod_statuses();
+        self.publish_events();
     }
 
     /// Write every kubelet status not yet in its pod's JSON. Called before
@@ -485,9 +520,65 @@ impl World {
         }
     }
 
-    /// Remove an object and undo its bookkeeping. Objects with finalizers
-    /// only get a deletionTimestamp (they stay Terminating).
+    /// Delete an object as the API server does: a pod on a node gets its
+    /// grace period (`spec.terminationGracePeriodSeconds`), others go now.
     pub fn delete(&mut self, resource: &'static str, ns: &str, name: &str) -> Option<Value> {
+        if resource == "pods" {
+            return self.delete_pod(ns, name, None);
+        }
+        self.delete_now(resource, ns, name)
+    }
+
+    /// Delete a pod with `grace` seconds (None: the pod's own period). A pod
+    /// its kubelet runs gets a deletionTimestamp at the end of the period and
+    /// stays, Terminating, until its containers stop (preStop hook, then
+    /// SIGTERM); the kubelet then removes it. A pod on no node, or a grace of
+    /// 0 (`--force`), goes at once. A second delete may only shorten the wait.
+    pub fn delete_pod(&mut self, ns: &str, name: &str, grace: Option<u64>) -> Option<Value> {
+        let pod = self.kube.get("pods", ns, name)?;
+        let uid = meta_str(pod, "uid").to_string();
+        let grace_s = grace.unwrap_or_else(|| objects::grace_period_s(pod));
+        let Some(sim) = self.pods.get(&uid).filter(|_| grace_s > 0) else {
+            return self.delete_now("pods", ns, name);
+        };
+        let now = self.now_ms;
+        let stop_at = now + objects::stop_ms(pod).min(grace_s * 1000);
+        if sim.stop_at_ms.is_some_and(|t| t <= stop_at) {
+            return Some(pod.clone());
+        }
+        let first = sim.stop_at_ms.is_none();
+        let deadline = self.ts(now + grace_s * 1000);
+        self.kube.modify("pods", ns, name, |p| {
+            p["metadata"]["deletionTimestamp"] = Value::String(deadline);
+            p["metadata"]["deletionGracePeriodSeconds"] = Value::from(grace_s);
+            true
+        });
+        if let Some(sim) = self.pods.get_mut(&uid) {
+            sim.stop_at_ms = Some(stop_at);
+            sim.terminating = true;
+        }
+        self.pod_index.set_terminating(ns, name);
+        self.timers.insert((stop_at, Timer::Pod(uid)));
+        self.dirty = true;
+        let pod = self.kube.get("pods", ns, name)?;
+        if first {
+            let subject = events::Subject::of(pod, "Pod", "v1");
+            for (container, _) in objects::container_names(pod) {
+                self.event(
+                    subject.clone(),
+                    false,
+                    "Killing",
+                    format!("Stopping container {container}"),
+                    "kubelet",
+                );
+            }
+        }
+        self.kube.get("pods", ns, name).cloned()
+    }
+
+    /// Remove an object now and undo its bookkeeping. Objects with
+    /// finalizers only get a deletionTimestamp (they stay Terminating).
+    pub fn delete_now(&mut self, resource: &'static str, ns: &str, name: &str) -> Option<Value> {
         if resource == "namespaces" {
             return self.terminate_namespace(name);
         }
@@ -555,6 +646,14 @@ impl World {
         Some(obj)
     }
 
+    /// Whether a deleted pod's containers are still stopping.
+    fn stopping(&self, pod: &Value) -> bool {
+        self.pods
+            .get(meta_str(pod, "uid"))
+            .and_then(|s| s.stop_at_ms)
+            .is_some_and(|t| t > self.now_ms)
+    }
+
     /// A namespace is only marked Terminating: the namespace controller
     /// (`sim::deletion`) empties it, then removes it.
     fn terminate_namespace(&mut self, name: &str) -> Option<Value> {
@@ -585,63 +684,76 @@ impl World {
             let obj = obj.clone();
             self.index_pod(&obj);
         }
+        if resource == "nodes" {
+            self.cordon_changed(name);
+        }
         let Some(obj) = self.kube.get(resource, ns, name) else {
             return;
         };
-        // An object being deleted whose last finalizer was removed goes away.
+        // An object being deleted whose last finalizer was removed goes away
+        // (a pod once its containers have stopped).
         let terminating = !obj["metadata"]["deletionTimestamp"].is_null();
         let no_finalizers = obj["metadata"]["finalizers"]
             .as_array()
             .is_none_or(|f| f.is_empty());
-        if terminating && no_finalizers {
-            self.delete(resource, ns, name);
+        if terminating && no_finalizers && !(resource == "pods" && self.stopping(obj)) {
+            self.delete_now(resource, ns, name);
         }
     }
 
-    /// Record a core/v1 Event about an object, as the kubelet, scheduler or
-    /// node controller would.
+    /// After a node's `spec.unschedulable` may have changed (a cordon or
+    /// uncordon): its kubelet records NodeNotSchedulable or NodeSchedulable.
+    pub fn cordon_changed(&mut self, name: &str) {
+        let Some(node) = self.kube.get("nodes", "", name) else {
+            return;
+        };
+        let cordoned = node["spec"]["unschedulable"] == true;
+        let subject = events::Subject::of(node, "Node", "v1");
+        let Some(sim) = self.nodes.get_mut(name) else {
+            return;
+        };
+        if std::mem::replace(&mut sim.cordoned, cordoned) == cordoned {
+            return;
+        }
+        let status = if cordoned {
+            "NodeNotSchedulable"
+        } else {
+            "NodeSchedulable"
+        };
+        let message = format!("Node {name} status is now: {status}");
+        self.event(subject, false, status, message, "kubelet");
+    }
+
+    /// Record a core/v1 Event, as the kubelet, scheduler or a controller
+    /// would. Events about the world being built are not kept: on a real
+    /// cluster they would have expired long ago.
     pub fn event(
         &mut self,
-        about: &Value,
-        type_: &str,
-        reason: &str,
+        subject: events::Subject,
+        warning: bool,
+        reason: &'static str,
         message: String,
-        component: &str,
+        component: &'static str,
     ) {
-        let ns = match meta_str(about, "namespace") {
-            "" => "default".to_string(),
-            ns => ns.to_string(),
-        };
-        let name = format!(
-            "{}.{}",
-            meta_str(about, "name"),
-            &self.uid().replace('-', "")[..16]
-        );
-        let now = self.now_ts();
-        let obj = serde_json::json!({
-            "apiVersion": "v1",
-            "kind": "Event",
-            "metadata": {"name": name, "namespace": ns},
-            "involvedObject": {
-                "kind": about["kind"].clone(),
-                "apiVersion": about["apiVersion"].clone(),
-                "namespace": about["metadata"]["namespace"].clone(),
-                "name": about["metadata"]["name"].clone(),
-                "uid": about["metadata"]["uid"].clone(),
-            },
-            "reason": reason,
-            "message": message,
-            "type": type_,
-            "source": {"component": component},
-            "reportingComponent": component,
-            "firstTimestamp": now,
-            "lastTimestamp": now,
-            "count": 1,
+        if self.kube.is_quiet() {
+            return;
+        }
+        self.events.record(events::Event {
+            at_ms: self.now_ms,
+            warning,
+            reason,
+            message,
+            component,
+            subject,
         });
-        // Events change nothing the controllers look at.
-        let dirty = self.dirty;
-        self.create("events", obj);
-        self.dirty = dirty;
+    }
+
+    /// Write recorded events into the store (before clients read).
+    pub fn publish_events(&mut self) {
+        if self.events.has_pending() {
+            self.events
+                .publish(&mut self.kube, self.epoch_ms, self.now_ms);
+        }
     }
 
     pub fn addon_version(&self, name: &str) -> Option<&str> {

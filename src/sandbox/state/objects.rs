@@ -302,6 +302,45 @@ pub fn pod_from_template(
     ])
 }
 
+/// `spec.terminationGracePeriodSeconds` (30 when unset, as defaulted).
+pub fn grace_period_s(pod: &Value) -> u64 {
+    pod["spec"]["terminationGracePeriodSeconds"]
+        .as_u64()
+        .unwrap_or(30)
+}
+
+/// A container's exit after SIGTERM, once its preStop hook has run.
+pub const SIGTERM_EXIT_MS: u64 = 1_000;
+
+/// How long a pod's containers take to stop once deleted: the longest
+/// preStop hook (a `sleep` action, or an exec of `sleep N`) plus the exit
+/// after SIGTERM. The grace period caps it.
+pub fn stop_ms(pod: &Value) -> u64 {
+    let hook_s = |c: &Value| -> u64 {
+        let pre = &c["lifecycle"]["preStop"];
+        if let Some(s) = pre["sleep"]["seconds"].as_u64() {
+            return s;
+        }
+        // ["sleep", "20"] or ["/bin/sh", "-c", "sleep 20"].
+        let words: Vec<&str> = pre["exec"]["command"]
+            .as_array()
+            .map(|a| a.iter().filter_map(Value::as_str).collect::<Vec<_>>())
+            .unwrap_or_default()
+            .iter()
+            .flat_map(|w| w.split_whitespace())
+            .collect();
+        words
+            .windows(2)
+            .find(|w| w[0].ends_with("sleep"))
+            .and_then(|w| w[1].parse().ok())
+            .unwrap_or(0)
+    };
+    let hook = pod["spec"]["containers"]
+        .as_array()
+        .map_or(0, |cs| cs.iter().map(hook_s).max().unwrap_or(0));
+    hook * 1000 + SIGTERM_EXIT_MS
+}
+
 /// The image of a pod's first container.
 pub fn first_image(pod: &Value) -> &str {
     pod["spec"]["containers"][0]["image"].as_str().unwrap_or("")
@@ -340,4 +379,26 @@ pub fn namespace(name: &str, created: &str) -> Value {
         "spec": {"finalizers": ["kubernetes"]},
         "status": {"phase": "Active"},
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stop_time_is_the_longest_pre_stop_hook_plus_the_exit() {
+        let pod = |lifecycle: Value| json!({"spec": {"containers": [{"name": "a"}, {"name": "b", "lifecycle": lifecycle}]}});
+        assert_eq!(stop_ms(&pod(Value::Null)), SIGTERM_EXIT_MS);
+        let exec = json!({"preStop": {"exec": {"command": ["/bin/sh", "-c", "sleep 20"]}}});
+        assert_eq!(stop_ms(&pod(exec)), 20_000 + SIGTERM_EXIT_MS);
+        let argv = json!({"preStop": {"exec": {"command": ["sleep", "7"]}}});
+        assert_eq!(stop_ms(&pod(argv)), 7_000 + SIGTERM_EXIT_MS);
+        let sleep = json!({"preStop": {"sleep": {"seconds": 15}}});
+        assert_eq!(stop_ms(&pod(sleep)), 15_000 + SIGTERM_EXIT_MS);
+        assert_eq!(grace_period_s(&pod(Value::Null)), 30);
+        assert_eq!(
+            grace_period_s(&json!({"spec": {"terminationGracePeriodSeconds": 5}})),
+            5
+        );
+    }
 }

@@ -105,6 +105,22 @@ impl PodIndex {
         true
     }
 
+    /// Mark a pod as being deleted: it stops counting for its owner.
+    pub fn set_terminating(&mut self, ns: &str, name: &str) {
+        let Some(m) = self.meta.get_mut(&(ns.to_string(), name.to_string())) else {
+            return;
+        };
+        if std::mem::replace(&mut m.terminating, true) {
+            return;
+        }
+        if let Some(o) = &m.owner
+            && let Some(c) = self.counts.get_mut(o)
+        {
+            c.0 -= 1;
+            c.1 -= m.ready as u64;
+        }
+    }
+
     /// Undo `old`'s contribution to its owner's entries.
     fn forget(&mut self, key: &PodKey, old: &PodMeta) {
         let Some(o) = &old.owner else {
@@ -132,6 +148,11 @@ impl PodIndex {
     /// Pods whose controller is `owner_uid`, in (namespace, name) order.
     pub fn owned(&self, owner_uid: &str) -> impl Iterator<Item = &PodKey> {
         self.by_owner.get(owner_uid).into_iter().flatten()
+    }
+
+    /// Pods of a controller, terminating ones included.
+    pub fn owned_count(&self, owner_uid: &str) -> usize {
+        self.by_owner.get(owner_uid).map_or(0, BTreeSet::len)
     }
 
     /// (live, ready) pods of a controller.
@@ -173,6 +194,10 @@ mod tests {
         assert_eq!(ix.counts("rs"), (2, 1));
         ix.set_ready("ns", "a", true);
         assert_eq!(ix.counts("rs"), (2, 2));
+        ix.set_terminating("ns", "b");
+        assert_eq!(ix.counts("rs"), (1, 1));
+        ix.set_terminating("ns", "b");
+        assert_eq!(ix.counts("rs"), (1, 1), "only the first mark counts");
         ix.set(key("b"), meta("rs", true, true));
         assert_eq!(ix.counts("rs"), (1, 1));
         assert_eq!(ix.owned("rs").count(), 2, "terminating pods stay owned");

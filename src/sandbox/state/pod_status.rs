@@ -11,6 +11,9 @@ use serde_json::{Value, json};
 
 use super::objects::{container_names, timestamp};
 
+/// How long a crash-looping container ran before it last exited.
+pub const CRASH_RUN_MS: u64 = 30_000;
+
 /// What the kubelet last reported for a pod's containers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PodStatus {
@@ -80,9 +83,21 @@ impl PodStatus {
                         json!({"waiting": {"reason": reason, "message": waiting_message(reason, name, image)}})
                     }
                 };
+                let mut last = json!({});
+                if self.waiting == Some("CrashLoopBackOff") {
+                    // The run that just failed: what `logs --previous` reads.
+                    last = json!({"terminated": {
+                        "exitCode": 1,
+                        "reason": "Error",
+                        "startedAt": timestamp(epoch_ms - CRASH_RUN_MS as i64, self.changed_ms),
+                        "finishedAt": now,
+                        "containerID": format!("containerd://{:064x}", self.changed_ms),
+                    }});
+                }
                 json!({
                     "name": name,
                     "image": image,
+                    "lastState": last,
                     "imageID": if running { format!("{image}@sha256:{}", "0".repeat(64)) } else { String::new() },
                     "ready": ready,
                     "started": running,
@@ -110,6 +125,13 @@ impl PodStatus {
         ];
         if !ready && running {
             conditions[2]["reason"] = json!("ContainersNotReady");
+        }
+        // Set by the eviction API, not the kubelet: kept.
+        if let Some(c) = status["conditions"]
+            .as_array()
+            .and_then(|cs| cs.iter().find(|c| c["type"] == "DisruptionTarget"))
+        {
+            conditions.push(c.clone());
         }
         status["conditions"] = Value::Array(conditions);
     }
