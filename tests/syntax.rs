@@ -707,6 +707,8 @@ fn the_playbook_covers_the_upgrade_stages() {
     assert_eq!(
         ids,
         [
+            "add-ons-catch-up-with-the-control-plane",
+            "nodegroups-catch-up-with-the-control-plane",
             "control-plane-to-hop",
             "add-ons-for-hop",
             "nodegroups-to-hop"
