@@ -348,47 +348,76 @@ async fn kube_proxy_outside_the_skew_policy_breaks_service_traffic_but_nodes_sta
     sb.shutdown().await;
 }
 
-/// A forced rotation past a blocking budget leaves no node behind with
-/// EKS's update taint or a cordon.
-#[tokio::test]
-async fn a_forced_rotation_leaves_no_update_taint_behind() {
-    let sb = frozen("pdb-blocked.yaml").await;
-    let eks = eks(&sb);
-    control_plane_and_kube_proxy_to_1_29(&sb, &eks).await;
-    eks.update_nodegroup_version()
-        .cluster_name("demo")
-        .nodegroup_name("general")
-        .force(true)
-        .send()
-        .await
-        .unwrap();
-    sb.advance(Duration::from_secs(60 * 60));
-    let general: Vec<_> = sb
-        .nodes()
+/// Nodes with EKS's update taint on them.
+fn update_tainted(sb: &runbook::sandbox::Sandbox) -> Vec<String> {
+    sb.nodes()
         .into_iter()
-        .filter(|n| n.nodegroup == "general")
-        .collect();
-    assert!(
-        general
-            .iter()
-            .all(|n| n.version == "1.29" && n.ready && !n.unschedulable),
-        "{general:?}"
-    );
-    for n in sb.nodes() {
-        let node = sb.kube_object("nodes", "", &n.name).unwrap();
-        let taints = node["spec"]["taints"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default();
-        assert!(
-            !taints
-                .iter()
-                .any(|t| t["key"] == "eks.amazonaws.com/nodegroup"),
-            "{}: {taints:?}",
-            n.name
+        .filter(|n| {
+            let node = sb.kube_object("nodes", "", &n.name).unwrap();
+            node["spec"]["taints"]
+                .as_array()
+                .is_some_and(|ts| ts.iter().any(|t| t["key"] == "eks.amazonaws.com/nodegroup"))
+        })
+        .map(|n| n.name)
+        .collect()
+}
+
+/// A rotation that fails on a blocking budget leaves the old nodes tainted;
+/// whatever update then completes, forced or another team's rollback to the
+/// old version (which keeps those very nodes), no node that stays in the
+/// nodegroup keeps EKS's update taint.
+#[tokio::test]
+async fn a_completed_rotation_leaves_no_update_taint_behind() {
+    for retry in ["forced", "rollback"] {
+        let sb = frozen("pdb-blocked.yaml").await;
+        let eks = eks(&sb);
+        control_plane_and_kube_proxy_to_1_29(&sb, &eks).await;
+        eks.update_nodegroup_version()
+            .cluster_name("demo")
+            .nodegroup_name("general")
+            .send()
+            .await
+            .unwrap();
+        sb.advance(Duration::from_secs(30 * 60));
+        assert_eq!(
+            update_tainted(&sb).len(),
+            3,
+            "the failed update tainted the old nodes"
         );
+        let want = match retry {
+            "forced" => {
+                eks.update_nodegroup_version()
+                    .cluster_name("demo")
+                    .nodegroup_name("general")
+                    .force(true)
+                    .send()
+                    .await
+                    .unwrap();
+                "1.29"
+            }
+            _ => {
+                assert!(sb.trigger_external_rollback("general", "1.28").is_some());
+                "1.28"
+            }
+        };
+        sb.advance(Duration::from_secs(60 * 60));
+        let general: Vec<_> = sb
+            .nodes()
+            .into_iter()
+            .filter(|n| n.nodegroup == "general")
+            .collect();
+        assert_eq!(general.len(), 3, "{retry}: {general:?}");
+        assert!(
+            general.iter().all(|n| n.version == want && n.ready),
+            "{retry}: {general:?}"
+        );
+        // A forced retry replaced every node; the rollback kept the node the
+        // failed drain cordoned, and its cordon with it.
+        let cordoned = general.iter().filter(|n| n.unschedulable).count();
+        assert_eq!(cordoned, usize::from(retry == "rollback"), "{general:?}");
+        assert_eq!(update_tainted(&sb), Vec::<String>::new(), "{retry}");
+        sb.shutdown().await;
     }
-    sb.shutdown().await;
 }
 
 /// As the API server does: an object modified into a watch's selector

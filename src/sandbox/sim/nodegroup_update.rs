@@ -318,6 +318,24 @@ fn taint_unschedulable(world: &mut World, node: &str) {
     }
 }
 
+fn untaint(world: &mut World, node: &str) {
+    let changed = world.kube.modify("nodes", "", node, |n| {
+        let Some(ts) = n["spec"]["taints"].as_array_mut() else {
+            return false;
+        };
+        let before = ts.len();
+        ts.retain(|t| t["key"] != UPDATE_TAINT_KEY);
+        let (removed, empty) = (ts.len() < before, ts.is_empty());
+        if empty && let Some(spec) = n["spec"].as_object_mut() {
+            spec.remove("taints");
+        }
+        removed
+    });
+    if changed {
+        world.dirty = true;
+    }
+}
+
 fn cordon(world: &mut World, node: &str) {
     let changed = world.kube.modify("nodes", "", node, |n| {
         if n["spec"]["unschedulable"] == true {
@@ -401,6 +419,13 @@ fn fail_with(
 fn finish(world: &mut World, nodegroup: &str, ro: &Rollout) {
     if let Some(u) = world.updates.iter_mut().find(|u| u.id == ro.update_id) {
         u.status = UpdateStatus::Successful;
+    }
+    // Nodes that stay are the nodegroup's nodes now: none keeps the update
+    // taint, even one an earlier, failed update put there while these nodes
+    // were the old ones (e.g. before a rollback to their version).
+    let (_, stay) = split(world, nodegroup, ro);
+    for name in stay {
+        untaint(world, &name);
     }
     if let Some(ng) = world.nodegroups.get_mut(nodegroup) {
         ng.rollout = None;
