@@ -224,7 +224,7 @@ async fn dispatch(shared: &Arc<Shared>, req: Request) -> (Api, Response) {
             let resp = fault_response(api, f);
             // A faulted request never reached the handlers: nothing changed.
             record(
-                &shared,
+                shared,
                 api,
                 &method,
                 &path,
@@ -240,7 +240,7 @@ async fn dispatch(shared: &Arc<Shared>, req: Request) -> (Api, Response) {
         Err(e) => {
             let resp =
                 KubeError::bad_request(format!("cannot read request body: {e}")).into_response();
-            record(&shared, api, &method, &path, &raw_query, mutating, 400);
+            record(shared, api, &method, &path, &raw_query, mutating, 400);
             return (api, resp);
         }
     };
@@ -288,7 +288,7 @@ async fn dispatch(shared: &Arc<Shared>, req: Request) -> (Api, Response) {
         }
     };
     record(
-        &shared,
+        shared,
         api,
         &method,
         &path,

@@ -16,7 +16,7 @@ fn encode(offset: usize) -> String {
 }
 
 fn decode(token: &str) -> Option<usize> {
-    if token.len() % 2 != 0 || !token.is_ascii() {
+    if !token.len().is_multiple_of(2) || !token.is_ascii() {
         return None;
     }
     let bytes: Option<Vec<u8>> = (0..token.len())
