@@ -132,7 +132,7 @@ fn assert_none_twice(sent: &[RequestRecord]) {
 async fn exec_journals_each_mutation_the_sandbox_saw_and_writes_reports() {
     let tmp = tempfile::tempdir().unwrap();
     let (path, program) = write_runbook(tmp.path());
-    let (sandbox, cloud) = start("small.yaml").await;
+    let (sandbox, cloud) = start("demo.yaml").await;
     let durable = new_run(&RunStore::new(tmp.path().join(".runbook")), &path, &program);
     let (summary, text) = exec(&program, &cloud, &durable).await;
     assert_eq!(summary.status, RunStatus::Succeeded, "{text}");
@@ -200,7 +200,7 @@ async fn exec_journals_each_mutation_the_sandbox_saw_and_writes_reports() {
 async fn resume_after_an_interrupt_sends_no_mutation_twice() {
     let tmp = tempfile::tempdir().unwrap();
     let (path, program) = write_runbook(tmp.path());
-    let (sandbox, cloud) = start("small.yaml").await;
+    let (sandbox, cloud) = start("demo.yaml").await;
     let store = RunStore::new(tmp.path().join(".runbook"));
     let durable = new_run(&store, &path, &program);
     let id = durable.run_id();
@@ -244,7 +244,7 @@ async fn resume_after_an_interrupt_sends_no_mutation_twice() {
 async fn resume_after_a_crash_between_intent_and_result_probes_instead_of_resending() {
     let tmp = tempfile::tempdir().unwrap();
     let (path, program) = write_runbook(tmp.path());
-    let (sandbox, cloud) = start("small.yaml").await;
+    let (sandbox, cloud) = start("demo.yaml").await;
     let store = RunStore::new(tmp.path().join(".runbook"));
     let durable = new_run(&store, &path, &program);
     let id = durable.run_id();
@@ -394,7 +394,7 @@ fn exec_binary_prints_the_report_path_and_step_needs_a_terminal() {
             .arg(&runs)
             .args([
                 "--sandbox",
-                "examples/sandbox/small.yaml",
+                "examples/sandbox/demo.yaml",
                 "--time-scale",
                 "5000",
             ])
@@ -524,7 +524,7 @@ runbook cordon_all "cordon every node" {
         let mut resumed_mid_run = 0;
         for seed in 1..=20u64 {
             let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-            let fixture = fixture("small.yaml");
+            let fixture = fixture("demo.yaml");
             let sandbox = Sandbox::start(
                 fixture,
                 SandboxOptions {

@@ -183,11 +183,22 @@ fn fault_response(api: Api, fault: Fault) -> Response {
 }
 
 async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
+    let (api, mut resp) = dispatch(&shared, req).await;
+    if api == Api::Eks {
+        eks::with_request_id(&mut resp);
+    }
+    resp
+}
+
+async fn dispatch(shared: &Arc<Shared>, req: Request) -> (Api, Response) {
     let (parts, body) = req.into_parts();
     let method = parts.method.as_str().to_string();
     let path = parts.uri.path().to_string();
     let raw_query = parts.uri.query().unwrap_or("").to_string();
-    let api = if path.starts_with("/clusters") || path.starts_with("/addons") {
+    let api = if ["/clusters", "/addons", "/tags/"]
+        .iter()
+        .any(|p| path.starts_with(p))
+    {
         Api::Eks
     } else if path.starts_with("/_sandbox") {
         Api::Sandbox
@@ -195,6 +206,9 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
         Api::Kube
     };
     let query = query_map(&raw_query);
+    let query_pairs: Vec<(String, String)> = form_urlencoded::parse(raw_query.as_bytes())
+        .into_owned()
+        .collect();
     let query_dry_run = query.get("dryRun").is_some_and(|v| v == "All");
     let mut mutating = match api {
         Api::Eks => eks::is_mutating(&method, &path),
@@ -210,7 +224,7 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
             let resp = fault_response(api, f);
             // A faulted request never reached the handlers: nothing changed.
             record(
-                &shared,
+                shared,
                 api,
                 &method,
                 &path,
@@ -218,7 +232,7 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
                 false,
                 resp.status().as_u16(),
             );
-            return resp;
+            return (api, resp);
         }
     }
     let bytes = match axum::body::to_bytes(body, MAX_BODY).await {
@@ -226,8 +240,8 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
         Err(e) => {
             let resp =
                 KubeError::bad_request(format!("cannot read request body: {e}")).into_response();
-            record(&shared, api, &method, &path, &raw_query, mutating, 400);
-            return resp;
+            record(shared, api, &method, &path, &raw_query, mutating, 400);
+            return (api, resp);
         }
     };
     if api == Api::Kube && mutating && body_dry_run(&bytes) {
@@ -246,6 +260,7 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
                 method: &method,
                 segments: segments.iter().map(String::as_str).collect(),
                 query,
+                query_pairs,
                 body,
                 endpoint: &shared.endpoint,
             };
@@ -273,7 +288,7 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
         }
     };
     record(
-        &shared,
+        shared,
         api,
         &method,
         &path,
@@ -281,7 +296,7 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
         mutating,
         resp.status().as_u16(),
     );
-    resp
+    (api, resp)
 }
 
 /// DeleteOptions (and an Eviction's deleteOptions) may ask for a dry run in

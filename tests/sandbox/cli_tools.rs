@@ -216,7 +216,8 @@ async fn aws_cli_describes_and_updates_the_cluster() {
         eprintln!("skipping: aws CLI not found on PATH");
         return;
     };
-    let sb = frozen("small.yaml").await;
+    // demo.yaml: small.yaml without the ERROR insights that block an upgrade.
+    let sb = frozen("demo.yaml").await;
     let e = sb.endpoint();
     let c = json(&aws(&bin, &e, &["eks", "describe-cluster", "--name", "demo"]).await);
     assert_eq!(c["cluster"]["version"], "1.28");
@@ -316,5 +317,283 @@ async fn aws_cli_describes_and_updates_the_cluster() {
     // Credentials never reach the request log (it holds no headers at all).
     let log = serde_json::to_string(&sb.requests()).unwrap();
     assert!(!log.contains("AKIDSANDBOXEXAMPLE"));
+    sb.shutdown().await;
+}
+
+/// `aws eks ...` that must fail with the EKS error type `kind`, quoting `text`.
+async fn aws_refused(bin: &Path, endpoint: &str, args: &[&str], kind: &str, quote: &str) {
+    let out = aws(bin, endpoint, args).await;
+    let t = text(&out);
+    assert!(!out.status.success(), "{args:?} succeeded: {t}");
+    assert!(t.contains(kind) && t.contains(quote), "{args:?}: {t}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aws_cli_sees_eks_refuse_upgrades_and_roll_back_within_the_window() {
+    let Some(bin) = find("aws") else {
+        eprintln!("skipping: aws CLI not found on PATH");
+        return;
+    };
+    let update = |version: &'static str, force: bool| {
+        let mut a = vec![
+            "eks",
+            "update-cluster-version",
+            "--name",
+            "skew",
+            "--kubernetes-version",
+            version,
+        ];
+        if force {
+            a.push("--force");
+        }
+        a
+    };
+    // Nodegroups behind the control plane: refused, force or not.
+    let sb = frozen("addon-skew.yaml").await;
+    let e = sb.endpoint();
+    for force in [false, true] {
+        aws_refused(
+            &bin,
+            &e,
+            &update("1.30", force),
+            "InvalidRequestException",
+            "Nodegroups legacy, current must be updated to match cluster version 1.29",
+        )
+        .await;
+    }
+    // Two minors back is no rollback.
+    aws_refused(
+        &bin,
+        &e,
+        &update("1.27", true),
+        "InvalidParameterException",
+        "1.29 to 1.27",
+    )
+    .await;
+    // Rollback readiness insights exist within the window, all passing here.
+    let insights = json(
+        &aws(
+            &bin,
+            &e,
+            &[
+                "eks",
+                "list-insights",
+                "--cluster-name",
+                "skew",
+                "--filter",
+                "categories=ROLLBACK_READINESS",
+            ],
+        )
+        .await,
+    );
+    let items = insights["insights"].as_array().unwrap();
+    assert!(!items.is_empty());
+    assert!(
+        items
+            .iter()
+            .all(|i| i["insightStatus"]["status"] == "PASSING" && i["kubernetesVersion"] == "1.28"),
+        "{items:?}"
+    );
+    let u = json(&aws(&bin, &e, &update("1.28", false)).await);
+    assert_eq!(u["update"]["type"], "VersionRollback");
+    assert_eq!(u["update"]["params"][0]["value"], "1.28");
+    aws_refused(
+        &bin,
+        &e,
+        &update("1.28", false),
+        "ResourceInUseException",
+        "in progress",
+    )
+    .await;
+    sb.advance(std::time::Duration::from_secs(16 * 60));
+    let c = json(&aws(&bin, &e, &["eks", "describe-cluster", "--name", "skew"]).await);
+    assert_eq!(c["cluster"]["version"], "1.28");
+    // 1.28 is where the cluster was created: nothing left to roll back.
+    aws_refused(
+        &bin,
+        &e,
+        &update("1.27", true),
+        "InvalidRequestException",
+        "created at 1.28",
+    )
+    .await;
+    sb.shutdown().await;
+
+    // After seven days the window is closed, force or not.
+    let sb = frozen("addon-skew.yaml").await;
+    let e = sb.endpoint();
+    sb.advance(std::time::Duration::from_secs(7 * 24 * 3600 + 60));
+    aws_refused(
+        &bin,
+        &e,
+        &update("1.28", true),
+        "InvalidRequestException",
+        "more than 7 days ago",
+    )
+    .await;
+    sb.shutdown().await;
+
+    // An ERROR upgrade-readiness insight: refused unless --force.
+    let sb = frozen("small.yaml").await;
+    let e = sb.endpoint();
+    let update = [
+        "eks",
+        "update-cluster-version",
+        "--name",
+        "demo",
+        "--kubernetes-version",
+        "1.29",
+    ];
+    aws_refused(
+        &bin,
+        &e,
+        &update,
+        "InvalidStateException",
+        "upgrade readiness issues",
+    )
+    .await;
+    let forced = json(&aws(&bin, &e, &[&update[..], &["--force"][..]].concat()).await);
+    assert_eq!(forced["update"]["type"], "VersionUpdate");
+    sb.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aws_cli_release_versions_tags_configuration_and_paging() {
+    let Some(bin) = find("aws") else {
+        eprintln!("skipping: aws CLI not found on PATH");
+        return;
+    };
+    let sb = frozen("demo.yaml").await;
+    let e = sb.endpoint();
+    aws_refused(
+        &bin,
+        &e,
+        &[
+            "eks",
+            "update-nodegroup-version",
+            "--cluster-name",
+            "demo",
+            "--nodegroup-name",
+            "general",
+            "--release-version",
+            "1.28.15-20991231",
+        ],
+        "InvalidParameterException",
+        "Requested release version 1.28.15-20991231 is not valid for kubernetes version 1.28",
+    )
+    .await;
+    assert!(sb.nodegroups().iter().all(|n| n.status == "ACTIVE"));
+
+    let arn = json(&aws(&bin, &e, &["eks", "describe-cluster", "--name", "demo"]).await)["cluster"]
+        ["arn"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for args in [
+        [
+            "tag-resource",
+            "--resource-arn",
+            &arn,
+            "--tags",
+            "team=payments,change=CHG-42",
+        ],
+        [
+            "untag-resource",
+            "--resource-arn",
+            &arn,
+            "--tag-keys",
+            "change",
+        ],
+    ] {
+        let out = aws(&bin, &e, &[&["eks"][..], &args[..]].concat()).await;
+        assert!(out.status.success(), "{args:?}: {}", text(&out));
+    }
+    let tags = json(
+        &aws(
+            &bin,
+            &e,
+            &["eks", "list-tags-for-resource", "--resource-arn", &arn],
+        )
+        .await,
+    );
+    assert_eq!(tags["tags"], serde_json::json!({"team": "payments"}));
+    aws_refused(
+        &bin,
+        &e,
+        &[
+            "eks",
+            "list-tags-for-resource",
+            "--resource-arn",
+            &arn.replace("demo", "other"),
+        ],
+        "NotFoundException",
+        "not found",
+    )
+    .await;
+
+    let conf = json(
+        &aws(
+            &bin,
+            &e,
+            &[
+                "eks",
+                "describe-addon-configuration",
+                "--addon-name",
+                "coredns",
+                "--addon-version",
+                "v1.10.1-eksbuild.17",
+            ],
+        )
+        .await,
+    );
+    let schema: serde_json::Value =
+        serde_json::from_str(conf["configurationSchema"].as_str().unwrap()).unwrap();
+    assert!(schema["definitions"]["Config"]["properties"]["replicaCount"].is_object());
+
+    // The CLI follows server-side pages, or stops after --max-items.
+    let all = json(
+        &aws(
+            &bin,
+            &e,
+            &[
+                "eks",
+                "list-nodegroups",
+                "--cluster-name",
+                "demo",
+                "--page-size",
+                "1",
+            ],
+        )
+        .await,
+    );
+    assert_eq!(
+        all["nodegroups"],
+        serde_json::json!(["general", "data", "system"])
+    );
+    let some = json(
+        &aws(
+            &bin,
+            &e,
+            &[
+                "eks",
+                "list-nodegroups",
+                "--cluster-name",
+                "demo",
+                "--max-items",
+                "2",
+                "--page-size",
+                "1",
+            ],
+        )
+        .await,
+    );
+    assert_eq!(some["nodegroups"], serde_json::json!(["general", "data"]));
+    assert!(some["NextToken"].is_string(), "{some}");
+    let pages = sb
+        .requests()
+        .iter()
+        .filter(|r| r.path.ends_with("/node-groups") && r.query.contains("maxResults=1"))
+        .count();
+    assert!(pages >= 3, "one request per page of one: {pages}");
     sb.shutdown().await;
 }

@@ -100,7 +100,7 @@ async fn external_rollback_makes_our_nodegroup_update_conflict() {
         .update_nodegroup_version()
         .cluster_name("demo")
         .nodegroup_name("general")
-        .release_version("1.28.15-20251001")
+        .release_version("1.28.15-20250820")
         .send()
         .await
         .unwrap_err()
@@ -299,20 +299,41 @@ async fn generated_cluster_rotates_every_nodegroup_and_keeps_its_pods() {
     sb.shutdown().await;
 }
 
+/// Seed 001's other half: a kube-proxy four minors behind the API server
+/// (outside the skew policy) crash-loops on every node, so Service traffic
+/// from those nodes breaks, while every node stays Ready. Gates see it in the
+/// kube-proxy DaemonSet's readiness; updating kube-proxy to the cluster's
+/// build restores it.
 #[tokio::test]
-async fn kube_proxy_too_new_for_old_nodes_takes_their_pods_out_of_endpoints() {
-    use k8s_openapi::api::core::v1::Endpoints;
-    let sb = frozen("addon-skew.yaml").await;
-    let client = kube(&sb).await;
-    let eps: Api<Endpoints> = Api::namespaced(client, "payments");
-    let ready_addresses = |e: &Endpoints| {
-        e.subsets.as_ref().map_or(0, |s| {
-            s.iter()
-                .map(|x| x.addresses.as_ref().map_or(0, |a| a.len()))
-                .sum::<usize>()
-        })
+async fn kube_proxy_outside_the_skew_policy_breaks_service_traffic_but_nodes_stay_ready() {
+    use k8s_openapi::api::apps::v1::DaemonSet;
+    let path = super::common::example("addon-skew.yaml");
+    let yaml = std::fs::read_to_string(&path).unwrap().replace(
+        "kube-proxy: v1.26.15-eksbuild.19",
+        "kube-proxy: v1.25.16-eksbuild.8",
+    );
+    let fixture = runbook::sandbox::Fixture::from_yaml("seed-001.yaml", &yaml).unwrap();
+    let sb = runbook::sandbox::Sandbox::start(
+        fixture,
+        runbook::sandbox::SandboxOptions {
+            time_scale: 0.0,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    sb.advance(Duration::from_secs(60));
+    let nodes = sb.nodes();
+    assert_eq!(nodes.len(), 4);
+    assert!(nodes.iter().all(|n| n.ready), "{nodes:?}");
+    let ds: Api<DaemonSet> = Api::namespaced(kube(&sb).await, "kube-system");
+    let ready = |d: &DaemonSet| {
+        let s = d.status.clone().unwrap();
+        (s.number_ready, s.desired_number_scheduled)
     };
-    assert_eq!(ready_addresses(&eps.get("ledger-api").await.unwrap()), 2);
+    assert_eq!(ready(&ds.get("kube-proxy").await.unwrap()), (0, 4));
+    let aws_node = ready(&ds.get("aws-node").await.unwrap());
+    assert_eq!(aws_node, (4, 4), "pod networking is fine");
     eks(&sb)
         .update_addon()
         .cluster_name("skew")
@@ -321,26 +342,82 @@ async fn kube_proxy_too_new_for_old_nodes_takes_their_pods_out_of_endpoints() {
         .send()
         .await
         .unwrap();
-    sb.advance(Duration::from_secs(3 * 60));
-    let legacy: Vec<_> = sb
-        .nodes()
-        .into_iter()
-        .filter(|n| n.nodegroup == "legacy")
-        .collect();
-    assert!(legacy.iter().all(|n| !n.ready), "{legacy:?}");
-    let e = eps.get("ledger-api").await.unwrap();
-    assert_eq!(ready_addresses(&e), 0, "{e:?}");
-    assert_eq!(
-        e.subsets.unwrap()[0]
-            .not_ready_addresses
-            .as_ref()
-            .unwrap()
-            .len(),
-        2
-    );
-    // Pods on 1.28 nodes keep serving.
-    assert_eq!(ready_addresses(&eps.get("frontend").await.unwrap()), 2);
+    sb.advance(Duration::from_secs(5 * 60));
+    assert_eq!(ready(&ds.get("kube-proxy").await.unwrap()), (4, 4));
+    assert!(sb.nodes().iter().all(|n| n.ready));
     sb.shutdown().await;
+}
+
+/// Nodes with EKS's update taint on them.
+fn update_tainted(sb: &runbook::sandbox::Sandbox) -> Vec<String> {
+    sb.nodes()
+        .into_iter()
+        .filter(|n| {
+            let node = sb.kube_object("nodes", "", &n.name).unwrap();
+            node["spec"]["taints"]
+                .as_array()
+                .is_some_and(|ts| ts.iter().any(|t| t["key"] == "eks.amazonaws.com/nodegroup"))
+        })
+        .map(|n| n.name)
+        .collect()
+}
+
+/// A rotation that fails on a blocking budget leaves the old nodes tainted;
+/// whatever update then completes, forced or another team's rollback to the
+/// old version (which keeps those very nodes), no node that stays in the
+/// nodegroup keeps EKS's update taint.
+#[tokio::test]
+async fn a_completed_rotation_leaves_no_update_taint_behind() {
+    for retry in ["forced", "rollback"] {
+        let sb = frozen("pdb-blocked.yaml").await;
+        let eks = eks(&sb);
+        control_plane_and_kube_proxy_to_1_29(&sb, &eks).await;
+        eks.update_nodegroup_version()
+            .cluster_name("demo")
+            .nodegroup_name("general")
+            .send()
+            .await
+            .unwrap();
+        sb.advance(Duration::from_secs(30 * 60));
+        assert_eq!(
+            update_tainted(&sb).len(),
+            3,
+            "the failed update tainted the old nodes"
+        );
+        let want = match retry {
+            "forced" => {
+                eks.update_nodegroup_version()
+                    .cluster_name("demo")
+                    .nodegroup_name("general")
+                    .force(true)
+                    .send()
+                    .await
+                    .unwrap();
+                "1.29"
+            }
+            _ => {
+                assert!(sb.trigger_external_rollback("general", "1.28").is_some());
+                "1.28"
+            }
+        };
+        sb.advance(Duration::from_secs(60 * 60));
+        let general: Vec<_> = sb
+            .nodes()
+            .into_iter()
+            .filter(|n| n.nodegroup == "general")
+            .collect();
+        assert_eq!(general.len(), 3, "{retry}: {general:?}");
+        assert!(
+            general.iter().all(|n| n.version == want && n.ready),
+            "{retry}: {general:?}"
+        );
+        // A forced retry replaced every node; the rollback kept the node the
+        // failed drain cordoned, and its cordon with it.
+        let cordoned = general.iter().filter(|n| n.unschedulable).count();
+        assert_eq!(cordoned, usize::from(retry == "rollback"), "{general:?}");
+        assert_eq!(update_tainted(&sb), Vec::<String>::new(), "{retry}");
+        sb.shutdown().await;
+    }
 }
 
 /// As the API server does: an object modified into a watch's selector

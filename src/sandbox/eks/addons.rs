@@ -1,14 +1,16 @@
-//! ListAddons, DescribeAddon, UpdateAddon, DescribeAddonVersions.
+//! ListAddons, DescribeAddon, UpdateAddon, DescribeAddonVersions,
+//! DescribeAddonConfiguration.
 
 use serde_json::{Value, json};
 
 use super::cluster::update_json;
 use super::errors::EksError;
+use super::paging::{page, with_token};
+use super::tags::{addon_arn, tags_json};
 use super::{Call, epoch_seconds};
 use crate::sandbox::sim::controlplane;
 use crate::sandbox::state::World;
 use crate::sandbox::state::addons::Addon;
-use crate::sandbox::state::cluster::ACCOUNT;
 
 fn addon_json(world: &World, a: &Addon) -> Value {
     let c = &world.cluster;
@@ -18,16 +20,17 @@ fn addon_json(world: &World, a: &Addon) -> Value {
         "status": a.status,
         "addonVersion": a.version,
         "health": {"issues": []},
-        "addonArn": format!("arn:aws:eks:{}:{ACCOUNT}:addon/{}/{}/sandbox", c.region, c.name, a.name),
+        "addonArn": addon_arn(world, &a.name),
         "createdAt": epoch_seconds(world, a.created_ms),
         "modifiedAt": epoch_seconds(world, a.modified_ms),
-        "tags": {},
+        "tags": tags_json(world, &addon_arn(world, &a.name)),
     })
 }
 
-pub fn list(world: &mut World) -> Result<Value, EksError> {
+pub fn list(world: &mut World, call: &Call) -> Result<Value, EksError> {
     let names: Vec<&String> = world.addons.keys().collect();
-    Ok(json!({"addons": names}))
+    let (names, next) = page(names, call)?;
+    Ok(with_token(json!({"addons": names}), next))
 }
 
 pub fn describe(world: &mut World, name: &str) -> Result<Value, EksError> {
@@ -107,5 +110,36 @@ pub fn describe_versions(world: &mut World, call: &Call) -> Result<Value, EksErr
     {
         return Err(EksError::not_found(format!("Addon {name} not found")));
     }
-    Ok(json!({"addons": addons}))
+    let (addons, next) = page(addons, call)?;
+    Ok(with_token(json!({"addons": addons}), next))
+}
+
+/// The JSON schema of an add-on's configuration values, as
+/// DescribeAddonConfiguration returns it (a JSON document in a string).
+pub fn describe_configuration(world: &mut World, call: &Call) -> Result<Value, EksError> {
+    let (Some(name), Some(version)) = (call.query.get("addonName"), call.query.get("addonVersion"))
+    else {
+        return Err(EksError::invalid_parameter(
+            "addonName and addonVersion are required",
+        ));
+    };
+    if !world.catalog.addons.contains_key(name) {
+        return Err(EksError::not_found(format!("Addon {name} not found")));
+    }
+    if world.catalog.find(name, version).is_none() {
+        return Err(EksError::invalid_parameter(format!(
+            "Addon version {version} is not a valid version of {name}; see DescribeAddonVersions"
+        )));
+    }
+    let schema = crate::sandbox::state::addons::configuration_schema(name);
+    let mut out = json!({
+        "addonName": name,
+        "addonVersion": version,
+        "configurationSchema": schema.to_string(),
+    });
+    if let Some((service_account, policy)) = crate::sandbox::state::addons::pod_identity(name) {
+        out["podIdentityConfiguration"] =
+            json!([{"serviceAccount": service_account, "recommendedManagedPolicies": [policy]}]);
+    }
+    Ok(out)
 }

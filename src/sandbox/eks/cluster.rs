@@ -3,6 +3,8 @@
 use serde_json::{Value, json};
 
 use super::errors::EksError;
+use super::paging::{page, with_token};
+use super::tags::tags_json;
 use super::{Call, epoch_seconds};
 use crate::sandbox::sim::controlplane;
 use crate::sandbox::state::World;
@@ -32,7 +34,7 @@ pub fn describe(world: &mut World, call: &Call) -> Result<Value, EksError> {
         "status": c.status,
         "certificateAuthority": {"data": "c2FuZGJveC1jZXJ0aWZpY2F0ZS1hdXRob3JpdHk="},
         "platformVersion": c.platform_version,
-        "tags": {},
+        "tags": tags_json(world, &c.arn()),
         "accessConfig": {"authenticationMode": "API_AND_CONFIG_MAP"},
         "upgradePolicy": {"supportType": "STANDARD"},
         "health": {"issues": []},
@@ -58,8 +60,15 @@ pub fn update_version(world: &mut World, call: &Call) -> Result<Value, EksError>
     let Some(version) = call.body_str("version") else {
         return Err(EksError::invalid_parameter("version is required"));
     };
-    let u =
-        controlplane::start_cluster_update(world, &version, call.body_str("clientRequestToken"))?;
+    let u = controlplane::start_cluster_update(
+        world,
+        controlplane::ClusterVersionRequest {
+            version,
+            token: call.body_str("clientRequestToken"),
+            force: call.body["force"].as_bool().unwrap_or(false),
+            rollback_timeout_minutes: call.body["rollbackConfig"]["timeoutMinutes"].as_i64(),
+        },
+    )?;
     Ok(json!({"update": update_json(world, &u)}))
 }
 
@@ -88,7 +97,8 @@ pub fn list_updates(world: &mut World, call: &Call) -> Result<Value, EksError> {
         .filter(|u| u.target == target)
         .map(|u| u.id.as_str())
         .collect();
-    Ok(json!({"updateIds": ids}))
+    let (ids, next) = page(ids, call)?;
+    Ok(with_token(json!({"updateIds": ids}), next))
 }
 
 pub fn describe_update(world: &mut World, call: &Call, id: &str) -> Result<Value, EksError> {

@@ -4,14 +4,19 @@
 mod addons;
 mod cluster;
 pub mod errors;
-mod insights;
+pub mod insights;
 mod nodegroups;
+mod paging;
+mod tags;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::Json;
+use axum::http::HeaderValue;
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
+use sha2::{Digest, Sha256};
 
 use super::state::World;
 use errors::EksError;
@@ -21,6 +26,8 @@ pub struct Call<'a> {
     pub method: &'a str,
     pub segments: Vec<&'a str>,
     pub query: HashMap<String, String>,
+    /// Every query pair in order (`tagKeys` repeats).
+    pub query_pairs: Vec<(String, String)>,
     pub body: Value,
     /// The sandbox endpoint, reported as the cluster's API endpoint.
     pub endpoint: &'a str,
@@ -55,6 +62,27 @@ pub fn handle(world: &mut World, call: Call) -> Response {
     }
 }
 
+/// Every EKS response carries `x-amzn-RequestId`, as support cases and SDK
+/// error messages quote it. Ids are unique per process, not drawn from the
+/// world's seeded RNG, so reads never change what the simulation does.
+pub fn with_request_id(resp: &mut Response) {
+    static SEQ: AtomicU64 = AtomicU64::new(0);
+    let n = SEQ.fetch_add(1, Ordering::Relaxed);
+    let d = Sha256::digest(format!("sandbox-request-{n}").as_bytes());
+    let h: String = d.iter().take(16).map(|b| format!("{b:02x}")).collect();
+    let id = format!(
+        "{}-{}-{}-{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    );
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        resp.headers_mut().insert("x-amzn-requestid", v);
+    }
+}
+
 fn check_cluster(world: &World, name: &str) -> Result<(), EksError> {
     if world.cluster.name == name {
         Ok(())
@@ -68,8 +96,16 @@ fn check_cluster(world: &World, name: &str) -> Result<(), EksError> {
 fn route(world: &mut World, call: &Call) -> Result<Value, EksError> {
     let s = &call.segments;
     match (call.method, s.as_slice()) {
-        ("GET", ["clusters"]) => Ok(serde_json::json!({"clusters": [world.cluster.name]})),
+        ("GET", ["clusters"]) => {
+            let (names, next) = paging::page(vec![world.cluster.name.clone()], call)?;
+            Ok(paging::with_token(
+                serde_json::json!({"clusters": names}),
+                next,
+            ))
+        }
         ("GET", ["addons", "supported-versions"]) => addons::describe_versions(world, call),
+        ("GET", ["addons", "configuration-schemas"]) => addons::describe_configuration(world, call),
+        (_, ["tags", arn]) => tags::handle(world, call, arn),
         (_, ["clusters", name, rest @ ..]) => {
             check_cluster(world, name)?;
             match (call.method, rest) {
@@ -87,7 +123,7 @@ fn route(world: &mut World, call: &Call) -> Result<Value, EksError> {
                 ("POST", ["node-groups", ng, "update-config"]) => {
                     nodegroups::update_config(world, call, ng)
                 }
-                ("GET", ["addons"]) => addons::list(world),
+                ("GET", ["addons"]) => addons::list(world, call),
                 ("GET", ["addons", addon]) => addons::describe(world, addon),
                 ("POST", ["addons", addon, "update"]) => addons::update(world, call, addon),
                 ("POST", ["insights"]) => insights::list(world, call),
@@ -108,5 +144,6 @@ fn unknown(call: &Call) -> EksError {
             call.method,
             call.segments.join("/")
         ),
+        cluster_name: None,
     }
 }

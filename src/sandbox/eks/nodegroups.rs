@@ -6,9 +6,11 @@ use serde_json::{Value, json};
 
 use super::cluster::update_json;
 use super::errors::EksError;
+use super::paging::{page, with_token};
+use super::tags::{self, nodegroup_arn, tags_json};
 use super::{Call, epoch_seconds};
 use crate::sandbox::sim::controlplane::{by_token, minor_index, new_update};
-use crate::sandbox::sim::nodegroup_update::{self, VersionRequest};
+use crate::sandbox::sim::nodegroup_update::{self, VersionRequest, validate_release};
 use crate::sandbox::sim::nodes::{launch_node, terminate_node};
 use crate::sandbox::state::catalog::default_release_version;
 use crate::sandbox::state::cluster::{ACCOUNT, UpdateStatus, UpdateTarget};
@@ -24,7 +26,7 @@ pub fn nodegroup_json(world: &World, ng: &Nodegroup) -> Value {
     }
     json!({
         "nodegroupName": ng.name,
-        "nodegroupArn": format!("arn:aws:eks:{}:{ACCOUNT}:nodegroup/{}/{}/sandbox", c.region, c.name, ng.name),
+        "nodegroupArn": nodegroup_arn(world, &ng.name),
         "clusterName": c.name,
         "version": ng.version,
         "releaseVersion": ng.release_version,
@@ -47,7 +49,7 @@ pub fn nodegroup_json(world: &World, ng: &Nodegroup) -> Value {
         "diskSize": 20,
         "health": {"issues": []},
         "updateConfig": {"maxUnavailable": ng.max_unavailable},
-        "tags": {},
+        "tags": tags_json(world, &nodegroup_arn(world, &ng.name)),
     })
 }
 
@@ -58,9 +60,10 @@ fn get<'a>(world: &'a World, name: &str) -> Result<&'a Nodegroup, EksError> {
         .ok_or_else(|| EksError::not_found(format!("No node group found for name: {name}.")))
 }
 
-pub fn list(world: &mut World, _call: &Call) -> Result<Value, EksError> {
+pub fn list(world: &mut World, call: &Call) -> Result<Value, EksError> {
     let names: Vec<&String> = world.nodegroups.keys().collect();
-    Ok(json!({"nodegroups": names}))
+    let (names, next) = page(names, call)?;
+    Ok(with_token(json!({"nodegroups": names}), next))
 }
 
 pub fn describe(world: &mut World, name: &str) -> Result<Value, EksError> {
@@ -132,6 +135,11 @@ pub fn create(world: &mut World, call: &Call) -> Result<Value, EksError> {
     let release = call
         .body_str("releaseVersion")
         .unwrap_or_else(|| default_release_version(&version));
+    validate_release(&version, &release)?;
+    let tags = match &b["tags"] {
+        Value::Null => Default::default(),
+        t => tags::parse(t).map_err(|e| EksError::invalid_parameter(e.message))?,
+    };
     let now = world.now_ms;
     world.nodegroups.insert(
         name.clone(),
@@ -155,6 +163,10 @@ pub fn create(world: &mut World, call: &Call) -> Result<Value, EksError> {
             rollout: None,
         },
     );
+    if !tags.is_empty() {
+        let arn = nodegroup_arn(world, &name);
+        tags::merge(world, &arn, tags).map_err(|e| EksError::invalid_parameter(e.message))?;
+    }
     for _ in 0..desired {
         launch_node(world, &name, &version, &release);
     }
@@ -218,6 +230,8 @@ pub fn lifecycle(world: &mut World, name: &str) {
             for n in nodes {
                 terminate_node(world, &n);
             }
+            let arn = nodegroup_arn(world, name);
+            world.tags.remove(&arn);
             world.nodegroups.shift_remove(name);
         }
         _ => {}

@@ -1,12 +1,19 @@
-//! Control-plane version updates (about 25 simulated minutes) and add-on
-//! updates (about 2), with EKS's validation rules.
+//! Control-plane version updates (about 25 simulated minutes), version
+//! rollbacks (about 15) and add-on updates (about 2), with EKS's validation
+//! rules.
 
-use super::{ADDON_UPDATE_MS, CONTROL_PLANE_UPDATE_MS};
+use super::{ADDON_UPDATE_MS, CONTROL_PLANE_UPDATE_MS, MINUTE_MS};
 use crate::sandbox::eks::errors::EksError;
+use crate::sandbox::eks::insights;
 use crate::sandbox::state::addons;
 use crate::sandbox::state::catalog::SUPPORTED_MINORS;
-use crate::sandbox::state::cluster::{Update, UpdateStatus, UpdateTarget};
+use crate::sandbox::state::cluster::{InPlaceUpgrade, Update, UpdateStatus, UpdateTarget};
 use crate::sandbox::state::{Timer, World};
+
+/// A version rollback takes "several minutes".
+pub const CONTROL_PLANE_ROLLBACK_MS: u64 = 15 * MINUTE_MS;
+/// A control plane can be rolled back within 7 days of an in-place upgrade.
+pub const ROLLBACK_WINDOW_MS: u64 = 7 * 24 * 60 * MINUTE_MS;
 
 pub fn minor_index(v: &str) -> Option<usize> {
     SUPPORTED_MINORS.iter().position(|m| *m == v)
@@ -43,47 +50,166 @@ pub fn new_update(
     update
 }
 
+/// An UpdateClusterVersion request.
+pub struct ClusterVersionRequest {
+    pub version: String,
+    pub token: Option<String>,
+    pub force: bool,
+    /// `rollbackConfig.timeoutMinutes`, if given.
+    pub rollback_timeout_minutes: Option<i64>,
+}
+
+/// The minor a version rollback may go back to right now: the one the last
+/// in-place upgrade came from, within seven days of it completing.
+pub fn rollback_target(world: &World) -> Option<String> {
+    let c = &world.cluster;
+    let up = c.upgraded.as_ref()?;
+    (up.to == c.version && world.now_ms <= up.completed_ms + ROLLBACK_WINDOW_MS)
+        .then(|| up.from.clone())
+}
+
+/// EKS's rules for UpdateClusterVersion: one minor up, only once every
+/// managed nodegroup runs the cluster's version and no upgrade-readiness
+/// insight reports ERROR (unless forced); or one minor back (a version
+/// rollback) within seven days of an in-place upgrade, unless a
+/// rollback-readiness insight reports ERROR (unless forced).
 pub fn start_cluster_update(
     world: &mut World,
-    version: &str,
-    token: Option<String>,
+    req: ClusterVersionRequest,
 ) -> Result<Update, EksError> {
-    if let Some(u) = by_token(world, &UpdateTarget::Cluster, token.as_deref()) {
+    if let Some(u) = by_token(world, &UpdateTarget::Cluster, req.token.as_deref()) {
         return Ok(u);
     }
+    let name = world.cluster.name.clone();
     let current = world.cluster.version.clone();
-    if world.cluster.status == "UPDATING" {
-        return Err(EksError::in_use(format!(
-            "Cluster {} has an update in progress; wait for it to finish",
-            world.cluster.name
-        )));
-    }
+    let version = req.version.as_str();
     let (Some(from), Some(to)) = (minor_index(&current), minor_index(version)) else {
         return Err(EksError::invalid_parameter(format!(
             "Unsupported Kubernetes minor version update from {current} to {version}"
         )));
     };
-    if to != from + 1 {
+    if let Some(t) = req.rollback_timeout_minutes
+        && !(120..=10080).contains(&t)
+    {
+        return Err(EksError::invalid_parameter(format!(
+            "rollbackConfig.timeoutMinutes must be between 120 and 10080, got {t}"
+        )));
+    }
+    if world.cluster.status != "ACTIVE" {
+        return Err(EksError::in_use(format!(
+            "Cluster {name} has an update in progress; wait for it to finish"
+        )));
+    }
+    let rollback = to + 1 == from;
+    if rollback {
+        check_rollback(world, version)?;
+    } else if to == from + 1 {
+        if req.rollback_timeout_minutes.is_some() {
+            return Err(EksError::invalid_parameter(
+                "rollbackConfig is only valid for a version rollback",
+            ));
+        }
+        let behind: Vec<&str> = world
+            .nodegroups
+            .values()
+            .filter(|n| n.version != current)
+            .map(|n| n.name.as_str())
+            .collect();
+        if !behind.is_empty() {
+            return Err(EksError::invalid_request(
+                &name,
+                format!(
+                    "Nodegroups {} must be updated to match cluster version {current} before updating cluster version",
+                    behind.join(", ")
+                ),
+            ));
+        }
+    } else {
         return Err(EksError::invalid_parameter(format!(
             "Unsupported Kubernetes minor version update from {current} to {version}"
         )));
     }
+    let category = if rollback {
+        insights::ROLLBACK_READINESS
+    } else {
+        insights::UPGRADE_READINESS
+    };
+    let errors = insights::blocking(world, category);
+    if !errors.is_empty() && !req.force {
+        let what = if rollback { "rollback" } else { "upgrade" };
+        return Err(EksError::invalid_state(
+            &name,
+            format!(
+                "Amazon EKS detected {what} readiness issues for Kubernetes version {version}: {} (ERROR). Call ListInsights to view them, or pass the force flag to override {what} readiness errors.",
+                errors.join(", ")
+            ),
+        ));
+    }
     let update = new_update(
         world,
         UpdateTarget::Cluster,
-        "VersionUpdate",
+        if rollback {
+            "VersionRollback"
+        } else {
+            "VersionUpdate"
+        },
         vec![
             ("Version".into(), version.to_string()),
             ("PlatformVersion".into(), "eks.1".into()),
         ],
-        token,
+        req.token,
     );
     world.cluster.status = "UPDATING";
-    world.schedule(world.now_ms + CONTROL_PLANE_UPDATE_MS, Timer::Cluster);
+    let duration = if rollback {
+        CONTROL_PLANE_ROLLBACK_MS
+    } else {
+        CONTROL_PLANE_UPDATE_MS
+    };
+    world.schedule(world.now_ms + duration, Timer::Cluster);
     Ok(update)
 }
 
+/// The prerequisites `force` does not bypass.
+fn check_rollback(world: &World, version: &str) -> Result<(), EksError> {
+    let c = &world.cluster;
+    let refuse = |why: String| {
+        Err(EksError::invalid_request(
+            &c.name,
+            format!(
+                "Cluster {} cannot be rolled back from {} to {version}: {why}",
+                c.name, c.version
+            ),
+        ))
+    };
+    if c.created_version == c.version {
+        return refuse(format!(
+            "it was created at {}; only an in-place upgrade can be rolled back",
+            c.version
+        ));
+    }
+    let Some(up) = c.upgraded.as_ref().filter(|u| u.to == c.version) else {
+        return refuse(format!(
+            "{} was not reached by an in-place upgrade from {version}",
+            c.version
+        ));
+    };
+    if world.now_ms > up.completed_ms + ROLLBACK_WINDOW_MS {
+        return refuse(format!(
+            "the upgrade to {} completed more than 7 days ago",
+            c.version
+        ));
+    }
+    if up.from != version {
+        return refuse(format!(
+            "only the previous version {} can be restored",
+            up.from
+        ));
+    }
+    Ok(())
+}
+
 pub fn finish_cluster_update(world: &mut World) {
+    let now = world.now_ms;
     let Some(u) = world
         .updates
         .iter_mut()
@@ -93,9 +219,20 @@ pub fn finish_cluster_update(world: &mut World) {
     };
     u.status = UpdateStatus::Successful;
     let version = u.params[0].1.clone();
-    world.cluster.version = version;
-    world.cluster.platform_version = "eks.1".into();
-    world.cluster.status = "ACTIVE";
+    let rollback = u.kind == "VersionRollback";
+    let c = &mut world.cluster;
+    // A rollback restores the previous minor and closes the window; an
+    // upgrade opens a new one.
+    c.upgraded = (!rollback).then(|| InPlaceUpgrade {
+        from: c.version.clone(),
+        to: version.clone(),
+        completed_ms: now,
+    });
+    c.version = version;
+    c.platform_version = "eks.1".into();
+    c.status = "ACTIVE";
+    // kube-proxy's skew is measured against the API server.
+    world.addons_changed = true;
 }
 
 pub fn start_addon_update(

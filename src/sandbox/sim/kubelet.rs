@@ -1,5 +1,6 @@
 //! The kubelet's view: a node is Ready once booted and only if the installed
-//! VPC CNI and kube-proxy support its kubelet minor; pods pull their image
+//! VPC CNI supports its kubelet minor; a kube-proxy outside the skew policy
+//! crash-loops without making the node NotReady; pods pull their image
 //! (Docker Hub may refuse), start, and are Ready only on a Ready node.
 
 use serde_json::{Value, json};
@@ -96,15 +97,17 @@ pub fn recheck_all_nodes(world: &mut World, instant: bool) {
     }
 }
 
-/// Whether the networking add-on `role` crash-loops on a kubelet `minor`
-/// its installed version does not support.
+/// Whether the networking add-on `role` crash-loops on a kubelet `minor`:
+/// aws-node on a kubelet its VPC CNI version does not support, kube-proxy
+/// outside the version-skew policy.
 fn crashes_here(world: &World, role: PodRole, minor: &str) -> bool {
-    let PodRole::Network(addon) = role else {
-        return false;
-    };
-    world
-        .addon_version(addon)
-        .is_some_and(|v| !world.catalog.supports(addon, v, minor))
+    match role {
+        PodRole::Network("kube-proxy") => !world.kube_proxy_in_skew(minor),
+        PodRole::Network(addon) => world
+            .addon_version(addon)
+            .is_some_and(|v| !world.catalog.supports(addon, v, minor)),
+        _ => false,
+    }
 }
 
 /// Advance one bound pod through pull, start and readiness.

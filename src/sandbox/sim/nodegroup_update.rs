@@ -8,7 +8,7 @@ use super::nodes::{force_delete_pod, launch_node, terminate_node};
 use super::{EVICTION_TIMEOUT_MS, ROLLOUT_SETUP_MS, ROLLOUT_TICK_MS};
 use crate::sandbox::eks::errors::EksError;
 use crate::sandbox::kube::eviction;
-use crate::sandbox::state::catalog::default_release_version;
+use crate::sandbox::state::catalog::{default_release_version, release_versions};
 use crate::sandbox::state::cluster::{Update, UpdateError, UpdateStatus, UpdateTarget};
 use crate::sandbox::state::rollout::{Phase, Rollout};
 use crate::sandbox::state::{Timer, World};
@@ -35,12 +35,6 @@ pub fn start_version_update(world: &mut World, req: VersionRequest) -> Result<Up
             req.nodegroup
         )));
     };
-    if ng.status != "ACTIVE" {
-        return Err(EksError::in_use(format!(
-            "Nodegroup {} is currently {} and cannot be updated",
-            ng.name, ng.status
-        )));
-    }
     let cluster = world.cluster.version.clone();
     let version = req.version.unwrap_or(&cluster).to_string();
     let Some(idx) = minor_index(&version) else {
@@ -53,20 +47,31 @@ pub fn start_version_update(world: &mut World, req: VersionRequest) -> Result<Up
             "Requested Nodegroup version {version} is newer than the cluster version {cluster}"
         )));
     }
+    // A rollback goes back one minor at most (to follow a control-plane
+    // rollback, or to prepare one).
     if idx + 1 < minor_index(&ng.version).unwrap_or(0) {
         return Err(EksError::invalid_parameter(format!(
-            "Nodegroup version {version} would downgrade from {}",
-            ng.version
+            "Nodegroup {} runs {}; a version rollback may only go back one minor, not to {version}",
+            ng.name, ng.version
         )));
     }
     let release = req
         .release_version
         .map(str::to_string)
         .unwrap_or_else(|| default_release_version(&version));
+    validate_release(&version, &release)?;
     if version == ng.version && release == ng.release_version {
         return Err(EksError::invalid_parameter(format!(
             "Nodegroup {} is already at version {version} and release {release}",
             ng.name
+        )));
+    }
+    // Parameters are checked first, as EKS answers a bad request with 400
+    // whatever the nodegroup is doing.
+    if ng.status != "ACTIVE" {
+        return Err(EksError::in_use(format!(
+            "Nodegroup {} is currently {} and cannot be updated",
+            ng.name, ng.status
         )));
     }
     let update = new_update(
@@ -88,6 +93,17 @@ pub fn start_version_update(world: &mut World, req: VersionRequest) -> Result<Up
         req.force,
     );
     Ok(update)
+}
+
+/// EKS accepts only release versions published for the requested minor.
+pub fn validate_release(version: &str, release: &str) -> Result<(), EksError> {
+    if release_versions(version).iter().any(|r| r == release) {
+        Ok(())
+    } else {
+        Err(EksError::invalid_parameter(format!(
+            "Requested release version {release} is not valid for kubernetes version {version}."
+        )))
+    }
 }
 
 /// Start a rollout without validation: what another team's automation does
@@ -302,6 +318,24 @@ fn taint_unschedulable(world: &mut World, node: &str) {
     }
 }
 
+fn untaint(world: &mut World, node: &str) {
+    let changed = world.kube.modify("nodes", "", node, |n| {
+        let Some(ts) = n["spec"]["taints"].as_array_mut() else {
+            return false;
+        };
+        let before = ts.len();
+        ts.retain(|t| t["key"] != UPDATE_TAINT_KEY);
+        let (removed, empty) = (ts.len() < before, ts.is_empty());
+        if empty && let Some(spec) = n["spec"].as_object_mut() {
+            spec.remove("taints");
+        }
+        removed
+    });
+    if changed {
+        world.dirty = true;
+    }
+}
+
 fn cordon(world: &mut World, node: &str) {
     let changed = world.kube.modify("nodes", "", node, |n| {
         if n["spec"]["unschedulable"] == true {
@@ -385,6 +419,13 @@ fn fail_with(
 fn finish(world: &mut World, nodegroup: &str, ro: &Rollout) {
     if let Some(u) = world.updates.iter_mut().find(|u| u.id == ro.update_id) {
         u.status = UpdateStatus::Successful;
+    }
+    // Nodes that stay are the nodegroup's nodes now: none keeps the update
+    // taint, even one an earlier, failed update put there while these nodes
+    // were the old ones (e.g. before a rollback to their version).
+    let (_, stay) = split(world, nodegroup, ro);
+    for name in stay {
+        untaint(world, &name);
     }
     if let Some(ng) = world.nodegroups.get_mut(nodegroup) {
         ng.rollout = None;

@@ -8,8 +8,9 @@ use rand_chacha::ChaCha8Rng;
 use serde_json::{Value, json};
 
 use super::addons::{self, Addon};
+use super::catalog::previous_minor;
 use super::catalog::{AddonVersion, Catalog, default_release_version};
-use super::cluster::Cluster;
+use super::cluster::{Cluster, InPlaceUpgrade};
 use super::instance_types;
 use super::nodegroups::{Nodegroup, Taint};
 use super::objects::{self, labels_json, pod_template};
@@ -44,11 +45,26 @@ impl World {
                 platform_version: c.platform_version.clone(),
                 status: "ACTIVE",
                 created_ms: 0,
+                created_version: c
+                    .created_version
+                    .clone()
+                    .unwrap_or_else(|| c.version.clone()),
+                upgraded: c
+                    .created_version
+                    .as_ref()
+                    .filter(|v| **v != c.version)
+                    .and_then(|_| previous_minor(&c.version))
+                    .map(|from| InPlaceUpgrade {
+                        from,
+                        to: c.version.clone(),
+                        completed_ms: 0,
+                    }),
             },
             nodegroups: IndexMap::new(),
             addons: IndexMap::new(),
             catalog,
             updates: Vec::new(),
+            tags: Default::default(),
             kube: Default::default(),
             nodes: Default::default(),
             pods: Default::default(),

@@ -1,7 +1,8 @@
 //! The add-on catalog: which versions of each EKS add-on exist, which cluster
-//! minors each supports, and the default per minor. The built-in table uses
-//! real version strings published in the EKS user guide; fixtures may add or
-//! override entries.
+//! minors each supports, and the default per minor, as DescribeAddonVersions
+//! publishes them; and the EKS optimized AMI release versions per minor. The
+//! built-in table uses real version strings from the EKS user guide (sources
+//! in docs/sandbox.md); fixtures may add or override add-on entries.
 
 use indexmap::IndexMap;
 
@@ -39,14 +40,55 @@ pub fn k8s_patch(minor: &str) -> &'static str {
     }
 }
 
-/// The release version a nodegroup gets when none is requested.
+/// EKS optimized AMI release dates the sandbox publishes for every minor,
+/// oldest first; the last is the latest, used when none is requested.
+const AMI_RELEASE_DATES: [&str; 3] = ["20250715", "20250820", "20250920"];
+
+/// The AMI release versions (`<kubelet patch>-<date>`) published for a minor.
+pub fn release_versions(minor: &str) -> Vec<String> {
+    if !SUPPORTED_MINORS.contains(&minor) {
+        return Vec::new();
+    }
+    AMI_RELEASE_DATES
+        .iter()
+        .map(|d| format!("{}-{d}", k8s_patch(minor)))
+        .collect()
+}
+
+/// The release version a nodegroup gets when none is requested: the latest.
 pub fn default_release_version(minor: &str) -> String {
-    format!("{}-20250920", k8s_patch(minor))
+    format!(
+        "{}-{}",
+        k8s_patch(minor),
+        AMI_RELEASE_DATES[AMI_RELEASE_DATES.len() - 1]
+    )
 }
 
 pub const SUPPORTED_MINORS: [&str; 10] = [
     "1.24", "1.25", "1.26", "1.27", "1.28", "1.29", "1.30", "1.31", "1.32", "1.33",
 ];
+
+/// The supported minor before `minor`, if any.
+pub fn previous_minor(minor: &str) -> Option<String> {
+    let i = SUPPORTED_MINORS.iter().position(|m| *m == minor)?;
+    i.checked_sub(1).map(|j| SUPPORTED_MINORS[j].to_string())
+}
+
+/// The supported minor after `minor`, if any.
+pub fn next_minor(minor: &str) -> Option<String> {
+    let i = SUPPORTED_MINORS.iter().position(|m| *m == minor)?;
+    SUPPORTED_MINORS.get(i + 1).map(|m| m.to_string())
+}
+
+/// The minor number of "1.29" (or of a "v1.29.15-eksbuild.16" build).
+pub fn minor_number(version: &str) -> Option<i64> {
+    version
+        .trim_start_matches('v')
+        .split('.')
+        .nth(1)?
+        .parse()
+        .ok()
+}
 
 fn range(from: &str, to: &str) -> Vec<String> {
     let lo = SUPPORTED_MINORS
@@ -95,9 +137,10 @@ impl Catalog {
                 v("v1.12.6-eksbuild.2", range("1.24", "1.27"), &["1.24"]),
             ],
         );
-        // kube-proxy is built per minor; EKS lists each build as compatible
-        // with its own minor. We also accept kubelets one minor older so a
-        // node rotation right after the add-on update keeps old nodes working.
+        // kube-proxy is built per minor and DescribeAddonVersions lists each
+        // build for its own cluster minor only. Which kubelets it can serve
+        // is the version-skew policy's business (`sim::skew`), not the
+        // catalog's.
         let kp = [
             ("1.33", "v1.33.3-eksbuild.6"),
             ("1.32", "v1.32.6-eksbuild.8"),
@@ -110,25 +153,13 @@ impl Catalog {
             ("1.25", "v1.25.16-eksbuild.8"),
             ("1.24", "v1.24.17-eksbuild.8"),
         ];
-        let mut proxies = Vec::new();
-        for (i, (minor, version)) in kp.iter().enumerate() {
-            let mut compatible = vec![minor.to_string()];
-            if let Some((older, _)) = kp.get(i + 1) {
-                compatible.push(older.to_string());
-            }
-            proxies.push(v(version, compatible, &[minor]));
-        }
+        let mut proxies: Vec<AddonVersion> = kp
+            .iter()
+            .map(|(minor, version)| v(version, vec![minor.to_string()], &[minor]))
+            .collect();
         // Older builds of the 1.28 and 1.29 lines, as fixtures often pin them.
-        proxies.push(v(
-            "v1.29.3-eksbuild.5",
-            vec!["1.29".into(), "1.28".into()],
-            &[],
-        ));
-        proxies.push(v(
-            "v1.28.8-eksbuild.5",
-            vec!["1.28".into(), "1.27".into()],
-            &[],
-        ));
+        proxies.push(v("v1.29.3-eksbuild.5", vec!["1.29".into()], &[]));
+        proxies.push(v("v1.28.8-eksbuild.5", vec!["1.28".into()], &[]));
         addons.insert("kube-proxy".to_string(), proxies);
         addons.insert(
             "coredns".to_string(),
@@ -142,7 +173,7 @@ impl Catalog {
                 v("v1.11.1-eksbuild.9", range("1.29", "1.31"), &[]),
                 v(
                     "v1.10.1-eksbuild.17",
-                    range("1.26", "1.28"),
+                    range("1.26", "1.29"),
                     &["1.27", "1.28"],
                 ),
                 v(
@@ -229,9 +260,27 @@ mod tests {
     }
 
     #[test]
-    fn kube_proxy_built_for_one_minor_rejects_a_newer_kubelet() {
+    fn kube_proxy_builds_are_listed_for_their_own_minor_only() {
         let c = Catalog::builtin();
-        assert!(c.supports("kube-proxy", "v1.28.15-eksbuild.31", "1.28"));
+        for v in &c.addons["kube-proxy"] {
+            let minor = v.version.trim_start_matches('v');
+            let minor: String = minor.split('.').take(2).collect::<Vec<_>>().join(".");
+            assert_eq!(v.compatible, [minor], "{}", v.version);
+        }
+        assert!(!c.supports("kube-proxy", "v1.30.14-eksbuild.8", "1.29"));
         assert!(!c.supports("kube-proxy", "v1.28.15-eksbuild.31", "1.29"));
+    }
+
+    #[test]
+    fn release_versions_belong_to_their_minor_and_end_with_the_default() {
+        for minor in SUPPORTED_MINORS {
+            let rs = release_versions(minor);
+            assert_eq!(rs.last(), Some(&default_release_version(minor)));
+            assert!(
+                rs.iter().all(|r| r.starts_with(&format!("{minor}."))),
+                "{rs:?}"
+            );
+        }
+        assert!(release_versions("1.99").is_empty());
     }
 }

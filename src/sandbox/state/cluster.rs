@@ -12,6 +12,22 @@ pub struct Cluster {
     /// ACTIVE or UPDATING.
     pub status: &'static str,
     pub created_ms: u64,
+    /// The minor the cluster was created at: it cannot be rolled back past
+    /// (or at) it.
+    pub created_version: String,
+    /// The last in-place upgrade, which a version rollback may undo within
+    /// seven days; cleared by the rollback itself.
+    pub upgraded: Option<InPlaceUpgrade>,
+}
+
+/// A completed in-place control-plane upgrade.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InPlaceUpgrade {
+    pub from: String,
+    pub to: String,
+    /// Simulated time the upgrade completed (0 for one that predates the
+    /// fixture).
+    pub completed_ms: u64,
 }
 
 impl Cluster {
@@ -59,7 +75,7 @@ pub struct UpdateError {
 pub struct Update {
     pub id: String,
     pub target: UpdateTarget,
-    /// VersionUpdate, ConfigUpdate or AddonUpdate.
+    /// VersionUpdate, VersionRollback, ConfigUpdate or AddonUpdate.
     pub kind: &'static str,
     pub status: UpdateStatus,
     pub params: Vec<(String, String)>,

@@ -237,6 +237,8 @@ pub struct World {
     pub addons: IndexMap<String, Addon>,
     pub catalog: Catalog,
     pub updates: Vec<Update>,
+    /// EKS resource tags by ARN (cluster, nodegroups, add-ons).
+    pub tags: BTreeMap<String, BTreeMap<String, String>>,
     pub kube: Store,
     pub nodes: FastMap<String, NodeSim>,
     /// Bound pods by uid.
@@ -760,11 +762,29 @@ impl World {
         self.addons.get(name).map(|a| a.version.as_str())
     }
 
-    /// Whether the installed networking add-ons support a kubelet minor.
+    /// Whether pod networking comes up on a kubelet `minor`: the installed
+    /// VPC CNI must support it, or aws-node crash-loops and the node stays
+    /// NotReady (seed 001). kube-proxy does not decide readiness.
     pub fn network_supports(&self, minor: &str) -> bool {
-        ["vpc-cni", "kube-proxy"].iter().all(|addon| {
-            self.addon_version(addon)
-                .is_none_or(|v| self.catalog.supports(addon, v, minor))
-        })
+        self.addon_version("vpc-cni")
+            .is_none_or(|v| self.catalog.supports("vpc-cni", v, minor))
+    }
+
+    /// Whether the installed kube-proxy is within the version-skew policy on
+    /// a kubelet `minor`: no newer than the API server, at most three minors
+    /// older than it, and within three minors of the kubelet. Outside it,
+    /// Service traffic from that node breaks while the node stays Ready.
+    pub fn kube_proxy_in_skew(&self, kubelet_minor: &str) -> bool {
+        let Some(kp) = self.addon_version("kube-proxy") else {
+            return true;
+        };
+        let (Some(proxy), Some(api), Some(kubelet)) = (
+            catalog::minor_number(kp),
+            catalog::minor_number(&self.cluster.version),
+            catalog::minor_number(kubelet_minor),
+        ) else {
+            return true;
+        };
+        (0..=3).contains(&(api - proxy)) && (proxy - kubelet).abs() <= 3
     }
 }
