@@ -216,7 +216,11 @@ pub static BUILTINS: &[Builtin] = &[
             ),
             one_of(
                 "category",
-                &["UPGRADE_READINESS", "MISCONFIGURATION"],
+                &[
+                    "UPGRADE_READINESS",
+                    "ROLLBACK_READINESS",
+                    "MISCONFIGURATION",
+                ],
                 None,
                 "only insights of this category",
             ),
