@@ -9,10 +9,10 @@ use runbook::cloud::CloudError;
 use runbook::cloud::drain::{DrainOptions, Drainer, Unmanaged};
 use runbook::cloud::plan::{Change, Mode, Mutation};
 use runbook::cloud::rotate::{RotateOptions, Rotator, Strategy};
+use runbook::cloud::workloads::{DeletePodOptions, ScaleKind};
 use runbook::interp::report::StepStatus;
 use runbook::interp::{self, Cloud, ExecOptions, Output, Reporter, RunStatus, params};
 use runbook::sandbox::{Sandbox, SandboxOptions};
-
 
 use crate::common::{SCALE, connect, fixture, root, start};
 
@@ -237,6 +237,8 @@ async fn rotation_in_place_moves_every_node() {
         force: false,
         canary: 0,
         drain: DrainOptions::default(),
+        release_version: None,
+        boot_timeout: Duration::from_secs(30 * 60),
     };
     let rotator = Rotator {
         eks: &cloud.eks,
@@ -302,6 +304,8 @@ async fn rotation_blue_green_replaces_the_group() {
             delete_emptydir_data: true,
             ..DrainOptions::default()
         },
+        release_version: None,
+        boot_timeout: Duration::from_secs(30 * 60),
     };
     let rotator = Rotator {
         eks: &cloud.eks,
@@ -576,10 +580,12 @@ async fn dry_run_of_every_playbook_against_every_fixture_sends_no_mutation() {
             runbook::syntax::load(pb).unwrap_or_else(|_| panic!("{} loads", pb.display()));
         for fx in &fixtures {
             let (sandbox, cloud) = start(fx).await;
-            let sets = [
-                format!("cluster={}", sandbox.cluster_name()),
-                "target=1.30".to_string(),
-            ];
+            let mut sets = vec![format!("cluster={}", sandbox.cluster_name())];
+            match pb.file_stem().and_then(|s| s.to_str()) {
+                Some("eks-minor-upgrade") => sets.push("target=1.30".to_string()),
+                Some("node-replace") => sets.push(format!("node={}", sandbox.nodes()[0].name)),
+                _ => {}
+            }
             let sets: Vec<&str> = sets.iter().map(String::as_str).collect();
             let (summary, lines) = exec(&program, &cloud, &sets, true).await;
             assert_eq!(
@@ -665,6 +671,8 @@ async fn in_place_rotation_blocked_by_a_pdb_names_it() {
         force: false,
         canary: 0,
         drain: DrainOptions::default(),
+        release_version: None,
+        boot_timeout: Duration::from_secs(30 * 60),
     };
     let rotator = Rotator {
         eks: &cloud.eks,
@@ -867,6 +875,8 @@ async fn a_failing_canary_gate_undoes_a_blue_green_rotation() {
             delete_emptydir_data: true,
             ..DrainOptions::default()
         },
+        release_version: None,
+        boot_timeout: Duration::from_secs(30 * 60),
     };
     let rotator = Rotator {
         eks: &cloud.eks,
@@ -900,4 +910,389 @@ async fn a_failing_canary_gate_undoes_a_blue_green_rotation() {
             .all(|n| !n.unschedulable),
         "old nodes uncordoned"
     );
+}
+
+// ------------------------------------------- actions incidents need (issue 17)
+
+fn delete_opts() -> DeletePodOptions {
+    DeletePodOptions {
+        grace_period: Some(Duration::from_secs(30)),
+        data_loss_ok: false,
+        unmanaged_ok: false,
+        timeout: Duration::from_secs(300),
+    }
+}
+
+/// Seed 004: a single replica whose budget blocks every drain. Deleting its
+/// pod lets the ReplicaSet recreate it; pods owning data are refused.
+#[tokio::test(flavor = "multi_thread")]
+async fn delete_pod_refuses_pods_owning_data_and_replaces_a_single_replica() {
+    let (sandbox, cloud) = start("small.yaml").await;
+    let api = cloud
+        .kube
+        .pods(Some("shop"), None, Some("app=api"))
+        .await
+        .unwrap()[0]
+        .clone();
+    let pg = cloud
+        .kube
+        .pods(Some("data"), None, Some("app=postgres"))
+        .await
+        .unwrap()[0]
+        .clone();
+    let before = sandbox.mutations().len();
+    let err = cloud
+        .kube
+        .delete_pod("shop", &api.name, &delete_opts(), &apply("d1"))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("emptyDir"), "{err}");
+    let err = cloud
+        .kube
+        .delete_pod("data", &pg.name, &delete_opts(), &apply("d2"))
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("PersistentVolumeClaim data-postgres"),
+        "{err}"
+    );
+    // The dry run says the same and sends nothing.
+    let Change::Planned(p) = cloud
+        .kube
+        .delete_pod("data", &pg.name, &delete_opts(), &plan())
+        .await
+        .unwrap()
+    else {
+        panic!("a plan")
+    };
+    assert_eq!(p.refusals.len(), 1, "{p:?}");
+    assert!(
+        p.lines().iter().any(|l| l.contains("would refuse")),
+        "{p:?}"
+    );
+    assert_eq!(
+        sandbox.mutations().len(),
+        before,
+        "refusals and plans send nothing"
+    );
+
+    let old = cloud
+        .kube
+        .pods(Some("shop"), None, Some("app=checkout"))
+        .await
+        .unwrap()[0]
+        .clone();
+    let change = cloud
+        .kube
+        .delete_pod("shop", &old.name, &delete_opts(), &apply("d3"))
+        .await
+        .unwrap();
+    assert!(
+        matches!(&change, Change::Applied { detail, .. } if detail.contains("ReplicaSet")),
+        "{change:?}"
+    );
+    let deletes: Vec<_> = sandbox
+        .mutations()
+        .into_iter()
+        .filter(|r| r.method == "DELETE")
+        .collect();
+    assert_eq!(deletes.len(), 1, "{deletes:?}");
+    let now = cloud
+        .kube
+        .pods(Some("shop"), None, Some("app=checkout"))
+        .await
+        .unwrap();
+    assert!(now.iter().all(|p| p.uid != old.uid), "{now:?}");
+    // Gone: a rerun sends nothing.
+    let again = cloud
+        .kube
+        .delete_pod("shop", &old.name, &delete_opts(), &apply("d4"))
+        .await
+        .unwrap();
+    assert!(again.is_unchanged(), "{again:?}");
+    assert_eq!(sandbox.mutations().len(), before + 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn scale_waits_for_the_replicas_and_hands_back_the_count_before() {
+    let (sandbox, cloud) = start("small.yaml").await;
+    let timeout = Duration::from_secs(600);
+    let before = sandbox.mutations().len();
+    let (planned, was) = cloud
+        .kube
+        .scale(
+            ScaleKind::Deployment,
+            "shop",
+            "checkout",
+            2,
+            timeout,
+            &plan(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(was, 1);
+    assert!(
+        matches!(&planned, Change::Planned(p) if p.from.as_deref() == Some("1") && p.to.as_deref() == Some("2")),
+        "{planned:?}"
+    );
+    assert_eq!(sandbox.mutations().len(), before, "a plan sends nothing");
+    let (change, was) = cloud
+        .kube
+        .scale(
+            ScaleKind::Deployment,
+            "shop",
+            "checkout",
+            2,
+            timeout,
+            &apply("s1"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(was, 1);
+    assert!(matches!(change, Change::Applied { .. }), "{change:?}");
+    let checkout = cloud
+        .kube
+        .pods(Some("shop"), None, Some("app=checkout"))
+        .await
+        .unwrap();
+    assert_eq!(
+        checkout
+            .iter()
+            .filter(|p| p.ready && !p.terminating)
+            .count(),
+        2,
+        "{checkout:?}"
+    );
+    let (again, was) = cloud
+        .kube
+        .scale(
+            ScaleKind::Deployment,
+            "shop",
+            "checkout",
+            2,
+            timeout,
+            &apply("s2"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(was, 2);
+    assert!(again.is_unchanged(), "{again:?}");
+    assert_eq!(
+        sandbox.mutations().len(),
+        before + 1,
+        "a rerun sends nothing"
+    );
+    // A StatefulSet scales down to exactly the count asked for.
+    let (_, was) = cloud
+        .kube
+        .scale(
+            ScaleKind::StatefulSet,
+            "data",
+            "postgres",
+            1,
+            timeout,
+            &apply("s3"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(was, 2);
+    let pg = cloud
+        .kube
+        .pods(Some("data"), None, Some("app=postgres"))
+        .await
+        .unwrap();
+    assert_eq!(pg.len(), 1, "{pg:?}");
+    let missing = cloud
+        .kube
+        .scale(
+            ScaleKind::Deployment,
+            "shop",
+            "nope",
+            1,
+            timeout,
+            &apply("s4"),
+        )
+        .await
+        .unwrap_err();
+    assert!(missing.is_not_found(), "{missing}");
+}
+
+const BACKUP: &str = r#"
+runbook backup "Back up with Velero before the upgrade" {
+  param cluster: string
+  param namespaces: list<string> = ["shop"]
+
+  step "velero backup" {
+    k8s.create({
+      apiVersion: "velero.io/v1",
+      kind: "Backup",
+      metadata: {name: "pre-upgrade", namespace: "velero"},
+      spec: {includedNamespaces: namespaces, ttl: "720h0m0s"},
+    })
+    let done = k8s.wait(
+      "velero.io/v1",
+      "Backup",
+      "pre-upgrade",
+      namespace: "velero",
+      field: "status.phase",
+      equals: "Completed",
+      fail_on: ["Failed", "PartiallyFailed", "FailedValidation"],
+      timeout: 30m,
+      every: 15s,
+    )
+    log "backed up ${done.status.progress.itemsBackedUp} item(s)"
+  }
+}
+"#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_runbook_creates_a_velero_backup_and_waits_for_it_to_complete() {
+    let (sandbox, cloud) = start("mesh-1.25.yaml").await;
+    let program = load(BACKUP);
+    let (planned, lines) = exec(&program, &cloud, &["cluster=mesh"], true).await;
+    let text = lines.join("\n");
+    assert_eq!(planned.status, RunStatus::Planned, "{text}");
+    assert!(
+        text.contains("would create Backup velero/pre-upgrade"),
+        "{text}"
+    );
+    assert_eq!(sandbox.mutations(), vec![], "a dry run mutates nothing");
+
+    let started = sandbox.now();
+    let (summary, lines) = exec(&program, &cloud, &["cluster=mesh"], false).await;
+    let text = lines.join("\n");
+    assert_eq!(
+        summary.status,
+        RunStatus::Succeeded,
+        "{text}\n{:?}",
+        summary.errors
+    );
+    let backup = sandbox
+        .kube_object("backups", "velero", "pre-upgrade")
+        .unwrap();
+    assert_eq!(backup["status"]["phase"], "Completed", "{backup}");
+    let items = backup["status"]["progress"]["itemsBackedUp"]
+        .as_u64()
+        .unwrap();
+    assert!(
+        items >= 4,
+        "the shop namespace's pods, deployment and service: {backup}"
+    );
+    assert!(
+        text.contains(&format!("backed up {items} item(s)")),
+        "{text}"
+    );
+    // It really waited for the backup to run.
+    assert!(sandbox.now() - started >= Duration::from_secs(180));
+    // A rerun finds the backup: nothing created twice.
+    let before = sandbox.mutations().len();
+    let (again, lines) = exec(&program, &cloud, &["cluster=mesh"], false).await;
+    assert_eq!(again.status, RunStatus::Succeeded, "{}", lines.join("\n"));
+    assert_eq!(sandbox.mutations().len(), before);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_velero_backup_ends_the_wait_at_once() {
+    let (sandbox, cloud) = start("mesh-1.25.yaml").await;
+    let program = load(BACKUP);
+    let started = sandbox.now();
+    let (summary, lines) = exec(
+        &program,
+        &cloud,
+        &["cluster=mesh", r#"namespaces=["shop","payments"]"#],
+        false,
+    )
+    .await;
+    let text = lines.join("\n");
+    assert_eq!(summary.status, RunStatus::Failed, "{text}");
+    let msg = &summary.errors[0].message;
+    assert!(msg.contains("status.phase is FailedValidation"), "{msg}");
+    assert!(
+        sandbox.now() - started < Duration::from_secs(5 * 60),
+        "did not wait out the 30m timeout"
+    );
+    let backup = sandbox
+        .kube_object("backups", "velero", "pre-upgrade")
+        .unwrap();
+    assert_eq!(backup["status"]["phase"], "FailedValidation");
+}
+
+const PATCH_AND_UNDO: &str = r#"
+runbook incident "Unblock a drain, then fail later" {
+  param cluster: string
+
+  step "unblock checkout" {
+    let replicas = k8s.scale("shop", "checkout", replicas: 2)
+    let notes = k8s.annotate("apps/v1", "Deployment", "checkout", namespace: "shop", annotations: {"runbook/incident": "INC-42"})
+    let undo = k8s.patch("apps/v1", "Deployment", "web", namespace: "shop", patch: {spec: {minReadySeconds: 10}, metadata: {labels: {tier: "front"}}})
+    rollback {
+      k8s.patch("apps/v1", "Deployment", "web", namespace: "shop", patch: undo)
+      k8s.annotate("apps/v1", "Deployment", "checkout", namespace: "shop", annotations: notes)
+      k8s.scale("shop", "checkout", replicas: replicas)
+    }
+  }
+
+  step "something later fails" {
+    fail "the incident got worse"
+  }
+}
+"#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn scale_annotate_and_patch_are_undone_by_the_values_they_return() {
+    let (sandbox, cloud) = start("small.yaml").await;
+    let web = sandbox.kube_object("deployments", "shop", "web").unwrap();
+    let checkout = sandbox
+        .kube_object("deployments", "shop", "checkout")
+        .unwrap();
+    let program = load(PATCH_AND_UNDO);
+
+    let (planned, lines) = exec(&program, &cloud, &["cluster=demo"], true).await;
+    let text = lines.join("\n");
+    assert_eq!(planned.status, RunStatus::Planned, "{text}");
+    assert!(
+        text.contains("would scale Deployment shop/checkout: 1 → 2"),
+        "{text}"
+    );
+    assert!(
+        text.contains("spec.minReadySeconds: (absent) → 10"),
+        "{text}"
+    );
+    assert_eq!(sandbox.mutations(), vec![], "a dry run mutates nothing");
+
+    let (summary, lines) = exec(&program, &cloud, &["cluster=demo"], false).await;
+    let text = lines.join("\n");
+    assert_eq!(
+        summary.status,
+        RunStatus::RolledBack,
+        "{text}\n{:?}",
+        summary.errors
+    );
+    let web_after = sandbox.kube_object("deployments", "shop", "web").unwrap();
+    assert_eq!(
+        web_after["spec"]["minReadySeconds"],
+        serde_json::Value::Null,
+        "{text}"
+    );
+    assert_eq!(web_after["metadata"]["labels"], web["metadata"]["labels"]);
+    let co = sandbox
+        .kube_object("deployments", "shop", "checkout")
+        .unwrap();
+    assert_eq!(co["spec"]["replicas"], 1);
+    // Restored: an empty map where there were none is the same annotations.
+    let annotations = |o: &serde_json::Value| {
+        o["metadata"]["annotations"]
+            .as_object()
+            .cloned()
+            .unwrap_or_default()
+    };
+    assert_eq!(annotations(&co), annotations(&checkout), "{co}");
+    // The three changes and their three undos; nothing else was sent.
+    let kube_writes = sandbox
+        .mutations()
+        .into_iter()
+        .filter(|r| r.method == "PATCH")
+        .count();
+    assert_eq!(kube_writes, 6, "{:?}", sandbox.mutations());
 }
