@@ -1296,3 +1296,190 @@ async fn scale_annotate_and_patch_are_undone_by_the_values_they_return() {
         .count();
     assert_eq!(kube_writes, 6, "{:?}", sandbox.mutations());
 }
+
+// ---------------------------------------------------------- shipped playbooks
+
+fn playbook(name: &str) -> runbook::syntax::Program {
+    let path = root().join("playbooks").join(name);
+    runbook::syntax::load(&path).unwrap_or_else(|_| panic!("{} loads", path.display()))
+}
+
+/// Seed 000: Istio 1.13 and Calico 3.21 on 1.25; the minor upgrade to 1.28
+/// is refused before anything is sent, naming both.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_minor_upgrade_refuses_a_mesh_left_behind() {
+    let (sandbox, cloud) = start("mesh-1.25.yaml").await;
+    let program = playbook("eks-minor-upgrade.upg");
+    let (summary, lines) = exec(&program, &cloud, &["cluster=mesh", "target=1.28"], false).await;
+    let text = lines.join("\n");
+    assert_eq!(summary.status, RunStatus::Failed, "{text}");
+    assert!(
+        summary.errors.iter().any(|e| e
+            .message
+            .contains("third-party components support the target")),
+        "{:?}",
+        summary.errors
+    );
+    assert!(
+        text.contains("Istio 1.13 (1.13.4) supports Kubernetes 1.20 to 1.23, not 1.28"),
+        "{text}"
+    );
+    assert!(text.contains("Calico 3.21 (v3.21.5)"), "{text}");
+    assert_eq!(sandbox.mutations(), vec![]);
+    assert_eq!(sandbox.cluster_version(), "1.25");
+}
+
+/// Seed 000's runc fix: same Kubernetes version, newer AMI, canary first.
+#[tokio::test(flavor = "multi_thread")]
+async fn ami_refresh_moves_every_nodegroup_to_the_newest_release_canary_first() {
+    let (sandbox, cloud) = start("mesh-1.25.yaml").await;
+    let program = playbook("ami-refresh.upg");
+    let sets = ["cluster=mesh", "canary_nodegroup=system"];
+    let (planned, lines) = exec(&program, &cloud, &sets, true).await;
+    let text = lines.join("\n");
+    assert_eq!(planned.status, RunStatus::Planned, "{text}");
+    assert!(
+        text.contains("1.25.16-20240110 → newest AMI for 1.25"),
+        "{text}"
+    );
+    assert_eq!(sandbox.mutations(), vec![]);
+
+    let (summary, lines) = exec(&program, &cloud, &sets, false).await;
+    let text = lines.join("\n");
+    assert_eq!(
+        summary.status,
+        RunStatus::Succeeded,
+        "{text}\n{:?}",
+        summary.errors
+    );
+    let titles: Vec<&str> = summary.steps.iter().map(|s| s.title.as_str()).collect();
+    assert_eq!(
+        titles,
+        ["canary nodegroup system", "nodegroup general"],
+        "{text}"
+    );
+    for ng in sandbox.nodegroups() {
+        assert_eq!(ng.version, "1.25");
+        assert_ne!(ng.release_version, "1.25.16-20240110", "{ng:?}");
+    }
+    assert!(
+        sandbox
+            .nodes()
+            .iter()
+            .all(|n| n.ready && n.version == "1.25")
+    );
+    // Already on the newest release: a rerun asks EKS, which refuses the
+    // same release, and nothing is rolled again.
+    let refreshes = || {
+        sandbox
+            .mutations()
+            .iter()
+            .filter(|r| r.path.ends_with("/update-version") && r.status < 300)
+            .count()
+    };
+    assert_eq!(refreshes(), 2);
+    let (again, lines) = exec(&program, &cloud, &sets, false).await;
+    let text = lines.join("\n");
+    assert_eq!(again.status, RunStatus::Succeeded, "{text}");
+    assert!(
+        text.contains("already on the newest AMI for 1.25"),
+        "{text}"
+    );
+    assert_eq!(refreshes(), 2, "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ami_refresh_pins_a_release() {
+    let (sandbox, cloud) = start("mesh-1.25.yaml").await;
+    let program = playbook("ami-refresh.upg");
+    let sets = ["cluster=mesh", "release_version=1.25.16-20240301"];
+    let (summary, lines) = exec(&program, &cloud, &sets, false).await;
+    assert_eq!(summary.status, RunStatus::Succeeded, "{}", lines.join("\n"));
+    assert!(
+        sandbox
+            .nodegroups()
+            .iter()
+            .all(|n| n.release_version == "1.25.16-20240301"),
+        "{:?}",
+        sandbox.nodegroups()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn addons_only_updates_what_lags_the_current_minor() {
+    let (sandbox, cloud) = start("mesh-1.25.yaml").await;
+    let program = playbook("addons-only.upg");
+    let (summary, lines) = exec(&program, &cloud, &["cluster=mesh"], false).await;
+    let text = lines.join("\n");
+    assert_eq!(
+        summary.status,
+        RunStatus::Succeeded,
+        "{text}\n{:?}",
+        summary.errors
+    );
+    let versions = sandbox.addon_versions();
+    assert_eq!(versions["vpc-cni"], "v1.15.4-eksbuild.1", "{versions:?}");
+    assert_eq!(versions["kube-proxy"], "v1.25.16-eksbuild.8");
+    assert_eq!(sandbox.cluster_version(), "1.25");
+    let updates = sandbox
+        .mutations()
+        .into_iter()
+        .filter(|r| r.path.contains("/addons/") && r.path.ends_with("/update"))
+        .count();
+    assert_eq!(updates, 1, "only vpc-cni lagged: {text}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn node_replace_surges_then_drains_the_bad_node() {
+    let (sandbox, cloud) = start("small.yaml").await;
+    let bad = sandbox
+        .nodes()
+        .into_iter()
+        .find(|n| n.nodegroup == "general")
+        .unwrap()
+        .name;
+    let program = playbook("node-replace.upg");
+    let sets = [
+        "cluster=demo".to_string(),
+        format!("node={bad}"),
+        "delete_emptydir_data=true".to_string(),
+    ];
+    let sets: Vec<&str> = sets.iter().map(String::as_str).collect();
+    let (summary, lines) = exec(&program, &cloud, &sets, false).await;
+    let text = lines.join("\n");
+    assert_eq!(
+        summary.status,
+        RunStatus::Succeeded,
+        "{text}\n{:?}",
+        summary.errors
+    );
+    let general = sandbox
+        .nodegroups()
+        .into_iter()
+        .find(|n| n.name == "general")
+        .unwrap();
+    assert_eq!(general.desired_size, 4);
+    let nodes = sandbox.nodes();
+    assert!(
+        nodes.iter().any(|n| n.name == bad && n.unschedulable),
+        "kept, cordoned"
+    );
+    assert_eq!(
+        nodes
+            .iter()
+            .filter(|n| n.nodegroup == "general" && n.ready && !n.unschedulable)
+            .count(),
+        3,
+        "{nodes:?}"
+    );
+    let left: Vec<_> = cloud
+        .kube
+        .pods(None, Some(&bad), None)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|p| p.controller.as_deref() != Some("DaemonSet"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+    assert!(text.contains("stays cordoned for investigation"), "{text}");
+}
