@@ -1140,7 +1140,16 @@ mod sandboxed {
             "{:?}",
             offenders(&o)
         );
-        assert!(run_on("nothing_terminating", &later, json!({"older_than": "15m"})).passed);
+        // Held by its finalizer: flagged whatever the threshold, and a
+        // minute after the delete as well (seed 002).
+        assert!(!run_on("nothing_terminating", &later, json!({"older_than": "15m"})).passed);
+        later.collected_at = (deleted + jiff::SignedDuration::from_mins(1)).to_string();
+        let o = run_on("nothing_terminating", &later, json!({}));
+        assert!(
+            offenders(&o)[0].contains("Terminating for 1m0s, held by finalizer"),
+            "{:?}",
+            offenders(&o)
+        );
         live.sandbox.shutdown().await;
     }
 
