@@ -1250,7 +1250,12 @@ async fn scale_annotate_and_patch_are_undone_by_the_values_they_return() {
 
     let (planned, lines) = exec(&program, &cloud, &["cluster=demo"], true).await;
     let text = lines.join("\n");
-    assert_eq!(planned.status, RunStatus::Planned, "{text}");
+    // The plan reaches the `fail` of the second step, as the run will.
+    assert_eq!(planned.status, RunStatus::Failed, "{text}");
+    assert!(
+        text.contains("metadata.annotations.runbook/incident: (absent) → INC-42"),
+        "{text}"
+    );
     assert!(
         text.contains("would scale Deployment shop/checkout: 1 → 2"),
         "{text}"
@@ -1312,7 +1317,7 @@ async fn the_minor_upgrade_refuses_a_mesh_left_behind() {
     let program = playbook("eks-minor-upgrade.upg");
     let (summary, lines) = exec(&program, &cloud, &["cluster=mesh", "target=1.28"], false).await;
     let text = lines.join("\n");
-    assert_eq!(summary.status, RunStatus::Failed, "{text}");
+    assert_eq!(summary.status, RunStatus::Refused, "{text}");
     assert!(
         summary.errors.iter().any(|e| e
             .message
@@ -1378,14 +1383,27 @@ async fn ami_refresh_moves_every_nodegroup_to_the_newest_release_canary_first() 
             .count()
     };
     assert_eq!(refreshes(), 2);
-    let (again, lines) = exec(&program, &cloud, &sets, false).await;
-    let text = lines.join("\n");
-    assert_eq!(again.status, RunStatus::Succeeded, "{text}");
+    // A later refresh (a new run, so a new token) finds nothing newer: EKS
+    // refuses the release the group runs and nothing rolls.
+    let nodes = sandbox.nodes();
+    let again = cloud
+        .eks
+        .update_nodegroup_version(
+            "mesh",
+            "system",
+            "1.25",
+            Some("latest"),
+            false,
+            &apply("later"),
+        )
+        .await
+        .unwrap();
     assert!(
-        text.contains("already on the newest AMI for 1.25"),
-        "{text}"
+        matches!(&again, Change::Unchanged { message, .. } if message == "already on the newest AMI for 1.25"),
+        "{again:?}"
     );
-    assert_eq!(refreshes(), 2, "{text}");
+    assert_eq!(refreshes(), 2);
+    assert_eq!(sandbox.nodes(), nodes);
 }
 
 #[tokio::test(flavor = "multi_thread")]
