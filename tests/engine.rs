@@ -1501,3 +1501,50 @@ async fn node_replace_surges_then_drains_the_bad_node() {
     assert!(left.is_empty(), "{left:?}");
     assert!(text.contains("stays cordoned for investigation"), "{text}");
 }
+
+/// The node-Ready wait of a blue/green rotation has its own budget now
+/// (it was fixed at 30m); running out undoes the replacement.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_blue_green_rotation_gives_up_after_its_boot_timeout() {
+    let (sandbox, cloud) = start("small.yaml").await;
+    upgrade_control_plane_and_addons(&cloud, "1.29").await;
+    let mut opts = RotateOptions {
+        version: "1.29".into(),
+        strategy: Strategy::BlueGreen,
+        max_unavailable: None,
+        force: false,
+        canary: 0,
+        drain: DrainOptions::default(),
+        release_version: Some("1.29.15-20250920".into()),
+        boot_timeout: Duration::from_secs(60),
+    };
+    let rotator = Rotator {
+        eks: &cloud.eks,
+        kube: &cloud.kube,
+    };
+    let err = rotator
+        .rotate("demo", "system", &opts, &apply("bg-pin"), None)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("needs strategy in_place"), "{err}");
+    opts.release_version = None;
+    let err = rotator
+        .rotate("demo", "system", &opts, &apply("bg-boot"), None)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, CloudError::Timeout { what, after } if what.contains("to become Ready") && *after == Duration::from_secs(60)),
+        "{err}"
+    );
+    // Undone: the replacement group is gone, the old one untouched.
+    let groups = sandbox.nodegroups();
+    assert!(
+        !groups.iter().any(|g| g.name == "system-1-29"),
+        "{groups:?}"
+    );
+    assert!(
+        groups
+            .iter()
+            .any(|g| g.name == "system" && g.version == "1.28")
+    );
+}
