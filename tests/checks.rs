@@ -122,7 +122,7 @@ fn assert_fails(name: &str, snapshot: &Value, p: Value, offender: &[&str]) -> Ch
 
 #[test]
 fn every_stdlib_check_compiles_and_passes_a_healthy_cluster() {
-    assert_eq!(checks::STDLIB.len(), 9);
+    assert_eq!(checks::STDLIB.len(), 10);
     for check in checks::STDLIB {
         assert_passes(check.name, &healthy(), json!({}));
         // The embedded copy is the one on disk.
@@ -335,9 +335,251 @@ fn nothing_terminating_flags_objects_stuck_past_the_threshold() {
         json!({"older_than": "30s"}),
         &["web-1", "web-2", "data-db-0"],
     );
+    // A finalizer holds the claim: flagged whatever the threshold.
+    assert_fails(
+        "nothing_terminating",
+        &s,
+        json!({"older_than": "3h"}),
+        &["data-db-0"],
+    );
+    s["pvcs"][0]["finalizers"] = json!([]);
     assert_passes("nothing_terminating", &s, json!({"older_than": "3h"}));
     let err = try_run("nothing_terminating", &s, json!({"older_than": "soon"})).unwrap_err();
     assert!(err.message.contains("`soon` is not a duration"), "{err}");
+}
+
+/// Seed 002: the PVC of `vmstorage-0` was deleted a minute before the run
+/// and still held by its protection finalizer; the run went ahead and
+/// recreated the pod onto it. Held objects are flagged at once.
+#[test]
+fn nothing_terminating_flags_what_a_finalizer_holds_at_once() {
+    let mut s = healthy();
+    s["pvcs"][0]["deletion_timestamp"] = json!("2026-01-10T11:59:00Z");
+    s["pvcs"][0]["finalizers"] = json!(["kubernetes.io/pvc-protection"]);
+    let o = assert_fails(
+        "nothing_terminating",
+        &s,
+        json!({}),
+        &[
+            "PersistentVolumeClaim default/data-db-0: Terminating for 1m0s, held by finalizer [\"kubernetes.io/pvc-protection\"]",
+        ],
+    );
+    assert!(o.message.contains("held by a finalizer"), "{}", o.message);
+    s["pods"][3]["deletion_timestamp"] = json!("2026-01-10T11:59:50Z");
+    s["pods"][3]["finalizers"] = json!(["example.com/drain-hook"]);
+    assert_fails(
+        "nothing_terminating",
+        &s,
+        json!({}),
+        &[
+            "Pod default/web-1: Terminating for 10s on node ip-10-0-1-1, held by finalizer",
+            "data-db-0",
+        ],
+    );
+    // Without a finalizer a fresh deletion is just in progress.
+    s["pvcs"][0]["finalizers"] = json!([]);
+    s["pods"][3]["finalizers"] = json!([]);
+    assert_passes("nothing_terminating", &s, json!({}));
+}
+
+/// The skew guard names what lags: kube-proxy (update the add-on) or the
+/// kubelets (rotate the nodegroups), and judges one of them on request.
+#[test]
+fn version_skew_names_the_component_that_lags() {
+    let mut s = healthy();
+    s["daemonsets"][0]["images"] =
+        json!([format!("{ECR}/eks/kube-proxy:v1.25.16-minimal-eksbuild.1")]);
+    let o = assert_fails(
+        "version_skew",
+        &s,
+        json!({"target": "1.29"}),
+        &[
+            "kube-proxy v1.25.16-minimal-eksbuild.1 is 4 minors behind",
+            "Node ip-10-0-1-1: kube-proxy",
+            "Node ip-10-0-1-2: kube-proxy",
+        ],
+    );
+    assert!(
+        o.message.starts_with("kube-proxy v1.25.16"),
+        "{}",
+        o.message
+    );
+    assert!(!o.message.contains("node(s)"), "{}", o.message);
+    // Only the kubelets: they are fine, kube-proxy is what lags.
+    assert_passes(
+        "version_skew",
+        &s,
+        json!({"target": "1.29", "only": "kubelet"}),
+    );
+    assert!(
+        !run(
+            "version_skew",
+            &s,
+            json!({"target": "1.29", "only": "kube-proxy"})
+        )
+        .passed
+    );
+
+    let mut s = healthy();
+    s["nodes"][1]["kubelet_version"] = json!("v1.25.16-eks-1234");
+    let o = run("version_skew", &s, json!({"target": "1.29"}));
+    assert!(
+        o.message.starts_with("1 node(s)' kubelet outside"),
+        "{}",
+        o.message
+    );
+    assert_passes(
+        "version_skew",
+        &s,
+        json!({"target": "1.29", "only": "kube-proxy"}),
+    );
+    let err = try_run("version_skew", &s, json!({"only": "proxy"})).unwrap_err();
+    assert!(err.message.contains("only must be"), "{err}");
+}
+
+/// A seed-000-like cluster: 1.25 with Istio 1.13 and Calico 3.21 running.
+fn seed_000() -> Value {
+    let mut s = healthy();
+    s["cluster"]["version"] = json!("1.25");
+    for n in s["nodes"].as_array_mut().unwrap() {
+        n["kubelet_version"] = json!("v1.25.16-eks-ae9a62a");
+    }
+    s["deployments"].as_array_mut().unwrap().push(json!({
+        "namespace": "istio-system", "name": "istiod", "replicas": 2, "ready_replicas": 2,
+        "images": ["docker.io/istio/pilot:1.13.4"]
+    }));
+    s["daemonsets"].as_array_mut().unwrap().push(json!({
+        "namespace": "kube-system", "name": "calico-node", "replicas": 2, "ready_replicas": 2,
+        "images": ["docker.io/calico/cni:v3.21.5", "docker.io/calico/node:v3.21.5"]
+    }));
+    s["pods"].as_array_mut().unwrap().push(pod(
+        "default",
+        "web-sidecar",
+        "docker.io/istio/proxyv2:1.13.4",
+        json!({"app": "web"}),
+    ));
+    s
+}
+
+#[test]
+fn third_party_compatible_refuses_istio_and_calico_left_behind() {
+    let s = seed_000();
+    let o = assert_fails(
+        "third_party_compatible",
+        &s,
+        json!({"target": "1.28"}),
+        &[
+            "Deployment istio-system/istiod: Istio 1.13 (1.13.4) supports Kubernetes 1.20 to 1.23, not 1.28",
+            "DaemonSet kube-system/calico-node: Calico 3.21 (v3.21.5) supports Kubernetes 1.20 to 1.22, not 1.28",
+        ],
+    );
+    assert!(
+        o.message.contains("2 third-party component(s)"),
+        "{}",
+        o.message
+    );
+    // Each offender cites the matrix it was judged by.
+    assert!(offenders(&o)[0].contains("istio.io/latest/docs/releases/supported-releases"));
+    // Already out of range at the current minor, too.
+    assert!(!run("third_party_compatible", &s, json!({})).passed);
+    // In step: Istio 1.19 and Calico 3.26 support 1.25 to 1.27.
+    let mut s = seed_000();
+    s["deployments"][2]["images"] = json!(["docker.io/istio/pilot:1.19.3"]);
+    s["pods"][5]["containers"][0]["image"] = json!("docker.io/istio/proxyv2:1.19.3");
+    s["daemonsets"][2]["images"] = json!(["docker.io/calico/node:v3.26.1"]);
+    assert_passes("third_party_compatible", &s, json!({"target": "1.27"}));
+    assert_fails(
+        "third_party_compatible",
+        &s,
+        json!({"target": "1.28"}),
+        &["Calico 3.26 (v3.26.1) supports Kubernetes 1.24 to 1.27, not 1.28"],
+    );
+    // A release newer than the target is refused too.
+    assert_fails(
+        "third_party_compatible",
+        &s,
+        json!({"target": "1.23"}),
+        &["Istio 1.19", "Calico 3.26"],
+    );
+}
+
+#[test]
+fn third_party_compatible_covers_every_listed_component() {
+    let cases = [
+        (
+            "quay.io/jetstack/cert-manager-controller:v1.11.0",
+            "1.27",
+            "cert-manager 1.11",
+        ),
+        (
+            "registry.k8s.io/ingress-nginx/controller:v1.8.1@sha256:e5c4",
+            "1.28",
+            "ingress-nginx 1.8",
+        ),
+        (
+            "602401143452.dkr.ecr.us-west-2.amazonaws.com/amazon/aws-load-balancer-controller:v2.3.1",
+            "1.22",
+            "AWS Load Balancer Controller 2.3",
+        ),
+        (
+            "public.ecr.aws/karpenter/controller:0.37.0",
+            "1.31",
+            "Karpenter 0.37",
+        ),
+        (
+            "registry.k8s.io/autoscaling/cluster-autoscaler:v1.28.2",
+            "1.29",
+            "cluster-autoscaler 1.28",
+        ),
+    ];
+    for (image, target, who) in cases {
+        let mut s = healthy();
+        s["deployments"].as_array_mut().unwrap().push(json!({
+            "namespace": "tools", "name": "component", "replicas": 1, "ready_replicas": 1, "images": [image]
+        }));
+        assert_fails(
+            "third_party_compatible",
+            &s,
+            json!({"target": target}),
+            &[who],
+        );
+    }
+    // cluster-autoscaler is judged in lockstep; a newer LBC has no upper bound.
+    let mut s = healthy();
+    s["deployments"].as_array_mut().unwrap().push(json!({
+        "namespace": "kube-system", "name": "ca", "replicas": 1, "ready_replicas": 1,
+        "images": ["registry.k8s.io/autoscaling/cluster-autoscaler:v1.29.0", "public.ecr.aws/eks/aws-load-balancer-controller:v2.7.2"]
+    }));
+    assert_passes("third_party_compatible", &s, json!({"target": "1.29"}));
+}
+
+/// A user's own entries: a component the table lacks, and a correction.
+#[test]
+fn third_party_compatible_is_extended_by_the_callers_table() {
+    let mut s = seed_000();
+    s["deployments"].as_array_mut().unwrap().push(json!({
+        "namespace": "linkerd", "name": "linkerd-destination", "replicas": 1, "ready_replicas": 1,
+        "images": ["cr.l5d.io/linkerd/controller:2.14.1"]
+    }));
+    let extra = json!([
+        {"name": "Linkerd", "images": ["linkerd/controller"], "source": "https://linkerd.io/releases/",
+         "releases": [{"v": "2.14", "min": "1.21", "max": "1.27"}]},
+        {"name": "Istio", "releases": [{"v": "1.13", "min": "1.20", "max": "1.28"}]},
+        {"name": "Calico", "releases": [{"v": "3.21", "min": "1.20", "max": "1.28"}]}
+    ]);
+    assert_fails(
+        "third_party_compatible",
+        &s,
+        json!({"target": "1.28", "extra": extra}),
+        &[
+            "Deployment linkerd/linkerd-destination: Linkerd 2.14 (2.14.1) supports Kubernetes 1.21 to 1.27, not 1.28; upgrade it in step (https://linkerd.io/releases/)",
+        ],
+    );
+    assert_passes(
+        "third_party_compatible",
+        &s,
+        json!({"target": "1.27", "extra": extra}),
+    );
 }
 
 #[test]
@@ -898,7 +1140,16 @@ mod sandboxed {
             "{:?}",
             offenders(&o)
         );
-        assert!(run_on("nothing_terminating", &later, json!({"older_than": "15m"})).passed);
+        // Held by its finalizer: flagged whatever the threshold, and a
+        // minute after the delete as well (seed 002).
+        assert!(!run_on("nothing_terminating", &later, json!({"older_than": "15m"})).passed);
+        later.collected_at = (deleted + jiff::SignedDuration::from_mins(1)).to_string();
+        let o = run_on("nothing_terminating", &later, json!({}));
+        assert!(
+            offenders(&o)[0].contains("Terminating for 1m0s, held by finalizer"),
+            "{:?}",
+            offenders(&o)
+        );
         live.sandbox.shutdown().await;
     }
 

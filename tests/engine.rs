@@ -9,6 +9,7 @@ use runbook::cloud::CloudError;
 use runbook::cloud::drain::{DrainOptions, Drainer, Unmanaged};
 use runbook::cloud::plan::{Change, Mode, Mutation};
 use runbook::cloud::rotate::{RotateOptions, Rotator, Strategy};
+use runbook::cloud::workloads::{DeletePodOptions, ScaleKind};
 use runbook::interp::report::StepStatus;
 use runbook::interp::{self, Cloud, ExecOptions, Output, Reporter, RunStatus, params};
 use runbook::sandbox::{Sandbox, SandboxOptions};
@@ -236,6 +237,8 @@ async fn rotation_in_place_moves_every_node() {
         force: false,
         canary: 0,
         drain: DrainOptions::default(),
+        release_version: None,
+        boot_timeout: Duration::from_secs(30 * 60),
     };
     let rotator = Rotator {
         eks: &cloud.eks,
@@ -301,6 +304,8 @@ async fn rotation_blue_green_replaces_the_group() {
             delete_emptydir_data: true,
             ..DrainOptions::default()
         },
+        release_version: None,
+        boot_timeout: Duration::from_secs(30 * 60),
     };
     let rotator = Rotator {
         eks: &cloud.eks,
@@ -572,10 +577,12 @@ async fn dry_run_of_every_playbook_against_every_fixture_sends_no_mutation() {
             runbook::syntax::load(pb).unwrap_or_else(|_| panic!("{} loads", pb.display()));
         for fx in &fixtures {
             let (sandbox, cloud) = start(fx).await;
-            let sets = [
-                format!("cluster={}", sandbox.cluster_name()),
-                "target=1.30".to_string(),
-            ];
+            let mut sets = vec![format!("cluster={}", sandbox.cluster_name())];
+            match pb.file_stem().and_then(|s| s.to_str()) {
+                Some("eks-minor-upgrade") => sets.push("target=1.30".to_string()),
+                Some("node-replace") => sets.push(format!("node={}", sandbox.nodes()[0].name)),
+                _ => {}
+            }
             let sets: Vec<&str> = sets.iter().map(String::as_str).collect();
             let (summary, lines) = exec(&program, &cloud, &sets, true).await;
             assert_eq!(
@@ -661,6 +668,8 @@ async fn in_place_rotation_blocked_by_a_pdb_names_it() {
         force: false,
         canary: 0,
         drain: DrainOptions::default(),
+        release_version: None,
+        boot_timeout: Duration::from_secs(30 * 60),
     };
     let rotator = Rotator {
         eks: &cloud.eks,
@@ -863,6 +872,8 @@ async fn a_failing_canary_gate_undoes_a_blue_green_rotation() {
             delete_emptydir_data: true,
             ..DrainOptions::default()
         },
+        release_version: None,
+        boot_timeout: Duration::from_secs(30 * 60),
     };
     let rotator = Rotator {
         eks: &cloud.eks,
@@ -895,5 +906,647 @@ async fn a_failing_canary_gate_undoes_a_blue_green_rotation() {
             .filter(|n| n.nodegroup == "system")
             .all(|n| !n.unschedulable),
         "old nodes uncordoned"
+    );
+}
+
+// ------------------------------------------- actions incidents need (issue 17)
+
+fn delete_opts() -> DeletePodOptions {
+    DeletePodOptions {
+        grace_period: Some(Duration::from_secs(30)),
+        data_loss_ok: false,
+        unmanaged_ok: false,
+        timeout: Duration::from_secs(300),
+    }
+}
+
+/// Seed 004: a single replica whose budget blocks every drain. Deleting its
+/// pod lets the ReplicaSet recreate it; pods owning data are refused.
+#[tokio::test(flavor = "multi_thread")]
+async fn delete_pod_refuses_pods_owning_data_and_replaces_a_single_replica() {
+    let (sandbox, cloud) = start("small.yaml").await;
+    let api = cloud
+        .kube
+        .pods(Some("shop"), None, Some("app=api"))
+        .await
+        .unwrap()[0]
+        .clone();
+    let pg = cloud
+        .kube
+        .pods(Some("data"), None, Some("app=postgres"))
+        .await
+        .unwrap()[0]
+        .clone();
+    let before = sandbox.mutations().len();
+    let err = cloud
+        .kube
+        .delete_pod("shop", &api.name, &delete_opts(), &apply("d1"))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("emptyDir"), "{err}");
+    let err = cloud
+        .kube
+        .delete_pod("data", &pg.name, &delete_opts(), &apply("d2"))
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("PersistentVolumeClaim data-postgres"),
+        "{err}"
+    );
+    // The dry run says the same and sends nothing.
+    let Change::Planned(p) = cloud
+        .kube
+        .delete_pod("data", &pg.name, &delete_opts(), &plan())
+        .await
+        .unwrap()
+    else {
+        panic!("a plan")
+    };
+    assert_eq!(p.refusals.len(), 1, "{p:?}");
+    assert!(
+        p.lines().iter().any(|l| l.contains("would refuse")),
+        "{p:?}"
+    );
+    assert_eq!(
+        sandbox.mutations().len(),
+        before,
+        "refusals and plans send nothing"
+    );
+
+    let old = cloud
+        .kube
+        .pods(Some("shop"), None, Some("app=checkout"))
+        .await
+        .unwrap()[0]
+        .clone();
+    let change = cloud
+        .kube
+        .delete_pod("shop", &old.name, &delete_opts(), &apply("d3"))
+        .await
+        .unwrap();
+    assert!(
+        matches!(&change, Change::Applied { detail, .. } if detail.contains("ReplicaSet")),
+        "{change:?}"
+    );
+    let deletes: Vec<_> = sandbox
+        .mutations()
+        .into_iter()
+        .filter(|r| r.method == "DELETE")
+        .collect();
+    assert_eq!(deletes.len(), 1, "{deletes:?}");
+    let now = cloud
+        .kube
+        .pods(Some("shop"), None, Some("app=checkout"))
+        .await
+        .unwrap();
+    assert!(now.iter().all(|p| p.uid != old.uid), "{now:?}");
+    // Gone: a rerun sends nothing.
+    let again = cloud
+        .kube
+        .delete_pod("shop", &old.name, &delete_opts(), &apply("d4"))
+        .await
+        .unwrap();
+    assert!(again.is_unchanged(), "{again:?}");
+    assert_eq!(sandbox.mutations().len(), before + 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn scale_waits_for_the_replicas_and_hands_back_the_count_before() {
+    let (sandbox, cloud) = start("small.yaml").await;
+    let timeout = Duration::from_secs(600);
+    let before = sandbox.mutations().len();
+    let (planned, was) = cloud
+        .kube
+        .scale(
+            ScaleKind::Deployment,
+            "shop",
+            "checkout",
+            2,
+            timeout,
+            &plan(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(was, 1);
+    assert!(
+        matches!(&planned, Change::Planned(p) if p.from.as_deref() == Some("1") && p.to.as_deref() == Some("2")),
+        "{planned:?}"
+    );
+    assert_eq!(sandbox.mutations().len(), before, "a plan sends nothing");
+    let (change, was) = cloud
+        .kube
+        .scale(
+            ScaleKind::Deployment,
+            "shop",
+            "checkout",
+            2,
+            timeout,
+            &apply("s1"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(was, 1);
+    assert!(matches!(change, Change::Applied { .. }), "{change:?}");
+    let checkout = cloud
+        .kube
+        .pods(Some("shop"), None, Some("app=checkout"))
+        .await
+        .unwrap();
+    assert_eq!(
+        checkout
+            .iter()
+            .filter(|p| p.ready && !p.terminating)
+            .count(),
+        2,
+        "{checkout:?}"
+    );
+    let (again, was) = cloud
+        .kube
+        .scale(
+            ScaleKind::Deployment,
+            "shop",
+            "checkout",
+            2,
+            timeout,
+            &apply("s2"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(was, 2);
+    assert!(again.is_unchanged(), "{again:?}");
+    assert_eq!(
+        sandbox.mutations().len(),
+        before + 1,
+        "a rerun sends nothing"
+    );
+    // A StatefulSet scales down to exactly the count asked for.
+    let (_, was) = cloud
+        .kube
+        .scale(
+            ScaleKind::StatefulSet,
+            "data",
+            "postgres",
+            1,
+            timeout,
+            &apply("s3"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(was, 2);
+    let pg = cloud
+        .kube
+        .pods(Some("data"), None, Some("app=postgres"))
+        .await
+        .unwrap();
+    assert_eq!(pg.len(), 1, "{pg:?}");
+    let missing = cloud
+        .kube
+        .scale(
+            ScaleKind::Deployment,
+            "shop",
+            "nope",
+            1,
+            timeout,
+            &apply("s4"),
+        )
+        .await
+        .unwrap_err();
+    assert!(missing.is_not_found(), "{missing}");
+}
+
+const BACKUP: &str = r#"
+runbook backup "Back up with Velero before the upgrade" {
+  param cluster: string
+  param namespaces: list<string> = ["shop"]
+
+  step "velero backup" {
+    k8s.create({
+      apiVersion: "velero.io/v1",
+      kind: "Backup",
+      metadata: {name: "pre-upgrade", namespace: "velero"},
+      spec: {includedNamespaces: namespaces, ttl: "720h0m0s"},
+    })
+    let done = k8s.wait(
+      "velero.io/v1",
+      "Backup",
+      "pre-upgrade",
+      namespace: "velero",
+      field: "status.phase",
+      equals: "Completed",
+      fail_on: ["Failed", "PartiallyFailed", "FailedValidation"],
+      timeout: 30m,
+      every: 15s,
+    )
+    log "backed up ${done.status.progress.itemsBackedUp} item(s)"
+  }
+}
+"#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_runbook_creates_a_velero_backup_and_waits_for_it_to_complete() {
+    let (sandbox, cloud) = start("mesh-1.25.yaml").await;
+    let program = load(BACKUP);
+    let (planned, lines) = exec(&program, &cloud, &["cluster=mesh"], true).await;
+    let text = lines.join("\n");
+    assert_eq!(planned.status, RunStatus::Planned, "{text}");
+    assert!(
+        text.contains("would create Backup velero/pre-upgrade"),
+        "{text}"
+    );
+    assert_eq!(sandbox.mutations(), vec![], "a dry run mutates nothing");
+
+    let started = sandbox.now();
+    let (summary, lines) = exec(&program, &cloud, &["cluster=mesh"], false).await;
+    let text = lines.join("\n");
+    assert_eq!(
+        summary.status,
+        RunStatus::Succeeded,
+        "{text}\n{:?}",
+        summary.errors
+    );
+    let backup = sandbox
+        .kube_object("backups", "velero", "pre-upgrade")
+        .unwrap();
+    assert_eq!(backup["status"]["phase"], "Completed", "{backup}");
+    let items = backup["status"]["progress"]["itemsBackedUp"]
+        .as_u64()
+        .unwrap();
+    assert!(
+        items >= 4,
+        "the shop namespace's pods, deployment and service: {backup}"
+    );
+    assert!(
+        text.contains(&format!("backed up {items} item(s)")),
+        "{text}"
+    );
+    // It really waited for the backup to run.
+    assert!(sandbox.now() - started >= Duration::from_secs(180));
+    // A rerun finds the backup: nothing created twice.
+    let before = sandbox.mutations().len();
+    let (again, lines) = exec(&program, &cloud, &["cluster=mesh"], false).await;
+    assert_eq!(again.status, RunStatus::Succeeded, "{}", lines.join("\n"));
+    assert_eq!(sandbox.mutations().len(), before);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_velero_backup_ends_the_wait_at_once() {
+    let (sandbox, cloud) = start("mesh-1.25.yaml").await;
+    let program = load(BACKUP);
+    let started = sandbox.now();
+    let (summary, lines) = exec(
+        &program,
+        &cloud,
+        &["cluster=mesh", r#"namespaces=["shop","payments"]"#],
+        false,
+    )
+    .await;
+    let text = lines.join("\n");
+    assert_eq!(summary.status, RunStatus::Failed, "{text}");
+    let msg = &summary.errors[0].message;
+    assert!(msg.contains("status.phase is FailedValidation"), "{msg}");
+    assert!(
+        sandbox.now() - started < Duration::from_secs(5 * 60),
+        "did not wait out the 30m timeout"
+    );
+    let backup = sandbox
+        .kube_object("backups", "velero", "pre-upgrade")
+        .unwrap();
+    assert_eq!(backup["status"]["phase"], "FailedValidation");
+}
+
+const PATCH_AND_UNDO: &str = r#"
+runbook incident "Unblock a drain, then fail later" {
+  param cluster: string
+
+  step "unblock checkout" {
+    let replicas = k8s.scale("shop", "checkout", replicas: 2)
+    let notes = k8s.annotate("apps/v1", "Deployment", "checkout", namespace: "shop", annotations: {"runbook/incident": "INC-42"})
+    let undo = k8s.patch("apps/v1", "Deployment", "web", namespace: "shop", patch: {spec: {minReadySeconds: 10}, metadata: {labels: {tier: "front"}}})
+    rollback {
+      k8s.patch("apps/v1", "Deployment", "web", namespace: "shop", patch: undo)
+      k8s.annotate("apps/v1", "Deployment", "checkout", namespace: "shop", annotations: notes)
+      k8s.scale("shop", "checkout", replicas: replicas)
+    }
+  }
+
+  step "something later fails" {
+    fail "the incident got worse"
+  }
+}
+"#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn scale_annotate_and_patch_are_undone_by_the_values_they_return() {
+    let (sandbox, cloud) = start("small.yaml").await;
+    let web = sandbox.kube_object("deployments", "shop", "web").unwrap();
+    let checkout = sandbox
+        .kube_object("deployments", "shop", "checkout")
+        .unwrap();
+    let program = load(PATCH_AND_UNDO);
+
+    let (planned, lines) = exec(&program, &cloud, &["cluster=demo"], true).await;
+    let text = lines.join("\n");
+    // The plan reaches the `fail` of the second step, as the run will.
+    assert_eq!(planned.status, RunStatus::Failed, "{text}");
+    assert!(
+        text.contains("metadata.annotations.runbook/incident: (absent) → INC-42"),
+        "{text}"
+    );
+    assert!(
+        text.contains("would scale Deployment shop/checkout: 1 → 2"),
+        "{text}"
+    );
+    assert!(
+        text.contains("spec.minReadySeconds: (absent) → 10"),
+        "{text}"
+    );
+    assert_eq!(sandbox.mutations(), vec![], "a dry run mutates nothing");
+
+    let (summary, lines) = exec(&program, &cloud, &["cluster=demo"], false).await;
+    let text = lines.join("\n");
+    assert_eq!(
+        summary.status,
+        RunStatus::RolledBack,
+        "{text}\n{:?}",
+        summary.errors
+    );
+    let web_after = sandbox.kube_object("deployments", "shop", "web").unwrap();
+    assert_eq!(
+        web_after["spec"]["minReadySeconds"],
+        serde_json::Value::Null,
+        "{text}"
+    );
+    assert_eq!(web_after["metadata"]["labels"], web["metadata"]["labels"]);
+    let co = sandbox
+        .kube_object("deployments", "shop", "checkout")
+        .unwrap();
+    assert_eq!(co["spec"]["replicas"], 1);
+    // Restored: an empty map where there were none is the same annotations.
+    let annotations = |o: &serde_json::Value| {
+        o["metadata"]["annotations"]
+            .as_object()
+            .cloned()
+            .unwrap_or_default()
+    };
+    assert_eq!(annotations(&co), annotations(&checkout), "{co}");
+    // The three changes and their three undos; nothing else was sent.
+    let kube_writes = sandbox
+        .mutations()
+        .into_iter()
+        .filter(|r| r.method == "PATCH")
+        .count();
+    assert_eq!(kube_writes, 6, "{:?}", sandbox.mutations());
+}
+
+// ---------------------------------------------------------- shipped playbooks
+
+fn playbook(name: &str) -> runbook::syntax::Program {
+    let path = root().join("playbooks").join(name);
+    runbook::syntax::load(&path).unwrap_or_else(|_| panic!("{} loads", path.display()))
+}
+
+/// Seed 000: Istio 1.13 and Calico 3.21 on 1.25; the minor upgrade to 1.28
+/// is refused before anything is sent, naming both.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_minor_upgrade_refuses_a_mesh_left_behind() {
+    let (sandbox, cloud) = start("mesh-1.25.yaml").await;
+    let program = playbook("eks-minor-upgrade.upg");
+    let (summary, lines) = exec(&program, &cloud, &["cluster=mesh", "target=1.28"], false).await;
+    let text = lines.join("\n");
+    assert_eq!(summary.status, RunStatus::Refused, "{text}");
+    assert!(
+        summary.errors.iter().any(|e| e
+            .message
+            .contains("third-party components support the target")),
+        "{:?}",
+        summary.errors
+    );
+    assert!(
+        text.contains("Istio 1.13 (1.13.4) supports Kubernetes 1.20 to 1.23, not 1.28"),
+        "{text}"
+    );
+    assert!(text.contains("Calico 3.21 (v3.21.5)"), "{text}");
+    assert_eq!(sandbox.mutations(), vec![]);
+    assert_eq!(sandbox.cluster_version(), "1.25");
+}
+
+/// Seed 000's runc fix: same Kubernetes version, newer AMI, canary first.
+#[tokio::test(flavor = "multi_thread")]
+async fn ami_refresh_moves_every_nodegroup_to_the_newest_release_canary_first() {
+    let (sandbox, cloud) = start("mesh-1.25.yaml").await;
+    let program = playbook("ami-refresh.upg");
+    let sets = ["cluster=mesh", "canary_nodegroup=system"];
+    let (planned, lines) = exec(&program, &cloud, &sets, true).await;
+    let text = lines.join("\n");
+    assert_eq!(planned.status, RunStatus::Planned, "{text}");
+    assert!(
+        text.contains("1.25.16-20240110 → newest AMI for 1.25"),
+        "{text}"
+    );
+    assert_eq!(sandbox.mutations(), vec![]);
+
+    let (summary, lines) = exec(&program, &cloud, &sets, false).await;
+    let text = lines.join("\n");
+    assert_eq!(
+        summary.status,
+        RunStatus::Succeeded,
+        "{text}\n{:?}",
+        summary.errors
+    );
+    let titles: Vec<&str> = summary.steps.iter().map(|s| s.title.as_str()).collect();
+    assert_eq!(
+        titles,
+        ["canary nodegroup system", "nodegroup general"],
+        "{text}"
+    );
+    for ng in sandbox.nodegroups() {
+        assert_eq!(ng.version, "1.25");
+        assert_ne!(ng.release_version, "1.25.16-20240110", "{ng:?}");
+    }
+    assert!(
+        sandbox
+            .nodes()
+            .iter()
+            .all(|n| n.ready && n.version == "1.25")
+    );
+    // Already on the newest release: a rerun asks EKS, which refuses the
+    // same release, and nothing is rolled again.
+    let refreshes = || {
+        sandbox
+            .mutations()
+            .iter()
+            .filter(|r| r.path.ends_with("/update-version") && r.status < 300)
+            .count()
+    };
+    assert_eq!(refreshes(), 2);
+    // A later refresh (a new run, so a new token) finds nothing newer: EKS
+    // refuses the release the group runs and nothing rolls.
+    let nodes = sandbox.nodes();
+    let again = cloud
+        .eks
+        .update_nodegroup_version(
+            "mesh",
+            "system",
+            "1.25",
+            Some("latest"),
+            false,
+            &apply("later"),
+        )
+        .await
+        .unwrap();
+    assert!(
+        matches!(&again, Change::Unchanged { message, .. } if message == "already on the newest AMI for 1.25"),
+        "{again:?}"
+    );
+    assert_eq!(refreshes(), 2);
+    assert_eq!(sandbox.nodes(), nodes);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ami_refresh_pins_a_release() {
+    let (sandbox, cloud) = start("mesh-1.25.yaml").await;
+    let program = playbook("ami-refresh.upg");
+    let sets = ["cluster=mesh", "release_version=1.25.16-20240301"];
+    let (summary, lines) = exec(&program, &cloud, &sets, false).await;
+    assert_eq!(summary.status, RunStatus::Succeeded, "{}", lines.join("\n"));
+    assert!(
+        sandbox
+            .nodegroups()
+            .iter()
+            .all(|n| n.release_version == "1.25.16-20240301"),
+        "{:?}",
+        sandbox.nodegroups()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn addons_only_updates_what_lags_the_current_minor() {
+    let (sandbox, cloud) = start("mesh-1.25.yaml").await;
+    let program = playbook("addons-only.upg");
+    let (summary, lines) = exec(&program, &cloud, &["cluster=mesh"], false).await;
+    let text = lines.join("\n");
+    assert_eq!(
+        summary.status,
+        RunStatus::Succeeded,
+        "{text}\n{:?}",
+        summary.errors
+    );
+    let versions = sandbox.addon_versions();
+    assert_eq!(versions["vpc-cni"], "v1.15.4-eksbuild.1", "{versions:?}");
+    assert_eq!(versions["kube-proxy"], "v1.25.16-eksbuild.8");
+    assert_eq!(sandbox.cluster_version(), "1.25");
+    let updates = sandbox
+        .mutations()
+        .into_iter()
+        .filter(|r| r.path.contains("/addons/") && r.path.ends_with("/update"))
+        .count();
+    assert_eq!(updates, 1, "only vpc-cni lagged: {text}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn node_replace_surges_then_drains_the_bad_node() {
+    let (sandbox, cloud) = start("small.yaml").await;
+    let bad = sandbox
+        .nodes()
+        .into_iter()
+        .find(|n| n.nodegroup == "general")
+        .unwrap()
+        .name;
+    let program = playbook("node-replace.upg");
+    let sets = [
+        "cluster=demo".to_string(),
+        format!("node={bad}"),
+        "delete_emptydir_data=true".to_string(),
+    ];
+    let sets: Vec<&str> = sets.iter().map(String::as_str).collect();
+    let (summary, lines) = exec(&program, &cloud, &sets, false).await;
+    let text = lines.join("\n");
+    assert_eq!(
+        summary.status,
+        RunStatus::Succeeded,
+        "{text}\n{:?}",
+        summary.errors
+    );
+    let general = sandbox
+        .nodegroups()
+        .into_iter()
+        .find(|n| n.name == "general")
+        .unwrap();
+    assert_eq!(general.desired_size, 4);
+    let nodes = sandbox.nodes();
+    assert!(
+        nodes.iter().any(|n| n.name == bad && n.unschedulable),
+        "kept, cordoned"
+    );
+    assert_eq!(
+        nodes
+            .iter()
+            .filter(|n| n.nodegroup == "general" && n.ready && !n.unschedulable)
+            .count(),
+        3,
+        "{nodes:?}"
+    );
+    let left: Vec<_> = cloud
+        .kube
+        .pods(None, Some(&bad), None)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|p| p.controller.as_deref() != Some("DaemonSet"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+    assert!(text.contains("stays cordoned for investigation"), "{text}");
+}
+
+/// The node-Ready wait of a blue/green rotation has its own budget now
+/// (it was fixed at 30m); running out undoes the replacement.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_blue_green_rotation_gives_up_after_its_boot_timeout() {
+    let (sandbox, cloud) = start("small.yaml").await;
+    // kube-proxy stays on its 1.28 build: 1.29 nodes never become Ready.
+    cloud
+        .eks
+        .update_cluster_version("demo", "1.29", &apply("cp-1.29"))
+        .await
+        .unwrap();
+    let mut opts = RotateOptions {
+        version: "1.29".into(),
+        strategy: Strategy::BlueGreen,
+        max_unavailable: None,
+        force: false,
+        canary: 0,
+        drain: DrainOptions::default(),
+        release_version: Some("1.29.15-20250920".into()),
+        boot_timeout: Duration::from_secs(60),
+    };
+    let rotator = Rotator {
+        eks: &cloud.eks,
+        kube: &cloud.kube,
+    };
+    let err = rotator
+        .rotate("demo", "system", &opts, &apply("bg-pin"), None)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("needs strategy in_place"), "{err}");
+    opts.release_version = None;
+    let err = rotator
+        .rotate("demo", "system", &opts, &apply("bg-boot"), None)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, CloudError::Timeout { what, after } if what.contains("to become Ready") && *after == Duration::from_secs(60)),
+        "{err}"
+    );
+    // Undone: the replacement group is gone, the old one untouched.
+    let groups = sandbox.nodegroups();
+    assert!(
+        !groups.iter().any(|g| g.name == "system-1-29"),
+        "{groups:?}"
+    );
+    assert!(
+        groups
+            .iter()
+            .any(|g| g.name == "system" && g.version == "1.28")
     );
 }

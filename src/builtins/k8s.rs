@@ -1,6 +1,6 @@
 //! Kubernetes reads and node operations (through kube-rs).
 
-use super::builtin::{Builtin, Param, READ, REVERSIBLE, def, one_of, opt, pos};
+use super::builtin::{Builtin, ONE_WAY, Param, READ, REVERSIBLE, def, one_of, opt, pos, req};
 use super::records::{DAEMONSET, DEPLOYMENT, NODE, PDB, POD, STATEFULSET};
 use super::types::Type;
 
@@ -116,6 +116,62 @@ pub static BUILTINS: &[Builtin] = &[
             UNMANAGED_PODS,
         ],
         returns: Type::Unit,
+        effect: REVERSIBLE,
+    },
+    Builtin {
+        name: "k8s.delete_pod",
+        doc: "Delete one pod (its controller, if any, recreates it elsewhere) and wait until it is gone. Refuses a pod that owns data (an emptyDir or a PersistentVolumeClaim volume) unless `data_loss_ok` is set, and a pod no controller recreates unless `unmanaged_ok` is set. Deletes only the pod it judged (UID precondition).",
+        positional: &[
+            pos("namespace", Type::String, "namespace of the pod"),
+            pos("pod", Type::String, "pod name"),
+        ],
+        keyword: &[
+            GRACE_PERIOD,
+            def(
+                "data_loss_ok",
+                Type::Bool,
+                "false",
+                "also delete a pod with emptyDir (its data is lost) or PersistentVolumeClaim volumes",
+            ),
+            def(
+                "unmanaged_ok",
+                Type::Bool,
+                "false",
+                "also delete a pod without a controller (nothing recreates it)",
+            ),
+            def(
+                "timeout",
+                Type::Duration,
+                "5m",
+                "how long to wait for the pod to be gone",
+            ),
+        ],
+        returns: Type::Unit,
+        effect: ONE_WAY,
+    },
+    Builtin {
+        name: "k8s.scale",
+        doc: "Set the replicas of a Deployment or StatefulSet and wait until that many are ready and updated. Returns the previous replica count, so a rollback block can scale back. Nothing is sent when it already has that many.",
+        positional: &[
+            pos("namespace", Type::String, "namespace of the workload"),
+            pos("name", Type::String, "Deployment or StatefulSet name"),
+        ],
+        keyword: &[
+            req("replicas", Type::Int, "desired replicas (0 or more)"),
+            one_of(
+                "kind",
+                &["Deployment", "StatefulSet"],
+                Some("\"Deployment\""),
+                "kind of the workload",
+            ),
+            def(
+                "timeout",
+                Type::Duration,
+                "10m",
+                "how long to wait for the replicas to be ready",
+            ),
+        ],
+        returns: Type::Int,
         effect: REVERSIBLE,
     },
 ];

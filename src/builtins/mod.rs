@@ -1,6 +1,6 @@
 //! The one registry of built-in actions and queries, read by the checker, the
 //! interpreter, dry-run and `docs/actions.md`. Each group lives in its own file
-//! (`eks`, `k8s`, `rotation`); record shapes in `records`; value methods in
+//! (`eks`, `k8s`, `objects`, `rotation`); record shapes in `records`; value methods in
 //! `methods`.
 //!
 //! Public API:
@@ -14,6 +14,7 @@ pub mod eks;
 pub mod k8s;
 mod markdown;
 pub mod methods;
+pub mod objects;
 pub mod records;
 pub mod rotation;
 pub mod types;
@@ -30,6 +31,7 @@ static ALL: LazyLock<Vec<&'static Builtin>> = LazyLock::new(|| {
     eks::BUILTINS
         .iter()
         .chain(k8s::BUILTINS)
+        .chain(objects::BUILTINS)
         .chain(rotation::BUILTINS)
         .collect()
 });

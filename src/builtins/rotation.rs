@@ -8,7 +8,7 @@ use super::types::Type;
 
 pub static BUILTINS: &[Builtin] = &[Builtin {
     name: "nodegroup.rotate",
-    doc: "Move every node of a nodegroup to a version, in place or blue/green, draining old nodes through the Eviction API, and wait.",
+    doc: "Move every node of a nodegroup to a version or AMI release, in place or blue/green, draining old nodes through the Eviction API, and wait.",
     positional: &[
         pos("cluster", Type::String, "EKS cluster name"),
         pos("nodegroup", Type::String, "managed nodegroup name"),
@@ -18,6 +18,11 @@ pub static BUILTINS: &[Builtin] = &[Builtin {
             "version",
             Type::Version,
             "target minor; defaults to the control plane's",
+        ),
+        opt(
+            "release_version",
+            Type::String,
+            "AMI release to pin, e.g. \"1.30.14-20250920\", or \"latest\" for the newest; at the nodegroup's own version this is an AMI refresh (in_place only)",
         ),
         one_of(
             "strategy",
@@ -37,6 +42,12 @@ pub static BUILTINS: &[Builtin] = &[Builtin {
             Type::Int,
             "0",
             "first move this many nodes and pause for health gates",
+        ),
+        def(
+            "boot_timeout",
+            Type::Duration,
+            "30m",
+            "blue_green: how long the replacement nodes may take to become Ready",
         ),
         def(
             "drain_timeout",

@@ -192,6 +192,7 @@ fn pod(p: PodInfo) -> Pod {
         restarts: p.restarts,
         waiting_reason: p.waiting_reasons.into_iter().next().unwrap_or_default(),
         deletion_timestamp: p.deletion_timestamp,
+        finalizers: p.finalizers,
         pvcs: p.pvcs,
         created: p.created,
     }

@@ -105,6 +105,7 @@ pub struct Pod {
     pub waiting_reason: String,
     /// RFC 3339; empty unless the pod is terminating.
     pub deletion_timestamp: String,
+    pub finalizers: Vec<String>,
     pub pvcs: Vec<String>,
     pub created: String,
 }

@@ -30,6 +30,7 @@ pub const STDLIB: &[StdlibCheck] = stdlib![
     "nothing_terminating",
     "kube_system_ready",
     "replicated_deployments",
+    "third_party_compatible",
 ];
 
 pub fn stdlib_check(name: &str) -> Option<&'static StdlibCheck> {

@@ -166,6 +166,9 @@ where
     }
 }
 
+/// The `release_version` asking for the newest AMI release of a version.
+pub const LATEST_RELEASE: &str = "latest";
+
 /// `(major, minor)` of "1.29" / "v1.29.3-eks-..." / "1.29.0".
 pub fn parse_minor(v: &str) -> Option<(u64, u64)> {
     crate::literal::Version::of_reported(v).map(|v| (v.major, v.minor))
@@ -923,9 +926,14 @@ impl Eks {
         self.settle(&target, cluster, Some(nodegroup), None, m)
             .await?;
         let current = self.nodegroup(cluster, nodegroup).await?;
+        // `latest`: the newest AMI for the version, which only EKS knows, so
+        // the request goes out without a release and EKS picks it.
+        let latest = release_version == Some(LATEST_RELEASE);
+        let pinned = release_version.filter(|r| *r != LATEST_RELEASE);
         let release_matches =
-            release_version.is_none_or(|r| current.release_version.as_deref() == Some(r));
-        if same_minor(&current.version, version) && release_matches {
+            !latest && pinned.is_none_or(|r| current.release_version.as_deref() == Some(r));
+        let refresh = same_minor(&current.version, version);
+        if refresh && release_matches {
             return Ok(Change::unchanged(target, format!("already at {version}")));
         }
         if m.is_plan() {
@@ -935,8 +943,17 @@ impl Eks {
             );
             let per_batch = current.max_unavailable.unwrap_or(1).max(1);
             let batches = (current.desired_size.max(1) + per_batch - 1) / per_batch;
+            // A same-version AMI refresh is told apart by its release.
+            let (from, to) = if refresh {
+                (
+                    current.release_version.clone(),
+                    pinned.map_or_else(|| format!("newest AMI for {version}"), str::to_string),
+                )
+            } else {
+                (Some(current.version), version.to_string())
+            };
             let mut plan = Plan::new("roll", target)
-                .from_to(Some(current.version), version)
+                .from_to(from, to)
                 .predicted(Duration::from_secs(300 + batches as u64 * 8 * 60));
             if force {
                 plan.notes.push(
@@ -952,15 +969,39 @@ impl Eks {
             .cluster_name(cluster)
             .nodegroup_name(nodegroup)
             .version(version)
-            .set_release_version(release_version.map(str::to_string))
+            .set_release_version(pinned.map(str::to_string))
             .force(force)
             .client_request_token(&m.token)
             .send()
             .await
-            .map_err(|e| sdk_err("UpdateNodegroupVersion", e))?;
+            .map_err(|e| sdk_err("UpdateNodegroupVersion", e));
+        let out = match out {
+            // EKS refuses a refresh to the release the group already runs.
+            Err(CloudError::Eks { code, message, .. })
+                if latest
+                    && refresh
+                    && code.as_deref() == Some("InvalidParameterException")
+                    && message.contains("already") =>
+            {
+                return Ok(Change::unchanged(
+                    target,
+                    format!("already on the newest AMI for {version}"),
+                ));
+            }
+            other => other?,
+        };
         let id = self
             .follow_update(&target, cluster, out.update(), Some(nodegroup), None, m)
             .await?;
+        if refresh {
+            let now = self.nodegroup(cluster, nodegroup).await?;
+            return Ok(upgraded(
+                target,
+                current.release_version.unwrap_or_default(),
+                now.release_version.as_deref().unwrap_or_default(),
+                &id,
+            ));
+        }
         Ok(upgraded(target, current.version, version, &id))
     }
 

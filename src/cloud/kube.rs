@@ -65,6 +65,8 @@ pub struct PodInfo {
     pub pvcs: Vec<String>,
     /// RFC 3339; empty unless the pod is terminating.
     pub deletion_timestamp: String,
+    /// `metadata.finalizers`: what must let go before the pod is removed.
+    pub finalizers: Vec<String>,
     /// RFC 3339 creation time, empty if unknown.
     pub created: String,
 }
@@ -159,7 +161,7 @@ impl Kube {
 
     /// Run a read (or an idempotent write), retrying transient failures
     /// with backoff.
-    async fn read<T, F, Fut>(&self, op: &str, f: F) -> Result<T, CloudError>
+    pub(super) async fn read<T, F, Fut>(&self, op: &str, f: F) -> Result<T, CloudError>
     where
         F: Fn() -> Fut,
         Fut: std::future::Future<Output = Result<T, ::kube::Error>>,
@@ -478,6 +480,7 @@ pub fn pod_info(p: &Pod) -> PodInfo {
             .is_some_and(|a| a.contains_key("kubernetes.io/config.mirror")),
         terminating: meta.deletion_timestamp.is_some(),
         deletion_timestamp: time(meta.deletion_timestamp.as_ref()),
+        finalizers: meta.finalizers.clone().unwrap_or_default(),
         created: time(meta.creation_timestamp.as_ref()),
         grace_period: spec.termination_grace_period_seconds,
     }

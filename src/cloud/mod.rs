@@ -4,7 +4,9 @@
 //!
 //! Layers, bottom up: `connect` (build clients) → `clock` (time and
 //! cancellation) → `eks` / `kube` (typed reads and single mutations) →
-//! `drain` (eviction-based node drain) → `rotate` (nodegroup rotation).
+//! `drain` (eviction-based node drain) → `rotate` (nodegroup rotation);
+//! `objects` (any kind by apiVersion/kind) and `workloads` (delete a pod,
+//! scale) sit beside `kube`.
 
 pub mod clock;
 pub mod connect;
@@ -12,9 +14,11 @@ pub mod drain;
 pub mod eks;
 pub mod error;
 pub mod kube;
+pub mod objects;
 pub mod plan;
 pub mod rotate;
 pub mod token;
+pub mod workloads;
 
 pub use clock::Clock;
 pub use connect::{Clients, ConnectOptions};

@@ -49,6 +49,11 @@ pub struct RotateOptions {
     /// Blue/green: drain this many old nodes first, then run the canary gate.
     pub canary: usize,
     pub drain: DrainOptions,
+    /// AMI release (`eks::LATEST_RELEASE` for the newest): in place only. At
+    /// the nodegroup's own minor this is an AMI refresh.
+    pub release_version: Option<String>,
+    /// Blue/green: how long the replacement group's nodes may take to be Ready.
+    pub boot_timeout: Duration,
 }
 
 /// A check run after the canary; an error stops the rotation.
@@ -89,7 +94,14 @@ impl<'a> Rotator<'a> {
         canary_gate: Option<CanaryGate<'_>>,
     ) -> Result<Change, CloudError> {
         let current = self.eks.nodegroup(cluster, nodegroup).await?;
-        if parse_minor(&current.version) == parse_minor(&opts.version) {
+        if opts.release_version.is_some() && opts.strategy == Strategy::BlueGreen {
+            return Err(CloudError::Invalid(
+                "release_version needs strategy in_place: a blue/green replacement group gets the newest AMI for its version".into(),
+            ));
+        }
+        if parse_minor(&current.version) == parse_minor(&opts.version)
+            && opts.release_version.is_none()
+        {
             return Ok(Change::unchanged(
                 format!("nodegroup {nodegroup}"),
                 format!("already at {}", opts.version),
@@ -131,7 +143,7 @@ impl<'a> Rotator<'a> {
                 cluster,
                 nodegroup,
                 &opts.version,
-                None,
+                opts.release_version.as_deref(),
                 opts.force,
                 &m.part("version"),
             )
@@ -315,7 +327,7 @@ impl<'a> Rotator<'a> {
             .create_nodegroup(cluster, new, old, &opts.version, &m.part("create"))
             .await?;
         let want = self.eks.nodegroup(cluster, new).await?.desired_size.max(1) as usize;
-        self.wait_ready(new, want, m).await?;
+        self.wait_ready(new, want, opts.boot_timeout, m).await?;
         for node in old_nodes {
             self.kube.cordon(node).await?;
         }
@@ -337,11 +349,12 @@ impl<'a> Rotator<'a> {
         &self,
         nodegroup: &str,
         want: usize,
+        boot_timeout: Duration,
         m: &Mutation<'_>,
     ) -> Result<(), CloudError> {
         let clock = self.kube.clock();
         let started = clock.now();
-        let deadline = clock.deadline(m.timeout.min(Duration::from_secs(30 * 60)));
+        let deadline = clock.deadline(m.timeout.min(boot_timeout));
         loop {
             let nodes = self.kube.nodes(Some(nodegroup)).await?;
             let ready = nodes.iter().filter(|n| n.ready).count();

@@ -13,8 +13,10 @@ use crate::builtins::{Builtin, Type, records};
 use crate::cloud::drain::{DrainOptions, Drainer, Unmanaged};
 use crate::cloud::eks::{Eks, NodegroupConfig};
 use crate::cloud::kube::Kube;
+use crate::cloud::objects::{ObjectRef, WaitFor, annotations_patch};
 use crate::cloud::plan::{Change, Mode, Mutation};
 use crate::cloud::rotate::{CanaryGate, RotateOptions, Rotator, Strategy};
+use crate::cloud::workloads::DeletePodOptions;
 use crate::cloud::{Clock, CloudError};
 use crate::literal;
 
@@ -63,6 +65,13 @@ ops! {
     Cordon => "k8s.cordon",
     Uncordon => "k8s.uncordon",
     Drain => "k8s.drain",
+    DeletePod => "k8s.delete_pod",
+    Scale => "k8s.scale",
+    Get => "k8s.get",
+    Create => "k8s.create",
+    Patch => "k8s.patch",
+    Annotate => "k8s.annotate",
+    Wait => "k8s.wait",
     Rotate => "nodegroup.rotate",
 }
 
@@ -199,6 +208,34 @@ impl Bound {
         }
     }
 
+    /// A map or list argument as JSON (manifests, patches).
+    fn json(&self, name: &str) -> Result<serde_json::Value, CloudError> {
+        match self.get(name) {
+            None => Err(CloudError::Invalid(format!("missing argument `{name}`"))),
+            Some(Value::Unknown(why)) => Err(CloudError::Invalid(format!(
+                "`{name}` is only known at run time ({why})"
+            ))),
+            Some(v) => Ok(v.to_json()),
+        }
+    }
+
+    fn texts(&self, name: &str) -> Vec<String> {
+        match self.get(name) {
+            Some(Value::List(items)) => items.iter().map(Value::to_text).collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// The object addressed by `api_version`, `kind`, `name`, `namespace`.
+    fn object(&self) -> Result<ObjectRef, CloudError> {
+        Ok(ObjectRef {
+            api_version: self.text("api_version")?,
+            kind: self.text("kind")?,
+            name: self.text("name")?,
+            namespace: self.opt_text("namespace")?,
+        })
+    }
+
     fn labels(&self, name: &str) -> std::collections::BTreeMap<String, String> {
         match self.get(name) {
             Some(Value::Map(m)) => m.iter().map(|(k, v)| (k.clone(), v.to_text())).collect(),
@@ -215,6 +252,7 @@ fn default_value(ty: Type, text: &str) -> Result<Value, String> {
         Type::Int => Value::Int(literal::parse_int(text).map_err(|_| bad())?),
         Type::Duration => Value::Duration(literal::parse_duration(text).map_err(|_| bad())?),
         Type::Version => Value::Version(literal::parse_version(text).map_err(|_| bad())?),
+        Type::List(_) if text == "[]" => Value::List(Vec::new()),
         _ => Value::Str(text.trim_matches('"').to_string()),
     })
 }
@@ -523,6 +561,96 @@ pub async fn call(
                 detail: format!("drained: {} pod(s) evicted", report.evicted.len()),
             })
         }
+        Op::DeletePod => {
+            let opts = DeletePodOptions {
+                grace_period: args.duration("grace_period"),
+                data_loss_ok: args.bool("data_loss_ok"),
+                unmanaged_ok: args.bool("unmanaged_ok"),
+                timeout: args.duration("timeout").unwrap_or(Duration::from_secs(300)),
+            };
+            changed(
+                kube.delete_pod(&args.text("namespace")?, &args.text("pod")?, &opts, &m)
+                    .await?,
+            )
+        }
+        Op::Scale => {
+            let want = args
+                .int("replicas")
+                .ok_or_else(|| CloudError::Invalid("`replicas` must be an int".into()))?;
+            let (change, before) = kube
+                .scale(
+                    args.text("kind")?.parse()?,
+                    &args.text("namespace")?,
+                    &args.text("name")?,
+                    want,
+                    args.duration("timeout").unwrap_or(Duration::from_secs(600)),
+                    &m,
+                )
+                .await?;
+            Ok(Called {
+                value: Value::Int(before),
+                change: Some(change),
+            })
+        }
+        Op::Get => {
+            let r = args.object()?;
+            planned_read(ctx, r.describe(), kube.get_object(&r).await?)
+        }
+        Op::Wait => {
+            let r = args.object()?;
+            let w = WaitFor {
+                field: args.text("field")?,
+                equals: args.text("equals")?,
+                fail_on: args.texts("fail_on"),
+                timeout: args.duration("timeout").unwrap_or(Duration::from_secs(600)),
+                every: args
+                    .duration("every")
+                    .unwrap_or(Duration::from_secs(10))
+                    .max(Duration::from_secs(1)),
+            };
+            if ctx.mode == Mode::Plan {
+                // A dry run looks once: the wait happens after real changes.
+                let found = kube
+                    .get_object(&r)
+                    .await?
+                    .filter(|o| crate::cloud::objects::field_text(o, &w.field) == w.equals);
+                return planned_read(
+                    ctx,
+                    format!("{} with {} = {}", r.describe(), w.field, w.equals),
+                    found,
+                );
+            }
+            read(Value::from_json(
+                &kube.wait_object(&r, &w, ctx.progress).await?,
+            ))
+        }
+        Op::Create => changed(kube.create_object(&args.json("manifest")?, &m).await?),
+        Op::Patch | Op::Annotate => {
+            let patch = if op == Op::Patch {
+                args.json("patch")?
+            } else {
+                annotations_patch(&args.json("annotations")?)
+            };
+            let (change, undo) = kube.patch_object(&args.object()?, &patch, &m).await?;
+            // `k8s.annotate` hands back the previous value of each key it
+            // set (`null` where absent), a map even when none existed.
+            let undo = if op == Op::Annotate {
+                let before = &undo["metadata"]["annotations"];
+                let keys = patch["metadata"]["annotations"].as_object();
+                serde_json::Value::Object(
+                    keys.into_iter()
+                        .flatten()
+                        .map(|(k, _)| (k.clone(), before.get(k).cloned().unwrap_or_default()))
+                        .collect(),
+                )
+            } else {
+                undo
+            };
+            Ok(Called {
+                value: Value::from_json(&undo),
+                change: Some(change),
+            })
+        }
         Op::Rotate => {
             let cluster = args.text("cluster")?;
             let version = match opt("version")? {
@@ -537,6 +665,10 @@ pub async fn call(
                 force: args.bool("force"),
                 canary: args.int("canary").unwrap_or(0).max(0) as usize,
                 drain: drain_options(args, args.duration("drain_timeout"))?,
+                release_version: opt("release_version")?,
+                boot_timeout: args
+                    .duration("boot_timeout")
+                    .unwrap_or(Duration::from_secs(30 * 60)),
             };
             let rotator = Rotator { eks, kube };
             changed(
@@ -551,6 +683,22 @@ pub async fn call(
                     .await?,
             )
         }
+    }
+}
+
+/// A read that a dry run may find missing because an earlier planned step
+/// creates it: unknown until run time rather than an error.
+fn planned_read(
+    ctx: &CallCtx<'_>,
+    what: String,
+    found: Option<serde_json::Value>,
+) -> Result<Called, CloudError> {
+    match found {
+        Some(obj) => read(Value::from_json(&obj)),
+        None if ctx.mode == Mode::Plan => read(Value::Unknown(format!(
+            "{what} does not exist now; a real run reads it after the changes above"
+        ))),
+        None => Err(CloudError::NotFound(what)),
     }
 }
 

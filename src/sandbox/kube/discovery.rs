@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-use super::resources::{RESOURCES, SUBRESOURCES, groups};
+use super::resources::{SUBRESOURCES, all, groups};
 use crate::sandbox::state::World;
 use crate::sandbox::state::catalog::k8s_patch;
 
@@ -54,10 +54,7 @@ pub fn api_group(group: &str) -> Option<Value> {
 
 pub fn resource_list(group: &str, version: &str) -> Option<Value> {
     let mut resources = Vec::new();
-    for r in RESOURCES
-        .iter()
-        .filter(|r| r.group == group && r.version == version)
-    {
+    for r in all().filter(|r| r.group == group && r.version == version) {
         let mut v = json!({
             "name": r.plural,
             "singularName": r.singular,

@@ -629,6 +629,7 @@ fn create(world: &mut World, req: &KubeRequest, t: &Target) -> Result<Response, 
     }
     let stored = world.kube.insert(t.def.plural, obj);
     world.after_create(t.def.plural, &stored);
+    super::custom::created(world, t.def.plural, &stored);
     created(stored)
 }
 

@@ -1,6 +1,7 @@
 //! The Kubernetes REST API as kube-rs and kubectl use it: discovery, CRUD,
 //! list with selectors and paging, watch, patch, dry-run, eviction, tables.
 
+pub mod custom;
 pub mod discovery;
 pub mod eviction;
 pub mod handlers;

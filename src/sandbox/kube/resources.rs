@@ -263,18 +263,17 @@ pub static SUBRESOURCES: &[Subresource] = &[
     ),
 ];
 
+/// Built-in kinds, then the custom resources (`custom.rs`).
+pub fn all() -> impl Iterator<Item = &'static ResourceDef> {
+    RESOURCES.iter().chain(super::custom::RESOURCES)
+}
+
 pub fn find(group: &str, version: &str, plural: &str) -> Option<&'static ResourceDef> {
-    RESOURCES
-        .iter()
-        .find(|r| r.group == group && r.version == version && r.plural == plural)
+    all().find(|r| r.group == group && r.version == version && r.plural == plural)
 }
 
 pub fn groups() -> Vec<&'static str> {
-    let mut gs: Vec<&str> = RESOURCES
-        .iter()
-        .map(|r| r.group)
-        .filter(|g| !g.is_empty())
-        .collect();
+    let mut gs: Vec<&str> = all().map(|r| r.group).filter(|g| !g.is_empty()).collect();
     gs.dedup();
     gs
 }

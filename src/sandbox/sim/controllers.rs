@@ -444,13 +444,15 @@ fn statuses(world: &mut World) {
         for (ns, name, uid) in objs {
             let (total, ready) = world.pod_index.counts(&uid);
             world.kube.modify(resource, &ns, &name, |o| {
+                // The controller has seen the current spec (e.g. a scale).
+                let observed = o["metadata"]["generation"].as_i64().unwrap_or(1);
                 let s = if resource == "daemonsets" {
                     json!({"desiredNumberScheduled": total, "currentNumberScheduled": total,
                            "updatedNumberScheduled": total, "numberReady": ready,
-                           "numberAvailable": ready, "numberMisscheduled": 0, "observedGeneration": 1})
+                           "numberAvailable": ready, "numberMisscheduled": 0, "observedGeneration": observed})
                 } else {
                     json!({"replicas": total, "readyReplicas": ready, "currentReplicas": total,
-                           "updatedReplicas": total, "availableReplicas": ready, "observedGeneration": 1})
+                           "updatedReplicas": total, "availableReplicas": ready, "observedGeneration": observed})
                 };
                 if o["status"] == s {
                     return false;

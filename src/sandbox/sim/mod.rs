@@ -77,6 +77,7 @@ fn step(world: &mut World, instant: bool) {
                 Timer::Rollout(ng) => nodegroup_update::tick(world, &ng),
                 Timer::Node(name) => kubelet::node(world, &name, instant),
                 Timer::Pod(uid) => kubelet::pod(world, &uid, instant),
+                Timer::Custom(key) => crate::sandbox::kube::custom::tick(world, &key),
             }
         }
         if world.addons_changed {

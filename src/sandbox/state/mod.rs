@@ -49,6 +49,8 @@ pub enum Timer {
     Rollout(String),
     Node(String),
     Pod(String),
+    /// A custom resource's controller (`kube::custom`), by `plural/ns/name`.
+    Custom(String),
 }
 
 /// Kubelet-side state of a node.
