@@ -1,6 +1,6 @@
 //! Kubernetes reads and node operations (through kube-rs).
 
-use super::builtin::{Builtin, Param, READ, REVERSIBLE, def, one_of, opt, pos};
+use super::builtin::{Builtin, DAY, Param, READ, REVERSIBLE, WEEK, def, one_of, opt, pos};
 use super::records::{DAEMONSET, DEPLOYMENT, NODE, PDB, POD, STATEFULSET};
 use super::types::Type;
 
@@ -110,7 +110,8 @@ pub static BUILTINS: &[Builtin] = &[
                 Type::Duration,
                 "10m",
                 "give up (and fail) after this long",
-            ),
+            )
+            .within(1, WEEK),
             PARALLELISM,
             DELETE_EMPTYDIR_DATA,
             UNMANAGED_PODS,
@@ -127,9 +128,10 @@ pub(super) const GRACE_PERIOD: Param = def(
     Type::Duration,
     "30s",
     "termination grace period given to each pod",
-);
+)
+.within(0, DAY);
 pub(super) const PARALLELISM: Param =
-    def("parallelism", Type::Int, "1", "evictions in flight at once");
+    def("parallelism", Type::Int, "1", "evictions in flight at once").within(1, 64);
 pub(super) const DELETE_EMPTYDIR_DATA: Param = def(
     "delete_emptydir_data",
     Type::Bool,

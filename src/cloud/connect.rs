@@ -109,7 +109,9 @@ pub async fn kube_client(opts: &ConnectOptions) -> Result<kube::Client, CloudErr
             .await
             .map_err(|e| err(e.to_string()))?
     } else if let Some(path) = &opts.kubeconfig {
-        let kc = Kubeconfig::read_from(path)
+        let yaml = crate::source::read_text(path, crate::source::MAX_KUBECONFIG_BYTES)
+            .map_err(|e| err(format!("{e}; {}", e.hint())))?;
+        let kc = Kubeconfig::from_yaml(&yaml)
             .map_err(|e| err(format!("reading {}: {e}", path.display())))?;
         kube::Config::from_custom_kubeconfig(kc, &options)
             .await

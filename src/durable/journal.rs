@@ -20,7 +20,7 @@ use super::clock::SharedClock;
 use super::record::{Record, hex_prefix};
 use super::redact::scrub;
 use crate::diagnostic::Diagnostic;
-use crate::source::{SourceFile, SourceMap, Span};
+use crate::source::{MAX_JOURNAL_BYTES, SourceFile, SourceMap, Span, read_bounded};
 
 const SUM_FIELD: &str = ",\"sum\":\"";
 const SUM_DIGITS: usize = 16;
@@ -303,8 +303,20 @@ fn decode(line: &str) -> Result<Entry, String> {
 
 /// Read and validate a journal.
 pub fn read(path: &Path) -> Result<JournalContents, JournalError> {
-    let bytes = std::fs::read(path).map_err(|e| JournalError::io(path, e))?;
+    let bytes = read_bounded(path, MAX_JOURNAL_BYTES).map_err(|e| JournalError::io(path, e.into_io()))?;
     let text = String::from_utf8_lossy(&bytes);
+    if bytes.is_empty() {
+        // Every journal starts with `run_started`, written before any request:
+        // an empty file was truncated or replaced, not "nothing done".
+        return Err(JournalError::Corrupt {
+            path: path.to_path_buf(),
+            line: 1,
+            reason: "the journal is empty, so it cannot say what already ran".to_string(),
+            text: String::new(),
+            line_start: 0,
+            line_end: 0,
+        });
+    }
     let mut entries: Vec<Entry> = Vec::new();
     let mut start = 0usize;
     let mut line_no = 0usize;

@@ -18,7 +18,7 @@ use jiff::{SignedDuration, Timestamp};
 use serde_json::Value;
 
 use super::clock::SharedClock;
-use super::header::{RunHeader, write_atomic};
+use super::header::{Fingerprint, RunHeader, write_atomic};
 use super::journal::{self, Journal, JournalContents, JournalError};
 use super::record::{Record, RunOutcome};
 use super::redact::scrub;
@@ -221,8 +221,22 @@ impl RunStore {
         let mut out = Vec::new();
         for id in ids {
             let dir = self.run_dir(&id);
-            let Ok(header) = read_header(&dir) else {
-                continue;
+            let header = match read_header(&dir) {
+                Ok(header) => header,
+                Err(e) => {
+                    // Listed anyway, with what the directory name tells, so
+                    // a damaged run is seen rather than silently missing.
+                    let started = jiff::fmt::strtime::parse("%Y%m%dT%H%M%SZ", id.as_str().split('-').next().unwrap_or(""))
+                        .and_then(|t| t.to_timestamp())
+                        .unwrap_or(Timestamp::UNIX_EPOCH);
+                    out.push(RunSummary {
+                        duration: SignedDuration::ZERO,
+                        state: live_or_interrupted(&dir),
+                        header: RunHeader::new(id, "?", Fingerprint::of_files(std::iter::empty()), "?", started),
+                        problem: Some(format!("{HEADER} unreadable: {e}")),
+                    });
+                    continue;
+                }
             };
             let summary = match journal::read(&dir.join(JOURNAL)) {
                 Ok(contents) => {
@@ -321,7 +335,8 @@ impl ActiveRun {
 
 fn read_header(dir: &Path) -> Result<RunHeader, StoreError> {
     let path = dir.join(HEADER);
-    let text = std::fs::read_to_string(&path).map_err(|e| StoreError::io(&path, e))?;
+    let text = crate::source::read_text(&path, crate::source::MAX_HEADER_BYTES)
+        .map_err(|e| StoreError::io(&path, e.into_io()))?;
     serde_json::from_str(&text).map_err(|e| StoreError::BadHeader {
         path,
         reason: e.to_string(),

@@ -219,13 +219,14 @@ pub(super) fn parse_duration(text: &str) -> Option<Duration> {
         }
         let n: u64 = num.parse().ok()?;
         num.clear();
-        total += n * match c {
+        let unit = match c {
             's' => 1,
             'm' => 60,
             'h' => 3600,
             'd' => 86400,
             _ => return None,
         };
+        total = n.checked_mul(unit)?.checked_add(total)?;
     }
     num.is_empty().then_some(Duration::from_secs(total))
 }
