@@ -86,7 +86,11 @@ fn main() {
     assert_eq!(diags.len(), warnings, "one warning per `warn` step");
     let mb = |n: usize| n as f64 / 1e6;
     let rendered = best(
-        &format!("render {} diagnostics of a {:.1} MB file", diags.len(), mb(text.len())),
+        &format!(
+            "render {} diagnostics of a {:.1} MB file",
+            diags.len(),
+            mb(text.len())
+        ),
         || runbook::diagnostic::render_all(&diags, &sources, false).0,
     );
     assert!(rendered.contains("UPG027"));

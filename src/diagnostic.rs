@@ -180,7 +180,10 @@ impl SourceCode for Window<'_> {
         let text = self.file.text.as_str();
         let start = span.offset().min(text.len());
         let end = (span.offset() + span.len()).min(text.len());
-        let first_line = self.file.line_index(start).saturating_sub(context_lines_before);
+        let first_line = self
+            .file
+            .line_index(start)
+            .saturating_sub(context_lines_before);
         // One line of slack after the context: miette decides where to stop.
         let last_line = self.file.line_index(end) + context_lines_after + 1;
         let from = self.file.line_start(first_line);

@@ -329,9 +329,11 @@ mod tests {
                 ..
             })
         ));
-        assert!(read_text(&dir.path().join("missing"), 10)
-            .unwrap_err()
-            .is_not_found());
+        assert!(
+            read_text(&dir.path().join("missing"), 10)
+                .unwrap_err()
+                .is_not_found()
+        );
         std::fs::write(&file, [b'a', 0xff]).unwrap();
         assert!(matches!(
             read_text(&file, 10),

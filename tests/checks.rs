@@ -1026,7 +1026,10 @@ fn print_output_is_bounded_per_run_with_a_note_saying_how_much_was_cut() {
         "{kept} bytes kept, limit {limit}"
     );
     assert!(note.starts_with("[output cut: "), "{note}");
-    assert!(note.contains("301 lines"), "300 prints and the debug line: {note}");
+    assert!(
+        note.contains("301 lines"),
+        "300 prints and the debug line: {note}"
+    );
 }
 
 /// `runbook check` on a file in a temporary directory: exit code and stderr.
@@ -1091,8 +1094,12 @@ runbook r "d" {
     let (status, err) = check_file(upg, &[]);
     assert_eq!(status, 1, "{err}");
     assert_eq!(err.matches("UPG026").count(), 2, "{err}");
-    assert!(err.contains("`eks.delete_nodegroup` cannot be undone"), "{err}");
-    let fixed = upg.replace("\"remove canary\" {", "\"remove canary\" irreversible {")
+    assert!(
+        err.contains("`eks.delete_nodegroup` cannot be undone"),
+        "{err}"
+    );
+    let fixed = upg
+        .replace("\"remove canary\" {", "\"remove canary\" irreversible {")
         .replace("\"control plane\" {", "\"control plane\" irreversible {");
     let (status, err) = check_file(&fixed, &[]);
     assert_eq!(status, 0, "{err}");

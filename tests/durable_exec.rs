@@ -16,7 +16,6 @@ use runbook::interp::durable::Durable;
 use runbook::interp::{self, Cloud, ExecOptions, Output, Reporter, RunStatus, params};
 use runbook::sandbox::{RequestRecord, Sandbox, SandboxOptions};
 
-
 use crate::common::{fixture, root, start};
 
 const UPGRADE: &str = r#"

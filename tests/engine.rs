@@ -13,7 +13,6 @@ use runbook::interp::report::StepStatus;
 use runbook::interp::{self, Cloud, ExecOptions, Output, Reporter, RunStatus, params};
 use runbook::sandbox::{Sandbox, SandboxOptions};
 
-
 use crate::common::{SCALE, connect, fixture, root, start};
 
 fn quiet(_: &str) {}

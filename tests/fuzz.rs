@@ -60,7 +60,13 @@ fn corpus(dir: &Path, ext: &str, out: &mut Vec<String>) {
 
 fn upg_corpus() -> Vec<String> {
     let mut out = Vec::new();
-    for dir in ["playbooks", "examples", "tests/golden", "tests/syntax-golden", "stdlib"] {
+    for dir in [
+        "playbooks",
+        "examples",
+        "tests/golden",
+        "tests/syntax-golden",
+        "stdlib",
+    ] {
         corpus(&root().join(dir), "upg", &mut out);
     }
     // Inputs that once went wrong.
@@ -80,12 +86,66 @@ fn yaml_corpus() -> Vec<String> {
 /// Text likely to matter to a parser: tokens of both languages, brackets,
 /// quotes, escapes, interpolations, multi-byte characters, huge numbers.
 const PIECES: &[&str] = &[
-    "{", "}", "(", ")", "[", "]", "\"", "\"\"\"", "${", "\\", "\n", " ", ":", ",", "=", "=>", ".",
-    "-", "#", "//", "é", "🦀", "\u{0}", "\r", "\t", "0", "99999999999999999999999", "1.30",
-    "0s", "10q", "1h30m", "step", "runbook", "param", "gate", "check", "environment", "within",
-    "every", "rollback", "irreversible", "import", "let", "fn", "params.target", "eks.",
-    "nodegroup.rotate(", "max_unavailable:", "secret", "- ", "key: ", "nodes:", "  ", "null",
-    "~", "&a", "*a", "!!", "---", "...",
+    "{",
+    "}",
+    "(",
+    ")",
+    "[",
+    "]",
+    "\"",
+    "\"\"\"",
+    "${",
+    "\\",
+    "\n",
+    " ",
+    ":",
+    ",",
+    "=",
+    "=>",
+    ".",
+    "-",
+    "#",
+    "//",
+    "é",
+    "🦀",
+    "\u{0}",
+    "\r",
+    "\t",
+    "0",
+    "99999999999999999999999",
+    "1.30",
+    "0s",
+    "10q",
+    "1h30m",
+    "step",
+    "runbook",
+    "param",
+    "gate",
+    "check",
+    "environment",
+    "within",
+    "every",
+    "rollback",
+    "irreversible",
+    "import",
+    "let",
+    "fn",
+    "params.target",
+    "eks.",
+    "nodegroup.rotate(",
+    "max_unavailable:",
+    "secret",
+    "- ",
+    "key: ",
+    "nodes:",
+    "  ",
+    "null",
+    "~",
+    "&a",
+    "*a",
+    "!!",
+    "---",
+    "...",
 ];
 
 #[derive(Clone, Debug)]
@@ -182,13 +242,18 @@ fn parser_checker_and_fmt_hold_on_mutated_runbooks() {
             }
             // fmt: same meaning, and a fixed point.
             if let Ok(ast) = parsed {
-                let formatted = format_source("fuzz.upg", &text)
-                    .map_err(|(_, d)| TestCaseError::fail(format!("parsed but fmt failed: {d:?}")))?;
+                let formatted = format_source("fuzz.upg", &text).map_err(|(_, d)| {
+                    TestCaseError::fail(format!("parsed but fmt failed: {d:?}"))
+                })?;
                 let (_, again) = parse_str("fuzz.upg", &formatted);
                 let again = again.map_err(|d| {
                     TestCaseError::fail(format!("fmt output does not parse: {d:?}\n{formatted}"))
                 })?;
-                prop_assert_eq!(strip_spans(&ast), strip_spans(&again), "fmt changed the meaning");
+                prop_assert_eq!(
+                    strip_spans(&ast),
+                    strip_spans(&again),
+                    "fmt changed the meaning"
+                );
                 let twice = format_source("fuzz.upg", &formatted).map_err(|_| {
                     TestCaseError::fail("formatted text does not format".to_string())
                 })?;

@@ -55,7 +55,10 @@ fn files(dir: &Path, out: &mut Vec<(PathBuf, String)>) {
         if p.is_dir() {
             files(&p, out);
         } else {
-            out.push((p.clone(), String::from_utf8_lossy(&std::fs::read(&p).unwrap()).into_owned()));
+            out.push((
+                p.clone(),
+                String::from_utf8_lossy(&std::fs::read(&p).unwrap()).into_owned(),
+            ));
         }
     }
 }
@@ -109,7 +112,10 @@ fn secret_values_appear_in_no_output_channel_or_file() {
         .filter_map(|(p, _)| Some(p.file_name()?.to_string_lossy().into_owned()))
         .collect();
     for expected in ["journal.jsonl", "run.json", "report.md", "report.json"] {
-        assert!(names.iter().any(|n| n == expected), "{expected} written: {names:?}");
+        assert!(
+            names.iter().any(|n| n == expected),
+            "{expected} written: {names:?}"
+        );
     }
     for (path, content) in &on_disk {
         assert_hidden(&path.display().to_string(), content);
@@ -118,7 +124,11 @@ fn secret_values_appear_in_no_output_channel_or_file() {
         .iter()
         .find(|(p, _)| p.ends_with("journal.jsonl"))
         .unwrap();
-    assert!(journal.1.contains("<redacted>"), "the failure is journalled: {}", journal.1);
+    assert!(
+        journal.1.contains("<redacted>"),
+        "the failure is journalled: {}",
+        journal.1
+    );
 
     let listing = runbook(&["runs"], &runs);
     assert_hidden("runs", &text(&listing));
@@ -139,7 +149,11 @@ fn secret_values_appear_in_no_output_channel_or_file() {
 fn an_empty_journal_is_damage_not_nothing_done() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("ok.upg");
-    std::fs::write(&file, "runbook ok \"d\" {\n  step \"s\" { log \"hi\" }\n}\n").unwrap();
+    std::fs::write(
+        &file,
+        "runbook ok \"d\" {\n  step \"s\" { log \"hi\" }\n}\n",
+    )
+    .unwrap();
     let runs = dir.path().join("state");
     let o = runbook(
         &[
@@ -164,11 +178,19 @@ fn an_empty_journal_is_damage_not_nothing_done() {
     std::fs::write(&journal, "").unwrap();
     let shown = runbook(&["runs", "show", &id], &runs);
     assert_eq!(shown.status.code(), Some(1), "{}", text(&shown));
-    assert!(text(&shown).contains("journal is empty"), "{}", text(&shown));
+    assert!(
+        text(&shown).contains("journal is empty"),
+        "{}",
+        text(&shown)
+    );
     let listing = runbook(&["runs"], &runs);
     let all = text(&listing);
     assert!(all.contains(&id) && all.contains("damaged"), "{all}");
     let resumed = runbook(&["resume", &id, "--yes"], &runs);
     assert_eq!(resumed.status.code(), Some(1), "{}", text(&resumed));
-    assert!(text(&resumed).contains("journal is empty"), "{}", text(&resumed));
+    assert!(
+        text(&resumed).contains("journal is empty"),
+        "{}",
+        text(&resumed)
+    );
 }

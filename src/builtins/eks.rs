@@ -39,7 +39,7 @@ pub static BUILTINS: &[Builtin] = &[
             "60m",
             "how long to wait for the update to finish",
         )
-            .within(1, WEEK)],
+        .within(1, WEEK)],
         returns: Type::Unit,
         effect: IRREVERSIBLE,
     },

@@ -45,7 +45,7 @@ pub static BUILTINS: &[Builtin] = &[Builtin {
             "10m",
             "per-node drain timeout",
         )
-            .within(1, WEEK),
+        .within(1, WEEK),
         GRACE_PERIOD,
         PARALLELISM,
         DELETE_EMPTYDIR_DATA,

@@ -219,7 +219,10 @@ impl Checker<'_> {
                     builtin: builtin.name,
                     argument: param,
                 });
-                self.param_numbers.get(&id.name).cloned().unwrap_or_default()
+                self.param_numbers
+                    .get(&id.name)
+                    .cloned()
+                    .unwrap_or_default()
             }
             _ => literals::number(&arg.value)
                 .map(|v| (v, arg.value.span))

@@ -218,7 +218,9 @@ pub fn diagnose(
                 diags.extend(vet(name, &text, origin, &ast).into_iter().filter(|d| {
                     !in_blank(d)
                         && !(d.code == UNKNOWN_FUNCTION
-                            && defined.iter().any(|f| d.message.ends_with(&format!("`{f}`"))))
+                            && defined
+                                .iter()
+                                .any(|f| d.message.ends_with(&format!("`{f}`"))))
                 }));
                 // A blanked line may have read parameters too.
                 let params = match params_read(&ast) {

@@ -99,9 +99,11 @@ fn check_one(path: &Path) -> Checked {
                     .filter_map(Diagnostic::primary_span)
                     .collect();
                 let overlaps = |s: Span| {
-                    reported
-                        .iter()
-                        .any(|r| r.file == s.file && r.start < s.end.max(s.start + 1) && s.start < r.end.max(r.start + 1))
+                    reported.iter().any(|r| {
+                        r.file == s.file
+                            && r.start < s.end.max(s.start + 1)
+                            && s.start < r.end.max(r.start + 1)
+                    })
                 };
                 diagnostics.extend(
                     crate::check::check(&partial.program)

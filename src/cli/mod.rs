@@ -124,7 +124,11 @@ fn time_scale(s: &str, zero_ok: bool) -> Result<f64, String> {
     } else {
         Err(format!(
             "must be a number {} {MAX_TIME_SCALE} (simulated seconds per wall second), e.g. 600",
-            if zero_ok { "from 0 (frozen) to" } else { "above 0 and at most" }
+            if zero_ok {
+                "from 0 (frozen) to"
+            } else {
+                "above 0 and at most"
+            }
         ))
     }
 }

@@ -303,7 +303,8 @@ fn decode(line: &str) -> Result<Entry, String> {
 
 /// Read and validate a journal.
 pub fn read(path: &Path) -> Result<JournalContents, JournalError> {
-    let bytes = read_bounded(path, MAX_JOURNAL_BYTES).map_err(|e| JournalError::io(path, e.into_io()))?;
+    let bytes =
+        read_bounded(path, MAX_JOURNAL_BYTES).map_err(|e| JournalError::io(path, e.into_io()))?;
     let text = String::from_utf8_lossy(&bytes);
     if bytes.is_empty() {
         // Every journal starts with `run_started`, written before any request:

@@ -226,13 +226,22 @@ impl RunStore {
                 Err(e) => {
                     // Listed anyway, with what the directory name tells, so
                     // a damaged run is seen rather than silently missing.
-                    let started = jiff::fmt::strtime::parse("%Y%m%dT%H%M%SZ", id.as_str().split('-').next().unwrap_or(""))
-                        .and_then(|t| t.to_timestamp())
-                        .unwrap_or(Timestamp::UNIX_EPOCH);
+                    let started = jiff::fmt::strtime::parse(
+                        "%Y%m%dT%H%M%SZ",
+                        id.as_str().split('-').next().unwrap_or(""),
+                    )
+                    .and_then(|t| t.to_timestamp())
+                    .unwrap_or(Timestamp::UNIX_EPOCH);
                     out.push(RunSummary {
                         duration: SignedDuration::ZERO,
                         state: live_or_interrupted(&dir),
-                        header: RunHeader::new(id, "?", Fingerprint::of_files(std::iter::empty()), "?", started),
+                        header: RunHeader::new(
+                            id,
+                            "?",
+                            Fingerprint::of_files(std::iter::empty()),
+                            "?",
+                            started,
+                        ),
                         problem: Some(format!("{HEADER} unreadable: {e}")),
                     });
                     continue;
@@ -266,7 +275,9 @@ impl RunStore {
 
     fn existing_dir(&self, id: &RunId) -> Result<PathBuf, StoreError> {
         let dir = self.run_dir(id);
-        if dir.join(HEADER).is_file() {
+        // Any run.json, even one that is not a regular file: reading it then
+        // says what is wrong, instead of "no such run".
+        if dir.join(HEADER).exists() {
             Ok(dir)
         } else {
             Err(StoreError::NoSuchRun {

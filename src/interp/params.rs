@@ -8,13 +8,13 @@ use std::collections::HashMap;
 
 use indexmap::IndexMap;
 
-use crate::syntax::parse_duration;
 use super::value::{Value, Version};
 use crate::diagnostic::Diagnostic;
+use crate::durable::redact;
 use crate::source::{SourceFile, SourceMap, Span};
 use crate::syntax::Program;
-use crate::durable::redact;
 use crate::syntax::ast::{Environment, Expr, ExprKind, Item, Param, Runbook, StrPart, TypeKind};
+use crate::syntax::parse_duration;
 
 /// The bound parameters and the environment they came from.
 #[derive(Debug)]
@@ -276,7 +276,10 @@ fn out_of_range(
         _ => return None,
     };
     let u = uses.iter().find(|u| {
-        u.param == name && u.argument.range.is_some_and(|(lo, hi)| !(lo..=hi).contains(&n))
+        u.param == name
+            && u.argument
+                .range
+                .is_some_and(|(lo, hi)| !(lo..=hi).contains(&n))
     })?;
     let range = u.argument.range_text().unwrap_or_default();
     Some(
@@ -371,7 +374,10 @@ fn parse_value(t: &TypeKind, text: &str) -> Result<Value, (String, Option<(usize
             items(text)
                 .map(|(at, item)| {
                     parse_value(&elem_ty, item.trim()).map_err(|(why, _)| {
-                        (format!("item `{}`: {why}", item.trim()), Some((at, at + item.len())))
+                        (
+                            format!("item `{}`: {why}", item.trim()),
+                            Some((at, at + item.len())),
+                        )
                     })
                 })
                 .collect::<Result<Vec<_>, _>>()

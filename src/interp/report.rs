@@ -214,7 +214,9 @@ impl Reporter {
             // line, so long waits always show something.
             let elapsed = human(self.clock.since(st.step_started));
             match &st.spinner {
-                Some(sp) => sp.set_message(scrub_str(&format!("{message} [{elapsed}]")).into_owned()),
+                Some(sp) => {
+                    sp.set_message(scrub_str(&format!("{message} [{elapsed}]")).into_owned())
+                }
                 None => {
                     let subject = message.split(':').next().unwrap_or_default().to_string();
                     let now = self.clock.now();

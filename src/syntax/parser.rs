@@ -37,7 +37,10 @@ pub fn parse_file_partial(sources: &SourceMap, file: FileId) -> (Option<File>, V
     }
 }
 
-fn parse_tree(sources: &SourceMap, file: FileId) -> Result<(File, Vec<Diagnostic>), Vec<Diagnostic>> {
+fn parse_tree(
+    sources: &SourceMap,
+    file: FileId,
+) -> Result<(File, Vec<Diagnostic>), Vec<Diagnostic>> {
     let text = sources.get(file).text.as_str();
     super::depth::check_nesting(file, text).map_err(|d| vec![d])?;
     // pest's error detail (the tokens a failed parse expected) is one
