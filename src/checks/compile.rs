@@ -214,14 +214,19 @@ pub fn diagnose(
                         blanked.iter().any(|(a, b)| (*a..*b).contains(&at))
                     })
                 };
+                // A function defined on a blanked line is not unknown.
                 let defined = functions_defined_in(source);
-                diags.extend(vet(name, &text, origin, &ast).into_iter().filter(|d| {
-                    !in_blank(d)
-                        && !(d.code == UNKNOWN_FUNCTION
-                            && defined
-                                .iter()
-                                .any(|f| d.message.ends_with(&format!("`{f}`"))))
-                }));
+                let defined_here = |d: &Diagnostic| {
+                    d.code == UNKNOWN_FUNCTION
+                        && defined
+                            .iter()
+                            .any(|f| d.message.ends_with(&format!("`{f}`")))
+                };
+                diags.extend(
+                    vet(name, &text, origin, &ast)
+                        .into_iter()
+                        .filter(|d| !in_blank(d) && !defined_here(d)),
+                );
                 // A blanked line may have read parameters too.
                 let params = match params_read(&ast) {
                     ParamsRead::Names(mut names) => {

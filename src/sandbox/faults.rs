@@ -77,11 +77,13 @@ impl FromStr for FaultSpec {
                         .or_else(|| {
                             d.strip_suffix('s')
                                 .and_then(|n| n.parse::<u64>().ok())
-                                .map(|s| s * 1000)
+                                .and_then(|s| s.checked_mul(1000))
                         })
+                        // A latency beyond a minute would only hang the clients.
+                        .filter(|ms| *ms <= 60_000)
                         .ok_or_else(|| {
                             FaultSpecError(format!(
-                                "bad latency duration `{d}` (use e.g. 200ms or 2s)"
+                                "bad latency duration `{d}` (use e.g. 200ms or 2s, at most 60s)"
                             ))
                         })?;
                     spec.latency = Some((Duration::from_millis(ms), rate(key, r)?));
