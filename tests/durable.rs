@@ -1299,7 +1299,7 @@ mod crash {
                 let gate = fork_gate();
                 let mut child = Command::new(std::env::current_exe().unwrap())
                     .args([
-                        "crash::crash_child",
+                        "durable::crash::crash_child",
                         "--exact",
                         "--ignored",
                         "--test-threads=1",

@@ -1,5 +1,5 @@
-//! `run.json`: what a run was started with. Written once, atomically, before
-//! the journal's first record; resume compares the runbook's fingerprint with
+//! `run.json`: what a run was started with. Written once, atomically, right
+//! after the journal's first record (so a listed run always has a journal); resume compares the runbook's fingerprint with
 //! it and reuses the recorded parameters.
 
 use std::path::{Path, PathBuf};

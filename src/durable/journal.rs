@@ -177,6 +177,40 @@ impl Journal {
         Ok(journal)
     }
 
+    /// Create a journal whose first record is `first`, atomically: the record
+    /// is written and synced in a temporary file that is then renamed into
+    /// place. A journal file, once visible, is never empty, so `read` can
+    /// treat an empty one as damage rather than "nothing done".
+    pub fn create_with(
+        path: &Path,
+        clock: SharedClock,
+        first: Record,
+    ) -> Result<Journal, JournalError> {
+        let name = path.file_name().unwrap_or_default().to_string_lossy();
+        let tmp = path.with_file_name(format!(".{name}.new"));
+        // A leftover of a crash at this very point: nothing was recorded.
+        let _ = std::fs::remove_file(&tmp);
+        let file = OpenOptions::new()
+            .create_new(true)
+            .append(true)
+            .open(&tmp)
+            .map_err(|e| JournalError::io(&tmp, e))?;
+        let mut journal = Journal {
+            path: tmp.clone(),
+            file,
+            next_seq: 1,
+            clock,
+            poisoned: false,
+            syncs: 0,
+        };
+        journal.append(first)?;
+        std::fs::rename(&tmp, path).map_err(|e| JournalError::io(path, e))?;
+        journal.path = path.to_path_buf();
+        sync_parent_dir(path)?;
+        journal.syncs += 1;
+        Ok(journal)
+    }
+
     /// Open an existing journal to continue it. Every line is validated; a torn
     /// last line is cut off (reported in the returned contents).
     pub fn open_append(

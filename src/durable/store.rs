@@ -149,18 +149,24 @@ impl RunStore {
         std::fs::create_dir(&dir).map_err(|e| StoreError::io(&dir, e))?;
         journal::sync_parent_dir(&dir)?;
         let lock = lock_run(&dir, &header.run_id)?;
+        // The journal first, then run.json, each atomically: a run directory
+        // with a run.json always has a journal that starts with `run_started`,
+        // and one without a run.json (a crash in between) is not listed.
+        let journal = Journal::create_with(
+            &dir.join(JOURNAL),
+            clock,
+            Record::RunStarted {
+                run_id: header.run_id.clone(),
+                runbook: header.runbook.clone(),
+                cluster: header.cluster.clone(),
+                environment: header.environment.clone(),
+            },
+        )?;
         let mut value = serde_json::to_value(&header).expect("headers always serialize");
         scrub(&mut value);
         let path = dir.join(HEADER);
         let text = serde_json::to_string_pretty(&value).expect("values always serialize");
         write_atomic(&path, text.as_bytes()).map_err(|e| StoreError::io(&path, e))?;
-        let mut journal = Journal::create(&dir.join(JOURNAL), clock)?;
-        journal.append(Record::RunStarted {
-            run_id: header.run_id.clone(),
-            runbook: header.runbook.clone(),
-            cluster: header.cluster.clone(),
-            environment: header.environment.clone(),
-        })?;
         Ok(ActiveRun {
             dir,
             header,
@@ -223,6 +229,13 @@ impl RunStore {
             let dir = self.run_dir(&id);
             let header = match read_header(&dir) {
                 Ok(header) => header,
+                // Killed between creating the directory and writing run.json
+                // (atomically, before the first record): the run never began.
+                Err(StoreError::Io { source, .. })
+                    if source.kind() == std::io::ErrorKind::NotFound =>
+                {
+                    continue;
+                }
                 Err(e) => {
                     // Listed anyway, with what the directory name tells, so
                     // a damaged run is seen rather than silently missing.
