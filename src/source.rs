@@ -242,16 +242,7 @@ pub fn read_bounded(path: &Path, limit: u64) -> Result<Vec<u8>, ReadError> {
         path: name(),
         source,
     };
-    // `stat` first: opening a FIFO for reading would block until a writer
-    // appears.
-    let meta = std::fs::metadata(path).map_err(io)?;
-    regular(path, &meta)?;
-    if meta.len() > limit {
-        return Err(ReadError::TooLarge {
-            path: name(),
-            limit,
-        });
-    }
+    let meta = check_file(path, limit)?;
     let file = std::fs::File::open(path).map_err(io)?;
     // The path may have been swapped between `stat` and `open`.
     regular(path, &file.metadata().map_err(io)?)?;
@@ -265,6 +256,24 @@ pub fn read_bounded(path: &Path, limit: u64) -> Result<Vec<u8>, ReadError> {
         });
     }
     Ok(bytes)
+}
+
+/// Whether `path` is a regular file of at most `limit` bytes, without
+/// opening it (opening a FIFO for reading blocks until a writer appears):
+/// for files another library reads, such as a kubeconfig.
+pub fn check_file(path: &Path, limit: u64) -> Result<std::fs::Metadata, ReadError> {
+    let meta = std::fs::metadata(path).map_err(|source| ReadError::Io {
+        path: path.display().to_string(),
+        source,
+    })?;
+    regular(path, &meta)?;
+    if meta.len() > limit {
+        return Err(ReadError::TooLarge {
+            path: path.display().to_string(),
+            limit,
+        });
+    }
+    Ok(meta)
 }
 
 /// `read_bounded`, as UTF-8 text.

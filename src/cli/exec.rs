@@ -173,6 +173,13 @@ pub fn drive(
         },
         None => None,
     };
+    // A kubeconfig that is not a regular file within the limit is refused
+    // here, before a journal or a client exists.
+    if let Some(path) = &target_args.kubeconfig
+        && let Err(e) = crate::source::check_file(path, crate::source::MAX_KUBECONFIG_BYTES)
+    {
+        return Err(miette::miette!(help = e.hint(), "--kubeconfig: {e}"));
+    }
     let mut sets = set;
     if let Some(f) = &fixture
         && runbook.params().any(|p| p.name.name == "cluster")
