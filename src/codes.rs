@@ -209,7 +209,7 @@ pub const PARAM_NEVER_SET: Code = warning(
 pub const IRREVERSIBLE_UNMARKED: Code = error(
     "UPG026",
     "irreversible action in a step not marked irreversible",
-    "A step calls an action that cannot be undone (`eks.update_cluster_version`: EKS cannot downgrade a control plane) but is not marked `irreversible`. The marker makes dry-run and the confirmation prompt say so, and tells the engine that rollback stops at this step.",
+    "A step calls an action that cannot be undone (`eks.update_cluster_version`: EKS cannot downgrade a control plane; `eks.delete_nodegroup`: a deleted nodegroup's nodes are gone) but is not marked `irreversible`. The marker makes dry-run and the confirmation prompt say so, and tells the engine that rollback stops at this step.",
 );
 pub const MISSING_ROLLBACK: Code = warning(
     "UPG027",
@@ -267,6 +267,11 @@ pub const CHECK_ARGUMENT: Code = error(
     "A check receives its arguments by keyword, as `params.NAME` in its script. A positional argument, or a keyword the script never reads, would be silently ignored and the check would fall back to its default (a typo in `target:` could let an incompatible add-on pass). A check that uses `params` whole (indexed or passed on) accepts any keyword.",
 );
 
+pub const OUT_OF_RANGE: Code = error(
+    "UPG038",
+    "argument out of range",
+    "A number or duration passed to a built-in is outside what it accepts: `max_unavailable` 1 to 100 (the EKS limit), node counts up to 450 (nodes in one managed nodegroup), `parallelism` 1 to 64, timeouts up to 7 days, `grace_period` up to 1 day. Literals are checked, and so are a runbook parameter's default and environment values when the parameter is passed directly; `--set` values are checked the same way before a run starts (RUN001).",
+);
 pub const RHAI_SYNTAX: Code = error(
     "UPG080",
     "rhai syntax error",
@@ -457,6 +462,7 @@ pub static ALL: &[&Code] = &[
     &STEP_IN_ROLLBACK,
     &ENVIRONMENT_FOR_MISSPELT_RUNBOOK,
     &CHECK_ARGUMENT,
+    &OUT_OF_RANGE,
     &RHAI_SYNTAX,
     &RHAI_UNKNOWN_FUNCTION,
     &RHAI_ARITY,

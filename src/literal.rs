@@ -1,5 +1,5 @@
 //! The one reading of the language's literal values: durations (`1h30m`),
-//! versions (`1.30`), ints, bools and the `--set` spellings of lists and maps.
+//! versions (`1.30`), ints, bools and the items of `--set` lists and maps.
 //! The parser, `--set`, environments, registry defaults, rhai checks and the
 //! sandbox's fixtures all read literals here, so a value valid in one place is
 //! valid in all of them. Errors are a reason without a location; each caller
@@ -166,24 +166,16 @@ pub fn parse_bool(text: &str) -> Result<bool, String> {
     }
 }
 
-/// The items of a `--set` list: `a,b,c` (empty text is the empty list).
-pub fn split_list(text: &str) -> Vec<&str> {
-    if text.trim().is_empty() {
-        return Vec::new();
-    }
-    text.split(',').map(str::trim).collect()
-}
-
-/// The entries of a `--set` map: `k=v,k2=v2`. The error names the entry.
-pub fn split_map(text: &str) -> Result<Vec<(&str, &str)>, String> {
-    text.split(',')
-        .filter(|p| !p.trim().is_empty())
-        .map(|pair| {
-            pair.split_once('=')
-                .map(|(k, v)| (k.trim(), v.trim()))
-                .ok_or_else(|| format!("`{}` is not key=value", pair.trim()))
-        })
-        .collect()
+/// The `,`-separated items of a `--set` list (`a,b,c`) or map
+/// (`k=v,k2=v2`), with the byte offset of each, so an error can point at the
+/// item.
+pub fn items(text: &str) -> impl Iterator<Item = (usize, &str)> {
+    let mut at = 0;
+    text.split(',').map(move |item| {
+        let start = at;
+        at += item.len() + 1;
+        (start, item)
+    })
 }
 
 #[cfg(test)]
@@ -229,7 +221,7 @@ mod tests {
     }
 
     #[test]
-    fn ints_bools_lists_and_maps() {
+    fn ints_bools_and_items() {
         assert_eq!(parse_int("-5"), Ok(-5));
         assert!(parse_int("5x").is_err());
         assert!(parse_int("-").is_err());
@@ -240,9 +232,7 @@ mod tests {
         );
         assert_eq!(parse_bool("true"), Ok(true));
         assert!(parse_bool("yes").is_err());
-        assert_eq!(split_list(" a, b ,c"), ["a", "b", "c"]);
-        assert!(split_list(" ").is_empty());
-        assert_eq!(split_map("a=1, b = 2").unwrap(), [("a", "1"), ("b", "2")]);
-        assert!(split_map("a=1,b").unwrap_err().contains("`b`"));
+        let items: Vec<_> = items("a, bc,").collect();
+        assert_eq!(items, [(0, "a"), (2, " bc"), (6, "")]);
     }
 }

@@ -70,6 +70,22 @@ impl SourceFile {
         }
     }
 
+    /// 0-based index of the line holding a byte offset.
+    pub fn line_index(&self, offset: usize) -> usize {
+        match self.line_starts.binary_search(&(offset as u32)) {
+            Ok(i) => i,
+            Err(i) => i - 1,
+        }
+    }
+
+    /// Byte offset where 0-based line `line` starts; the end of the text
+    /// past the last line.
+    pub fn line_start(&self, line: usize) -> usize {
+        self.line_starts
+            .get(line)
+            .map_or(self.text.len(), |&s| s as usize)
+    }
+
     /// 1-based line and column (in characters) of a byte offset.
     pub fn line_col(&self, offset: u32) -> (usize, usize) {
         let line = match self.line_starts.binary_search(&offset) {
@@ -103,8 +119,8 @@ impl SourceMap {
         FileId(self.files.len() as u32 - 1)
     }
 
-    pub fn add_path(&mut self, path: &Path) -> std::io::Result<FileId> {
-        let text = std::fs::read_to_string(path)?;
+    pub fn add_path(&mut self, path: &Path) -> Result<FileId, ReadError> {
+        let text = read_text(path, MAX_SOURCE_BYTES)?;
         Ok(self.add(SourceFile::new(
             path.display().to_string(),
             Some(path.to_path_buf()),
@@ -139,9 +155,200 @@ impl SourceMap {
     }
 }
 
+/// Largest `.upg` or `.rhai` file read (imports and checks each count alone).
+pub const MAX_SOURCE_BYTES: u64 = 64 << 20;
+/// Largest sandbox fixture.
+pub const MAX_FIXTURE_BYTES: u64 = 16 << 20;
+/// Largest run journal (`journal.jsonl`).
+pub const MAX_JOURNAL_BYTES: u64 = 256 << 20;
+/// Largest `run.json` header.
+pub const MAX_HEADER_BYTES: u64 = 4 << 20;
+/// Largest kubeconfig given with `--kubeconfig`.
+pub const MAX_KUBECONFIG_BYTES: u64 = 4 << 20;
+
+/// Why a file the tool was pointed at could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("`{path}` is a directory, not a file")]
+    Directory { path: String },
+    #[error("`{path}` is not a regular file (it is a {kind})")]
+    NotRegular { path: String, kind: &'static str },
+    #[error("`{path}` is larger than the {limit}-byte limit")]
+    TooLarge { path: String, limit: u64 },
+    #[error("`{path}` is not UTF-8 text (invalid byte at offset {offset})")]
+    NotUtf8 { path: String, offset: usize },
+    #[error("cannot read `{path}`: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+impl ReadError {
+    /// A help line saying what to do instead.
+    pub fn hint(&self) -> String {
+        match self {
+            ReadError::Directory { .. } => "name a file inside the directory".into(),
+            ReadError::NotRegular { .. } => {
+                "only regular files are read: copy the content to a file first".into()
+            }
+            ReadError::TooLarge { limit, .. } => format!(
+                "the limit is {} MiB; split the file (runbooks can `import` others)",
+                limit >> 20
+            ),
+            ReadError::NotUtf8 { .. } => "save the file as UTF-8".into(),
+            ReadError::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
+                "check the path; relative paths are relative to the current directory or the importing file".into()
+            }
+            ReadError::Io { .. } => "check the file's permissions".into(),
+        }
+    }
+
+    /// A short label for the place that named the file.
+    pub fn label(&self) -> &'static str {
+        match self {
+            ReadError::Directory { .. } => "a directory",
+            ReadError::NotRegular { .. } => "not a regular file",
+            ReadError::TooLarge { .. } => "file too large",
+            ReadError::NotUtf8 { .. } => "not UTF-8 text",
+            ReadError::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
+                "file not found"
+            }
+            ReadError::Io { .. } => "cannot be read",
+        }
+    }
+
+    /// As an `io::Error` for callers whose errors wrap one; the kind of a
+    /// real I/O failure is kept.
+    pub fn into_io(self) -> std::io::Error {
+        match self {
+            ReadError::Io { source, .. } => source,
+            other => std::io::Error::new(std::io::ErrorKind::InvalidData, other.to_string()),
+        }
+    }
+
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, ReadError::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound)
+    }
+}
+
+/// Read at most `limit` bytes of `path`, and only if it is a regular file:
+/// every file the tool reads goes through here, so a FIFO cannot hang it,
+/// `/dev/zero` cannot exhaust memory and a directory gets a clear error.
+pub fn read_bounded(path: &Path, limit: u64) -> Result<Vec<u8>, ReadError> {
+    use std::io::Read;
+    let name = || path.display().to_string();
+    let io = |source| ReadError::Io {
+        path: name(),
+        source,
+    };
+    let meta = check_file(path, limit)?;
+    let file = std::fs::File::open(path).map_err(io)?;
+    // The path may have been swapped between `stat` and `open`.
+    regular(path, &file.metadata().map_err(io)?)?;
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    // One byte past the limit tells a file that grew from one that fits.
+    file.take(limit + 1).read_to_end(&mut bytes).map_err(io)?;
+    if bytes.len() as u64 > limit {
+        return Err(ReadError::TooLarge {
+            path: name(),
+            limit,
+        });
+    }
+    Ok(bytes)
+}
+
+/// Whether `path` is a regular file of at most `limit` bytes, without
+/// opening it (opening a FIFO for reading blocks until a writer appears):
+/// for files another library reads, such as a kubeconfig.
+pub fn check_file(path: &Path, limit: u64) -> Result<std::fs::Metadata, ReadError> {
+    let meta = std::fs::metadata(path).map_err(|source| ReadError::Io {
+        path: path.display().to_string(),
+        source,
+    })?;
+    regular(path, &meta)?;
+    if meta.len() > limit {
+        return Err(ReadError::TooLarge {
+            path: path.display().to_string(),
+            limit,
+        });
+    }
+    Ok(meta)
+}
+
+/// `read_bounded`, as UTF-8 text.
+pub fn read_text(path: &Path, limit: u64) -> Result<String, ReadError> {
+    String::from_utf8(read_bounded(path, limit)?).map_err(|e| ReadError::NotUtf8 {
+        path: path.display().to_string(),
+        offset: e.utf8_error().valid_up_to(),
+    })
+}
+
+fn regular(path: &Path, meta: &std::fs::Metadata) -> Result<(), ReadError> {
+    let ft = meta.file_type();
+    if ft.is_file() {
+        return Ok(());
+    }
+    let path = path.display().to_string();
+    if ft.is_dir() {
+        return Err(ReadError::Directory { path });
+    }
+    #[cfg(unix)]
+    let kind = {
+        use std::os::unix::fs::FileTypeExt;
+        if ft.is_fifo() {
+            "FIFO"
+        } else if ft.is_char_device() {
+            "character device"
+        } else if ft.is_block_device() {
+            "block device"
+        } else if ft.is_socket() {
+            "socket"
+        } else {
+            "special file"
+        }
+    };
+    #[cfg(not(unix))]
+    let kind = "special file";
+    Err(ReadError::NotRegular { path, kind })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reads_only_regular_files_within_the_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("a.upg");
+        std::fs::write(&file, "0123456789").unwrap();
+        assert_eq!(read_text(&file, 10).unwrap(), "0123456789");
+        assert!(matches!(
+            read_text(&file, 9),
+            Err(ReadError::TooLarge { limit: 9, .. })
+        ));
+        assert!(matches!(
+            read_text(dir.path(), 10),
+            Err(ReadError::Directory { .. })
+        ));
+        assert!(matches!(
+            read_text(Path::new("/dev/zero"), 10),
+            Err(ReadError::NotRegular {
+                kind: "character device",
+                ..
+            })
+        ));
+        assert!(
+            read_text(&dir.path().join("missing"), 10)
+                .unwrap_err()
+                .is_not_found()
+        );
+        std::fs::write(&file, [b'a', 0xff]).unwrap();
+        assert!(matches!(
+            read_text(&file, 10),
+            Err(ReadError::NotUtf8 { offset: 1, .. })
+        ));
+    }
 
     #[test]
     fn line_col_counts_from_one_and_in_characters() {

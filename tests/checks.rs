@@ -1259,3 +1259,127 @@ fn a_check_declares_the_params_its_script_reads() {
         &ParamsRead::Names(["target".to_string()].into_iter().collect())
     );
 }
+
+#[test]
+fn print_output_is_bounded_per_run_with_a_note_saying_how_much_was_cut() {
+    // 300 prints of 1 MB: 300 MB before output was bounded.
+    let (result, _) = run_script(
+        "let s = \"x\"; s.pad(1000000, 'y'); for i in 0..300 { print(s); } debug(\"end\"); pass(\"ok\")",
+        Limits::default(),
+    );
+    let o = result.unwrap();
+    assert!(o.passed);
+    let kept: usize = o.logs.iter().map(String::len).sum();
+    let limit = Limits::default().max_log_bytes;
+    let note = o.logs.last().unwrap();
+    assert!(
+        kept <= limit + note.len() + 4,
+        "{kept} bytes kept, limit {limit}"
+    );
+    assert!(note.starts_with("[output cut: "), "{note}");
+    assert!(
+        note.contains("301 lines"),
+        "300 prints and the debug line: {note}"
+    );
+}
+
+/// `runbook check` on a file in a temporary directory: exit code and stderr.
+fn check_file(text: &str, extra: &[(&str, &str)]) -> (i32, String) {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, content) in extra {
+        std::fs::write(dir.path().join(name), content).unwrap();
+    }
+    std::fs::write(dir.path().join("main.upg"), text).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_runbook"))
+        .args(["check", "--color", "never", "main.upg"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn one_check_run_reports_every_diagnostic_of_a_file_rhai_ones_included() {
+    // Before: a syntax error in the rhai file hid the unknown function, which
+    // hid the unread argument; a bad literal hid `every 0s`.
+    let rhai = "let t = params.target;\nlet x = ;\nfrobnicate(nodes);\npass(\"ok\")\n";
+    let upg = r#"
+check c "three mistakes" from "c.rhai"
+runbook r "d" {
+  param cluster: string
+  gate g {
+    k8s.nodes().all(n => n.ready)
+    within 10q every 0s
+  }
+  precondition "p" { check.c(target: "1.30", tagret: "1.31") }
+}
+"#;
+    let (status, err) = check_file(upg, &[("c.rhai", rhai)]);
+    assert_eq!(status, 1);
+    for code in ["UPG002", "UPG031", "UPG080", "UPG081", "UPG037"] {
+        assert!(err.contains(code), "{code} missing:\n{err}");
+    }
+    // `target` is read on a line that parses; only `tagret` is unread.
+    assert_eq!(err.matches("UPG037").count(), 1, "{err}");
+    assert!(err.contains("tagret"), "{err}");
+    // The placeholder the bad duration left is not reported again.
+    assert_eq!(err.matches("UPG002").count(), 1, "{err}");
+}
+
+#[test]
+fn deleting_a_nodegroup_must_be_declared_irreversible_like_the_control_plane() {
+    let upg = r#"
+runbook r "d" {
+  param cluster: string
+  step "remove canary" {
+    eks.delete_nodegroup(cluster, "canary")
+  }
+  step "control plane" {
+    eks.update_cluster_version(cluster, 1.30)
+  }
+}
+"#;
+    let (status, err) = check_file(upg, &[]);
+    assert_eq!(status, 1, "{err}");
+    assert_eq!(err.matches("UPG026").count(), 2, "{err}");
+    assert!(
+        err.contains("`eks.delete_nodegroup` cannot be undone"),
+        "{err}"
+    );
+    let fixed = upg
+        .replace("\"remove canary\" {", "\"remove canary\" irreversible {")
+        .replace("\"control plane\" {", "\"control plane\" irreversible {");
+    let (status, err) = check_file(&fixed, &[]);
+    assert_eq!(status, 0, "{err}");
+}
+
+#[test]
+fn numeric_arguments_are_range_checked_in_literals_defaults_and_environments() {
+    let upg = r#"
+runbook r "d" {
+  param cluster: string
+  param batch: int = 1
+  environment big { batch = 101 }
+  step "rotate" {
+    nodegroup.rotate(cluster, "a", max_unavailable: batch, parallelism: 0, grace_period: 2d)
+    eks.update_nodegroup_config(cluster, "a", max_size: 451, min_size: -1)
+    rollback { log "x" }
+  }
+}
+"#;
+    let (status, err) = check_file(upg, &[]);
+    assert_eq!(status, 1, "{err}");
+    for what in [
+        "`max_unavailable: 101`",
+        "`parallelism: 0`",
+        "`grace_period: 2d`",
+        "`max_size: 451`",
+        "`min_size: -1`",
+    ] {
+        assert!(err.contains(what), "{what} not reported:\n{err}");
+    }
+    assert_eq!(err.matches("UPG038").count(), 5, "{err}");
+}

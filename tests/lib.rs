@@ -9,6 +9,8 @@ mod durable;
 mod durable_exec;
 mod engine;
 mod golden;
+mod inputs;
 mod readme;
 mod sandbox;
+mod secrets;
 mod syntax;

@@ -875,7 +875,10 @@ fn fmt_reports_a_missing_file_and_still_checks_the_rest() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("cannot read no/such/file.upg"), "{stderr}");
+    assert!(
+        stderr.contains("cannot read `no/such/file.upg`"),
+        "{stderr}"
+    );
     assert!(out.stdout.is_empty(), "the playbook is formatted");
 }
 

@@ -12,7 +12,33 @@ pub struct Param {
     pub default: Option<&'static str>,
     /// For enumerated string parameters: the only accepted values.
     pub allowed: &'static [&'static str],
+    /// For int and duration parameters: the accepted values, inclusive
+    /// (durations in seconds). Checked statically for literals and a
+    /// parameter's default and environments, and for `--set` values before
+    /// any client is built.
+    pub range: Option<(i64, i64)>,
     pub doc: &'static str,
+}
+
+impl Param {
+    /// The same parameter, accepting only `lo..=hi`.
+    pub(crate) const fn within(mut self, lo: i64, hi: i64) -> Param {
+        self.range = Some((lo, hi));
+        self
+    }
+
+    /// `1 to 100`, or `0s to 7d` for a duration.
+    pub fn range_text(&self) -> Option<String> {
+        let (lo, hi) = self.range?;
+        Some(match self.ty {
+            Type::Duration => format!(
+                "{} to {}",
+                crate::syntax::format_duration(std::time::Duration::from_secs(lo.max(0) as u64)),
+                crate::syntax::format_duration(std::time::Duration::from_secs(hi.max(0) as u64))
+            ),
+            _ => format!("{lo} to {hi}"),
+        })
+    }
 }
 
 /// What calling a built-in does to the world.
@@ -92,6 +118,7 @@ pub(crate) const fn pos(name: &'static str, ty: Type, doc: &'static str) -> Para
         required: true,
         default: None,
         allowed: &[],
+        range: None,
         doc,
     }
 }
@@ -104,6 +131,7 @@ pub(crate) const fn opt(name: &'static str, ty: Type, doc: &'static str) -> Para
         required: false,
         default: None,
         allowed: &[],
+        range: None,
         doc,
     }
 }
@@ -126,6 +154,7 @@ pub(crate) const fn def(
         required: false,
         default: Some(default),
         allowed: &[],
+        range: None,
         doc,
     }
 }
@@ -143,15 +172,24 @@ pub(crate) const fn one_of(
         required: false,
         default,
         allowed,
+        range: None,
         doc,
     }
 }
+
+/// Range bounds shared by the registry: seconds in a day and a week, and the
+/// EKS limit of nodes in one managed nodegroup.
+pub(crate) const DAY: i64 = 86_400;
+pub(crate) const WEEK: i64 = 7 * DAY;
+pub(crate) const MAX_NODES: i64 = 450;
 
 pub(crate) const READ: Effect = Effect::Read;
 pub(crate) const REVERSIBLE: Effect = Effect::Mutate {
     reversible: true,
     irreversible: false,
 };
+/// Changes the cluster with nothing for a rollback to undo: a controller
+/// recreates a deleted managed pod; a created object is deleted by hand.
 pub(crate) const ONE_WAY: Effect = Effect::Mutate {
     reversible: false,
     irreversible: false,

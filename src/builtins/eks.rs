@@ -1,6 +1,8 @@
 //! EKS control-plane, nodegroup and add-on built-ins (through aws-sdk-eks).
 
-use super::builtin::{Builtin, IRREVERSIBLE, ONE_WAY, READ, REVERSIBLE, def, one_of, opt, pos};
+use super::builtin::{
+    Builtin, IRREVERSIBLE, MAX_NODES, READ, REVERSIBLE, WEEK, def, one_of, opt, pos,
+};
 use super::records::{ADDON, CLUSTER, INSIGHT, NODEGROUP, UPDATE};
 use super::types::{Type, list};
 
@@ -37,7 +39,8 @@ pub static BUILTINS: &[Builtin] = &[
             Type::Duration,
             "60m",
             "how long to wait for the update to finish",
-        )],
+        )
+        .within(1, WEEK)],
         returns: Type::Unit,
         effect: IRREVERSIBLE,
     },
@@ -83,7 +86,8 @@ pub static BUILTINS: &[Builtin] = &[
                 Type::Duration,
                 "90m",
                 "how long to wait for the update to finish",
-            ),
+            )
+            .within(1, WEEK),
         ],
         returns: Type::Unit,
         effect: REVERSIBLE,
@@ -93,14 +97,16 @@ pub static BUILTINS: &[Builtin] = &[
         doc: "Change a managed nodegroup's scaling, update or label/taint configuration and wait.",
         positional: &[CLUSTER_ARG, NODEGROUP_ARG],
         keyword: &[
-            opt("min_size", Type::Int, "minimum nodes"),
-            opt("max_size", Type::Int, "maximum nodes"),
-            opt("desired_size", Type::Int, "desired nodes"),
+            // EKS: at most 450 nodes per managed nodegroup; maxUnavailable 1-100.
+            opt("min_size", Type::Int, "minimum nodes").within(0, MAX_NODES),
+            opt("max_size", Type::Int, "maximum nodes").within(1, MAX_NODES),
+            opt("desired_size", Type::Int, "desired nodes").within(0, MAX_NODES),
             opt(
                 "max_unavailable",
                 Type::Int,
                 "nodes replaced at once during updates",
-            ),
+            )
+            .within(1, 100),
             opt("labels", Type::Map, "labels to set on the nodes"),
         ],
         returns: Type::Unit,
@@ -131,7 +137,9 @@ pub static BUILTINS: &[Builtin] = &[
         positional: &[CLUSTER_ARG, NODEGROUP_ARG],
         keyword: &[],
         returns: Type::Unit,
-        effect: ONE_WAY,
+        // A deleted nodegroup's nodes and their local state are gone; a new
+        // nodegroup of the same name is a different one.
+        effect: IRREVERSIBLE,
     },
     Builtin {
         name: "eks.addons",

@@ -1,6 +1,8 @@
 //! Kubernetes reads and node operations (through kube-rs).
 
-use super::builtin::{Builtin, ONE_WAY, Param, READ, REVERSIBLE, def, one_of, opt, pos, req};
+use super::builtin::{
+    Builtin, DAY, ONE_WAY, Param, READ, REVERSIBLE, WEEK, def, one_of, opt, pos, req,
+};
 use super::records::{DAEMONSET, DEPLOYMENT, NODE, PDB, POD, STATEFULSET};
 use super::types::Type;
 
@@ -110,7 +112,8 @@ pub static BUILTINS: &[Builtin] = &[
                 Type::Duration,
                 "10m",
                 "give up (and fail) after this long",
-            ),
+            )
+            .within(1, WEEK),
             PARALLELISM,
             DELETE_EMPTYDIR_DATA,
             UNMANAGED_PODS,
@@ -183,9 +186,10 @@ pub(super) const GRACE_PERIOD: Param = def(
     Type::Duration,
     "30s",
     "termination grace period given to each pod",
-);
+)
+.within(0, DAY);
 pub(super) const PARALLELISM: Param =
-    def("parallelism", Type::Int, "1", "evictions in flight at once");
+    def("parallelism", Type::Int, "1", "evictions in flight at once").within(1, 64);
 pub(super) const DELETE_EMPTYDIR_DATA: Param = def(
     "delete_emptydir_data",
     Type::Bool,

@@ -55,6 +55,9 @@ pub fn markdown() -> String {
                         p.allowed.iter().map(|v| format!("`\"{v}\"`")).collect();
                     let _ = write!(doc, " (one of {})", values.join(", "));
                 }
+                if let Some(range) = p.range_text() {
+                    let _ = write!(doc, " ({range})");
+                }
                 let _ = writeln!(
                     out,
                     "| `{}` | {} | {kind} | {default} | {doc} |",

@@ -119,13 +119,16 @@ mod tests {
     }
 
     #[test]
-    fn only_the_control_plane_update_is_irreversible() {
+    fn only_control_plane_updates_and_deletions_are_irreversible() {
         let irreversible: Vec<_> = all()
             .iter()
             .filter(|b| b.is_irreversible())
             .map(|b| b.name)
             .collect();
-        assert_eq!(irreversible, ["eks.update_cluster_version"]);
+        assert_eq!(
+            irreversible,
+            ["eks.update_cluster_version", "eks.delete_nodegroup"]
+        );
         assert!(!lookup("eks.addons").unwrap().is_mutating());
         assert!(lookup("k8s.drain").unwrap().is_mutating());
     }

@@ -2,7 +2,7 @@
 //! a new version, in place (EKS rolling update) or blue/green (new nodegroup,
 //! drain the old one, delete it).
 
-use super::builtin::{Builtin, REVERSIBLE, def, one_of, opt, pos};
+use super::builtin::{Builtin, MAX_NODES, REVERSIBLE, WEEK, def, one_of, opt, pos};
 use super::k8s::{DELETE_EMPTYDIR_DATA, GRACE_PERIOD, PARALLELISM, UNMANAGED_PODS};
 use super::types::Type;
 
@@ -30,7 +30,7 @@ pub static BUILTINS: &[Builtin] = &[Builtin {
             Some("\"in_place\""),
             "in_place: EKS rolling update; blue_green: new nodegroup, drain and delete the old",
         ),
-        def("max_unavailable", Type::Int, "1", "nodes replaced at once"),
+        def("max_unavailable", Type::Int, "1", "nodes replaced at once").within(1, 100),
         def(
             "force",
             Type::Bool,
@@ -42,7 +42,8 @@ pub static BUILTINS: &[Builtin] = &[Builtin {
             Type::Int,
             "0",
             "first move this many nodes and pause for health gates",
-        ),
+        )
+        .within(0, MAX_NODES),
         def(
             "boot_timeout",
             Type::Duration,
@@ -54,7 +55,8 @@ pub static BUILTINS: &[Builtin] = &[Builtin {
             Type::Duration,
             "10m",
             "per-node drain timeout",
-        ),
+        )
+        .within(1, WEEK),
         GRACE_PERIOD,
         PARALLELISM,
         DELETE_EMPTYDIR_DATA,

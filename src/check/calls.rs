@@ -8,7 +8,7 @@ use crate::checks::ParamsRead;
 use crate::source::Span;
 use crate::syntax::ast::{Arg, Expr, ExprKind, Ident};
 
-use super::context::{Checker, Mode, article};
+use super::context::{Checker, Mode, RangedUse, article};
 use super::types::list_of;
 use super::{codes, literals, suggest};
 
@@ -170,7 +170,7 @@ impl Checker<'_> {
         }
     }
 
-    fn argument(&mut self, builtin: &Builtin, param: &'static Param, arg: &Arg) {
+    fn argument(&mut self, builtin: &'static Builtin, param: &'static Param, arg: &Arg) {
         if let ExprKind::Lambda { .. } = arg.value.kind {
             self.expr(&arg.value);
             self.report(
@@ -200,6 +200,57 @@ impl Checker<'_> {
         }
         if param.ty == Type::Duration && param.name.ends_with("timeout") {
             literals::check_positive_duration(self, &arg.value, &format!("`{}`", param.name));
+        }
+        if param.range.is_some() {
+            self.in_range(builtin, param, arg);
+        }
+    }
+
+    /// A literal, or a runbook parameter's default and environment values,
+    /// outside the argument's range. Parameters passed here are remembered
+    /// so `--set` values are checked the same way before a run starts.
+    fn in_range(&mut self, builtin: &'static Builtin, param: &'static Param, arg: &Arg) {
+        let Some((lo, hi)) = param.range else { return };
+        let values: Vec<(i64, Span)> = match &arg.value.kind {
+            // Only the runbook parameter itself, not a shadowing variable.
+            ExprKind::Name(id) if self.scopes.depth(&id.name) == 1 => {
+                self.ranged_params.push(RangedUse {
+                    param: id.name.clone(),
+                    builtin: builtin.name,
+                    argument: param,
+                });
+                self.param_numbers
+                    .get(&id.name)
+                    .cloned()
+                    .unwrap_or_default()
+            }
+            _ => literals::number(&arg.value)
+                .map(|v| (v, arg.value.span))
+                .into_iter()
+                .collect(),
+        };
+        for (value, span) in values {
+            // A zero timeout has its own diagnostic (UPG031).
+            let zero_timeout = value == 0 && param.name.ends_with("timeout");
+            if (lo..=hi).contains(&value) || zero_timeout || !self.reported_values.insert(span) {
+                continue;
+            }
+            let range = param.range_text().unwrap_or_default();
+            let shown = if param.ty == Type::Duration {
+                crate::syntax::format_duration(std::time::Duration::from_secs(value.max(0) as u64))
+            } else {
+                value.to_string()
+            };
+            let mut d = codes::OUT_OF_RANGE
+                .diag(format!(
+                    "`{}: {shown}` is out of range for `{}`",
+                    param.name, builtin.name
+                ))
+                .with_label(span, format!("expected {range}"));
+            if span != arg.value.span {
+                d = d.with_label(arg.value.span, format!("passed as `{}:` here", param.name));
+            }
+            self.report(d.with_help(format!("`{}` ({}) accepts {range}", param.name, param.doc)));
         }
     }
 

@@ -26,6 +26,15 @@ pub enum Mode {
     Rollback,
 }
 
+/// A runbook parameter passed as a ranged argument (`max_unavailable: mu`):
+/// its `--set` value must be in the argument's range too.
+#[derive(Clone, Debug)]
+pub struct RangedUse {
+    pub param: String,
+    pub builtin: &'static str,
+    pub argument: &'static crate::builtins::Param,
+}
+
 /// What a step body does, collected while walking it.
 #[derive(Default)]
 pub struct StepFrame {
@@ -53,6 +62,11 @@ pub struct Checker<'a> {
     /// default and environment settings), checked when the parameter is
     /// passed to an enumerated argument such as `strategy:`.
     pub param_values: HashMap<String, Vec<(String, Span)>>,
+    /// Literal numbers (ints, durations in seconds) each parameter can take,
+    /// checked when the parameter is passed to a ranged argument.
+    pub param_numbers: HashMap<String, Vec<(i64, Span)>>,
+    /// Runbook parameters passed directly to ranged arguments.
+    pub ranged_params: Vec<RangedUse>,
     /// Values already reported, so two calls do not report one typo twice.
     pub reported_values: std::collections::HashSet<Span>,
 }
@@ -74,6 +88,8 @@ impl<'a> Checker<'a> {
             lenient_names: false,
             step_ids: HashMap::new(),
             param_values: HashMap::new(),
+            param_numbers: HashMap::new(),
+            ranged_params: Vec::new(),
             reported_values: Default::default(),
         }
     }

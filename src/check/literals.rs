@@ -40,6 +40,20 @@ pub fn check_positive_duration(c: &mut Checker, e: &Expr, what: &str) {
     }
 }
 
+/// A literal int (possibly negated) or duration (in whole seconds), for
+/// range checks.
+pub fn number(e: &Expr) -> Option<i64> {
+    match &e.kind {
+        ExprKind::Int(i) => Some(*i),
+        ExprKind::Duration(d) => Some(i64::try_from(d.as_secs()).unwrap_or(i64::MAX)),
+        ExprKind::Unary {
+            op: crate::syntax::ast::UnaryOp::Neg,
+            operand,
+        } => number(operand).map(|v| v.saturating_neg()),
+        _ => None,
+    }
+}
+
 /// A literal duration's value, for comparing `every` with `within`.
 pub fn duration_value(e: &Expr) -> Option<Duration> {
     match e.kind {

@@ -33,8 +33,21 @@ use crate::syntax::ast::File;
 use context::Checker;
 use decls::Decls;
 
+pub use context::RangedUse;
+
 /// Checks parsed files (a root file and everything it imports) together.
 pub fn check_files(sources: &SourceMap, files: &[File]) -> Vec<Diagnostic> {
+    run(sources, files).0
+}
+
+/// The runbook parameters passed directly to built-in arguments with a
+/// range (`max_unavailable: mu`), so their `--set` values can be checked
+/// before a run starts.
+pub fn ranged_parameters(program: &crate::syntax::Program) -> Vec<RangedUse> {
+    run(&program.sources, &program.files).1
+}
+
+fn run(sources: &SourceMap, files: &[File]) -> (Vec<Diagnostic>, Vec<RangedUse>) {
     let mut diags = Vec::new();
     let decls = Decls::collect(sources, files, &mut diags);
     let compiled = rhai::compile_checks(&decls, sources);
@@ -63,7 +76,7 @@ pub fn check_files(sources: &SourceMap, files: &[File]) -> Vec<Diagnostic> {
     }
     diags.extend(checker.diags);
     diags.extend(compiled.diags);
-    diags
+    (diags, checker.ranged_params)
 }
 
 /// Checks a loaded program (see `crate::syntax::load`).

@@ -18,7 +18,8 @@ use super::decls::Decls;
 pub struct Compiled {
     /// Compile errors, in check name order.
     pub diags: Vec<Diagnostic>,
-    /// The parameters each check that compiled reads, by check name.
+    /// The parameters each check reads, by check name (also for a check
+    /// that does not compile, when the rest of its script could be read).
     pub params: HashMap<String, ParamsRead>,
 }
 
@@ -39,11 +40,10 @@ pub fn compile_checks(decls: &Decls, sources: &SourceMap) -> Compiled {
             // Not loaded: the loader has already reported the missing file.
             CheckSource::File { file: None, .. } => continue,
         };
-        match crate::checks::compile(name, text, &origin) {
-            Ok(c) => {
-                out.params.insert(name.to_string(), c.params().clone());
-            }
-            Err(d) => out.diags.extend(d),
+        let (diags, params) = crate::checks::diagnose(name, text, &origin);
+        out.diags.extend(diags);
+        if let Some(params) = params {
+            out.params.insert(name.to_string(), params);
         }
     }
     out

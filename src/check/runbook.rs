@@ -13,6 +13,7 @@ impl Checker<'_> {
     pub fn runbook(&mut self, runbook: &Runbook) {
         self.step_ids.clear();
         self.param_values.clear();
+        self.param_numbers.clear();
         self.scoped(|c| {
             c.params(runbook);
             c.environments(runbook);
@@ -85,8 +86,14 @@ impl Checker<'_> {
         }
     }
 
-    /// Remembers a literal string a parameter may take.
+    /// Remembers a literal string or number a parameter may take.
     pub fn note_param_value(&mut self, param: &str, value: &crate::syntax::ast::Expr) {
+        if let Some(n) = super::literals::number(value) {
+            self.param_numbers
+                .entry(param.to_string())
+                .or_default()
+                .push((n, value.span));
+        }
         if let crate::syntax::ast::ExprKind::Str(s) = &value.kind
             && let Some(text) = s.as_plain()
         {

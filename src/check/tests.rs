@@ -337,6 +337,15 @@ fn check_arguments_are_keywords_the_script_reads() {
         codes(&with_check(whole, "check.c(anything: 1)")),
         Vec::<&str>::new()
     );
-    // A check that does not compile reports that, not its arguments.
-    assert_eq!(codes(&with_check("let x = ;", "check.c(a: 1)")), ["UPG080"]);
+    // A check that does not compile still has its arguments checked against
+    // the lines that parse, in the same run (a line with the syntax error
+    // counts as reading what it names).
+    assert_eq!(
+        codes(&with_check("let x = ;", "check.c(a: 1)")),
+        ["UPG037", "UPG080"]
+    );
+    assert_eq!(
+        codes(&with_check("let x = params.a + ;", "check.c(a: 1)")),
+        ["UPG080"]
+    );
 }

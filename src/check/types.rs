@@ -49,7 +49,7 @@ fn record(r: &'static RecordType) -> &'static Type {
 
 pub fn from_ast(ty: &AstType) -> Type {
     match &ty.kind {
-        TypeKind::String => Type::String,
+        TypeKind::String | TypeKind::Secret => Type::String,
         TypeKind::Int => Type::Int,
         TypeKind::Bool => Type::Bool,
         TypeKind::Duration => Type::Duration,

@@ -176,6 +176,113 @@ pub fn compile(
     })
 }
 
+/// Everything `runbook check` can say about a check in one run, and the
+/// parameters it reads (for UPG037), even when it does not compile.
+///
+/// rhai stops at the first syntax error. To still report the rest, the line
+/// of each error is blanked (positions stay put) and the script parsed
+/// again, a few times at most; a version that parses is vetted for unknown
+/// functions and `import` outside the blanked lines. Only the first syntax
+/// error is reported: later ones may be echoes of the blanking.
+pub fn diagnose(
+    name: &str,
+    source: &str,
+    origin: &Origin,
+) -> (Vec<Diagnostic>, Option<ParamsRead>) {
+    let first = match compile(name, source, origin) {
+        Ok(c) => return (Vec::new(), Some(c.params)),
+        Err(diags) => diags,
+    };
+    let syntax_error = first.iter().any(|d| d.code == SYNTAX_ERROR);
+    if !syntax_error {
+        return (first, None);
+    }
+    let engine = engine::sandboxed(&Limits::default());
+    let mut scope = Scope::new();
+    for var in SCRIPT_VARIABLES {
+        scope.push(*var, ());
+    }
+    let mut text = source.to_string();
+    let mut blanked: Vec<(usize, usize)> = Vec::new();
+    for _ in 0..16 {
+        let err = match engine.compile_with_scope(&scope, &text) {
+            Ok(ast) => {
+                let mut diags = first;
+                let in_blank = |d: &Diagnostic| {
+                    d.primary_span().is_some_and(|s| {
+                        let at = s.start as usize - origin.offset;
+                        blanked.iter().any(|(a, b)| (*a..*b).contains(&at))
+                    })
+                };
+                // A function defined on a blanked line is not unknown.
+                let defined = functions_defined_in(source);
+                let defined_here = |d: &Diagnostic| {
+                    d.code == UNKNOWN_FUNCTION
+                        && defined
+                            .iter()
+                            .any(|f| d.message.ends_with(&format!("`{f}`")))
+                };
+                diags.extend(
+                    vet(name, &text, origin, &ast)
+                        .into_iter()
+                        .filter(|d| !in_blank(d) && !defined_here(d)),
+                );
+                // A blanked line may have read parameters too.
+                let params = match params_read(&ast) {
+                    ParamsRead::Names(mut names) => {
+                        for (a, b) in &blanked {
+                            names.extend(params_named_in(&source[*a..*b]));
+                        }
+                        ParamsRead::Names(names)
+                    }
+                    ParamsRead::Any => ParamsRead::Any,
+                };
+                return (diags, Some(params));
+            }
+            Err(err) => err,
+        };
+        let Some(at) = byte_offset(&text, err.position()) else {
+            break;
+        };
+        let start = text[..at].rfind('\n').map_or(0, |i| i + 1);
+        let end = text[at..].find('\n').map_or(text.len(), |i| at + i);
+        if text[start..end].trim().is_empty() {
+            break;
+        }
+        let spaces = " ".repeat(end - start);
+        text.replace_range(start..end, &spaces);
+        blanked.push((start, end));
+    }
+    (first, None)
+}
+
+/// Names after `fn` in the text: functions a blanked line may have defined.
+fn functions_defined_in(source: &str) -> Vec<&str> {
+    source
+        .match_indices("fn ")
+        .filter_map(|(i, _)| {
+            let rest = source[i + 3..].trim_start();
+            let end = rest
+                .find(|c: char| !(c.is_alphanumeric() || c == '_'))
+                .unwrap_or(rest.len());
+            (end > 0).then(|| &rest[..end])
+        })
+        .collect()
+}
+
+/// `NAME` of every `params.NAME` in the text.
+fn params_named_in(text: &str) -> Vec<String> {
+    text.match_indices("params.")
+        .filter_map(|(i, m)| {
+            let rest = &text[i + m.len()..];
+            let end = rest
+                .find(|c: char| !(c.is_alphanumeric() || c == '_'))
+                .unwrap_or(rest.len());
+            (end > 0).then(|| rest[..end].to_string())
+        })
+        .collect()
+}
+
 fn syntax_message(kind: &ParseErrorType) -> String {
     match kind {
         ParseErrorType::VariableUndefined(v) => format!("unknown variable `{v}`"),

@@ -28,23 +28,71 @@ fn standard() -> Shared<Module> {
         .clone()
 }
 
-/// Per-run state the engine reports into.
+/// Per-run state the engine reports into: `print` and `debug` lines, kept up
+/// to a byte budget (`Limits::max_log_bytes`); what is over it is counted and
+/// dropped, so a chatty check cannot fill memory or the log.
 #[derive(Clone, Default)]
-pub(crate) struct RunLog(pub Arc<Mutex<Vec<String>>>);
+pub(crate) struct RunLog(Arc<Mutex<LogState>>);
+
+#[derive(Default)]
+struct LogState {
+    lines: Vec<String>,
+    kept: usize,
+    limit: usize,
+    cut_lines: usize,
+    cut_bytes: usize,
+}
 
 impl RunLog {
-    fn push(&self, check: &str, line: String) {
-        tracing::info!(check, "{line}");
-        if let Ok(mut lines) = self.0.lock() {
-            lines.push(line);
-        }
+    pub fn new(limit: usize) -> Self {
+        RunLog(Arc::new(Mutex::new(LogState {
+            limit,
+            ..LogState::default()
+        })))
     }
 
+    fn push(&self, check: &str, line: String) {
+        let Ok(mut st) = self.0.lock() else { return };
+        let room = st.limit.saturating_sub(st.kept);
+        if line.len() <= room {
+            st.kept += line.len();
+            tracing::info!(check, "{}", crate::durable::redact::scrub_str(&line));
+            st.lines.push(line);
+            return;
+        }
+        if room > 0 {
+            // Keep the start of the line that crosses the budget.
+            let mut end = room;
+            while !line.is_char_boundary(end) {
+                end -= 1;
+            }
+            let head = format!("{}…", &line[..end]);
+            st.cut_bytes += line.len() - end;
+            st.kept = st.limit;
+            tracing::info!(check, "{}", crate::durable::redact::scrub_str(&head));
+            st.lines.push(head);
+        } else {
+            st.cut_bytes += line.len();
+        }
+        st.cut_lines += 1;
+    }
+
+    /// The lines kept, then a note saying how much was cut, if anything.
     pub fn take(&self) -> Vec<String> {
-        self.0
-            .lock()
-            .map(|mut l| std::mem::take(&mut *l))
-            .unwrap_or_default()
+        let Ok(mut st) = self.0.lock() else {
+            return Vec::new();
+        };
+        let mut lines = std::mem::take(&mut st.lines);
+        if st.cut_bytes > 0 {
+            lines.push(format!(
+                "[output cut: {} more bytes in {} line{} over the {}-byte limit]",
+                st.cut_bytes,
+                st.cut_lines,
+                if st.cut_lines == 1 { "" } else { "s" },
+                st.limit
+            ));
+        }
+        lines
     }
 }
 

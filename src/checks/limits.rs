@@ -25,6 +25,9 @@ pub struct Limits {
     pub max_map_size: usize,
     /// Wall-clock deadline for one run, checked on every operation.
     pub timeout: Duration,
+    /// Bytes of `print`/`debug` output kept per run; the rest is counted
+    /// and reported as cut.
+    pub max_log_bytes: usize,
 }
 
 impl Default for Limits {
@@ -37,6 +40,7 @@ impl Default for Limits {
             max_array_size: 100_000,
             max_map_size: 10_000,
             timeout: Duration::from_secs(2),
+            max_log_bytes: 16 << 10,
         }
     }
 }

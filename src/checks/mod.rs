@@ -21,7 +21,7 @@ pub use api::{ImageRef, compare_versions, parse_duration_secs, parse_image_ref};
 pub use collect::collect;
 pub use compile::{
     BAD_RESULT, CompiledCheck, FORBIDDEN, LIMIT_EXCEEDED, Origin, ParamsRead, RUNTIME_ERROR,
-    SYNTAX_ERROR, UNKNOWN_FUNCTION, WRONG_ARITY, compile,
+    SYNTAX_ERROR, UNKNOWN_FUNCTION, WRONG_ARITY, compile, diagnose,
 };
 pub use limits::Limits;
 pub use outcome::{CheckError, CheckOutcome, Offender};

@@ -148,3 +148,22 @@ fn offender(value: Dynamic) -> Offender {
         reason: field("reason"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_offender_without_a_reason_prints_no_empty_parentheses() {
+        let bare = Offender {
+            object: "Node a".into(),
+            reason: String::new(),
+        };
+        assert_eq!(bare.to_string(), "Node a");
+        let with = Offender {
+            object: "Node a".into(),
+            reason: "NotReady".into(),
+        };
+        assert_eq!(with.to_string(), "Node a: NotReady");
+    }
+}

@@ -34,7 +34,7 @@ impl CheckRunner {
         snapshot: &ScriptValues,
         params: &Params,
     ) -> Result<CheckOutcome, CheckError> {
-        let log = RunLog::default();
+        let log = RunLog::new(self.limits.max_log_bytes);
         let engine = engine::for_run(&self.limits, check.name(), snapshot.now, log.clone());
         let mut scope = Scope::new();
         // Cloning the whole snapshot per run would dominate cheap checks.

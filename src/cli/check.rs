@@ -4,7 +4,7 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use crate::diagnostic::{Diagnostic, Severity};
-use crate::source::SourceMap;
+use crate::source::{SourceMap, Span};
 
 use super::Outcome;
 
@@ -44,7 +44,7 @@ struct Checked {
 }
 
 pub fn run(args: Args) -> miette::Result<Outcome> {
-    let files = expand(&args.paths)?;
+    let files = super::upg_files(&args.paths, "check")?;
     let checked: Vec<Checked> = files.iter().map(|f| check_one(f)).collect();
 
     let all = || checked.iter().flat_map(|c| c.diagnostics.iter());
@@ -85,50 +85,37 @@ pub fn run(args: Args) -> miette::Result<Outcome> {
     Ok(if failed { Outcome::Failed } else { Outcome::Ok })
 }
 
-/// Files named directly, plus the `.upg` files under named directories
-/// (recursively, in name order).
-fn expand(paths: &[PathBuf]) -> miette::Result<Vec<PathBuf>> {
-    let mut files = Vec::new();
-    for path in paths {
-        if path.is_dir() {
-            let before = files.len();
-            collect_dir(path, &mut files)
-                .map_err(|e| miette::miette!("cannot read directory `{}`: {e}", path.display()))?;
-            if files.len() == before {
-                return Err(miette::miette!(
-                    help = "point `runbook check` at `.upg` files or a directory holding some",
-                    "no `.upg` files in `{}`",
-                    path.display()
-                ));
-            }
-        } else {
-            files.push(path.clone());
-        }
-    }
-    Ok(files)
-}
-
-fn collect_dir(dir: &Path, files: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)?
-        .map(|e| e.map(|e| e.path()))
-        .collect::<Result<_, _>>()?;
-    entries.sort();
-    for path in entries {
-        if path.is_dir() {
-            collect_dir(&path, files)?;
-        } else if path.extension().is_some_and(|e| e == "upg") {
-            files.push(path);
-        }
-    }
-    Ok(())
-}
-
+/// Every diagnostic of a file in one run: load and parse errors, and the
+/// checker's findings whenever the whole program has a tree. A finding inside
+/// a span a parse error already points at (the placeholder a bad literal
+/// left) would only repeat it, so it is dropped.
 fn check_one(path: &Path) -> Checked {
-    match crate::syntax::load(path) {
-        Ok(program) => Checked {
-            diagnostics: crate::check::check(&program),
-            sources: program.sources,
-        },
+    match crate::syntax::load_partial(path) {
+        Ok(partial) => {
+            let mut diagnostics = partial.diagnostics;
+            if partial.complete {
+                let reported: Vec<Span> = diagnostics
+                    .iter()
+                    .filter_map(Diagnostic::primary_span)
+                    .collect();
+                let overlaps = |s: Span| {
+                    reported.iter().any(|r| {
+                        r.file == s.file
+                            && r.start < s.end.max(s.start + 1)
+                            && s.start < r.end.max(r.start + 1)
+                    })
+                };
+                diagnostics.extend(
+                    crate::check::check(&partial.program)
+                        .into_iter()
+                        .filter(|d| !d.primary_span().is_some_and(overlaps)),
+                );
+            }
+            Checked {
+                diagnostics,
+                sources: partial.program.sources,
+            }
+        }
         Err((sources, diagnostics)) => Checked {
             sources,
             diagnostics,

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use crate::cloud::{Clients, Clock, ConnectOptions};
 use crate::diagnostic::Diagnostic;
+use crate::durable::redact::{scrub, scrub_str};
 use crate::durable::{Fingerprint, ResumePlan, ResumeState, RunHeader, RunId, RunStore};
 use crate::interp::durable::Durable;
 use crate::interp::{self, Cloud, ExecOptions, Output, Reporter, params};
@@ -75,7 +76,7 @@ pub struct Target {
     #[arg(long, value_name = "FIXTURE.yaml")]
     sandbox: Option<PathBuf>,
     /// Simulated seconds per wall second for --sandbox
-    #[arg(long, value_name = "N", default_value_t = 600.0, requires = "sandbox")]
+    #[arg(long, value_name = "N", default_value_t = 600.0, requires = "sandbox", value_parser = super::run_time_scale)]
     time_scale: f64,
 }
 
@@ -101,15 +102,15 @@ fn print_diagnostics(diags: &[Diagnostic], sources: &SourceMap, output: OutputAr
     match output {
         OutputArg::Json => {
             for d in diags {
-                println!(
-                    "{}",
-                    serde_json::json!({"event": "error", "diagnostic": d.to_json(sources)})
-                );
+                let mut event =
+                    serde_json::json!({"event": "error", "diagnostic": d.to_json(sources)});
+                scrub(&mut event);
+                println!("{event}");
             }
         }
         OutputArg::Text => {
             for d in diags {
-                eprintln!("{}", d.render(sources, color()));
+                eprintln!("{}", scrub_str(&d.render(sources, color())));
             }
         }
     }
@@ -172,6 +173,13 @@ pub fn drive(
         },
         None => None,
     };
+    // A kubeconfig that is not a regular file within the limit is refused
+    // here, before a journal or a client exists.
+    if let Some(path) = &target_args.kubeconfig
+        && let Err(e) = crate::source::check_file(path, crate::source::MAX_KUBECONFIG_BYTES)
+    {
+        return Err(miette::miette!(help = e.hint(), "--kubeconfig: {e}"));
+    }
     let mut sets = set;
     if let Some(f) = &fixture
         && runbook.params().any(|p| p.name.name == "cluster")
@@ -251,8 +259,12 @@ pub fn drive(
         .await;
         print_diagnostics(&summary.errors, &program.sources, output_arg);
         match output {
-            Output::Json => println!("{}", summary.to_json()),
-            _ => print!("{}", summary.render_text()),
+            Output::Json => {
+                let mut json = summary.to_json();
+                scrub(&mut json);
+                println!("{json}");
+            }
+            _ => print!("{}", scrub_str(&summary.render_text())),
         }
         Ok(if summary.status.is_ok() {
             Outcome::Ok
@@ -278,6 +290,7 @@ fn open_journal(
                 Some(interp::value::Value::Str(c)) => c.clone(),
                 _ => String::new(),
             };
+            let secrets: Vec<&str> = bound.secrets.iter().map(String::as_str).collect();
             let params = bound
                 .values
                 .iter()
@@ -290,7 +303,7 @@ fn open_journal(
                 cluster,
                 now,
             )
-            .with_params(params, &[]);
+            .with_params(params, &secrets);
             if let Some(env) = &bound.environment {
                 header = header.with_environment(env.clone());
             }

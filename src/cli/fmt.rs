@@ -10,6 +10,7 @@ use miette::{IntoDiagnostic, WrapErr};
 use super::Outcome;
 use crate::diagnostic::render_all;
 use crate::format::format_source;
+use crate::source::{MAX_SOURCE_BYTES, read_text};
 
 #[derive(Debug, clap::Args)]
 #[command(
@@ -29,20 +30,17 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> miette::Result<Outcome> {
-    let mut files = Vec::new();
-    for path in &args.files {
-        collect(path, &mut files)?;
-    }
+    let files = super::upg_files(&args.files, "fmt")?;
     let color = console::colors_enabled_stderr();
     let mut failed = false;
     let mut stdout = std::io::stdout().lock();
     for file in files {
         let name = file.display().to_string();
-        let text = match std::fs::read_to_string(&file) {
+        let text = match read_text(&file, MAX_SOURCE_BYTES) {
             Ok(t) => t,
             Err(e) => {
                 // One unreadable file should not hide the others' results.
-                eprintln!("error: cannot read {name}: {e}");
+                eprintln!("error: {e}\n  help: {}", e.hint());
                 failed = true;
                 continue;
             }
@@ -70,26 +68,6 @@ pub fn run(args: Args) -> miette::Result<Outcome> {
         }
     }
     Ok(if failed { Outcome::Failed } else { Outcome::Ok })
-}
-
-/// A file as given, or the `.upg` files under a directory (sorted).
-fn collect(path: &Path, out: &mut Vec<PathBuf>) -> miette::Result<()> {
-    if path.is_dir() {
-        let mut entries: Vec<PathBuf> = std::fs::read_dir(path)
-            .into_diagnostic()
-            .wrap_err_with(|| format!("cannot list {}", path.display()))?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .collect();
-        entries.sort();
-        for entry in entries {
-            if entry.is_dir() || entry.extension().is_some_and(|e| e == "upg") {
-                collect(&entry, out)?;
-            }
-        }
-    } else {
-        out.push(path.to_path_buf());
-    }
-    Ok(())
 }
 
 /// Write next to the target, then rename over it: a crash or full disk

@@ -2,6 +2,7 @@
 //! arguments and its `run` function. Exit codes: 0 ok, 1 errors found or the
 //! run failed, 2 usage errors (clap's own convention).
 
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -65,7 +66,10 @@ pub fn main() -> ExitCode {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,
         Ok(Outcome::Failed) => ExitCode::from(1),
         Err(report) => {
-            eprintln!("{report:?}");
+            eprintln!(
+                "{}",
+                crate::durable::redact::scrub_str(&format!("{report:?}"))
+            );
             ExitCode::from(1)
         }
     }
@@ -91,4 +95,82 @@ fn init_logging() {
         .with_target(false)
         .without_time()
         .try_init();
+}
+
+/// Fastest simulated clock a sandbox accepts: one simulated week in about
+/// a minute of wall time. Faster, waits round to nothing and the simulation
+/// cannot keep up with the engine.
+pub(crate) const MAX_TIME_SCALE: f64 = 10_000.0;
+
+/// `--time-scale` of `exec`: a finite number above 0 and at most
+/// `MAX_TIME_SCALE`, checked by clap before anything else happens.
+fn run_time_scale(s: &str) -> Result<f64, String> {
+    time_scale(s, false)
+}
+
+/// `--time-scale` of `sandbox serve`: as for `exec`, and 0 freezes the clock.
+fn serve_time_scale(s: &str) -> Result<f64, String> {
+    time_scale(s, true)
+}
+
+fn time_scale(s: &str, zero_ok: bool) -> Result<f64, String> {
+    let v: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{s}` is not a number"))?;
+    let low_ok = if zero_ok { v >= 0.0 } else { v > 0.0 };
+    if v.is_finite() && low_ok && v <= MAX_TIME_SCALE {
+        Ok(v)
+    } else {
+        Err(format!(
+            "must be a number {} {MAX_TIME_SCALE} (simulated seconds per wall second), e.g. 600",
+            if zero_ok {
+                "from 0 (frozen) to"
+            } else {
+                "above 0 and at most"
+            }
+        ))
+    }
+}
+
+/// Files named directly, plus the `.upg` files under named directories
+/// (recursively, in name order). A directory without any is an error, for
+/// `check` and `fmt` alike: a typo must not pass as "nothing to do".
+fn upg_files(paths: &[PathBuf], command: &str) -> miette::Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for path in paths {
+        if path.is_dir() {
+            let before = files.len();
+            collect_dir(path, &mut files)
+                .map_err(|e| miette::miette!("cannot read directory `{}`: {e}", path.display()))?;
+            if files.len() == before {
+                return Err(miette::miette!(
+                    help = format!(
+                        "point `runbook {command}` at `.upg` files or a directory holding some"
+                    ),
+                    "no `.upg` files in `{}`",
+                    path.display()
+                ));
+            }
+        } else {
+            files.push(path.clone());
+        }
+    }
+    Ok(files)
+}
+
+fn collect_dir(dir: &Path, files: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    let mut entries: Vec<(PathBuf, std::fs::FileType)> = std::fs::read_dir(dir)?
+        .map(|e| e.and_then(|e| Ok((e.path(), e.file_type()?))))
+        .collect::<Result<_, _>>()?;
+    entries.sort_by(|a, b| a.0.cmp(&b.0));
+    for (path, ty) in entries {
+        // Symlinked directories are not followed: a link cycle would never end.
+        if ty.is_dir() {
+            collect_dir(&path, files)?;
+        } else if path.extension().is_some_and(|e| e == "upg") {
+            files.push(path);
+        }
+    }
+    Ok(())
 }

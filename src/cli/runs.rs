@@ -61,7 +61,7 @@ fn list(store: &RunStore) -> miette::Result<Outcome> {
     for r in &runs {
         let h = &r.header;
         let state = match &r.problem {
-            Some(_) => format!("{} (journal damaged)", r.state.as_str()),
+            Some(_) => format!("{} (damaged)", r.state.as_str()),
             None => r.state.as_str().to_string(),
         };
         rows.push([

@@ -30,7 +30,7 @@ struct ServeArgs {
     #[arg(long, default_value = "sandbox.kubeconfig")]
     kubeconfig: PathBuf,
     /// Simulated seconds per wall-clock second
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, value_parser = super::serve_time_scale)]
     time_scale: f64,
     /// Seed for names, faults and other random choices
     #[arg(long, default_value_t = 0)]
@@ -51,13 +51,6 @@ pub fn run(args: Args) -> miette::Result<Outcome> {
 }
 
 fn serve(a: ServeArgs) -> miette::Result<Outcome> {
-    if !(a.time_scale >= 0.0 && a.time_scale.is_finite()) {
-        return Err(miette::miette!(
-            help = "use a non-negative number, e.g. --time-scale 60 for one simulated minute per second",
-            "invalid --time-scale {}",
-            a.time_scale
-        ));
-    }
     let fixture = Fixture::load(&a.fixture).map_err(miette::Report::new)?;
     let rt = tokio::runtime::Runtime::new()
         .map_err(|e| miette::miette!("cannot start the async runtime: {e}"))?;

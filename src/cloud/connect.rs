@@ -109,6 +109,10 @@ pub async fn kube_client(opts: &ConnectOptions) -> Result<kube::Client, CloudErr
             .await
             .map_err(|e| err(e.to_string()))?
     } else if let Some(path) = &opts.kubeconfig {
+        // kube reads the file itself (resolving relative certificate paths);
+        // only a regular file within the limit is handed to it.
+        crate::source::check_file(path, crate::source::MAX_KUBECONFIG_BYTES)
+            .map_err(|e| err(format!("{e}; {}", e.hint())))?;
         let kc = Kubeconfig::read_from(path)
             .map_err(|e| err(format!("reading {}: {e}", path.display())))?;
         kube::Config::from_custom_kubeconfig(kc, &options)

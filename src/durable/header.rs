@@ -1,5 +1,5 @@
-//! `run.json`: what a run was started with. Written once, atomically, before
-//! the journal's first record; resume compares the runbook's fingerprint with
+//! `run.json`: what a run was started with. Written once, atomically, right
+//! after the journal's first record (so a listed run always has a journal); resume compares the runbook's fingerprint with
 //! it and reuses the recorded parameters.
 
 use std::path::{Path, PathBuf};
@@ -139,13 +139,19 @@ impl Fingerprint {
         )
     }
 
-    /// Hash the same files again as they are on disk now. A missing file
-    /// hashes as empty, which differs from any recorded hash.
+    /// Hash the same files again as they are on disk now. A missing or
+    /// unreadable file hashes as empty, which differs from any recorded hash.
     pub fn rehash(&self) -> Fingerprint {
         let contents: Vec<(PathBuf, Vec<u8>)> = self
             .files
             .iter()
-            .map(|f| (f.path.clone(), std::fs::read(&f.path).unwrap_or_default()))
+            .map(|f| {
+                // Bounded like the first read: a file swapped for a FIFO or
+                // `/dev/zero` hashes as changed instead of hanging resume.
+                let bytes = crate::source::read_bounded(&f.path, crate::source::MAX_SOURCE_BYTES)
+                    .unwrap_or_default();
+                (f.path.clone(), bytes)
+            })
             .collect();
         Fingerprint::of_files(contents.iter().map(|(p, b)| (p.clone(), b.as_slice())))
     }

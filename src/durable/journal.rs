@@ -20,7 +20,7 @@ use super::clock::SharedClock;
 use super::record::{Record, hex_prefix};
 use super::redact::scrub;
 use crate::diagnostic::Diagnostic;
-use crate::source::{SourceFile, SourceMap, Span};
+use crate::source::{MAX_JOURNAL_BYTES, SourceFile, SourceMap, Span, read_bounded};
 
 const SUM_FIELD: &str = ",\"sum\":\"";
 const SUM_DIGITS: usize = 16;
@@ -177,6 +177,40 @@ impl Journal {
         Ok(journal)
     }
 
+    /// Create a journal whose first record is `first`, atomically: the record
+    /// is written and synced in a temporary file that is then renamed into
+    /// place. A journal file, once visible, is never empty, so `read` can
+    /// treat an empty one as damage rather than "nothing done".
+    pub fn create_with(
+        path: &Path,
+        clock: SharedClock,
+        first: Record,
+    ) -> Result<Journal, JournalError> {
+        let name = path.file_name().unwrap_or_default().to_string_lossy();
+        let tmp = path.with_file_name(format!(".{name}.new"));
+        // A leftover of a crash at this very point: nothing was recorded.
+        let _ = std::fs::remove_file(&tmp);
+        let file = OpenOptions::new()
+            .create_new(true)
+            .append(true)
+            .open(&tmp)
+            .map_err(|e| JournalError::io(&tmp, e))?;
+        let mut journal = Journal {
+            path: tmp.clone(),
+            file,
+            next_seq: 1,
+            clock,
+            poisoned: false,
+            syncs: 0,
+        };
+        journal.append(first)?;
+        std::fs::rename(&tmp, path).map_err(|e| JournalError::io(path, e))?;
+        journal.path = path.to_path_buf();
+        sync_parent_dir(path)?;
+        journal.syncs += 1;
+        Ok(journal)
+    }
+
     /// Open an existing journal to continue it. Every line is validated; a torn
     /// last line is cut off (reported in the returned contents).
     pub fn open_append(
@@ -303,8 +337,21 @@ fn decode(line: &str) -> Result<Entry, String> {
 
 /// Read and validate a journal.
 pub fn read(path: &Path) -> Result<JournalContents, JournalError> {
-    let bytes = std::fs::read(path).map_err(|e| JournalError::io(path, e))?;
+    let bytes =
+        read_bounded(path, MAX_JOURNAL_BYTES).map_err(|e| JournalError::io(path, e.into_io()))?;
     let text = String::from_utf8_lossy(&bytes);
+    if bytes.is_empty() {
+        // Every journal starts with `run_started`, written before any request:
+        // an empty file was truncated or replaced, not "nothing done".
+        return Err(JournalError::Corrupt {
+            path: path.to_path_buf(),
+            line: 1,
+            reason: "the journal is empty, so it cannot say what already ran".to_string(),
+            text: String::new(),
+            line_start: 0,
+            line_end: 0,
+        });
+    }
     let mut entries: Vec<Entry> = Vec::new();
     let mut start = 0usize;
     let mut line_no = 0usize;

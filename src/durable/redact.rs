@@ -4,9 +4,53 @@
 //! tokens, JWTs such as service-account tokens, PEM keys) are cut out of any
 //! string, because an error message can quote a request that carried one.
 
+use std::borrow::Cow;
+use std::sync::RwLock;
+
 use serde_json::Value;
 
 pub const REDACTED: &str = "<redacted>";
+
+/// Values of the run's secret parameters (declared `secret`, or named like a
+/// credential). Process-wide because every writer of output — reporter,
+/// journal, reports, diagnostics, the engine log — must hide them, and one
+/// process runs one runbook.
+static SECRETS: RwLock<Vec<String>> = RwLock::new(Vec::new());
+
+/// Hide `value` wherever it appears from now on, in every output channel.
+pub fn register_secret(value: &str) {
+    if value.is_empty() {
+        return;
+    }
+    let mut secrets = SECRETS.write().unwrap_or_else(|p| p.into_inner());
+    if !secrets.iter().any(|s| s == value) {
+        secrets.push(value.to_string());
+        // Longest first, so a secret containing another is replaced whole.
+        secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    }
+}
+
+/// `text` with registered secrets and recognisable credentials replaced:
+/// what every line of output goes through before it is printed.
+pub fn scrub_str(text: &str) -> Cow<'_, str> {
+    match scrub_text(text) {
+        Some(clean) => Cow::Owned(clean),
+        None => Cow::Borrowed(text),
+    }
+}
+
+/// `text` with registered secret values replaced, or `None` if none occurs.
+fn scrub_registered(text: &str) -> Option<String> {
+    let secrets = SECRETS.read().unwrap_or_else(|p| p.into_inner());
+    let mut out: Option<String> = None;
+    for s in secrets.iter() {
+        let current = out.as_deref().unwrap_or(text);
+        if current.contains(s.as_str()) {
+            out = Some(current.replace(s.as_str(), REDACTED));
+        }
+    }
+    out
+}
 
 /// Replace secrets in place, recursively.
 pub fn scrub(value: &mut Value) {
@@ -59,6 +103,14 @@ pub fn is_secret_key(key: &str) -> bool {
 
 /// `text` with recognisable credentials replaced, or `None` if it had none.
 pub fn scrub_text(text: &str) -> Option<String> {
+    match scrub_registered(text) {
+        Some(clean) => Some(scrub_shapes(&clean).unwrap_or(clean)),
+        None => scrub_shapes(text),
+    }
+}
+
+/// Credentials recognisable by their shape alone.
+fn scrub_shapes(text: &str) -> Option<String> {
     if text.contains("-----BEGIN") && text.contains("PRIVATE KEY") {
         return Some(REDACTED.to_string());
     }
@@ -126,6 +178,19 @@ fn is_jwt(s: &str) -> bool {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn registered_secrets_are_replaced_anywhere_in_text_and_json() {
+        register_secret("hunter2-registered-XYZ");
+        assert_eq!(
+            scrub_str("token=hunter2-registered-XYZ!"),
+            "token=<redacted>!"
+        );
+        let mut v = json!({"error": "failed with hunter2-registered-XYZ", "n": ["xhunter2-registered-XYZx"]});
+        scrub(&mut v);
+        assert!(!v.to_string().contains("hunter2"), "{v}");
+        assert_eq!(scrub_str("nothing here"), "nothing here");
+    }
 
     #[test]
     fn redacts_secret_keys_and_recognisable_credentials() {

@@ -18,7 +18,7 @@ use jiff::{SignedDuration, Timestamp};
 use serde_json::Value;
 
 use super::clock::SharedClock;
-use super::header::{RunHeader, write_atomic};
+use super::header::{Fingerprint, RunHeader, write_atomic};
 use super::journal::{self, Journal, JournalContents, JournalError};
 use super::record::{Record, RunOutcome};
 use super::redact::scrub;
@@ -149,18 +149,24 @@ impl RunStore {
         std::fs::create_dir(&dir).map_err(|e| StoreError::io(&dir, e))?;
         journal::sync_parent_dir(&dir)?;
         let lock = lock_run(&dir, &header.run_id)?;
+        // The journal first, then run.json, each atomically: a run directory
+        // with a run.json always has a journal that starts with `run_started`,
+        // and one without a run.json (a crash in between) is not listed.
+        let journal = Journal::create_with(
+            &dir.join(JOURNAL),
+            clock,
+            Record::RunStarted {
+                run_id: header.run_id.clone(),
+                runbook: header.runbook.clone(),
+                cluster: header.cluster.clone(),
+                environment: header.environment.clone(),
+            },
+        )?;
         let mut value = serde_json::to_value(&header).expect("headers always serialize");
         scrub(&mut value);
         let path = dir.join(HEADER);
         let text = serde_json::to_string_pretty(&value).expect("values always serialize");
         write_atomic(&path, text.as_bytes()).map_err(|e| StoreError::io(&path, e))?;
-        let mut journal = Journal::create(&dir.join(JOURNAL), clock)?;
-        journal.append(Record::RunStarted {
-            run_id: header.run_id.clone(),
-            runbook: header.runbook.clone(),
-            cluster: header.cluster.clone(),
-            environment: header.environment.clone(),
-        })?;
         Ok(ActiveRun {
             dir,
             header,
@@ -221,8 +227,38 @@ impl RunStore {
         let mut out = Vec::new();
         for id in ids {
             let dir = self.run_dir(&id);
-            let Ok(header) = read_header(&dir) else {
-                continue;
+            let header = match read_header(&dir) {
+                Ok(header) => header,
+                // Killed between creating the directory and writing run.json
+                // (atomically, before the first record): the run never began.
+                Err(StoreError::Io { source, .. })
+                    if source.kind() == std::io::ErrorKind::NotFound =>
+                {
+                    continue;
+                }
+                Err(e) => {
+                    // Listed anyway, with what the directory name tells, so
+                    // a damaged run is seen rather than silently missing.
+                    let started = jiff::fmt::strtime::parse(
+                        "%Y%m%dT%H%M%SZ",
+                        id.as_str().split('-').next().unwrap_or(""),
+                    )
+                    .and_then(|t| t.to_timestamp())
+                    .unwrap_or(Timestamp::UNIX_EPOCH);
+                    out.push(RunSummary {
+                        duration: SignedDuration::ZERO,
+                        state: live_or_interrupted(&dir),
+                        header: RunHeader::new(
+                            id,
+                            "?",
+                            Fingerprint::of_files(std::iter::empty()),
+                            "?",
+                            started,
+                        ),
+                        problem: Some(format!("{HEADER} unreadable: {e}")),
+                    });
+                    continue;
+                }
             };
             let summary = match journal::read(&dir.join(JOURNAL)) {
                 Ok(contents) => {
@@ -252,7 +288,9 @@ impl RunStore {
 
     fn existing_dir(&self, id: &RunId) -> Result<PathBuf, StoreError> {
         let dir = self.run_dir(id);
-        if dir.join(HEADER).is_file() {
+        // Any run.json, even one that is not a regular file: reading it then
+        // says what is wrong, instead of "no such run".
+        if dir.join(HEADER).exists() {
             Ok(dir)
         } else {
             Err(StoreError::NoSuchRun {
@@ -321,7 +359,8 @@ impl ActiveRun {
 
 fn read_header(dir: &Path) -> Result<RunHeader, StoreError> {
     let path = dir.join(HEADER);
-    let text = std::fs::read_to_string(&path).map_err(|e| StoreError::io(&path, e))?;
+    let text = crate::source::read_text(&path, crate::source::MAX_HEADER_BYTES)
+        .map_err(|e| StoreError::io(&path, e.into_io()))?;
     serde_json::from_str(&text).map_err(|e| StoreError::BadHeader {
         path,
         reason: e.to_string(),

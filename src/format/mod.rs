@@ -540,6 +540,7 @@ pub fn type_to_string(t: &Type) -> String {
         TypeKind::Bool => "bool".into(),
         TypeKind::Duration => "duration".into(),
         TypeKind::Version => "version".into(),
+        TypeKind::Secret => "secret".into(),
         TypeKind::List(None) => "list".into(),
         TypeKind::List(Some(inner)) => format!("list<{}>", type_to_string(inner)),
         TypeKind::Map(None) => "map".into(),

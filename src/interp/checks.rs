@@ -83,18 +83,12 @@ pub async fn run(
     .await
     .map_err(|e| RunError::eval(format!("check `{name}` crashed: {e}"), span))?;
     match outcome {
+        // `print`/`debug` output (`o.logs`, bounded by the runner) went to the
+        // engine log (`RUNBOOK_LOG=info`) as it was produced, never to the
+        // run's output: see docs/checks.md.
         Ok(o) => {
-            for l in &o.logs {
-                interp.reporter.event(Event::Log {
-                    message: format!("check.{name}: {l}"),
-                });
-            }
             if !o.passed {
-                let offenders: Vec<String> = o
-                    .offenders
-                    .iter()
-                    .map(|x| format!("{} ({})", x.object, x.reason))
-                    .collect();
+                let offenders: Vec<String> = o.offenders.iter().map(|x| x.to_string()).collect();
                 interp.reporter.event(Event::Log {
                     message: format!(
                         "check.{name} failed: {}{}",

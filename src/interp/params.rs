@@ -10,15 +10,19 @@ use indexmap::IndexMap;
 
 use super::value::Value;
 use crate::diagnostic::Diagnostic;
+use crate::durable::redact;
 use crate::literal;
 use crate::source::{SourceFile, SourceMap, Span};
 use crate::syntax::Program;
-use crate::syntax::ast::{Environment, Expr, ExprKind, Item, Runbook, StrPart, TypeKind};
+use crate::syntax::ast::{Environment, Expr, ExprKind, Item, Param, Runbook, StrPart, TypeKind};
 
 /// The bound parameters and the environment they came from.
 #[derive(Debug)]
 pub struct Bound {
     pub values: IndexMap<String, Value>,
+    /// Names of the secret parameters: declared `secret`, or named like a
+    /// credential (`api_token`, `db_password`, ...).
+    pub secrets: Vec<String>,
     pub environment: Option<String>,
     pub protected: bool,
 }
@@ -174,11 +178,19 @@ pub fn bind(
         );
     }
 
+    let ranged = crate::check::ranged_parameters(program);
     let mut values = IndexMap::new();
     for p in &params {
         let name = &p.name.name;
         let result = if let Some((text, span)) = set_values.get(name) {
-            parse_text(&p.ty.kind, text).map_err(|why| (why, *span))
+            parse_value(&p.ty.kind, text).map_err(|(why, within)| match within {
+                // Point at the one bad item (its characters, whatever their width).
+                Some((a, b)) => (
+                    why,
+                    Span::new(span.file, span.start as usize + a, span.start as usize + b),
+                ),
+                None => (why, *span),
+            })
         } else if let Some((v, span)) = env_values.get(name) {
             coerce(&p.ty.kind, v.clone()).map_err(|why| (why, *span))
         } else if let Some(d) = &p.default {
@@ -198,6 +210,14 @@ pub fn bind(
         };
         match result {
             Ok(v) => {
+                let from = set_values
+                    .get(name)
+                    .map(|(_, s)| *s)
+                    .or_else(|| env_values.get(name).map(|(_, s)| *s))
+                    .or_else(|| p.default.as_ref().map(|d| d.span));
+                if let Some(d) = out_of_range(&ranged, name, &v, from.unwrap_or(p.span)) {
+                    diags.push(d);
+                }
                 values.insert(name.clone(), v);
             }
             Err((why, span)) => diags.push(
@@ -229,7 +249,9 @@ pub fn bind(
         }
     }
     if diags.is_empty() {
+        let secrets = register_secrets(&params, &values);
         Ok(Bound {
+            secrets,
             values,
             environment: env_name.map(str::to_string),
             protected,
@@ -239,9 +261,67 @@ pub fn bind(
     }
 }
 
+/// A parameter's value outside the range of a built-in argument it is
+/// passed to (`--set max_unavailable=500`): refused before any client is
+/// built, like the same literal in the runbook (UPG038).
+fn out_of_range(
+    uses: &[crate::check::RangedUse],
+    name: &str,
+    value: &Value,
+    at: Span,
+) -> Option<Diagnostic> {
+    let n = match value {
+        Value::Int(i) => *i,
+        Value::Duration(d) => i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+        _ => return None,
+    };
+    let u = uses.iter().find(|u| {
+        u.param == name
+            && u.argument
+                .range
+                .is_some_and(|(lo, hi)| !(lo..=hi).contains(&n))
+    })?;
+    let range = u.argument.range_text().unwrap_or_default();
+    Some(
+        Diagnostic::error(
+            "RUN001",
+            format!(
+                "invalid value for parameter `{name}`: it is passed as `{}:` to `{}`, which accepts {range}",
+                u.argument.name, u.builtin
+            ),
+        )
+        .with_label(at, format!("expected {range}"))
+        .with_help(format!("`{}`: {}", u.argument.name, u.argument.doc)),
+    )
+}
+
+/// Register the values of secret parameters with the redactor, so they are
+/// hidden in every output from here on, interpolated or not.
+fn register_secrets(params: &[&Param], values: &IndexMap<String, Value>) -> Vec<String> {
+    let mut names = Vec::new();
+    for p in params {
+        let name = &p.name.name;
+        if p.ty.kind != TypeKind::Secret && !redact::is_secret_key(name) {
+            continue;
+        }
+        names.push(name.clone());
+        let mut stack: Vec<&Value> = values.get(name).into_iter().collect();
+        while let Some(v) = stack.pop() {
+            match v {
+                Value::Str(s) => redact::register_secret(s),
+                Value::List(items) => stack.extend(items),
+                Value::Map(m) => stack.extend(m.values()),
+                _ => {}
+            }
+        }
+    }
+    names
+}
+
 fn type_name(t: &TypeKind) -> String {
     match t {
         TypeKind::String => "string".into(),
+        TypeKind::Secret => "secret string".into(),
         TypeKind::Int => "int".into(),
         TypeKind::Bool => "bool".into(),
         TypeKind::Duration => "duration (e.g. 10m, 1h30m)".into(),
@@ -251,47 +331,65 @@ fn type_name(t: &TypeKind) -> String {
     }
 }
 
-/// A `--set` value as the declared type, read as the language reads the
-/// literal (so `500ms` and `1.30` mean what they mean in a runbook). Lists
-/// are `a,b,c`; maps `k=v,k2=v2`.
-fn parse_text(t: &TypeKind, text: &str) -> Result<Value, String> {
-    let text = text.trim();
+/// A `--set` value as the declared type. An error says why and, for a list
+/// item or map entry, which bytes of `text` are wrong.
+fn parse_value(t: &TypeKind, text: &str) -> Result<Value, (String, Option<(usize, usize)>)> {
+    let scalar = |r: Result<Value, String>| r.map_err(|why| (why, None));
     match t {
-        TypeKind::String => Ok(Value::str(text)),
-        TypeKind::Int => literal::parse_int(text).map(Value::Int),
-        TypeKind::Bool => literal::parse_bool(text).map(Value::Bool),
-        TypeKind::Duration => match literal::parse_duration(text) {
-            Ok(d) if d.is_zero() => Err(format!("`{text}` is zero; a duration must be positive")),
-            Ok(d) => Ok(Value::Duration(d)),
+        TypeKind::String | TypeKind::Secret => Ok(Value::str(text)),
+        TypeKind::Int => scalar(literal::parse_int(text.trim()).map(Value::Int)),
+        TypeKind::Bool => scalar(literal::parse_bool(text.trim()).map(Value::Bool)),
+        // The same reading as literals in a runbook.
+        TypeKind::Duration => scalar(match literal::parse_duration(text.trim()) {
+            Ok(d) if !d.is_zero() => Ok(Value::Duration(d)),
+            Ok(_) => Err("a duration must be longer than zero".to_string()),
             Err(why) => Err(format!("`{text}` is not a duration: {why}")),
-        },
-        TypeKind::Version => literal::parse_version(text)
-            .map(Value::Version)
-            .map_err(|why| format!("`{text}` is not a version like 1.30: {why}")),
+        }),
+        TypeKind::Version => scalar(
+            literal::parse_version(text.trim())
+                .map(Value::Version)
+                .map_err(|why| format!("`{text}` is not a version like 1.30: {why}")),
+        ),
         TypeKind::List(elem) => {
             let elem_ty = elem
                 .as_ref()
                 .map(|t| t.kind.clone())
                 .unwrap_or(TypeKind::String);
-            literal::split_list(text)
-                .into_iter()
-                .map(|i| parse_text(&elem_ty, i))
+            if text.trim().is_empty() {
+                return Ok(Value::List(Vec::new()));
+            }
+            literal::items(text)
+                .map(|(at, item)| {
+                    parse_value(&elem_ty, item.trim()).map_err(|(why, _)| {
+                        (
+                            format!("item `{}`: {why}", item.trim()),
+                            Some((at, at + item.len())),
+                        )
+                    })
+                })
                 .collect::<Result<Vec<_>, _>>()
                 .map(Value::List)
         }
-        TypeKind::Map(_) => Ok(Value::Map(
-            literal::split_map(text)?
-                .into_iter()
-                .map(|(k, v)| (k.to_string(), Value::str(v)))
-                .collect(),
-        )),
+        TypeKind::Map(_) => {
+            let mut m = IndexMap::new();
+            for (at, pair) in literal::items(text).filter(|(_, p)| !p.trim().is_empty()) {
+                let Some((k, v)) = pair.split_once('=') else {
+                    return Err((
+                        format!("`{}` is not key=value", pair.trim()),
+                        Some((at, at + pair.len())),
+                    ));
+                };
+                m.insert(k.trim().to_string(), Value::str(v.trim()));
+            }
+            Ok(Value::Map(m))
+        }
     }
 }
 
 /// An environment or default value as the declared type.
 fn coerce(t: &TypeKind, v: Value) -> Result<Value, String> {
     match (t, &v) {
-        (TypeKind::String, Value::Str(_))
+        (TypeKind::String | TypeKind::Secret, Value::Str(_))
         | (TypeKind::Int, Value::Int(_))
         | (TypeKind::Bool, Value::Bool(_))
         | (TypeKind::Duration, Value::Duration(_))
@@ -347,6 +445,7 @@ mod tests {
 
     #[test]
     fn set_values_parse_by_declared_type() {
+        let parse_text = |t: &TypeKind, text: &str| parse_value(t, text).map_err(|(why, _)| why);
         assert_eq!(parse_text(&TypeKind::Int, "3"), Ok(Value::Int(3)));
         assert!(parse_text(&TypeKind::Int, "three").is_err());
         assert!(parse_text(&TypeKind::Version, "1.30").is_ok());
@@ -355,5 +454,22 @@ mod tests {
         assert!(parse_text(&TypeKind::Duration, "10m").is_ok());
         assert!(parse_text(&TypeKind::Duration, "10q").is_err());
         assert!(parse_text(&TypeKind::Bool, "yes").is_err());
+        assert!(parse_text(&TypeKind::Duration, "99999999999999999999d").is_err());
+    }
+
+    #[test]
+    fn a_bad_map_entry_or_list_item_is_located_within_the_value() {
+        let map = TypeKind::Map(None);
+        let (why, at) = parse_value(&map, "é=1,ü2,c=3").unwrap_err();
+        assert_eq!(why, "`ü2` is not key=value");
+        // Bytes 5..8: after `é=1,` (é is two bytes), `ü2` is three.
+        assert_eq!(at, Some((5, 8)));
+        let list = TypeKind::List(Some(Box::new(crate::syntax::ast::Type {
+            kind: TypeKind::Int,
+            span: Span::new(crate::source::FileId(0), 0, 0),
+        })));
+        let (why, at) = parse_value(&list, "1, x ,3").unwrap_err();
+        assert!(why.starts_with("item `x`"), "{why}");
+        assert_eq!(at, Some((2, 5)));
     }
 }

@@ -13,6 +13,7 @@ use serde_json::json;
 use crate::cloud::Clock;
 use crate::cloud::clock::human;
 use crate::cloud::plan::Change;
+use crate::durable::redact::{scrub, scrub_str};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Output {
@@ -139,6 +140,8 @@ impl Reporter {
 
     /// Print a finished line: above the spinner on a terminal.
     fn emit(&self, line: &str) {
+        let line = scrub_str(line);
+        let line = line.as_ref();
         match &self.live {
             Some(live) => {
                 let _ = live.println(line);
@@ -158,7 +161,7 @@ impl Reporter {
                 .unwrap_or_else(|_| ProgressStyle::default_spinner()),
         );
         sp.set_prefix(indent(st.open.len() - 1));
-        sp.set_message(title.clone());
+        sp.set_message(scrub_str(title).into_owned());
         sp.enable_steady_tick(Duration::from_millis(120));
         st.spinner = Some(sp);
     }
@@ -197,7 +200,9 @@ impl Reporter {
     }
 
     pub fn event(&self, event: Event) {
-        let json = to_json(&event, &self.clock);
+        // Secret parameter values never reach any form of output.
+        let mut json = to_json(&event, &self.clock);
+        scrub(&mut json);
         let mut st = self.lock();
         st.events.push(json.clone());
         if self.output == Output::Json {
@@ -209,7 +214,9 @@ impl Reporter {
             // line, so long waits always show something.
             let elapsed = human(self.clock.since(st.step_started));
             match &st.spinner {
-                Some(sp) => sp.set_message(format!("{message} [{elapsed}]")),
+                Some(sp) => {
+                    sp.set_message(scrub_str(&format!("{message} [{elapsed}]")).into_owned())
+                }
                 None => {
                     let subject = message.split(':').next().unwrap_or_default().to_string();
                     let now = self.clock.now();
@@ -221,7 +228,7 @@ impl Reporter {
                         st.last_progress = Some((subject, now));
                         let line = format!("{}  … {message}", indent(st.depth));
                         self.emit(&line);
-                        st.lines.push(line);
+                        st.lines.push(scrub_str(&line).into_owned());
                     }
                 }
             }
@@ -259,7 +266,8 @@ impl Reporter {
             }
             _ => self.emit(&line),
         }
-        st.lines.push(console::strip_ansi_codes(&line).to_string());
+        st.lines
+            .push(scrub_str(&console::strip_ansi_codes(&line)).into_owned());
     }
 
     fn render(&self, event: &Event, depth: usize) -> Option<String> {

@@ -71,11 +71,20 @@ impl FromStr for FaultSpec {
                     let (d, r) = value.split_once('@').ok_or_else(|| {
                         FaultSpecError(format!("latency needs DURATION@RATE, got `{value}`"))
                     })?;
-                    let latency = crate::literal::parse_duration(d).map_err(|why| {
-                        FaultSpecError(format!(
-                            "bad latency duration `{d}`: {why} (use e.g. 200ms or 2s)"
-                        ))
-                    })?;
+                    let latency = crate::literal::parse_duration(d)
+                        // A latency beyond a minute would only hang the clients.
+                        .and_then(|l| {
+                            if l <= Duration::from_secs(60) {
+                                Ok(l)
+                            } else {
+                                Err("more than 60s".to_string())
+                            }
+                        })
+                        .map_err(|why| {
+                            FaultSpecError(format!(
+                                "bad latency duration `{d}`: {why} (use e.g. 200ms or 2s, at most 60s)"
+                            ))
+                        })?;
                     spec.latency = Some((latency, rate(key, r)?));
                 }
                 other => {

@@ -193,6 +193,9 @@ pub enum TypeKind {
     Bool,
     Duration,
     Version,
+    /// A string that is never shown: redacted in output, journals and
+    /// reports wherever its value appears.
+    Secret,
     /// `list` or `list<T>`
     List(Option<Box<Type>>),
     /// `map` or `map<T>` (keys are strings)
@@ -209,6 +212,7 @@ impl TypeKind {
             ("bool", None) => TypeKind::Bool,
             ("duration", None) => TypeKind::Duration,
             ("version", None) => TypeKind::Version,
+            ("secret", None) => TypeKind::Secret,
             ("list", arg) => TypeKind::List(arg),
             ("map", arg) => TypeKind::Map(arg),
             _ => return None,

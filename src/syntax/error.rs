@@ -193,12 +193,39 @@ fn hint(text: &str, pos: usize, found: Option<&str>, expected: &BTreeSet<String>
         Some(word) if KEYWORDS.contains(&word) && expected.contains("a name") => format!(
             "`{word}` is a keyword and cannot be used as a name; pick another name"
         ),
+        Some("-") if let Some(name) = dashed_name(text, pos) => format!(
+            "environment, parameter, variable, gate and check names are identifiers: letters, \
+             digits and `_`, not starting with a digit (`-` is minus); write `{}`",
+            name.replace('-', "_")
+        ),
         Some("(") => "only built-ins (`eks.update_addon(...)`) and methods (`x.len()`) can be called, and `(` must follow the name directly".into(),
         _ if expected.contains("a parameter type") => {
-            "types: string, int, bool, duration, version, list, list<T>, map, map<T>".into()
+            "types: string, int, bool, duration, version, secret, list, list<T>, map, map<T>".into()
         }
         _ => "see docs/language.md for the syntax of each construct".into(),
     }
+}
+
+/// The `a-b-c` around a `-` at `pos` that touches a name on both sides
+/// (`environment pre-prod`), if that is what is there.
+fn dashed_name(text: &str, pos: usize) -> Option<&str> {
+    let word = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    let start = text[..pos]
+        .char_indices()
+        .rev()
+        .take_while(|(_, c)| word(*c) || *c == '-')
+        .last()
+        .map(|(i, _)| i)?;
+    let end = pos
+        + text[pos..]
+            .char_indices()
+            .take_while(|(_, c)| word(*c) || *c == '-')
+            .last()
+            .map_or(0, |(i, c)| i + c.len_utf8());
+    let name = &text[start..end];
+    let first = name.chars().next()?;
+    (end > pos + 1 && (first.is_ascii_alphabetic() || first == '_') && !name.ends_with('-'))
+        .then_some(name)
 }
 
 /// Whether `pos` is outside every brace (roughly: strings and comments

@@ -8,10 +8,10 @@ use std::collections::HashMap;
 use std::path::{Component, Path, PathBuf};
 
 use crate::diagnostic::Diagnostic;
-use crate::source::{FileId, SourceFile, SourceMap, Span};
+use crate::source::{FileId, MAX_SOURCE_BYTES, SourceFile, SourceMap, Span, read_text};
 
 use super::ast::{CheckSource, File, Item, Runbook, RunbookItem};
-use super::parse_file;
+use super::parser::parse_file_partial;
 
 mod embedded {
     include!(concat!(env!("OUT_DIR"), "/stdlib.rs"));
@@ -66,6 +66,17 @@ impl Program {
     }
 }
 
+/// A program loaded as far as it goes, with every problem found on the way.
+#[derive(Debug)]
+pub struct Partial {
+    pub program: Program,
+    pub diagnostics: Vec<Diagnostic>,
+    /// Every file was read and has a tree (possibly with placeholders where
+    /// `diagnostics` point): a checker run sees the whole program, so what it
+    /// finds is not a consequence of a missing file.
+    pub complete: bool,
+}
+
 /// Where a file comes from; also its identity for de-duplication and cycles.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 enum Origin {
@@ -75,12 +86,17 @@ enum Origin {
 
 /// Load `path` and everything it imports.
 pub fn load(path: &Path) -> Result<Program, (SourceMap, Vec<Diagnostic>)> {
+    strict(load_partial(path)?)
+}
+
+/// Load `path` and everything it imports, keeping what could be parsed:
+/// `Err` only when the root file cannot be read or has a syntax error.
+pub fn load_partial(path: &Path) -> Result<Partial, (SourceMap, Vec<Diagnostic>)> {
     let mut sources = SourceMap::new();
-    let text = match std::fs::read_to_string(path) {
+    let text = match read_text(path, MAX_SOURCE_BYTES) {
         Ok(t) => t,
         Err(e) => {
-            let d = Diagnostic::error("UPG005", format!("cannot read `{}`: {e}", path.display()))
-                .with_help("check the path given on the command line");
+            let d = Diagnostic::error("UPG005", e.to_string()).with_help(e.hint());
             return Err((sources, vec![d]));
         }
     };
@@ -103,31 +119,43 @@ pub fn load_text(
     let mut sources = SourceMap::new();
     let path = dir.join(name);
     let root = sources.add(SourceFile::new(name, Some(path.clone()), text));
-    finish(sources, root, Origin::Disk(normalize(&path)))
+    strict(finish(sources, root, Origin::Disk(normalize(&path)))?)
+}
+
+fn strict(partial: Partial) -> Result<Program, (SourceMap, Vec<Diagnostic>)> {
+    if partial.diagnostics.iter().any(Diagnostic::is_error) {
+        Err((partial.program.sources, partial.diagnostics))
+    } else {
+        Ok(partial.program)
+    }
 }
 
 fn finish(
     sources: SourceMap,
     root: FileId,
     origin: Origin,
-) -> Result<Program, (SourceMap, Vec<Diagnostic>)> {
+) -> Result<Partial, (SourceMap, Vec<Diagnostic>)> {
     let mut loader = Loader {
         sources,
         files: Vec::new(),
         loaded: HashMap::new(),
         diagnostics: Vec::new(),
+        complete: true,
     };
     loader.loaded.insert(origin.clone(), root);
     loader.visit(root, origin, &mut Vec::new());
-    if loader.diagnostics.iter().any(Diagnostic::is_error) {
-        Err((loader.sources, loader.diagnostics))
-    } else {
-        Ok(Program {
+    if !loader.files.iter().any(|f| f.file == root) {
+        return Err((loader.sources, loader.diagnostics));
+    }
+    Ok(Partial {
+        program: Program {
             sources: loader.sources,
             files: loader.files,
             root,
-        })
-    }
+        },
+        diagnostics: loader.diagnostics,
+        complete: loader.complete,
+    })
 }
 
 struct Loader {
@@ -135,16 +163,16 @@ struct Loader {
     files: Vec<File>,
     loaded: HashMap<Origin, FileId>,
     diagnostics: Vec<Diagnostic>,
+    complete: bool,
 }
 
 impl Loader {
     fn visit(&mut self, id: FileId, origin: Origin, stack: &mut Vec<(Origin, Span)>) {
-        let mut ast = match parse_file(&self.sources, id) {
-            Ok(ast) => ast,
-            Err(diags) => {
-                self.diagnostics.extend(diags);
-                return;
-            }
+        let (ast, diags) = parse_file_partial(&self.sources, id);
+        self.diagnostics.extend(diags);
+        let Some(mut ast) = ast else {
+            self.complete = false;
+            return;
         };
         self.resolve_checks(&mut ast, &origin);
         let imports = ast.imports.clone();
@@ -164,6 +192,7 @@ impl Loader {
                     chain.join(" → ")
                 ));
                 self.diagnostics.push(d);
+                self.complete = false;
                 continue;
             }
             if target == origin {
@@ -178,6 +207,7 @@ impl Loader {
                 continue;
             }
             let Some(file) = self.read(&target, import.path_span, "UPG005", &import.path) else {
+                self.complete = false;
                 continue;
             };
             self.loaded.insert(target.clone(), file);
@@ -213,15 +243,18 @@ impl Loader {
                     return None;
                 }
             },
-            Origin::Disk(p) => match std::fs::read_to_string(p) {
+            Origin::Disk(p) => match read_text(p, MAX_SOURCE_BYTES) {
                 Ok(text) => (p.display().to_string(), Some(p.clone()), text),
                 Err(e) => {
+                    let help = if e.is_not_found() {
+                        "paths are relative to the file that names them; `stdlib/...` is the built-in library".to_string()
+                    } else {
+                        e.hint()
+                    };
                     self.diagnostics.push(
-                        Diagnostic::error(code, format!("cannot read `{}`: {e}", p.display()))
-                            .with_label(at, "file not found")
-                            .with_help(
-                                "paths are relative to the file that names them; `stdlib/...` is the built-in library",
-                            ),
+                        Diagnostic::error(code, e.to_string())
+                            .with_label(at, e.label())
+                            .with_help(help),
                     );
                     return None;
                 }

@@ -6,6 +6,8 @@
 //!   root file plus everything it imports (stdlib embedded) and the rhai files
 //!   its checks name; this is what `check`, `show` and `exec` start from.
 //! - [`load_text`]`(name, text, dir)`: the same with the root given as text.
+//! - [`load_partial`]`(path)`: the program as far as it parses, with every
+//!   load diagnostic; `runbook check` uses it to report everything at once.
 //! - [`parse_file`]`(&SourceMap, FileId) -> Result<ast::File, Vec<Diagnostic>>`:
 //!   one file, no imports followed (what `fmt` uses).
 //! - [`parse_str`]`(name, text) -> (SourceMap, Result<ast::File, Vec<Diagnostic>>)`:
@@ -26,9 +28,11 @@ mod parser;
 pub use depth::MAX_NESTING;
 pub use error::KEYWORDS;
 pub use expr::MAX_EXPR_DEPTH;
-pub use literal::{escape, format_duration, slug};
-pub use loader::{Program, STDLIB_PREFIX, load, load_text, stdlib_file, stdlib_files};
-pub use parser::parse_file;
+pub use literal::{escape, format_duration, parse_duration, slug};
+pub use loader::{
+    Partial, Program, STDLIB_PREFIX, load, load_partial, load_text, stdlib_file, stdlib_files,
+};
+pub use parser::{parse_file, parse_file_partial};
 
 use crate::diagnostic::Diagnostic;
 use crate::source::{SourceFile, SourceMap};

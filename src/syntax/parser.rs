@@ -20,6 +20,27 @@ pub struct UpgParser;
 /// Parse one file of `sources` into its AST: the grammar's own answer, with
 /// every diagnostic.
 pub fn parse_file(sources: &SourceMap, file: FileId) -> Result<File, Vec<Diagnostic>> {
+    match parse_file_partial(sources, file) {
+        (Some(ast), errors) if errors.is_empty() => Ok(ast),
+        (_, errors) => Err(errors),
+    }
+}
+
+/// Parse one file, keeping the tree when only the AST builder found errors
+/// (a bad duration, an unknown type: the node holds a placeholder), so a
+/// checker can still report the rest of the file in the same run. `None`
+/// on a syntax error, where there is no tree.
+pub fn parse_file_partial(sources: &SourceMap, file: FileId) -> (Option<File>, Vec<Diagnostic>) {
+    match parse_tree(sources, file) {
+        Ok((ast, errors)) => (Some(ast), errors),
+        Err(errors) => (None, errors),
+    }
+}
+
+fn parse_tree(
+    sources: &SourceMap,
+    file: FileId,
+) -> Result<(File, Vec<Diagnostic>), Vec<Diagnostic>> {
     let text = sources.get(file).text.as_str();
     super::depth::check_nesting(file, text).map_err(|d| vec![d])?;
     // pest's error detail (the tokens a failed parse expected) is one
@@ -54,12 +75,7 @@ pub fn parse_file(sources: &SourceMap, file: FileId) -> Result<File, Vec<Diagnos
         errors: RefCell::new(Vec::new()),
     };
     let ast = builder.file(root);
-    let errors = builder.errors.into_inner();
-    if errors.is_empty() {
-        Ok(ast)
-    } else {
-        Err(errors)
-    }
+    Ok((ast, builder.errors.into_inner()))
 }
 
 /// `span` without trailing whitespace and without comments that end it.
@@ -281,7 +297,7 @@ impl Builder<'_> {
                 self.error(
                     Diagnostic::error("UPG009", format!("unknown type `{n}`"))
                         .with_label(name_span, "not a type")
-                        .with_help("types: string, int, bool, duration, version, list, list<T>, map, map<T>"),
+                        .with_help("types: string, int, bool, duration, version, secret, list, list<T>, map, map<T>"),
                 );
             }
             TypeKind::String

@@ -1,0 +1,108 @@
+//! Large inputs: `check` and `fmt` must take time linear in the input, and
+//! rendering many diagnostics must not rescan the file for each one.
+//!
+//! - render 2,000 warnings of a 4 MB runbook (was 25 s: each report copied
+//!   and rescanned the whole file);
+//! - parse + check a 50 MB runbook (was over 180 s at 1.0 GB RSS);
+//! - format a 50 MB runbook (`fmt --check`).
+//!
+//! Plain timing, best of `RUNS`, since one 50 MB run takes seconds (criterion
+//! would need ten). Numbers measured are in the commit that changes them and
+//! in docs/running.md "Limits". Run: `cargo bench --bench inputs`.
+
+use std::time::{Duration, Instant};
+
+const RUNS: usize = 3;
+
+/// One step that draws a warning (a mutation without rollback, UPG027),
+/// then steps without findings, until the text is `bytes` long.
+fn generate(bytes: usize, warnings: usize) -> String {
+    let mut out = String::from(
+        "runbook big \"Generated for the benchmark\" {\n\
+         \x20 param cluster: string\n\
+         \x20 param target: version = 1.31\n\
+         \x20 gate healthy {\n\
+         \x20   k8s.nodes().all(n => n.ready && !n.unschedulable)\n\
+         \x20   within 10m every 15s\n\
+         \x20 }\n",
+    );
+    let mut i = 0;
+    while out.len() < bytes || i < warnings {
+        if i < warnings {
+            out.push_str(&format!(
+                "  step \"warn {i}\" {{\n\
+                 \x20   eks.update_addon(cluster, \"vpc-cni\", version: \"v1.18.3-eksbuild.{i}\")\n\
+                 \x20 }}\n"
+            ));
+        } else {
+            out.push_str(&format!(
+                "  # batch {i}\n\
+                 \x20 step \"batch {i}\" during healthy {{\n\
+                 \x20   let before = eks.addons(cluster)\n\
+                 \x20   for addon in before.filter(a => a.status == \"ACTIVE\") {{\n\
+                 \x20     eks.update_addon(cluster, addon.name, version: eks.default_addon_version(addon.name, target))\n\
+                 \x20   }}\n\
+                 \x20   log \"batch {i}: ${{before.len()}} add-ons\"\n\
+                 \x20   rollback {{\n\
+                 \x20     for a in before {{ eks.update_addon(cluster, a.name, version: a.version) }}\n\
+                 \x20   }}\n\
+                 \x20 }}\n"
+            ));
+        }
+        i += 1;
+    }
+    out.push_str("}\n");
+    out
+}
+
+fn best<T>(what: &str, mut f: impl FnMut() -> T) -> T {
+    let mut times = Vec::new();
+    let mut last = None;
+    for _ in 0..RUNS {
+        let start = Instant::now();
+        last = Some(f());
+        times.push(start.elapsed());
+    }
+    let min = times.iter().min().copied().unwrap_or(Duration::ZERO);
+    println!("{what}: best {min:.2?} of {RUNS} ({times:.2?})");
+    last.expect("ran")
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; `cargo test --benches` runs this too,
+    // with small inputs, so the bench cannot rot.
+    let quick = !std::env::args().any(|a| a == "--bench");
+    let (small, large) = if quick {
+        (200_000, 1_000_000)
+    } else {
+        (4_200_000, 50_000_000)
+    };
+    let warnings = if quick { 200 } else { 2_000 };
+
+    let text = generate(small, warnings);
+    let (sources, parsed) = runbook::syntax::parse_str("big.upg", &text);
+    let file = parsed.expect("generated runbook parses");
+    let diags = runbook::check::check_files(&sources, std::slice::from_ref(&file));
+    assert_eq!(diags.len(), warnings, "one warning per `warn` step");
+    let mb = |n: usize| n as f64 / 1e6;
+    let rendered = best(
+        &format!(
+            "render {} diagnostics of a {:.1} MB file",
+            diags.len(),
+            mb(text.len())
+        ),
+        || runbook::diagnostic::render_all(&diags, &sources, false).0,
+    );
+    assert!(rendered.contains("UPG027"));
+
+    let text = generate(large, 0);
+    best(&format!("parse+check {:.1} MB", mb(text.len())), || {
+        let (sources, parsed) = runbook::syntax::parse_str("big.upg", &text);
+        let file = parsed.expect("parses");
+        let diags = runbook::check::check_files(&sources, std::slice::from_ref(&file));
+        assert!(diags.is_empty(), "{:?}", diags.first());
+    });
+    best(&format!("fmt {:.1} MB", mb(text.len())), || {
+        runbook::format::format_source("big.upg", &text).expect("formats")
+    });
+}
