@@ -29,7 +29,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 pub use faults::{FaultSpec, FaultSpecError};
-pub use fixture::{Fixture, FixtureError, FixtureSpec};
+pub use fixture::{Fixture, FixtureError, FixtureSpec, GenerateOptions};
 pub use request_log::{Api, RequestRecord};
 
 use clock::Clock;
