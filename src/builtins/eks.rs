@@ -98,7 +98,12 @@ pub static BUILTINS: &[Builtin] = &[
             opt(
                 "max_unavailable",
                 Type::Int,
-                "nodes replaced at once during updates",
+                "nodes replaced at once during updates (1-100)",
+            ),
+            opt(
+                "max_unavailable_percentage",
+                Type::Int,
+                "percentage of nodes replaced at once during updates (1-100); not with max_unavailable",
             ),
             opt("labels", Type::Map, "labels to set on the nodes"),
         ],

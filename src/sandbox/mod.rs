@@ -182,6 +182,15 @@ impl Sandbox {
         self.shared.clock.scale()
     }
 
+    /// When the simulated clock started, and the wall time its zero stands
+    /// for: every timestamp the sandbox writes is that plus the simulated
+    /// time, so an engine clock with this origin (`Clock::with_origin`)
+    /// reads the same "now" (explicit `advance`s aside).
+    pub fn origin(&self) -> (std::time::Instant, SystemTime) {
+        let epoch = UNIX_EPOCH + Duration::from_millis(self.world().epoch_ms.max(0) as u64);
+        (self.shared.clock.started(), epoch)
+    }
+
     /// Simulated time since start.
     pub fn now(&self) -> SimTime {
         Duration::from_millis(self.world().now_ms)
