@@ -5,10 +5,15 @@
 //! user would run it. Run with `cargo bench --bench upgrade` (release).
 //!
 //! Target: the run succeeds in <= 60 s wall on the shared 2-core machine.
-//! `RUNBOOK_BENCH_TIME_SCALE` overrides the time scale (default below).
+//! `RUNBOOK_BENCH_TIME_SCALE` overrides the time scale (default below). The
+//! run prints its wall time, the simulated time and each step's share.
 //!
-//! Last measured (see the report printed at the end for where the time goes):
-//! see docs/sandbox.md, "Scale".
+//! Where the time goes, by construction: the nodegroups rotate one after
+//! another (parallel `for` is issue 13 item 2), about 45 simulated minutes
+//! per 100-node group at maxUnavailable 10, so the upgrade is about 8
+//! simulated hours; and every poll of the `during` gates (every 15
+//! simulated seconds) lists all 30,000 pods and the 1,000 nodes. Not yet
+//! measured in release: record the first numbers here.
 
 use std::path::Path;
 use std::process::Command;
