@@ -22,10 +22,11 @@ use std::time::Instant;
 use runbook::sandbox::{Fixture, GenerateOptions};
 
 /// Simulated seconds per wall second. The engine polls its gates every 15
-/// simulated seconds, so a scale at which one poll of 30,000 pods takes
-/// longer than 15 s / scale of wall time would thin the polls out and
-/// change what the run checks; this is the fastest scale at which it does
-/// not on this machine.
+/// simulated seconds; at a scale where one poll of 30,000 pods takes longer
+/// than 15 s / scale of wall time the polls thin out (in simulated time)
+/// and the run checks less than a real one would. 100 is a first guess,
+/// to be replaced by the fastest scale at which polls keep up, once
+/// measured.
 const DEFAULT_TIME_SCALE: f64 = 100.0;
 
 fn main() {
