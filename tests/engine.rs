@@ -239,6 +239,7 @@ async fn rotation_in_place_moves_every_node() {
         drain: DrainOptions::default(),
         release_version: None,
         boot_timeout: Duration::from_secs(30 * 60),
+        max_unavailable_percentage: None,
     };
     let rotator = Rotator {
         eks: &cloud.eks,
@@ -306,6 +307,7 @@ async fn rotation_blue_green_replaces_the_group() {
         },
         release_version: None,
         boot_timeout: Duration::from_secs(30 * 60),
+        max_unavailable_percentage: None,
     };
     let rotator = Rotator {
         eks: &cloud.eks,
@@ -670,6 +672,7 @@ async fn in_place_rotation_blocked_by_a_pdb_names_it() {
         drain: DrainOptions::default(),
         release_version: None,
         boot_timeout: Duration::from_secs(30 * 60),
+        max_unavailable_percentage: None,
     };
     let rotator = Rotator {
         eks: &cloud.eks,
@@ -874,6 +877,7 @@ async fn a_failing_canary_gate_undoes_a_blue_green_rotation() {
         },
         release_version: None,
         boot_timeout: Duration::from_secs(30 * 60),
+        max_unavailable_percentage: None,
     };
     let rotator = Rotator {
         eks: &cloud.eks,
@@ -1515,6 +1519,7 @@ async fn a_blue_green_rotation_gives_up_after_its_boot_timeout() {
         drain: DrainOptions::default(),
         release_version: Some("1.29.15-20250920".into()),
         boot_timeout: Duration::from_secs(60),
+        max_unavailable_percentage: None,
     };
     let rotator = Rotator {
         eks: &cloud.eks,
@@ -1545,4 +1550,537 @@ async fn a_blue_green_rotation_gives_up_after_its_boot_timeout() {
             .iter()
             .any(|g| g.name == "current" && g.version == "1.28")
     );
+}
+
+// ------------------------------------------------------------- generated fixtures
+
+/// `runbook sandbox generate` writes the same file for the same seed, and
+/// the file is a fixture like any other: the sandbox serves exactly the
+/// nodes and pods asked for, and `exec --sandbox` plans the upgrade on it.
+#[tokio::test(flavor = "multi_thread")]
+async fn generated_fixtures_are_deterministic_and_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let generate = |seed: &str, name: &str| {
+        let path = dir.path().join(name);
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_runbook"))
+            .args(["sandbox", "generate", "--nodes", "12", "--pods", "300"])
+            .args(["--nodegroups", "3", "--seed", seed, "-o"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (path.clone(), std::fs::read_to_string(&path).unwrap())
+    };
+    let (path, a) = generate("5", "a.yaml");
+    let (_, b) = generate("5", "b.yaml");
+    let (_, c) = generate("6", "c.yaml");
+    assert_eq!(a, b, "same seed, same fixture");
+    assert_ne!(a, c, "the seed changes the workloads");
+
+    let fixture = runbook::sandbox::Fixture::load(&path).unwrap_or_else(|e| panic!("{e:#}"));
+    let sandbox = Sandbox::start(
+        fixture,
+        SandboxOptions {
+            time_scale: 0.0,
+            ..SandboxOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    let nodes = sandbox.nodes();
+    assert_eq!(nodes.len(), 12);
+    let mut groups: Vec<&str> = nodes.iter().map(|n| n.nodegroup.as_str()).collect();
+    groups.sort();
+    groups.dedup();
+    assert_eq!(groups, ["pool-00", "pool-01", "pool-02"]);
+    assert_eq!(sandbox.pods().len(), 300);
+    sandbox.shutdown().await;
+
+    let runs = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_runbook"))
+        .args(["exec", "playbooks/eks-minor-upgrade.upg", "--sandbox"])
+        .arg(&path)
+        .args(["--set", "target=1.29", "--dry-run", "--runs-dir"])
+        .arg(runs.path())
+        .current_dir(root())
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{all}");
+    assert!(all.contains("sandbox: cluster scale"), "{all}");
+    assert!(all.contains("nodegroup pool-02"), "{all}");
+}
+
+// ------------------------------------------------------ gates for a cluster in motion
+
+/// `exec` with an environment block, as `runbook exec --env NAME` binds it.
+async fn exec_env(
+    program: &runbook::syntax::Program,
+    cloud: &Cloud,
+    env: &str,
+    sets: &[&str],
+) -> (interp::RunSummary, Vec<String>) {
+    let runbook = params::root_runbook(program).unwrap();
+    let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
+    let bound = params::bind(program, runbook, Some(env), &sets).unwrap_or_else(|(sources, d)| {
+        panic!("{}", runbook::diagnostic::render_all(&d, &sources, false).0)
+    });
+    let reporter = Reporter::new(Output::Text, cloud.clock.clone());
+    let opts = ExecOptions {
+        dry_run: false,
+        yes: true,
+        interactive: false,
+        step: false,
+        run_id: "20261123T000000Z-00000002".parse().unwrap(),
+    };
+    let summary = interp::execute(
+        program,
+        runbook,
+        &bound,
+        cloud.clone(),
+        &opts,
+        &reporter,
+        None,
+    )
+    .await;
+    (summary, reporter.lines())
+}
+
+fn shipped_playbook() -> runbook::syntax::Program {
+    runbook::syntax::load(&root().join("playbooks/eks-minor-upgrade.upg"))
+        .unwrap_or_else(|_| panic!("the shipped playbook loads"))
+}
+
+/// The engine on a generated fixture, at test speed.
+async fn start_generated(o: runbook::sandbox::GenerateOptions) -> (Sandbox, Cloud) {
+    let sandbox = Sandbox::start(
+        runbook::sandbox::Fixture::generate(o),
+        SandboxOptions {
+            time_scale: SCALE,
+            ..SandboxOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    let cloud = connect(&sandbox).await;
+    (sandbox, cloud)
+}
+
+/// A `during` gate is checked once more when its step ends: a step whose
+/// gate is false at its end fails (after the gate's `within`), is rolled
+/// back, and the next step does not run, even though the watch never fired
+/// while the step ran.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_during_gate_false_when_the_step_ends_fails_the_step() {
+    let (sandbox, cloud) = start("small.yaml").await;
+    let program = load(
+        r#"
+runbook ended "during, checked at the end" {
+  param cluster: string
+  gate no_nodes {
+    k8s.nodes().len() == 0
+    within 5m every 30s
+  }
+  step "short" during no_nodes {
+    pause 1m
+    rollback {
+      log "rolled back"
+    }
+  }
+  step "irreversible next" irreversible {
+    eks.update_cluster_version(cluster, 1.29)
+  }
+}
+"#,
+    );
+    let (summary, lines) = exec(&program, &cloud, &["cluster=demo"], false).await;
+    let text = lines.join("\n");
+    assert_eq!(summary.status, RunStatus::RolledBack, "{text}");
+    assert_eq!(summary.errors[0].code, "RUN021", "{:?}", summary.errors);
+    let message = &summary.errors[0].message;
+    assert!(message.contains("when the step ended"), "{message}");
+    assert!(
+        message.contains("no_nodes") && message.contains("within 5m"),
+        "{message}"
+    );
+    assert!(
+        summary.elapsed >= Duration::from_secs(6 * 60),
+        "waited the gate's window"
+    );
+    assert!(text.contains("rolled back"), "{text}");
+    assert_eq!(
+        sandbox.cluster_version(),
+        "1.28",
+        "the next step did not run"
+    );
+    assert!(sandbox.mutations().is_empty());
+}
+
+/// A failing gate names the objects that make it false: up to five, with
+/// the count, for `all` (the items where it fails) and `count(..) == 0`
+/// (the items it counted).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failing_gate_names_the_offending_objects() {
+    let (sandbox, cloud) = start("small.yaml").await;
+    let program = load(
+        r#"
+runbook named "offenders" {
+  param cluster: string
+  gate all_on_1_30 {
+    k8s.nodes().len() > 0 && k8s.nodes().all(n => n.version == 1.30 || n.nodegroup == "system")
+    within 30s every 10s
+  }
+  step "nodes" { gate all_on_1_30 }
+}
+"#,
+    );
+    let (summary, lines) = exec(&program, &cloud, &["cluster=demo"], false).await;
+    assert_eq!(summary.errors[0].code, "RUN021", "{}", lines.join("\n"));
+    let message = &summary.errors[0].message;
+    let workers = sandbox
+        .nodes()
+        .into_iter()
+        .filter(|n| n.nodegroup != "system")
+        .collect::<Vec<_>>();
+    assert!(
+        workers.len() > 5,
+        "the fixture has more than five such nodes"
+    );
+    assert!(
+        message.contains(&format!("is false for {} Node(s): ", workers.len())),
+        "{message}"
+    );
+    assert!(
+        message.contains(&format!(" and {} more", workers.len() - 5)),
+        "{message}"
+    );
+    let named = workers.iter().filter(|n| message.contains(&n.name)).count();
+    assert_eq!(named, 5, "{message}");
+    assert!(
+        !sandbox
+            .nodes()
+            .iter()
+            .any(|n| n.nodegroup == "system" && message.contains(&n.name)),
+        "healthy nodes are not named: {message}"
+    );
+
+    let program = load(
+        r#"
+runbook named "offenders" {
+  param cluster: string
+  gate no_web {
+    k8s.pods(namespace: "shop").count(p => p.name.starts_with("web")) == 0
+    within 30s every 10s
+  }
+  step "pods" { gate no_web }
+}
+"#,
+    );
+    let (summary, _) = exec(&program, &cloud, &["cluster=demo"], false).await;
+    let message = &summary.errors[0].message;
+    assert!(message.contains("Pod(s): shop/web-"), "{message}");
+}
+
+/// What the gates judge by is on the records, for user gates too: a
+/// node's age on the cluster's clock, its EC2 instance, and whether it is
+/// being replaced (cordoned, or tainted by EKS's rolling update).
+#[tokio::test(flavor = "multi_thread")]
+async fn node_records_say_how_old_a_node_is_and_whether_it_is_leaving() {
+    let (sandbox, cloud) = start("small.yaml").await;
+    let nodes = cloud.kube.nodes(None).await.unwrap();
+    let age = nodes[0].age.expect("nodes have an age");
+    let sim = sandbox.now().as_secs();
+    assert!(
+        age <= sim + 5 && age + 60 >= sim,
+        "age {age}s, the sandbox has run {sim}s"
+    );
+    assert!(nodes.iter().all(|n| {
+        n.instance_id
+            .as_deref()
+            .is_some_and(|i| i.starts_with("i-"))
+    }));
+    assert!(nodes.iter().all(|n| !n.replacing));
+
+    let (a, b) = (nodes[0].name.clone(), nodes[1].name.clone());
+    cloud.kube.cordon(&a).await.unwrap();
+    let tainted: kube::Api<k8s_openapi::api::core::v1::Node> =
+        kube::Api::all(cloud.kube.client().clone());
+    tainted
+        .patch(
+            &b,
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(serde_json::json!({"spec": {"taints": [
+                {"key": "eks.amazonaws.com/nodegroup", "value": "unschedulable", "effect": "NoSchedule"}
+            ]}})),
+        )
+        .await
+        .unwrap();
+    let program = load(&format!(
+        r#"
+runbook facts "node facts" {{
+  param cluster: string
+  precondition "leaving nodes are marked" {{
+    k8s.nodes().count(n => n.replacing) == 2
+    k8s.nodes().filter(n => n.replacing).all(n => n.name in ["{a}", "{b}"])
+    k8s.nodes().all(n => n.age < 1h && n.instance_id.starts_with("i-"))
+    k8s.nodes().filter(n => n.name == "{b}").all(n => n.taints.len() == 1 && !n.unschedulable)
+    k8s.pods().all(p => p.age < 1h)
+  }}
+  step "nothing" {{ log "ok" }}
+}}
+"#
+    ));
+    let (summary, lines) = exec(&program, &cloud, &["cluster=demo"], false).await;
+    assert_eq!(
+        summary.status,
+        RunStatus::Succeeded,
+        "{}\n{:?}",
+        lines.join("\n"),
+        summary.errors
+    );
+}
+
+fn generated(nodes: u32, pods: u32, nodegroups: u32) -> runbook::sandbox::GenerateOptions {
+    runbook::sandbox::GenerateOptions {
+        nodes,
+        pods,
+        nodegroups,
+        seed: 1,
+    }
+}
+
+/// The issue's failure, at test size: during a managed rolling update surge
+/// nodes are booting at every moment, so a `during` gate requiring every
+/// node Ready fails after its 10 minutes. The shipped gates judge health
+/// instead, and the shipped playbook upgrades the generated cluster with
+/// each nodegroup's own update config (maxUnavailable 2 of 20).
+#[tokio::test(flavor = "multi_thread")]
+async fn the_shipped_playbook_passes_its_gates_while_nodegroups_roll() {
+    let (sandbox, cloud) = start_generated(generated(60, 1500, 3)).await;
+    let program = shipped_playbook();
+    let (summary, lines) = exec(&program, &cloud, &["cluster=scale", "target=1.29"], false).await;
+    assert_eq!(
+        summary.status,
+        RunStatus::Succeeded,
+        "{}\n{:?}",
+        lines.join("\n"),
+        summary.errors
+    );
+    assert!(
+        sandbox
+            .nodes()
+            .iter()
+            .all(|n| n.version == "1.29" && n.ready)
+    );
+    assert_eq!(sandbox.nodes().len(), 60);
+    let mutations = sandbox.mutations();
+    assert!(
+        !mutations.iter().any(|r| r.path.ends_with("/update-config")),
+        "each nodegroup kept its own update config"
+    );
+
+    // The same rotation under a gate that asks every node to be Ready.
+    let (sandbox, cloud) = start_generated(generated(60, 1500, 3)).await;
+    let text = std::fs::read_to_string(root().join("playbooks/eks-minor-upgrade.upg"))
+        .unwrap()
+        .replace(
+            "during system_healthy, nodegroups_keep_capacity",
+            "during every_node_ready",
+        )
+        .replace(
+            "  for hop in eks.version_path",
+            "  gate every_node_ready {\n    k8s.nodes().all(n => n.ready)\n    within 10m every 15s\n  }\n\n  for hop in eks.version_path",
+        );
+    let strict = runbook::syntax::load_text("strict.upg", text, &root().join("playbooks"))
+        .unwrap_or_else(|_| panic!("the variant loads"));
+    let (summary, lines) = exec(&strict, &cloud, &["cluster=scale", "target=1.29"], false).await;
+    assert_ne!(summary.status, RunStatus::Succeeded, "{}", lines.join("\n"));
+    let message = &summary.errors[0].message;
+    assert!(
+        message.contains("every_node_ready") && message.contains("failed during the step"),
+        "{message}"
+    );
+    drop(sandbox);
+}
+
+/// `max_unavailable_percentage` is sent as EKS's maxUnavailablePercentage
+/// and the rotation replaces that share of the group at once; values out of
+/// EKS's bounds fail before any request.
+#[tokio::test(flavor = "multi_thread")]
+async fn rotation_respects_or_sets_the_nodegroups_update_config() {
+    let (sandbox, cloud) = start_generated(generated(20, 300, 2)).await;
+    upgrade_scale_control_plane(&cloud).await;
+    let rotator = Rotator {
+        eks: &cloud.eks,
+        kube: &cloud.kube,
+    };
+    let opts = |count: Option<i64>, pct: Option<i64>| RotateOptions {
+        version: "1.29".into(),
+        strategy: Strategy::InPlace,
+        max_unavailable: count,
+        max_unavailable_percentage: pct,
+        force: false,
+        canary: 0,
+        drain: DrainOptions::default(),
+        release_version: None,
+        boot_timeout: Duration::from_secs(30 * 60),
+    };
+    for (count, pct) in [
+        (Some(-5), None),
+        (Some(101), None),
+        (None, Some(0)),
+        (Some(1), Some(10)),
+    ] {
+        let before = sandbox.requests().len();
+        let err = rotator
+            .rotate("scale", "pool-00", &opts(count, pct), &apply("bad"), None)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, CloudError::Invalid(_)), "{err}");
+        assert!(err.to_string().contains("max_unavailable"), "{err}");
+        assert_eq!(
+            sandbox.requests().len(),
+            before,
+            "no request for {count:?}/{pct:?}"
+        );
+    }
+    rotator
+        .rotate(
+            "scale",
+            "pool-00",
+            &opts(None, Some(50)),
+            &apply("pct"),
+            None,
+        )
+        .await
+        .unwrap();
+    let ng = cloud.eks.nodegroup("scale", "pool-00").await.unwrap();
+    assert_eq!(ng.max_unavailable_percentage, Some(50));
+    assert_eq!(ng.max_unavailable, None);
+    assert_eq!(ng.max_unavailable_nodes, 5, "half of 10 nodes");
+    let config = sandbox
+        .mutations()
+        .into_iter()
+        .find(|r| r.path.ends_with("/update-config"))
+        .expect("the percentage was sent");
+    assert!(config.path.contains("pool-00"));
+    assert!(
+        sandbox
+            .nodes()
+            .iter()
+            .filter(|n| n.nodegroup == "pool-00")
+            .all(|n| n.version == "1.29")
+    );
+    // Unset: the other group keeps its maxUnavailable of 1.
+    rotator
+        .rotate("scale", "pool-01", &opts(None, None), &apply("kept"), None)
+        .await
+        .unwrap();
+    let ng = cloud.eks.nodegroup("scale", "pool-01").await.unwrap();
+    assert_eq!(
+        (ng.max_unavailable, ng.max_unavailable_percentage),
+        (Some(1), None)
+    );
+    assert_eq!(
+        sandbox
+            .mutations()
+            .iter()
+            .filter(|r| r.path.ends_with("/update-config"))
+            .count(),
+        1
+    );
+}
+
+async fn upgrade_scale_control_plane(cloud: &Cloud) {
+    cloud
+        .eks
+        .update_cluster_version("scale", "1.29", &apply("cp"))
+        .await
+        .unwrap();
+    for a in cloud.eks.addons("scale").await.unwrap() {
+        let v = cloud
+            .eks
+            .default_addon_version(&a.name, "1.29")
+            .await
+            .unwrap();
+        cloud
+            .eks
+            .update_addon(
+                "scale",
+                &a.name,
+                &v,
+                None,
+                &apply(&format!("addon-{}", a.name)),
+            )
+            .await
+            .unwrap();
+    }
+}
+
+/// The playbook's bounds are checked before any change: `-5` is refused by
+/// a precondition, nothing is sent.
+#[tokio::test(flavor = "multi_thread")]
+async fn out_of_bounds_update_settings_are_refused_before_any_change() {
+    let (sandbox, cloud) = start("small.yaml").await;
+    let (summary, lines) = exec(
+        &shipped_playbook(),
+        &cloud,
+        &["cluster=demo", "target=1.29", "max_unavailable=-5"],
+        false,
+    )
+    .await;
+    assert_eq!(summary.status, RunStatus::Refused, "{}", lines.join("\n"));
+    assert!(
+        summary
+            .errors
+            .iter()
+            .any(|e| e.message.contains("EKS's bounds")),
+        "{:?}",
+        summary.errors
+    );
+    assert!(sandbox.mutations().is_empty());
+}
+
+/// The shipped `test` environment (in_place with a canary of one node)
+/// runs: a one-node copy of each group boots at the target, the gates are
+/// checked, the copy is deleted, then the group rolls in place.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_test_environment_runs_an_in_place_canary() {
+    let (sandbox, cloud) = start("demo.yaml").await;
+    let (summary, lines) = exec_env(
+        &shipped_playbook(),
+        &cloud,
+        "test",
+        &["cluster=demo", "target=1.29"],
+    )
+    .await;
+    let text = lines.join("\n");
+    assert_eq!(
+        summary.status,
+        RunStatus::Succeeded,
+        "{text}\n{:?}",
+        summary.errors
+    );
+    let groups = sandbox.nodegroups();
+    assert!(
+        groups.iter().all(|g| !g.name.ends_with("-canary")),
+        "{groups:?}"
+    );
+    assert!(groups.iter().all(|g| g.version == "1.29"), "{groups:?}");
+    let created = sandbox
+        .mutations()
+        .into_iter()
+        .filter(|r| r.method == "POST" && r.path.ends_with("/node-groups"))
+        .count();
+    assert_eq!(created, groups.len(), "one canary per nodegroup");
+    assert!(text.contains("canary"), "{text}");
 }

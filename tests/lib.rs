@@ -3,6 +3,7 @@
 //! in-process sandbox; `common` is what the engine modules share.
 
 mod checks;
+mod cli;
 mod common;
 mod convergence;
 mod durable;

@@ -107,6 +107,12 @@ pub static BUILTINS: &[Builtin] = &[
                 "nodes replaced at once during updates",
             )
             .within(1, 100),
+            opt(
+                "max_unavailable_percentage",
+                Type::Int,
+                "percentage of nodes replaced at once during updates; not with max_unavailable",
+            )
+            .within(1, 100),
             opt("labels", Type::Map, "labels to set on the nodes"),
         ],
         returns: Type::Unit,

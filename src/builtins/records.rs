@@ -55,7 +55,17 @@ pub static NODEGROUP: RecordType = RecordType {
         f(
             "max_unavailable",
             Type::Int,
-            "nodes updated at once during a version update",
+            "nodes updated at once during a version update (null when a percentage is set)",
+        ),
+        f(
+            "max_unavailable_percentage",
+            Type::Int,
+            "percentage of nodes updated at once (null when a count is set)",
+        ),
+        f(
+            "max_unavailable_nodes",
+            Type::Int,
+            "nodes that may be unavailable at once: max_unavailable, or the percentage of desired_size rounded up (at least 1, at most 100)",
         ),
         f(
             "labels",
@@ -168,6 +178,11 @@ pub static NODE: RecordType = RecordType {
             "EKS nodegroup (label eks.amazonaws.com/nodegroup)",
         ),
         f("unschedulable", Type::Bool, "cordoned"),
+        f(
+            "replacing",
+            Type::Bool,
+            "on its way out: cordoned, or tainted by EKS's rolling update (eks.amazonaws.com/nodegroup=unschedulable), cluster-autoscaler or Karpenter",
+        ),
         f("labels", Type::Map, "node labels"),
         f(
             "taints",
@@ -175,7 +190,11 @@ pub static NODE: RecordType = RecordType {
             "taints as {key, value, effect}",
         ),
         f("instance_id", Type::String, "EC2 instance id"),
-        f("age", Type::Duration, "time since creation"),
+        f(
+            "age",
+            Type::Duration,
+            "time since creation, by the cluster's clock: a NotReady node younger than its boot allowance is still joining",
+        ),
     ],
 };
 
@@ -215,6 +234,11 @@ pub static POD: RecordType = RecordType {
         f("owner_name", Type::String, "name of the controlling owner"),
         f("labels", Type::Map, "pod labels"),
         f("terminating", Type::Bool, "has a deletion timestamp"),
+        f(
+            "age",
+            Type::Duration,
+            "time since creation, by the cluster's clock",
+        ),
         f(
             "uses_emptydir",
             Type::Bool,

@@ -30,7 +30,18 @@ pub static BUILTINS: &[Builtin] = &[Builtin {
             Some("\"in_place\""),
             "in_place: EKS rolling update; blue_green: new nodegroup, drain and delete the old",
         ),
-        def("max_unavailable", Type::Int, "1", "nodes replaced at once").within(1, 100),
+        opt(
+            "max_unavailable",
+            Type::Int,
+            "in place: nodes replaced at once; unset or 0 keeps the nodegroup's own update config",
+        )
+        .within(0, 100),
+        opt(
+            "max_unavailable_percentage",
+            Type::Int,
+            "in place: the same as a percentage of the nodegroup; unset or 0 keeps the nodegroup's own",
+        )
+        .within(0, 100),
         def(
             "force",
             Type::Bool,
@@ -41,7 +52,7 @@ pub static BUILTINS: &[Builtin] = &[Builtin {
             "canary",
             Type::Int,
             "0",
-            "first move this many nodes and pause for health gates",
+            "first prove the target on this many nodes and check the step's gates: blue_green drains them first; in_place creates a canary copy of the group with them (tainted, DaemonSets only), then deletes it",
         )
         .within(0, MAX_NODES),
         def(

@@ -353,6 +353,7 @@ async fn target(
         kubeconfig_yaml: Some(sandbox.kubeconfig_yaml()),
         ..ConnectOptions::default()
     };
-    let clock = Clock::scaled(sandbox.time_scale());
+    let (started, epoch) = sandbox.origin();
+    let clock = Clock::scaled(sandbox.time_scale()).with_origin(started, epoch);
     Ok((connect, clock, Some(sandbox)))
 }

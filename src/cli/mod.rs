@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod check;
+mod completions;
 mod exec;
 mod fmt;
 mod resume;
@@ -15,10 +16,19 @@ mod runs;
 mod sandbox;
 mod show;
 
+/// `runbook --version`: the crate version and the git commit it was built
+/// from ("unknown" outside a git checkout; see build.rs).
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("RUNBOOK_GIT_COMMIT"),
+    ")"
+);
+
 #[derive(Debug, Parser)]
 #[command(
     name = "runbook",
-    version,
+    version = VERSION,
     about = "Declarative, checked, dry-runnable upgrade runbooks for Kubernetes on Amazon EKS"
 )]
 struct Cli {
@@ -42,6 +52,8 @@ enum Command {
     Runs(runs::Args),
     /// Continue an interrupted run where it stopped
     Resume(resume::Args),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
+    Completions(completions::Args),
 }
 
 /// Outcome of a subcommand, mapped to the process exit code.
@@ -61,6 +73,7 @@ pub fn main() -> ExitCode {
         Command::Sandbox(args) => sandbox::run(args),
         Command::Runs(args) => runs::run(args),
         Command::Resume(args) => resume::run(args),
+        Command::Completions(args) => completions::run::<Cli>(args),
     };
     match result {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,

@@ -1,11 +1,12 @@
-//! `runbook sandbox serve FIXTURE`: serve a simulated EKS cluster until Ctrl-C.
+//! `runbook sandbox serve FIXTURE`: serve a simulated EKS cluster until
+//! Ctrl-C. `runbook sandbox generate`: write a fixture of any size.
 
 use std::path::PathBuf;
 
 use tokio::signal::unix::SignalKind;
 
 use super::Outcome;
-use crate::sandbox::{FaultSpec, Fixture, Sandbox, SandboxOptions};
+use crate::sandbox::{FaultSpec, Fixture, GenerateOptions, Sandbox, SandboxOptions};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -17,6 +18,28 @@ pub struct Args {
 enum Command {
     /// Serve the EKS and Kubernetes APIs of a fixture on 127.0.0.1
     Serve(ServeArgs),
+    /// Write a fixture of N nodes and P pods (the same seed, the same file)
+    Generate(GenerateArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct GenerateArgs {
+    /// Nodes, spread evenly over the nodegroups
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=20_000))]
+    nodes: u32,
+    /// Pods in total: 3 DaemonSet pods per node and 2 CoreDNS replicas,
+    /// the rest in Deployments of 50-150 replicas
+    #[arg(long, value_parser = clap::value_parser!(u32).range(0..=1_000_000))]
+    pods: u32,
+    /// Managed nodegroups (maxUnavailable a tenth of each)
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=100))]
+    nodegroups: u32,
+    /// Seed for replica counts, namespaces and requests
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Write here instead of to standard output
+    #[arg(long, short, value_name = "FILE")]
+    output: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -47,7 +70,23 @@ fn parse_faults(s: &str) -> Result<FaultSpec, String> {
 pub fn run(args: Args) -> miette::Result<Outcome> {
     match args.command {
         Command::Serve(a) => serve(a),
+        Command::Generate(a) => generate(a),
     }
+}
+
+fn generate(a: GenerateArgs) -> miette::Result<Outcome> {
+    let yaml = Fixture::generated_yaml(GenerateOptions {
+        nodes: a.nodes,
+        pods: a.pods,
+        nodegroups: a.nodegroups,
+        seed: a.seed,
+    });
+    match &a.output {
+        Some(path) => std::fs::write(path, yaml)
+            .map_err(|e| miette::miette!("cannot write {}: {e}", path.display()))?,
+        None => super::completions::write_stdout(yaml.as_bytes())?,
+    }
+    Ok(Outcome::Ok)
 }
 
 fn serve(a: ServeArgs) -> miette::Result<Outcome> {

@@ -4,7 +4,7 @@
 //! Ctrl-C cancels every pending wait through the same type.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::watch;
 
@@ -14,6 +14,8 @@ use super::CloudError;
 pub struct Clock {
     scale: f64,
     started: Instant,
+    /// Wall-clock time at simulated time zero, as the cluster counts it.
+    epoch: SystemTime,
     cancel: Arc<watch::Sender<bool>>,
 }
 
@@ -34,8 +36,25 @@ impl Clock {
         Clock {
             scale,
             started: Instant::now(),
+            epoch: SystemTime::now(),
             cancel: Arc::new(watch::channel(false).0),
         }
+    }
+
+    /// The same clock, started when a sandbox's clock started (`started`),
+    /// whose simulated time zero is the wall time `epoch` it stamps objects
+    /// from: the engine's "now" is then the sandbox's.
+    pub fn with_origin(mut self, started: Instant, epoch: SystemTime) -> Self {
+        self.started = started;
+        self.epoch = epoch;
+        self
+    }
+
+    /// The time now on the cluster's clock, to compare with the timestamps
+    /// it writes (a node's age): wall time on a real cluster, the sandbox's
+    /// simulated time on a sandbox.
+    pub fn wall_now(&self) -> jiff::Timestamp {
+        jiff::Timestamp::try_from(self.epoch + self.now()).unwrap_or(jiff::Timestamp::UNIX_EPOCH)
     }
 
     pub fn scale(&self) -> f64 {

@@ -43,6 +43,9 @@ pub struct NodegroupInfo {
     pub max_size: i64,
     pub desired_size: i64,
     pub max_unavailable: Option<i64>,
+    pub max_unavailable_percentage: Option<i64>,
+    /// Nodes a version update may take down at once (`unavailable_nodes`).
+    pub max_unavailable_nodes: i64,
     pub instance_types: Vec<String>,
     pub labels: BTreeMap<String, String>,
     /// Not serialized, so the nodegroup record's `capacity_type` stays
@@ -103,7 +106,75 @@ pub struct NodegroupConfig {
     pub max_size: Option<i64>,
     pub desired_size: Option<i64>,
     pub max_unavailable: Option<i64>,
+    pub max_unavailable_percentage: Option<i64>,
     pub labels: BTreeMap<String, String>,
+}
+
+impl NodegroupConfig {
+    /// EKS's own bounds, checked before any request so a bad value fails
+    /// the action at once instead of as a 400 halfway through a run.
+    pub fn validate(&self) -> Result<(), CloudError> {
+        check_update_config(self.max_unavailable, self.max_unavailable_percentage)?;
+        for (name, v) in [
+            ("min_size", self.min_size),
+            ("max_size", self.max_size),
+            ("desired_size", self.desired_size),
+        ] {
+            if let Some(v) = v
+                && v < 0
+            {
+                return Err(CloudError::Invalid(format!(
+                    "{name} must not be negative, got {v}"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// UpdateConfig's bounds: maxUnavailable 1..=100 or maxUnavailablePercentage
+/// 1..=100, at most one of them.
+pub fn check_update_config(count: Option<i64>, percentage: Option<i64>) -> Result<(), CloudError> {
+    if count.is_some() && percentage.is_some() {
+        return Err(CloudError::Invalid(
+            "set max_unavailable or max_unavailable_percentage, not both (EKS takes one)".into(),
+        ));
+    }
+    for (name, v) in [
+        ("max_unavailable", count),
+        ("max_unavailable_percentage", percentage),
+    ] {
+        if let Some(v) = v
+            && !(1..=100).contains(&v)
+        {
+            return Err(CloudError::Invalid(format!(
+                "{name} must be between 1 and 100 (EKS's bounds), got {v}"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Nodes an update may take down at once: the count, or the percentage of
+/// the desired size rounded up; at least 1, at most 100 (EKS's cap).
+pub fn unavailable_nodes(count: Option<i64>, percentage: Option<i64>, desired: i64) -> i64 {
+    let n = match (count, percentage) {
+        (Some(c), _) => c,
+        (None, Some(p)) => (desired.max(0) * p + 99) / 100,
+        (None, None) => 1,
+    };
+    n.clamp(1, 100)
+}
+
+/// What a copied nodegroup changes from its source; the default copies it
+/// as it is.
+#[derive(Clone, Debug, Default)]
+pub struct CopyOverrides {
+    /// Min, max and desired size all this.
+    pub size: Option<i64>,
+    pub labels: HashMap<String, String>,
+    /// NoSchedule taints as (key, value).
+    pub no_schedule: Vec<(String, String)>,
 }
 
 /// The state planned mutations would leave behind, so a dry run plans later
@@ -326,6 +397,11 @@ impl Eks {
                 .update_config()
                 .and_then(|u| u.max_unavailable())
                 .map(i64::from),
+            max_unavailable_percentage: ng
+                .update_config()
+                .and_then(|u| u.max_unavailable_percentage())
+                .map(i64::from),
+            max_unavailable_nodes: 1,
             instance_types: ng.instance_types().to_vec(),
             labels: ng
                 .labels()
@@ -349,6 +425,11 @@ impl Eks {
                 .unwrap_or_default(),
             raw: Some(ng.clone()),
         };
+        info.max_unavailable_nodes = unavailable_nodes(
+            info.max_unavailable,
+            info.max_unavailable_percentage,
+            info.desired_size,
+        );
         if let Some(v) = self.proj().nodegroup_version.get(&key) {
             info.version = v.clone();
         }
@@ -941,7 +1022,7 @@ impl Eks {
                 (cluster.to_string(), nodegroup.to_string()),
                 version.to_string(),
             );
-            let per_batch = current.max_unavailable.unwrap_or(1).max(1);
+            let per_batch = current.max_unavailable_nodes;
             let batches = (current.desired_size.max(1) + per_batch - 1) / per_batch;
             // A same-version AMI refresh is told apart by its release.
             let (from, to) = if refresh {
@@ -1013,6 +1094,7 @@ impl Eks {
         m: &Mutation<'_>,
     ) -> Result<Change, CloudError> {
         let target = format!("nodegroup {nodegroup} config");
+        want.validate()?;
         self.settle(&target, cluster, Some(nodegroup), None, m)
             .await?;
         let cur = self.nodegroup(cluster, nodegroup).await?;
@@ -1031,6 +1113,11 @@ impl Eks {
         diff("max_size", Some(cur.max_size), want.max_size);
         diff("desired_size", Some(cur.desired_size), want.desired_size);
         diff("max_unavailable", cur.max_unavailable, want.max_unavailable);
+        diff(
+            "max_unavailable_percentage",
+            cur.max_unavailable_percentage,
+            want.max_unavailable_percentage,
+        );
         let labels: BTreeMap<_, _> = want
             .labels
             .iter()
@@ -1060,10 +1147,13 @@ impl Eks {
             .nodegroup_name(nodegroup)
             .scaling_config(scaling)
             .client_request_token(&m.token);
-        if let Some(mu) = want.max_unavailable {
+        if want.max_unavailable.is_some() || want.max_unavailable_percentage.is_some() {
             req = req.update_config(
                 NodegroupUpdateConfig::builder()
-                    .max_unavailable(mu as i32)
+                    .set_max_unavailable(want.max_unavailable.map(|v| v as i32))
+                    .set_max_unavailable_percentage(
+                        want.max_unavailable_percentage.map(|v| v as i32),
+                    )
                     .build(),
             );
         }
@@ -1098,6 +1188,21 @@ impl Eks {
         version: &str,
         m: &Mutation<'_>,
     ) -> Result<Change, CloudError> {
+        self.create_nodegroup_with(cluster, name, from, version, &CopyOverrides::default(), m)
+            .await
+    }
+
+    /// `create_nodegroup` with a different size, and extra labels and
+    /// taints (an in-place rotation's canary group).
+    pub async fn create_nodegroup_with(
+        &self,
+        cluster: &str,
+        name: &str,
+        from: &str,
+        version: &str,
+        overrides: &CopyOverrides,
+        m: &Mutation<'_>,
+    ) -> Result<Change, CloudError> {
         let target = format!("nodegroup {name}");
         match self.nodegroup(cluster, name).await {
             Ok(existing) if same_minor(&existing.version, version) => {
@@ -1129,7 +1234,7 @@ impl Eks {
                 .predicted(Duration::from_secs(10 * 60));
             plan.notes.push(format!(
                 "copying {from}: {} × {}",
-                source.desired_size,
+                overrides.size.unwrap_or(source.desired_size),
                 source.instance_types.join("/")
             ));
             return Ok(Change::Planned(plan));
@@ -1138,21 +1243,43 @@ impl Eks {
             .raw
             .clone()
             .unwrap_or_else(|| Nodegroup::builder().build());
+        let scaling = match overrides.size {
+            Some(n) => Some(
+                NodegroupScalingConfig::builder()
+                    .min_size(n as i32)
+                    .max_size(n.max(1) as i32)
+                    .desired_size(n as i32)
+                    .build(),
+            ),
+            None => raw.scaling_config().cloned(),
+        };
+        let mut labels = raw.labels().cloned().unwrap_or_default();
+        labels.extend(overrides.labels.clone());
+        let mut taints = raw.taints().to_vec();
+        for (key, value) in &overrides.no_schedule {
+            taints.push(
+                aws_sdk_eks::types::Taint::builder()
+                    .key(key)
+                    .value(value)
+                    .effect(aws_sdk_eks::types::TaintEffect::NoSchedule)
+                    .build(),
+            );
+        }
         let mut req = self
             .client
             .create_nodegroup()
             .cluster_name(cluster)
             .nodegroup_name(name)
             .version(version)
-            .set_scaling_config(raw.scaling_config().cloned())
+            .set_scaling_config(scaling)
             .set_subnets(Some(raw.subnets().to_vec()))
             .set_instance_types(Some(raw.instance_types().to_vec()))
             .set_ami_type(raw.ami_type().cloned())
             .set_capacity_type(raw.capacity_type().cloned())
             .set_disk_size(raw.disk_size())
             .set_node_role(raw.node_role().map(str::to_string))
-            .set_labels(raw.labels().cloned())
-            .set_taints(Some(raw.taints().to_vec()))
+            .set_labels(Some(labels).filter(|l| !l.is_empty()))
+            .set_taints(Some(taints))
             .set_update_config(raw.update_config().cloned())
             .set_launch_template(raw.launch_template().cloned())
             .set_tags(raw.tags().cloned())

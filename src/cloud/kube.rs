@@ -20,6 +20,16 @@ use super::clock::Clock;
 /// The label EKS puts on every node of a managed nodegroup.
 pub const NODEGROUP_LABEL: &str = "eks.amazonaws.com/nodegroup";
 
+/// Taints that mark a node on its way out: EKS's managed update puts the
+/// first on every old node, cluster-autoscaler and Karpenter the others on
+/// nodes they are removing.
+pub const REPLACEMENT_TAINTS: &[(&str, Option<&str>)] = &[
+    (NODEGROUP_LABEL, Some("unschedulable")),
+    ("ToBeDeletedByClusterAutoscaler", None),
+    ("karpenter.sh/disrupted", None),
+    ("karpenter.sh/disruption", Some("disrupting")),
+];
+
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct NodeInfo {
     pub name: String,
@@ -29,9 +39,24 @@ pub struct NodeInfo {
     pub nodegroup: Option<String>,
     pub unschedulable: bool,
     pub labels: BTreeMap<String, String>,
+    pub taints: Vec<TaintInfo>,
+    /// Cordoned, or tainted for removal (`REPLACEMENT_TAINTS`): a rotation
+    /// or an autoscaler is taking the node away.
+    pub replacing: bool,
+    /// EC2 instance id from the provider id, if it is an AWS one.
+    pub instance_id: Option<String>,
     pub kube_proxy_version: String,
     /// RFC 3339 creation time, empty if unknown.
     pub created: String,
+    /// Seconds since creation, by the cluster's clock (see `Kube::nodes`).
+    pub age: Option<u64>,
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct TaintInfo {
+    pub key: String,
+    pub value: Option<String>,
+    pub effect: String,
 }
 
 #[derive(Clone, Debug, Serialize, PartialEq)]
@@ -69,6 +94,8 @@ pub struct PodInfo {
     pub finalizers: Vec<String>,
     /// RFC 3339 creation time, empty if unknown.
     pub created: String,
+    /// Seconds since creation, by the cluster's clock (see `Kube::pods`).
+    pub age: Option<u64>,
 }
 
 #[derive(Clone, Debug, Serialize, PartialEq)]
@@ -205,7 +232,16 @@ impl Kube {
             ListParams::default().labels(&terms.join(","))
         };
         let list = self.read("list nodes", || api.list(&lp)).await?;
-        Ok(list.items.iter().map(node_info).collect())
+        let now = self.clock.wall_now();
+        Ok(list
+            .items
+            .iter()
+            .map(|n| {
+                let mut info = node_info(n);
+                info.age = age(&info.created, now);
+                info
+            })
+            .collect())
     }
 
     pub async fn pods(
@@ -223,7 +259,16 @@ impl Kube {
             lp = lp.labels(s);
         }
         let list = self.read("list pods", || api.list(&lp)).await?;
-        Ok(list.items.iter().map(pod_info).collect())
+        let now = self.clock.wall_now();
+        Ok(list
+            .items
+            .iter()
+            .map(|p| {
+                let mut info = pod_info(p);
+                info.age = age(&info.created, now);
+                info
+            })
+            .collect())
     }
 
     pub async fn deployments(
@@ -355,6 +400,13 @@ pub fn time(t: Option<&Time>) -> String {
     t.map(|t| t.0.to_string()).unwrap_or_default()
 }
 
+/// Whole seconds from an RFC 3339 `created` to `now` (0 for a clock skewed
+/// into the future); None when `created` is unknown.
+pub fn age(created: &str, now: jiff::Timestamp) -> Option<u64> {
+    let created: jiff::Timestamp = created.parse().ok()?;
+    Some(now.duration_since(created).as_secs().max(0) as u64)
+}
+
 /// Deployments and StatefulSets spell their spec and counts alike.
 macro_rules! replicated_workload {
     ($d:expr) => {{
@@ -400,35 +452,76 @@ pub fn statefulset_info(d: &StatefulSet) -> WorkloadInfo {
 
 pub fn node_info(n: &Node) -> NodeInfo {
     let labels = n.metadata.labels.clone().unwrap_or_default();
-    let status = n.status.clone().unwrap_or_default();
-    let info = status.node_info.unwrap_or_default();
+    let status = n.status.as_ref();
+    let info = status.and_then(|s| s.node_info.as_ref());
+    let spec = n.spec.as_ref();
+    let unschedulable = spec.and_then(|s| s.unschedulable).unwrap_or(false);
+    let taints: Vec<TaintInfo> = spec
+        .and_then(|s| s.taints.as_ref())
+        .into_iter()
+        .flatten()
+        .map(|t| TaintInfo {
+            key: t.key.clone(),
+            value: t.value.clone(),
+            effect: t.effect.clone(),
+        })
+        .collect();
+    let replacing = unschedulable
+        || taints.iter().any(|t| {
+            REPLACEMENT_TAINTS
+                .iter()
+                .any(|(k, v)| t.key == *k && v.is_none_or(|v| t.value.as_deref() == Some(v)))
+        });
     NodeInfo {
         name: n.metadata.name.clone().unwrap_or_default(),
         ready: status
-            .conditions
-            .unwrap_or_default()
-            .iter()
+            .and_then(|s| s.conditions.as_ref())
+            .into_iter()
+            .flatten()
             .any(|c| c.type_ == "Ready" && c.status == "True"),
-        version: info.kubelet_version,
+        version: info.map(|i| i.kubelet_version.clone()).unwrap_or_default(),
         nodegroup: labels.get(NODEGROUP_LABEL).cloned(),
-        unschedulable: n
-            .spec
-            .as_ref()
-            .and_then(|s| s.unschedulable)
-            .unwrap_or(false),
+        unschedulable,
         labels,
-        kube_proxy_version: info.kube_proxy_version,
+        taints,
+        replacing,
+        // aws:///us-west-2a/i-0123456789abcdef0
+        instance_id: spec
+            .and_then(|s| s.provider_id.as_deref())
+            .filter(|p| p.starts_with("aws://"))
+            .and_then(|p| p.rsplit('/').next())
+            .filter(|id| id.starts_with("i-"))
+            .map(str::to_string),
+        kube_proxy_version: info
+            .map(|i| i.kube_proxy_version.clone())
+            .unwrap_or_default(),
         created: time(n.metadata.creation_timestamp.as_ref()),
+        age: None,
     }
 }
 
 pub fn pod_info(p: &Pod) -> PodInfo {
+    // Borrowed, not cloned: a gate converts every pod of the cluster.
     let meta = &p.metadata;
-    let owners = meta.owner_references.clone().unwrap_or_default();
+    let owners = meta.owner_references.as_deref().unwrap_or_default();
     let controller = owners.iter().find(|o| o.controller == Some(true));
-    let spec = p.spec.clone().unwrap_or_default();
-    let status = p.status.clone().unwrap_or_default();
-    let statuses = status.container_statuses.clone().unwrap_or_default();
+    let default_spec: k8s_openapi::api::core::v1::PodSpec;
+    let spec = match &p.spec {
+        Some(s) => s,
+        None => {
+            default_spec = Default::default();
+            &default_spec
+        }
+    };
+    let default_status: k8s_openapi::api::core::v1::PodStatus;
+    let status = match &p.status {
+        Some(s) => s,
+        None => {
+            default_status = Default::default();
+            &default_status
+        }
+    };
+    let statuses = status.container_statuses.as_deref().unwrap_or_default();
     let volumes = spec.volumes.as_deref().unwrap_or_default();
     let containers = |cs: &[k8s_openapi::api::core::v1::Container]| {
         cs.iter()
@@ -446,8 +539,8 @@ pub fn pod_info(p: &Pod) -> PodInfo {
         phase: status.phase.clone().unwrap_or_default(),
         ready: status
             .conditions
-            .unwrap_or_default()
             .iter()
+            .flatten()
             .any(|c| c.type_ == "Ready" && c.status == "True"),
         owner_kinds: owners.iter().map(|o| o.kind.clone()).collect(),
         controller: controller.map(|o| o.kind.clone()),
@@ -482,6 +575,7 @@ pub fn pod_info(p: &Pod) -> PodInfo {
         deletion_timestamp: time(meta.deletion_timestamp.as_ref()),
         finalizers: meta.finalizers.clone().unwrap_or_default(),
         created: time(meta.creation_timestamp.as_ref()),
+        age: None,
         grace_period: spec.termination_grace_period_seconds,
     }
 }

@@ -1,8 +1,11 @@
 //! Nodegroup rotation to a new Kubernetes version.
 //!
-//! `in_place`: EKS's managed update (UpdateNodegroupVersion), optionally
-//! after setting maxUnavailable, with an explicit `force` policy; a
-//! PodEvictionFailure is reported with the PDBs that block.
+//! `in_place`: EKS's managed update (UpdateNodegroupVersion), with the
+//! group's own update config unless maxUnavailable (or its percentage) is
+//! given, and an explicit `force` policy; a PodEvictionFailure is reported
+//! with the PDBs that block. A canary first creates a small copy of the
+//! group at the target (tainted so only DaemonSets land on it), waits for
+//! its nodes to be Ready, runs the canary gate and deletes it again.
 //! `blue_green`: a replacement group at the target version copying the old
 //! one's configuration; once its nodes are Ready the old nodes are cordoned
 //! and drained with our drain, then the old group is deleted. A failure
@@ -16,7 +19,7 @@ use futures::future::LocalBoxFuture;
 use super::CloudError;
 use super::clock::human;
 use super::drain::{DrainOptions, Drainer};
-use super::eks::{Eks, NodegroupConfig, parse_minor};
+use super::eks::{CopyOverrides, Eks, NodegroupConfig, check_update_config, parse_minor};
 use super::kube::Kube;
 use super::plan::{Change, Mutation, Plan};
 
@@ -43,10 +46,14 @@ impl FromStr for Strategy {
 pub struct RotateOptions {
     pub version: String,
     pub strategy: Strategy,
+    /// In place: nodes replaced at once; None keeps the group's setting.
     pub max_unavailable: Option<i64>,
+    /// In place: the same as a percentage of the group.
+    pub max_unavailable_percentage: Option<i64>,
     /// In place: let EKS delete pods a PDB protects. Never the default.
     pub force: bool,
-    /// Blue/green: drain this many old nodes first, then run the canary gate.
+    /// Blue/green: drain this many old nodes first, then run the canary
+    /// gate. In place: a canary group of this many nodes at the target.
     pub canary: usize,
     pub drain: DrainOptions,
     /// AMI release (`eks::LATEST_RELEASE` for the newest): in place only. At
@@ -77,6 +84,15 @@ pub fn replacement_name(nodegroup: &str, version: &str) -> String {
     format!("{base}-{suffix}")
 }
 
+/// Label and taint key of an in-place canary group (value: the group).
+pub const CANARY_KEY: &str = "runbook.dev/canary-of";
+
+/// `workers` → `workers-canary` (EKS allows 63 characters).
+pub fn canary_name(nodegroup: &str) -> String {
+    let base: String = nodegroup.chars().take(63 - "-canary".len()).collect();
+    format!("{base}-canary")
+}
+
 pub struct Rotator<'a> {
     pub eks: &'a Eks,
     pub kube: &'a Kube,
@@ -93,6 +109,7 @@ impl<'a> Rotator<'a> {
         m: &Mutation<'_>,
         canary_gate: Option<CanaryGate<'_>>,
     ) -> Result<Change, CloudError> {
+        check_update_config(opts.max_unavailable, opts.max_unavailable_percentage)?;
         let current = self.eks.nodegroup(cluster, nodegroup).await?;
         if opts.release_version.is_some() && opts.strategy == Strategy::BlueGreen {
             return Err(CloudError::Invalid(
@@ -108,7 +125,10 @@ impl<'a> Rotator<'a> {
             ));
         }
         match opts.strategy {
-            Strategy::InPlace => self.in_place(cluster, nodegroup, opts, m).await,
+            Strategy::InPlace => {
+                self.in_place(cluster, nodegroup, opts, m, canary_gate)
+                    .await
+            }
             Strategy::BlueGreen => {
                 self.blue_green(cluster, nodegroup, opts, m, canary_gate)
                     .await
@@ -122,20 +142,28 @@ impl<'a> Rotator<'a> {
         nodegroup: &str,
         opts: &RotateOptions,
         m: &Mutation<'_>,
+        canary_gate: Option<CanaryGate<'_>>,
     ) -> Result<Change, CloudError> {
-        if opts.canary > 0 {
-            return Err(CloudError::Invalid(
-                "canary needs strategy blue_green: a managed in-place update cannot hold after one node".into(),
-            ));
-        }
+        // Unset: the group's own update config stays (no request at all).
         let config = NodegroupConfig {
             max_unavailable: opts.max_unavailable,
+            max_unavailable_percentage: opts.max_unavailable_percentage,
             ..NodegroupConfig::default()
         };
-        let config_change = self
-            .eks
-            .update_nodegroup_config(cluster, nodegroup, &config, &m.part("config"))
-            .await?;
+        let config_change =
+            if config.max_unavailable.is_some() || config.max_unavailable_percentage.is_some() {
+                self.eks
+                    .update_nodegroup_config(cluster, nodegroup, &config, &m.part("config"))
+                    .await?
+            } else {
+                Change::unchanged(format!("nodegroup {nodegroup} config"), "kept")
+            };
+        let canary_plan = if opts.canary > 0 {
+            self.in_place_canary(cluster, nodegroup, opts, m, canary_gate)
+                .await?
+        } else {
+            None
+        };
         // The same request either way; in a plan it only projects.
         let version_change = self
             .eks
@@ -156,6 +184,10 @@ impl<'a> Rotator<'a> {
             plan.action = "roll in place".into();
             if let Change::Planned(c) = config_change {
                 plan.notes.extend(c.notes);
+            }
+            if let Some(c) = canary_plan {
+                plan.notes.extend(c.notes);
+                plan.predicted += c.predicted;
             }
             self.add_drain_plans(&mut plan, nodegroup, &opts.drain)
                 .await?;
@@ -192,6 +224,74 @@ impl<'a> Rotator<'a> {
             }
             other => other,
         }
+    }
+
+    /// The canary of an in-place rotation: `<group>-canary`, a copy of the
+    /// group at the target with `canary` nodes, tainted NoSchedule so that
+    /// only DaemonSets (vpc-cni, kube-proxy: what decides whether a new
+    /// kubelet works) run there and no workload is disrupted when it goes.
+    /// Its nodes must turn Ready and the canary gate hold; the group is
+    /// deleted either way. In a plan: what would happen, as notes.
+    async fn in_place_canary(
+        &self,
+        cluster: &str,
+        nodegroup: &str,
+        opts: &RotateOptions,
+        m: &Mutation<'_>,
+        canary_gate: Option<CanaryGate<'_>>,
+    ) -> Result<Option<Plan>, CloudError> {
+        let name = canary_name(nodegroup);
+        if m.is_plan() {
+            let mut plan = Plan::new("canary", format!("nodegroup {name}"));
+            plan.notes.push(format!(
+                "canary: create {name} ({} node(s) at {}, tainted NoSchedule), wait for Ready{}, then delete it",
+                opts.canary,
+                opts.version,
+                if canary_gate.is_some() {
+                    " and the step's gates"
+                } else {
+                    ""
+                }
+            ));
+            // Create, boot and delete, as the sandbox and EKS take them.
+            plan.predicted = Duration::from_secs(5 * 60);
+            return Ok(Some(plan));
+        }
+        let overrides = CopyOverrides {
+            size: Some(opts.canary as i64),
+            labels: [(CANARY_KEY.to_string(), nodegroup.to_string())].into(),
+            no_schedule: vec![(CANARY_KEY.to_string(), nodegroup.to_string())],
+        };
+        (m.progress)(&format!(
+            "canary: {name} with {} node(s) at {}",
+            opts.canary, opts.version
+        ));
+        let checked = async {
+            self.eks
+                .create_nodegroup_with(
+                    cluster,
+                    &name,
+                    nodegroup,
+                    &opts.version,
+                    &overrides,
+                    &m.part("canary-create"),
+                )
+                .await?;
+            self.wait_ready(&name, opts.canary, opts.boot_timeout, m).await?;
+            if let Some(gate) = canary_gate {
+                (m.progress)("canary nodes Ready; checking the canary gate");
+                gate().await?;
+            }
+            Ok::<(), CloudError>(())
+        }
+        .await;
+        let deleted = self
+            .eks
+            .delete_nodegroup(cluster, &name, &m.part("canary-delete"))
+            .await;
+        checked.map_err(|e| CloudError::Invalid(format!("canary {name} failed: {e}")))?;
+        deleted?;
+        Ok(None)
     }
 
     /// PDBs that allow no disruption and cover pods on the group's nodes.

@@ -351,6 +351,7 @@ mod tests {
             deletion_timestamp: String::new(),
             finalizers: vec![],
             created: String::new(),
+            age: None,
         }
     }
 

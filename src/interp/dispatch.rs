@@ -482,6 +482,7 @@ pub async fn call(
                 max_size: args.int("max_size"),
                 desired_size: args.int("desired_size"),
                 max_unavailable: args.int("max_unavailable"),
+                max_unavailable_percentage: args.int("max_unavailable_percentage"),
                 labels: args.labels("labels"),
             };
             changed(
@@ -661,7 +662,11 @@ pub async fn call(
             let opts = RotateOptions {
                 version,
                 strategy,
-                max_unavailable: args.int("max_unavailable"),
+                // 0 is "unset": the playbook's parameter cannot be null.
+                max_unavailable: args.int("max_unavailable").filter(|&n| n != 0),
+                max_unavailable_percentage: args
+                    .int("max_unavailable_percentage")
+                    .filter(|&n| n != 0),
                 force: args.bool("force"),
                 canary: args.int("canary").unwrap_or(0).max(0) as usize,
                 drain: drain_options(args, args.duration("drain_timeout"))?,

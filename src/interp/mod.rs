@@ -19,6 +19,7 @@ pub mod durable;
 pub mod env;
 pub mod error;
 mod eval;
+mod gates;
 pub mod params;
 pub mod records;
 pub mod report;

@@ -28,10 +28,14 @@ pub fn record<T: Serialize>(ty: &'static RecordType, source: &T, extra: &[(&str,
     }
 }
 
-/// Versions arrive from the cloud as text ("1.29", "v1.29.3-eks-...").
+/// Versions arrive from the cloud as text ("1.29", "v1.29.3-eks-..."),
+/// durations as whole seconds.
 fn typed(ty: Type, v: Value) -> Value {
     match (ty, &v) {
         (Type::Version, Value::Str(s)) => Value::version_of(s).unwrap_or(v),
+        (Type::Duration, Value::Int(s)) => {
+            Value::Duration(std::time::Duration::from_secs((*s).max(0) as u64))
+        }
         _ => v,
     }
 }
@@ -51,8 +55,12 @@ mod tests {
             nodegroup: Some("workers".into()),
             unschedulable: false,
             labels: Default::default(),
+            taints: vec![],
+            replacing: false,
+            instance_id: None,
             kube_proxy_version: "v1.29.3".into(),
             created: String::new(),
+            age: Some(240),
         };
         let v = record(
             &records::NODE,
@@ -71,5 +79,9 @@ mod tests {
                 .equals(&Value::version_of("1.29").unwrap())
         );
         assert_eq!(v.field("ready"), Some(&Value::Bool(true)));
+        assert_eq!(
+            v.field("age"),
+            Some(&Value::Duration(std::time::Duration::from_secs(240)))
+        );
     }
 }

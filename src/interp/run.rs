@@ -501,6 +501,10 @@ impl<'p> Interp<'p> {
                 Either::Right((r, _)) => r,
             }
         };
+        let result = match result {
+            Ok(()) if !self.is_plan() => self.during_at_end(step, &step_env).await,
+            other => other,
+        };
         let changes = {
             let mut st = self.state.borrow_mut();
             st.stack.pop();
@@ -760,14 +764,20 @@ impl<'p> Interp<'p> {
         env: &Env,
     ) -> Result<Option<&'g Expr>, RunError> {
         for c in conds {
-            if self.eval_bool(c, env).await? == Some(false) {
-                return Ok(Some(c));
+            match self.eval_bool(c, env).await {
+                Ok(Some(false)) => return Ok(Some(c)),
+                // A read that failed (an object gone between a list and a
+                // describe, a throttled API) does not hold, nor fail the
+                // gate at once: the gate's window decides.
+                Err(e) if e.kind == FailKind::Cloud => return Ok(Some(c)),
+                Err(e) => return Err(e),
+                Ok(_) => {}
             }
         }
         Ok(None)
     }
 
-    fn source_of(&self, e: &Expr) -> String {
+    pub(super) fn source_of(&self, e: &Expr) -> String {
         self.program.sources.slice(e.span).trim().to_string()
     }
 
@@ -826,9 +836,9 @@ impl<'p> Interp<'p> {
                     streak = 0;
                     if deadline.passed(clock) {
                         let msg = format!(
-                            "gate `{name}` did not hold within {}: `{}` is false",
+                            "gate `{name}` did not hold within {}: {}",
                             human(within),
-                            self.source_of(c)
+                            self.why_false(c, env).await
                         );
                         self.note_gate(name, false, &msg);
                         self.reporter.event(Event::Gate {
@@ -892,10 +902,10 @@ impl<'p> Interp<'p> {
                         let since = *failing_since[i].get_or_insert(clock.now());
                         if clock.since(since) >= *within {
                             let msg = format!(
-                                "gate `{}` failed during the step for {}: `{}` is false",
+                                "gate `{}` failed during the step for {}: {}",
                                 id.name,
                                 human(*within),
-                                self.source_of(c)
+                                self.why_false(c, env).await
                             );
                             self.reporter.event(Event::Gate {
                                 name: id.name.clone(),

@@ -20,6 +20,11 @@ impl Clock {
         }
     }
 
+    /// The instant simulated time started from.
+    pub fn started(&self) -> Instant {
+        self.start
+    }
+
     pub fn scale(&self) -> f64 {
         self.scale
     }

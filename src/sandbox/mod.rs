@@ -29,7 +29,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 pub use faults::{FaultSpec, FaultSpecError};
-pub use fixture::{Fixture, FixtureError, FixtureSpec};
+pub use fixture::{Fixture, FixtureError, FixtureSpec, GenerateOptions};
 pub use request_log::{Api, RequestRecord};
 
 use clock::Clock;
@@ -180,6 +180,15 @@ impl Sandbox {
 
     pub fn time_scale(&self) -> f64 {
         self.shared.clock.scale()
+    }
+
+    /// When the simulated clock started, and the wall time its zero stands
+    /// for: every timestamp the sandbox writes is that plus the simulated
+    /// time, so an engine clock with this origin (`Clock::with_origin`)
+    /// reads the same "now" (explicit `advance`s aside).
+    pub fn origin(&self) -> (std::time::Instant, SystemTime) {
+        let epoch = UNIX_EPOCH + Duration::from_millis(self.world().epoch_ms.max(0) as u64);
+        (self.shared.clock.started(), epoch)
     }
 
     /// Simulated time since start.

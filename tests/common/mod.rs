@@ -43,5 +43,6 @@ pub async fn connect(sandbox: &Sandbox) -> Cloud {
     })
     .await
     .expect("clients connect");
-    Cloud::new(clients, Clock::scaled(SCALE))
+    let (started, epoch) = sandbox.origin();
+    Cloud::new(clients, Clock::scaled(SCALE).with_origin(started, epoch))
 }

@@ -48,7 +48,7 @@ pub fn nodegroup_json(world: &World, ng: &Nodegroup) -> Value {
         "resources": {"autoScalingGroups": [{"name": format!("eks-{}-sandbox", ng.name)}]},
         "diskSize": 20,
         "health": {"issues": []},
-        "updateConfig": {"maxUnavailable": ng.max_unavailable},
+        "updateConfig": ng.update_config_json(),
         "tags": tags_json(world, &nodegroup_arn(world, &ng.name)),
     })
 }
@@ -155,6 +155,9 @@ pub fn create(world: &mut World, call: &Call) -> Result<Value, EksError> {
             max_size: max,
             desired_size: desired,
             max_unavailable: b["updateConfig"]["maxUnavailable"].as_u64().unwrap_or(1) as u32,
+            max_unavailable_percentage: b["updateConfig"]["maxUnavailablePercentage"]
+                .as_u64()
+                .map(|p| p as u32),
             labels,
             taints: parse_taints(&b["taints"]),
             status: "CREATING",
@@ -286,14 +289,30 @@ pub fn update_config(world: &mut World, call: &Call, name: &str) -> Result<Value
             params.push((k.to_string(), n.to_string()));
         }
     }
-    let mu = b["updateConfig"]["maxUnavailable"].as_u64();
-    if let Some(m) = mu {
-        if m == 0 || m > 100 {
-            return Err(EksError::invalid_parameter(
-                "maxUnavailable must be between 1 and 100",
-            ));
+    // Any number out of 1..=100 is refused, negative ones included.
+    let bounded = |key: &str| -> Result<Option<u32>, EksError> {
+        match &b["updateConfig"][key] {
+            Value::Null => Ok(None),
+            v => match v.as_i64().filter(|m| (1..=100).contains(m)) {
+                Some(m) => Ok(Some(m as u32)),
+                None => Err(EksError::invalid_parameter(format!(
+                    "{key} must be between 1 and 100"
+                ))),
+            },
         }
+    };
+    let mu = bounded("maxUnavailable")?;
+    let mup = bounded("maxUnavailablePercentage")?;
+    if mu.is_some() && mup.is_some() {
+        return Err(EksError::invalid_parameter(
+            "Only one of maxUnavailable and maxUnavailablePercentage may be set",
+        ));
+    }
+    if let Some(m) = mu {
         params.push(("MaxUnavailable".into(), m.to_string()));
+    }
+    if let Some(p) = mup {
+        params.push(("MaxUnavailablePercentage".into(), p.to_string()));
     }
     let mut labels = ng.labels.clone();
     if let Some(add) = b["labels"]["addOrUpdateLabels"].as_object() {
@@ -332,7 +351,11 @@ pub fn update_config(world: &mut World, call: &Call, name: &str) -> Result<Value
         n.max_size = max;
         n.desired_size = desired;
         if let Some(m) = mu {
-            n.max_unavailable = m as u32;
+            n.max_unavailable = m;
+            n.max_unavailable_percentage = None;
+        }
+        if mup.is_some() {
+            n.max_unavailable_percentage = mup;
         }
         n.labels = labels;
         n.modified_ms = now;

@@ -193,7 +193,7 @@ pub fn tick(world: &mut World, nodegroup: &str) {
         return;
     };
     let desired = ng.desired_size;
-    let max_unavailable = ng.max_unavailable.max(1);
+    let max_unavailable = ng.unavailable_budget();
     let now = world.now_ms;
     let (old, new) = split(world, nodegroup, &ro);
     match ro.phase {

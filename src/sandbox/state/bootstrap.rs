@@ -143,6 +143,7 @@ impl World {
                     max_size: ng.max_size,
                     desired_size: ng.desired_size,
                     max_unavailable: ng.max_unavailable,
+                    max_unavailable_percentage: None,
                     labels: ng.labels.clone(),
                     taints: ng
                         .taints

@@ -25,6 +25,8 @@ pub struct Nodegroup {
     pub max_size: u32,
     pub desired_size: u32,
     pub max_unavailable: u32,
+    /// maxUnavailablePercentage; when set, `max_unavailable` is unused.
+    pub max_unavailable_percentage: Option<u32>,
     pub labels: IndexMap<String, String>,
     pub taints: Vec<Taint>,
     /// ACTIVE, UPDATING, CREATING, DELETING, DEGRADED.
@@ -35,6 +37,24 @@ pub struct Nodegroup {
 }
 
 impl Nodegroup {
+    /// Nodes an update replaces at once: the count, or the percentage of
+    /// the desired size rounded up; 1..=100 either way.
+    pub fn unavailable_budget(&self) -> u32 {
+        match self.max_unavailable_percentage {
+            Some(p) => (self.desired_size * p).div_ceil(100),
+            None => self.max_unavailable,
+        }
+        .clamp(1, 100)
+    }
+
+    /// DescribeNodegroup's `updateConfig`: one of the two keys.
+    pub fn update_config_json(&self) -> serde_json::Value {
+        match self.max_unavailable_percentage {
+            Some(p) => serde_json::json!({"maxUnavailablePercentage": p}),
+            None => serde_json::json!({"maxUnavailable": self.max_unavailable}),
+        }
+    }
+
     /// EKS's upper-case taint effect spelling.
     pub fn eks_effect(effect: &str) -> &'static str {
         match effect {
