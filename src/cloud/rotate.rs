@@ -277,7 +277,8 @@ impl<'a> Rotator<'a> {
                     &m.part("canary-create"),
                 )
                 .await?;
-            self.wait_ready(&name, opts.canary, opts.boot_timeout, m).await?;
+            self.wait_ready(&name, opts.canary, opts.boot_timeout, m)
+                .await?;
             if let Some(gate) = canary_gate {
                 (m.progress)("canary nodes Ready; checking the canary gate");
                 gate().await?;

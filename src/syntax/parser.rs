@@ -43,13 +43,22 @@ fn parse_tree(
 ) -> Result<(File, Vec<Diagnostic>), Vec<Diagnostic>> {
     let text = sources.get(file).text.as_str();
     super::depth::check_nesting(file, text).map_err(|d| vec![d])?;
-    // pest's error detail (the tokens a failed parse expected) is one
-    // process-wide switch. It is turned on once and never off, so no parse
-    // can lose its expected tokens to another thread's toggle.
-    static ERROR_DETAIL: std::sync::Once = std::sync::Once::new();
-    ERROR_DETAIL.call_once(|| pest::set_error_detail(true));
-    let mut pairs = UpgParser::parse(Rule::file, text)
-        .map_err(|e| vec![super::error::from_pest(file, text, e)])?;
+    let mut pairs = UpgParser::parse(Rule::file, text).map_err(|_| {
+        // Tracking every attempted token (to say what a failed parse
+        // expected) slows every parse several times over, so only a failing
+        // file is parsed again with it. pest's switch is process-wide: one
+        // detailed parse at a time, so no thread turns it off under another.
+        static DETAILED: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let _one = DETAILED.lock().unwrap_or_else(|e| e.into_inner());
+        pest::set_error_detail(true);
+        let detailed = UpgParser::parse(Rule::file, text);
+        pest::set_error_detail(false);
+        match detailed {
+            Err(e) => vec![super::error::from_pest(file, text, e)],
+            // pest is deterministic, so this cannot happen; still no panic.
+            Ok(_) => vec![Diagnostic::error("UPG001", "syntax error")],
+        }
+    })?;
     let root = pairs.next().expect("pest returns the file rule");
     let mut comments: Vec<Comment> = root
         .clone()
