@@ -7,8 +7,7 @@
 //! - format a 50 MB runbook (`fmt --check`).
 //!
 //! Plain timing, best of `RUNS`, since one 50 MB run takes seconds (criterion
-//! would need ten). Numbers measured are in the commit that changes them and
-//! in docs/running.md "Limits". Run: `cargo bench --bench inputs`.
+//! would need ten). Run: `cargo bench --bench inputs`.
 
 use std::time::{Duration, Instant};
 

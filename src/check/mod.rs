@@ -37,20 +37,26 @@ pub use context::RangedUse;
 
 /// Checks parsed files (a root file and everything it imports) together.
 pub fn check_files(sources: &SourceMap, files: &[File]) -> Vec<Diagnostic> {
-    run(sources, files).0
+    run(sources, files, true).0
 }
 
 /// The runbook parameters passed directly to built-in arguments with a
 /// range (`max_unavailable: mu`), so their `--set` values can be checked
 /// before a run starts.
 pub fn ranged_parameters(program: &crate::syntax::Program) -> Vec<RangedUse> {
-    run(&program.sources, &program.files).1
+    // Only the walk over calls is needed: compiling rhai would only slow
+    // every `exec` and `resume` down.
+    run(&program.sources, &program.files, false).1
 }
 
-fn run(sources: &SourceMap, files: &[File]) -> (Vec<Diagnostic>, Vec<RangedUse>) {
+fn run(sources: &SourceMap, files: &[File], rhai: bool) -> (Vec<Diagnostic>, Vec<RangedUse>) {
     let mut diags = Vec::new();
     let decls = Decls::collect(sources, files, &mut diags);
-    let compiled = rhai::compile_checks(&decls, sources);
+    let compiled = if rhai {
+        rhai::compile_checks(&decls, sources)
+    } else {
+        rhai::Compiled::default()
+    };
     let mut checker = Checker::new(sources, &decls, &compiled.params);
     for runbook in &decls.runbooks {
         checker.runbook(runbook);
