@@ -270,7 +270,7 @@ pub const CHECK_ARGUMENT: Code = error(
 pub const OUT_OF_RANGE: Code = error(
     "UPG038",
     "argument out of range",
-    "A number or duration passed to a built-in is outside what it accepts: `max_unavailable` 1 to 100 (the EKS limit), node counts up to 450 (nodes in one managed nodegroup), `parallelism` 1 to 64, timeouts up to 7 days, `grace_period` up to 1 day. Literals are checked, and so are a runbook parameter's default and environment values when the parameter is passed directly; `--set` values are checked the same way before a run starts (RUN001).",
+    "A number or duration passed to a built-in is outside what it accepts: `max_unavailable` at most 100 (the EKS limit; `nodegroup.rotate` takes 0 to keep the nodegroup's own setting), node counts up to 450 (nodes in one managed nodegroup), `parallelism` 1 to 64, timeouts up to 7 days, `grace_period` up to 1 day. Literals are checked, and so are a runbook parameter's default and environment values when the parameter is passed directly; `--set` values are checked the same way before a run starts (RUN001).",
 );
 pub const RHAI_SYNTAX: Code = error(
     "UPG080",

@@ -2030,24 +2030,21 @@ async fn upgrade_scale_control_plane(cloud: &Cloud) {
 /// a precondition, nothing is sent.
 #[tokio::test(flavor = "multi_thread")]
 async fn out_of_bounds_update_settings_are_refused_before_any_change() {
-    let (sandbox, cloud) = start("small.yaml").await;
-    let (summary, lines) = exec(
-        &shipped_playbook(),
-        &cloud,
-        &["cluster=demo", "target=1.29", "max_unavailable=-5"],
-        false,
-    )
-    .await;
-    assert_eq!(summary.status, RunStatus::Refused, "{}", lines.join("\n"));
+    // EKS accepts 1-100 (0 keeps the nodegroup's own setting): -5 is refused
+    // while the parameters are bound, before any client exists.
+    let program = shipped_playbook();
+    let runbook = params::root_runbook(&program).unwrap();
+    let sets: Vec<String> = ["cluster=demo", "target=1.29", "max_unavailable=-5"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let (sources, diags) =
+        params::bind(&program, runbook, None, &sets).expect_err("-5 is out of EKS's bounds");
+    let text = runbook::diagnostic::render_all(&diags, &sources, false).0;
     assert!(
-        summary
-            .errors
-            .iter()
-            .any(|e| e.message.contains("EKS's bounds")),
-        "{:?}",
-        summary.errors
+        text.contains("RUN001") && text.contains("0 to 100"),
+        "{text}"
     );
-    assert!(sandbox.mutations().is_empty());
 }
 
 /// The shipped `test` environment (in_place with a canary of one node)
