@@ -208,13 +208,16 @@ pub fn drive(
         .build()
         .map_err(|e| miette::miette!("cannot start the async runtime: {e}"))?;
     runtime.block_on(async {
-        let (connect, clock, _sandbox) = target(target_args, fixture).await?;
+        let (connect, _sandbox) = target(target_args, fixture).await?;
         let clients = Clients::connect(&connect).await.map_err(|e| {
             miette::miette!(
                 help = "check --kubeconfig/--context and your AWS configuration",
                 "{e}"
             )
         })?;
+        // Wall time against a real cluster; a sandbox's (embedded or served)
+        // advertised time scale otherwise.
+        let clock = Clock::of_target(&clients.kube).await;
         let cloud = Cloud::new(clients, clock.clone());
         let output = match output_arg {
             OutputArg::Json => Output::Json,
@@ -271,6 +274,7 @@ fn open_journal(
     start: Start,
 ) -> miette::Result<Durable> {
     let clock = crate::durable::SystemClock::shared();
+    let mut forced = false;
     let (run, state) = match start {
         Start::Fresh => {
             let now = jiff::Timestamp::now();
@@ -285,7 +289,11 @@ fn open_journal(
                 .collect();
             let mut header = RunHeader::new(
                 RunId::generate(now),
-                file.display().to_string(),
+                // Absolute, so `resume` works from any directory.
+                std::path::absolute(file)
+                    .unwrap_or_else(|_| file.to_path_buf())
+                    .display()
+                    .to_string(),
                 Fingerprint::of_sources(&program.sources),
                 cluster,
                 now,
@@ -299,18 +307,20 @@ fn open_journal(
                 .map_err(|e| miette::miette!("cannot start the run journal: {e}"))?;
             (run, ResumeState::default())
         }
-        Start::Resume(plan) => plan
-            .begin(clock)
-            .map_err(|e| miette::miette!("cannot resume the run: {e}"))?,
+        Start::Resume(plan) => {
+            forced = plan.forced;
+            plan.begin(clock)
+                .map_err(|e| miette::miette!("cannot resume the run: {e}"))?
+        }
     };
-    Ok(Durable::new(run, state))
+    Ok(Durable::new(run, state).forcing(forced))
 }
 
 /// Where the clients point: the embedded sandbox or the real cloud.
 async fn target(
     args: &Target,
     fixture: Option<crate::sandbox::Fixture>,
-) -> miette::Result<(ConnectOptions, Clock, Option<crate::sandbox::Sandbox>)> {
+) -> miette::Result<(ConnectOptions, Option<crate::sandbox::Sandbox>)> {
     let Some(fixture) = fixture else {
         let connect = ConnectOptions {
             region: args.region.clone(),
@@ -319,7 +329,7 @@ async fn target(
             kubeconfig: args.kubeconfig.clone(),
             ..ConnectOptions::default()
         };
-        return Ok((connect, Clock::real(), None));
+        return Ok((connect, None));
     };
     let opts = crate::sandbox::SandboxOptions {
         time_scale: args.time_scale,
@@ -340,6 +350,5 @@ async fn target(
         kubeconfig_yaml: Some(sandbox.kubeconfig_yaml()),
         ..ConnectOptions::default()
     };
-    let clock = Clock::scaled(sandbox.time_scale());
-    Ok((connect, clock, Some(sandbox)))
+    Ok((connect, Some(sandbox)))
 }

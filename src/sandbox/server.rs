@@ -182,7 +182,19 @@ fn fault_response(api: Api, fault: Fault) -> Response {
     }
 }
 
+/// Every API response advertises the time scale, so a client's clock can
+/// follow the simulation (`cloud::clock::Clock::of_target`).
 async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
+    let scale = shared.clock.scale();
+    let mut resp = dispatch(shared, req).await;
+    if let Ok(v) = HeaderValue::from_str(&scale.to_string()) {
+        resp.headers_mut()
+            .insert(crate::cloud::clock::TIME_SCALE_HEADER, v);
+    }
+    resp
+}
+
+async fn dispatch(shared: Arc<Shared>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
     let method = parts.method.as_str().to_string();
     let path = parts.uri.path().to_string();
