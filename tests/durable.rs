@@ -43,6 +43,13 @@ fn every_record() -> Vec<Record> {
             step: Some("control-plane".into()),
             passed: true,
             detail: "6/6 Ready".into(),
+            during: false,
+        },
+        Record::Observed {
+            what: "eks.version_path".into(),
+            args: "5d41402abc4b2a76".into(),
+            value: Some(json!([{"$ver": [1, 30, null]}])),
+            error: None,
         },
         Record::ActionIntent {
             key: key.clone(),
@@ -549,6 +556,7 @@ fn report_has_timeline_gates_blockers_rollbacks_and_final_state() {
         step: None,
         passed: false,
         detail: "vpc-cni v1.12 | too old".into(),
+        during: false,
     })
     .unwrap();
     run.append(Record::Blocker {
@@ -655,7 +663,7 @@ fn runs_lists_every_state_through_the_binary() {
     assert!(lines[0].starts_with("RUN"), "{stdout}");
     assert_eq!(lines.len(), 7, "{stdout}");
     let expect = [
-        (&ids[0], "finished"),
+        (&ids[0], "succeeded"),
         (&ids[1], "failed"),
         (&ids[2], "rolled back"),
         (&ids[3], "refused"),
@@ -757,6 +765,37 @@ fn runs_show_and_resume_report_journal_damage_through_the_binary() {
         stderr.contains("no run `20261123T010000Z-00000000`"),
         "{stderr}"
     );
+}
+
+/// `run.json` is checksummed: one changed value (the target a resume would
+/// upgrade to) is refused, and so is a header without a checksum.
+#[test]
+fn a_tampered_run_header_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let runbook = write_runbook(tmp.path(), "runbook r \"r\" {}\n");
+    let (_, shared) = clock();
+    let store = RunStore::new(tmp.path().join(".runbook"));
+    let run = start(&store, &runbook, &shared);
+    let id = run.id().clone();
+    let path = run.dir().join("run.json");
+    release(run);
+    assert!(store.load(&id).is_ok(), "an intact header loads");
+
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.contains("\"sum\""), "{text}");
+    std::fs::write(&path, text.replace("\"1.31\"", "\"1.32\"")).unwrap();
+    let err = store.load(&id).unwrap_err().to_string();
+    assert!(err.contains("checksum mismatch"), "{err}");
+    assert!(matches!(
+        ResumePlan::prepare(&store, &id, true),
+        Err(ResumeError::Store(_))
+    ));
+
+    let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    v.as_object_mut().unwrap().remove("sum");
+    std::fs::write(&path, v.to_string()).unwrap();
+    let err = store.load(&id).unwrap_err().to_string();
+    assert!(err.contains("no checksum"), "{err}");
 }
 
 mod cut_anywhere {
@@ -885,6 +924,51 @@ mod lease_lock {
 
     const RUN_A: &str = "20261123T010000Z-aaaaaaaa";
     const RUN_B: &str = "20261123T020000Z-bbbbbbbb";
+
+    /// A flaky API (every other Lease request a 5xx or 429) neither passes
+    /// for another holder nor loses a held lock: reads and writes of the
+    /// Lease are retried within the lease duration.
+    #[tokio::test]
+    async fn transient_lease_errors_are_retried_not_taken_for_a_holder() {
+        let sandbox = Sandbox::start(
+            Fixture::generated(1, 0),
+            SandboxOptions {
+                time_scale: 1.0,
+                faults: "5xx=0.3,429=0.3".parse().unwrap(),
+                ..SandboxOptions::default()
+            },
+        )
+        .await
+        .unwrap();
+        let kubeconfig = kube::config::Kubeconfig::from_yaml(&sandbox.kubeconfig_yaml()).unwrap();
+        let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+            .await
+            .unwrap();
+        let client = kube::Client::try_from(config).unwrap();
+        for i in 0..10 {
+            let mut opts = options(RUN_A, "alice@laptop", 60);
+            opts.renew_every = Some(Duration::from_millis(20));
+            let lock = ClusterLock::acquire(
+                client.clone(),
+                opts,
+                runbook::durable::SystemClock::shared(),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("acquisition {i}: {e}"));
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            lock.ensure_held()
+                .unwrap_or_else(|e| panic!("acquisition {i}: {e}"));
+            lock.release()
+                .await
+                .unwrap_or_else(|e| panic!("release {i}: {e}"));
+        }
+        let faulted = sandbox
+            .requests()
+            .iter()
+            .filter(|r| r.path.contains("/leases") && r.status >= 429)
+            .count();
+        assert!(faulted >= 10, "the faults hit the Lease: {faulted}");
+    }
 
     #[tokio::test]
     async fn second_run_is_refused_naming_the_holder_until_release() {

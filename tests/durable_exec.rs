@@ -287,6 +287,122 @@ async fn resume_after_a_crash_between_intent_and_result_probes_instead_of_resend
     );
 }
 
+const HOPS: &str = r#"
+runbook hops "control plane along the version path, then add-ons" {
+  param cluster: string
+  param target: version
+
+  precondition "the cluster starts at 1.28" {
+    eks.cluster(cluster).version == 1.28
+  }
+
+  for hop in eks.version_path(cluster, target) {
+    step "control plane to ${hop}" irreversible {
+      eks.update_cluster_version(cluster, hop)
+    }
+  }
+  step "add-ons" {
+    for a in eks.addons(cluster) {
+      eks.update_addon(cluster, a.name, version: eks.default_addon_version(a.name, target))
+    }
+  }
+}
+"#;
+
+/// A run that dies after its control-plane hop is replayed, not restarted:
+/// the precondition (false on the upgraded cluster) and the version path
+/// (empty on it) come from the journal, so the run continues with the
+/// add-ons. Resuming it with another target is a located divergence that
+/// changes nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn resume_replays_recorded_results_instead_of_asking_the_changed_cluster() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("hops.upg");
+    std::fs::write(&path, HOPS).unwrap();
+    let program = runbook::syntax::load(&path).unwrap_or_else(|(sources, d)| {
+        panic!("{}", runbook::diagnostic::render_all(&d, &sources, false).0)
+    });
+    let (sandbox, cloud) = start("small.yaml").await;
+    let store = RunStore::new(tmp.path().join(".runbook"));
+    let durable = new_run(&store, &path, &program);
+    let id = durable.run_id();
+    let dir = durable.dir();
+
+    // "Crash" once the control-plane step is journalled as finished: the
+    // run's future is dropped and nothing more is written.
+    let step_done = || {
+        records(&dir)
+            .iter()
+            .any(|r| matches!(r, Record::StepFinished { step, .. } if step.contains("1.29")))
+    };
+    tokio::select! {
+        (summary, text) = exec_with(&program, &cloud, &durable, &["target=1.29"]) => {
+            panic!("the run ended before the crash: {:?}\n{text}", summary.status)
+        }
+        () = async { while !step_done() { tokio::time::sleep(Duration::from_millis(5)).await } } => {}
+    }
+    drop(durable);
+    assert_eq!(sandbox.cluster_version(), "1.29");
+    let before = mutations(&sandbox);
+
+    // Another target: the version path is asked with other arguments than
+    // the journal recorded.
+    let resumed = resume(ResumePlan::prepare(&store, &id, false).unwrap());
+    let (second, text) = exec_with(&program, &cloud, &resumed, &["target=1.30"]).await;
+    assert_eq!(second.status, RunStatus::Interrupted, "{text}");
+    let error = &second.errors[0];
+    assert_eq!(error.code, "RUN045", "{error:?}");
+    assert!(
+        error.message.contains("journal.jsonl:"),
+        "{}",
+        error.message
+    );
+    assert!(
+        error.message.contains("eks.version_path"),
+        "{}",
+        error.message
+    );
+    assert_eq!(mutations(&sandbox), before, "nothing was sent");
+    drop(resumed);
+
+    let resumed = resume(ResumePlan::prepare(&store, &id, false).unwrap());
+    let (third, text) = exec_with(&program, &cloud, &resumed, &["target=1.29"]).await;
+    assert_eq!(third.status, RunStatus::Succeeded, "{text}");
+    assert!(text.contains("replayed"), "{text}");
+    let sent = mutations(&sandbox);
+    assert_none_twice(&sent);
+    assert_eq!(
+        sent.iter().filter(|r| r.path.ends_with("/updates")).count(),
+        1,
+        "one control-plane update: {sent:?}"
+    );
+    assert!(
+        sent.iter().any(|r| r.path.contains("/addons/")),
+        "the add-ons were updated: {sent:?}"
+    );
+    // The report lists each step once.
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(resumed.dir().join("report.json")).unwrap())
+            .unwrap();
+    let steps: Vec<&str> = report["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["step"].as_str().unwrap())
+        .collect();
+    let mut unique = steps.clone();
+    unique.dedup();
+    assert_eq!(steps, unique, "{report}");
+    assert!(
+        report["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["outcome"] == "ok"),
+        "{report}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_second_run_is_refused_naming_the_lock_holder() {
     let tmp = tempfile::tempdir().unwrap();
@@ -600,5 +716,26 @@ runbook cordon_all "cordon every node" {
         assert!(resumed_mid_run >= 3, "too few kills landed mid-run");
         eprintln!("{total_kills} kills");
         assert!(total_kills >= 20, "only {total_kills} kills");
+    }
+}
+
+/// The engine's one clock follows a served sandbox: it reads the time scale
+/// the sandbox advertises on its API responses, so a crash rehearsal against
+/// `runbook sandbox serve` waits no longer than `--sandbox` does.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_clock_follows_the_time_scale_a_sandbox_advertises() {
+    for scale in [1.0, 250.0, 4000.0] {
+        let sandbox = Sandbox::start(
+            fixture("small.yaml"),
+            SandboxOptions {
+                time_scale: scale,
+                ..SandboxOptions::default()
+            },
+        )
+        .await
+        .unwrap();
+        let cloud = crate::common::connect(&sandbox).await;
+        let clock = runbook::cloud::Clock::of_target(cloud.kube.client()).await;
+        assert_eq!(clock.scale(), scale);
     }
 }

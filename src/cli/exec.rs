@@ -216,13 +216,22 @@ pub fn drive(
         .build()
         .map_err(|e| miette::miette!("cannot start the async runtime: {e}"))?;
     runtime.block_on(async {
-        let (connect, clock, _sandbox) = target(target_args, fixture).await?;
+        let (connect, sandbox) = target(target_args, fixture).await?;
         let clients = Clients::connect(&connect).await.map_err(|e| {
             miette::miette!(
                 help = "check --kubeconfig/--context and your AWS configuration",
                 "{e}"
             )
         })?;
+        // Wall time against a real cluster; a sandbox's (embedded or served)
+        // advertised time scale otherwise.
+        let mut clock = Clock::of_target(&clients.kube).await;
+        if let Some(sandbox) = &sandbox {
+            // Timestamps the embedded sandbox writes (a node's creation)
+            // are on its simulated clock: read ages against the same origin.
+            let (started, epoch) = sandbox.origin();
+            clock = clock.with_origin(started, epoch);
+        }
         let cloud = Cloud::new(clients, clock.clone());
         let output = match output_arg {
             OutputArg::Json => Output::Json,
@@ -283,6 +292,7 @@ fn open_journal(
     start: Start,
 ) -> miette::Result<Durable> {
     let clock = crate::durable::SystemClock::shared();
+    let mut forced = false;
     let (run, state) = match start {
         Start::Fresh => {
             let now = jiff::Timestamp::now();
@@ -298,7 +308,11 @@ fn open_journal(
                 .collect();
             let mut header = RunHeader::new(
                 RunId::generate(now),
-                file.display().to_string(),
+                // Absolute, so `resume` works from any directory.
+                std::path::absolute(file)
+                    .unwrap_or_else(|_| file.to_path_buf())
+                    .display()
+                    .to_string(),
                 Fingerprint::of_sources(&program.sources),
                 cluster,
                 now,
@@ -312,18 +326,20 @@ fn open_journal(
                 .map_err(|e| miette::miette!("cannot start the run journal: {e}"))?;
             (run, ResumeState::default())
         }
-        Start::Resume(plan) => plan
-            .begin(clock)
-            .map_err(|e| miette::miette!("cannot resume the run: {e}"))?,
+        Start::Resume(plan) => {
+            forced = plan.forced;
+            plan.begin(clock)
+                .map_err(|e| miette::miette!("cannot resume the run: {e}"))?
+        }
     };
-    Ok(Durable::new(run, state))
+    Ok(Durable::new(run, state).forcing(forced))
 }
 
 /// Where the clients point: the embedded sandbox or the real cloud.
 async fn target(
     args: &Target,
     fixture: Option<crate::sandbox::Fixture>,
-) -> miette::Result<(ConnectOptions, Clock, Option<crate::sandbox::Sandbox>)> {
+) -> miette::Result<(ConnectOptions, Option<crate::sandbox::Sandbox>)> {
     let Some(fixture) = fixture else {
         let connect = ConnectOptions {
             region: args.region.clone(),
@@ -332,7 +348,7 @@ async fn target(
             kubeconfig: args.kubeconfig.clone(),
             ..ConnectOptions::default()
         };
-        return Ok((connect, Clock::real(), None));
+        return Ok((connect, None));
     };
     let opts = crate::sandbox::SandboxOptions {
         time_scale: args.time_scale,
@@ -353,7 +369,5 @@ async fn target(
         kubeconfig_yaml: Some(sandbox.kubeconfig_yaml()),
         ..ConnectOptions::default()
     };
-    let (started, epoch) = sandbox.origin();
-    let clock = Clock::scaled(sandbox.time_scale()).with_origin(started, epoch);
-    Ok((connect, clock, Some(sandbox)))
+    Ok((connect, Some(sandbox)))
 }

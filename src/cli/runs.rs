@@ -213,6 +213,24 @@ fn describe(entry: &Entry) -> String {
                 format!("gate {gate} {p}: {detail}")
             }
         }
+        Record::Observed {
+            what, value, error, ..
+        } => match (value, error) {
+            (_, Some(e)) => format!("observed {what}: FAILED: {e}"),
+            (Some(v), None) => {
+                let mut v = v.to_string();
+                if v.len() > 120 {
+                    let cut = (0..=117)
+                        .rev()
+                        .find(|&i| v.is_char_boundary(i))
+                        .unwrap_or(0);
+                    v.truncate(cut);
+                    v.push_str("...");
+                }
+                format!("observed {what}: {v}")
+            }
+            (None, None) => format!("observed {what}"),
+        },
         Record::Blocker {
             kind,
             subject,

@@ -2,6 +2,11 @@
 //! simulation runs `scale` times faster than wall time, every wait sleeps
 //! `d / scale` while durations shown to the user stay in simulated time.
 //! Ctrl-C cancels every pending wait through the same type.
+//!
+//! Which of the two it is, the target says: [`Clock::of_target`] reads the
+//! time scale a sandbox advertises on its API server's responses
+//! ([`TIME_SCALE_HEADER`]); a real API server sends no such header, so the
+//! clock is wall time. One code path for every target, embedded or served.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -19,7 +24,40 @@ pub struct Clock {
     cancel: Arc<watch::Sender<bool>>,
 }
 
+/// Response header with which a sandbox advertises how many simulated
+/// seconds pass per wall second.
+pub const TIME_SCALE_HEADER: &str = "x-runbook-sandbox-time-scale";
+
 impl Clock {
+    /// The clock of the cluster `kube` talks to: scaled by the time scale its
+    /// API server advertises, wall time when it advertises none. Transient
+    /// failures (5xx, 429, connection errors) are retried a few times; a
+    /// target that never answers gets wall time, which is always safe (only
+    /// slower against a sandbox).
+    pub async fn of_target(kube: &kube::Client) -> Self {
+        let mut backoff = Duration::from_millis(50);
+        for _ in 0..6 {
+            let request = http::Request::get("/version")
+                .body(Vec::new())
+                .expect("a constant request is valid");
+            match kube.send(request.map(kube::client::Body::from)).await {
+                Ok(resp) => {
+                    if let Some(scale) = advertised_scale(resp.headers()) {
+                        return Self::scaled(scale);
+                    }
+                    let status = resp.status();
+                    if !(status.is_server_error() || status.as_u16() == 429) {
+                        return Self::real();
+                    }
+                }
+                Err(e) => tracing::debug!("reading the target's clock: {e}"),
+            }
+            tokio::time::sleep(backoff).await;
+            backoff *= 2;
+        }
+        Self::real()
+    }
+
     /// Wall time (scale 1).
     pub fn real() -> Self {
         Self::scaled(1.0)
@@ -105,6 +143,16 @@ impl Clock {
             budget: d,
         }
     }
+}
+
+fn advertised_scale(headers: &http::HeaderMap) -> Option<f64> {
+    let scale: f64 = headers
+        .get(TIME_SCALE_HEADER)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()?;
+    (scale.is_finite() && scale > 0.0).then_some(scale)
 }
 
 /// A point in simulated time after which a wait gives up.

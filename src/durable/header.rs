@@ -18,7 +18,7 @@ use crate::source::SourceMap;
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RunHeader {
     pub run_id: RunId,
-    /// The runbook path as given on the command line.
+    /// The runbook's absolute path (`exec` resolves the one it was given).
     pub runbook: String,
     pub fingerprint: Fingerprint,
     /// Resolved parameters, secrets redacted.

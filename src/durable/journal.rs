@@ -72,6 +72,17 @@ impl JournalContents {
         self.entries.iter().map(|e| &e.record)
     }
 
+    /// Contents as if read from `path` (unit tests of what reads journals).
+    #[cfg(test)]
+    pub(crate) fn for_tests(path: PathBuf, entries: Vec<Entry>) -> JournalContents {
+        JournalContents {
+            path,
+            entries,
+            torn_tail: None,
+            complete_len: 0,
+        }
+    }
+
     pub fn last_seq(&self) -> u64 {
         self.entries.last().map_or(0, |e| e.seq)
     }
@@ -308,7 +319,7 @@ pub fn encode(entry: &Entry) -> String {
     format!("{open}{SUM_FIELD}{}\"}}\n", checksum(body.as_bytes()))
 }
 
-fn checksum(bytes: &[u8]) -> String {
+pub(crate) fn checksum(bytes: &[u8]) -> String {
     hex_prefix(&Sha256::digest(bytes), SUM_DIGITS)
 }
 

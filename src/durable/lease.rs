@@ -196,6 +196,41 @@ fn conflict(e: &kube::Error) -> bool {
     matches!(e, kube::Error::Api(s) if s.code == 409)
 }
 
+/// Worth retrying: the API server was unavailable (5xx), throttled us (429)
+/// or the connection failed. Any other answer is final.
+fn transient(e: &kube::Error) -> bool {
+    match e {
+        kube::Error::Api(s) => s.code >= 500 || s.code == 429,
+        kube::Error::SerdeError(_) | kube::Error::BuildRequest(_) => false,
+        _ => true,
+    }
+}
+
+/// Retries of transient errors back off from this, doubling up to `MAX_BACKOFF`.
+const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+const MAX_BACKOFF: Duration = Duration::from_secs(2);
+
+/// Run `op` until it returns something other than a transient error, or
+/// until `budget` (wall time) is spent; then the last error.
+async fn retrying<T, F, Fut>(budget: Duration, mut op: F) -> Result<T, kube::Error>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, kube::Error>>,
+{
+    let deadline = tokio::time::Instant::now() + budget;
+    let mut backoff = FIRST_BACKOFF;
+    loop {
+        match op().await {
+            Err(e) if transient(&e) && tokio::time::Instant::now() + backoff < deadline => {
+                tracing::debug!("cluster lock: transient error, retrying: {e}");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+            }
+            other => return other,
+        }
+    }
+}
+
 impl ClusterLock {
     /// Take the lock or say who holds it. Must run inside a tokio runtime (the
     /// renewal task is spawned on it).
@@ -211,12 +246,14 @@ impl ClusterLock {
         };
         let mut took_over = None;
         let mut acquired = false;
+        // Transient errors are retried within one lease duration: a flaky
+        // API must not pass for another holder.
+        let budget = opts.ttl;
+        let pp = PostParams::default();
         for _ in 0..MAX_CONFLICTS {
             let now = clock.now();
-            match api
-                .create(&PostParams::default(), &fresh_lease(&opts, now, 0))
-                .await
-            {
+            let lease = fresh_lease(&opts, now, 0);
+            match retrying(budget, || api.create(&pp, &lease)).await {
                 Ok(_) => {
                     acquired = true;
                     break;
@@ -224,9 +261,13 @@ impl ClusterLock {
                 Err(e) if conflict(&e) => {}
                 Err(e) => return Err(kube_err(e)),
             }
-            let Some(current) = api.get_opt(&opts.name).await.map_err(kube_err)? else {
+            let Some(current) = retrying(budget, || api.get_opt(&opts.name))
+                .await
+                .map_err(kube_err)?
+            else {
                 continue; // released and deleted in between: create again
             };
+            let now = clock.now();
             let holder = Holder::of(&current);
             match &holder {
                 Some(h) if h.identity != opts.identity() && !h.expired(now) => {
@@ -244,7 +285,7 @@ impl ClusterLock {
                 .unwrap_or(0);
             let mut next = fresh_lease(&opts, now, transitions + 1);
             next.metadata.resource_version = current.metadata.resource_version.clone();
-            match api.replace(&opts.name, &PostParams::default(), &next).await {
+            match retrying(budget, || api.replace(&opts.name, &pp, &next)).await {
                 Ok(_) => {
                     took_over = holder.filter(|h| h.identity != opts.identity());
                     acquired = true;
@@ -287,6 +328,15 @@ impl ClusterLock {
         })
     }
 
+    /// A handle that answers `ensure_held` for this lock from another task.
+    pub fn monitor(&self) -> LockMonitor {
+        LockMonitor {
+            opts: self.opts.clone(),
+            clock: self.clock.clone(),
+            shared: self.shared.clone(),
+        }
+    }
+
     /// The previous holder whose stale Lease was taken over (worth a warning).
     pub fn took_over_from(&self) -> Option<&Holder> {
         self.took_over.as_ref()
@@ -295,28 +345,7 @@ impl ClusterLock {
     /// Call before every mutation: fails once the lock was lost, or when it
     /// could not be renewed within its TTL (someone may have taken it).
     pub fn ensure_held(&self) -> Result<(), LockError> {
-        let shared = self.shared.lock().unwrap_or_else(|e| e.into_inner());
-        let lost = |reason: String| LockError::Lost {
-            lease: self.opts.lease_ref(),
-            reason,
-        };
-        if let Some(reason) = &shared.lost {
-            return Err(lost(reason.clone()));
-        }
-        let ttl = SignedDuration::try_from(self.opts.ttl).unwrap_or(SignedDuration::MAX);
-        if self.clock.now()
-            > shared
-                .last_renewed
-                .saturating_add(ttl)
-                .unwrap_or(Timestamp::MAX)
-        {
-            return Err(lost(format!(
-                "not renewed since {} (TTL {}s)",
-                shared.last_renewed,
-                self.opts.ttl.as_secs()
-            )));
-        }
-        Ok(())
+        held(&self.opts, &self.clock, &self.shared)
     }
 
     pub fn options(&self) -> &LockOptions {
@@ -353,6 +382,46 @@ impl Drop for ClusterLock {
     }
 }
 
+/// Watches a held lock from another task (see `ClusterLock::monitor`).
+#[derive(Clone, Debug)]
+pub struct LockMonitor {
+    opts: LockOptions,
+    clock: SharedClock,
+    shared: Arc<Mutex<Shared>>,
+}
+
+impl LockMonitor {
+    /// As `ClusterLock::ensure_held`.
+    pub fn ensure_held(&self) -> Result<(), LockError> {
+        held(&self.opts, &self.clock, &self.shared)
+    }
+}
+
+fn held(opts: &LockOptions, clock: &SharedClock, shared: &Mutex<Shared>) -> Result<(), LockError> {
+    let shared = shared.lock().unwrap_or_else(|e| e.into_inner());
+    let lost = |reason: String| LockError::Lost {
+        lease: opts.lease_ref(),
+        reason,
+    };
+    if let Some(reason) = &shared.lost {
+        return Err(lost(reason.clone()));
+    }
+    let ttl = SignedDuration::try_from(opts.ttl).unwrap_or(SignedDuration::MAX);
+    if clock.now()
+        > shared
+            .last_renewed
+            .saturating_add(ttl)
+            .unwrap_or(Timestamp::MAX)
+    {
+        return Err(lost(format!(
+            "not renewed since {} (TTL {}s)",
+            shared.last_renewed,
+            opts.ttl.as_secs()
+        )));
+    }
+    Ok(())
+}
+
 fn fresh_lease(opts: &LockOptions, now: Timestamp, transitions: i32) -> Lease {
     let annotations = BTreeMap::from([
         (ANN_RUN_ID.to_string(), opts.run_id.to_string()),
@@ -384,24 +453,31 @@ async fn renew_loop(
     shared: Arc<Mutex<Shared>>,
 ) {
     let every = opts.renew_every.unwrap_or(opts.ttl / 3);
+    let mut wait = every;
+    let mut backoff = FIRST_BACKOFF;
     loop {
-        tokio::time::sleep(every).await;
+        tokio::time::sleep(wait).await;
         match renew(&api, &opts, &clock).await {
             Ok(at) => {
                 shared
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
                     .last_renewed = at;
+                wait = every;
+                backoff = FIRST_BACKOFF;
             }
             Err(Renewal::Lost(reason)) => {
                 tracing::error!("lost the cluster lock {}: {reason}", opts.lease_ref());
                 shared.lock().unwrap_or_else(|e| e.into_inner()).lost = Some(reason);
                 return;
             }
-            // Transient (network, conflict with a reader): try again next
-            // tick; `ensure_held` fails once the TTL passes without success.
+            // Transient (5xx, 429, network, a conflict with a reader): try
+            // again soon, backing off; `ensure_held` fails only once the TTL
+            // passes without a successful renewal.
             Err(Renewal::Retry(e)) => {
                 tracing::warn!("renewing the cluster lock {}: {e}", opts.lease_ref());
+                wait = backoff.min(every);
+                backoff = (backoff * 2).min(MAX_BACKOFF);
             }
         }
     }
@@ -447,7 +523,11 @@ async fn release(api: &Api<Lease>, opts: &LockOptions) -> Result<(), LockError> 
         lease: opts.lease_ref(),
         source,
     };
-    let Some(mut current) = api.get_opt(&opts.name).await.map_err(kube_err)? else {
+    let budget = opts.ttl;
+    let Some(mut current) = retrying(budget, || api.get_opt(&opts.name))
+        .await
+        .map_err(kube_err)?
+    else {
         return Ok(());
     };
     if Holder::of(&current).is_none_or(|h| h.identity != opts.identity()) {
@@ -463,10 +543,8 @@ async fn release(api: &Api<Lease>, opts: &LockOptions) -> Result<(), LockError> 
             ann.remove(k);
         }
     }
-    match api
-        .replace(&opts.name, &PostParams::default(), &current)
-        .await
-    {
+    let pp = PostParams::default();
+    match retrying(budget, || api.replace(&opts.name, &pp, &current)).await {
         Ok(_) => Ok(()),
         // Changed since we read it: someone else's now, leave it.
         Err(e) if conflict(&e) => Ok(()),

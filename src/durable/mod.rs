@@ -6,13 +6,15 @@
 //!
 //! Stages, one file each: `run_id` (names), `record` (what is journalled),
 //! `journal` (the file format: append + fsync, read + validate), `store`
-//! (`.runbook/runs/<id>/` layout and listing), `resume` (replay bookkeeping),
+//! (`.runbook/runs/<id>/` layout and listing), `resume` (what a journal says about a run), `history` (deterministic
+//! replay of its recorded results),
 //! `mutation` (the intent/result protocol around each mutating request),
 //! `lease` (the cluster lock), `report` (Markdown + JSON run reports).
 //! `redact` keeps secrets out of everything written to disk.
 
 pub mod clock;
 pub mod header;
+pub mod history;
 pub mod journal;
 pub mod lease;
 pub mod mutation;
@@ -25,8 +27,9 @@ pub mod store;
 
 pub use clock::{Clock, ManualClock, SharedClock, SystemClock};
 pub use header::{Fingerprint, RunHeader};
+pub use history::{ActionReplay, Divergence, History, Replay};
 pub use journal::{Entry, Journal, JournalContents, JournalError, TornTail};
-pub use lease::{ClusterLock, Holder, LockError, LockOptions};
+pub use lease::{ClusterLock, Holder, LockError, LockMonitor, LockOptions};
 pub use mutation::Next;
 pub use record::{ActionKey, ActionOutcome, Record, RunOutcome, StepOutcome};
 pub use report::Report;

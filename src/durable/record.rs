@@ -22,13 +22,17 @@ pub struct ActionKey {
     pub args: String,
 }
 
+/// First 16 hex digits of the SHA-256 of `args` as canonical JSON.
+pub fn args_hash(args: &Value) -> String {
+    hex_prefix(&Sha256::digest(canonical_json(args).as_bytes()), 16)
+}
+
 impl ActionKey {
     pub fn new(step: impl Into<String>, index: u32, args: &Value) -> ActionKey {
-        let digest = Sha256::digest(canonical_json(args).as_bytes());
         ActionKey {
             step: step.into(),
             index,
-            args: hex_prefix(&digest, 16),
+            args: args_hash(args),
         }
     }
 
@@ -156,6 +160,27 @@ pub enum Record {
         passed: bool,
         #[serde(default, skip_serializing_if = "String::is_empty")]
         detail: String,
+        /// A step's `during` gate that failed while the step ran (rather
+        /// than a `gate` statement).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        during: bool,
+    },
+    /// A result the run read from the world — a query built-in, a check, a
+    /// confirmation, the preconditions, an `await` or `pause` — so a resume
+    /// replays it instead of asking again (see `durable::history`).
+    Observed {
+        /// The built-in (`eks.version_path`), `check.NAME`, or the statement
+        /// (`preconditions`, `confirm`, `await`, `pause`).
+        what: String,
+        /// Hash of the arguments (as an action key's).
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        args: String,
+        /// The value, in the interpreter's lossless encoding.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        value: Option<Value>,
+        /// The read failed with this message (replayed as the same failure).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
     },
     /// Something that held the run up, e.g. a PodDisruptionBudget blocking a
     /// drain or an image pull backing off.

@@ -88,6 +88,8 @@ pub struct RollbackReport {
     pub finished_at: Option<Timestamp>,
     pub ok: Option<bool>,
     pub error: Option<String>,
+    /// The rollback block's own actions (keyed `rollback:<step title>`).
+    pub actions: Vec<ActionReport>,
 }
 
 impl Report {
@@ -115,7 +117,7 @@ impl Report {
         for entry in &journal.entries {
             let at = entry.at;
             match &entry.record {
-                Record::RunStarted { .. } => {}
+                Record::RunStarted { .. } | Record::Observed { .. } => {}
                 Record::Resumed { attempt, .. } => r.resumes = *attempt,
                 Record::StepStarted { step } => {
                     // After a resume an unfinished step simply continues.
@@ -150,9 +152,20 @@ impl Report {
                     client_request_token,
                     ..
                 } => {
-                    let step = r.step_for(&key.step, at);
-                    step.actions.push(ActionReport {
-                        key: key.to_string(),
+                    let label = key.to_string();
+                    let actions = r.actions_for(&key.step, at);
+                    // A probe after a crash records the intent again: still
+                    // one action.
+                    if let Some(a) = actions
+                        .iter_mut()
+                        .rev()
+                        .find(|a| a.key == label && a.finished_at.is_none())
+                    {
+                        a.client_request_token = client_request_token.clone();
+                        continue;
+                    }
+                    actions.push(ActionReport {
+                        key: label,
                         action: action.clone(),
                         client_request_token: client_request_token.clone(),
                         started_at: at,
@@ -164,8 +177,8 @@ impl Report {
                 }
                 Record::ActionResult { key, outcome } => {
                     let label = key.to_string();
-                    let step = r.step_for(&key.step, at);
-                    if let Some(a) = step.actions.iter_mut().rev().find(|a| a.key == label) {
+                    let actions = r.actions_for(&key.step, at);
+                    if let Some(a) = actions.iter_mut().rev().find(|a| a.key == label) {
                         a.finished_at = Some(at);
                         a.duration_seconds = Some(seconds(a.started_at, at));
                         match outcome {
@@ -182,6 +195,7 @@ impl Report {
                     step,
                     passed,
                     detail,
+                    ..
                 } => r.gates.push(GateReport {
                     gate: gate.clone(),
                     step: step.clone(),
@@ -208,6 +222,7 @@ impl Report {
                     finished_at: None,
                     ok: None,
                     error: None,
+                    actions: Vec::new(),
                 }),
                 Record::RollbackFinished { step, ok, error } => {
                     if let Some(rb) = r
@@ -237,6 +252,17 @@ impl Report {
             .iter_mut()
             .rev()
             .find(|s| s.step == step && s.finished_at.is_none())
+    }
+
+    /// Where an action keyed under `step` is listed: its rollback's actions
+    /// for `rollback:<title>`, else its step's.
+    fn actions_for(&mut self, step: &str, at: Timestamp) -> &mut Vec<ActionReport> {
+        if let Some(title) = step.strip_prefix("rollback:")
+            && let Some(i) = self.rollbacks.iter().rposition(|rb| rb.step == title)
+        {
+            return &mut self.rollbacks[i].actions;
+        }
+        &mut self.step_for(step, at).actions
     }
 
     fn step_for(&mut self, step: &str, at: Timestamp) -> &mut StepReport {
@@ -365,6 +391,13 @@ impl Report {
                     one_line(&rb.reason),
                     result
                 );
+                for a in &rb.actions {
+                    let _ = write!(md, "  - `{}` {} — {}", a.action, a.key, a.outcome);
+                    if let Some(e) = &a.error {
+                        let _ = write!(md, ": {}", one_line(e));
+                    }
+                    md.push('\n');
+                }
             }
         }
         let _ = writeln!(md, "\n## Final cluster state\n");

@@ -116,6 +116,7 @@ impl ResumeState {
                 Record::RunFinished { outcome, .. } => state.outcome = Some(*outcome),
                 Record::RunStarted { .. }
                 | Record::GateResult { .. }
+                | Record::Observed { .. }
                 | Record::Blocker { .. }
                 | Record::RollbackStarted { .. }
                 | Record::RollbackFinished { .. } => {}
@@ -251,6 +252,10 @@ pub struct ResumePlan {
     /// Files that changed, when resuming anyway under `--force`.
     pub changed_files: Vec<PathBuf>,
     pub forced: bool,
+    /// Recorded results the resumed run replays (`durable::history`).
+    pub replayed: usize,
+    /// The run ended (failed or refused): it starts over instead.
+    pub ended: Option<RunOutcome>,
 }
 
 impl ResumePlan {
@@ -283,6 +288,8 @@ impl ResumePlan {
                 .as_ref()
                 .map(|t: &TornTail| t.message(&run.journal.path)),
             header: run.header,
+            replayed: super::history::History::from_journal(&run.journal).remaining(),
+            ended: state.outcome(),
             state,
             changed_files,
             forced: force,
@@ -334,8 +341,20 @@ impl fmt::Display for ResumePlan {
             };
             writeln!(f, "  step {step}: {s}")?;
         }
-        let done = self.state.completed().count();
-        writeln!(f, "  {done} action(s) completed and will be skipped")?;
+        if let Some(outcome) = self.ended {
+            writeln!(
+                f,
+                "  the run {}; resuming starts it over from the beginning, comparing each \
+                 change with the cluster before sending it",
+                describe(outcome)
+            )?;
+            return Ok(());
+        }
+        writeln!(
+            f,
+            "  {} recorded result(s) will be replayed, not asked again; the run goes live after them",
+            self.replayed
+        )?;
         for intent in self.state.in_doubt() {
             writeln!(
                 f,

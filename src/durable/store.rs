@@ -27,6 +27,7 @@ use super::run_id::RunId;
 
 pub const DEFAULT_ROOT: &str = ".runbook";
 const HEADER: &str = "run.json";
+const HEADER_SUM: &str = "sum";
 const JOURNAL: &str = "journal.jsonl";
 const LOCK: &str = "run.lock";
 
@@ -90,7 +91,7 @@ impl RunState {
     pub fn as_str(self) -> &'static str {
         match self {
             RunState::Running => "running",
-            RunState::Finished => "finished",
+            RunState::Finished => "succeeded",
             RunState::Failed => "failed",
             RunState::RolledBack => "rolled back",
             RunState::Refused => "refused",
@@ -165,8 +166,7 @@ impl RunStore {
         let mut value = serde_json::to_value(&header).expect("headers always serialize");
         scrub(&mut value);
         let path = dir.join(HEADER);
-        let text = serde_json::to_string_pretty(&value).expect("values always serialize");
-        write_atomic(&path, text.as_bytes()).map_err(|e| StoreError::io(&path, e))?;
+        write_atomic(&path, seal_header(value).as_bytes()).map_err(|e| StoreError::io(&path, e))?;
         Ok(ActiveRun {
             dir,
             header,
@@ -355,16 +355,55 @@ impl ActiveRun {
         report.write(&self.dir)?;
         Ok(report)
     }
+
+    /// The reports of a run this process stops without finishing it (it
+    /// still holds the run, so the listing would say `running`).
+    pub fn write_interrupted_report(&self) -> Result<Report, StoreError> {
+        let contents = journal::read(self.journal.path())?;
+        let report = Report::build(&self.header, &contents, RunState::Interrupted);
+        report.write(&self.dir)?;
+        Ok(report)
+    }
 }
 
+/// `run.json` text: the header with a `sum` field, the first 16 hex digits
+/// of the SHA-256 of the compact JSON without it (as journal lines).
+fn seal_header(mut value: Value) -> String {
+    if let Value::Object(map) = &mut value {
+        map.remove(HEADER_SUM);
+        let sum = journal::checksum(value.to_string().as_bytes());
+        if let Value::Object(map) = &mut value {
+            map.insert(HEADER_SUM.into(), Value::String(sum));
+        }
+    }
+    serde_json::to_string_pretty(&value).expect("values always serialize")
+}
+
+/// Read `run.json`, refusing one whose checksum does not match: what a run
+/// targets (cluster, parameters, runbook) must not change behind its back.
 fn read_header(dir: &Path) -> Result<RunHeader, StoreError> {
     let path = dir.join(HEADER);
     let text = crate::source::read_text(&path, crate::source::MAX_HEADER_BYTES)
         .map_err(|e| StoreError::io(&path, e.into_io()))?;
-    serde_json::from_str(&text).map_err(|e| StoreError::BadHeader {
-        path,
-        reason: e.to_string(),
-    })
+    let bad = |reason: String| StoreError::BadHeader {
+        path: path.clone(),
+        reason,
+    };
+    let mut value: Value = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
+    let recorded = match &mut value {
+        Value::Object(map) => map.remove(HEADER_SUM),
+        _ => None,
+    };
+    let Some(Value::String(recorded)) = recorded else {
+        return Err(bad("it has no checksum (`sum`)".into()));
+    };
+    let actual = journal::checksum(value.to_string().as_bytes());
+    if recorded != actual {
+        return Err(bad(format!(
+            "checksum mismatch (recorded {recorded}, computed {actual}): the file was altered"
+        )));
+    }
+    serde_json::from_value(value).map_err(|e| bad(e.to_string()))
 }
 
 fn lock_run(dir: &Path, id: &RunId) -> Result<File, StoreError> {

@@ -7,11 +7,31 @@ use super::value::Value;
 #[derive(Clone, Debug, Default)]
 pub struct Env {
     scopes: Vec<HashMap<String, Value>>,
+    /// Evaluated for a result that is journalled as a whole (a gate, the
+    /// preconditions, an `await`) or not at all (a `during` watch): the reads
+    /// inside are not journalled one by one.
+    unrecorded: bool,
 }
 
 impl Env {
     pub fn new(base: HashMap<String, Value>) -> Self {
-        Env { scopes: vec![base] }
+        Env {
+            scopes: vec![base],
+            unrecorded: false,
+        }
+    }
+
+    /// Whether reads in this environment are journalled (and replayed).
+    pub fn recorded(&self) -> bool {
+        !self.unrecorded
+    }
+
+    /// A copy whose reads are not journalled one by one.
+    pub fn unrecorded(&self) -> Env {
+        Env {
+            unrecorded: true,
+            ..self.clone()
+        }
     }
 
     pub fn get(&self, name: &str) -> Option<&Value> {

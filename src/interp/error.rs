@@ -20,6 +20,20 @@ pub enum FailKind {
     Fail,
     /// Ctrl-C, or a confirmation refused.
     Cancelled,
+    /// A resumed run asked for something other than its journal holds.
+    /// The run stops as it is (no rollback) and stays resumable.
+    Diverged,
+    /// The cluster lock was lost (or the journal cannot be written): no
+    /// further mutation; the run stops as it is and stays resumable.
+    Stopped,
+}
+
+impl FailKind {
+    /// The run stops where it is, without rollback or a final record:
+    /// `runbook resume` continues it.
+    pub fn suspends(self) -> bool {
+        matches!(self, FailKind::Diverged | FailKind::Stopped)
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -82,6 +96,8 @@ impl RunError {
             FailKind::Await => "RUN022",
             FailKind::Fail => "RUN023",
             FailKind::Cancelled => "RUN024",
+            FailKind::Diverged => "RUN045",
+            FailKind::Stopped => "RUN009",
         }
     }
 

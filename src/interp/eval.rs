@@ -6,17 +6,18 @@ use std::cmp::Ordering;
 use futures::future::LocalBoxFuture;
 use indexmap::IndexMap;
 
-use super::dispatch::{self, Bound, CallCtx, Op};
-use super::durable::Go;
+use super::dispatch::{self, Bound, CallCtx, Called, Op};
+use super::durable::{Go, Stop};
 use super::env::Env;
 use super::error::{FailKind, RunError};
 use super::report::Event;
 use super::run::Interp;
-use super::value::{Value, Version};
+use super::value::{Value, Version, recorded};
 use crate::builtins;
 use crate::cloud::CloudError;
 use crate::cloud::plan::Change;
-use crate::durable::ActionKey;
+use crate::durable::record::args_hash;
+use crate::durable::{ActionKey, Replay};
 use crate::source::Span;
 use crate::syntax::ast::{Arg, BinaryOp, Expr, ExprKind, StrLit, StrPart, UnaryOp};
 use serde_json::json;
@@ -415,33 +416,72 @@ impl<'p> Interp<'p> {
             }
         }
         if ns == "check" {
-            return self.run_check(func, keyword, span).await;
+            let args = json!(
+                keyword
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.to_json()))
+                    .collect::<serde_json::Map<_, _>>()
+            );
+            let what = format!("check.{func}");
+            return self
+                .observe(&what, &args, env, span, self.run_check(func, keyword, span))
+                .await;
         }
         let name = format!("{ns}.{func}");
         let (Some(b), Some(op)) = (builtins::lookup(&name), Op::resolve(&name)) else {
             return Err(RunError::eval(format!("unknown built-in `{name}`"), span));
         };
         let bound = Bound::bind(b, positional, keyword).map_err(|m| RunError::eval(m, span))?;
+        if !b.is_mutating() {
+            let ctx = CallCtx {
+                mode: self.mode,
+                token: String::new(),
+                probe: false,
+                progress: &|m: &str| self.reporter.progress(m),
+                canary_gate: None,
+            };
+            let live = async {
+                dispatch::call(&self.cloud, op, &bound, &ctx)
+                    .await
+                    .map(|c| c.value)
+                    .map_err(|e| RunError::cloud(e, span))
+            };
+            return self.observe(&name, &bound.to_json(), env, span, live).await;
+        }
         // One source of truth for idempotency: the journal's action key
         // (step, position, arguments) and the token derived from it.
-        let action = if b.is_mutating() {
-            let (step, index) = self.next_action();
-            let key = ActionKey::new(step, index as u32, &bound.to_json());
-            let token = key.client_request_token(&self.run_id);
-            Some((key, token))
-        } else {
-            None
-        };
-        let mut token = action.as_ref().map(|(_, t)| t.clone()).unwrap_or_default();
+        let (step, index) = self.next_action();
+        let key = ActionKey::new(step, index as u32, &bound.to_json());
+        let mut token = key.client_request_token(&self.run_id);
         let mut probe = false;
-        if let (Some(d), Some((key, base)), false) = (self.durable, &action, self.is_plan()) {
+        let mut in_doubt = false;
+        let durable = self.durable.filter(|_| !self.is_plan());
+        if let Some(d) = durable {
             let (go, to_send) = d
-                .begin(key, &name, base, &bound.to_json())
-                .map_err(|m| RunError::new(FailKind::Cloud, m, span))?;
+                .begin(&key, &name, &token, &bound.to_json())
+                .map_err(|stop| self.stopped(stop, span))?;
             token = to_send;
             match go {
                 Go::Send => {}
-                Go::Probe => probe = true,
+                Go::Probe => {
+                    probe = true;
+                    in_doubt = true;
+                }
+                Go::Compare => probe = true,
+                Go::Fail(error) => {
+                    if may_have_landed(&error) {
+                        self.record_change(Change::Applied {
+                            target: name.clone(),
+                            from: None,
+                            to: None,
+                            detail: format!("may have been applied: {error}"),
+                        });
+                    }
+                    return Err(RunError::new(FailKind::Cloud, error, span));
+                }
+                Go::DuringFailed { gate, detail } => {
+                    return Err(self.during_failed(&gate, detail, span));
+                }
                 Go::Reuse(result) => {
                     let target = result["target"].as_str().unwrap_or(&name).to_string();
                     // Still a change of this step: an irreversible step that
@@ -486,10 +526,31 @@ impl<'p> Interp<'p> {
                 Some(&gate_fn)
             },
         };
-        let called = dispatch::call(&self.cloud, op, &bound, &ctx).await;
-        if let (Some(d), Some((key, _)), false) = (self.durable, &action, self.is_plan()) {
+        let mut called = dispatch::call(&self.cloud, op, &bound, &ctx).await;
+        // An in-doubt action found already done was (almost surely) done by
+        // the attempt that died: it is a change of its step, so a rollback
+        // still stops at an irreversible step that made it.
+        if in_doubt
+            && let Ok(Called {
+                change: Some(change @ Change::Unchanged { .. }),
+                ..
+            }) = &mut called
+        {
+            *change = Change::Applied {
+                target: change_target(change),
+                from: None,
+                to: None,
+                detail: "done in an earlier attempt of this run (found on probe)".into(),
+            };
+        }
+        // Stopped because the lock was lost: the request may be in flight;
+        // no result, so a resume probes it.
+        let lock_lost = durable.and_then(|d| d.lock_lost());
+        if let Some(d) = durable
+            && !(lock_lost.is_some() && matches!(called, Err(CloudError::Cancelled)))
+        {
             d.finish(
-                key,
+                &key,
                 match &called {
                     Ok(c) => Ok(json!({
                         "target": c.change.as_ref().map(change_target),
@@ -501,8 +562,11 @@ impl<'p> Interp<'p> {
                 },
             );
         }
-        if let (Err(e @ (CloudError::Cancelled | CloudError::Timeout { .. })), Some(_), false) =
-            (&called, &action, self.is_plan())
+        if let Some(reason) = lock_lost {
+            return Err(self.stopped(Stop::LockLost(reason), span));
+        }
+        if let (Err(e @ (CloudError::Cancelled | CloudError::Timeout { .. })), false) =
+            (&called, self.is_plan())
         {
             // Stopped while waiting: the request may have landed, so the step
             // counts it as a change (an irreversible one stays "not undone").
@@ -521,6 +585,54 @@ impl<'p> Interp<'p> {
             self.record_change(change);
         }
         Ok(called.value)
+    }
+
+    /// A read whose result the journal keeps: replayed from it while the
+    /// run replays, journalled after `live` otherwise. Dry runs and reads
+    /// inside a gate, an `await` or a `during` watch (journalled as a whole,
+    /// or not at all) just run `live`.
+    pub(super) async fn observe(
+        &self,
+        what: &str,
+        args: &serde_json::Value,
+        env: &Env,
+        span: Span,
+        live: impl std::future::Future<Output = Result<Value, RunError>>,
+    ) -> Result<Value, RunError> {
+        let Some(d) = self.durable.filter(|_| !self.is_plan() && env.recorded()) else {
+            return live.await;
+        };
+        let args = args_hash(args);
+        let step = self.current_step();
+        match d
+            .replay_observed(what, &args, step.as_deref())
+            .map_err(|stop| self.stopped(stop, span))?
+        {
+            Replay::Recorded(Ok(v)) => {
+                return recorded::decode(&v).ok_or_else(|| {
+                    RunError::new(
+                        FailKind::Diverged,
+                        format!("the journal's recorded result of `{what}` cannot be read"),
+                        span,
+                    )
+                });
+            }
+            Replay::Recorded(Err(message)) => {
+                return Err(RunError::new(FailKind::Cloud, message, span));
+            }
+            Replay::DuringFailed { gate, detail } => {
+                return Err(self.during_failed(&gate, detail, span));
+            }
+            Replay::Live | Replay::Diverged(_) => {}
+        }
+        let r = live.await;
+        match &r {
+            Ok(v) => d.record_observed(what, &args, Ok(recorded::encode(v))),
+            // Ctrl-C or a lost lock: not an answer of the cluster.
+            Err(e) if e.kind == FailKind::Cancelled || d.lock_lost().is_some() => {}
+            Err(e) => d.record_observed(what, &args, Err(e.message.clone())),
+        }
+        r
     }
 
     async fn run_check(
@@ -542,6 +654,12 @@ impl<'p> Interp<'p> {
                 }
             })
     }
+}
+
+/// A recorded mutation failure that came from an interrupted or timed-out
+/// wait (see `CloudError`): the change may have landed.
+fn may_have_landed(error: &str) -> bool {
+    error == CloudError::Cancelled.to_string() || error.starts_with("timed out after ")
 }
 
 fn change_target(c: &Change) -> String {

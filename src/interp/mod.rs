@@ -71,6 +71,9 @@ pub enum RunStatus {
     RolledBack,
     /// A step failed and some changes remain (irreversible or not undoable).
     Failed,
+    /// Stopped where it was, without rollback, to be resumed: the cluster
+    /// lock was lost or the runbook no longer replays its journal.
+    Interrupted,
 }
 
 impl RunStatus {
@@ -81,6 +84,7 @@ impl RunStatus {
             RunStatus::Refused => "refused by preconditions",
             RunStatus::RolledBack => "failed and rolled back",
             RunStatus::Failed => "failed",
+            RunStatus::Interrupted => "interrupted (resumable)",
         }
     }
 
@@ -175,7 +179,7 @@ pub async fn execute(
 ) -> RunSummary {
     // A dry run is never journalled (it sends no mutation to protect).
     let journal = journal.filter(|_| !opts.dry_run);
-    let summary = run(
+    let mut summary = run(
         program,
         runbook,
         bound,
@@ -186,12 +190,33 @@ pub async fn execute(
     )
     .await;
     if let Some(d) = journal {
+        // A resumed run that cannot go on (lock held, no confirmation) has
+        // changed things in an earlier attempt: it is interrupted, not
+        // refused, and its history stays to be replayed.
+        if summary.status == RunStatus::Refused && d.under_way() {
+            summary.status = RunStatus::Interrupted;
+        }
         d.unlock().await;
         let outcome = match summary.status {
             RunStatus::Succeeded | RunStatus::Planned => RunOutcome::Succeeded,
             RunStatus::RolledBack => RunOutcome::RolledBack,
             RunStatus::Refused => RunOutcome::Refused,
             RunStatus::Failed => RunOutcome::Failed,
+            RunStatus::Interrupted => {
+                match d.suspend() {
+                    Ok(path) => reporter.event(Event::Log {
+                        message: format!(
+                            "report: {}; continue with `runbook resume {}`",
+                            path.display(),
+                            d.run_id()
+                        ),
+                    }),
+                    Err(e) => reporter.event(Event::Log {
+                        message: format!("the run report could not be written: {e}"),
+                    }),
+                }
+                return summary;
+            }
         };
         let error = summary.errors.first().map(|e| e.message.clone());
         match d.close(outcome, error, &summary.final_state) {
@@ -306,8 +331,45 @@ async fn run(
         return finish(RunStatus::Refused, vec![d], &interp, vec![]);
     }
 
-    let failures = interp.preconditions(&env).await;
-    if !failures.is_empty() {
+    // Preconditions are judged once, when the run begins: a resumed run
+    // replays that they passed (the cluster has changed since, by design).
+    let pre_env = env.unrecorded();
+    let preconditions = async {
+        let failures = interp.preconditions(&pre_env).await;
+        if failures.is_empty() {
+            Ok(Value::Bool(true))
+        } else {
+            Err(failures)
+        }
+    };
+    let passed = match journal.filter(|_| !opts.dry_run) {
+        None => preconditions.await.map(drop),
+        Some(d) => match d.replay_observed("preconditions", "", None) {
+            Ok(crate::durable::Replay::Recorded(_)) => {
+                reporter.event(Event::Log {
+                    message: "preconditions: passed when the run began (replayed)".into(),
+                });
+                Ok(())
+            }
+            Ok(_) => {
+                let r = preconditions.await;
+                if r.is_ok() {
+                    d.record_observed("preconditions", "", Ok(serde_json::Value::Bool(true)));
+                }
+                r.map(drop)
+            }
+            Err(stop) => {
+                let e = interp.stopped(stop, runbook.name.span);
+                return finish(
+                    RunStatus::Interrupted,
+                    vec![e.to_diagnostic()],
+                    &interp,
+                    vec![],
+                );
+            }
+        },
+    };
+    if let Err(failures) = passed {
         let diags = failures.iter().map(|f| f.to_diagnostic()).collect();
         return finish(RunStatus::Refused, diags, &interp, vec![]);
     }
@@ -315,11 +377,23 @@ async fn run(
     // The cluster lock, before the first mutation; renewed in the background
     // until `execute` releases it.
     if let Some(d) = journal
-        && let Err(message) = d.lock(cloud.kube.client().clone()).await
+        && let Err(e) = d
+            .lock(cloud.kube.client().clone(), cloud.clock.clone())
+            .await
     {
-        let d = Diagnostic::error("RUN008", format!("the cluster is locked: {message}"))
-            .with_label(runbook.name.span, "")
-            .with_help("wait for the other run to end; a killed run's lock lapses after its TTL");
+        // RUN008 only when someone else holds the lock; anything else is a
+        // failure to reach or write the Lease.
+        let d = match &e {
+            crate::durable::LockError::Held { .. }
+            | crate::durable::LockError::Contended { .. } => {
+                Diagnostic::error("RUN008", format!("the cluster is locked: {e}")).with_help(
+                    "wait for the other run to end; a killed run's lock lapses after its TTL",
+                )
+            }
+            _ => Diagnostic::error("RUN009", format!("could not take the cluster lock: {e}"))
+                .with_help(e.help()),
+        }
+        .with_label(runbook.name.span, "");
         return finish(RunStatus::Refused, vec![d], &interp, vec![]);
     }
 
@@ -334,6 +408,11 @@ async fn run(
         None if opts.dry_run => RunStatus::Planned,
         None => RunStatus::Succeeded,
         Some(_) if opts.dry_run => RunStatus::Failed,
+        // Stopped resumably (lock lost, journal diverged): nothing more is
+        // changed, not even by a rollback.
+        Some(e) if e.kind.suspends() || journal.and_then(|d| d.lock_lost()).is_some() => {
+            RunStatus::Interrupted
+        }
         Some(_) => {
             if interp.roll_back_completed().await
                 && interp

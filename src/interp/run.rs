@@ -7,14 +7,14 @@ use std::time::Duration;
 use futures::future::{Either, LocalBoxFuture, select};
 
 use super::dispatch::Cloud;
-use super::durable::Durable;
+use super::durable::{Durable, Stop};
 use super::env::Env;
 use super::error::{FailKind, RunError};
 use super::report::{Event, Reporter, StepStatus};
 use super::value::Value;
 use crate::cloud::clock::human;
 use crate::cloud::plan::{Change, Mode};
-use crate::durable::{Record, RunId, StepOutcome};
+use crate::durable::{Record, Replay, RunId, StepOutcome};
 use crate::source::Span;
 use crate::syntax::Program;
 use crate::syntax::ast::{
@@ -160,6 +160,44 @@ impl<'p> Interp<'p> {
         }
     }
 
+    /// The key of the step being run (as journalled), if any.
+    pub(super) fn current_step(&self) -> Option<String> {
+        self.state.borrow().stack.last().map(|c| c.key.clone())
+    }
+
+    /// A durable run must stop here, resumably.
+    pub(super) fn stopped(&self, stop: Stop, span: Span) -> RunError {
+        match stop {
+            Stop::Diverged(message) => RunError::new(FailKind::Diverged, message, span).with_help(
+                "resume with the runbook and parameters the run began with; or, after checking \
+                 the cluster, pass --force to `runbook resume` to continue live from this point \
+                 (the rest of the journal is then ignored)",
+            ),
+            Stop::LockLost(message) => RunError::new(
+                FailKind::Stopped,
+                format!("stopped before the next change: {message}"),
+                span,
+            )
+            .with_help(
+                "nothing more was sent. Check who holds the Lease kube-system/runbook-lock; \
+                 when it is free, `runbook resume <run id>` continues this run",
+            ),
+            Stop::Journal(message) => RunError::new(FailKind::Stopped, message, span).with_help(
+                "free disk space or fix the permissions, then `runbook resume <run id>`",
+            ),
+        }
+    }
+
+    /// The step's `during` gate failed at this point (replayed).
+    pub(super) fn during_failed(&self, gate: &str, detail: String, span: Span) -> RunError {
+        self.reporter.event(Event::Gate {
+            name: gate.to_string(),
+            ok: false,
+            message: detail.clone(),
+        });
+        RunError::new(FailKind::Gate, detail, span)
+    }
+
     pub(super) fn current_during(&self) -> Vec<String> {
         self.state
             .borrow()
@@ -272,7 +310,15 @@ impl<'p> Interp<'p> {
         'p: 'a,
     {
         Box::pin(async move {
+            if let Some(d) = self.durable
+                && let Some(divergence) = d.take_divergence()
+            {
+                return Err(self.stopped(Stop::Diverged(divergence.to_string()), stmt.span));
+            }
             if self.cloud.clock.is_cancelled() {
+                if let Some(reason) = self.durable.and_then(Durable::lock_lost) {
+                    return Err(self.stopped(Stop::LockLost(reason), stmt.span));
+                }
                 return Err(RunError::new(
                     FailKind::Cancelled,
                     "interrupted (Ctrl-C)",
@@ -344,7 +390,16 @@ impl<'p> Interp<'p> {
                         Some(e) => self.duration(e, env).await?,
                         None => GATE_EVERY,
                     };
-                    self.await_cond(condition, within, every, env).await
+                    let what = format!("await `{}`", self.source_of(condition));
+                    let unrecorded = env.unrecorded();
+                    let live = async {
+                        self.await_cond(condition, within, every, &unrecorded)
+                            .await
+                            .map(|()| Value::Null)
+                    };
+                    self.observe(&what, &serde_json::Value::Null, env, stmt.span, live)
+                        .await
+                        .map(drop)
                 }
                 StmtKind::Pause(d) => {
                     let d = self.duration(d, env).await?;
@@ -352,16 +407,32 @@ impl<'p> Interp<'p> {
                         self.log(format!("would pause {}", human(d)));
                         return Ok(());
                     }
-                    self.reporter.progress(&format!("pausing {}", human(d)));
-                    self.cloud
-                        .clock
-                        .sleep(d)
+                    let live = async {
+                        self.reporter.progress(&format!("pausing {}", human(d)));
+                        self.cloud
+                            .clock
+                            .sleep(d)
+                            .await
+                            .map(|()| Value::Null)
+                            .map_err(|e| RunError::cloud(e, stmt.span))
+                    };
+                    let what = format!("pause {}", human(d));
+                    self.observe(&what, &serde_json::Value::Null, env, stmt.span, live)
                         .await
-                        .map_err(|e| RunError::cloud(e, stmt.span))
+                        .map(drop)
                 }
                 StmtKind::Confirm(msg) => {
                     let text = self.eval(msg, env).await?.to_text();
-                    self.confirm(&text, stmt.span)
+                    let live = async { self.confirm(&text, stmt.span).map(|()| Value::Bool(true)) };
+                    self.observe(
+                        "confirm",
+                        &serde_json::Value::String(text.clone()),
+                        env,
+                        stmt.span,
+                        live,
+                    )
+                    .await
+                    .map(drop)
                 }
                 StmtKind::Log(msg) => {
                     let text = self.eval(msg, env).await?.to_text();
@@ -426,13 +497,13 @@ impl<'p> Interp<'p> {
         }
     }
 
-    fn note_gate(&self, gate: &str, passed: bool, detail: &str) {
-        let step = self.state.borrow().stack.last().map(|c| c.key.clone());
+    fn note_gate(&self, gate: &str, passed: bool, detail: &str, during: bool) {
         self.journal(Record::GateResult {
             gate: gate.to_string(),
-            step,
+            step: self.current_step(),
             passed,
             detail: detail.to_string(),
+            during,
         });
     }
 
@@ -475,8 +546,10 @@ impl<'p> Interp<'p> {
             title: title.clone(),
             depth,
         });
+        // Journalled under the step's key (id and title): each iteration of
+        // a loop is its own step.
         self.journal(Record::StepStarted {
-            step: step.id.clone(),
+            step: format!("{}:{title}", step.id),
         });
         let started = self.cloud.clock.now();
         {
@@ -562,7 +635,7 @@ impl<'p> Interp<'p> {
         changes: Vec<Change>,
     ) {
         self.journal(Record::StepFinished {
-            step: id.to_string(),
+            step: format!("{id}:{title}"),
             outcome: match status {
                 StepStatus::Skipped => StepOutcome::Skipped,
                 StepStatus::Failed => StepOutcome::Failed,
@@ -766,12 +839,16 @@ impl<'p> Interp<'p> {
         for c in conds {
             match self.eval_bool(c, env).await {
                 Ok(Some(false)) => return Ok(Some(c)),
-                // A read that failed (an object gone between a list and a
-                // describe, a throttled API) does not hold, nor fail the
-                // gate at once: the gate's window decides.
-                Err(e) if e.kind == FailKind::Cloud => return Ok(Some(c)),
-                Err(e) => return Err(e),
                 Ok(_) => {}
+                // A read that failed (after the clients' own retries) is no
+                // evidence either way: the condition does not hold *now*, and
+                // the gate polls again until its deadline.
+                Err(e) if e.kind == FailKind::Cloud && !self.is_plan() => {
+                    self.reporter
+                        .progress(&format!("`{}`: {}", self.source_of(c), e.message));
+                    return Ok(Some(c));
+                }
+                Err(e) => return Err(e),
             }
         }
         Ok(None)
@@ -812,6 +889,32 @@ impl<'p> Interp<'p> {
             });
             return Ok(());
         }
+        if let Some(d) = self.durable.filter(|_| env.recorded()) {
+            let step = self.current_step();
+            match d
+                .replay_gate(name, step.as_deref())
+                .map_err(|stop| self.stopped(stop, span))?
+            {
+                Replay::Recorded((passed, message)) => {
+                    self.reporter.event(Event::Gate {
+                        name: name.to_string(),
+                        ok: passed,
+                        message: message.clone(),
+                    });
+                    return if passed {
+                        Ok(())
+                    } else {
+                        Err(RunError::new(FailKind::Gate, message, span))
+                    };
+                }
+                Replay::DuringFailed { gate, detail } => {
+                    return Err(self.during_failed(&gate, detail, span));
+                }
+                Replay::Live | Replay::Diverged(_) => {}
+            }
+        }
+        // The gate's outcome is journalled as a whole, not its reads.
+        let env = &env.unrecorded();
         let clock = &self.cloud.clock;
         let deadline = clock.deadline(within);
         let started = clock.now();
@@ -823,7 +926,7 @@ impl<'p> Interp<'p> {
                     streak += 1;
                     if streak >= consecutive {
                         let message = format!("held after {}", human(clock.since(started)));
-                        self.note_gate(name, true, &message);
+                        self.note_gate(name, true, &message, false);
                         self.reporter.event(Event::Gate {
                             name: name.to_string(),
                             ok: true,
@@ -840,7 +943,7 @@ impl<'p> Interp<'p> {
                             human(within),
                             self.why_false(c, env).await
                         );
-                        self.note_gate(name, false, &msg);
+                        self.note_gate(name, false, &msg, false);
                         self.reporter.event(Event::Gate {
                             name: name.to_string(),
                             ok: false,
@@ -889,12 +992,19 @@ impl<'p> Interp<'p> {
             .min()
             .unwrap_or(GATE_EVERY);
         let clock = &self.cloud.clock;
+        // Not journalled read by read: only a failure is, as the step's end.
+        let env = &env.unrecorded();
         let mut failing_since: Vec<Option<Duration>> = vec![None; gates.len()];
         loop {
             clock
                 .sleep(every)
                 .await
                 .map_err(|e| RunError::cloud(e, step.span))?;
+            // While the step replays, its recorded past is not watched again
+            // (a recorded failure of the watch is replayed by the body).
+            if self.durable.is_some_and(Durable::replaying) {
+                continue;
+            }
             for (i, (id, g, (within, _, _))) in gates.iter().enumerate() {
                 match self.failing(&g.conditions, env).await? {
                     None => failing_since[i] = None,
@@ -907,6 +1017,7 @@ impl<'p> Interp<'p> {
                                 human(*within),
                                 self.why_false(c, env).await
                             );
+                            self.note_gate(&id.name, false, &msg, true);
                             self.reporter.event(Event::Gate {
                                 name: id.name.clone(),
                                 ok: false,
@@ -945,7 +1056,11 @@ impl<'p> Interp<'p> {
         let deadline = clock.deadline(within);
         let started = clock.now();
         loop {
-            if self.eval_bool(cond, env).await? == Some(true) {
+            if self
+                .failing(std::slice::from_ref(cond), env)
+                .await?
+                .is_none()
+            {
                 return Ok(());
             }
             if deadline.passed(clock) {

@@ -163,6 +163,78 @@ impl Value {
     }
 }
 
+/// The journal's encoding of values: unlike `to_json`, it keeps every
+/// distinction the language makes (a version is not a string, a record keeps
+/// its kind), so a replayed result is the value the live call returned.
+pub mod recorded {
+    use std::time::Duration;
+
+    use serde_json::{Value as J, json};
+
+    use super::{Value, Version};
+    use crate::builtins::records;
+
+    pub fn encode(v: &Value) -> J {
+        match v {
+            Value::Null => J::Null,
+            Value::Str(s) => J::String(s.clone()),
+            Value::Int(i) => J::from(*i),
+            Value::Bool(b) => J::Bool(*b),
+            Value::Duration(d) => json!({"$dur_ms": d.as_millis() as u64}),
+            Value::Version(v) => json!({"$ver": [v.major, v.minor, v.patch]}),
+            Value::List(l) => J::Array(l.iter().map(encode).collect()),
+            Value::Map(m) => json!({"$map": fields(m)}),
+            Value::Record { kind, fields: m } => json!({"$rec": kind, "fields": fields(m)}),
+            Value::Unknown(why) => json!({"$unknown": why}),
+        }
+    }
+
+    fn fields(m: &indexmap::IndexMap<String, Value>) -> J {
+        J::Object(m.iter().map(|(k, v)| (k.clone(), encode(v))).collect())
+    }
+
+    /// `None` for JSON this encoding never produces.
+    pub fn decode(j: &J) -> Option<Value> {
+        Some(match j {
+            J::Null => Value::Null,
+            J::Bool(b) => Value::Bool(*b),
+            J::Number(n) => Value::Int(n.as_i64()?),
+            J::String(s) => Value::Str(s.clone()),
+            J::Array(a) => Value::List(a.iter().map(decode).collect::<Option<_>>()?),
+            J::Object(o) => {
+                if let Some(ms) = o.get("$dur_ms") {
+                    Value::Duration(Duration::from_millis(ms.as_u64()?))
+                } else if let Some(J::Array(v)) = o.get("$ver") {
+                    Value::Version(Version {
+                        major: v.first()?.as_u64()?,
+                        minor: v.get(1)?.as_u64()?,
+                        patch: v.get(2).and_then(J::as_u64),
+                    })
+                } else if let Some(m) = o.get("$map") {
+                    Value::Map(decode_fields(m)?)
+                } else if let Some(J::String(kind)) = o.get("$rec") {
+                    let kind = records::ALL.iter().find(|r| r.name == kind)?.name;
+                    Value::Record {
+                        kind,
+                        fields: decode_fields(o.get("fields")?)?,
+                    }
+                } else if let Some(J::String(why)) = o.get("$unknown") {
+                    Value::Unknown(why.clone())
+                } else {
+                    return None;
+                }
+            }
+        })
+    }
+
+    fn decode_fields(j: &J) -> Option<indexmap::IndexMap<String, Value>> {
+        j.as_object()?
+            .iter()
+            .map(|(k, v)| Some((k.clone(), decode(v)?)))
+            .collect()
+    }
+}
+
 impl fmt::Display for Value {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -200,6 +272,31 @@ impl fmt::Display for Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_recorded_encoding_round_trips_every_kind_of_value() {
+        let v = Value::List(vec![
+            Value::Null,
+            Value::str("1.29"),
+            Value::Int(-3),
+            Value::Bool(true),
+            Value::Duration(std::time::Duration::from_millis(1500)),
+            Value::Version(Version {
+                major: 1,
+                minor: 29,
+                patch: Some(3),
+            }),
+            Value::Map([("a".to_string(), Value::version_of("1.30").unwrap())].into()),
+            Value::Record {
+                kind: crate::builtins::records::ADDON.name,
+                fields: [("version".to_string(), Value::str("v1.18.3-eksbuild.1"))].into(),
+            },
+            Value::Unknown("later".into()),
+        ]);
+        let json = recorded::encode(&v);
+        assert_eq!(recorded::decode(&json), Some(v));
+        assert_eq!(recorded::decode(&serde_json::json!({"$nope": 1})), None);
+    }
 
     #[test]
     fn versions_compare_numerically_and_with_their_text() {

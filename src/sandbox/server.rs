@@ -182,10 +182,17 @@ fn fault_response(api: Api, fault: Fault) -> Response {
     }
 }
 
+/// Every API response advertises the time scale, so a client's clock can
+/// follow the simulation (`cloud::clock::Clock::of_target`).
 async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
+    let scale = shared.clock.scale();
     let (api, mut resp) = dispatch(&shared, req).await;
     if api == Api::Eks {
         eks::with_request_id(&mut resp);
+    }
+    if let Ok(v) = HeaderValue::from_str(&scale.to_string()) {
+        resp.headers_mut()
+            .insert(crate::cloud::clock::TIME_SCALE_HEADER, v);
     }
     resp
 }

@@ -1,0 +1,544 @@
+//! Crash rehearsal of the shipped two-hop upgrade (1.28 → 1.30 on the demo
+//! cluster), as an operator would live through it: `runbook exec` against a
+//! sandbox served on 127.0.0.1 (`--kubeconfig` + `AWS_ENDPOINT_URL_EKS`) is
+//! SIGKILLed at points spread over the whole upgrade, then `runbook resume`
+//! runs (and is sometimes killed again) until the run ends. Each resumed run
+//! must end where an uninterrupted run ends, send no mutating request more
+//! often than that run, and report each step once with its true outcome.
+//!
+//! Kill points are measured in simulated progress: a fraction of the
+//! simulated duration of the uninterrupted run. The engine follows the
+//! sandbox's advertised clock, so one upgrade takes seconds of wall time.
+//!
+//! Its own test binary (`[[test]] name = "crash"`): it takes minutes.
+//! `CRASH_POINTS` (default 50) and `CRASH_FAULT_RUNS` (default 20) size it.
+
+#[path = "common/mod.rs"]
+#[allow(dead_code)]
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use runbook::durable::{Record, RunState, RunStore, journal};
+use runbook::sandbox::{Sandbox, SandboxOptions};
+
+/// Simulated seconds per wall second.
+const SCALE: f64 = 1000.0;
+/// Under injected latency: 200 ms of wall time is 200 s of simulated time at
+/// `SCALE`, far beyond any real API's latency; at this scale it is 40 s.
+const FAULT_SCALE: f64 = 200.0;
+const TARGET: &str = "1.30";
+
+/// The shipped playbook, plus a last step that fails when a Deployment
+/// `inject-failure` exists in namespace `tools`: how a test makes a resumed
+/// run fail after the crash, so that it rolls back.
+fn write_playbook(dir: &Path) -> PathBuf {
+    let text =
+        std::fs::read_to_string(common::root().join("playbooks/eks-minor-upgrade.upg")).unwrap();
+    let mut lines: Vec<&str> = text
+        .lines()
+        .filter(|l| !l.starts_with("import \"../examples"))
+        .collect();
+    let last = lines.iter().rposition(|l| l.trim() == "}").unwrap();
+    let verify = r#"
+  step "verify" {
+    if k8s.deployments(namespace: "tools").any(d => d.name == "inject-failure") {
+      fail "injected failure"
+    }
+  }"#;
+    lines.insert(last, verify);
+    let path = dir.join("upgrade.upg");
+    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+    path
+}
+
+struct Rehearsal {
+    sandbox: Sandbox,
+    dir: tempfile::TempDir,
+    playbook: PathBuf,
+}
+
+impl Rehearsal {
+    async fn start(seed: u64, faults: &str) -> Rehearsal {
+        let sandbox = Sandbox::start(
+            common::fixture("demo.yaml"),
+            SandboxOptions {
+                time_scale: if faults.is_empty() {
+                    SCALE
+                } else {
+                    FAULT_SCALE
+                },
+                seed,
+                faults: faults.parse().unwrap(),
+                ..SandboxOptions::default()
+            },
+        )
+        .await
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        sandbox
+            .write_kubeconfig(&dir.path().join("kubeconfig"))
+            .unwrap();
+        let playbook = write_playbook(dir.path());
+        Rehearsal {
+            sandbox,
+            dir,
+            playbook,
+        }
+    }
+
+    fn store(&self) -> RunStore {
+        RunStore::new(self.dir.path().join(".runbook"))
+    }
+
+    /// `runbook ARGS` as an operator runs it against the served sandbox.
+    fn spawn(&self, args: &[&str]) -> Child {
+        let d = self.dir.path();
+        Command::new(env!("CARGO_BIN_EXE_runbook"))
+            .args(args)
+            .args(["--yes", "--output", "json", "--kubeconfig"])
+            .arg(d.join("kubeconfig"))
+            .arg("--runs-dir")
+            .arg(d.join(".runbook"))
+            .env("AWS_ENDPOINT_URL_EKS", self.sandbox.endpoint())
+            .env("AWS_REGION", self.sandbox.region())
+            .env("AWS_ACCESS_KEY_ID", "sandbox")
+            .env("AWS_SECRET_ACCESS_KEY", "sandbox")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("HOME", d)
+            // Resume from another directory: run.json has absolute paths.
+            .current_dir(std::env::temp_dir())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+
+    fn exec(&self) -> Child {
+        self.spawn(&[
+            "exec",
+            self.playbook.to_str().unwrap(),
+            "--set",
+            "cluster=demo",
+            "--set",
+            &format!("target={TARGET}"),
+        ])
+    }
+
+    fn run(&self) -> Option<(runbook::durable::RunId, RunState)> {
+        self.store()
+            .list(jiff::Timestamp::now())
+            .unwrap()
+            .first()
+            .map(|r| (r.header.run_id.clone(), r.state))
+    }
+
+    fn journal(&self) -> Vec<Record> {
+        let Some((id, _)) = self.run() else {
+            return vec![];
+        };
+        journal::read(&self.store().run_dir(&id).join("journal.jsonl"))
+            .map(|c| c.records().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Let `child` run until `kill` says so (then SIGKILL it) or it exits.
+    /// Returns whether it was killed.
+    async fn until(&self, child: &mut Child, mut kill: impl FnMut(&Self) -> bool) -> bool {
+        let wall = Instant::now();
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                let mut err = String::new();
+                std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+                // 1 is a run that failed (and rolled back); anything else
+                // is a crash of the tool.
+                assert!(
+                    matches!(status.code(), Some(0 | 1)),
+                    "runbook exited {status}: {err}"
+                );
+                return false;
+            }
+            if kill(self) {
+                child.kill().unwrap(); // SIGKILL
+                child.wait().unwrap();
+                return true;
+            }
+            assert!(
+                wall.elapsed() < Duration::from_secs(600),
+                "a run did not end within 10 minutes of wall time"
+            );
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
+
+    /// Resume until the run has ended (succeeded, failed, rolled back).
+    async fn resume_to_the_end(&self) -> usize {
+        let mut attempts = 0;
+        loop {
+            let Some((id, state)) = self.run() else {
+                // Killed before its run directory existed: nothing started;
+                // the operator runs it again.
+                attempts += 1;
+                let mut child = self.exec();
+                self.until(&mut child, |_| false).await;
+                continue;
+            };
+            if matches!(
+                state,
+                RunState::Finished | RunState::RolledBack | RunState::Failed
+            ) {
+                return attempts;
+            }
+            attempts += 1;
+            assert!(attempts < 10, "run {id} never ended: {state:?}");
+            let mut child = self.spawn(&["resume", id.as_str()]);
+            self.until(&mut child, |_| false).await;
+        }
+    }
+
+    fn inject_failure(&self) {
+        let cfg = kube::config::Kubeconfig::read_from(self.dir.path().join("kubeconfig")).unwrap();
+        let rt = tokio::runtime::Handle::current();
+        let deploy: k8s_openapi::api::apps::v1::Deployment =
+            serde_json::from_value(serde_json::json!({
+                "metadata": {"name": "inject-failure", "namespace": "tools"},
+                "spec": {
+                    "replicas": 0,
+                    "selector": {"matchLabels": {"app": "inject-failure"}},
+                    "template": {
+                        "metadata": {"labels": {"app": "inject-failure"}},
+                        "spec": {"containers": [{"name": "c", "image": "public.ecr.aws/nginx/nginx:1.27"}]}
+                    }
+                }
+            }))
+            .unwrap();
+        tokio::task::block_in_place(|| {
+            rt.block_on(async {
+                let cfg = kube::Config::from_custom_kubeconfig(cfg, &Default::default())
+                    .await
+                    .unwrap();
+                let api: kube::Api<k8s_openapi::api::apps::v1::Deployment> =
+                    kube::Api::namespaced(kube::Client::try_from(cfg).unwrap(), "tools");
+                api.create(&Default::default(), &deploy).await.unwrap();
+            })
+        });
+    }
+
+    /// Where the run ended: what an operator would check.
+    fn outcome(&self) -> Outcome {
+        let mut mutations: BTreeMap<(String, String), usize> = BTreeMap::new();
+        for r in self.sandbox.mutations() {
+            // A rejected request changed nothing. (One whose rejection a
+            // kill kept out of the journal leaves nothing to probe, so the
+            // resumed run sends it again and it is rejected again: the
+            // shipped playbook's kube-proxy rollback on a 1.30 cluster.)
+            if r.path.contains("/leases") || r.path.contains("inject-failure") || r.status >= 400 {
+                continue;
+            }
+            if r.path.ends_with("/deployments") && r.method == "POST" {
+                continue; // the test's own injection
+            }
+            *mutations.entry((r.method, r.path)).or_default() += 1;
+        }
+        let (id, state) = self.run().expect("a run");
+        // The report as the tool builds it from the journal (a kill between
+        // the final record and writing report.json leaves none on disk).
+        let stored = self.store().load(&id).unwrap();
+        let report: serde_json::Value = serde_json::from_str(
+            &runbook::durable::Report::build(&stored.header, &stored.journal, stored.state)
+                .to_json(),
+        )
+        .unwrap();
+        let steps: Vec<(String, String)> = report["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                (
+                    s["step"].as_str().unwrap().to_string(),
+                    s["outcome"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        Outcome {
+            state,
+            cluster: self.sandbox.cluster_version(),
+            nodegroups: self
+                .sandbox
+                .nodegroups()
+                .into_iter()
+                .map(|n| (n.name, n.version))
+                .collect(),
+            addons: self.sandbox.addon_versions(),
+            mutations,
+            steps,
+            rollbacks: report["rollbacks"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| (r["step"].as_str().unwrap().to_string(), r["ok"].as_bool()))
+                .collect(),
+            error: report["error"].as_str().map(str::to_string),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct Outcome {
+    state: RunState,
+    cluster: String,
+    nodegroups: BTreeMap<String, String>,
+    addons: BTreeMap<String, String>,
+    mutations: BTreeMap<(String, String), usize>,
+    /// Step keys as the report lists them, with their outcome.
+    steps: Vec<(String, String)>,
+    /// Rollbacks as the report lists them, with whether they completed.
+    rollbacks: Vec<(String, Option<bool>)>,
+    error: Option<String>,
+}
+
+/// An uninterrupted run, with or without the injected failure: the state
+/// each rehearsal must reach, its simulated duration, and when (simulated
+/// time from the start) its rollback began, if it rolled back.
+async fn reference(fail: bool) -> (Outcome, Duration, Option<Duration>) {
+    let r = Rehearsal::start(0, "").await;
+    if fail {
+        r.inject_failure();
+    }
+    let t0 = r.sandbox.now();
+    let mut child = r.exec();
+    let mut rollback = None;
+    let killed = r
+        .until(&mut child, |r| {
+            if rollback.is_none()
+                && r.journal()
+                    .iter()
+                    .any(|x| matches!(x, Record::RollbackStarted { .. }))
+            {
+                rollback = Some(r.sandbox.now() - t0);
+            }
+            false
+        })
+        .await;
+    assert!(!killed);
+    let took = r.sandbox.now() - t0;
+    (r.outcome(), took, rollback)
+}
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// What the journal's last record says the run was doing when it died.
+fn phase(records: &[Record]) -> &'static str {
+    let in_rollback = records
+        .iter()
+        .any(|r| matches!(r, Record::RollbackStarted { .. }));
+    match records.last() {
+        _ if in_rollback => "during a rollback",
+        Some(Record::ActionIntent { action, .. }) if action == "nodegroup.rotate" => {
+            "mid-rotation (drains)"
+        }
+        Some(Record::ActionIntent { .. }) => "between an intent and its result (update in flight)",
+        Some(Record::ActionResult { .. } | Record::Observed { .. } | Record::GateResult { .. }) => {
+            "between reads, gates and actions"
+        }
+        Some(Record::StepStarted { .. } | Record::StepFinished { .. }) => "between steps",
+        _ => "before the first step",
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_upgrades_resume_to_the_state_of_an_uninterrupted_run() {
+    let (clean, took, _) = reference(false).await;
+    assert_eq!(clean.state, RunState::Finished, "{clean:?}");
+    assert_eq!(clean.cluster, TARGET);
+    let (failed, failed_took, rollback_at) = reference(true).await;
+    assert_ne!(failed.state, RunState::Finished, "{failed:?}");
+    let rollback_at = rollback_at.expect("the injected failure is rolled back");
+    eprintln!(
+        "uninterrupted: {:?} of simulated time; with the injected failure: {:?}",
+        took, failed_took
+    );
+
+    let points = env_usize("CRASH_POINTS", 50);
+    let mut completed = 0;
+    let mut phases: BTreeMap<&'static str, usize> = BTreeMap::new();
+    let mut kills = 0;
+    // `CRASH_ONLY=3,17`: only those points (to reproduce one).
+    let only: Option<Vec<usize>> = std::env::var("CRASH_ONLY")
+        .ok()
+        .map(|v| v.split(',').filter_map(|n| n.trim().parse().ok()).collect());
+    for i in 0..points {
+        if only.as_ref().is_some_and(|o| !o.contains(&i)) {
+            continue;
+        }
+        let seed = i as u64 + 1;
+        // Every third point injects a failure after the kill (the resumed
+        // run rolls back); every tenth has it from the start and dies in its
+        // rollback (or just before it); every fourth is killed again while
+        // resuming; every fifth dies right after an intent was journalled.
+        let fail_before = i % 10 == 9;
+        let fail_after = i % 3 == 1 && !fail_before;
+        let again = i % 4 == 2;
+        let at_intent = i % 5 == 0;
+        let span = if fail_before { failed_took } else { took };
+        // Fail-from-the-start points die inside their rollback: measured
+        // from when this run's journal shows it began.
+        let window = failed_took.saturating_sub(rollback_at);
+        let into_rollback = window.mul_f64(((i / 10) as f64 + 0.5) / 5.0);
+        let at = span.mul_f64((i as f64 + 0.5) / points as f64);
+        let r = Rehearsal::start(seed, "").await;
+        if fail_before {
+            r.inject_failure();
+        }
+        let t0 = r.sandbox.now();
+        let mut child = r.exec();
+        let mut rolling_back_since = None;
+        let killed = r
+            .until(&mut child, |r| {
+                if fail_before {
+                    let now = r.sandbox.now();
+                    if rolling_back_since.is_none()
+                        && r.journal()
+                            .iter()
+                            .any(|x| matches!(x, Record::RollbackStarted { .. }))
+                    {
+                        rolling_back_since = Some(now);
+                    }
+                    return rolling_back_since.is_some_and(|t| now - t >= into_rollback);
+                }
+                r.sandbox.now() - t0 >= at
+                    && (!at_intent
+                        || matches!(r.journal().last(), Some(Record::ActionIntent { .. })))
+            })
+            .await;
+        if killed {
+            kills += 1;
+            *phases.entry(phase(&r.journal())).or_default() += 1;
+        }
+        if fail_after {
+            r.inject_failure();
+        }
+        if again && killed {
+            let (id, _) = r.run().unwrap();
+            let t1 = r.sandbox.now();
+            let extra = span.mul_f64(0.05);
+            let mut child = r.spawn(&["resume", id.as_str()]);
+            if r.until(&mut child, |r| r.sandbox.now() - t1 >= extra).await {
+                kills += 1;
+                *phases.entry("during a resume").or_default() += 1;
+            }
+        }
+        r.resume_to_the_end().await;
+        let got = r.outcome();
+        // The injected failure only bites if the run had not passed the
+        // last step when it was injected.
+        let want = if fail_before || (fail_after && got.state != RunState::Finished) {
+            &failed
+        } else {
+            &clean
+        };
+        assert_eq!(
+            (&got.cluster, &got.nodegroups, &got.addons, got.state),
+            (&want.cluster, &want.nodegroups, &want.addons, want.state),
+            "point {i} (at {at:?}): the resumed run ended elsewhere than an uninterrupted one; \
+             error {:?}; journal tail:\n{}",
+            got.error,
+            r.journal()
+                .iter()
+                .rev()
+                .take(12)
+                .rev()
+                .map(|r| format!("{r:?}").chars().take(300).collect::<String>())
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+        for (req, n) in &got.mutations {
+            let allowed = want.mutations.get(req).copied().unwrap_or(0);
+            assert!(
+                *n <= allowed,
+                "point {i}: {req:?} sent {n} times, an uninterrupted run sends it {allowed} times; journal:\n{}",
+                r.journal()
+                    .iter()
+                    .filter(|x| !matches!(x, Record::Observed { .. }))
+                    .map(|x| format!("{x:?}").chars().take(260).collect::<String>())
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            );
+        }
+        assert_eq!(
+            got.mutations, want.mutations,
+            "point {i}: not the mutations of an uninterrupted run"
+        );
+        assert_eq!(
+            got.steps, want.steps,
+            "point {i}: the report does not list each step once with its outcome"
+        );
+        assert_eq!(
+            got.rollbacks, want.rollbacks,
+            "point {i}: not the rollbacks of an uninterrupted run"
+        );
+        completed += 1;
+    }
+    eprintln!("{completed}/{points} killed runs resumed to the end state of an uninterrupted run");
+    eprintln!("{kills} kills, by what the run was doing: {phases:?}");
+    if only.is_none() {
+        assert!(kills >= points, "only {kills} kills for {points} points");
+    }
+}
+
+/// Under a flaky API (5xx, 429, latency) every run converges without a
+/// rollback: the lock and the clients retry instead of giving up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upgrades_converge_under_api_faults() {
+    let (clean, _, _) = reference(false).await;
+    let runs = env_usize("CRASH_FAULT_RUNS", 20);
+    let mut converged = 0;
+    let mut needed_resume = 0;
+    // A few at a time: they mostly wait on injected latency.
+    for batch in (0..runs).collect::<Vec<_>>().chunks(5) {
+        let mut all = Vec::new();
+        for &i in batch {
+            all.push(async move {
+                let r = Rehearsal::start(100 + i as u64, "5xx=0.1,429=0.1,latency=200ms@0.1").await;
+                let mut child = r.exec();
+                r.until(&mut child, |_| false).await;
+                let resumes = r.resume_to_the_end().await;
+                (i, r.outcome(), resumes)
+            });
+        }
+        for (i, got, resumes) in futures::future::join_all(all).await {
+            needed_resume += usize::from(resumes > 0);
+            assert_eq!(
+                (&got.cluster, &got.nodegroups, &got.addons, got.state),
+                (
+                    &clean.cluster,
+                    &clean.nodegroups,
+                    &clean.addons,
+                    clean.state
+                ),
+                "fault run {i} did not converge"
+            );
+            assert!(
+                got.rollbacks.is_empty(),
+                "fault run {i} rolled back: {:?}",
+                got.rollbacks
+            );
+            assert_eq!(got.steps, clean.steps, "fault run {i}");
+            converged += 1;
+        }
+    }
+    eprintln!(
+        "{converged}/{runs} runs converged under faults 5xx=0.1,429=0.1,latency=200ms@0.1 \
+         ({needed_resume} of them needed a resume)"
+    );
+    assert_eq!(needed_resume, 0, "a flaky API must not stop a run");
+}
