@@ -347,6 +347,11 @@ pub const CLUSTER_LOCKED: Code = error(
     "the cluster is locked",
     "Another run holds the cluster's Lease (`kube-system`), unexpired. The message names its holder, run and runbook. A killed run's lock lapses after its TTL.",
 );
+pub const LOCK_UNAVAILABLE: Code = error(
+    "RUN009",
+    "the cluster lock could not be taken or was lost",
+    "The Lease could not be read or written even after retrying transient errors (5xx, 429, connection) within the lease duration, or a held lease was lost mid-run. A lost lock stops further mutations at once, without rolling back; the run ends `interrupted` and `runbook resume` continues it once the lock can be taken.",
+);
 pub const PRECONDITION: Code = error(
     "RUN010",
     "precondition does not hold",
@@ -406,6 +411,11 @@ pub const ALREADY_FINISHED: Code = error(
     "RUN044",
     "run already finished",
     "`resume` was given a run that already succeeded or was rolled back. Start a new run with `exec`.",
+);
+pub const DIVERGED: Code = error(
+    "RUN045",
+    "the run no longer replays its journal",
+    "`resume` replays the runbook against its journal; at this position the runbook asked for something other than what the journal records (a changed runbook or `--set`). The message names the journal line and both requests. Nothing is sent and nothing is rolled back. `--force` continues live from that point.",
 );
 pub const FIXTURE_UNREADABLE: Code = error(
     "SBX000",
@@ -478,6 +488,7 @@ pub static ALL: &[&Code] = &[
     &NOT_CONFIRMED,
     &STEP_WITHOUT_TERMINAL,
     &CLUSTER_LOCKED,
+    &LOCK_UNAVAILABLE,
     &PRECONDITION,
     &CLOUD,
     &GATE,
@@ -490,6 +501,7 @@ pub static ALL: &[&Code] = &[
     &RUN_STORE,
     &RUNBOOK_CHANGED,
     &ALREADY_FINISHED,
+    &DIVERGED,
     &FIXTURE_UNREADABLE,
     &FIXTURE_SHAPE,
     &FIXTURE_INVALID,

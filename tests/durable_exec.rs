@@ -322,7 +322,7 @@ async fn resume_replays_recorded_results_instead_of_asking_the_changed_cluster()
     let program = runbook::syntax::load(&path).unwrap_or_else(|(sources, d)| {
         panic!("{}", runbook::diagnostic::render_all(&d, &sources, false).0)
     });
-    let (sandbox, cloud) = start("small.yaml").await;
+    let (sandbox, cloud) = start("demo.yaml").await;
     let store = RunStore::new(tmp.path().join(".runbook"));
     let durable = new_run(&store, &path, &program);
     let id = durable.run_id();

@@ -211,7 +211,10 @@ pub fn drive(
     if let Some(j) = &journal {
         eprintln!("run {run_id}: journal in {}", j.dir().display());
     }
+    // The interpreter evaluates nested steps, gates and canary gates as
+    // nested futures: give every worker the main thread's 8 MiB of stack.
     let runtime = tokio::runtime::Builder::new_multi_thread()
+        .thread_stack_size(8 << 20)
         .enable_all()
         .build()
         .map_err(|e| miette::miette!("cannot start the async runtime: {e}"))?;
