@@ -429,9 +429,20 @@ async fn exec(
     sets: &[&str],
     dry_run: bool,
 ) -> (interp::RunSummary, Vec<String>) {
+    exec_in(program, cloud, None, sets, dry_run).await
+}
+
+/// `exec` with `--env ENV` (or none).
+async fn exec_in(
+    program: &runbook::syntax::Program,
+    cloud: &Cloud,
+    env: Option<&str>,
+    sets: &[&str],
+    dry_run: bool,
+) -> (interp::RunSummary, Vec<String>) {
     let runbook = params::root_runbook(program).unwrap();
     let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
-    let bound = params::bind(program, runbook, None, &sets).unwrap_or_else(|(sources, d)| {
+    let bound = params::bind(program, runbook, env, &sets).unwrap_or_else(|(sources, d)| {
         panic!("{}", runbook::diagnostic::render_all(&d, &sources, false).0)
     });
     let reporter = Reporter::new(Output::Text, cloud.clock.clone());
@@ -1629,30 +1640,7 @@ async fn exec_env(
     env: &str,
     sets: &[&str],
 ) -> (interp::RunSummary, Vec<String>) {
-    let runbook = params::root_runbook(program).unwrap();
-    let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
-    let bound = params::bind(program, runbook, Some(env), &sets).unwrap_or_else(|(sources, d)| {
-        panic!("{}", runbook::diagnostic::render_all(&d, &sources, false).0)
-    });
-    let reporter = Reporter::new(Output::Text, cloud.clock.clone());
-    let opts = ExecOptions {
-        dry_run: false,
-        yes: true,
-        interactive: false,
-        step: false,
-        run_id: "20261123T000000Z-00000002".parse().unwrap(),
-    };
-    let summary = interp::execute(
-        program,
-        runbook,
-        &bound,
-        cloud.clone(),
-        &opts,
-        &reporter,
-        None,
-    )
-    .await;
-    (summary, reporter.lines())
+    exec_in(program, cloud, Some(env), sets, false).await
 }
 
 fn shipped_playbook() -> runbook::syntax::Program {
