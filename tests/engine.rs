@@ -2069,3 +2069,71 @@ async fn the_test_environment_runs_an_in_place_canary() {
     assert_eq!(created, groups.len(), "one canary per nodegroup");
     assert!(text.contains("canary"), "{text}");
 }
+
+/// The method table is the only list of methods: every entry the checker
+/// accepts is one the evaluator runs, on a value of its receiver type.
+#[tokio::test(flavor = "multi_thread")]
+async fn every_method_in_the_table_is_checked_and_evaluated() {
+    use runbook::builtins::{MethodArg, Receiver, methods::METHODS};
+    let (_sandbox, cloud) = start("demo.yaml").await;
+    let mut text = String::from("runbook methods \"every method\" {\n  step \"call\" {\n");
+    for m in METHODS {
+        let recv = match m.receiver {
+            Receiver::List => r#"["b", "a"]"#,
+            Receiver::String => r#"" A,b ""#,
+            Receiver::Map => r#"{"k": "v"}"#,
+            Receiver::Version => "1.30",
+            Receiver::Duration => "5m",
+        };
+        let args: Vec<&str> = m
+            .args
+            .iter()
+            .map(|a| match a {
+                MethodArg::Predicate => r#"x => x == "a""#,
+                MethodArg::Lambda => "x => x",
+                MethodArg::Element => r#""a""#,
+                MethodArg::Value(_) if m.receiver == Receiver::Map => r#""k""#,
+                MethodArg::Value(_) => r#"",""#,
+            })
+            .collect();
+        text.push_str(&format!(
+            "    log \"{}.{} = ${{{recv}.{}({})}}\"\n",
+            m.receiver.name(),
+            m.name,
+            m.name,
+            args.join(", ")
+        ));
+    }
+    text.push_str("  }\n}\n");
+    let program = load(&text);
+    let findings = runbook::check::check(&program);
+    assert!(
+        findings.iter().all(|d| !d.is_error()),
+        "{}",
+        runbook::diagnostic::render_all(&findings, &program.sources, false).0
+    );
+    let (summary, lines) = exec(&program, &cloud, &[], true).await;
+    assert_eq!(
+        summary.status,
+        RunStatus::Planned,
+        "{}\n{:?}",
+        lines.join("\n"),
+        summary.errors
+    );
+    let out = lines.join("\n");
+    for m in METHODS {
+        let line = format!("{}.{} = ", m.receiver.name(), m.name);
+        assert!(out.contains(&line), "{line} not evaluated:\n{out}");
+    }
+    for expected in [
+        r#"list.sorted = ["a", "b"]"#,
+        "string.lower =  a,b ",
+        "string.upper =  A,B ",
+        r#"string.split = [" A", "b "]"#,
+        "map.get = v",
+        "version.next = 1.31",
+        "duration.seconds = 300",
+    ] {
+        assert!(out.contains(expected), "{expected} missing:\n{out}");
+    }
+}

@@ -41,6 +41,22 @@ impl Param {
     }
 }
 
+macro_rules! ops {
+    ($($op:ident),* $(,)?) => {
+        /// Which implementation a registry entry runs (see `Builtin::op`).
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum Op { $($op,)* }
+
+        impl Op {
+            pub const ALL: &'static [Op] = &[$(Op::$op,)*];
+        }
+    };
+}
+
+ops! {
+    Cluster, UpdateClusterVersion, Nodegroups, Nodegroup, UpdateNodegroupVersion, UpdateNodegroupConfig, CreateNodegroup, DeleteNodegroup, Addons, Addon, UpdateAddon, DefaultAddonVersion, VersionPath, Insights, ForeignUpdates, Nodes, Pods, Deployments, Daemonsets, Statefulsets, Pdbs, Cordon, Uncordon, Drain, DeletePod, Scale, Get, Create, Patch, Annotate, Wait, Rotate,
+}
+
 /// What calling a built-in does to the world.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Effect {
@@ -59,6 +75,9 @@ pub enum Effect {
 pub struct Builtin {
     /// Dotted name as called, e.g. `eks.update_addon`.
     pub name: &'static str,
+    /// Its implementation: the interpreter matches on `Op` exhaustively, so
+    /// an operation without an implementation does not compile.
+    pub op: Op,
     pub doc: &'static str,
     pub positional: &'static [Param],
     pub keyword: &'static [Param],

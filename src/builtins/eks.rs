@@ -1,7 +1,7 @@
 //! EKS control-plane, nodegroup and add-on built-ins (through aws-sdk-eks).
 
 use super::builtin::{
-    Builtin, IRREVERSIBLE, MAX_NODES, READ, REVERSIBLE, WEEK, def, one_of, opt, pos,
+    Builtin, IRREVERSIBLE, MAX_NODES, Op, READ, REVERSIBLE, WEEK, def, one_of, opt, pos,
 };
 use super::records::{ADDON, CLUSTER, INSIGHT, NODEGROUP, UPDATE};
 use super::types::{Type, list};
@@ -17,6 +17,7 @@ const NODEGROUP_ARG: super::builtin::Param =
 pub static BUILTINS: &[Builtin] = &[
     Builtin {
         name: "eks.cluster",
+        op: Op::Cluster,
         doc: "Describe the cluster: version, platform version, status.",
         positional: &[CLUSTER_ARG],
         keyword: &[],
@@ -25,6 +26,7 @@ pub static BUILTINS: &[Builtin] = &[
     },
     Builtin {
         name: "eks.update_cluster_version",
+        op: Op::UpdateClusterVersion,
         doc: "Upgrade the control plane by one minor and wait until the cluster is ACTIVE again. EKS cannot downgrade: irreversible.",
         positional: &[
             CLUSTER_ARG,
@@ -46,6 +48,7 @@ pub static BUILTINS: &[Builtin] = &[
     },
     Builtin {
         name: "eks.nodegroups",
+        op: Op::Nodegroups,
         doc: "Names of the cluster's managed nodegroups.",
         positional: &[CLUSTER_ARG],
         keyword: &[],
@@ -54,6 +57,7 @@ pub static BUILTINS: &[Builtin] = &[
     },
     Builtin {
         name: "eks.nodegroup",
+        op: Op::Nodegroup,
         doc: "Describe one managed nodegroup.",
         positional: &[CLUSTER_ARG, pos("name", Type::String, "nodegroup name")],
         keyword: &[],
@@ -62,6 +66,7 @@ pub static BUILTINS: &[Builtin] = &[
     },
     Builtin {
         name: "eks.update_nodegroup_version",
+        op: Op::UpdateNodegroupVersion,
         doc: "Roll a managed nodegroup to a Kubernetes version or AMI release (EKS replaces nodes in place) and wait.",
         positional: &[CLUSTER_ARG, NODEGROUP_ARG],
         keyword: &[
@@ -94,6 +99,7 @@ pub static BUILTINS: &[Builtin] = &[
     },
     Builtin {
         name: "eks.update_nodegroup_config",
+        op: Op::UpdateNodegroupConfig,
         doc: "Change a managed nodegroup's scaling, update or label/taint configuration and wait.",
         positional: &[CLUSTER_ARG, NODEGROUP_ARG],
         keyword: &[
@@ -120,6 +126,7 @@ pub static BUILTINS: &[Builtin] = &[
     },
     Builtin {
         name: "eks.create_nodegroup",
+        op: Op::CreateNodegroup,
         doc: "Create a managed nodegroup, copying the configuration of an existing one, and wait until ACTIVE.",
         positional: &[CLUSTER_ARG, NODEGROUP_ARG],
         keyword: &[
@@ -139,6 +146,7 @@ pub static BUILTINS: &[Builtin] = &[
     },
     Builtin {
         name: "eks.delete_nodegroup",
+        op: Op::DeleteNodegroup,
         doc: "Delete a managed nodegroup (its nodes are drained by EKS) and wait until it is gone.",
         positional: &[CLUSTER_ARG, NODEGROUP_ARG],
         keyword: &[],
@@ -149,6 +157,7 @@ pub static BUILTINS: &[Builtin] = &[
     },
     Builtin {
         name: "eks.addons",
+        op: Op::Addons,
         doc: "The add-ons installed in the cluster.",
         positional: &[CLUSTER_ARG],
         keyword: &[],
@@ -157,6 +166,7 @@ pub static BUILTINS: &[Builtin] = &[
     },
     Builtin {
         name: "eks.addon",
+        op: Op::Addon,
         doc: "Describe one installed add-on.",
         positional: &[
             CLUSTER_ARG,
@@ -168,6 +178,7 @@ pub static BUILTINS: &[Builtin] = &[
     },
     Builtin {
         name: "eks.update_addon",
+        op: Op::UpdateAddon,
         doc: "Update an add-on to a version and wait until it is ACTIVE.",
         positional: &[
             CLUSTER_ARG,
@@ -192,6 +203,7 @@ pub static BUILTINS: &[Builtin] = &[
     },
     Builtin {
         name: "eks.default_addon_version",
+        op: Op::DefaultAddonVersion,
         doc: "The default add-on version EKS offers for a Kubernetes minor (DescribeAddonVersions).",
         positional: &[
             pos("addon", Type::String, "add-on name"),
@@ -203,6 +215,7 @@ pub static BUILTINS: &[Builtin] = &[
     },
     Builtin {
         name: "eks.version_path",
+        op: Op::VersionPath,
         doc: "The minors to step through from the current control-plane version to target (EKS upgrades one minor at a time); empty if already there.",
         positional: &[CLUSTER_ARG, pos("target", Type::Version, "final minor")],
         keyword: &[],
@@ -211,6 +224,7 @@ pub static BUILTINS: &[Builtin] = &[
     },
     Builtin {
         name: "eks.foreign_updates",
+        op: Op::ForeignUpdates,
         doc: "The drift guard: EKS updates on the cluster, its nodegroups and its add-ons that this run did not start and that are in progress, or began after this run first asked (ListUpdates, DescribeUpdate). Other automation changing what the run changes (seed 000's \"radar\" rolling a nodegroup back) shows up here.",
         positional: &[CLUSTER_ARG],
         keyword: &[],
@@ -219,6 +233,7 @@ pub static BUILTINS: &[Builtin] = &[
     },
     Builtin {
         name: "eks.insights",
+        op: Op::Insights,
         doc: "EKS upgrade insights, optionally filtered.",
         positional: &[CLUSTER_ARG],
         keyword: &[

@@ -1,7 +1,7 @@
 //! Kubernetes reads and node operations (through kube-rs).
 
 use super::builtin::{
-    Builtin, DAY, ONE_WAY, Param, READ, REVERSIBLE, WEEK, def, one_of, opt, pos, req,
+    Builtin, DAY, ONE_WAY, Op, Param, READ, REVERSIBLE, WEEK, def, one_of, opt, pos, req,
 };
 use super::records::{DAEMONSET, DEPLOYMENT, NODE, PDB, POD, STATEFULSET};
 use super::types::Type;
@@ -28,6 +28,7 @@ const NODE_ARG: super::builtin::Param = pos("node", Type::String, "node name");
 pub static BUILTINS: &[Builtin] = &[
     Builtin {
         name: "k8s.nodes",
+        op: Op::Nodes,
         doc: "Nodes of the cluster.",
         positional: &[],
         keyword: &[
@@ -43,6 +44,7 @@ pub static BUILTINS: &[Builtin] = &[
     },
     Builtin {
         name: "k8s.pods",
+        op: Op::Pods,
         doc: "Pods of the cluster.",
         positional: &[],
         keyword: &[
@@ -55,6 +57,7 @@ pub static BUILTINS: &[Builtin] = &[
     },
     Builtin {
         name: "k8s.deployments",
+        op: Op::Deployments,
         doc: "Deployments.",
         positional: &[],
         keyword: &[NAMESPACE],
@@ -63,6 +66,7 @@ pub static BUILTINS: &[Builtin] = &[
     },
     Builtin {
         name: "k8s.daemonsets",
+        op: Op::Daemonsets,
         doc: "DaemonSets.",
         positional: &[],
         keyword: &[NAMESPACE],
@@ -71,6 +75,7 @@ pub static BUILTINS: &[Builtin] = &[
     },
     Builtin {
         name: "k8s.statefulsets",
+        op: Op::Statefulsets,
         doc: "StatefulSets.",
         positional: &[],
         keyword: &[NAMESPACE],
@@ -79,6 +84,7 @@ pub static BUILTINS: &[Builtin] = &[
     },
     Builtin {
         name: "k8s.pdbs",
+        op: Op::Pdbs,
         doc: "PodDisruptionBudgets.",
         positional: &[],
         keyword: &[NAMESPACE],
@@ -87,6 +93,7 @@ pub static BUILTINS: &[Builtin] = &[
     },
     Builtin {
         name: "k8s.cordon",
+        op: Op::Cordon,
         doc: "Mark a node unschedulable.",
         positional: &[NODE_ARG],
         keyword: &[],
@@ -95,6 +102,7 @@ pub static BUILTINS: &[Builtin] = &[
     },
     Builtin {
         name: "k8s.uncordon",
+        op: Op::Uncordon,
         doc: "Mark a node schedulable again.",
         positional: &[NODE_ARG],
         keyword: &[],
@@ -103,6 +111,7 @@ pub static BUILTINS: &[Builtin] = &[
     },
     Builtin {
         name: "k8s.drain",
+        op: Op::Drain,
         doc: "Cordon a node and evict its pods through the Eviction API (PodDisruptionBudgets are honoured; never force-deletes).",
         positional: &[NODE_ARG],
         keyword: &[
@@ -123,6 +132,7 @@ pub static BUILTINS: &[Builtin] = &[
     },
     Builtin {
         name: "k8s.delete_pod",
+        op: Op::DeletePod,
         doc: "Delete one pod (its controller, if any, recreates it elsewhere) and wait until it is gone. Refuses a pod that owns data (an emptyDir or a PersistentVolumeClaim volume) unless `data_loss_ok` is set, and a pod no controller recreates unless `unmanaged_ok` is set. Deletes only the pod it judged (UID precondition).",
         positional: &[
             pos("namespace", Type::String, "namespace of the pod"),
@@ -154,6 +164,7 @@ pub static BUILTINS: &[Builtin] = &[
     },
     Builtin {
         name: "k8s.scale",
+        op: Op::Scale,
         doc: "Set the replicas of a Deployment or StatefulSet and wait until that many are ready and updated. Returns the previous replica count, so a rollback block can scale back. Nothing is sent when it already has that many.",
         positional: &[
             pos("namespace", Type::String, "namespace of the workload"),

@@ -22,9 +22,9 @@ pub mod types;
 use std::collections::HashMap;
 use std::sync::LazyLock;
 
-pub use builtin::{Builtin, Effect, Param};
+pub use builtin::{Builtin, Effect, Op, Param};
 pub use markdown::markdown;
-pub use methods::{Method, MethodArg, MethodReturn, Receiver};
+pub use methods::{Method, MethodArg, MethodOp, MethodReturn, Receiver};
 pub use types::{Field, RecordType, Type};
 
 static ALL: LazyLock<Vec<&'static Builtin>> = LazyLock::new(|| {
@@ -75,6 +75,18 @@ mod tests {
         }
         assert!(lookup("eks.update_addon").is_some());
         assert!(lookup("eks.update_adon").is_none());
+    }
+
+    #[test]
+    fn every_operation_implements_exactly_one_entry() {
+        for op in Op::ALL {
+            let entries: Vec<_> = all()
+                .iter()
+                .filter(|b| b.op == *op)
+                .map(|b| b.name)
+                .collect();
+            assert_eq!(entries.len(), 1, "{op:?} implements {entries:?}");
+        }
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! included: read one, create one, merge-patch or annotate one, and wait for
 //! one of its fields to reach a value (e.g. a Velero `Backup` to complete).
 
-use super::builtin::{Builtin, ONE_WAY, Param, READ, REVERSIBLE, def, opt, pos, req};
+use super::builtin::{Builtin, ONE_WAY, Op, Param, READ, REVERSIBLE, def, opt, pos, req};
 use super::types::{Type, list};
 
 const API_VERSION: Param = pos(
@@ -21,6 +21,7 @@ const NAMESPACE: Param = opt(
 pub static BUILTINS: &[Builtin] = &[
     Builtin {
         name: "k8s.get",
+        op: Op::Get,
         doc: "Read one object of any kind (custom resources included) as a map, as the API returns it. Fails if it does not exist.",
         positional: &[API_VERSION, KIND, NAME],
         keyword: &[NAMESPACE],
@@ -29,6 +30,7 @@ pub static BUILTINS: &[Builtin] = &[
     },
     Builtin {
         name: "k8s.create",
+        op: Op::Create,
         doc: "Create an object from a manifest (`apiVersion`, `kind`, `metadata.name`, ...). Nothing is sent when an object of that name already exists. Not undone by a rollback block: delete it there if needed.",
         positional: &[pos(
             "manifest",
@@ -41,6 +43,7 @@ pub static BUILTINS: &[Builtin] = &[
     },
     Builtin {
         name: "k8s.patch",
+        op: Op::Patch,
         doc: "Apply a JSON merge patch (RFC 7386) to an object. Returns the patch that undoes it (the previous values; `null` where a field was absent), for the step's rollback block. Nothing is sent when the object already matches.",
         positional: &[API_VERSION, KIND, NAME],
         keyword: &[
@@ -56,6 +59,7 @@ pub static BUILTINS: &[Builtin] = &[
     },
     Builtin {
         name: "k8s.annotate",
+        op: Op::Annotate,
         doc: "Set annotations on an object. Returns the previous value of each key (`null` where absent); passing that map back, as a rollback block does, restores them (a `null` removes the key). Nothing is sent when they are already set.",
         positional: &[API_VERSION, KIND, NAME],
         keyword: &[
@@ -67,6 +71,7 @@ pub static BUILTINS: &[Builtin] = &[
     },
     Builtin {
         name: "k8s.wait",
+        op: Op::Wait,
         doc: "Poll an object until a field reaches a value (e.g. a Velero Backup's `status.phase` is `Completed`) and return the object. Fails at once when the field takes a value listed in `fail_on`, and after `timeout`. A dry run looks once and does not wait.",
         positional: &[API_VERSION, KIND, NAME],
         keyword: &[

@@ -2,12 +2,13 @@
 //! a new version, in place (EKS rolling update) or blue/green (new nodegroup,
 //! drain the old one, delete it).
 
-use super::builtin::{Builtin, MAX_NODES, REVERSIBLE, WEEK, def, one_of, opt, pos};
+use super::builtin::{Builtin, MAX_NODES, Op, REVERSIBLE, WEEK, def, one_of, opt, pos};
 use super::k8s::{DELETE_EMPTYDIR_DATA, GRACE_PERIOD, PARALLELISM, UNMANAGED_PODS};
 use super::types::Type;
 
 pub static BUILTINS: &[Builtin] = &[Builtin {
     name: "nodegroup.rotate",
+    op: Op::Rotate,
     doc: "Move every node of a nodegroup to a version or AMI release, in place or blue/green, draining old nodes through the Eviction API, and wait.",
     positional: &[
         pos("cluster", Type::String, "EKS cluster name"),

@@ -1,7 +1,6 @@
-//! The one place that maps registry names (`crate::builtins`) to adapter
-//! calls. `Op::resolve` turns a name into an operation; `call` matches on
-//! `Op` exhaustively, so an operation without an implementation does not
-//! compile, and a unit test checks the registry and `Op` list agree.
+//! The implementations of the registry's built-ins (`crate::builtins`): each
+//! entry names its `Op`, and `call` matches on it exhaustively, so an entry
+//! without an implementation does not compile.
 
 use std::time::Duration;
 
@@ -9,7 +8,7 @@ use indexmap::IndexMap;
 
 use super::records::record;
 use super::value::Value;
-use crate::builtins::{Builtin, Type, records};
+use crate::builtins::{Builtin, Op, Type, records};
 use crate::cloud::drain::{DrainOptions, Drainer, Unmanaged};
 use crate::cloud::eks::{Eks, NodegroupConfig};
 use crate::cloud::kube::Kube;
@@ -19,61 +18,6 @@ use crate::cloud::rotate::{CanaryGate, RotateOptions, Rotator, Strategy};
 use crate::cloud::workloads::DeletePodOptions;
 use crate::cloud::{Clock, CloudError};
 use crate::literal;
-
-macro_rules! ops {
-    ($($variant:ident => $name:literal,)*) => {
-        /// Every built-in the interpreter implements.
-        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-        pub enum Op { $($variant,)* }
-
-        impl Op {
-            pub const ALL: &'static [Op] = &[$(Op::$variant,)*];
-
-            pub fn name(self) -> &'static str {
-                match self { $(Op::$variant => $name,)* }
-            }
-
-            pub fn resolve(name: &str) -> Option<Op> {
-                match name { $($name => Some(Op::$variant),)* _ => None }
-            }
-        }
-    };
-}
-
-ops! {
-    Cluster => "eks.cluster",
-    UpdateClusterVersion => "eks.update_cluster_version",
-    Nodegroups => "eks.nodegroups",
-    Nodegroup => "eks.nodegroup",
-    UpdateNodegroupVersion => "eks.update_nodegroup_version",
-    UpdateNodegroupConfig => "eks.update_nodegroup_config",
-    CreateNodegroup => "eks.create_nodegroup",
-    DeleteNodegroup => "eks.delete_nodegroup",
-    Addons => "eks.addons",
-    Addon => "eks.addon",
-    UpdateAddon => "eks.update_addon",
-    DefaultAddonVersion => "eks.default_addon_version",
-    VersionPath => "eks.version_path",
-    Insights => "eks.insights",
-    ForeignUpdates => "eks.foreign_updates",
-    Nodes => "k8s.nodes",
-    Pods => "k8s.pods",
-    Deployments => "k8s.deployments",
-    Daemonsets => "k8s.daemonsets",
-    Statefulsets => "k8s.statefulsets",
-    Pdbs => "k8s.pdbs",
-    Cordon => "k8s.cordon",
-    Uncordon => "k8s.uncordon",
-    Drain => "k8s.drain",
-    DeletePod => "k8s.delete_pod",
-    Scale => "k8s.scale",
-    Get => "k8s.get",
-    Create => "k8s.create",
-    Patch => "k8s.patch",
-    Annotate => "k8s.annotate",
-    Wait => "k8s.wait",
-    Rotate => "nodegroup.rotate",
-}
 
 /// The clients an operation runs against.
 #[derive(Clone)]
@@ -295,7 +239,7 @@ fn list<T>(items: Vec<T>, f: impl Fn(&T) -> Value) -> Value {
 
 pub async fn call(
     cloud: &Cloud,
-    op: Op,
+    builtin: &Builtin,
     args: &Bound,
     ctx: &CallCtx<'_>,
 ) -> Result<Called, CloudError> {
@@ -306,6 +250,7 @@ pub async fn call(
     }
     let (eks, kube) = (&cloud.eks, &cloud.kube);
     let opt = |n: &str| args.opt_text(n);
+    let op = builtin.op;
     match op {
         Op::Cluster => {
             let c = eks.cluster(&args.text("cluster")?).await?;
@@ -729,24 +674,6 @@ fn drain_options(args: &Bound, timeout: Option<Duration>) -> Result<DrainOptions
 mod tests {
     use super::*;
     use crate::builtins;
-
-    #[test]
-    fn every_registry_entry_has_an_implementation_and_back() {
-        for b in builtins::all() {
-            assert!(
-                Op::resolve(b.name).is_some(),
-                "no implementation for {}",
-                b.name
-            );
-        }
-        for op in Op::ALL {
-            assert!(
-                builtins::lookup(op.name()).is_some(),
-                "{} is not in the registry",
-                op.name()
-            );
-        }
-    }
 
     #[test]
     fn registry_defaults_parse() {

@@ -6,14 +6,14 @@ use std::cmp::Ordering;
 use futures::future::LocalBoxFuture;
 use indexmap::IndexMap;
 
-use super::dispatch::{self, Bound, CallCtx, Called, Op};
+use super::dispatch::{self, Bound, CallCtx, Called};
 use super::durable::{Go, Stop};
 use super::env::Env;
 use super::error::{FailKind, RunError};
 use super::report::Event;
 use super::run::Interp;
 use super::value::{Value, Version, recorded};
-use crate::builtins;
+use crate::builtins::{self, MethodOp, Receiver, methods};
 use crate::cloud::CloudError;
 use crate::cloud::plan::Change;
 use crate::durable::record::args_hash;
@@ -305,97 +305,132 @@ impl<'p> Interp<'p> {
                 span,
             )
         };
-        match (&recv, name) {
-            (Value::List(l), "len") => Ok(Value::Int(l.len() as i64)),
-            (Value::List(l), "is_empty") => Ok(Value::Bool(l.is_empty())),
-            (Value::List(l), "all" | "any" | "count" | "filter") => {
+        let receiver = match &recv {
+            Value::List(_) => Receiver::List,
+            Value::Str(_) => Receiver::String,
+            Value::Map(_) | Value::Record { .. } => Receiver::Map,
+            Value::Version(_) => Receiver::Version,
+            Value::Duration(_) => Receiver::Duration,
+            _ => return Err(unknown()),
+        };
+        let Some(method) = methods::METHODS
+            .iter()
+            .find(|m| m.receiver == receiver && m.name == name)
+        else {
+            return Err(unknown());
+        };
+        let empty = IndexMap::new();
+        let (list, text, map) = match &recv {
+            Value::List(l) => (l.as_slice(), "", &empty),
+            Value::Str(s) => (&[][..], s.as_str(), &empty),
+            Value::Map(m) | Value::Record { fields: m, .. } => (&[][..], "", m),
+            _ => (&[][..], "", &empty),
+        };
+        Ok(match method.op {
+            MethodOp::Len => Value::Int(match receiver {
+                Receiver::String => text.chars().count(),
+                Receiver::Map => map.len(),
+                _ => list.len(),
+            } as i64),
+            MethodOp::IsEmpty => Value::Bool(match receiver {
+                Receiver::String => text.is_empty(),
+                _ => list.is_empty(),
+            }),
+            op @ (MethodOp::All | MethodOp::Any | MethodOp::Count | MethodOp::Filter) => {
                 let (param, body) = lambda(0)?;
                 let mut hits = Vec::new();
-                for item in l {
+                for item in list {
                     let child = env.with(param, item.clone());
                     if self.eval_bool(body, &child).await?.unwrap_or(true) {
                         hits.push(item.clone());
                     }
                 }
-                Ok(match name {
-                    "all" => Value::Bool(hits.len() == l.len()),
-                    "any" => Value::Bool(!hits.is_empty()),
-                    "count" => Value::Int(hits.len() as i64),
+                match op {
+                    MethodOp::All => Value::Bool(hits.len() == list.len()),
+                    MethodOp::Any => Value::Bool(!hits.is_empty()),
+                    MethodOp::Count => Value::Int(hits.len() as i64),
                     _ => Value::List(hits),
-                })
+                }
             }
-            (Value::List(l), "map") => {
+            MethodOp::Map => {
                 let (param, body) = lambda(0)?;
-                let mut out = Vec::with_capacity(l.len());
-                for item in l {
+                let mut out = Vec::with_capacity(list.len());
+                for item in list {
                     let child = env.with(param, item.clone());
                     out.push(self.eval(body, &child).await?);
                 }
-                Ok(Value::List(out))
+                Value::List(out)
             }
-            (Value::List(l), "contains") => {
+            MethodOp::Contains => {
                 let x = arg(0).await?;
-                Ok(Value::Bool(l.iter().any(|i| i.equals(&x))))
+                Value::Bool(match receiver {
+                    Receiver::String => text.contains(&x.to_text()),
+                    Receiver::Map => map.contains_key(&x.to_text()),
+                    _ => list.iter().any(|i| i.equals(&x)),
+                })
             }
-            (Value::List(l), "first" | "last") => {
-                let v = if name == "first" { l.first() } else { l.last() };
+            op @ (MethodOp::First | MethodOp::Last) => {
+                let v = if op == MethodOp::First {
+                    list.first()
+                } else {
+                    list.last()
+                };
                 v.cloned()
-                    .ok_or_else(|| RunError::eval(format!("`{name}` of an empty list"), span))
+                    .ok_or_else(|| RunError::eval(format!("`{name}` of an empty list"), span))?
             }
-            (Value::List(l), "sorted") => {
-                let mut v = l.clone();
+            MethodOp::Sorted => {
+                let mut v = list.to_vec();
                 v.sort_by(|a, b| a.compare(b).unwrap_or(Ordering::Equal));
-                Ok(Value::List(v))
+                Value::List(v)
             }
-            (Value::List(l), "join") => {
+            MethodOp::Join => {
                 let sep = match args.first() {
                     Some(_) => arg(0).await?.to_text(),
                     None => ", ".into(),
                 };
-                Ok(Value::Str(
-                    l.iter().map(Value::to_text).collect::<Vec<_>>().join(&sep),
-                ))
+                Value::Str(
+                    list.iter()
+                        .map(Value::to_text)
+                        .collect::<Vec<_>>()
+                        .join(&sep),
+                )
             }
-            (Value::Str(s), "contains" | "starts_with" | "ends_with") => {
-                let x = arg(0).await?.to_text();
-                Ok(Value::Bool(match name {
-                    "contains" => s.contains(&x),
-                    "starts_with" => s.starts_with(&x),
-                    _ => s.ends_with(&x),
-                }))
-            }
-            (Value::Str(s), "trim") => Ok(Value::Str(s.trim().to_string())),
-            (Value::Str(s), "len") => Ok(Value::Int(s.chars().count() as i64)),
-            (Value::Str(s), "split") => {
+            MethodOp::StartsWith => Value::Bool(text.starts_with(&arg(0).await?.to_text())),
+            MethodOp::EndsWith => Value::Bool(text.ends_with(&arg(0).await?.to_text())),
+            MethodOp::Lower => Value::Str(text.to_lowercase()),
+            MethodOp::Upper => Value::Str(text.to_uppercase()),
+            MethodOp::Trim => Value::Str(text.trim().to_string()),
+            MethodOp::Split => {
                 let sep = arg(0).await?.to_text();
-                Ok(Value::List(s.split(sep.as_str()).map(Value::str).collect()))
+                Value::List(text.split(sep.as_str()).map(Value::str).collect())
             }
-            (Value::Map(m) | Value::Record { fields: m, .. }, "keys") => {
-                Ok(Value::List(m.keys().map(Value::str).collect()))
-            }
-            (Value::Map(m) | Value::Record { fields: m, .. }, "values") => {
-                Ok(Value::List(m.values().cloned().collect()))
-            }
-            (Value::Map(m) | Value::Record { fields: m, .. }, "contains") => {
-                Ok(Value::Bool(m.contains_key(&arg(0).await?.to_text())))
-            }
-            (Value::Map(m) | Value::Record { fields: m, .. }, "get") => {
+            MethodOp::Keys => Value::List(map.keys().map(Value::str).collect()),
+            MethodOp::Values => Value::List(map.values().cloned().collect()),
+            MethodOp::Get => {
                 let k = arg(0).await?.to_text();
-                match m.get(&k) {
-                    Some(v) => Ok(v.clone()),
-                    None if args.len() > 1 => arg(1).await,
-                    None => Ok(Value::Null),
+                match map.get(&k) {
+                    Some(v) => v.clone(),
+                    None if args.len() > 1 => arg(1).await?,
+                    None => Value::Null,
                 }
             }
-            (Value::Map(m) | Value::Record { fields: m, .. }, "len") => {
-                Ok(Value::Int(m.len() as i64))
+            op @ (MethodOp::Major | MethodOp::Minor | MethodOp::Next) => {
+                let Value::Version(v) = &recv else {
+                    return Err(unknown());
+                };
+                match op {
+                    MethodOp::Major => Value::Int(v.major as i64),
+                    MethodOp::Minor => Value::Int(v.minor as i64),
+                    _ => Value::Version(Version::minor(v.major, v.minor + 1)),
+                }
             }
-            (Value::Version(v), "major") => Ok(Value::Int(v.major as i64)),
-            (Value::Version(v), "minor") => Ok(Value::Int(v.minor as i64)),
-            (Value::Version(v), "next") => Ok(Value::Version(Version::minor(v.major, v.minor + 1))),
-            (Value::Duration(d), "seconds") => Ok(Value::Int(d.as_secs() as i64)),
-            _ => Err(unknown()),
-        }
+            MethodOp::Seconds => {
+                let Value::Duration(d) = &recv else {
+                    return Err(unknown());
+                };
+                Value::Int(d.as_secs() as i64)
+            }
+        })
     }
 
     async fn call(
@@ -428,7 +463,7 @@ impl<'p> Interp<'p> {
                 .await;
         }
         let name = format!("{ns}.{func}");
-        let (Some(b), Some(op)) = (builtins::lookup(&name), Op::resolve(&name)) else {
+        let Some(b) = builtins::lookup(&name) else {
             return Err(RunError::eval(format!("unknown built-in `{name}`"), span));
         };
         let bound = Bound::bind(b, positional, keyword).map_err(|m| RunError::eval(m, span))?;
@@ -441,7 +476,7 @@ impl<'p> Interp<'p> {
                 canary_gate: None,
             };
             let live = async {
-                dispatch::call(&self.cloud, op, &bound, &ctx)
+                dispatch::call(&self.cloud, b, &bound, &ctx)
                     .await
                     .map(|c| c.value)
                     .map_err(|e| RunError::cloud(e, span))
@@ -526,7 +561,7 @@ impl<'p> Interp<'p> {
                 Some(&gate_fn)
             },
         };
-        let mut called = dispatch::call(&self.cloud, op, &bound, &ctx).await;
+        let mut called = dispatch::call(&self.cloud, b, &bound, &ctx).await;
         // An in-doubt action found already done was (almost surely) done by
         // the attempt that died: it is a change of its step, so a rollback
         // still stops at an irreversible step that made it.
