@@ -1290,7 +1290,7 @@ fn check_file(text: &str, extra: &[(&str, &str)]) -> (i32, String) {
         std::fs::write(dir.path().join(name), content).unwrap();
     }
     std::fs::write(dir.path().join("main.upg"), text).unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_runbook"))
+    let out = crate::common::bin::command()
         .args(["check", "--color", "never", "main.upg"])
         .current_dir(dir.path())
         .output()

@@ -2,7 +2,6 @@
 //! completions and a `--version` that names the build's commit.
 
 use std::path::Path;
-use std::process::Command;
 
 // The build script itself, to test how it finds the commit.
 #[allow(dead_code)]
@@ -10,15 +9,8 @@ use std::process::Command;
 mod build_script;
 
 fn runbook(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_runbook"))
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let ran = crate::common::bin::Bin::new(args).run();
+    (ran.code, ran.stdout, ran.stderr)
 }
 
 #[test]

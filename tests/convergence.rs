@@ -3,7 +3,7 @@
 //! (seed 001), nodegroups behind the control plane, a nodegroup rolled back by
 //! other automation. Each run ends converged, and a rerun sends nothing.
 
-use runbook::interp::{self, ExecOptions, Output, Reporter, RunStatus, params};
+use runbook::interp::{self, RunStatus};
 use runbook::sandbox::Sandbox;
 
 use crate::common::{root, start};
@@ -16,31 +16,8 @@ async fn run_playbook(cloud: &interp::Cloud, sets: &[&str]) -> (interp::RunSumma
     let program = runbook::syntax::load(&root().join(PLAYBOOK)).unwrap_or_else(|(sources, d)| {
         panic!("{}", runbook::diagnostic::render_all(&d, &sources, false).0)
     });
-    let runbook = params::root_runbook(&program).unwrap();
-    let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
-    let bound = params::bind(&program, runbook, None, &sets).unwrap_or_else(|(sources, d)| {
-        panic!("{}", runbook::diagnostic::render_all(&d, &sources, false).0)
-    });
-    let reporter = Reporter::new(Output::Text, cloud.clock.clone());
-    let opts = ExecOptions {
-        dry_run: false,
-        yes: true,
-        interactive: false,
-        step: false,
-        run_id: "20261128T000000Z-00000001".parse().unwrap(),
-    };
-    let summary = interp::execute(
-        &program,
-        runbook,
-        &bound,
-        cloud.clone(),
-        &opts,
-        &reporter,
-        None,
-    )
-    .await;
-    let lines = reporter.lines().join("\n");
-    (summary, lines)
+    let (summary, lines) = crate::common::execute(&program, cloud, None, sets, false, None).await;
+    (summary, lines.join("\n"))
 }
 
 /// The cluster is at `version` everywhere: control plane, every nodegroup

@@ -13,7 +13,7 @@ use runbook::durable::{
     RunStore, SystemClock,
 };
 use runbook::interp::durable::Durable;
-use runbook::interp::{self, Cloud, ExecOptions, Output, Reporter, RunStatus, params};
+use runbook::interp::{self, Cloud, RunStatus};
 use runbook::sandbox::{RequestRecord, Sandbox, SandboxOptions};
 
 use crate::common::{fixture, root, start};
@@ -76,29 +76,11 @@ async fn exec_with(
     durable: &Durable,
     sets: &[&str],
 ) -> (interp::RunSummary, String) {
-    let runbook = params::root_runbook(program).unwrap();
-    let mut sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
-    sets.push("cluster=demo".into());
-    let bound = params::bind(program, runbook, None, &sets).unwrap();
-    let reporter = Reporter::new(Output::Text, cloud.clock.clone());
-    let opts = ExecOptions {
-        dry_run: false,
-        yes: true,
-        interactive: false,
-        step: false,
-        run_id: durable.run_id(),
-    };
-    let summary = interp::execute(
-        program,
-        runbook,
-        &bound,
-        cloud.clone(),
-        &opts,
-        &reporter,
-        Some(durable),
-    )
-    .await;
-    (summary, reporter.lines().join("\n"))
+    let mut sets = sets.to_vec();
+    sets.push("cluster=demo");
+    let (summary, lines) =
+        crate::common::execute(program, cloud, None, &sets, false, Some(durable)).await;
+    (summary, lines.join("\n"))
 }
 
 /// Mutating requests of the two cloud APIs, without the lock's own Lease

@@ -11,7 +11,7 @@ use runbook::cloud::plan::{Change, Mode, Mutation};
 use runbook::cloud::rotate::{RotateOptions, Rotator, Strategy};
 use runbook::cloud::workloads::{DeletePodOptions, ScaleKind};
 use runbook::interp::report::StepStatus;
-use runbook::interp::{self, Cloud, ExecOptions, Output, Reporter, RunStatus, params};
+use runbook::interp::{self, Cloud, RunStatus, params};
 use runbook::sandbox::{Sandbox, SandboxOptions};
 
 use crate::common::{SCALE, connect, fixture, root, start};
@@ -440,30 +440,7 @@ async fn exec_in(
     sets: &[&str],
     dry_run: bool,
 ) -> (interp::RunSummary, Vec<String>) {
-    let runbook = params::root_runbook(program).unwrap();
-    let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
-    let bound = params::bind(program, runbook, env, &sets).unwrap_or_else(|(sources, d)| {
-        panic!("{}", runbook::diagnostic::render_all(&d, &sources, false).0)
-    });
-    let reporter = Reporter::new(Output::Text, cloud.clock.clone());
-    let opts = ExecOptions {
-        dry_run,
-        yes: true,
-        interactive: false,
-        step: false,
-        run_id: "20261123T000000Z-00000001".parse().unwrap(),
-    };
-    let summary = interp::execute(
-        program,
-        runbook,
-        &bound,
-        cloud.clone(),
-        &opts,
-        &reporter,
-        None,
-    )
-    .await;
-    (summary, reporter.lines())
+    crate::common::execute(program, cloud, env, sets, dry_run, None).await
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -617,15 +594,15 @@ async fn dry_run_of_every_playbook_against_every_fixture_sends_no_mutation() {
 #[test]
 fn bad_parameters_and_unknown_environments_fail_with_a_location() {
     let program = load(UPGRADE);
-    let runbook = params::root_runbook(&program).unwrap();
+    let resolved = runbook::check::resolve(&program).unwrap();
     let sets = vec!["cluster=demo".to_string(), "target=1.3x".to_string()];
-    let (sources, diags) = params::bind(&program, runbook, None, &sets).unwrap_err();
+    let (sources, diags) = params::bind(&resolved, None, &sets).unwrap_err();
     assert_eq!(diags[0].code, "RUN001");
     assert_eq!(
         sources.location(diags[0].primary_span().unwrap()),
         "<command line>:1:33"
     );
-    let (_, diags) = params::bind(&program, runbook, Some("staging"), &sets[..1]).unwrap_err();
+    let (_, diags) = params::bind(&resolved, Some("staging"), &sets[..1]).unwrap_err();
     assert!(diags.iter().any(|d| d.code == "RUN002"));
     assert!(
         diags
@@ -638,7 +615,7 @@ fn bad_parameters_and_unknown_environments_fail_with_a_location() {
 /// as far as starting the sandbox.
 #[test]
 fn exec_binary_rejects_bad_parameters_before_any_request() {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_runbook"))
+    let out = crate::common::bin::command()
         .args([
             "exec",
             "playbooks/eks-minor-upgrade.upg",
@@ -706,7 +683,7 @@ async fn in_place_rotation_blocked_by_a_pdb_names_it() {
 /// summary.
 #[test]
 fn exec_binary_json_output_is_an_event_stream() {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_runbook"))
+    let out = crate::common::bin::command()
         .args([
             "exec",
             "playbooks/eks-minor-upgrade.upg",
@@ -828,7 +805,7 @@ runbook guarded "two preconditions fail" {
   precondition "already at 1.30" { eks.cluster(cluster).version == 1.30 } else "upgrade first"
   precondition "cluster is ACTIVE" { eks.cluster(cluster).status == "ACTIVE" }
   precondition "no nodes" { k8s.nodes().len() == 0 } else "drain everything"
-  step "never runs" { eks.update_cluster_version(cluster, 1.29) }
+  step "never runs" irreversible { eks.update_cluster_version(cluster, 1.29) }
 }
 "#,
     );
@@ -1573,7 +1550,7 @@ async fn generated_fixtures_are_deterministic_and_load() {
     let dir = tempfile::tempdir().unwrap();
     let generate = |seed: &str, name: &str| {
         let path = dir.path().join(name);
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_runbook"))
+        let out = crate::common::bin::command()
             .args(["sandbox", "generate", "--nodes", "12", "--pods", "300"])
             .args(["--nodegroups", "3", "--seed", seed, "-o"])
             .arg(&path)
@@ -1612,7 +1589,7 @@ async fn generated_fixtures_are_deterministic_and_load() {
     sandbox.shutdown().await;
 
     let runs = tempfile::tempdir().unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_runbook"))
+    let out = crate::common::bin::command()
         .args(["exec", "playbooks/eks-minor-upgrade.upg", "--sandbox"])
         .arg(&path)
         .args(["--set", "target=1.29", "--dry-run", "--runs-dir"])
@@ -2021,13 +1998,13 @@ async fn out_of_bounds_update_settings_are_refused_before_any_change() {
     // EKS accepts 1-100 (0 keeps the nodegroup's own setting): -5 is refused
     // while the parameters are bound, before any client exists.
     let program = shipped_playbook();
-    let runbook = params::root_runbook(&program).unwrap();
+    let resolved = runbook::check::resolve(&program).unwrap();
     let sets: Vec<String> = ["cluster=demo", "target=1.29", "max_unavailable=-5"]
         .iter()
         .map(|s| s.to_string())
         .collect();
     let (sources, diags) =
-        params::bind(&program, runbook, None, &sets).expect_err("-5 is out of EKS's bounds");
+        params::bind(&resolved, None, &sets).expect_err("-5 is out of EKS's bounds");
     let text = runbook::diagnostic::render_all(&diags, &sources, false).0;
     assert!(
         text.contains("RUN001") && text.contains("0 to 100"),

@@ -6,7 +6,6 @@
 //! and review the diff.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use runbook::codes;
 
@@ -16,17 +15,8 @@ fn golden_dir() -> PathBuf {
 
 /// Runs `runbook <args>` in `tests/golden` (so file names print relative).
 fn run(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_runbook"))
-        .args(args)
-        .current_dir(golden_dir())
-        .env_remove("CLICOLOR_FORCE")
-        .output()
-        .expect("run runbook");
-    (
-        out.status.code().expect("exit code"),
-        String::from_utf8(out.stdout).expect("utf-8 stdout"),
-        String::from_utf8(out.stderr).expect("utf-8 stderr"),
-    )
+    let ran = crate::common::bin::Bin::new(args).dir(golden_dir()).run();
+    (ran.code, ran.stdout, ran.stderr)
 }
 
 /// Compares `actual` with the file `expected`, or rewrites it when

@@ -6,7 +6,7 @@
 //! `runs show`.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
 const TOKEN: &str = "tok-7Hq2xVbN9pLs";
 const KEY: &str = "key-Zr4mWc8yTe1u";
@@ -24,19 +24,12 @@ runbook leak "secrets stay hidden" {
 }
 "#;
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
 fn runbook(args: &[&str], runs: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_runbook"))
-        .args(args)
+    crate::common::bin::Bin::new(args)
         .arg("--runs-dir")
         .arg(runs)
-        .current_dir(root())
-        .env("NO_COLOR", "1")
         .env("RUNBOOK_LOG", "debug")
-        .stdin(Stdio::null())
+        .command()
         .output()
         .unwrap()
 }

@@ -742,11 +742,7 @@ fn every_example_in_the_language_docs_parses() {
 // ------------------------------------------------------------------ the binary
 
 fn runbook_cmd() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_runbook"));
-    cmd.current_dir(root())
-        .env("NO_COLOR", "1")
-        .env_remove("CLICOLOR_FORCE");
-    cmd
+    crate::common::bin::command()
 }
 
 fn golden_dir() -> PathBuf {

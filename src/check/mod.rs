@@ -7,8 +7,10 @@
 //! `calls` (built-ins, checks, methods), `literals` (versions, durations),
 //! `rhai` (compile check sources).
 //!
-//! Public API: `check(&Program) -> Vec<Diagnostic>` and, for callers holding
-//! parsed files without a loader, `check_files(&SourceMap, &[ast::File])`.
+//! Public API: `resolve(&Program) -> Result<Resolved, Vec<Diagnostic>>`, the
+//! checked program the interpreter runs; `check(&Program) -> Vec<Diagnostic>`
+//! and, for callers holding parsed files without a loader,
+//! `check_files(&SourceMap, &[ast::File])`.
 
 mod calls;
 pub use crate::codes;
@@ -26,30 +28,92 @@ pub mod suggest;
 mod timing;
 mod types;
 
+use std::collections::HashMap;
+
 use crate::diagnostic::Diagnostic;
 use crate::source::SourceMap;
-use crate::syntax::ast::File;
+use crate::syntax::Program;
+use crate::syntax::ast::{CheckDecl, File, GateDecl, Item, Runbook};
 
 use context::Checker;
 use decls::Decls;
 
 pub use context::RangedUse;
 
+/// A program that passed the checker, with its names bound by the
+/// checker's rules (one declaration per name, imports merged): what the
+/// interpreter runs. Nothing is looked up a second time.
+pub struct Resolved<'p> {
+    pub program: &'p Program,
+    /// The single runbook of the root file.
+    pub runbook: &'p Runbook,
+    /// Every gate and check visible to it: its own and imported ones.
+    pub gates: HashMap<&'p str, &'p GateDecl>,
+    pub checks: HashMap<&'p str, &'p CheckDecl>,
+    /// Parameters passed straight to ranged built-in arguments, so their
+    /// `--set` values are range-checked while binding.
+    pub ranged: Vec<RangedUse>,
+    /// The checker's warnings (the errors make `resolve` fail).
+    pub warnings: Vec<Diagnostic>,
+}
+
+/// Checks `program` and resolves its root runbook for execution; the
+/// diagnostics when there are errors or nothing to run (RUN005).
+pub fn resolve(program: &Program) -> Result<Resolved<'_>, Vec<Diagnostic>> {
+    let (diags, ranged, decls) = run(&program.sources, &program.files, true);
+    if diags.iter().any(Diagnostic::is_error) {
+        return Err(diags);
+    }
+    let runbook = root_runbook(program).map_err(|d| vec![d])?;
+    Ok(Resolved {
+        program,
+        runbook,
+        gates: decls.gates,
+        checks: decls.checks,
+        ranged,
+        warnings: diags,
+    })
+}
+
+/// The single runbook of the root file.
+fn root_runbook(program: &Program) -> Result<&Runbook, Diagnostic> {
+    let runbooks: Vec<&Runbook> = program
+        .root_file()
+        .items
+        .iter()
+        .filter_map(|i| match i {
+            Item::Runbook(r) => Some(r),
+            _ => None,
+        })
+        .collect();
+    match runbooks.as_slice() {
+        [one] => Ok(one),
+        [] => Err(
+            Diagnostic::error("RUN005", "this file has no runbook to run")
+                .with_label(program.root_file().span, "")
+                .with_help(
+                    "`runbook exec` runs a file holding one `runbook NAME \"...\" { ... }` block",
+                ),
+        ),
+        [_, second, ..] => Err(Diagnostic::error(
+            "RUN005",
+            "this file holds more than one runbook",
+        )
+        .with_label(second.name.span, "second runbook")
+        .with_help("keep one runbook per file; share gates and checks through imports")),
+    }
+}
+
 /// Checks parsed files (a root file and everything it imports) together.
 pub fn check_files(sources: &SourceMap, files: &[File]) -> Vec<Diagnostic> {
     run(sources, files, true).0
 }
 
-/// The runbook parameters passed directly to built-in arguments with a
-/// range (`max_unavailable: mu`), so their `--set` values can be checked
-/// before a run starts.
-pub fn ranged_parameters(program: &crate::syntax::Program) -> Vec<RangedUse> {
-    // Only the walk over calls is needed: compiling rhai would only slow
-    // every `exec` and `resume` down.
-    run(&program.sources, &program.files, false).1
-}
-
-fn run(sources: &SourceMap, files: &[File], rhai: bool) -> (Vec<Diagnostic>, Vec<RangedUse>) {
+fn run<'f>(
+    sources: &SourceMap,
+    files: &'f [File],
+    rhai: bool,
+) -> (Vec<Diagnostic>, Vec<RangedUse>, Decls<'f>) {
     let mut diags = Vec::new();
     let decls = Decls::collect(sources, files, &mut diags);
     let compiled = if rhai {
@@ -82,11 +146,12 @@ fn run(sources: &SourceMap, files: &[File], rhai: bool) -> (Vec<Diagnostic>, Vec
     }
     diags.extend(checker.diags);
     diags.extend(compiled.diags);
-    (diags, checker.ranged_params)
+    let ranged = checker.ranged_params;
+    (diags, ranged, decls)
 }
 
 /// Checks a loaded program (see `crate::syntax::load`).
-pub fn check(program: &crate::syntax::Program) -> Vec<Diagnostic> {
+pub fn check(program: &Program) -> Vec<Diagnostic> {
     check_files(&program.sources, &program.files)
 }
 

@@ -23,7 +23,10 @@ pub struct Limits {
     pub max_array_size: usize,
     /// Entries in any one object map.
     pub max_map_size: usize,
-    /// Wall-clock deadline for one run, checked on every operation.
+    /// Wall-clock deadline for one run, checked on every operation. A
+    /// backstop only: the operation limit is what bounds a check, the same
+    /// on every machine, while wall time on a loaded 2-core runner varies
+    /// (2 s stopped a 60-node check in a debug build under load).
     pub timeout: Duration,
     /// Bytes of `print`/`debug` output kept per run; the rest is counted
     /// and reported as cut.
@@ -39,7 +42,7 @@ impl Default for Limits {
             max_string_size: 1 << 20,
             max_array_size: 100_000,
             max_map_size: 10_000,
-            timeout: Duration::from_secs(2),
+            timeout: Duration::from_secs(10),
             max_log_bytes: 16 << 10,
         }
     }

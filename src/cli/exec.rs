@@ -149,18 +149,14 @@ pub fn drive(
             return Ok(Outcome::Failed);
         }
     };
-    let findings = crate::check::check(&program);
-    if findings.iter().any(Diagnostic::is_error) {
-        print_diagnostics(&findings, &program.sources, output_arg);
-        return Ok(Outcome::Failed);
-    }
-    let runbook = match params::root_runbook(&program) {
+    let resolved = match crate::check::resolve(&program) {
         Ok(r) => r,
-        Err(d) => {
-            print_diagnostics(&[d], &program.sources, output_arg);
+        Err(diags) => {
+            print_diagnostics(&diags, &program.sources, output_arg);
             return Ok(Outcome::Failed);
         }
     };
+    let runbook = resolved.runbook;
     // Against the embedded sandbox the cluster is the fixture's: default the
     // conventional `cluster` parameter to it unless set explicitly.
     let fixture = match &target_args.sandbox {
@@ -187,7 +183,7 @@ pub fn drive(
     {
         sets.push(format!("cluster={}", f.spec.cluster.name));
     }
-    let bound = match params::bind(&program, runbook, env, &sets) {
+    let bound = match params::bind(&resolved, env, &sets) {
         Ok(b) => b,
         Err((sources, diags)) => {
             print_diagnostics(&diags, &sources, output_arg);
@@ -259,16 +255,8 @@ pub fn drive(
             interactive: std::io::stdin().is_terminal() && std::io::stderr().is_terminal(),
             run_id,
         };
-        let summary = interp::execute(
-            &program,
-            runbook,
-            &bound,
-            cloud,
-            &opts,
-            &reporter,
-            journal.as_ref(),
-        )
-        .await;
+        let summary =
+            interp::execute(&resolved, &bound, cloud, &opts, &reporter, journal.as_ref()).await;
         print_diagnostics(&summary.errors, &program.sources, output_arg);
         match output {
             Output::Json => {

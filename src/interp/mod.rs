@@ -9,9 +9,9 @@
 //! mode: reads are real, mutations return plans and project their result.
 //!
 //! Public API:
-//! - [`params::root_runbook`], [`params::bind`]: parameters → values or
-//!   located diagnostics.
-//! - [`execute`]`(program, runbook, bound, cloud, opts, reporter) -> RunSummary`.
+//! - [`params::bind`]: parameters of a checked program
+//!   ([`crate::check::Resolved`]) → values or located diagnostics.
+//! - [`execute`]`(resolved, bound, cloud, opts, reporter, journal) -> RunSummary`.
 
 mod checks;
 pub mod dispatch;
@@ -34,12 +34,11 @@ use serde_json::json;
 pub use dispatch::Cloud;
 pub use report::{Output, Reporter};
 
+use crate::check::Resolved;
 use crate::cloud::clock::human;
 use crate::cloud::plan::Mode;
 use crate::diagnostic::Diagnostic;
 use crate::durable::{RunId, RunOutcome};
-use crate::syntax::Program;
-use crate::syntax::ast::Runbook;
 use env::Env;
 use error::FailKind;
 use report::{Event, StepStatus};
@@ -169,8 +168,7 @@ impl RunSummary {
 }
 
 pub async fn execute(
-    program: &Program,
-    runbook: &Runbook,
+    resolved: &Resolved<'_>,
     bound: &params::Bound,
     cloud: Cloud,
     opts: &ExecOptions,
@@ -179,16 +177,7 @@ pub async fn execute(
 ) -> RunSummary {
     // A dry run is never journalled (it sends no mutation to protect).
     let journal = journal.filter(|_| !opts.dry_run);
-    let mut summary = run(
-        program,
-        runbook,
-        bound,
-        cloud.for_run(),
-        opts,
-        reporter,
-        journal,
-    )
-    .await;
+    let mut summary = run(resolved, bound, cloud.for_run(), opts, reporter, journal).await;
     if let Some(d) = journal {
         // A resumed run that cannot go on (lock held, no confirmation) has
         // changed things in an earlier attempt: it is interrupted, not
@@ -232,8 +221,7 @@ pub async fn execute(
 }
 
 async fn run(
-    program: &Program,
-    runbook: &Runbook,
+    resolved: &Resolved<'_>,
     bound: &params::Bound,
     cloud: Cloud,
     opts: &ExecOptions,
@@ -246,14 +234,8 @@ async fn run(
         Mode::Apply
     };
     let started = cloud.clock.now();
-    let mut interp = Interp::new(
-        program,
-        runbook,
-        cloud.clone(),
-        mode,
-        reporter,
-        opts.run_id.clone(),
-    );
+    let runbook = resolved.runbook;
+    let mut interp = Interp::new(resolved, cloud.clone(), mode, reporter, opts.run_id.clone());
     interp.yes = opts.yes;
     interp.interactive = opts.interactive;
     interp.step_mode = opts.step;

@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use indexmap::IndexMap;
 
 use super::value::Value;
+use crate::check::Resolved;
 use crate::diagnostic::Diagnostic;
 use crate::durable::redact;
 use crate::literal;
@@ -25,35 +26,6 @@ pub struct Bound {
     pub secrets: Vec<String>,
     pub environment: Option<String>,
     pub protected: bool,
-}
-
-/// The single runbook of the root file.
-pub fn root_runbook(program: &Program) -> Result<&Runbook, Diagnostic> {
-    let runbooks: Vec<&Runbook> = program
-        .root_file()
-        .items
-        .iter()
-        .filter_map(|i| match i {
-            Item::Runbook(r) => Some(r),
-            _ => None,
-        })
-        .collect();
-    match runbooks.as_slice() {
-        [one] => Ok(one),
-        [] => Err(
-            Diagnostic::error("RUN005", "this file has no runbook to run")
-                .with_label(program.root_file().span, "")
-                .with_help(
-                    "`runbook exec` runs a file holding one `runbook NAME \"...\" { ... }` block",
-                ),
-        ),
-        [_, second, ..] => Err(Diagnostic::error(
-            "RUN005",
-            "this file holds more than one runbook",
-        )
-        .with_label(second.name.span, "second runbook")
-        .with_help("keep one runbook per file; share gates and checks through imports")),
-    }
 }
 
 /// Environments that apply to `runbook`: its own blocks and file-level
@@ -73,11 +45,11 @@ fn environments<'a>(program: &'a Program, runbook: &'a Runbook) -> Vec<&'a Envir
 }
 
 pub fn bind(
-    program: &Program,
-    runbook: &Runbook,
+    resolved: &Resolved<'_>,
     env_name: Option<&str>,
     sets: &[String],
 ) -> Result<Bound, (SourceMap, Vec<Diagnostic>)> {
+    let (program, runbook) = (resolved.program, resolved.runbook);
     let mut sources = program.sources.clone();
     // `--env prod --set a=b ...` as a file, so values can be pointed at.
     let mut cmdline = String::new();
@@ -178,7 +150,7 @@ pub fn bind(
         );
     }
 
-    let ranged = crate::check::ranged_parameters(program);
+    let ranged = &resolved.ranged;
     let mut values = IndexMap::new();
     for p in &params {
         let name = &p.name.name;
@@ -215,7 +187,7 @@ pub fn bind(
                     .map(|(_, s)| *s)
                     .or_else(|| env_values.get(name).map(|(_, s)| *s))
                     .or_else(|| p.default.as_ref().map(|d| d.span));
-                if let Some(d) = out_of_range(&ranged, name, &v, from.unwrap_or(p.span)) {
+                if let Some(d) = out_of_range(ranged, name, &v, from.unwrap_or(p.span)) {
                     diags.push(d);
                 }
                 values.insert(name.clone(), v);

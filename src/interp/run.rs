@@ -12,14 +12,13 @@ use super::env::Env;
 use super::error::{FailKind, RunError};
 use super::report::{Event, Reporter, StepStatus};
 use super::value::Value;
+use crate::check::Resolved;
 use crate::cloud::clock::human;
 use crate::cloud::plan::{Change, Mode};
 use crate::durable::{Record, Replay, RunId, StepOutcome};
 use crate::source::Span;
 use crate::syntax::Program;
-use crate::syntax::ast::{
-    Block, CheckDecl, Expr, GateDecl, Item, Runbook, RunbookItem, Step, Stmt, StmtKind,
-};
+use crate::syntax::ast::{Block, CheckDecl, Expr, GateDecl, Runbook, Step, Stmt, StmtKind};
 
 /// Gate defaults when a declaration leaves them out.
 const GATE_WITHIN: Duration = Duration::from_secs(10 * 60);
@@ -85,41 +84,15 @@ struct State<'p> {
 
 impl<'p> Interp<'p> {
     pub fn new(
-        program: &'p Program,
-        runbook: &'p Runbook,
+        resolved: &Resolved<'p>,
         cloud: Cloud,
         mode: Mode,
         reporter: &'p Reporter,
         run_id: RunId,
     ) -> Self {
-        let mut gates = HashMap::new();
-        let mut checks = HashMap::new();
-        for item in program.items() {
-            match item {
-                Item::Gate(g) => {
-                    gates.insert(g.name.name.as_str(), g);
-                }
-                Item::Check(c) => {
-                    checks.insert(c.name.name.as_str(), c);
-                }
-                _ => {}
-            }
-        }
-        // Declarations inside the runbook shadow imported ones.
-        for item in &runbook.items {
-            match item {
-                RunbookItem::Gate(g) => {
-                    gates.insert(g.name.name.as_str(), g);
-                }
-                RunbookItem::Check(c) => {
-                    checks.insert(c.name.name.as_str(), c);
-                }
-                _ => {}
-            }
-        }
         Interp {
-            program,
-            runbook,
+            program: resolved.program,
+            runbook: resolved.runbook,
             cloud,
             mode,
             reporter,
@@ -129,8 +102,8 @@ impl<'p> Interp<'p> {
             step_mode: false,
             durable: None,
             cluster: None,
-            gates,
-            checks,
+            gates: resolved.gates.clone(),
+            checks: resolved.checks.clone(),
             state: RefCell::default(),
         }
     }

@@ -1,11 +1,15 @@
-//! What the engine test binaries share: the shipped sandbox fixtures and a
-//! sandbox at test speed with the real clients connected to it.
+//! What the integration tests share: the shipped sandbox fixtures, a sandbox
+//! at test speed with the real clients connected to it, and the one way to
+//! run a program in-process (`execute`), by the same stages as `runbook exec`.
 
 use std::path::PathBuf;
 
 use runbook::cloud::{Clients, Clock, ConnectOptions};
-use runbook::interp::Cloud;
+use runbook::interp::durable::Durable;
+use runbook::interp::{self, Cloud, ExecOptions, Output, Reporter, RunSummary, params};
 use runbook::sandbox::{Fixture, Sandbox, SandboxOptions};
+
+pub mod bin;
 
 /// Fast enough that a 25-minute control-plane update takes ~1.5 s.
 pub const SCALE: f64 = 1000.0;
@@ -45,4 +49,39 @@ pub async fn connect(sandbox: &Sandbox) -> Cloud {
     .expect("clients connect");
     let (started, epoch) = sandbox.origin();
     Cloud::new(clients, Clock::scaled(SCALE).with_origin(started, epoch))
+}
+
+/// Check and resolve `program`, bind `--env`/`--set`, and run it (or plan
+/// it) against `cloud`, journalled when `journal` is given, as `runbook
+/// exec` does: the summary and the lines the reporter printed.
+pub async fn execute(
+    program: &runbook::syntax::Program,
+    cloud: &Cloud,
+    env: Option<&str>,
+    sets: &[&str],
+    dry_run: bool,
+    journal: Option<&Durable>,
+) -> (RunSummary, Vec<String>) {
+    let render = |sources: &runbook::source::SourceMap, d: &[runbook::diagnostic::Diagnostic]| {
+        runbook::diagnostic::render_all(d, sources, false).0
+    };
+    let resolved = runbook::check::resolve(program)
+        .unwrap_or_else(|d| panic!("does not check:\n{}", render(&program.sources, &d)));
+    let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
+    let bound = params::bind(&resolved, env, &sets)
+        .unwrap_or_else(|(sources, d)| panic!("{}", render(&sources, &d)));
+    let reporter = Reporter::new(Output::Text, cloud.clock.clone());
+    let opts = ExecOptions {
+        dry_run,
+        yes: true,
+        interactive: false,
+        step: false,
+        run_id: journal.map_or_else(
+            || "20261123T000000Z-00000001".parse().unwrap(),
+            Durable::run_id,
+        ),
+    };
+    let summary =
+        interp::execute(&resolved, &bound, cloud.clone(), &opts, &reporter, journal).await;
+    (summary, reporter.lines())
 }

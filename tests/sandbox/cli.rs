@@ -6,7 +6,7 @@ use std::process::{Command, Stdio};
 use super::common::example;
 
 fn runbook() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_runbook"))
+    crate::common::bin::command()
 }
 
 #[test]

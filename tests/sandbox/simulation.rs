@@ -617,3 +617,108 @@ async fn deleting_a_namespace_empties_it_and_waits_for_foreign_finalizers() {
     assert!(namespaces.get_opt("ledger").await.unwrap().is_none());
     sb.shutdown().await;
 }
+
+/// EKS's managed update drains a node as `kubectl drain` does: it cordons
+/// it (a NodeNotSchedulable event, as the node controller records), evicts
+/// its pods, and terminates the instance only once the evicted pods have
+/// stopped (here a 120 s preStop hook), not while they are Terminating.
+#[tokio::test]
+async fn a_managed_update_cordons_with_an_event_and_waits_for_evicted_pods_to_stop() {
+    use std::collections::HashMap;
+
+    use k8s_openapi::api::core::v1::Event;
+    use runbook::sandbox::{Fixture, Sandbox, SandboxOptions};
+
+    let mut fixture =
+        Fixture::load(&super::common::example("demo.yaml")).unwrap_or_else(|e| panic!("{e}"));
+    let web = fixture
+        .spec
+        .workloads
+        .deployments
+        .iter_mut()
+        .find(|d| d.name == "web")
+        .expect("demo has web");
+    web.pre_stop_seconds = Some(120);
+    web.termination_grace_period_seconds = Some(180);
+    let sb = Sandbox::start(
+        fixture,
+        SandboxOptions {
+            time_scale: 0.0,
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("sandbox starts");
+    let eks = eks(&sb);
+    control_plane_and_kube_proxy_to_1_29(&sb, &eks).await;
+    let old: Vec<String> = sb
+        .nodes()
+        .into_iter()
+        .filter(|n| n.nodegroup == "general")
+        .map(|n| n.name)
+        .collect();
+    eks.update_nodegroup_version()
+        .cluster_name("demo")
+        .nodegroup_name("general")
+        .send()
+        .await
+        .unwrap();
+    let tick = Duration::from_secs(5);
+    let mut now = Duration::ZERO;
+    // When a node's first web pod was evicted, and how long the node lived on.
+    let mut evicted_at: HashMap<String, Duration> = HashMap::new();
+    let mut lived: HashMap<String, Duration> = HashMap::new();
+    for _ in 0..(90 * 60 / 5) {
+        sb.advance(tick);
+        now += tick;
+        for p in sb.pods() {
+            let Some(node) = p.node.clone().filter(|_| p.name.starts_with("web-")) else {
+                continue;
+            };
+            let pod = sb.kube_object("pods", &p.namespace, &p.name);
+            if pod.is_some_and(|o| !o["metadata"]["deletionTimestamp"].is_null()) {
+                evicted_at.entry(node).or_insert(now);
+            }
+        }
+        let present: Vec<String> = sb.nodes().into_iter().map(|n| n.name).collect();
+        for (node, at) in &evicted_at {
+            if !present.contains(node) {
+                lived.entry(node.clone()).or_insert(now - *at);
+            }
+        }
+        if old.iter().all(|n| !present.contains(n)) {
+            break;
+        }
+    }
+    assert!(
+        old.iter()
+            .all(|n| lived.contains_key(n) || !evicted_at.contains_key(n)),
+        "every drained old node is gone: {lived:?} of {old:?}"
+    );
+    assert!(!lived.is_empty(), "no node ran a web pod: {evicted_at:?}");
+    for (node, t) in &lived {
+        // Up to one tick of the 120 s hook can fall before the eviction is seen.
+        assert!(
+            *t >= Duration::from_secs(115),
+            "{node} was terminated {t:?} after its web pods were evicted"
+        );
+    }
+
+    let events = kube::Api::<Event>::all(kube(&sb).await)
+        .list(&ListParams::default())
+        .await
+        .unwrap();
+    let not_schedulable: Vec<&str> = events
+        .items
+        .iter()
+        .filter(|e| e.reason.as_deref() == Some("NodeNotSchedulable"))
+        .filter_map(|e| e.involved_object.name.as_deref())
+        .collect();
+    for node in &old {
+        assert!(
+            not_schedulable.contains(&node.as_str()),
+            "no NodeNotSchedulable for {node}: {not_schedulable:?}"
+        );
+    }
+    sb.shutdown().await;
+}

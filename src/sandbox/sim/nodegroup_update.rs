@@ -257,7 +257,14 @@ pub fn tick(world: &mut World, nodegroup: &str) {
             for (name, started) in std::mem::take(&mut ro.draining) {
                 cordon(world, &name);
                 let blocked = evict_all(world, &name, ro.force);
-                if blocked.is_empty() {
+                if blocked.is_empty()
+                    && terminating_on(world, &name)
+                    && now < started + EVICTION_TIMEOUT_MS
+                {
+                    // Evicted, still in their grace period: EKS's drain waits
+                    // for them like `kubectl drain`, then terminates.
+                    still.push((name, started));
+                } else if blocked.is_empty() {
                     terminate_node(world, &name);
                     let (_, new_now) = count_split(world, nodegroup, &ro);
                     if (new_now as u32) < desired {
@@ -346,7 +353,18 @@ fn cordon(world: &mut World, node: &str) {
     });
     if changed {
         world.dirty = true;
+        world.cordon_changed(node);
     }
+}
+
+/// Pods on `node` that were evicted and have not stopped yet.
+fn terminating_on(world: &World, node: &str) -> bool {
+    world.nodes.get(node).is_some_and(|n| {
+        n.pods
+            .iter()
+            .filter_map(|uid| world.pods.get(uid))
+            .any(|p| !p.daemon && p.terminating)
+    })
 }
 
 /// Evict every non-DaemonSet pod on a node; returns the pods still blocked
