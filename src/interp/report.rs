@@ -65,7 +65,23 @@ pub enum Event {
         title: String,
         status: StepStatus,
         elapsed: Duration,
+        /// What the step changed (or plans to), one line each.
+        changes: Vec<String>,
+        /// Dry run: the predicted duration of its planned changes.
+        predicted: Duration,
     },
+    /// A step's rollback block starts (after `reason`).
+    RollbackStarted {
+        title: String,
+        reason: String,
+    },
+    /// A step's rollback block ended, `Done` or `Failed`.
+    RollbackFinished {
+        title: String,
+        status: StepStatus,
+        elapsed: Duration,
+    },
+    /// The verdict on one step's changes: rolled back, or not undone and why.
     Rollback {
         title: String,
         status: StepStatus,
@@ -234,14 +250,19 @@ impl Reporter {
             }
             return;
         }
-        if let Event::StepStarted { .. } = &event {
+        if let Event::StepStarted { .. } | Event::RollbackStarted { .. } = &event {
             st.step_started = self.clock.now();
         }
         let Some(line) = self.render(&event, st.depth) else {
             return;
         };
         match &event {
-            Event::StepStarted { title, .. } => {
+            Event::StepStarted { .. } | Event::RollbackStarted { .. } => {
+                let title = match &event {
+                    Event::RollbackStarted { title, .. } => format!("rollback: {title}"),
+                    Event::StepStarted { title, .. } => title.clone(),
+                    _ => unreachable!(),
+                };
                 st.depth += 1;
                 if self.live.is_some() {
                     // A step inside a running step: the outer one's line
@@ -251,13 +272,13 @@ impl Reporter {
                         let outer = st.open.last().cloned().unwrap_or_default();
                         self.emit(&format!("{}▶ {outer}", indent(st.open.len() - 1)));
                     }
-                    st.open.push(title.clone());
+                    st.open.push(title);
                     self.spin(&mut st);
                 } else {
                     self.emit(&line);
                 }
             }
-            Event::StepFinished { .. } => {
+            Event::StepFinished { .. } | Event::RollbackFinished { .. } => {
                 st.depth = st.depth.saturating_sub(1);
                 self.stop_spinner(&mut st);
                 st.open.pop();
@@ -301,6 +322,7 @@ impl Reporter {
                 ),
             },
             Event::StepStarted { title, .. } => format!("{pad}▶ {title}"),
+            Event::RollbackStarted { title, .. } => format!("{pad}▶ rollback: {title}"),
             Event::Progress { .. } => return None,
             Event::Change { change } => match change {
                 Change::Planned(plan) => plan
@@ -325,10 +347,20 @@ impl Reporter {
                 status,
                 elapsed,
                 ..
+            }
+            | Event::RollbackFinished {
+                title,
+                status,
+                elapsed,
             } => {
                 let pad = indent(depth.saturating_sub(1));
+                let rollback = if matches!(event, Event::RollbackFinished { .. }) {
+                    "rollback: "
+                } else {
+                    ""
+                };
                 let text = format!(
-                    "{pad}{} {title} ({}, {})",
+                    "{pad}{} {rollback}{title} ({}, {})",
                     mark(*status),
                     status.as_str(),
                     human(*elapsed)
@@ -401,7 +433,19 @@ fn to_json(event: &Event, clock: &Clock) -> serde_json::Value {
             title,
             status,
             elapsed,
+            changes,
+            predicted,
         } => json!({"event": "step_finished", "id": id, "title": title,
+            "status": status.as_str(), "elapsed_s": elapsed.as_secs(),
+            "changes": changes, "predicted_s": predicted.as_secs()}),
+        Event::RollbackStarted { title, reason } => {
+            json!({"event": "rollback_started", "title": title, "reason": reason})
+        }
+        Event::RollbackFinished {
+            title,
+            status,
+            elapsed,
+        } => json!({"event": "rollback_finished", "title": title,
             "status": status.as_str(), "elapsed_s": elapsed.as_secs()}),
         Event::Rollback {
             title,
@@ -447,6 +491,8 @@ mod tests {
             title: title.into(),
             status: StepStatus::Done,
             elapsed: Duration::from_secs(90),
+            changes: vec![],
+            predicted: Duration::ZERO,
         }
     }
 

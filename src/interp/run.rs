@@ -77,8 +77,8 @@ struct State<'p> {
     stack: Vec<StepCtx>,
     step_changes: Vec<Vec<Change>>,
     completed: Vec<Completed<'p>>,
-    records: Vec<StepRecord>,
-    rollbacks: Vec<(String, StepStatus, String)>,
+    /// The run's step and rollback events, which the summary reads.
+    summary: Vec<Event>,
     planned: usize,
 }
 
@@ -163,11 +163,7 @@ impl<'p> Interp<'p> {
 
     /// The step's `during` gate failed at this point (replayed).
     pub(super) fn during_failed(&self, gate: &str, detail: String, span: Span) -> RunError {
-        self.reporter.event(Event::Gate {
-            name: gate.to_string(),
-            ok: false,
-            message: detail.clone(),
-        });
+        self.gate_verdict(gate, false, detail.clone(), None);
         RunError::new(FailKind::Gate, detail, span)
     }
 
@@ -190,12 +186,58 @@ impl<'p> Interp<'p> {
         }
     }
 
+    /// The summary's step lines, read from the run's events.
     pub fn records(&self) -> Vec<StepRecord> {
-        self.state.borrow().records.clone()
+        let st = self.state.borrow();
+        st.summary
+            .iter()
+            .filter_map(|e| match e {
+                Event::StepFinished {
+                    title,
+                    status,
+                    elapsed,
+                    changes,
+                    predicted,
+                    ..
+                } => Some(StepRecord {
+                    title: title.clone(),
+                    status: *status,
+                    elapsed: *elapsed,
+                    changes: changes.clone(),
+                    predicted: *predicted,
+                }),
+                _ => None,
+            })
+            .collect()
     }
 
+    /// The summary's rollback verdicts, read from the run's events.
     pub fn rollbacks(&self) -> Vec<(String, StepStatus, String)> {
-        self.state.borrow().rollbacks.clone()
+        let st = self.state.borrow();
+        st.summary
+            .iter()
+            .filter_map(|e| match e {
+                Event::Rollback {
+                    title,
+                    status,
+                    message,
+                } => Some((title.clone(), *status, message.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// One run event, to every reader: the journal (the events it keeps),
+    /// the live view or JSON stream, and the summary. Steps and rollbacks
+    /// are recorded only through here.
+    pub(super) fn emit(&self, event: Event) {
+        if let Some(record) = journal_record(&event) {
+            self.journal(record);
+        }
+        self.reporter.event(event.clone());
+        if matches!(event, Event::StepFinished { .. } | Event::Rollback { .. }) {
+            self.state.borrow_mut().summary.push(event);
+        }
     }
 
     // ------------------------------------------------------------ preconditions
@@ -470,13 +512,22 @@ impl<'p> Interp<'p> {
         }
     }
 
-    fn note_gate(&self, gate: &str, passed: bool, detail: &str, during: bool) {
-        self.journal(Record::GateResult {
-            gate: gate.to_string(),
-            step: self.current_step(),
-            passed,
-            detail: detail.to_string(),
-            during,
+    /// A gate's verdict, shown; journalled when `journal` says whether it
+    /// was a step's `during` gate (a replayed verdict is in the journal).
+    fn gate_verdict(&self, gate: &str, passed: bool, detail: String, journal: Option<bool>) {
+        if let Some(during) = journal {
+            self.journal(Record::GateResult {
+                gate: gate.to_string(),
+                step: self.current_step(),
+                passed,
+                detail: detail.clone(),
+                during,
+            });
+        }
+        self.reporter.event(Event::Gate {
+            name: gate.to_string(),
+            ok: passed,
+            message: detail,
         });
     }
 
@@ -514,15 +565,10 @@ impl<'p> Interp<'p> {
             self.ask_step(&title, step.span)?;
         }
         let depth = self.state.borrow().stack.len();
-        self.reporter.event(Event::StepStarted {
+        self.emit(Event::StepStarted {
             id: step.id.clone(),
             title: title.clone(),
             depth,
-        });
-        // Journalled under the step's key (id and title): each iteration of
-        // a loop is its own step.
-        self.journal(Record::StepStarted {
-            step: format!("{}:{title}", step.id),
         });
         let started = self.cloud.clock.now();
         {
@@ -607,22 +653,8 @@ impl<'p> Interp<'p> {
         elapsed: Duration,
         changes: Vec<Change>,
     ) {
-        self.journal(Record::StepFinished {
-            step: format!("{id}:{title}"),
-            outcome: match status {
-                StepStatus::Skipped => StepOutcome::Skipped,
-                StepStatus::Failed => StepOutcome::Failed,
-                _ => StepOutcome::Ok,
-            },
-            error: None,
-        });
-        self.reporter.event(Event::StepFinished {
+        self.emit(Event::StepFinished {
             id: id.to_string(),
-            title: title.to_string(),
-            status,
-            elapsed,
-        });
-        self.state.borrow_mut().records.push(StepRecord {
             title: title.to_string(),
             status,
             elapsed,
@@ -693,14 +725,9 @@ impl<'p> Interp<'p> {
             return true;
         };
         self.cloud.clock.reset_cancel();
-        self.journal(Record::RollbackStarted {
-            step: done.title.clone(),
+        self.emit(Event::RollbackStarted {
+            title: done.title.clone(),
             reason: "a step failed".into(),
-        });
-        self.reporter.event(Event::StepStarted {
-            id: format!("rollback:{}", done.title),
-            title: format!("rollback: {}", done.title),
-            depth: 0,
         });
         let started = self.cloud.clock.now();
         {
@@ -720,11 +747,10 @@ impl<'p> Interp<'p> {
             st.step_changes.pop();
         }
         let elapsed = self.cloud.clock.since(started);
-        let title = format!("rollback: {}", done.title);
+        let title = done.title.clone();
         match r {
             Ok(()) => {
-                self.reporter.event(Event::StepFinished {
-                    id: title.clone(),
+                self.emit(Event::RollbackFinished {
                     title,
                     status: StepStatus::Done,
                     elapsed,
@@ -733,8 +759,7 @@ impl<'p> Interp<'p> {
                 true
             }
             Err(e) => {
-                self.reporter.event(Event::StepFinished {
-                    id: title.clone(),
+                self.emit(Event::RollbackFinished {
                     title,
                     status: StepStatus::Failed,
                     elapsed,
@@ -750,20 +775,11 @@ impl<'p> Interp<'p> {
     }
 
     fn note_rollback(&self, title: &str, status: StepStatus, message: String) {
-        self.journal(Record::RollbackFinished {
-            step: title.to_string(),
-            ok: status == StepStatus::RolledBack,
-            error: (!message.is_empty()).then(|| message.clone()),
-        });
-        self.reporter.event(Event::Rollback {
+        self.emit(Event::Rollback {
             title: title.to_string(),
             status,
-            message: message.clone(),
+            message,
         });
-        self.state
-            .borrow_mut()
-            .rollbacks
-            .push((title.to_string(), status, message));
     }
 
     // -------------------------------------------------------------------- gates
@@ -855,11 +871,7 @@ impl<'p> Interp<'p> {
                     human(within)
                 ),
             };
-            self.reporter.event(Event::Gate {
-                name: name.to_string(),
-                ok: true,
-                message,
-            });
+            self.gate_verdict(name, true, message, None);
             return Ok(());
         }
         if let Some(d) = self.durable.filter(|_| env.recorded()) {
@@ -869,11 +881,7 @@ impl<'p> Interp<'p> {
                 .map_err(|stop| self.stopped(stop, span))?
             {
                 Replay::Recorded((passed, message)) => {
-                    self.reporter.event(Event::Gate {
-                        name: name.to_string(),
-                        ok: passed,
-                        message: message.clone(),
-                    });
+                    self.gate_verdict(name, passed, message.clone(), None);
                     return if passed {
                         Ok(())
                     } else {
@@ -899,12 +907,7 @@ impl<'p> Interp<'p> {
                     streak += 1;
                     if streak >= consecutive {
                         let message = format!("held after {}", human(clock.since(started)));
-                        self.note_gate(name, true, &message, false);
-                        self.reporter.event(Event::Gate {
-                            name: name.to_string(),
-                            ok: true,
-                            message,
-                        });
+                        self.gate_verdict(name, true, message.clone(), Some(false));
                         return Ok(());
                     }
                 }
@@ -916,12 +919,7 @@ impl<'p> Interp<'p> {
                             human(within),
                             self.why_false(c, env).await
                         );
-                        self.note_gate(name, false, &msg, false);
-                        self.reporter.event(Event::Gate {
-                            name: name.to_string(),
-                            ok: false,
-                            message: msg.clone(),
-                        });
+                        self.gate_verdict(name, false, msg.clone(), Some(false));
                         return Err(
                             RunError::new(FailKind::Gate, msg, c.span).with_help(format!(
                                 "the gate was invoked at {}",
@@ -990,12 +988,7 @@ impl<'p> Interp<'p> {
                                 human(*within),
                                 self.why_false(c, env).await
                             );
-                            self.note_gate(&id.name, false, &msg, true);
-                            self.reporter.event(Event::Gate {
-                                name: id.name.clone(),
-                                ok: false,
-                                message: msg.clone(),
-                            });
+                            self.gate_verdict(&id.name, false, msg.clone(), Some(true));
                             return Err(RunError::new(FailKind::Gate, msg, c.span));
                         }
                     }
@@ -1063,4 +1056,40 @@ fn ask_yes(question: &str) -> bool {
     let _ = term.write_line(&format!("{question} [y/N] "));
     let answer = term.read_line().unwrap_or_default();
     matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes")
+}
+
+/// The journal's record of a run event, for the events it keeps. Steps are
+/// journalled under their key (id and title): each loop iteration is its
+/// own step.
+fn journal_record(event: &Event) -> Option<Record> {
+    Some(match event {
+        Event::StepStarted { id, title, .. } => Record::StepStarted {
+            step: format!("{id}:{title}"),
+        },
+        Event::StepFinished {
+            id, title, status, ..
+        } => Record::StepFinished {
+            step: format!("{id}:{title}"),
+            outcome: match status {
+                StepStatus::Skipped => StepOutcome::Skipped,
+                StepStatus::Failed => StepOutcome::Failed,
+                _ => StepOutcome::Ok,
+            },
+            error: None,
+        },
+        Event::RollbackStarted { title, reason } => Record::RollbackStarted {
+            step: title.clone(),
+            reason: reason.clone(),
+        },
+        Event::Rollback {
+            title,
+            status,
+            message,
+        } => Record::RollbackFinished {
+            step: title.clone(),
+            ok: *status == StepStatus::RolledBack,
+            error: (!message.is_empty()).then(|| message.clone()),
+        },
+        _ => return None,
+    })
 }
