@@ -272,6 +272,16 @@ pub const OUT_OF_RANGE: Code = error(
     "argument out of range",
     "A number or duration passed to a built-in is outside what it accepts: `max_unavailable` at most 100 (the EKS limit; `nodegroup.rotate` takes 0 to keep the nodegroup's own setting), node counts up to 450 (nodes in one managed nodegroup), `parallelism` 1 to 64, timeouts up to 7 days, `grace_period` up to 1 day. Literals are checked, and so are a runbook parameter's default and environment values when the parameter is passed directly; `--set` values are checked the same way before a run starts (RUN001).",
 );
+pub const UNKNOWN_TEMPLATE: Code = error(
+    "UPG039",
+    "unknown template",
+    "`use NAME(...)` names no template declared in the file or its imports. The help suggests a close name when there is one.",
+);
+pub const RECURSIVE_TEMPLATE: Code = error(
+    "UPG040",
+    "recursive template",
+    "A template uses itself, directly or through other templates: the run would never end. Templates are expanded where they are used; repeat work with `for` instead.",
+);
 pub const RHAI_SYNTAX: Code = error(
     "UPG080",
     "rhai syntax error",
@@ -382,6 +392,11 @@ pub const CANCELLED: Code = error(
     "interrupted or not confirmed",
     "The run was interrupted (Ctrl-C) or a `confirm` was answered no; it is rolled back like any failure.",
 );
+pub const STEP_TIMEOUT: Code = error(
+    "RUN025",
+    "step timed out",
+    "A step ran longer than its `timeout D`. Its waits were cancelled at the next safe point (a request already sent is not recalled: the step counts it as a change that may have landed), then the step failed like any other: retried if it has `retry`, otherwise rolled back.",
+);
 pub const EVAL: Code = error(
     "RUN030",
     "expression could not be evaluated",
@@ -473,6 +488,8 @@ pub static ALL: &[&Code] = &[
     &ENVIRONMENT_FOR_MISSPELT_RUNBOOK,
     &CHECK_ARGUMENT,
     &OUT_OF_RANGE,
+    &UNKNOWN_TEMPLATE,
+    &RECURSIVE_TEMPLATE,
     &RHAI_SYNTAX,
     &RHAI_UNKNOWN_FUNCTION,
     &RHAI_ARITY,
@@ -495,6 +512,7 @@ pub static ALL: &[&Code] = &[
     &AWAIT_TIMEOUT,
     &FAIL,
     &CANCELLED,
+    &STEP_TIMEOUT,
     &EVAL,
     &JOURNAL_CORRUPT,
     &JOURNAL_IO,

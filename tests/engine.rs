@@ -2114,3 +2114,142 @@ async fn every_method_in_the_table_is_checked_and_evaluated() {
         assert!(out.contains(expected), "{expected} missing:\n{out}");
     }
 }
+
+// ------------------------------------------------------ step timeout and retry
+
+/// `timeout D` cuts a step short at its next wait, as Ctrl-C would: the
+/// step fails with RUN025 after D of simulated time, and its rollback
+/// restores what it changed.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_step_past_its_timeout_fails_and_is_rolled_back() {
+    let (sandbox, cloud) = start("small.yaml").await;
+    let original = sandbox.addon_versions();
+    let program = load(
+        r#"
+runbook slow "a step that outlives its timeout" {
+  param cluster: string
+  step "swap vpc-cni" timeout 20m {
+    let before = eks.addon(cluster, "vpc-cni")
+    eks.update_addon(cluster, "vpc-cni", version: "v1.18.3-eksbuild.2")
+    pause 6h
+    rollback {
+      eks.update_addon(cluster, "vpc-cni", version: before.version)
+    }
+  }
+}
+"#,
+    );
+    let (summary, lines) = exec(&program, &cloud, &["cluster=demo"], false).await;
+    let text = lines.join("\n");
+    assert_eq!(summary.status, RunStatus::RolledBack, "{text}");
+    assert_eq!(summary.errors[0].code, "RUN025", "{:?}", summary.errors);
+    assert!(
+        summary.errors[0].message.contains("timeout 20m"),
+        "{:?}",
+        summary.errors
+    );
+    let step = &summary.steps[0];
+    assert_eq!(step.status, StepStatus::Failed);
+    assert!(
+        step.elapsed >= Duration::from_secs(20 * 60) && step.elapsed < Duration::from_secs(30 * 60),
+        "cut at its timeout, not at the end of the pause: {:?}",
+        step.elapsed
+    );
+    assert_eq!(
+        summary.rollbacks[0].1,
+        StepStatus::RolledBack,
+        "{:?}",
+        summary.rollbacks
+    );
+    assert_eq!(sandbox.addon_versions(), original, "{text}");
+}
+
+/// `retry N every D`: a failed attempt is rolled back, and after D the step
+/// runs again under its own journal key, so its mutation is sent again (a
+/// new idempotency token) and the run succeeds on the second attempt.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_retried_step_rolls_back_its_failed_attempt_and_succeeds_later() {
+    let (sandbox, cloud) = start("small.yaml").await;
+    let original = sandbox.addon_versions();
+    let program = load(
+        r#"
+runbook flaky "a step that needs a second attempt" {
+  param cluster: string
+  let t0 = k8s.nodes().first().age
+  step "swap vpc-cni" retry 2 every 30m {
+    let before = eks.addon(cluster, "vpc-cni")
+    eks.update_addon(cluster, "vpc-cni", version: "v1.18.3-eksbuild.2")
+    await k8s.nodes().first().age > t0 + 20m within 5m every 1m
+    rollback {
+      eks.update_addon(cluster, "vpc-cni", version: before.version)
+    }
+  }
+}
+"#,
+    );
+    let (summary, lines) = exec(&program, &cloud, &["cluster=demo"], false).await;
+    let text = lines.join("\n");
+    assert_eq!(summary.status, RunStatus::Succeeded, "{text}");
+    let steps: Vec<(&str, StepStatus)> = summary
+        .steps
+        .iter()
+        .map(|s| (s.title.as_str(), s.status))
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            ("swap vpc-cni", StepStatus::Failed),
+            ("swap vpc-cni (attempt 2 of 3)", StepStatus::Done)
+        ],
+        "{text}"
+    );
+    assert!(text.contains("attempt 1 of 3 failed"), "{text}");
+    assert_eq!(sandbox.addon_versions()["vpc-cni"], "v1.18.3-eksbuild.2");
+    assert_ne!(original["vpc-cni"], "v1.18.3-eksbuild.2");
+    // Forward, its rollback, forward again: three requests, the last one
+    // applied (a reused idempotency token would have changed nothing).
+    let updates: Vec<u16> = sandbox
+        .mutations()
+        .iter()
+        .filter(|r| r.path.contains("/addons/vpc-cni/update"))
+        .map(|r| r.status)
+        .collect();
+    assert_eq!(updates, [200, 200, 200], "{text}");
+}
+
+/// A timed-out attempt whose request may have landed, with nothing to undo
+/// it, is not retried (a second control-plane update would race the first);
+/// and the dry run warns when a step's plan outlasts its timeout.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_timed_out_irreversible_attempt_is_not_retried_and_the_plan_warns() {
+    let (sandbox, cloud) = start("demo.yaml").await;
+    let program = load(
+        r#"
+runbook stubborn "a control plane slower than its timeout" {
+  param cluster: string
+  step "control plane" irreversible timeout 5m retry 1 every 1m {
+    eks.update_cluster_version(cluster, 1.29)
+  }
+}
+"#,
+    );
+    let (plan, lines) = exec(&program, &cloud, &["cluster=demo"], true).await;
+    let text = lines.join("\n");
+    assert_eq!(plan.status, RunStatus::Planned, "{text}");
+    assert!(
+        text.contains("beyond its timeout 5m"),
+        "the plan predicts 25m for a control-plane update:\n{text}"
+    );
+    assert!(sandbox.mutations().is_empty());
+    let (summary, lines) = exec(&program, &cloud, &["cluster=demo"], false).await;
+    let text = lines.join("\n");
+    assert_eq!(summary.status, RunStatus::Failed, "{text}");
+    assert_eq!(summary.errors[0].code, "RUN025", "{text}");
+    assert_eq!(summary.steps.len(), 1, "one attempt only: {text}");
+    let updates = sandbox
+        .mutations()
+        .iter()
+        .filter(|r| r.path.ends_with("/updates") && r.path.contains("/clusters/demo"))
+        .count();
+    assert_eq!(updates, 1, "{text}");
+}

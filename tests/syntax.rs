@@ -319,6 +319,8 @@ fn stmt() -> impl Strategy<Value = Stmt> {
                         irreversible,
                         when,
                         during,
+                        timeout: None,
+                        retry: None,
                         body: block(b),
                         rollback: rollback.map(block),
                         span: sp(),

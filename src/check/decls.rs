@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use crate::diagnostic::Diagnostic;
 use crate::source::{FileId, SourceMap};
-use crate::syntax::ast::{CheckDecl, Environment, File, GateDecl, Ident, Item, Runbook};
+use crate::syntax::ast::{CheckDecl, Environment, File, GateDecl, Ident, Item, Runbook, Template};
 
 use super::codes;
 
@@ -15,6 +15,7 @@ pub struct Decls<'a> {
     pub runbooks: Vec<&'a Runbook>,
     pub gates: HashMap<&'a str, &'a GateDecl>,
     pub checks: HashMap<&'a str, &'a CheckDecl>,
+    pub templates: HashMap<&'a str, &'a Template>,
     /// Gates declared outside any runbook (library gates).
     pub file_gates: Vec<&'a GateDecl>,
     /// Environments declared outside any runbook.
@@ -47,6 +48,7 @@ impl<'a> Decls<'a> {
                     }
                     Item::Check(c) => decls.add_check(sources, c, diags),
                     Item::Environment(e) => decls.file_environments.push(e),
+                    Item::Template(t) => decls.add_template(sources, t, diags),
                 }
             }
         }
@@ -64,6 +66,13 @@ impl<'a> Decls<'a> {
         if let Some(first) = self.checks.insert(c.name.as_str(), c) {
             diags.push(self.duplicate(sources, "check", &c.name, &first.name));
             self.checks.insert(first.name.as_str(), first);
+        }
+    }
+
+    fn add_template(&mut self, sources: &SourceMap, t: &'a Template, diags: &mut Vec<Diagnostic>) {
+        if let Some(first) = self.templates.insert(t.name.as_str(), t) {
+            diags.push(self.duplicate(sources, "template", &t.name, &first.name));
+            self.templates.insert(first.name.as_str(), first);
         }
     }
 

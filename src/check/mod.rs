@@ -22,9 +22,10 @@ mod literals;
 mod rhai;
 mod runbook;
 mod scope;
-mod steps;
+pub(crate) mod steps;
 mod stmts;
 pub mod suggest;
+mod templates;
 mod timing;
 mod types;
 
@@ -33,7 +34,7 @@ use std::collections::HashMap;
 use crate::diagnostic::Diagnostic;
 use crate::source::SourceMap;
 use crate::syntax::Program;
-use crate::syntax::ast::{CheckDecl, File, GateDecl, Item, Runbook};
+use crate::syntax::ast::{CheckDecl, File, GateDecl, Item, Runbook, Template};
 
 use context::Checker;
 use decls::Decls;
@@ -50,6 +51,7 @@ pub struct Resolved<'p> {
     /// Every gate and check visible to it: its own and imported ones.
     pub gates: HashMap<&'p str, &'p GateDecl>,
     pub checks: HashMap<&'p str, &'p CheckDecl>,
+    pub templates: HashMap<&'p str, &'p Template>,
     /// Parameters passed straight to ranged built-in arguments, so their
     /// `--set` values are range-checked while binding.
     pub ranged: Vec<RangedUse>,
@@ -70,6 +72,7 @@ pub fn resolve(program: &Program) -> Result<Resolved<'_>, Vec<Diagnostic>> {
         runbook,
         gates: decls.gates,
         checks: decls.checks,
+        templates: decls.templates,
         ranged,
         warnings: diags,
     })
@@ -136,18 +139,40 @@ fn run<'f>(
             for g in &decls.file_gates {
                 c.gate_decl(g);
             }
+            templates(c, &decls);
         });
     } else {
         checker.lenient_names = true;
         for g in &decls.file_gates {
             checker.gate_decl(g);
         }
+        templates(&mut checker, &decls);
         checker.lenient_names = false;
+    }
+    for (site, within) in templates::recursive_uses(&decls.templates) {
+        checker.report(
+            codes::RECURSIVE_TEMPLATE
+                .diag(format!("template `{within}` uses itself (through `{}`)", site.name))
+                .with_label(site.span, "this use never ends")
+                .with_help("repeat work with `for` over a list instead of a template that uses itself"),
+        );
     }
     diags.extend(checker.diags);
     diags.extend(compiled.diags);
     let ranged = checker.ranged_params;
     (diags, ranged, decls)
+}
+
+/// Every template's body, in declaration order, each with its own step ids.
+fn templates(c: &mut Checker, decls: &Decls) {
+    let mut all: Vec<_> = decls.templates.values().copied().collect();
+    all.sort_by_key(|t| (t.span.file, t.span.start));
+    let runbook_steps = std::mem::take(&mut c.step_ids);
+    for t in all {
+        c.template_decl(t);
+        c.step_ids.clear();
+    }
+    c.step_ids = runbook_steps;
 }
 
 /// Checks a loaded program (see `crate::syntax::load`).

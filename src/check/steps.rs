@@ -1,11 +1,13 @@
-//! Steps: unique ids, `when` and `during`, the irreversible marker, and
-//! rollback blocks (holding no steps) for steps that change the cluster.
+//! Steps: unique ids, `when` and `during`, `timeout` and `retry`, the
+//! irreversible marker, and rollback blocks (holding no steps) for steps
+//! that change the cluster.
 
+use crate::builtins::Type;
 use crate::syntax::ast::{Ident, Step};
 
-use super::codes;
 use super::context::{Checker, Mode, StepFrame};
 use super::suggest;
+use super::{codes, literals};
 
 impl Checker<'_> {
     pub fn step(&mut self, step: &Step) {
@@ -39,6 +41,7 @@ impl Checker<'_> {
         for gate in &step.during {
             self.gate_ref(gate);
         }
+        self.step_timing(step);
 
         self.steps.push(StepFrame::default());
         self.scoped(|c| {
@@ -94,5 +97,47 @@ impl Checker<'_> {
                 .with_label(name.span, "unknown gate")
                 .with_help(help),
         );
+    }
+}
+
+/// How many times a step may be retried: enough for a flaky API or a slow
+/// controller, not a loop.
+pub const MAX_RETRIES: i64 = 10;
+
+impl Checker<'_> {
+    /// `timeout D` and `retry N every D`: values read once, when the step
+    /// starts.
+    fn step_timing(&mut self, step: &Step) {
+        self.in_mode(Mode::ReadOnly("a step's `timeout` or `retry`"), |c| {
+            if let Some(t) = &step.timeout {
+                let ty = c.expr(t);
+                c.expect_type(Type::Duration, ty, t.span, "`timeout`");
+                literals::check_positive_duration(c, t, "`timeout`");
+            }
+            let Some(retry) = &step.retry else {
+                return;
+            };
+            let ty = c.expr(&retry.times);
+            c.expect_type(Type::Int, ty, retry.times.span, "`retry`");
+            if let Some(n) = literals::number(&retry.times)
+                && !(1..=MAX_RETRIES).contains(&n)
+            {
+                c.report(
+                    codes::OUT_OF_RANGE
+                        .diag(format!(
+                            "`retry` takes 1 to {MAX_RETRIES} attempts, got {n}"
+                        ))
+                        .with_label(retry.times.span, "out of range")
+                        .with_help(
+                            "retry a few times; a longer wait belongs in `await ... within`",
+                        ),
+                );
+            }
+            if let Some(every) = &retry.every {
+                let ty = c.expr(every);
+                c.expect_type(Type::Duration, ty, every.span, "`every`");
+                literals::check_positive_duration(c, every, "`every`");
+            }
+        });
     }
 }

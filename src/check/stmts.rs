@@ -37,6 +37,7 @@ impl Checker<'_> {
     pub fn stmt(&mut self, stmt: &Stmt) {
         match &stmt.kind {
             StmtKind::Step(step) => self.step(step),
+            StmtKind::Use { name, args } => self.use_template(name, args, stmt.span),
             StmtKind::Let { name, value } => {
                 let t = self.expr(value);
                 self.scopes.bind(&name.name, t);

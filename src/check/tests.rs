@@ -349,3 +349,34 @@ fn check_arguments_are_keywords_the_script_reads() {
         ["UPG080"]
     );
 }
+
+#[test]
+fn step_timeout_and_retry_are_typed_and_bounded() {
+    let ok = runbook(
+        "param t: duration = 30m\nstep \"s\" timeout t retry 2 every 1m { log \"x\" }\nstep \"u\" retry 3 { log \"y\" }",
+    );
+    assert_eq!(codes(&ok), Vec::<&str>::new());
+    let zero = runbook("step \"s\" timeout 0s retry 1 every 0s { log \"x\" }");
+    assert_eq!(codes(&zero), ["UPG031", "UPG031"]);
+    let range = runbook("step \"s\" retry 0 { log \"x\" }\nstep \"t\" retry 11 { log \"x\" }");
+    assert_eq!(codes(&range), ["UPG038", "UPG038"]);
+    let types = runbook("step \"s\" timeout 3 retry \"twice\" { log \"x\" }");
+    assert_eq!(codes(&types), ["UPG016", "UPG016"]);
+    let twice = crate::syntax::parse_str(
+        "t.upg",
+        &runbook("step \"s\" retry 1 retry 2 { log \"x\" }"),
+    )
+    .1;
+    assert!(twice.is_err_and(|d| d.iter().any(|d| d.code == "UPG009")));
+}
+
+#[test]
+fn step_timeout_and_retry_survive_fmt() {
+    let text = runbook("step \"s\" irreversible timeout 30m retry 2 every 1m { log \"x\" }");
+    let out = crate::format::format_source("t.upg", &text).unwrap_or_else(|_| panic!("formats"));
+    assert!(
+        out.contains("step \"s\" irreversible timeout 30m retry 2 every 1m {"),
+        "{out}"
+    );
+    assert_eq!(crate::format::format_source("t.upg", &out).ok(), Some(out));
+}

@@ -135,6 +135,11 @@ fn bracketed(open: &'static str, items: impl Iterator<Item = Doc>, close: &'stat
         .group()
 }
 
+/// `(a, b: c)` of a call, as the formatter lays out built-in calls.
+pub fn call_args(a: &[Arg]) -> Doc {
+    args(a)
+}
+
 fn args(args: &[Arg]) -> Doc {
     bracketed(
         "(",

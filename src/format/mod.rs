@@ -53,6 +53,7 @@ pub fn format_file(file: &File, source: &str) -> String {
             Item::Gate(g) => p.gate(g),
             Item::Check(c) => p.check(c),
             Item::Environment(e) => p.environment(e),
+            Item::Template(t) => p.template(t),
         }
     }
     p.comments_before(usize::MAX, false);
@@ -321,6 +322,31 @@ impl Printer<'_> {
             .map_or(before, |i| i + 1)
     }
 
+    fn template(&mut self, x: &Template) {
+        let params: Vec<String> = x
+            .params
+            .iter()
+            .map(|p| {
+                let head = format!("{}: {}", p.name.name, type_to_string(&p.ty));
+                match &p.default {
+                    Some(d) => format!("{head} = {}", expr::expr(d)),
+                    None => head,
+                }
+            })
+            .collect();
+        let header = format!("template {}({})", x.name.name, params.join(", "));
+        let end = x.span.end as usize;
+        self.braced(
+            x.span.start as usize,
+            header,
+            x.body.span.start as usize,
+            x.body.span.end as usize,
+            |p| p.block_body(&x.body),
+            "",
+        );
+        self.trailing(end);
+    }
+
     fn gate(&mut self, x: &GateDecl) {
         let header = format!("gate {}", x.name.name);
         let body_start = self.brace_after(x.name.span.end as usize);
@@ -468,6 +494,18 @@ impl Printer<'_> {
             let names: Vec<&str> = x.during.iter().map(|g| g.name.as_str()).collect();
             header.push_str(&names.join(", "));
         }
+        if let Some(t) = &x.timeout {
+            header.push_str(" timeout ");
+            header.push_str(&expr::expr(t));
+        }
+        if let Some(r) = &x.retry {
+            header.push_str(" retry ");
+            header.push_str(&expr::expr(&r.times));
+            if let Some(e) = &r.every {
+                header.push_str(" every ");
+                header.push_str(&expr::expr(e));
+            }
+        }
         let end = x.span.end as usize;
         self.braced(
             x.span.start as usize,
@@ -509,6 +547,9 @@ fn simple_stmt(kind: &StmtKind) -> Doc {
     match kind {
         StmtKind::Let { name, value } => keyword(&format!("let {} =", name.name), value),
         StmtKind::Gate(g) => RcDoc::text(format!("gate {}", g.name)),
+        StmtKind::Use { name, args } => {
+            RcDoc::text(format!("use {}", name.name)).append(expr::call_args(args))
+        }
         StmtKind::Await {
             condition,
             within,

@@ -57,6 +57,15 @@ impl Env {
         }
     }
 
+    /// Only the bottom scope (the runbook's parameters), with this one's
+    /// journalling: where a template's statements run.
+    pub fn base(&self) -> Env {
+        Env {
+            scopes: self.scopes.first().cloned().into_iter().collect(),
+            unrecorded: self.unrecorded,
+        }
+    }
+
     /// A copy with one extra scope binding `name` (lambdas).
     pub fn with(&self, name: &str, value: Value) -> Env {
         let mut e = self.clone();

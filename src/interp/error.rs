@@ -20,6 +20,8 @@ pub enum FailKind {
     Fail,
     /// Ctrl-C, or a confirmation refused.
     Cancelled,
+    /// A step ran past its `timeout`.
+    Timeout,
     /// A resumed run asked for something other than its journal holds.
     /// The run stops as it is (no rollback) and stays resumable.
     Diverged,
@@ -96,6 +98,7 @@ impl RunError {
             FailKind::Await => "RUN022",
             FailKind::Fail => "RUN023",
             FailKind::Cancelled => "RUN024",
+            FailKind::Timeout => "RUN025",
             FailKind::Diverged => "RUN045",
             FailKind::Stopped => "RUN009",
         }

@@ -13,12 +13,18 @@ use super::error::{FailKind, RunError};
 use super::report::{Event, Reporter, StepStatus};
 use super::value::Value;
 use crate::check::Resolved;
+use crate::check::steps::MAX_RETRIES;
 use crate::cloud::clock::human;
 use crate::cloud::plan::{Change, Mode};
 use crate::durable::{Record, Replay, RunId, StepOutcome};
 use crate::source::Span;
 use crate::syntax::Program;
-use crate::syntax::ast::{Block, CheckDecl, Expr, GateDecl, Runbook, Step, Stmt, StmtKind};
+use crate::syntax::ast::{
+    Arg, Block, CheckDecl, Expr, GateDecl, Ident, Runbook, Step, Stmt, StmtKind, Template,
+};
+
+/// Wait between attempts of a step with `retry N` and no `every`.
+const RETRY_EVERY: Duration = Duration::from_secs(30);
 
 /// Gate defaults when a declaration leaves them out.
 const GATE_WITHIN: Duration = Duration::from_secs(10 * 60);
@@ -40,6 +46,7 @@ pub struct Interp<'p> {
     pub cluster: Option<String>,
     pub(super) gates: HashMap<&'p str, &'p GateDecl>,
     pub(super) checks: HashMap<&'p str, &'p CheckDecl>,
+    templates: HashMap<&'p str, &'p Template>,
     state: RefCell<State<'p>>,
 }
 
@@ -104,6 +111,7 @@ impl<'p> Interp<'p> {
             cluster: None,
             gates: resolved.gates.clone(),
             checks: resolved.checks.clone(),
+            templates: resolved.templates.clone(),
             state: RefCell::default(),
         }
     }
@@ -342,6 +350,7 @@ impl<'p> Interp<'p> {
             }
             match &stmt.kind {
                 StmtKind::Step(step) => self.exec_step(step, env).await,
+                StmtKind::Use { name, args } => self.use_template(name, args, env).await,
                 StmtKind::Let { name, value } => {
                     let v = self.eval(value, env).await?;
                     env.set(&name.name, v);
@@ -477,6 +486,16 @@ impl<'p> Interp<'p> {
         }
     }
 
+    async fn int(&self, e: &Expr, env: &Env) -> Result<i64, RunError> {
+        match self.eval(e, env).await? {
+            Value::Int(i) => Ok(i),
+            other => Err(RunError::eval(
+                format!("expected an int, got a {}", other.type_name()),
+                e.span,
+            )),
+        }
+    }
+
     fn confirm(&self, text: &str, span: Span) -> Result<(), RunError> {
         if self.is_plan() {
             self.log(format!("would ask: {text}"));
@@ -547,6 +566,51 @@ impl<'p> Interp<'p> {
 
     // -------------------------------------------------------------------- steps
 
+    /// `use NAME(args)`: the template's statements, in a scope holding the
+    /// runbook's parameters and the arguments (defaults for the rest), so
+    /// nothing of the caller's other variables leaks in or out.
+    async fn use_template(&self, name: &Ident, args: &[Arg], env: &Env) -> Result<(), RunError> {
+        let Some(t) = self.templates.get(name.name.as_str()).copied() else {
+            return Err(RunError::eval(
+                format!("template `{}` is not declared", name.name),
+                name.span,
+            ));
+        };
+        let mut scope = env.base();
+        scope.push();
+        let mut given = std::collections::HashSet::new();
+        let mut positional = t.params.iter();
+        for a in args {
+            let param = match &a.name {
+                Some(k) => t.params.iter().find(|p| p.name.name == k.name),
+                None => positional.next(),
+            };
+            let Some(param) = param else {
+                return Err(RunError::eval(
+                    format!("template `{}` has no such parameter", name.name),
+                    a.value.span,
+                ));
+            };
+            let value = self.eval(&a.value, env).await?;
+            scope.set(&param.name.name, value);
+            given.insert(param.name.name.as_str());
+        }
+        for p in &t.params {
+            if given.contains(p.name.name.as_str()) {
+                continue;
+            }
+            let Some(default) = &p.default else {
+                return Err(RunError::eval(
+                    format!("template `{}` needs `{}`", name.name, p.name.name),
+                    name.span,
+                ));
+            };
+            let value = self.eval(default, &scope).await?;
+            scope.set(&p.name.name, value);
+        }
+        self.exec_stmts(&t.body.stmts, &mut scope).await
+    }
+
     async fn exec_step(&self, step: &'p Step, env: &mut Env) -> Result<(), RunError> {
         let title = self.eval_str(&step.title, env).await?;
         if let Some(when) = &step.when
@@ -564,10 +628,115 @@ impl<'p> Interp<'p> {
         if self.step_mode && !self.is_plan() {
             self.ask_step(&title, step.span)?;
         }
+        let timeout = match &step.timeout {
+            Some(t) => Some(self.duration(t, env).await?),
+            None => None,
+        };
+        let (retries, every) = match &step.retry {
+            Some(r) => (
+                self.int(&r.times, env).await?.clamp(0, MAX_RETRIES) as u32,
+                match &r.every {
+                    Some(e) => self.duration(e, env).await?,
+                    None => RETRY_EVERY,
+                },
+            ),
+            None => (0, RETRY_EVERY),
+        };
+        let mut attempt = 1;
+        loop {
+            // Each attempt is its own step in the journal, so its actions
+            // have their own idempotency keys and a resume replays them.
+            let title = if attempt == 1 {
+                title.clone()
+            } else {
+                format!("{title} (attempt {attempt} of {})", retries + 1)
+            };
+            let (result, changes, step_env, elapsed) =
+                self.attempt_step(step, &title, timeout, env).await;
+            match result {
+                Ok(()) => {
+                    let status = if self.is_plan() {
+                        StepStatus::Planned
+                    } else {
+                        StepStatus::Done
+                    };
+                    let predicted =
+                        self.finish_step(&step.id, &title, status, elapsed, changes.clone());
+                    if let Some(t) = timeout.filter(|t| self.is_plan() && predicted > *t) {
+                        self.reporter.event(Event::Log {
+                            message: format!(
+                                "⚠ the plan predicts {} for this step, beyond its timeout {}",
+                                human(predicted),
+                                human(t)
+                            ),
+                        });
+                    }
+                    self.state.borrow_mut().completed.push(Completed {
+                        title,
+                        irreversible: step.irreversible,
+                        rollback: step.rollback.as_ref(),
+                        env: step_env,
+                        changes,
+                    });
+                    return Ok(());
+                }
+                Err(e) => {
+                    self.finish_step(
+                        &step.id,
+                        &title,
+                        StepStatus::Failed,
+                        elapsed,
+                        changes.clone(),
+                    );
+                    if self.is_plan() || e.kind.suspends() {
+                        return Err(e);
+                    }
+                    // The failed attempt first: it may have changed things
+                    // before failing.
+                    let own = Completed {
+                        title,
+                        irreversible: false,
+                        rollback: step.rollback.as_ref(),
+                        env: step_env,
+                        changes,
+                    };
+                    let undone = self.undo(&own).await;
+                    let retryable = !matches!(e.kind, FailKind::Cancelled | FailKind::Eval);
+                    if attempt > retries || !retryable || !undone {
+                        return Err(e);
+                    }
+                    self.reporter.event(Event::Log {
+                        message: format!(
+                            "attempt {attempt} of {} failed: {}; retrying in {}",
+                            retries + 1,
+                            e.message,
+                            human(every)
+                        ),
+                    });
+                    if self.cloud.clock.sleep(every).await.is_err() {
+                        return Err(e);
+                    }
+                    attempt += 1;
+                }
+            }
+        }
+    }
+
+    /// One attempt of a step: its body, its `during` gates while it runs and
+    /// once more at its end, all within its `timeout`. Returns the result,
+    /// the changes it made, its environment (for its rollback) and how long
+    /// it took.
+    async fn attempt_step(
+        &self,
+        step: &'p Step,
+        title: &str,
+        timeout: Option<Duration>,
+        env: &Env,
+    ) -> (Result<(), RunError>, Vec<Change>, Env, Duration) {
         let depth = self.state.borrow().stack.len();
         self.emit(Event::StepStarted {
             id: step.id.clone(),
-            title: title.clone(),
+            title: title.to_string(),
             depth,
         });
         let started = self.cloud.clock.now();
@@ -582,20 +751,26 @@ impl<'p> Interp<'p> {
         }
         let mut step_env = env.clone();
         step_env.push();
-        let result = if step.during.is_empty() || self.is_plan() {
-            self.exec_stmts(&step.body.stmts, &mut step_env).await
-        } else {
-            let watch_env = step_env.clone();
-            let body = self.exec_stmts(&step.body.stmts, &mut step_env);
-            let watch = Box::pin(self.watch(step, &watch_env));
-            match select(body, watch).await {
-                Either::Left((r, _)) => r,
-                Either::Right((r, _)) => r,
+        let body = async {
+            let result = if step.during.is_empty() || self.is_plan() {
+                self.exec_stmts(&step.body.stmts, &mut step_env).await
+            } else {
+                let watch_env = step_env.clone();
+                let body = self.exec_stmts(&step.body.stmts, &mut step_env);
+                let watch = Box::pin(self.watch(step, &watch_env));
+                match select(body, watch).await {
+                    Either::Left((r, _)) => r,
+                    Either::Right((r, _)) => r,
+                }
+            };
+            match result {
+                Ok(()) if !self.is_plan() => self.during_at_end(step, &step_env).await,
+                other => other,
             }
         };
-        let result = match result {
-            Ok(()) if !self.is_plan() => self.during_at_end(step, &step_env).await,
-            other => other,
+        let result = match timeout.filter(|_| !self.is_plan()) {
+            None => body.await,
+            Some(limit) => self.within_timeout(body, limit, step).await,
         };
         let changes = {
             let mut st = self.state.borrow_mut();
@@ -603,48 +778,50 @@ impl<'p> Interp<'p> {
             st.step_changes.pop().unwrap_or_default()
         };
         let elapsed = self.cloud.clock.since(started);
+        (result, changes, step_env, elapsed)
+    }
+
+    /// Run `body` to its end, cancelling its waits (as Ctrl-C does) once
+    /// `limit` has passed: the body stops at its next safe point, recording
+    /// what may have landed, and the step fails with RUN025.
+    async fn within_timeout(
+        &self,
+        body: impl std::future::Future<Output = Result<(), RunError>>,
+        limit: Duration,
+        step: &Step,
+    ) -> Result<(), RunError> {
+        let clock = &self.cloud.clock;
+        let fired = std::cell::Cell::new(false);
+        let timer = async {
+            // A Ctrl-C also ends this sleep early: then the body sees that
+            // cancel, and the step reports it as such.
+            if clock.sleep(limit).await.is_ok() {
+                fired.set(true);
+                clock.cancel();
+            }
+            futures::future::pending::<()>().await
+        };
+        let result = match select(Box::pin(body), Box::pin(timer)).await {
+            Either::Left((r, _)) => r,
+            Either::Right(((), _)) => unreachable!("the timer never finishes"),
+        };
+        if !fired.get() {
+            return result;
+        }
+        clock.reset_cancel();
+        let span = step.timeout.as_ref().map_or(step.span, |t| t.span);
         match result {
-            Ok(()) => {
-                let status = if self.is_plan() {
-                    StepStatus::Planned
-                } else {
-                    StepStatus::Done
-                };
-                self.finish_step(&step.id, &title, status, elapsed, changes.clone());
-                self.state.borrow_mut().completed.push(Completed {
-                    title,
-                    irreversible: step.irreversible,
-                    rollback: step.rollback.as_ref(),
-                    env: step_env,
-                    changes,
-                });
-                Ok(())
-            }
-            Err(e) => {
-                self.finish_step(
-                    &step.id,
-                    &title,
-                    StepStatus::Failed,
-                    elapsed,
-                    changes.clone(),
-                );
-                if !self.is_plan() {
-                    // The failed step first: it may have changed things
-                    // before failing.
-                    let own = Completed {
-                        title,
-                        irreversible: false,
-                        rollback: step.rollback.as_ref(),
-                        env: step_env,
-                        changes,
-                    };
-                    self.undo(&own).await;
-                }
-                Err(e)
-            }
+            Err(e) if e.kind == FailKind::Cancelled => Err(RunError::new(
+                FailKind::Timeout,
+                format!("the step ran longer than its timeout {}", human(limit)),
+                span,
+            )
+            .with_help("raise the step's `timeout`, or find what it waited for in the log above")),
+            other => other,
         }
     }
 
+    /// Ends a step; returns the predicted duration of its planned changes.
     fn finish_step(
         &self,
         id: &str,
@@ -652,7 +829,14 @@ impl<'p> Interp<'p> {
         status: StepStatus,
         elapsed: Duration,
         changes: Vec<Change>,
-    ) {
+    ) -> Duration {
+        let predicted = changes
+            .iter()
+            .map(|c| match c {
+                Change::Planned(p) => p.predicted,
+                _ => Duration::ZERO,
+            })
+            .sum();
         self.emit(Event::StepFinished {
             id: id.to_string(),
             title: title.to_string(),
@@ -666,14 +850,9 @@ impl<'p> Interp<'p> {
                     other => other.summary(),
                 })
                 .collect(),
-            predicted: changes
-                .iter()
-                .map(|c| match c {
-                    Change::Planned(p) => p.predicted,
-                    _ => Duration::ZERO,
-                })
-                .sum(),
+            predicted,
         });
+        predicted
     }
 
     /// Roll back every completed step, newest first, stopping at an

@@ -40,6 +40,7 @@ pub enum Item {
     Gate(GateDecl),
     Check(CheckDecl),
     Environment(Environment),
+    Template(Template),
 }
 
 impl Item {
@@ -49,6 +50,7 @@ impl Item {
             Item::Gate(g) => g.span,
             Item::Check(c) => c.span,
             Item::Environment(e) => e.span,
+            Item::Template(t) => t.span,
         }
     }
 }
@@ -251,6 +253,17 @@ pub struct Precondition {
     pub span: Span,
 }
 
+/// `template NAME(param: type [= default], ...) { statements }`: a reusable
+/// sequence of statements, run by `use NAME(args)`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Template {
+    pub doc: Option<Doc>,
+    pub name: Ident,
+    pub params: Vec<Param>,
+    pub body: Block,
+    pub span: Span,
+}
+
 /// `gate NAME { cond...  within D every D  consecutive N }`
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct GateDecl {
@@ -324,6 +337,8 @@ pub enum StmtKind {
     },
     /// `gate NAME`: evaluate a declared gate now and wait for it.
     Gate(Ident),
+    /// `use NAME(args)`: run a template's statements with these arguments.
+    Use { name: Ident, args: Vec<Arg> },
     /// `await cond within D [every D]`
     Await {
         condition: Expr,
@@ -353,8 +368,20 @@ pub struct Step {
     pub irreversible: bool,
     pub when: Option<Expr>,
     pub during: Vec<Ident>,
+    /// `timeout D`: the step fails when it runs longer.
+    pub timeout: Option<Box<Expr>>,
+    /// `retry N [every D]`: a failed attempt is rolled back and run again.
+    pub retry: Option<Box<Retry>>,
     pub body: Block,
     pub rollback: Option<Block>,
+    pub span: Span,
+}
+
+/// `retry N [every D]` of a step.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Retry {
+    pub times: Expr,
+    pub every: Option<Expr>,
     pub span: Span,
 }
 

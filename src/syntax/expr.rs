@@ -190,7 +190,7 @@ impl Builder<'_> {
         (expr, depth)
     }
 
-    fn args(&self, p: Pair<Rule>) -> (Vec<Arg>, u32) {
+    pub(super) fn args(&self, p: Pair<Rule>) -> (Vec<Arg>, u32) {
         let mut args: Vec<Arg> = Vec::new();
         let mut depth = 0;
         for a in kids(p) {

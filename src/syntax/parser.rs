@@ -156,6 +156,10 @@ fn is_noise(rule: Rule) -> bool {
             | Rule::kw_else
             | Rule::kw_gate
             | Rule::kw_within
+            | Rule::kw_timeout
+            | Rule::kw_retry
+            | Rule::kw_template
+            | Rule::kw_use
             | Rule::kw_every
             | Rule::kw_consecutive
             | Rule::kw_check
@@ -222,6 +226,7 @@ impl Builder<'_> {
                 Rule::gate_decl => items.push(Item::Gate(self.gate_decl(p))),
                 Rule::check_decl => items.push(Item::Check(self.check_decl(p))),
                 Rule::environment => items.push(Item::Environment(self.environment(p))),
+                Rule::template => items.push(Item::Template(self.template(p))),
                 Rule::EOI => {}
                 r => unreachable!("file item {r:?}"),
             }
@@ -372,6 +377,23 @@ impl Builder<'_> {
         }
     }
 
+    fn template(&self, p: Pair<Rule>) -> Template {
+        let span = self.span(&p);
+        let mut it = kids(p);
+        let name = self.ident(it.next().expect("template name"));
+        let params = kids(it.next().expect("template parameters"))
+            .map(|p| self.param(p))
+            .collect();
+        let body = self.block(it.next().expect("template body"));
+        Template {
+            doc: self.doc(span.start as usize),
+            name,
+            params,
+            body,
+            span,
+        }
+    }
+
     fn gate_decl(&self, p: Pair<Rule>) -> GateDecl {
         let span = self.span(&p);
         let mut it = kids(p);
@@ -510,6 +532,12 @@ impl Builder<'_> {
                 }
             }
             Rule::gate_stmt => StmtKind::Gate(self.ident(kids(p).next().expect("gate name"))),
+            Rule::use_stmt => {
+                let mut it = kids(p);
+                let name = self.ident(it.next().expect("template name"));
+                let (args, _) = self.args(it.next().expect("template arguments"));
+                StmtKind::Use { name, args }
+            }
             Rule::await_stmt => {
                 let mut it = kids(p);
                 StmtKind::Await {
@@ -545,6 +573,8 @@ impl Builder<'_> {
         let mut irreversible = false;
         let mut when = None;
         let mut during: Vec<Ident> = Vec::new();
+        let mut timeout = None;
+        let mut retry = None;
         let mut body = None;
         let mut rollback = None;
         for c in it {
@@ -565,6 +595,23 @@ impl Builder<'_> {
                         self.duplicate(cspan, "during");
                     }
                     during.extend(kids(c).map(|g| self.ident(g)));
+                }
+                Rule::timeout_clause => {
+                    let e = self.expr(kids(c).next().expect("timeout duration"));
+                    self.set_once(&mut timeout, Box::new(e), cspan, "timeout");
+                }
+                Rule::retry_clause => {
+                    let mut k = kids(c);
+                    let times = self.expr(k.next().expect("retry count"));
+                    let every = k
+                        .next()
+                        .map(|e| self.expr(kids(e).next().expect("retry interval")));
+                    let r = Retry {
+                        times,
+                        every,
+                        span: cspan,
+                    };
+                    self.set_once(&mut retry, Box::new(r), cspan, "retry");
                 }
                 Rule::step_body => {
                     let bspan = self.span(&c);
@@ -588,6 +635,8 @@ impl Builder<'_> {
             irreversible,
             when,
             during,
+            timeout,
+            retry,
             body: body.expect("grammar requires a step body"),
             rollback,
             span,
@@ -604,5 +653,22 @@ impl Builder<'_> {
 
     pub(super) fn slice(&self, span: Span) -> &str {
         &self.text[span.start as usize..span.end as usize]
+    }
+}
+
+#[cfg(test)]
+mod noise_tests {
+    use super::*;
+
+    /// A keyword token is never a child the AST builder reads: a new
+    /// keyword missing from `is_noise` would be taken for the expression
+    /// after it (a panic, found once for `timeout`).
+    #[test]
+    fn every_keyword_token_is_noise() {
+        for rule in Rule::all_rules() {
+            if format!("{rule:?}").starts_with("kw_") {
+                assert!(is_noise(*rule), "{rule:?} is missing from is_noise");
+            }
+        }
     }
 }
