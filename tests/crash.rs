@@ -513,10 +513,20 @@ async fn upgrades_converge_under_api_faults() {
                 let mut child = r.exec();
                 r.until(&mut child, |_| false).await;
                 let resumes = r.resume_to_the_end().await;
-                (i, r.outcome(), resumes)
+                let journal = r.journal();
+                let kept: Vec<&Record> = journal
+                    .iter()
+                    .filter(|x| !matches!(x, Record::Observed { .. }))
+                    .collect();
+                let tail = kept[kept.len().saturating_sub(16)..]
+                    .iter()
+                    .map(|x| format!("{x:?}").chars().take(400).collect::<String>())
+                    .collect::<Vec<_>>()
+                    .join("\n");
+                (i, r.outcome(), resumes, tail)
             });
         }
-        for (i, got, resumes) in futures::future::join_all(all).await {
+        for (i, got, resumes, tail) in futures::future::join_all(all).await {
             needed_resume += usize::from(resumes > 0);
             assert_eq!(
                 (&got.cluster, &got.nodegroups, &got.addons, got.state),
@@ -526,14 +536,22 @@ async fn upgrades_converge_under_api_faults() {
                     &clean.addons,
                     clean.state
                 ),
-                "fault run {i} did not converge"
+                "fault run {i} did not converge: state {:?}, error {:?}; journal tail:\n{}",
+                got.state,
+                got.error,
+                tail
             );
             assert!(
                 got.rollbacks.is_empty(),
-                "fault run {i} rolled back: {:?}",
-                got.rollbacks
+                "fault run {i} rolled back: {:?}; error {:?}; journal tail:\n{tail}",
+                got.rollbacks,
+                got.error
             );
-            assert_eq!(got.steps, clean.steps, "fault run {i}");
+            assert_eq!(
+                got.steps, clean.steps,
+                "fault run {i}: error {:?}; journal tail:\n{tail}",
+                got.error
+            );
             converged += 1;
         }
     }
