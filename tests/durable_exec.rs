@@ -704,6 +704,123 @@ async fn resume_force_after_an_edited_runbook_goes_live_and_sends_nothing_twice(
     );
 }
 
+const GUARDED: &str = r#"
+runbook guarded "control plane and add-ons of a protected cluster" {
+  param cluster: string
+
+  step "control plane" irreversible {
+    eks.update_cluster_version(cluster, 1.29)
+    # Room for the test to "crash" before the add-ons.
+    pause 30m
+  }
+  step "add-ons" {
+    for a in eks.addons(cluster) {
+      eks.update_addon(cluster, a.name, version: eks.default_addon_version(a.name, 1.29))
+    }
+  }
+}
+
+environment prod protected for guarded {
+  cluster = "demo"
+}
+"#;
+
+/// A run of `program` in environment `prod` with these confirmation options.
+async fn exec_protected(
+    program: &runbook::syntax::Program,
+    cloud: &Cloud,
+    durable: &Durable,
+    yes: bool,
+) -> (interp::RunSummary, String) {
+    let runbook = params::root_runbook(program).unwrap();
+    let bound = params::bind(program, runbook, Some("prod"), &[]).unwrap();
+    assert!(bound.protected);
+    let reporter = Reporter::new(Output::Text, cloud.clock.clone());
+    let opts = ExecOptions {
+        dry_run: false,
+        yes,
+        interactive: false,
+        step: false,
+        run_id: durable.run_id(),
+    };
+    let summary = interp::execute(
+        program,
+        runbook,
+        &bound,
+        cloud.clone(),
+        &opts,
+        &reporter,
+        Some(durable),
+    )
+    .await;
+    (summary, reporter.lines().join("\n"))
+}
+
+/// A protected environment is confirmed once, when the run begins (here by
+/// `--yes`), and journalled; a resume replays the confirmation like any
+/// `confirm` instead of asking again, so it continues without `--yes` and
+/// without a terminal. A new run in the same situation is refused (RUN006).
+#[tokio::test(flavor = "multi_thread")]
+async fn resume_replays_the_protected_environment_confirmation() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("guarded.upg");
+    std::fs::write(&path, GUARDED).unwrap();
+    let program = load(&path);
+    let (sandbox, cloud) = start("demo.yaml").await;
+    let store = RunStore::new(tmp.path().join(".runbook"));
+
+    // Unconfirmed, a new run is refused before anything is sent.
+    let unconfirmed = new_run(&store, &path, &program);
+    let (refused, text) = exec_protected(&program, &cloud, &unconfirmed, false).await;
+    assert_eq!(refused.status, RunStatus::Refused, "{text}");
+    assert_eq!(refused.errors[0].code, "RUN006", "{:?}", refused.errors);
+    assert!(mutations(&sandbox).is_empty());
+    drop(unconfirmed);
+
+    let durable = new_run(&store, &path, &program);
+    let id = durable.run_id();
+    let dir = durable.dir();
+    let dropped = {
+        let dir = dir.clone();
+        let crashed = move || {
+            records(&dir)
+                .iter()
+                .any(|r| matches!(r, Record::ActionResult { .. }))
+        };
+        tokio::select! {
+            (summary, text) = exec_protected(&program, &cloud, &durable, true) => {
+                panic!("the run ended before the crash: {:?}\n{text}", summary.status)
+            }
+            () = async { while !crashed() { tokio::time::sleep(Duration::from_millis(5)).await } } => true
+        }
+    };
+    assert!(dropped);
+    drop(durable);
+    let confirmations = |recs: &[Record]| {
+        recs.iter()
+            .filter(|r| matches!(r, Record::Observed { what, value: Some(v), .. } if what == "confirm environment" && *v == serde_json::json!(true)))
+            .count()
+    };
+    assert_eq!(confirmations(&records(&dir)), 1, "{:?}", records(&dir));
+
+    let resumed = resume(ResumePlan::prepare(&store, &id, false).unwrap());
+    let (second, text) = exec_protected(&program, &cloud, &resumed, false).await;
+    assert_eq!(second.status, RunStatus::Succeeded, "{text}");
+    assert!(
+        text.contains("environment `prod` is protected: confirmed when the run began (replayed)"),
+        "{text}"
+    );
+    assert_eq!(
+        confirmations(&records(&dir)),
+        1,
+        "not asked or recorded again"
+    );
+    let sent = mutations(&sandbox);
+    assert_none_twice(&sent);
+    assert_eq!(control_plane_updates(&sandbox), 1, "{sent:?}");
+    assert!(sent.iter().any(|r| r.path.contains("/addons/")), "{sent:?}");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_second_run_is_refused_naming_the_lock_holder() {
     let tmp = tempfile::tempdir().unwrap();
