@@ -915,6 +915,61 @@ async fn resume_after_a_rollback_reapplies_the_rolled_back_step() {
     );
 }
 
+/// Reports are derived from the journal: a run killed after its final
+/// record but before (or while) writing its reports leaves a complete
+/// journal without report.json (report.md is written first). `runbook
+/// resume` writes them from the journal — the same bytes the run would have
+/// written — and exits successfully; once they exist it has nothing to do
+/// (RUN044).
+#[tokio::test(flavor = "multi_thread")]
+async fn resume_of_a_finished_run_without_its_report_writes_it_from_the_journal() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (path, program) = write_runbook(tmp.path());
+    let (_sandbox, cloud) = start("demo.yaml").await;
+    let store = RunStore::new(tmp.path().join(".runbook"));
+    let durable = new_run(&store, &path, &program);
+    let (summary, text) = exec(&program, &cloud, &durable).await;
+    assert_eq!(summary.status, RunStatus::Succeeded, "{text}");
+    let id = durable.run_id();
+    let dir = durable.dir();
+    drop(durable);
+    let json = std::fs::read_to_string(dir.join("report.json")).unwrap();
+    let md = std::fs::read_to_string(dir.join("report.md")).unwrap();
+
+    let resume = || {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_runbook"))
+            .args(["resume", id.as_str(), "--runs-dir"])
+            .arg(tmp.path().join(".runbook"))
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    // Killed between the two report files, and before either.
+    for missing in [&["report.json"][..], &["report.md", "report.json"][..]] {
+        for name in missing {
+            std::fs::remove_file(dir.join(name)).unwrap();
+        }
+        let (code, stderr) = resume();
+        assert_eq!(code, Some(0), "{stderr}");
+        assert!(
+            stderr.contains("its report was missing") && stderr.contains("report.md"),
+            "{stderr}"
+        );
+        assert_eq!(
+            std::fs::read_to_string(dir.join("report.json")).unwrap(),
+            json
+        );
+        assert_eq!(std::fs::read_to_string(dir.join("report.md")).unwrap(), md);
+    }
+    let (code, stderr) = resume();
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("RUN044"), "{stderr}");
+}
+
 /// The binary: a real run prints where its journal and report are; `--step`
 /// without a terminal refuses.
 #[test]
