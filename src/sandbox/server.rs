@@ -110,6 +110,21 @@ fn record(
     mutating: bool,
     status: u16,
 ) {
+    record_error(shared, api, method, path, query, mutating, status, None);
+}
+
+/// `record` with the EKS error type of a rejected request.
+#[allow(clippy::too_many_arguments)]
+fn record_error(
+    shared: &Shared,
+    api: Api,
+    method: &str,
+    path: &str,
+    query: &str,
+    mutating: bool,
+    status: u16,
+    error: Option<String>,
+) {
     let sim_time_ms = shared.clock.now_ms();
     shared.log.push(RequestRecord {
         seq: 0,
@@ -119,6 +134,7 @@ fn record(
         query: query.to_string(),
         mutating,
         status,
+        error,
         sim_time_ms,
     });
 }
@@ -294,15 +310,22 @@ async fn dispatch(shared: &Arc<Shared>, req: Request) -> (Api, Response) {
             }
         }
     };
-    record(
-        shared,
-        api,
-        &method,
-        &path,
-        &raw_query,
-        mutating,
-        resp.status().as_u16(),
+    let status = resp.status().as_u16();
+    let error = resp
+        .headers()
+        .get("x-amzn-errortype")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    record_error(
+        shared, api, &method, &path, &raw_query, mutating, status, error,
     );
+    if api == Api::Eks
+        && mutating
+        && status >= 400
+        && let Some(d) = shared.faults.reject_latency()
+    {
+        tokio::time::sleep(d).await;
+    }
     (api, resp)
 }
 
