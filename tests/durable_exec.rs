@@ -1149,7 +1149,25 @@ runbook cordon_all "cordon every node" {
                     Some((id, _)) => command(dir.path(), &sandbox, &["resume", id.as_str()]),
                 };
                 let mut child = cmd.spawn().unwrap();
-                tokio::time::sleep(Duration::from_millis(rng.random_range(1..500))).await;
+                // Kill points in progress, not wall time: after one or two
+                // more cordons and a little into the next request (each takes
+                // 15 ms), however slow the machine is. (A wall-time delay let
+                // a loaded machine kill every attempt before its first
+                // cordon, and the run never finished.)
+                let before = mutations(&sandbox).len();
+                let more = rng.random_range(1..=2);
+                let into_next = Duration::from_millis(rng.random_range(0..15));
+                let wall = std::time::Instant::now();
+                while child.try_wait().unwrap().is_none()
+                    && mutations(&sandbox).len() < before + more
+                {
+                    assert!(
+                        wall.elapsed() < Duration::from_secs(120),
+                        "seed {seed}: an attempt made no progress in 2 minutes"
+                    );
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+                tokio::time::sleep(into_next).await;
                 match child.try_wait().unwrap() {
                     Some(status) => {
                         let mut err = String::new();

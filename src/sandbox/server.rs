@@ -263,7 +263,9 @@ async fn dispatch(shared: &Arc<Shared>, req: Request) -> (Api, Response) {
         Err(e) => {
             let resp =
                 KubeError::bad_request(format!("cannot read request body: {e}")).into_response();
-            record(shared, api, &method, &path, &raw_query, mutating, 400);
+            // A body that never fully arrived (the client died while
+            // sending it) reached no handler: nothing changed.
+            record(shared, api, &method, &path, &raw_query, false, 400);
             return (api, resp);
         }
     };
