@@ -311,7 +311,7 @@ impl Rehearsal {
     /// Where the run ended: what an operator would check.
     fn outcome(&self) -> Outcome {
         let mut mutations: BTreeMap<(String, String), usize> = BTreeMap::new();
-        let mut rejected: BTreeMap<(String, String), Vec<(u16, Option<String>)>> = BTreeMap::new();
+        let mut rejected: Rejected = BTreeMap::new();
         for r in self.sandbox.mutations() {
             if r.path.contains("/leases") || r.path.contains("inject-failure") {
                 continue;
@@ -374,6 +374,9 @@ impl Rehearsal {
     }
 }
 
+/// Per request (method, path), each rejection's status and EKS error type.
+type Rejected = BTreeMap<(String, String), Vec<(u16, Option<String>)>>;
+
 #[derive(Debug, Clone, PartialEq)]
 struct Outcome {
     state: RunState,
@@ -382,7 +385,7 @@ struct Outcome {
     addons: BTreeMap<String, String>,
     mutations: BTreeMap<(String, String), usize>,
     /// Requests EKS rejected, each time with its status and error type.
-    rejected: BTreeMap<(String, String), Vec<(u16, Option<String>)>>,
+    rejected: Rejected,
     /// Step keys as the report lists them, with their outcome.
     steps: Vec<(String, String)>,
     /// Rollbacks as the report lists them, with whether they completed.
