@@ -385,6 +385,424 @@ async fn resume_replays_recorded_results_instead_of_asking_the_changed_cluster()
     );
 }
 
+/// Run until `crashed` holds, then drop the run's future, as a SIGKILL
+/// would: nothing more is sent or written.
+async fn run_until_crash(
+    program: &runbook::syntax::Program,
+    cloud: &Cloud,
+    durable: &Durable,
+    sets: &[&str],
+    crashed: impl Fn(&[Record]) -> bool,
+) {
+    let dir = durable.dir();
+    tokio::select! {
+        (summary, text) = exec_with(program, cloud, durable, sets) => {
+            panic!("the run ended before the crash: {:?}\n{text}", summary.status)
+        }
+        () = async { while !crashed(&records(&dir)) { tokio::time::sleep(Duration::from_millis(5)).await } } => {}
+    }
+}
+
+fn step_finished(records: &[Record], title: &str) -> bool {
+    records
+        .iter()
+        .any(|r| matches!(r, Record::StepFinished { step, .. } if step.contains(title)))
+}
+
+/// The cluster's UpdateClusterVersion requests, in order.
+fn control_plane_updates(sandbox: &Sandbox) -> usize {
+    mutations(sandbox)
+        .iter()
+        .filter(|r| r.path.ends_with("/updates"))
+        .count()
+}
+
+fn load(path: &Path) -> runbook::syntax::Program {
+    runbook::syntax::load(path).unwrap_or_else(|(sources, d)| {
+        panic!("{}", runbook::diagnostic::render_all(&d, &sources, false).0)
+    })
+}
+
+fn report(dir: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).unwrap()).unwrap()
+}
+
+fn report_steps(report: &serde_json::Value) -> Vec<(String, String)> {
+    report["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["step"].as_str().unwrap().to_string(),
+                s["outcome"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+const ADDONS: &str = r#"
+runbook addons "control plane, then add-ons" {
+  param cluster: string
+  param resolve: string = "PRESERVE"
+
+  precondition "the cluster starts at 1.28" {
+    eks.cluster(cluster).version == 1.28
+  }
+  step "control plane" irreversible {
+    eks.update_cluster_version(cluster, 1.29)
+  }
+  step "add-ons" {
+    for a in eks.addons(cluster) {
+      eks.update_addon(cluster, a.name, version: eks.default_addon_version(a.name, 1.29), resolve_conflicts: resolve)
+      # Room for the test to "crash" between two add-ons.
+      pause 30m
+    }
+  }
+}
+"#;
+
+/// The add-on update at `index` has its result in the journal, after the
+/// last `Diverged` record if `forced`.
+fn addon_done(records: &[Record], index: u32, forced: bool) -> bool {
+    let from = if forced {
+        match records
+            .iter()
+            .position(|r| matches!(r, Record::Diverged { .. }))
+        {
+            Some(i) => i,
+            None => return false,
+        }
+    } else {
+        0
+    };
+    records[from..].iter().any(|r| {
+        matches!(r, Record::ActionResult { key, .. } if key.step.starts_with("add-ons") && key.index == index)
+    })
+}
+
+fn addon_updates(sandbox: &Sandbox, addon: &str) -> usize {
+    mutations(sandbox)
+        .iter()
+        .filter(|r| r.path.ends_with(&format!("/addons/{addon}/update")))
+        .count()
+}
+
+/// `resume --force` after a divergence, as docs/durable-runs.md states it: a
+/// changed `--set` is refused with RUN045 and nothing is sent; forced, what
+/// the journal holds before the divergence is replayed (the precondition,
+/// false on the upgraded cluster, is not judged again; the control plane is
+/// not touched), everything from it on is asked of the cluster and done
+/// live (add-ons already at their version are compared, not sent), the
+/// report names the divergence and lists each step once, and a later resume
+/// replays the run as it went on after the divergence, not the abandoned
+/// records.
+#[tokio::test(flavor = "multi_thread")]
+async fn resume_force_after_a_changed_set_goes_live_at_the_divergence_and_finishes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("addons.upg");
+    std::fs::write(&path, ADDONS).unwrap();
+    let program = load(&path);
+    let (sandbox, cloud) = start("demo.yaml").await;
+    let store = RunStore::new(tmp.path().join(".runbook"));
+    let durable = new_run(&store, &path, &program);
+    let id = durable.run_id();
+    let dir = durable.dir();
+    // Crash once kube-proxy (the second add-on) is updated.
+    run_until_crash(&program, &cloud, &durable, &[], |r| addon_done(r, 1, false)).await;
+    drop(durable);
+    assert_eq!(sandbox.cluster_version(), "1.29");
+    assert_eq!(addon_updates(&sandbox, "kube-proxy"), 1);
+    assert_eq!(addon_updates(&sandbox, "coredns"), 0);
+    let before = mutations(&sandbox);
+    let recorded = records(&dir).len();
+
+    // Without --force: RUN045 naming the journal line and both requests,
+    // nothing sent, nothing recorded but the attempt.
+    let resumed = resume(ResumePlan::prepare(&store, &id, false).unwrap());
+    let (refused, text) = exec_with(&program, &cloud, &resumed, &["resolve=OVERWRITE"]).await;
+    assert_eq!(refused.status, RunStatus::Interrupted, "{text}");
+    let error = &refused.errors[0];
+    assert_eq!(error.code, "RUN045", "{error:?}");
+    assert!(
+        error.message.contains("journal.jsonl:"),
+        "{}",
+        error.message
+    );
+    assert!(
+        error.message.contains("eks.update_addon"),
+        "{}",
+        error.message
+    );
+    assert_eq!(mutations(&sandbox), before, "nothing was sent");
+    let after_refusal = records(&dir);
+    assert_eq!(after_refusal.len(), recorded + 1, "{after_refusal:?}");
+    assert!(matches!(after_refusal.last(), Some(Record::Resumed { .. })));
+    drop(resumed);
+
+    // --force: replayed up to the divergence (the first add-on's intent),
+    // live from there. Crash once coredns (the third) is done.
+    let forced = resume(ResumePlan::prepare(&store, &id, true).unwrap()).forcing(true);
+    run_until_crash(&program, &cloud, &forced, &["resolve=OVERWRITE"], |r| {
+        addon_done(r, 2, true)
+    })
+    .await;
+    drop(forced);
+    let recs = records(&dir);
+    let (from_seq, what, asked) = recs
+        .iter()
+        .find_map(|r| match r {
+            Record::Diverged {
+                from_seq,
+                recorded,
+                asked,
+            } => Some((*from_seq, recorded.clone(), asked.clone())),
+            _ => None,
+        })
+        .expect("the divergence is journalled");
+    assert!(what.contains("eks.update_addon"), "{what}");
+    assert!(asked.contains("eks.update_addon"), "{asked}");
+    assert_ne!(what, asked);
+    let journal = journal::read(&dir.join("journal.jsonl")).unwrap();
+    let at = journal.entries.iter().find(|e| e.seq == from_seq).unwrap();
+    assert!(
+        matches!(&at.record, Record::ActionIntent { key, .. } if key.index == 0),
+        "the divergence is the first add-on's intent: {at:?}"
+    );
+    // Before it, replayed: no precondition judged (it fails on 1.29), no
+    // second control-plane update. From it, live: vpc-cni and kube-proxy,
+    // already at their versions, are compared and not sent; coredns is sent.
+    assert_eq!(
+        control_plane_updates(&sandbox),
+        1,
+        "{:?}",
+        mutations(&sandbox)
+    );
+    assert_eq!(addon_updates(&sandbox, "vpc-cni"), 0);
+    assert_eq!(addon_updates(&sandbox, "kube-proxy"), 1);
+    assert_eq!(addon_updates(&sandbox, "coredns"), 1);
+
+    // A later resume (no --force, the same --set) replays the forced
+    // attempt: no divergence, nothing sent again.
+    let resumed = resume(ResumePlan::prepare(&store, &id, false).unwrap());
+    let (last, text) = exec_with(&program, &cloud, &resumed, &["resolve=OVERWRITE"]).await;
+    assert_eq!(last.status, RunStatus::Succeeded, "{text}");
+    assert!(last.errors.is_empty(), "{:?}", last.errors);
+    let sent = mutations(&sandbox);
+    assert_none_twice(&sent);
+    assert_eq!(control_plane_updates(&sandbox), 1, "{sent:?}");
+    assert_eq!(sandbox.addon_versions()["coredns"], "v1.11.4-eksbuild.2");
+
+    // The report: each step once, with its outcome, and the divergence.
+    let report = report(&dir);
+    assert_eq!(report["state"], "succeeded", "{report}");
+    assert_eq!(
+        report_steps(&report),
+        vec![
+            ("control-plane:control plane".to_string(), "ok".to_string()),
+            ("add-ons:add-ons".to_string(), "ok".to_string()),
+        ],
+        "{report}"
+    );
+    assert_eq!(report["divergences"][0]["from_seq"], from_seq, "{report}");
+    let md = std::fs::read_to_string(dir.join("report.md")).unwrap();
+    assert!(md.contains("with --force"), "{md}");
+}
+
+/// An edited runbook is refused (RUN043) before anything is replayed or
+/// sent; with `--force` the replay goes live at the first record the edit
+/// changed, and the live run compares with the cluster before sending: the
+/// control plane, already at 1.29, is not updated again.
+#[tokio::test(flavor = "multi_thread")]
+async fn resume_force_after_an_edited_runbook_goes_live_and_sends_nothing_twice() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("hops.upg");
+    std::fs::write(&path, HOPS).unwrap();
+    let program = load(&path);
+    let (sandbox, cloud) = start("demo.yaml").await;
+    let store = RunStore::new(tmp.path().join(".runbook"));
+    let durable = new_run(&store, &path, &program);
+    let id = durable.run_id();
+    let dir = durable.dir();
+    run_until_crash(&program, &cloud, &durable, &["target=1.29"], |r| {
+        step_finished(r, "1.29")
+    })
+    .await;
+    drop(durable);
+    let before = mutations(&sandbox);
+
+    // The step is renamed: its journalled start no longer matches.
+    std::fs::write(
+        &path,
+        HOPS.replace("step \"control plane to ${hop}\"", "step \"hop ${hop}\""),
+    )
+    .unwrap();
+    let program = load(&path);
+    let error = ResumePlan::prepare(&store, &id, false).unwrap_err();
+    assert_eq!(error.to_diagnostic().1.code, "RUN043", "{error}");
+    assert_eq!(mutations(&sandbox), before, "nothing was sent");
+
+    let forced = resume(ResumePlan::prepare(&store, &id, true).unwrap()).forcing(true);
+    let (summary, text) = exec_with(&program, &cloud, &forced, &["target=1.29"]).await;
+    assert_eq!(summary.status, RunStatus::Succeeded, "{text}");
+    assert_eq!(
+        control_plane_updates(&sandbox),
+        1,
+        "the control plane is compared, not updated again: {:?}",
+        mutations(&sandbox)
+    );
+    assert_eq!(sandbox.cluster_version(), "1.29");
+    let sent = mutations(&sandbox);
+    assert_none_twice(&sent);
+    assert!(sent.iter().any(|r| r.path.contains("/addons/")), "{sent:?}");
+    let recs = records(&dir);
+    assert!(
+        recs.iter().any(|r| matches!(
+            r,
+            Record::Diverged { recorded, asked, .. }
+                if recorded.contains("control plane to 1.29") && asked.contains("hop 1.29")
+        )),
+        "{recs:?}"
+    );
+    assert!(
+        recs.iter()
+            .any(|r| matches!(r, Record::Resumed { forced: true, .. })),
+        "the forced resume of a changed runbook is recorded"
+    );
+    let report = report(&dir);
+    assert_eq!(report["state"], "succeeded", "{report}");
+    assert_eq!(
+        report_steps(&report),
+        vec![
+            (
+                "control-plane-to-hop:control plane to 1.29".to_string(),
+                "ok".to_string()
+            ),
+            // Listed in the order the steps first started.
+            ("add-ons:add-ons".to_string(), "ok".to_string()),
+            ("hop-hop:hop 1.29".to_string(), "ok".to_string()),
+        ],
+        "{report}"
+    );
+}
+
+const GUARDED: &str = r#"
+runbook guarded "control plane and add-ons of a protected cluster" {
+  param cluster: string
+
+  step "control plane" irreversible {
+    eks.update_cluster_version(cluster, 1.29)
+    # Room for the test to "crash" before the add-ons.
+    pause 30m
+  }
+  step "add-ons" {
+    for a in eks.addons(cluster) {
+      eks.update_addon(cluster, a.name, version: eks.default_addon_version(a.name, 1.29))
+    }
+  }
+}
+
+environment prod protected for guarded {
+  cluster = "demo"
+}
+"#;
+
+/// A run of `program` in environment `prod` with these confirmation options.
+async fn exec_protected(
+    program: &runbook::syntax::Program,
+    cloud: &Cloud,
+    durable: &Durable,
+    yes: bool,
+) -> (interp::RunSummary, String) {
+    let runbook = params::root_runbook(program).unwrap();
+    let bound = params::bind(program, runbook, Some("prod"), &[]).unwrap();
+    assert!(bound.protected);
+    let reporter = Reporter::new(Output::Text, cloud.clock.clone());
+    let opts = ExecOptions {
+        dry_run: false,
+        yes,
+        interactive: false,
+        step: false,
+        run_id: durable.run_id(),
+    };
+    let summary = interp::execute(
+        program,
+        runbook,
+        &bound,
+        cloud.clone(),
+        &opts,
+        &reporter,
+        Some(durable),
+    )
+    .await;
+    (summary, reporter.lines().join("\n"))
+}
+
+/// A protected environment is confirmed once, when the run begins (here by
+/// `--yes`), and journalled; a resume replays the confirmation like any
+/// `confirm` instead of asking again, so it continues without `--yes` and
+/// without a terminal. A new run in the same situation is refused (RUN006).
+#[tokio::test(flavor = "multi_thread")]
+async fn resume_replays_the_protected_environment_confirmation() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("guarded.upg");
+    std::fs::write(&path, GUARDED).unwrap();
+    let program = load(&path);
+    let (sandbox, cloud) = start("demo.yaml").await;
+    let store = RunStore::new(tmp.path().join(".runbook"));
+
+    // Unconfirmed, a new run is refused before anything is sent.
+    let unconfirmed = new_run(&store, &path, &program);
+    let (refused, text) = exec_protected(&program, &cloud, &unconfirmed, false).await;
+    assert_eq!(refused.status, RunStatus::Refused, "{text}");
+    assert_eq!(refused.errors[0].code, "RUN006", "{:?}", refused.errors);
+    assert!(mutations(&sandbox).is_empty());
+    drop(unconfirmed);
+
+    let durable = new_run(&store, &path, &program);
+    let id = durable.run_id();
+    let dir = durable.dir();
+    let dropped = {
+        let dir = dir.clone();
+        let crashed = move || {
+            records(&dir)
+                .iter()
+                .any(|r| matches!(r, Record::ActionResult { .. }))
+        };
+        tokio::select! {
+            (summary, text) = exec_protected(&program, &cloud, &durable, true) => {
+                panic!("the run ended before the crash: {:?}\n{text}", summary.status)
+            }
+            () = async { while !crashed() { tokio::time::sleep(Duration::from_millis(5)).await } } => true
+        }
+    };
+    assert!(dropped);
+    drop(durable);
+    let confirmations = |recs: &[Record]| {
+        recs.iter()
+            .filter(|r| matches!(r, Record::Observed { what, value: Some(v), .. } if what == "confirm environment" && *v == serde_json::json!(true)))
+            .count()
+    };
+    assert_eq!(confirmations(&records(&dir)), 1, "{:?}", records(&dir));
+
+    let resumed = resume(ResumePlan::prepare(&store, &id, false).unwrap());
+    let (second, text) = exec_protected(&program, &cloud, &resumed, false).await;
+    assert_eq!(second.status, RunStatus::Succeeded, "{text}");
+    assert!(
+        text.contains("environment `prod` is protected: confirmed when the run began (replayed)"),
+        "{text}"
+    );
+    assert_eq!(
+        confirmations(&records(&dir)),
+        1,
+        "not asked or recorded again"
+    );
+    let sent = mutations(&sandbox);
+    assert_none_twice(&sent);
+    assert_eq!(control_plane_updates(&sandbox), 1, "{sent:?}");
+    assert!(sent.iter().any(|r| r.path.contains("/addons/")), "{sent:?}");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_second_run_is_refused_naming_the_lock_holder() {
     let tmp = tempfile::tempdir().unwrap();
@@ -477,6 +895,61 @@ async fn resume_after_a_rollback_reapplies_the_rolled_back_step() {
         1,
         "{sent:?}"
     );
+}
+
+/// Reports are derived from the journal: a run killed after its final
+/// record but before (or while) writing its reports leaves a complete
+/// journal without report.json (report.md is written first). `runbook
+/// resume` writes them from the journal — the same bytes the run would have
+/// written — and exits successfully; once they exist it has nothing to do
+/// (RUN044).
+#[tokio::test(flavor = "multi_thread")]
+async fn resume_of_a_finished_run_without_its_report_writes_it_from_the_journal() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (path, program) = write_runbook(tmp.path());
+    let (_sandbox, cloud) = start("demo.yaml").await;
+    let store = RunStore::new(tmp.path().join(".runbook"));
+    let durable = new_run(&store, &path, &program);
+    let (summary, text) = exec(&program, &cloud, &durable).await;
+    assert_eq!(summary.status, RunStatus::Succeeded, "{text}");
+    let id = durable.run_id();
+    let dir = durable.dir();
+    drop(durable);
+    let json = std::fs::read_to_string(dir.join("report.json")).unwrap();
+    let md = std::fs::read_to_string(dir.join("report.md")).unwrap();
+
+    let resume = || {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_runbook"))
+            .args(["resume", id.as_str(), "--runs-dir"])
+            .arg(tmp.path().join(".runbook"))
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    // Killed between the two report files, and before either.
+    for missing in [&["report.json"][..], &["report.md", "report.json"][..]] {
+        for name in missing {
+            std::fs::remove_file(dir.join(name)).unwrap();
+        }
+        let (code, stderr) = resume();
+        assert_eq!(code, Some(0), "{stderr}");
+        assert!(
+            stderr.contains("its report was missing") && stderr.contains("report.md"),
+            "{stderr}"
+        );
+        assert_eq!(
+            std::fs::read_to_string(dir.join("report.json")).unwrap(),
+            json
+        );
+        assert_eq!(std::fs::read_to_string(dir.join("report.md")).unwrap(), md);
+    }
+    let (code, stderr) = resume();
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("RUN044"), "{stderr}");
 }
 
 /// The binary: a real run prints where its journal and report are; `--step`
@@ -658,7 +1131,25 @@ runbook cordon_all "cordon every node" {
                     Some((id, _)) => command(dir.path(), &sandbox, &["resume", id.as_str()]),
                 };
                 let mut child = cmd.spawn().unwrap();
-                tokio::time::sleep(Duration::from_millis(rng.random_range(1..500))).await;
+                // Kill points in progress, not wall time: after one or two
+                // more cordons and a little into the next request (each takes
+                // 15 ms), however slow the machine is. (A wall-time delay let
+                // a loaded machine kill every attempt before its first
+                // cordon, and the run never finished.)
+                let before = mutations(&sandbox).len();
+                let more = rng.random_range(1..=2);
+                let into_next = Duration::from_millis(rng.random_range(0..15));
+                let wall = std::time::Instant::now();
+                while child.try_wait().unwrap().is_none()
+                    && mutations(&sandbox).len() < before + more
+                {
+                    assert!(
+                        wall.elapsed() < Duration::from_secs(120),
+                        "seed {seed}: an attempt made no progress in 2 minutes"
+                    );
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+                tokio::time::sleep(into_next).await;
                 match child.try_wait().unwrap() {
                     Some(status) => {
                         let mut err = String::new();

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use super::Outcome;
 use super::exec::{self, RunArgs, Start, Target};
 use crate::durable::redact::REDACTED;
-use crate::durable::resume::ResumePlan;
+use crate::durable::resume::{ResumeError, ResumePlan};
 use crate::durable::{RunId, RunStore};
 
 #[derive(Debug, clap::Args)]
@@ -37,8 +37,24 @@ pub fn run(args: Args) -> miette::Result<Outcome> {
         }
     };
     let store = RunStore::new(&args.run.runs_dir);
+    // A run that ended without its report (killed between its last journal
+    // record and the report) gets it from the journal. A problem reading
+    // the run is reported by `prepare` below.
+    let restored = match store.restore_reports(&id) {
+        Ok(Some(path)) => {
+            eprintln!(
+                "run {id} ended, but its report was missing (the process died before writing it); \
+                 written from the journal: {}",
+                path.display()
+            );
+            true
+        }
+        Ok(None) | Err(_) => false,
+    };
     let plan = match ResumePlan::prepare(&store, &id, args.force) {
         Ok(plan) => plan,
+        // Nothing to resume, and its report is now there: done.
+        Err(ResumeError::AlreadyFinished { .. }) if restored => return Ok(Outcome::Ok),
         Err(e) => {
             let (sources, diagnostic) = e.to_diagnostic();
             eprintln!(

@@ -237,6 +237,14 @@ fn describe(entry: &Entry) -> String {
             detail,
             ..
         } => format!("blocked by {kind} {subject}: {detail}"),
+        Record::Diverged {
+            from_seq,
+            recorded,
+            asked,
+        } => format!(
+            "diverged at #{from_seq} ({recorded}; the runbook asked for {asked}): \
+             --force went live, #{from_seq} onwards is no longer replayed"
+        ),
         Record::RollbackStarted { step, reason } => {
             format!("rollback of {step} started: {reason}")
         }

@@ -68,11 +68,39 @@ impl Clients {
     }
 }
 
+/// The SDK's standard retry mode already backs off on throttling and 5xx.
+/// More attempts than its default (3) ride out a flaky endpoint: a read
+/// outside a gate that still fails fails its step, and a two-hop upgrade
+/// makes thousands of EKS calls (at 20 % transient errors six attempts
+/// all fail once in 16,000 calls; ten, once in ten million). With the
+/// backoff capped at 20 s that is at most about three minutes of retrying.
+fn retry_config() -> RetryConfig {
+    RetryConfig::standard().with_max_attempts(10)
+}
+
+/// The EKS client with its retry backoff (1 s doubling to 20 s, the SDK's
+/// standard) in the engine's time: against a sandbox that runs `scale`
+/// times faster than wall time, a retry waits as long in simulated time as
+/// it would against EKS, like every other wait of the engine. The SDK
+/// sleeps in wall time, which the simulation multiplies: at ×200 one
+/// backoff was minutes of simulated time, enough for a gate polled
+/// `within 10m` to see only one or two evaluations (the fault rehearsal's
+/// non-converging run). Wall time (scale 1) changes nothing.
+pub fn retry_on_clock(client: aws_sdk_eks::Client, clock: &super::Clock) -> aws_sdk_eks::Client {
+    let scale = clock.scale();
+    if scale == 1.0 {
+        return client;
+    }
+    let standard = retry_config();
+    let retry = standard
+        .clone()
+        .with_initial_backoff(standard.initial_backoff().div_f64(scale))
+        .with_max_backoff(standard.max_backoff().div_f64(scale));
+    aws_sdk_eks::Client::from_conf(client.config().to_builder().retry_config(retry).build())
+}
+
 pub async fn eks_client(opts: &ConnectOptions) -> aws_sdk_eks::Client {
-    // The SDK's standard retry mode already backs off on throttling and 5xx;
-    // a few more attempts than its default ride out a flaky endpoint.
-    let mut loader = aws_config::defaults(BehaviorVersion::latest())
-        .retry_config(RetryConfig::standard().with_max_attempts(6));
+    let mut loader = aws_config::defaults(BehaviorVersion::latest()).retry_config(retry_config());
     if let Some(region) = &opts.region {
         loader = loader.region(Region::new(region.clone()));
     }

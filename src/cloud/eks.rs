@@ -271,7 +271,7 @@ fn same_minor(a: &str, b: &str) -> bool {
 impl Eks {
     pub fn new(client: aws_sdk_eks::Client, clock: Clock) -> Self {
         Eks {
-            client,
+            client: super::connect::retry_on_clock(client, &clock),
             clock,
             projection: Arc::default(),
             updates: Arc::default(),

@@ -57,6 +57,8 @@ pub enum ActionReplay {
 pub struct Divergence {
     pub journal: PathBuf,
     pub line: usize,
+    /// The sequence number of the record at `line`.
+    pub seq: u64,
     /// What the journal holds at that position.
     pub recorded: String,
     /// What the program asked for instead.
@@ -92,26 +94,23 @@ impl History {
             .iter()
             .rposition(|e| matches!(e.record, Record::RunFinished { .. }))
             .map_or(0, |i| i + 1);
-        let events = contents
-            .entries
-            .iter()
-            .enumerate()
-            .skip(start)
-            .filter(|(_, e)| {
-                !matches!(
-                    e.record,
-                    Record::RunStarted { .. }
-                        | Record::Resumed { .. }
-                        | Record::Blocker { .. }
-                        | Record::RunFinished { .. }
-                )
-            })
-            .map(|(i, e)| Event {
-                line: i + 1,
-                seq: e.seq,
-                record: e.record.clone(),
-            })
-            .collect();
+        let mut events: Vec<Event> = Vec::new();
+        for (i, e) in contents.entries.iter().enumerate().skip(start) {
+            match &e.record {
+                // `resume --force` went live there: what the journal held
+                // from that point on is no longer the run's history.
+                Record::Diverged { from_seq, .. } => events.retain(|x| x.seq < *from_seq),
+                Record::RunStarted { .. }
+                | Record::Resumed { .. }
+                | Record::Blocker { .. }
+                | Record::RunFinished { .. } => {}
+                record => events.push(Event {
+                    line: i + 1,
+                    seq: e.seq,
+                    record: record.clone(),
+                }),
+            }
+        }
         History {
             journal: contents.path.clone(),
             events,
@@ -145,6 +144,7 @@ impl History {
         Replay::Diverged(Divergence {
             journal: self.journal.clone(),
             line: e.line,
+            seq: e.seq,
             recorded: describe(&e.record),
             asked,
         })
@@ -365,6 +365,7 @@ pub fn describe(record: &Record) -> String {
         Record::RollbackStarted { step, .. } => format!("the rollback of `{step}`"),
         Record::RollbackFinished { step, .. } => format!("the end of the rollback of `{step}`"),
         Record::Blocker { kind, subject, .. } => format!("blocker {kind} {subject}"),
+        Record::Diverged { from_seq, .. } => format!("the divergence at #{from_seq}"),
         Record::RunStarted { .. } | Record::Resumed { .. } | Record::RunFinished { .. } => {
             "the run's start or end".into()
         }

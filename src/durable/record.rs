@@ -192,6 +192,16 @@ pub enum Record {
         #[serde(default, skip_serializing_if = "String::is_empty")]
         detail: String,
     },
+    /// `resume --force` met a divergence and went live: the events from
+    /// sequence number `from_seq` up to this record are history that no
+    /// later replay consults (a later resume replays what came after).
+    Diverged {
+        from_seq: u64,
+        /// What the journal recorded at `from_seq`.
+        recorded: String,
+        /// What the runbook asked for instead.
+        asked: String,
+    },
     RollbackStarted {
         step: String,
         reason: String,

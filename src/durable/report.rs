@@ -33,6 +33,8 @@ pub struct Report {
     pub gates: Vec<GateReport>,
     pub blockers: Vec<BlockerReport>,
     pub rollbacks: Vec<RollbackReport>,
+    /// Where `resume --force` stopped replaying and went live.
+    pub divergences: Vec<DivergenceReport>,
     /// Filled by the interpreter in `run_finished`.
     pub final_state: Option<Value>,
 }
@@ -81,6 +83,15 @@ pub struct BlockerReport {
 }
 
 #[derive(Clone, Debug, Serialize)]
+pub struct DivergenceReport {
+    /// The first journal record no longer replayed.
+    pub from_seq: u64,
+    pub recorded: String,
+    pub asked: String,
+    pub at: Timestamp,
+}
+
+#[derive(Clone, Debug, Serialize)]
 pub struct RollbackReport {
     pub step: String,
     pub reason: String,
@@ -111,6 +122,7 @@ impl Report {
             gates: Vec::new(),
             blockers: Vec::new(),
             rollbacks: Vec::new(),
+            divergences: Vec::new(),
             final_state: None,
         };
         r.duration_seconds = seconds(r.started_at, r.ended_at);
@@ -215,6 +227,16 @@ impl Report {
                     detail: detail.clone(),
                     at,
                 }),
+                Record::Diverged {
+                    from_seq,
+                    recorded,
+                    asked,
+                } => r.divergences.push(DivergenceReport {
+                    from_seq: *from_seq,
+                    recorded: recorded.clone(),
+                    asked: asked.clone(),
+                    at,
+                }),
                 Record::RollbackStarted { step, reason } => r.rollbacks.push(RollbackReport {
                     step: step.clone(),
                     reason: reason.clone(),
@@ -306,6 +328,17 @@ impl Report {
         let _ = writeln!(md, "| Tool version | {} |", self.tool_version);
         if let Some(error) = &self.error {
             let _ = writeln!(md, "| Error | {} |", cell(error));
+        }
+
+        for d in &self.divergences {
+            let _ = writeln!(
+                md,
+                "| Forced | at journal record #{}: {}, but the runbook asked for {}; resumed \
+                 live from there with --force |",
+                d.from_seq,
+                cell(&d.recorded),
+                cell(&d.asked)
+            );
         }
 
         let _ = writeln!(md, "\n## Timeline\n");

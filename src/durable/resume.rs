@@ -118,6 +118,7 @@ impl ResumeState {
                 | Record::GateResult { .. }
                 | Record::Observed { .. }
                 | Record::Blocker { .. }
+                | Record::Diverged { .. }
                 | Record::RollbackStarted { .. }
                 | Record::RollbackFinished { .. } => {}
             }

@@ -30,6 +30,8 @@ const HEADER: &str = "run.json";
 const HEADER_SUM: &str = "sum";
 const JOURNAL: &str = "journal.jsonl";
 const LOCK: &str = "run.lock";
+/// Written by `Report::write`, in this order.
+const REPORTS: [&str; 2] = ["report.md", "report.json"];
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -284,6 +286,26 @@ impl RunStore {
             out.push(summary);
         }
         Ok(out)
+    }
+
+    /// Reports are derived from the journal: a run whose journal ended
+    /// (`run_finished` is its last record) but whose `report.md` or
+    /// `report.json` is missing — the process died between the two — gets
+    /// them written now. Returns the Markdown report's path if it wrote
+    /// them; a run still being executed is left alone.
+    pub fn restore_reports(&self, id: &RunId) -> Result<Option<PathBuf>, StoreError> {
+        let dir = self.existing_dir(id)?;
+        if REPORTS.iter().all(|r| dir.join(r).exists()) {
+            return Ok(None);
+        }
+        let _lock = lock_run(&dir, id)?;
+        let header = read_header(&dir)?;
+        let contents = journal::read(&dir.join(JOURNAL))?;
+        if !matches!(contents.records().last(), Some(Record::RunFinished { .. })) {
+            return Ok(None);
+        }
+        Report::build(&header, &contents, state_of(&dir, &contents)).write(&dir)?;
+        Ok(Some(dir.join(REPORTS[0])))
     }
 
     fn existing_dir(&self, id: &RunId) -> Result<PathBuf, StoreError> {

@@ -212,9 +212,17 @@ impl Durable {
         self.diverged.borrow_mut().take()
     }
 
+    /// `--force` at a divergence: journal where the replay stopped (a later
+    /// resume replays the run as it went on from here, not the abandoned
+    /// records), then go live.
     fn abandon(&self, d: &Divergence) {
         tracing::warn!("--force: {d}; continuing live from here");
         self.history.borrow_mut().abandon();
+        self.write(Record::Diverged {
+            from_seq: d.seq,
+            recorded: d.recorded.clone(),
+            asked: d.asked.clone(),
+        });
     }
 
     fn settle<T>(&self, r: Replay<T>) -> Result<Replay<T>, Stop> {

@@ -280,10 +280,36 @@ async fn run(
         }
     };
 
-    if bound.protected && !opts.dry_run && !opts.yes {
+    if bound.protected && !opts.dry_run {
         let name = bound.environment.clone().unwrap_or_default();
         let span = runbook.name.span;
-        let ok = if opts.interactive {
+        // Confirmed once, when the run began: a resume replays it (as any
+        // `confirm`) instead of asking again.
+        let what = "confirm environment";
+        let args = crate::durable::record::args_hash(&json!(name));
+        let replayed = match journal.map(|d| d.replay_observed(what, &args, None)) {
+            Some(Ok(crate::durable::Replay::Recorded(Ok(_)))) => true,
+            Some(Err(stop)) => {
+                let e = interp.stopped(stop, span);
+                return finish(
+                    RunStatus::Interrupted,
+                    vec![e.to_diagnostic()],
+                    &interp,
+                    vec![],
+                );
+            }
+            _ => false,
+        };
+        let ok = if replayed {
+            reporter.event(Event::Log {
+                message: format!(
+                    "environment `{name}` is protected: confirmed when the run began (replayed)"
+                ),
+            });
+            true
+        } else if opts.yes {
+            true
+        } else if opts.interactive {
             let term = console::Term::stderr();
             let _ = term.write_line(&format!(
                 "environment `{name}` is protected; type its name to continue: "
@@ -292,6 +318,12 @@ async fn run(
         } else {
             false
         };
+        if ok
+            && !replayed
+            && let Some(d) = journal
+        {
+            d.record_observed(what, &args, Ok(serde_json::Value::Bool(true)));
+        }
         if !ok {
             let d = Diagnostic::error(
                 "RUN006",

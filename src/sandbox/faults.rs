@@ -15,6 +15,11 @@ pub struct FaultSpec {
     pub throttle_429: f64,
     pub latency: Option<(Duration, f64)>,
     pub drop: f64,
+    /// `reject_latency=300ms`: an EKS mutation the sandbox rejected gets its
+    /// reply this late, after the rejection was decided and logged (a slow
+    /// way back), so a test can kill the client between EKS's rejection
+    /// and the client learning of it.
+    pub reject_latency: Option<Duration>,
 }
 
 impl FaultSpec {
@@ -54,6 +59,23 @@ fn rate(key: &str, v: &str) -> Result<f64, FaultSpecError> {
     Ok(r)
 }
 
+fn duration(d: &str) -> Result<Duration, FaultSpecError> {
+    crate::literal::parse_duration(d)
+        // A latency beyond a minute would only hang the clients.
+        .and_then(|l| {
+            if l <= Duration::from_secs(60) {
+                Ok(l)
+            } else {
+                Err("more than 60s".to_string())
+            }
+        })
+        .map_err(|why| {
+            FaultSpecError(format!(
+                "bad latency duration `{d}`: {why} (use e.g. 200ms or 2s, at most 60s)"
+            ))
+        })
+}
+
 impl FromStr for FaultSpec {
     type Err = FaultSpecError;
 
@@ -67,29 +89,18 @@ impl FromStr for FaultSpec {
                 "5xx" => spec.error_5xx = rate(key, value)?,
                 "429" => spec.throttle_429 = rate(key, value)?,
                 "drop" => spec.drop = rate(key, value)?,
+                "reject_latency" => {
+                    spec.reject_latency = Some(duration(value)?);
+                }
                 "latency" => {
                     let (d, r) = value.split_once('@').ok_or_else(|| {
                         FaultSpecError(format!("latency needs DURATION@RATE, got `{value}`"))
                     })?;
-                    let latency = crate::literal::parse_duration(d)
-                        // A latency beyond a minute would only hang the clients.
-                        .and_then(|l| {
-                            if l <= Duration::from_secs(60) {
-                                Ok(l)
-                            } else {
-                                Err("more than 60s".to_string())
-                            }
-                        })
-                        .map_err(|why| {
-                            FaultSpecError(format!(
-                                "bad latency duration `{d}`: {why} (use e.g. 200ms or 2s, at most 60s)"
-                            ))
-                        })?;
-                    spec.latency = Some((latency, rate(key, r)?));
+                    spec.latency = Some((duration(d)?, rate(key, r)?));
                 }
                 other => {
                     return Err(FaultSpecError(format!(
-                        "unknown fault `{other}`; known: 5xx, 429, latency, drop"
+                        "unknown fault `{other}`; known: 5xx, 429, latency, drop, reject_latency"
                     )));
                 }
             }
@@ -116,6 +127,11 @@ impl Faults {
             spec,
             rng: Mutex::new(ChaCha8Rng::seed_from_u64(seed ^ 0x5eed_fa17)),
         }
+    }
+
+    /// How long to hold the reply to a rejected EKS mutation.
+    pub fn reject_latency(&self) -> Option<Duration> {
+        self.spec.reject_latency
     }
 
     /// Roll for one request: extra latency and at most one failure.
@@ -156,6 +172,8 @@ mod tests {
         assert_eq!(s.throttle_429, 0.02);
         assert_eq!(s.latency, Some((Duration::from_millis(200), 0.1)));
         assert_eq!(s.drop, 0.01);
+        let r: FaultSpec = "reject_latency=300ms".parse().unwrap();
+        assert_eq!(r.reject_latency, Some(Duration::from_millis(300)));
         assert!("5xx=2".parse::<FaultSpec>().is_err());
         assert!(
             "teapot=0.1"

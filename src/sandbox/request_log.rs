@@ -23,6 +23,10 @@ pub struct RequestRecord {
     /// Whether the request would change state (dry runs and reads do not).
     pub mutating: bool,
     pub status: u16,
+    /// The EKS error type of a rejected EKS request
+    /// (`InvalidParameterException`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
     pub sim_time_ms: u64,
 }
 

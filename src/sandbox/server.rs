@@ -110,6 +110,21 @@ fn record(
     mutating: bool,
     status: u16,
 ) {
+    record_error(shared, api, method, path, query, mutating, status, None);
+}
+
+/// `record` with the EKS error type of a rejected request.
+#[allow(clippy::too_many_arguments)]
+fn record_error(
+    shared: &Shared,
+    api: Api,
+    method: &str,
+    path: &str,
+    query: &str,
+    mutating: bool,
+    status: u16,
+    error: Option<String>,
+) {
     let sim_time_ms = shared.clock.now_ms();
     shared.log.push(RequestRecord {
         seq: 0,
@@ -119,6 +134,7 @@ fn record(
         query: query.to_string(),
         mutating,
         status,
+        error,
         sim_time_ms,
     });
 }
@@ -247,7 +263,9 @@ async fn dispatch(shared: &Arc<Shared>, req: Request) -> (Api, Response) {
         Err(e) => {
             let resp =
                 KubeError::bad_request(format!("cannot read request body: {e}")).into_response();
-            record(shared, api, &method, &path, &raw_query, mutating, 400);
+            // A body that never fully arrived (the client died while
+            // sending it) reached no handler: nothing changed.
+            record(shared, api, &method, &path, &raw_query, false, 400);
             return (api, resp);
         }
     };
@@ -294,15 +312,22 @@ async fn dispatch(shared: &Arc<Shared>, req: Request) -> (Api, Response) {
             }
         }
     };
-    record(
-        shared,
-        api,
-        &method,
-        &path,
-        &raw_query,
-        mutating,
-        resp.status().as_u16(),
+    let status = resp.status().as_u16();
+    let error = resp
+        .headers()
+        .get("x-amzn-errortype")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    record_error(
+        shared, api, &method, &path, &raw_query, mutating, status, error,
     );
+    if api == Api::Eks
+        && mutating
+        && status >= 400
+        && let Some(d) = shared.faults.reject_latency()
+    {
+        tokio::time::sleep(d).await;
+    }
     (api, resp)
 }
 
