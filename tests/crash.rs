@@ -19,7 +19,7 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use runbook::durable::{ActionOutcome, Record, RunState, RunStore, journal};
@@ -102,7 +102,7 @@ impl Rehearsal {
     /// `runbook ARGS` as an operator runs it against the served sandbox.
     fn spawn(&self, args: &[&str]) -> Child {
         let d = self.dir.path();
-        Command::new(env!("CARGO_BIN_EXE_runbook"))
+        crate::common::bin::command()
             .args(args)
             .args(["--yes", "--output", "json", "--kubeconfig"])
             .arg(d.join("kubeconfig"))

@@ -614,7 +614,7 @@ fn report_has_timeline_gates_blockers_rollbacks_and_final_state() {
 fn runbook_bin(args: &[&str]) -> (String, String, i32) {
     let child = {
         let _gate = fork_gate();
-        Command::new(env!("CARGO_BIN_EXE_runbook"))
+        crate::common::bin::command()
             .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

@@ -714,28 +714,17 @@ async fn exec_protected(
     durable: &Durable,
     yes: bool,
 ) -> (interp::RunSummary, String) {
-    let runbook = params::root_runbook(program).unwrap();
-    let bound = params::bind(program, runbook, Some("prod"), &[]).unwrap();
-    assert!(bound.protected);
-    let reporter = Reporter::new(Output::Text, cloud.clock.clone());
-    let opts = ExecOptions {
-        dry_run: false,
-        yes,
-        interactive: false,
-        step: false,
-        run_id: durable.run_id(),
-    };
-    let summary = interp::execute(
+    let (summary, lines) = crate::common::execute_confirmed(
         program,
-        runbook,
-        &bound,
-        cloud.clone(),
-        &opts,
-        &reporter,
+        cloud,
+        Some("prod"),
+        &[],
+        false,
         Some(durable),
+        yes,
     )
     .await;
-    (summary, reporter.lines().join("\n"))
+    (summary, lines.join("\n"))
 }
 
 /// A protected environment is confirmed once, when the run begins (here by
@@ -919,7 +908,7 @@ async fn resume_of_a_finished_run_without_its_report_writes_it_from_the_journal(
     let md = std::fs::read_to_string(dir.join("report.md")).unwrap();
 
     let resume = || {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_runbook"))
+        let out = crate::common::bin::command()
             .args(["resume", id.as_str(), "--runs-dir"])
             .arg(tmp.path().join(".runbook"))
             .stdin(std::process::Stdio::null())
@@ -960,7 +949,7 @@ fn exec_binary_prints_the_report_path_and_step_needs_a_terminal() {
     let (path, _) = write_runbook(tmp.path());
     let runs = tmp.path().join("state");
     let run = |extra: &[&str]| {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_runbook"))
+        let out = crate::common::bin::command()
             .args(["exec", path.to_str().unwrap(), "--yes", "--runs-dir"])
             .arg(&runs)
             .args([
@@ -997,7 +986,7 @@ fn exec_binary_prints_the_report_path_and_step_needs_a_terminal() {
 /// `runbook ARGS` against a sandbox served on 127.0.0.1, as an operator
 /// would run it: kubeconfig, AWS endpoint and dummy credentials.
 fn command(dir: &Path, sandbox: &Sandbox, args: &[&str]) -> std::process::Command {
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_runbook"));
+    let mut cmd = crate::common::bin::command();
     cmd.args(args)
         .args(["--yes", "--output", "json", "--kubeconfig"])
         .arg(dir.join("kubeconfig"))

@@ -152,9 +152,14 @@ fn run<'f>(
     for (site, within) in templates::recursive_uses(&decls.templates) {
         checker.report(
             codes::RECURSIVE_TEMPLATE
-                .diag(format!("template `{within}` uses itself (through `{}`)", site.name))
+                .diag(format!(
+                    "template `{within}` uses itself (through `{}`)",
+                    site.name
+                ))
                 .with_label(site.span, "this use never ends")
-                .with_help("repeat work with `for` over a list instead of a template that uses itself"),
+                .with_help(
+                    "repeat work with `for` over a list instead of a template that uses itself",
+                ),
         );
     }
     diags.extend(checker.diags);

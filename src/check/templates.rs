@@ -138,10 +138,7 @@ impl Checker<'_> {
             if p.default.is_none() && !given.contains_key(p.name.name.as_str()) {
                 self.report(
                     codes::MISSING_ARGUMENT
-                        .diag(format!(
-                            "template `{}` needs `{}`",
-                            name.name, p.name.name
-                        ))
+                        .diag(format!("template `{}` needs `{}`", name.name, p.name.name))
                         .with_label(span, format!("`{}` missing", p.name.name))
                         .with_help(signature(t)),
                 );
@@ -157,7 +154,11 @@ fn signature(t: &Template) -> String {
         .iter()
         .map(|p| {
             let s = format!("{}: {}", p.name.name, crate::format::type_to_string(&p.ty));
-            if p.default.is_some() { format!("{s} = ...") } else { s }
+            if p.default.is_some() {
+                format!("{s} = ...")
+            } else {
+                s
+            }
         })
         .collect();
     format!("template {}({})", t.name.name, params.join(", "))
@@ -172,7 +173,10 @@ fn holds_step(b: &Block) -> bool {
         StmtKind::If {
             branches,
             otherwise,
-        } => branches.iter().any(|(_, b)| holds_step(b)) || otherwise.as_ref().is_some_and(holds_step),
+        } => {
+            branches.iter().any(|(_, b)| holds_step(b))
+                || otherwise.as_ref().is_some_and(holds_step)
+        }
         _ => false,
     })
 }

@@ -338,7 +338,10 @@ pub enum StmtKind {
     /// `gate NAME`: evaluate a declared gate now and wait for it.
     Gate(Ident),
     /// `use NAME(args)`: run a template's statements with these arguments.
-    Use { name: Ident, args: Vec<Arg> },
+    Use {
+        name: Ident,
+        args: Vec<Arg>,
+    },
     /// `await cond within D [every D]`
     Await {
         condition: Expr,

@@ -62,6 +62,20 @@ pub async fn execute(
     dry_run: bool,
     journal: Option<&Durable>,
 ) -> (RunSummary, Vec<String>) {
+    execute_confirmed(program, cloud, env, sets, dry_run, journal, true).await
+}
+
+/// `execute` with `--yes` given or not (a protected environment then
+/// refuses an unconfirmed run: there is no terminal here).
+pub async fn execute_confirmed(
+    program: &runbook::syntax::Program,
+    cloud: &Cloud,
+    env: Option<&str>,
+    sets: &[&str],
+    dry_run: bool,
+    journal: Option<&Durable>,
+    yes: bool,
+) -> (RunSummary, Vec<String>) {
     let render = |sources: &runbook::source::SourceMap, d: &[runbook::diagnostic::Diagnostic]| {
         runbook::diagnostic::render_all(d, sources, false).0
     };
@@ -73,7 +87,7 @@ pub async fn execute(
     let reporter = Reporter::new(Output::Text, cloud.clock.clone());
     let opts = ExecOptions {
         dry_run,
-        yes: true,
+        yes,
         interactive: false,
         step: false,
         run_id: journal.map_or_else(
