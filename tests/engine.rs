@@ -2253,3 +2253,115 @@ runbook stubborn "a control plane slower than its timeout" {
         .count();
     assert_eq!(updates, 1, "{text}");
 }
+
+// ------------------------------------------------------------------ templates
+
+const TEMPLATES: &str = r#"
+import "stdlib/steps"
+
+runbook reuse "add-ons through a stdlib template, then a local one" {
+  param cluster: string
+  param minor: version = 1.29
+  param break_it: bool = false
+  param first: string = "vpc-cni"
+  param second: string = "coredns"
+  use addon_to(cluster, first, minor)
+  if second != "" {
+    use addon_to(cluster, second, minor: minor, resolve_conflicts: "PRESERVE")
+  }
+  if break_it {
+    use fail_with("broken on purpose")
+  }
+}
+
+/// Fails the run at this point, with a message.
+template fail_with(why: string) {
+  step "fail: ${why}" {
+    fail why
+  }
+}
+"#;
+
+/// A template runs its steps with its arguments, each step journalled and
+/// summarised under its rendered title; a later failure rolls back the
+/// steps every `use` completed, newest first.
+#[tokio::test(flavor = "multi_thread")]
+async fn templates_run_their_steps_and_roll_back_like_written_ones() {
+    let (sandbox, cloud) = start("addon-skew.yaml").await;
+    let original = sandbox.addon_versions();
+    let program = load(TEMPLATES);
+
+    let (broken, lines) = exec(
+        &program,
+        &cloud,
+        &["cluster=skew", "break_it=true", "first=coredns", "second="],
+        false,
+    )
+    .await;
+    let text = lines.join("\n");
+    assert_eq!(broken.status, RunStatus::RolledBack, "{text}");
+    assert_eq!(broken.errors[0].code, "RUN023", "{:?}", broken.errors);
+    let rolled: Vec<&str> = broken
+        .rollbacks
+        .iter()
+        .map(|(t, _, _)| t.as_str())
+        .collect();
+    assert_eq!(rolled, ["add-on coredns to 1.29"], "{text}");
+    assert_eq!(sandbox.addon_versions(), original, "{text}");
+
+    let (summary, lines) = exec(&program, &cloud, &["cluster=skew"], false).await;
+    let text = lines.join("\n");
+    assert_eq!(summary.status, RunStatus::Succeeded, "{text}");
+    let titles: Vec<&str> = summary.steps.iter().map(|s| s.title.as_str()).collect();
+    assert_eq!(
+        titles,
+        ["add-on vpc-cni to 1.29", "add-on coredns to 1.29"],
+        "{text}"
+    );
+    let now = sandbox.addon_versions();
+    for addon in ["vpc-cni", "coredns"] {
+        assert_ne!(now[addon], original[addon], "{addon} moved:\n{text}");
+    }
+}
+
+/// Templates are checked like built-ins at every `use`, and a template
+/// that uses itself is refused.
+#[test]
+fn template_uses_are_checked_like_calls() {
+    let codes = |text: &str| -> Vec<&'static str> {
+        let program = load(text);
+        runbook::check::check(&program)
+            .iter()
+            .map(|d| d.code)
+            .collect()
+    };
+    let base = |body: &str| {
+        format!(
+            "runbook t \"t\" {{\n  param cluster: string\n{body}\n}}\n\
+             template swap(cluster: string, addon: string, times: int = 1) {{\n  log \"${{addon}}\"\n}}\n"
+        )
+    };
+    assert_eq!(
+        codes(&base("use swap(cluster, \"vpc-cni\")")),
+        Vec::<&str>::new()
+    );
+    assert_eq!(codes(&base("use swp(cluster, \"vpc-cni\")")), ["UPG039"]);
+    assert_eq!(codes(&base("use swap(cluster)")), ["UPG014"]);
+    assert_eq!(codes(&base("use swap(cluster, \"a\", 2, 3)")), ["UPG012"]);
+    assert_eq!(
+        codes(&base("use swap(cluster, \"a\", tims: 2)")),
+        ["UPG013"]
+    );
+    assert_eq!(
+        codes(&base("use swap(cluster, \"a\", times: \"2\")")),
+        ["UPG016"]
+    );
+    assert_eq!(
+        codes(&base("use swap(cluster, addon: \"a\", addon: \"b\")")),
+        ["UPG015"]
+    );
+    let recursive = "runbook t \"t\" {\n  use a()\n}\ntemplate a() {\n  use b()\n}\ntemplate b() {\n  use a()\n}\n";
+    assert_eq!(codes(recursive), ["UPG040", "UPG040"]);
+    let in_rollback = "runbook t \"t\" {\n  step \"s\" {\n    log \"x\"\n    rollback { use s() }\n  }\n}\ntemplate s() {\n  step \"inner\" { log \"y\" }\n}\n";
+    assert_eq!(codes(in_rollback), ["UPG035"]);
+}

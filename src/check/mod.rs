@@ -152,10 +152,11 @@ fn run<'f>(
     for (site, within) in templates::recursive_uses(&decls.templates) {
         checker.report(
             codes::RECURSIVE_TEMPLATE
-                .diag(format!(
-                    "template `{within}` uses itself (through `{}`)",
-                    site.name
-                ))
+                .diag(if site.name == within {
+                    format!("template `{within}` uses itself")
+                } else {
+                    format!("template `{within}` uses itself through `{}`", site.name)
+                })
                 .with_label(site.span, "this use never ends")
                 .with_help(
                     "repeat work with `for` over a list instead of a template that uses itself",
