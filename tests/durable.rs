@@ -9,7 +9,7 @@ use std::sync::Arc;
 use indexmap::IndexMap;
 use jiff::{SignedDuration, Timestamp};
 use runbook::durable::journal::{self, Journal};
-use runbook::durable::resume::{ResumeError, StepStatus};
+use runbook::durable::resume::{ResumeError, StepProgress};
 use runbook::durable::{
     ActionKey, ActionOutcome, ActionStatus, ActiveRun, Fingerprint, JournalError, ManualClock,
     Record, ResumePlan, ResumeState, RunHeader, RunId, RunOutcome, RunStore, SharedClock,
@@ -413,10 +413,10 @@ fn resume_classifies_completed_in_doubt_failed_and_not_started() {
     let changed = ActionKey::new("control-plane", 0, &json!({"version": "1.32"}));
     assert_eq!(state.status(&changed), ActionStatus::NotStarted);
     assert_eq!(
-        state.step_status("control-plane"),
-        StepStatus::Finished(StepOutcome::Ok)
+        state.step_progress("control-plane"),
+        StepProgress::Finished(StepOutcome::Ok)
     );
-    assert_eq!(state.step_status("addons"), StepStatus::Interrupted);
+    assert_eq!(state.step_progress("addons"), StepProgress::Interrupted);
     assert_eq!(state.in_doubt().count(), 1);
 
     // Resuming records the attempt and keeps the classification.
@@ -842,7 +842,7 @@ mod lease_lock {
 
     use k8s_openapi::api::coordination::v1::Lease;
     use kube::Api;
-    use runbook::durable::{Clock, ClusterLock, LockError, LockOptions};
+    use runbook::durable::{ClusterLock, LockError, LockOptions, TimeSource};
     use runbook::sandbox::{Fixture, Sandbox, SandboxOptions};
 
     /// The sandbox's simulated time as wall-clock timestamps: frozen (time
@@ -855,7 +855,7 @@ mod lease_lock {
         }
     }
 
-    impl Clock for SimClock {
+    impl TimeSource for SimClock {
         fn now(&self) -> Timestamp {
             t0() + SignedDuration::try_from(self.0.now()).unwrap()
         }

@@ -278,7 +278,7 @@ pub fn drive(
 fn open_journal(
     file: &Path,
     program: &crate::syntax::Program,
-    bound: &params::Bound,
+    bound: &params::BoundParams,
     runs_dir: &Path,
     start: Start,
 ) -> miette::Result<Durable> {

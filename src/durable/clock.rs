@@ -6,17 +6,17 @@ use std::sync::{Arc, Mutex};
 
 use jiff::{SignedDuration, Timestamp};
 
-pub trait Clock: Send + Sync + fmt::Debug {
+pub trait TimeSource: Send + Sync + fmt::Debug {
     fn now(&self) -> Timestamp;
 }
 
-pub type SharedClock = Arc<dyn Clock>;
+pub type SharedClock = Arc<dyn TimeSource>;
 
 /// Wall-clock time.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct SystemClock;
 
-impl Clock for SystemClock {
+impl TimeSource for SystemClock {
     fn now(&self) -> Timestamp {
         Timestamp::now()
     }
@@ -47,7 +47,7 @@ impl ManualClock {
     }
 }
 
-impl Clock for ManualClock {
+impl TimeSource for ManualClock {
     fn now(&self) -> Timestamp {
         *self.0.lock().unwrap_or_else(|e| e.into_inner())
     }

@@ -25,7 +25,7 @@ pub mod resume;
 pub mod run_id;
 pub mod store;
 
-pub use clock::{Clock, ManualClock, SharedClock, SystemClock};
+pub use clock::{ManualClock, SharedClock, SystemClock, TimeSource};
 pub use header::{Fingerprint, RunHeader};
 pub use history::{ActionReplay, Divergence, History, Replay};
 pub use journal::{Entry, Journal, JournalContents, JournalError, TornTail};

@@ -51,7 +51,7 @@ struct Tracked {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum StepStatus {
+pub enum StepProgress {
     NotStarted,
     /// Started and never finished: it was running when the process died.
     Interrupted,
@@ -148,11 +148,11 @@ impl ResumeState {
         }
     }
 
-    pub fn step_status(&self, step: &str) -> StepStatus {
+    pub fn step_progress(&self, step: &str) -> StepProgress {
         match self.steps.get(step) {
-            None => StepStatus::NotStarted,
-            Some(None) => StepStatus::Interrupted,
-            Some(Some(outcome)) => StepStatus::Finished(*outcome),
+            None => StepProgress::NotStarted,
+            Some(None) => StepProgress::Interrupted,
+            Some(Some(outcome)) => StepProgress::Finished(*outcome),
         }
     }
 
@@ -173,8 +173,10 @@ impl ResumeState {
             .filter_map(|(k, t)| matches!(t.outcome, Some(ActionOutcome::Ok { .. })).then_some(k))
     }
 
-    pub fn steps(&self) -> impl Iterator<Item = (&str, StepStatus)> {
-        self.steps.keys().map(|s| (s.as_str(), self.step_status(s)))
+    pub fn steps(&self) -> impl Iterator<Item = (&str, StepProgress)> {
+        self.steps
+            .keys()
+            .map(|s| (s.as_str(), self.step_progress(s)))
     }
 
     /// How the run last finished, unless it was resumed since.
@@ -334,11 +336,11 @@ impl fmt::Display for ResumePlan {
         }
         for (step, status) in self.state.steps() {
             let s = match status {
-                StepStatus::Finished(StepOutcome::Ok) => "done",
-                StepStatus::Finished(StepOutcome::Skipped) => "skipped",
-                StepStatus::Finished(StepOutcome::Failed) => "failed (will run again)",
-                StepStatus::Interrupted => "interrupted (will continue)",
-                StepStatus::NotStarted => "not started",
+                StepProgress::Finished(StepOutcome::Ok) => "done",
+                StepProgress::Finished(StepOutcome::Skipped) => "skipped",
+                StepProgress::Finished(StepOutcome::Failed) => "failed (will run again)",
+                StepProgress::Interrupted => "interrupted (will continue)",
+                StepProgress::NotStarted => "not started",
             };
             writeln!(f, "  step {step}: {s}")?;
         }

@@ -48,11 +48,11 @@ impl Cloud {
 
 /// Arguments bound to the registry's parameter names, defaults applied.
 #[derive(Debug, Default)]
-pub struct Bound {
+pub struct CallArgs {
     values: IndexMap<&'static str, Value>,
 }
 
-impl Bound {
+impl CallArgs {
     /// The resolved arguments, for the journal (and the action's key).
     pub fn to_json(&self) -> serde_json::Value {
         serde_json::Value::Object(
@@ -70,7 +70,7 @@ impl Bound {
         b: &Builtin,
         positional: Vec<Value>,
         keyword: Vec<(String, Value)>,
-    ) -> Result<Bound, String> {
+    ) -> Result<CallArgs, String> {
         let mut values = IndexMap::new();
         if positional.len() > b.positional.len() {
             return Err(format!(
@@ -112,7 +112,7 @@ impl Bound {
                 ));
             }
         }
-        Ok(Bound { values })
+        Ok(CallArgs { values })
     }
 
     pub fn get(&self, name: &str) -> Option<&Value> {
@@ -240,7 +240,7 @@ fn list<T>(items: Vec<T>, f: impl Fn(&T) -> Value) -> Value {
 pub async fn call(
     cloud: &Cloud,
     builtin: &Builtin,
-    args: &Bound,
+    args: &CallArgs,
     ctx: &CallCtx<'_>,
 ) -> Result<Called, CloudError> {
     let mut m = Mutation::new(ctx.mode, ctx.token.clone(), ctx.progress);
@@ -652,7 +652,7 @@ fn planned_read(
     }
 }
 
-fn drain_options(args: &Bound, timeout: Option<Duration>) -> Result<DrainOptions, CloudError> {
+fn drain_options(args: &CallArgs, timeout: Option<Duration>) -> Result<DrainOptions, CloudError> {
     let mut opts = DrainOptions::default();
     if let Some(t) = timeout {
         opts.timeout = t;
@@ -689,10 +689,10 @@ mod tests {
     #[test]
     fn binding_applies_defaults_and_checks_enumerations() {
         let b = builtins::lookup("nodegroup.rotate").unwrap();
-        let bound = Bound::bind(b, vec![Value::str("c"), Value::str("ng")], vec![]).unwrap();
+        let bound = CallArgs::bind(b, vec![Value::str("c"), Value::str("ng")], vec![]).unwrap();
         assert_eq!(bound.get("strategy"), Some(&Value::str("in_place")));
         assert_eq!(bound.get("force"), Some(&Value::Bool(false)));
-        let err = Bound::bind(
+        let err = CallArgs::bind(
             b,
             vec![Value::str("c"), Value::str("ng")],
             vec![("strategy".into(), Value::str("inplace"))],

@@ -6,7 +6,7 @@ use std::cmp::Ordering;
 use futures::future::LocalBoxFuture;
 use indexmap::IndexMap;
 
-use super::dispatch::{self, Bound, CallCtx, Called};
+use super::dispatch::{self, CallArgs, CallCtx, Called};
 use super::durable::{Go, Stop};
 use super::env::Env;
 use super::error::{FailKind, RunError};
@@ -466,7 +466,7 @@ impl<'p> Interp<'p> {
         let Some(b) = builtins::lookup(&name) else {
             return Err(RunError::eval(format!("unknown built-in `{name}`"), span));
         };
-        let bound = Bound::bind(b, positional, keyword).map_err(|m| RunError::eval(m, span))?;
+        let bound = CallArgs::bind(b, positional, keyword).map_err(|m| RunError::eval(m, span))?;
         if !b.is_mutating() {
             let ctx = CallCtx {
                 mode: self.mode,

@@ -169,7 +169,7 @@ impl RunSummary {
 
 pub async fn execute(
     resolved: &Resolved<'_>,
-    bound: &params::Bound,
+    bound: &params::BoundParams,
     cloud: Cloud,
     opts: &ExecOptions,
     reporter: &Reporter,
@@ -222,7 +222,7 @@ pub async fn execute(
 
 async fn run(
     resolved: &Resolved<'_>,
-    bound: &params::Bound,
+    bound: &params::BoundParams,
     cloud: Cloud,
     opts: &ExecOptions,
     reporter: &Reporter,

@@ -19,7 +19,7 @@ use crate::syntax::ast::{Environment, Expr, ExprKind, Item, Param, Runbook, StrP
 
 /// The bound parameters and the environment they came from.
 #[derive(Debug)]
-pub struct Bound {
+pub struct BoundParams {
     pub values: IndexMap<String, Value>,
     /// Names of the secret parameters: declared `secret`, or named like a
     /// credential (`api_token`, `db_password`, ...).
@@ -48,7 +48,7 @@ pub fn bind(
     resolved: &Resolved<'_>,
     env_name: Option<&str>,
     sets: &[String],
-) -> Result<Bound, (SourceMap, Vec<Diagnostic>)> {
+) -> Result<BoundParams, (SourceMap, Vec<Diagnostic>)> {
     let (program, runbook) = (resolved.program, resolved.runbook);
     let mut sources = program.sources.clone();
     // `--env prod --set a=b ...` as a file, so values can be pointed at.
@@ -222,7 +222,7 @@ pub fn bind(
     }
     if diags.is_empty() {
         let secrets = register_secrets(&params, &values);
-        Ok(Bound {
+        Ok(BoundParams {
             secrets,
             values,
             environment: env_name.map(str::to_string),

@@ -5,15 +5,15 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-pub struct Clock {
+pub struct SimClock {
     start: Instant,
     scale: f64,
     manual_ms: AtomicU64,
 }
 
-impl Clock {
-    pub fn new(scale: f64) -> Clock {
-        Clock {
+impl SimClock {
+    pub fn new(scale: f64) -> SimClock {
+        SimClock {
             start: Instant::now(),
             scale: scale.max(0.0),
             manual_ms: AtomicU64::new(0),

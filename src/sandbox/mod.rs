@@ -32,7 +32,7 @@ pub use faults::{FaultSpec, FaultSpecError};
 pub use fixture::{Fixture, FixtureError, FixtureSpec, GenerateOptions};
 pub use request_log::{Api, RequestRecord};
 
-use clock::Clock;
+use clock::SimClock;
 use server::Shared;
 use state::World;
 use state::objects;
@@ -116,7 +116,7 @@ impl Sandbox {
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared {
             world: Mutex::new(world),
-            clock: Clock::new(opts.time_scale),
+            clock: SimClock::new(opts.time_scale),
             log: Default::default(),
             faults: faults::Faults::new(opts.faults.clone(), opts.seed),
             endpoint: format!("http://{addr}"),

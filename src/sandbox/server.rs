@@ -15,7 +15,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::json;
 
-use super::clock::Clock;
+use super::clock::SimClock;
 use super::eks;
 use super::faults::{Fault, Faults};
 use super::kube::{KubeRequest, handlers, status::KubeError, watch};
@@ -28,7 +28,7 @@ const MAX_BODY: usize = 32 << 20;
 
 pub struct Shared {
     pub world: Mutex<World>,
-    pub clock: Clock,
+    pub clock: SimClock,
     pub log: RequestLog,
     pub faults: Faults,
     pub endpoint: String,
