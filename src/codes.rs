@@ -273,12 +273,12 @@ pub const OUT_OF_RANGE: Code = error(
     "A number or duration passed to a built-in is outside what it accepts: `max_unavailable` at most 100 (the EKS limit; `nodegroup.rotate` takes 0 to keep the nodegroup's own setting), node counts up to 450 (nodes in one managed nodegroup), `parallelism` 1 to 64, timeouts up to 7 days, `grace_period` up to 1 day. Literals are checked, and so are a runbook parameter's default and environment values when the parameter is passed directly; `--set` values are checked the same way before a run starts (RUN001).",
 );
 pub const UNKNOWN_TEMPLATE: Code = error(
-    "UPG039",
+    "UPG040",
     "unknown template",
     "`use NAME(...)` names no template declared in the file or its imports. The help suggests a close name when there is one.",
 );
 pub const RECURSIVE_TEMPLATE: Code = error(
-    "UPG040",
+    "UPG041",
     "recursive template",
     "A template uses itself, directly or through other templates: the run would never end. Templates are expanded where they are used; repeat work with `for` instead.",
 );

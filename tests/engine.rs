@@ -2345,7 +2345,7 @@ fn template_uses_are_checked_like_calls() {
         codes(&base("use swap(cluster, \"vpc-cni\")")),
         Vec::<&str>::new()
     );
-    assert_eq!(codes(&base("use swp(cluster, \"vpc-cni\")")), ["UPG039"]);
+    assert_eq!(codes(&base("use swp(cluster, \"vpc-cni\")")), ["UPG040"]);
     assert_eq!(codes(&base("use swap(cluster)")), ["UPG014"]);
     assert_eq!(codes(&base("use swap(cluster, \"a\", 2, 3)")), ["UPG012"]);
     assert_eq!(
@@ -2361,7 +2361,7 @@ fn template_uses_are_checked_like_calls() {
         ["UPG015"]
     );
     let recursive = "runbook t \"t\" {\n  use a()\n}\ntemplate a() {\n  use b()\n}\ntemplate b() {\n  use a()\n}\n";
-    assert_eq!(codes(recursive), ["UPG040", "UPG040"]);
+    assert_eq!(codes(recursive), ["UPG041", "UPG041"]);
     let in_rollback = "runbook t \"t\" {\n  step \"s\" {\n    log \"x\"\n    rollback { use s() }\n  }\n}\ntemplate s() {\n  step \"inner\" { log \"y\" }\n}\n";
     assert_eq!(codes(in_rollback), ["UPG035"]);
 }
