@@ -95,13 +95,34 @@ fn main() {
     assert!(rendered.contains("UPG027"));
 
     let text = generate(large, 0);
-    best(&format!("parse+check {:.1} MB", mb(text.len())), || {
+    let mb_text = mb(text.len());
+    let (sources, file) = best(&format!("parse {mb_text:.1} MB"), || {
         let (sources, parsed) = runbook::syntax::parse_str("big.upg", &text);
-        let file = parsed.expect("parses");
+        (sources, parsed.expect("parses"))
+    });
+    best(&format!("check {mb_text:.1} MB (parsed)"), || {
         let diags = runbook::check::check_files(&sources, std::slice::from_ref(&file));
         assert!(diags.is_empty(), "{:?}", diags.first());
     });
-    best(&format!("fmt {:.1} MB", mb(text.len())), || {
+    drop((sources, file));
+    best(&format!("fmt {mb_text:.1} MB"), || {
         runbook::format::format_source("big.upg", &text).expect("formats")
     });
+
+    // A syntax error after all of it: the fast parse fails at the end, the
+    // detailed re-parse runs over everything again, and the one diagnostic
+    // is located and rendered.
+    let mut bad = text;
+    bad.truncate(bad.len() - 2);
+    bad.push_str("  stray =\n}\n");
+    let line = bad.lines().count() - 1;
+    best(
+        &format!("parse+render a syntax error after {mb_text:.1} MB"),
+        || {
+            let (sources, parsed) = runbook::syntax::parse_str("big.upg", &bad);
+            let diags = parsed.expect_err("syntax error at the end");
+            let (out, _) = runbook::diagnostic::render_all(&diags, &sources, false);
+            assert!(out.contains(&format!("big.upg:{line}:")), "{out}");
+        },
+    );
 }

@@ -192,6 +192,42 @@ fn runbook_commands_refuse_special_files_and_read_a_50_mb_runbook() {
     );
 }
 
+/// A syntax error after a long stretch of valid runbook: the parser goes
+/// through all of it (twice: the re-parse that says what was expected runs
+/// only on a failing file, from the start) and locates the error on its
+/// line. The 50 MB case is in `benches/inputs.rs`: a debug build parses
+/// about 0.3 MB of runbook per CPU second (the generated parser is not
+/// optimized), so 50 MB would take many minutes here; 300 KB keeps the
+/// property (every byte before the error read, the line counted) at a
+/// test's cost.
+#[test]
+fn a_syntax_error_after_a_large_valid_runbook_is_located() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let mut text =
+        String::from("runbook big \"valid, then one mistake\" {\n  param cluster: string\n");
+    let mut i = 0;
+    while text.len() < 300_000 {
+        text.push_str(&format!(
+            "  step \"batch {i}\" {{\n    for a in eks.addons(cluster) {{\n      log \"${{a.name}} at ${{a.version}}\"\n    }}\n  }}\n"
+        ));
+        i += 1;
+    }
+    let line = text.lines().count() + 1;
+    text.push_str("  step \"last\" { log \"done\" }\n  stray =\n}\n");
+    std::fs::write(d.join("big.upg"), &text).unwrap();
+    for cmd in [&["check"][..], &["fmt", "--check"]] {
+        let mut args = cmd.to_vec();
+        args.push("big.upg");
+        let o = run(&args, d);
+        refused(
+            &o,
+            &format!("{} 300 KB then an error", cmd.join(" ")),
+            &format!("big.upg:{}:9", line + 1),
+        );
+    }
+}
+
 #[test]
 fn imports_and_check_files_that_are_special_files_are_located_errors() {
     let inp = inputs();
