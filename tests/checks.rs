@@ -1329,6 +1329,74 @@ runbook r "d" {
     assert_eq!(err.matches("UPG002").count(), 1, "{err}");
 }
 
+/// `runbook check --format json` on `main.upg` (and `extra` files): every
+/// diagnostic as `CODE file:line:col`.
+fn check_json(text: &str, extra: &[(&str, &str)]) -> Vec<String> {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, content) in extra {
+        std::fs::write(dir.path().join(name), content).unwrap();
+    }
+    std::fs::write(dir.path().join("main.upg"), text).unwrap();
+    let out = crate::common::bin::command()
+        .args(["check", "--format", "json", "main.upg"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let items: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    items
+        .iter()
+        .map(|d| {
+            let l = &d["location"];
+            format!(
+                "{} {}:{}:{}",
+                d["code"].as_str().unwrap(),
+                l["file"].as_str().unwrap(),
+                l["line"],
+                l["column"]
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn every_rhai_syntax_error_of_a_check_is_reported_located_in_one_run() {
+    // Four separate mistakes in a file: one on the line that opens a block
+    // (its `}` must still close it), one an unclosed `(` inside it, and
+    // variables declared on bad lines (`a`, `c`) used at the end: no mistake
+    // may hide the next, nor make a line after it look wrong.
+    let rhai = "let n = nodes.len();\n\
+                let a = ;\n\
+                if n > > 0 {\n\
+                \x20 let b = (n, ;\n\
+                }\n\
+                let c = n * * 2;\n\
+                pass(\"ok \" + a + c)\n";
+    // Two in an inline check (its body starts on line 4 of main.upg).
+    let upg = "check f \"file\" from \"c.rhai\"\n\
+               check i \"inline\" {\n\
+               \x20 \"\"\"\n\
+               \x20 let x = ;\n\
+               \x20 let y = nodes.len() > ;\n\
+               \x20 pass(\"ok\")\n\
+               \x20 \"\"\"\n\
+               }\n\
+               runbook r \"d\" { log \"x\" }\n";
+    let found = check_json(upg, &[("c.rhai", rhai)]);
+    assert_eq!(
+        found,
+        [
+            "UPG080 main.upg:4:11",
+            "UPG080 main.upg:5:25",
+            "UPG080 c.rhai:2:9",
+            "UPG080 c.rhai:3:8",
+            "UPG080 c.rhai:4:13",
+            "UPG080 c.rhai:6:13",
+        ],
+        "every syntax error, each at its place, and nothing else"
+    );
+}
+
 #[test]
 fn deleting_a_nodegroup_must_be_declared_irreversible_like_the_control_plane() {
     let upg = r#"

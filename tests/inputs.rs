@@ -18,11 +18,17 @@ const DEADLINE: Duration = Duration::from_secs(120);
 /// Run the binary with `args`, killing it (and failing) if it outlives
 /// `DEADLINE`.
 fn run(args: &[&str], dir: &Path) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_runbook"))
+    let mut cmd = crate::common::bin::command();
+    cmd.env("KUBECONFIG", dir.join("no-such-kubeconfig"));
+    run_with(cmd, args, dir)
+}
+
+/// `run` with the environment `cmd` already has.
+fn run_with(mut cmd: Command, args: &[&str], dir: &Path) -> Output {
+    let mut child = cmd
         .args(args)
         .current_dir(dir)
         .env("NO_COLOR", "1")
-        .env("KUBECONFIG", dir.join("no-such-kubeconfig"))
         .env("AWS_EC2_METADATA_DISABLED", "true")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -78,6 +84,18 @@ struct Inputs {
 /// runbook is timed by `benches/inputs.rs`: in a debug build it takes
 /// minutes, which is too long for a test.)
 fn inputs() -> Inputs {
+    let inp = inputs_without_big();
+    let mut text = String::from("runbook big \"a large file\" {\n  log \"hello\"\n}\nstray\n");
+    let line = format!("# {}\n", "padding ".repeat(12));
+    while text.len() < 50_000_000 {
+        text.push_str(&line);
+    }
+    std::fs::write(&inp.big, text).unwrap();
+    inp
+}
+
+/// The FIFO and the directory; `big` is not written.
+fn inputs_without_big() -> Inputs {
     let dir = tempfile::tempdir().unwrap();
     let fifo = dir.path().join("pipe.upg");
     let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
@@ -86,12 +104,6 @@ fn inputs() -> Inputs {
     std::fs::create_dir(&directory).unwrap();
     std::fs::write(directory.join("notes.txt"), "not a runbook").unwrap();
     let big = dir.path().join("big.upg");
-    let mut text = String::from("runbook big \"a large file\" {\n  log \"hello\"\n}\nstray\n");
-    let line = format!("# {}\n", "padding ".repeat(12));
-    while text.len() < 50_000_000 {
-        text.push_str(&line);
-    }
-    std::fs::write(&big, text).unwrap();
     Inputs {
         dir,
         fifo,
@@ -178,6 +190,42 @@ fn runbook_commands_refuse_special_files_and_read_a_50_mb_runbook() {
         "check 65 MiB",
         "limit",
     );
+}
+
+/// A syntax error after a long stretch of valid runbook: the parser goes
+/// through all of it (twice: the re-parse that says what was expected runs
+/// only on a failing file, from the start) and locates the error on its
+/// line. The 50 MB case is in `benches/inputs.rs`: a debug build parses
+/// about 0.3 MB of runbook per CPU second (the generated parser is not
+/// optimized), so 50 MB would take many minutes here; 300 KB keeps the
+/// property (every byte before the error read, the line counted) at a
+/// test's cost.
+#[test]
+fn a_syntax_error_after_a_large_valid_runbook_is_located() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let mut text =
+        String::from("runbook big \"valid, then one mistake\" {\n  param cluster: string\n");
+    let mut i = 0;
+    while text.len() < 300_000 {
+        text.push_str(&format!(
+            "  step \"batch {i}\" {{\n    for a in eks.addons(cluster) {{\n      log \"${{a.name}} at ${{a.version}}\"\n    }}\n  }}\n"
+        ));
+        i += 1;
+    }
+    let line = text.lines().count() + 1;
+    text.push_str("  step \"last\" { log \"done\" }\n  stray =\n}\n");
+    std::fs::write(d.join("big.upg"), &text).unwrap();
+    for cmd in [&["check"][..], &["fmt", "--check"]] {
+        let mut args = cmd.to_vec();
+        args.push("big.upg");
+        let o = run(&args, d);
+        refused(
+            &o,
+            &format!("{} 300 KB then an error", cmd.join(" ")),
+            &format!("big.upg:{}:9", line + 1),
+        );
+    }
 }
 
 #[test]
@@ -286,4 +334,132 @@ fn run_store_files_that_are_special_or_damaged_are_reported() {
         stderr(&o)
     );
     assert!(!stderr(&o).contains("panicked"));
+}
+
+/// The kubeconfig kube-rs would find by itself (`$KUBECONFIG`, a list of
+/// files, or `~/.kube/config`) is read through the same bounded reader as
+/// `--kubeconfig`: a device, a FIFO, a directory or an oversized file is
+/// refused naming the setting and the file, before any client exists.
+#[test]
+fn default_kubeconfig_files_refuse_special_and_oversized_files() {
+    let inp = inputs_without_big();
+    let d = inp.dir.path();
+    let playbook = root().join("playbooks/eks-minor-upgrade.upg");
+    let args = [
+        "exec",
+        playbook.to_str().unwrap(),
+        "--set",
+        "target=1.30",
+        "--set",
+        "cluster=c",
+        "--dry-run",
+    ];
+    let good = d.join("good.kubeconfig");
+    std::fs::write(
+        &good,
+        "clusters:\n- name: c\n  cluster:\n    server: https://127.0.0.1:1\n",
+    )
+    .unwrap();
+    let oversized = d.join("huge.kubeconfig");
+    std::fs::File::create(&oversized)
+        .unwrap()
+        .set_len(5 << 20)
+        .unwrap();
+    for (path, expect) in [
+        (Path::new("/dev/zero"), "character device"),
+        (&inp.fifo, "FIFO"),
+        (&inp.directory, "is a directory"),
+        (&oversized, "at most 4 MiB"),
+    ] {
+        // `$KUBECONFIG` as a list: the bad file after a good one.
+        let list = std::env::join_paths([&good, path]).unwrap();
+        let mut cmd = crate::common::bin::command();
+        cmd.env("KUBECONFIG", &list);
+        let o = run_with(cmd, &args, d);
+        let what = format!("KUBECONFIG=good:{}", path.display());
+        refused(&o, &what, expect);
+        refused(&o, &what, &format!("$KUBECONFIG: `{}`", path.display()));
+        refused(&o, &what, "$KUBECONFIG lists kubeconfig files");
+
+        // `~/.kube/config` is it (a symlink to it, or the directory).
+        let home = tempfile::tempdir().unwrap();
+        std::fs::create_dir(home.path().join(".kube")).unwrap();
+        let config = home.path().join(".kube/config");
+        std::os::unix::fs::symlink(path, &config).unwrap();
+        let mut cmd = crate::common::bin::command();
+        cmd.env_remove("KUBECONFIG").env("HOME", home.path());
+        let o = run_with(cmd, &args, d);
+        let what = format!("~/.kube/config -> {}", path.display());
+        refused(&o, &what, expect);
+        refused(
+            &o,
+            &what,
+            &format!("~/.kube/config: `{}`", config.display()),
+        );
+    }
+}
+
+/// Several files in `$KUBECONFIG` are merged as kubectl merges them (the
+/// cluster and context in one, the user in another), and `~/.kube/config`
+/// is used when nothing else is named: a dry run reads the sandbox's nodes
+/// through either.
+#[tokio::test(flavor = "multi_thread")]
+async fn kubeconfig_list_and_home_kubeconfig_reach_the_cluster() {
+    use runbook::sandbox::{Sandbox, SandboxOptions};
+    let sandbox = Sandbox::start(
+        super::common::fixture("small.yaml"),
+        SandboxOptions {
+            time_scale: 0.0,
+            ..SandboxOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_path_buf();
+    let yaml = sandbox.kubeconfig_yaml();
+    let (head, users) = yaml.split_once("users:").unwrap();
+    std::fs::write(d.join("a.kubeconfig"), head).unwrap();
+    std::fs::write(
+        d.join("b.kubeconfig"),
+        format!("users:{}", users.replace("preferences: {}\n", "")),
+    )
+    .unwrap();
+    std::fs::create_dir(d.join(".kube")).unwrap();
+    std::fs::write(d.join(".kube/config"), &yaml).unwrap();
+    std::fs::write(
+        d.join("nodes.upg"),
+        "runbook r \"d\" {\n  log \"nodes: ${k8s.nodes().len()}\"\n}\n",
+    )
+    .unwrap();
+    let endpoint = sandbox.endpoint();
+    let region = sandbox.region();
+    let list = std::env::join_paths([d.join("a.kubeconfig"), d.join("b.kubeconfig")]).unwrap();
+    let outputs = tokio::task::spawn_blocking(move || {
+        let cmd = |kubeconfig: Option<&std::ffi::OsStr>| {
+            let mut cmd = crate::common::bin::command();
+            cmd.env("HOME", &d)
+                .env("AWS_ENDPOINT_URL_EKS", &endpoint)
+                .env("AWS_REGION", &region)
+                .env("AWS_ACCESS_KEY_ID", "sandbox")
+                .env("AWS_SECRET_ACCESS_KEY", "sandbox");
+            match kubeconfig {
+                Some(k) => cmd.env("KUBECONFIG", k),
+                None => cmd.env_remove("KUBECONFIG"),
+            };
+            cmd
+        };
+        let args = ["exec", "nodes.upg", "--dry-run"];
+        [
+            run_with(cmd(Some(&list)), &args, &d),
+            run_with(cmd(None), &args, &d),
+        ]
+    })
+    .await
+    .unwrap();
+    for (o, what) in outputs.iter().zip(["KUBECONFIG=a:b", "~/.kube/config"]) {
+        let all = format!("{}{}", String::from_utf8_lossy(&o.stdout), stderr(o));
+        assert_eq!(o.status.code(), Some(0), "{what}: {all}");
+        assert!(all.contains("nodes: "), "{what}: {all}");
+    }
 }

@@ -136,31 +136,7 @@ pub fn compile(
     }
     let ast = match engine.compile_with_scope(&scope, source) {
         Ok(ast) => ast,
-        Err(err) => {
-            let pos = err.position();
-            let kind = *err.0;
-            // `eval` is a disabled keyword, so the parser meets it first.
-            if let ParseErrorType::BadInput(LexError::ImproperSymbol(sym, _)) = &kind
-                && sym == "eval"
-            {
-                return Err(vec![forbidden(
-                    name,
-                    "`eval`",
-                    span_at(source, *origin, pos, 4),
-                )]);
-            }
-            let mut d = Diagnostic::error(
-                SYNTAX_ERROR,
-                format!("check `{name}`: {}", syntax_message(&kind)),
-            );
-            if let Some(span) = span_at(source, *origin, pos, token_len(source, pos)) {
-                d = d.with_label(span, "here");
-            }
-            if let Some(help) = syntax_help(&kind) {
-                d = d.with_help(help);
-            }
-            return Err(vec![d]);
-        }
+        Err(err) => return Err(vec![syntax_error(name, source, origin, err)]),
     };
     let problems = vet(name, source, origin, &ast);
     if !problems.is_empty() {
@@ -176,26 +152,52 @@ pub fn compile(
     })
 }
 
+/// A rhai parse error as a diagnostic at its place in `source` (or in a
+/// copy of it with the same byte offsets).
+fn syntax_error(name: &str, source: &str, origin: &Origin, err: rhai::ParseError) -> Diagnostic {
+    let pos = err.position();
+    let kind = *err.0;
+    // `eval` is a disabled keyword, so the parser meets it first.
+    if let ParseErrorType::BadInput(LexError::ImproperSymbol(sym, _)) = &kind
+        && sym == "eval"
+    {
+        return forbidden(name, "`eval`", span_at(source, *origin, pos, 4));
+    }
+    let mut d = Diagnostic::error(
+        SYNTAX_ERROR,
+        format!("check `{name}`: {}", syntax_message(&kind)),
+    );
+    if let Some(span) = span_at(source, *origin, pos, token_len(source, pos)) {
+        d = d.with_label(span, "here");
+    }
+    if let Some(help) = syntax_help(&kind) {
+        d = d.with_help(help);
+    }
+    d
+}
+
 /// Everything `runbook check` can say about a check in one run, and the
 /// parameters it reads (for UPG037), even when it does not compile.
 ///
 /// rhai stops at the first syntax error. To still report the rest, the line
-/// of each error is blanked (positions stay put) and the script parsed
-/// again, a few times at most; a version that parses is vetted for unknown
-/// functions and `import` outside the blanked lines. Only the first syntax
-/// error is reported: later ones may be echoes of the blanking.
+/// of each error is blanked (byte offsets stay put) and the script parsed
+/// again, a few times at most. Each later syntax error is reported too,
+/// unless it is an echo of the blanking: a variable declared on a blanked
+/// line is unknown afterwards.
+/// A version that parses is vetted for unknown functions and `import`
+/// outside the blanked lines.
 pub fn diagnose(
     name: &str,
     source: &str,
     origin: &Origin,
 ) -> (Vec<Diagnostic>, Option<ParamsRead>) {
-    let first = match compile(name, source, origin) {
+    let mut diags = match compile(name, source, origin) {
         Ok(c) => return (Vec::new(), Some(c.params)),
         Err(diags) => diags,
     };
-    let syntax_error = first.iter().any(|d| d.code == SYNTAX_ERROR);
-    if !syntax_error {
-        return (first, None);
+    let syntax_error_found = diags.iter().any(|d| d.code == SYNTAX_ERROR);
+    if !syntax_error_found {
+        return (diags, None);
     }
     let engine = engine::sandboxed(&Limits::default());
     let mut scope = Scope::new();
@@ -204,10 +206,10 @@ pub fn diagnose(
     }
     let mut text = source.to_string();
     let mut blanked: Vec<(usize, usize)> = Vec::new();
-    for _ in 0..16 {
-        let err = match engine.compile_with_scope(&scope, &text) {
+    let mut result = engine.compile_with_scope(&scope, &text);
+    for attempt in 0..16 {
+        let err = match result {
             Ok(ast) => {
-                let mut diags = first;
                 let in_blank = |d: &Diagnostic| {
                     d.primary_span().is_some_and(|s| {
                         let at = s.start as usize - origin.offset;
@@ -244,16 +246,100 @@ pub fn diagnose(
         let Some(at) = byte_offset(&text, err.position()) else {
             break;
         };
+        let echo = match &*err.0 {
+            ParseErrorType::VariableUndefined(v) => {
+                blanked.iter().any(|(a, b)| has_word(&source[*a..*b], v))
+            }
+            _ => false,
+        };
+        // The first attempt meets the error `compile` reported already.
+        if attempt > 0 && !echo {
+            diags.push(syntax_error(name, &text, origin, err));
+        }
         let start = text[..at].rfind('\n').map_or(0, |i| i + 1);
         let end = text[at..].find('\n').map_or(text.len(), |i| at + i);
-        if text[start..end].trim().is_empty() {
+        let line = &text[start..end];
+        if line.trim().is_empty() {
             break;
         }
-        let spaces = " ".repeat(end - start);
-        text.replace_range(start..end, &spaces);
+        // Keep the brackets the line leaves open or closes (`if x {`,
+        // `} else {`, a call continued below) or blank it whole, whichever
+        // lets the parser go further: a `(` that is itself the mistake
+        // would otherwise report every line after it.
+        let mut tries: Vec<String> = vec![unmatched_brackets(line), " ".repeat(line.len())];
+        tries.dedup();
+        let (next, next_result) = tries
+            .into_iter()
+            .map(|kept| {
+                let mut t = text.clone();
+                t.replace_range(start..end, &kept);
+                let r = engine.compile_with_scope(&scope, &t);
+                (t, r)
+            })
+            .min_by_key(|(t, r)| {
+                std::cmp::Reverse(match r {
+                    Ok(_) => usize::MAX,
+                    Err(e) => byte_offset(t, e.position()).unwrap_or(0),
+                })
+            })
+            .expect("two tries");
+        text = next;
+        result = next_result;
         blanked.push((start, end));
     }
-    (first, None)
+    (diags, None)
+}
+
+/// `line` with everything turned into spaces (byte for byte) but the
+/// brackets it does not close itself, outside strings and comments.
+fn unmatched_brackets(line: &str) -> String {
+    let mut out: Vec<u8> = vec![b' '; line.len()];
+    let mut open: Vec<(usize, char)> = Vec::new();
+    let mut quote: Option<char> = None;
+    let mut escaped = false;
+    for (i, c) in line.char_indices() {
+        if let Some(q) = quote {
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == q {
+                quote = None;
+            }
+            continue;
+        }
+        match c {
+            '"' | '\'' | '`' => quote = Some(c),
+            '/' if line[i + 1..].starts_with('/') => break,
+            '{' | '(' | '[' => open.push((i, c)),
+            '}' | ')' | ']' => {
+                let pair = match c {
+                    '}' => '{',
+                    ')' => '(',
+                    _ => '[',
+                };
+                if open.last().is_some_and(|(_, o)| *o == pair) {
+                    open.pop();
+                } else {
+                    out[i] = c as u8;
+                }
+            }
+            _ => {}
+        }
+    }
+    for (i, c) in open {
+        out[i] = c as u8;
+    }
+    String::from_utf8(out).expect("ASCII")
+}
+
+/// Whether `word` occurs in `text` as a whole identifier.
+fn has_word(text: &str, word: &str) -> bool {
+    let ident = |c: char| c.is_alphanumeric() || c == '_';
+    text.match_indices(word).any(|(i, _)| {
+        !text[..i].chars().next_back().is_some_and(ident)
+            && !text[i + word.len()..].chars().next().is_some_and(ident)
+    })
 }
 
 /// Names after `fn` in the text: functions a blanked line may have defined.

@@ -169,12 +169,18 @@ pub fn drive(
         },
         None => None,
     };
-    // A kubeconfig that is not a regular file within the limit is refused
-    // here, before a journal or a client exists.
-    if let Some(path) = &target_args.kubeconfig
-        && let Err(e) = crate::source::check_file(path, crate::source::MAX_KUBECONFIG_BYTES)
-    {
-        return Err(miette::miette!(help = e.hint(), "--kubeconfig: {e}"));
+    // A kubeconfig (named or the default one) that cannot be read within
+    // its limit is refused here, before a journal or a client exists.
+    if fixture.is_none() || target_args.kubeconfig.is_some() {
+        let options = kube::config::KubeConfigOptions {
+            context: target_args.context.clone(),
+            ..Default::default()
+        };
+        if let Err(e) =
+            crate::cloud::connect::read_kubeconfig(target_args.kubeconfig.as_deref(), &options)
+        {
+            return Err(miette::miette!(help = e.hint(), "{e}"));
+        }
     }
     let mut sets = set;
     if let Some(f) = &fixture
