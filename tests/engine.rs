@@ -2267,7 +2267,11 @@ async fn dry_run_of_a_rotation_lists_each_kind_once() {
         eks: &cloud.eks,
         kube: &cloud.kube,
     };
-    for strategy in [Strategy::InPlace, Strategy::BlueGreen] {
+    // A plan projects its group at 1.29: each strategy plans its own group.
+    for (strategy, group) in [
+        (Strategy::InPlace, "pool-00"),
+        (Strategy::BlueGreen, "pool-01"),
+    ] {
         let before = sandbox.requests().len();
         let opts = RotateOptions {
             version: "1.29".into(),
@@ -2281,11 +2285,11 @@ async fn dry_run_of_a_rotation_lists_each_kind_once() {
             boot_timeout: Duration::from_secs(30 * 60),
         };
         let Change::Planned(p) = rotator
-            .rotate("scale", "pool-00", &opts, &m, None)
+            .rotate("scale", group, &opts, &m, None)
             .await
             .unwrap()
         else {
-            panic!("a plan")
+            panic!("{strategy:?}: a plan")
         };
         let requests = &sandbox.requests()[before..];
         assert_eq!(p.nodes.len(), 20, "{strategy:?}");
@@ -2309,9 +2313,17 @@ async fn dry_run_of_a_rotation_lists_each_kind_once() {
             1,
             "{strategy:?}"
         );
+        // The one PDB, CoreDNS's (maxUnavailable 1), is at its edge only
+        // on the node that runs a CoreDNS pod.
         assert!(
-            !requests.iter().any(|r| r.path.contains("/pods/")),
-            "no per-pod request: {requests:#?}"
+            requests
+                .iter()
+                .filter(|r| r.path.contains("/pods/"))
+                .all(|r| r
+                    .path
+                    .starts_with("/api/v1/namespaces/kube-system/pods/coredns-")
+                    && r.path.ends_with("/eviction")),
+            "no per-pod request but about CoreDNS: {requests:#?}"
         );
     }
     assert_eq!(sandbox.mutations(), vec![]);
@@ -2319,8 +2331,10 @@ async fn dry_run_of_a_rotation_lists_each_kind_once() {
 
 /// The shipped playbook's dry run on a generated cluster: text summarised
 /// per nodegroup (its length does not grow with the cluster: the same at 30
-/// and 60 nodes), no per-node LIST and no eviction request (no PDB), while
-/// the JSON events still list every pod each drain would evict.
+/// and 60 nodes), no per-node LIST, and the server asked about no eviction
+/// but CoreDNS's two pods (its PDB allows 1 disruption, which each of
+/// those nodes' drain uses up), while the JSON events still list every pod
+/// each drain would evict.
 #[tokio::test(flavor = "multi_thread")]
 async fn dry_run_text_is_summarised_and_json_keeps_every_pod() {
     let program = shipped_playbook();
@@ -2349,9 +2363,17 @@ async fn dry_run_text_is_summarised_and_json_keeps_every_pod() {
         let text = lines.join("\n");
         assert_eq!(summary.status, RunStatus::Planned, "{text}");
         let requests = &sandbox.requests()[before..];
+        let asked: Vec<&str> = requests
+            .iter()
+            .filter(|r| r.path.ends_with("/eviction"))
+            .map(|r| r.path.as_str())
+            .collect();
+        assert_eq!(asked.len(), 2, "{asked:?}");
         assert!(
-            !requests.iter().any(|r| r.path.ends_with("/eviction")),
-            "no PDB, no question to the server"
+            asked
+                .iter()
+                .all(|p| p.starts_with("/api/v1/namespaces/kube-system/pods/coredns-")),
+            "{asked:?}"
         );
         assert!(
             !requests

@@ -567,3 +567,97 @@ impl<'a> Budgets<'a> {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+
+    use super::*;
+
+    fn pod(ready: bool) -> PodInfo {
+        PodInfo {
+            namespace: "shop".into(),
+            name: "web-1".into(),
+            uid: "u".into(),
+            node: Some("n1".into()),
+            phase: "Running".into(),
+            ready,
+            owner_kinds: vec!["ReplicaSet".into()],
+            controller: Some("ReplicaSet".into()),
+            owner_name: Some("web-5d9".into()),
+            restarts: 0,
+            labels: [("app".to_string(), "web".to_string())].into(),
+            images: vec![],
+            waiting_reasons: vec![],
+            uses_empty_dir: false,
+            mirror: false,
+            terminating: false,
+            grace_period: None,
+            owner: None,
+            containers: vec![],
+            init_containers: vec![],
+            pvcs: vec![],
+            deletion_timestamp: String::new(),
+            finalizers: vec![],
+            created: String::new(),
+            age: None,
+        }
+    }
+
+    fn budget(name: &str, allowed: i64, current: bool) -> PdbInfo {
+        PdbInfo {
+            namespace: "shop".into(),
+            name: name.into(),
+            min_available: None,
+            max_unavailable: None,
+            disruptions_allowed: allowed,
+            expected_pods: 3,
+            current_healthy: 3,
+            desired_healthy: 3 - allowed,
+            selector: Some(LabelSelector {
+                match_labels: Some([("app".to_string(), "web".to_string())].into()),
+                match_expressions: None,
+            }),
+            status_current: current,
+        }
+    }
+
+    #[test]
+    fn verdicts_come_from_the_status_and_only_uncertain_ones_ask() {
+        let one = |b: &PdbInfo, ready: bool, here: usize| verdict(&pod(ready), &[b], |_| here);
+        assert_eq!(verdict(&pod(true), &[], |_| 0), Verdict::Allowed);
+        // Allows more than this drain takes: certain.
+        assert_eq!(one(&budget("web", 3, true), true, 2), Verdict::Allowed);
+        // Allows nothing, pod Ready: certain refusal.
+        assert_eq!(
+            one(&budget("web", 0, true), true, 1),
+            Verdict::Blocked("shop/web".into())
+        );
+        // The unhealthy-pod policy decides for an unready pod.
+        assert_eq!(one(&budget("web", 0, true), false, 1), Verdict::Ask);
+        // A status not yet computed for the current spec.
+        assert_eq!(one(&budget("web", 3, false), true, 1), Verdict::Ask);
+        // The drain would use up or overrun the budget: at the edge.
+        assert_eq!(one(&budget("web", 2, true), true, 2), Verdict::Ask);
+        assert_eq!(one(&budget("web", 1, true), true, 3), Verdict::Ask);
+        // Two budgets: the eviction API refuses; the server says how.
+        let (a, b) = (budget("a", 3, true), budget("b", 3, true));
+        assert_eq!(verdict(&pod(true), &[&a, &b], |_| 1), Verdict::Ask);
+    }
+
+    #[test]
+    fn budgets_select_by_namespace_and_labels() {
+        let pdbs = vec![budget("web", 1, true), {
+            let mut other = budget("web", 1, true);
+            other.namespace = "data".into();
+            other
+        }];
+        let budgets = Budgets::new(&pdbs);
+        let found = budgets.selecting(&pod(true));
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].id(), "shop/web");
+        let mut api = pod(true);
+        api.labels = [("app".to_string(), "api".to_string())].into();
+        assert!(budgets.selecting(&api).is_empty());
+    }
+}

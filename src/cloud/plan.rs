@@ -275,3 +275,71 @@ impl Change {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn eviction(node: &str, pod: &str, blocked_by: Option<&str>) -> PlannedEviction {
+        PlannedEviction {
+            node: node.into(),
+            namespace: "shop".into(),
+            pod: pod.into(),
+            blocked_by: blocked_by.map(str::to_string),
+        }
+    }
+
+    /// A 1,000-node plan reads in a handful of lines: counts, the first few
+    /// names, each blocking PDB with its nodes, each refusal reason once.
+    #[test]
+    fn lines_summarise_however_many_nodes_and_pods() {
+        let mut plan = Plan::new("roll in place", "nodegroup pool-00")
+            .from_to(Some("1.28".into()), "1.29")
+            .predicted(Duration::from_secs(3600));
+        for n in 0..1000 {
+            let node = format!("node-{n:04}");
+            for p in 0..30 {
+                let blocked = (n < 3 && p == 0).then_some("shop/checkout");
+                plan.evictions
+                    .push(eviction(&node, &format!("web-{n}-{p}"), blocked));
+            }
+            plan.nodes.push(node);
+        }
+        plan.evictions.push(eviction("node-0999", "extra", None));
+        for i in 0..7 {
+            plan.refusals.push(format!(
+                "shop/api-{i} uses emptyDir storage that eviction deletes (allow with delete_emptydir_data: true)"
+            ));
+        }
+        plan.refusals
+            .push("tools/debug is not managed by a controller".to_string());
+        let lines = plan.lines();
+        assert_eq!(
+            lines,
+            [
+                "would roll in place nodegroup pool-00: 1.28 → 1.29 (about 1h)",
+                "nodes affected (1000): node-0000, node-0001, node-0002, node-0003, node-0004 and 995 more",
+                "evict 30001 pod(s) from 1000 node(s), 30 to 31 each",
+                "BLOCKED by PodDisruptionBudget shop/checkout: 3 pod(s) on 3 node(s): node-0000 (1), node-0001 (1), node-0002 (1)",
+                "would refuse 7 pods: uses emptyDir storage that eviction deletes (allow with delete_emptydir_data: true): shop/api-0, shop/api-1, shop/api-2, shop/api-3, shop/api-4 and 2 more",
+                "would refuse: tools/debug is not managed by a controller",
+            ],
+            "{lines:#?}"
+        );
+    }
+
+    #[test]
+    fn one_node_names_its_blocked_pods() {
+        let mut plan = Plan::new("drain", "node n1");
+        plan.nodes.push("n1".into());
+        plan.evictions.push(eviction("n1", "web-1", None));
+        plan.evictions
+            .push(eviction("n1", "checkout-1", Some("shop/checkout")));
+        let lines = plan.lines();
+        assert_eq!(lines[2], "evict 2 pod(s) from n1");
+        assert_eq!(
+            lines[3],
+            "BLOCKED by PodDisruptionBudget shop/checkout: 1 pod(s) on 1 node(s): shop/checkout-1"
+        );
+    }
+}
