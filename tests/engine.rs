@@ -11,7 +11,7 @@ use runbook::cloud::plan::{Change, Mode, Mutation};
 use runbook::cloud::rotate::{RotateOptions, Rotator, Strategy};
 use runbook::cloud::workloads::{DeletePodOptions, ScaleKind};
 use runbook::interp::report::StepStatus;
-use runbook::interp::{self, Cloud, RunStatus, params};
+use runbook::interp::{self, Cloud, Reporter, RunStatus, params};
 use runbook::sandbox::{Sandbox, SandboxOptions};
 
 use crate::common::{SCALE, connect, fixture, root, start};
@@ -191,21 +191,61 @@ async fn drain_blocked_by_a_pdb_names_it_and_uncordons() {
     assert!(!n.unschedulable, "a failed drain uncordons the node");
 }
 
+/// Eviction requests the sandbox has served, all of them dry runs.
+fn dry_run_evictions(sandbox: &Sandbox) -> Vec<String> {
+    sandbox
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.ends_with("/eviction"))
+        .inspect(|r| assert!(r.query.contains("dryRun=All"), "{r:?}"))
+        .map(|r| r.path)
+        .collect()
+}
+
+/// What the API server answers to a `dryRun=All` eviction of the pod: its
+/// HTTP status.
+async fn server_verdict(cloud: &Cloud, namespace: &str, pod: &str) -> u16 {
+    let body = serde_json::json!({
+        "apiVersion": "policy/v1", "kind": "Eviction",
+        "metadata": {"name": pod, "namespace": namespace},
+        "deleteOptions": {"dryRun": ["All"]},
+    });
+    let request = http::Request::post(format!(
+        "/api/v1/namespaces/{namespace}/pods/{pod}/eviction?dryRun=All"
+    ))
+    .header(http::header::CONTENT_TYPE, "application/json")
+    .body(serde_json::to_vec(&body).unwrap())
+    .unwrap();
+    match cloud
+        .kube
+        .client()
+        .request::<serde_json::Value>(request)
+        .await
+    {
+        Ok(_) => 201,
+        Err(kube::Error::Api(s)) => s.code,
+        Err(e) => panic!("eviction of {namespace}/{pod}: {e}"),
+    }
+}
+
+/// A dry-run drain judges each eviction from the PDBs' status, as the API
+/// server itself decides, and asks the server (a `dryRun=All` eviction)
+/// only where a budget leaves the answer uncertain: here the `web` budget
+/// (maxUnavailable 1), which the node's drain would use up, and later a
+/// pod that two budgets select. `checkout`'s budget allows no disruption:
+/// certain, never asked. Every verdict matches the server's answer.
 #[tokio::test(flavor = "multi_thread")]
-async fn dry_run_drain_names_the_blocking_pdb_without_mutating() {
+async fn dry_run_drain_judges_pdbs_from_their_status_and_asks_only_when_uncertain() {
     let (sandbox, cloud) = start("small.yaml").await;
     assert!(sandbox.set_pdb_enabled("shop", "checkout", true));
     let node = checkout_node(&cloud).await;
-    let before = sandbox.mutations().len();
     let opts = DrainOptions {
         unmanaged: Unmanaged::Fail,
         delete_emptydir_data: true,
         ..DrainOptions::default()
     };
-    let plan = Drainer::new(&cloud.kube, &quiet)
-        .plan(&node, &opts)
-        .await
-        .unwrap();
+    let drainer = Drainer::new(&cloud.kube, &quiet);
+    let plan = drainer.plan(&node, &opts).await.unwrap();
     assert_eq!(plan.blocking_pdbs, ["shop/checkout"]);
     let checkout = plan
         .evictions
@@ -213,16 +253,65 @@ async fn dry_run_drain_names_the_blocking_pdb_without_mutating() {
         .find(|e| e.pod.starts_with("checkout"))
         .unwrap();
     assert_eq!(checkout.blocked_by.as_deref(), Some("shop/checkout"));
+    let web_here: Vec<String> = plan
+        .evictions
+        .iter()
+        .filter(|e| e.pod.starts_with("web-"))
+        .map(|e| format!("/api/v1/namespaces/shop/pods/{}/eviction", e.pod))
+        .collect();
+    assert_eq!(
+        dry_run_evictions(&sandbox),
+        web_here,
+        "only the pods of the budget at its edge are asked about"
+    );
+    for e in &plan.evictions {
+        let code = server_verdict(&cloud, &e.namespace, &e.pod).await;
+        assert_eq!(
+            code != 201,
+            e.blocked_by.is_some(),
+            "{}/{}: the server answers {code}, the plan says {:?}",
+            e.namespace,
+            e.pod,
+            e.blocked_by
+        );
+    }
+
+    // A second budget over checkout: the eviction API refuses pods that
+    // two budgets select, and the plan learns that from the server.
+    let pdbs: kube::Api<k8s_openapi::api::policy::v1::PodDisruptionBudget> =
+        kube::Api::namespaced(cloud.kube.client().clone(), "shop");
+    let extra = serde_json::from_value(serde_json::json!({
+        "apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
+        "metadata": {"name": "checkout-extra", "namespace": "shop"},
+        "spec": {"selector": {"matchLabels": {"app": "checkout"}}, "maxUnavailable": 1},
+    }))
+    .unwrap();
+    pdbs.create(&Default::default(), &extra).await.unwrap();
+    let mutations = sandbox.mutations().len();
+    let asked = dry_run_evictions(&sandbox).len();
+    let plan = drainer.plan(&node, &opts).await.unwrap();
+    let checkout = plan
+        .evictions
+        .iter()
+        .find(|e| e.pod.starts_with("checkout"))
+        .unwrap();
+    assert_eq!(
+        checkout.blocked_by.as_deref(),
+        Some("shop/checkout, shop/checkout-extra")
+    );
+    let asked_now = dry_run_evictions(&sandbox)[asked..].to_vec();
+    assert!(
+        asked_now.contains(&format!(
+            "/api/v1/namespaces/shop/pods/{}/eviction",
+            checkout.pod
+        )),
+        "{asked_now:?}"
+    );
+    assert_eq!(asked_now.len(), web_here.len() + 1, "{asked_now:?}");
     assert_eq!(
         sandbox.mutations().len(),
-        before,
-        "dry-run evictions change nothing"
-    );
-    assert!(
-        sandbox
-            .requests()
-            .iter()
-            .any(|r| r.path.ends_with("/eviction") && r.query.contains("dryRun=All"))
+        mutations,
+        "a plan changes nothing"
     );
 }
 
@@ -440,7 +529,20 @@ async fn exec_in(
     sets: &[&str],
     dry_run: bool,
 ) -> (interp::RunSummary, Vec<String>) {
-    crate::common::execute(program, cloud, env, sets, dry_run, None).await
+    let (summary, reporter) = exec_reported(program, cloud, env, sets, dry_run).await;
+    (summary, reporter.lines())
+}
+
+/// `exec_in`, handing back the reporter: its text lines and the JSON
+/// events `--output json` prints.
+async fn exec_reported(
+    program: &runbook::syntax::Program,
+    cloud: &Cloud,
+    env: Option<&str>,
+    sets: &[&str],
+    dry_run: bool,
+) -> (interp::RunSummary, Reporter) {
+    crate::common::run(program, cloud, env, sets, dry_run, None, true).await
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -2364,4 +2466,185 @@ fn template_uses_are_checked_like_calls() {
     assert_eq!(codes(recursive), ["UPG041", "UPG041"]);
     let in_rollback = "runbook t \"t\" {\n  step \"s\" {\n    log \"x\"\n    rollback { use s() }\n  }\n}\ntemplate s() {\n  step \"inner\" { log \"y\" }\n}\n";
     assert_eq!(codes(in_rollback), ["UPG035"]);
+}
+
+// ------------------------------------------------------ a dry run at scale
+
+/// Requests of the sandbox log from `from` on that read `path` (a LIST).
+fn lists(requests: &[runbook::sandbox::RequestRecord], path: &str) -> usize {
+    requests
+        .iter()
+        .filter(|r| r.method == "GET" && r.path == path)
+        .count()
+}
+
+/// Planning a rotation reads the cluster once: one LIST of the group's
+/// nodes, one of pods and one of PDBs, however many nodes the group has,
+/// and no eviction request where no PDB makes the answer uncertain.
+#[tokio::test(flavor = "multi_thread")]
+async fn dry_run_of_a_rotation_lists_each_kind_once() {
+    let (sandbox, cloud) = start_generated(generated(60, 1500, 3)).await;
+    let m = plan();
+    // Planned, so the projection is at 1.29 and the rotation plans to it.
+    cloud
+        .eks
+        .update_cluster_version("scale", "1.29", &m)
+        .await
+        .unwrap();
+    let rotator = Rotator {
+        eks: &cloud.eks,
+        kube: &cloud.kube,
+    };
+    // A plan projects its group at 1.29: each strategy plans its own group.
+    for (strategy, group) in [
+        (Strategy::InPlace, "pool-00"),
+        (Strategy::BlueGreen, "pool-01"),
+    ] {
+        let before = sandbox.requests().len();
+        let opts = RotateOptions {
+            version: "1.29".into(),
+            strategy,
+            max_unavailable: None,
+            max_unavailable_percentage: None,
+            force: false,
+            canary: 0,
+            drain: DrainOptions::default(),
+            release_version: None,
+            boot_timeout: Duration::from_secs(30 * 60),
+        };
+        let Change::Planned(p) = rotator
+            .rotate("scale", group, &opts, &m, None)
+            .await
+            .unwrap()
+        else {
+            panic!("{strategy:?}: a plan")
+        };
+        let requests = &sandbox.requests()[before..];
+        assert_eq!(p.nodes.len(), 20, "{strategy:?}");
+        assert!(
+            p.evictions.len() > 20 * 20,
+            "{strategy:?}: {}",
+            p.evictions.len()
+        );
+        assert_eq!(
+            lists(requests, "/api/v1/nodes"),
+            1,
+            "{strategy:?}: {requests:#?}"
+        );
+        assert_eq!(
+            lists(requests, "/api/v1/pods"),
+            1,
+            "{strategy:?}: {requests:#?}"
+        );
+        assert_eq!(
+            lists(requests, "/apis/policy/v1/poddisruptionbudgets"),
+            1,
+            "{strategy:?}"
+        );
+        // The one PDB, CoreDNS's (maxUnavailable 1), is at its edge only
+        // on the node that runs a CoreDNS pod.
+        assert!(
+            requests
+                .iter()
+                .filter(|r| r.path.contains("/pods/"))
+                .all(|r| r
+                    .path
+                    .starts_with("/api/v1/namespaces/kube-system/pods/coredns-")
+                    && r.path.ends_with("/eviction")),
+            "no per-pod request but about CoreDNS: {requests:#?}"
+        );
+    }
+    assert_eq!(sandbox.mutations(), vec![]);
+}
+
+/// The shipped playbook's dry run on a generated cluster: text summarised
+/// per nodegroup (its length does not grow with the cluster: the same at 15
+/// and 30 nodes), no per-node LIST, and the server asked about no eviction
+/// but CoreDNS's two pods (its PDB allows 1 disruption, which each of
+/// those nodes' drain uses up), while the JSON events still list every pod
+/// each drain would evict.
+#[tokio::test(flavor = "multi_thread")]
+async fn dry_run_text_is_summarised_and_json_keeps_every_pod() {
+    let program = shipped_playbook();
+    let mut line_counts = Vec::new();
+    // Small enough that the rhai checks stay within their 2 s on a loaded
+    // machine in a debug build.
+    for nodes in [15, 30] {
+        let (sandbox, cloud) = start_generated(generated(nodes, nodes * 20, 3)).await;
+        let expected: std::collections::BTreeSet<String> = cloud
+            .kube
+            .pods(None, None, None)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|p| p.controller.as_deref() != Some("DaemonSet") && p.node.is_some())
+            .map(|p| format!("{}/{}", p.namespace, p.name))
+            .collect();
+        let before = sandbox.requests().len();
+        let (summary, reporter) = exec_reported(
+            &program,
+            &cloud,
+            None,
+            &["cluster=scale", "target=1.29"],
+            true,
+        )
+        .await;
+        let lines = reporter.lines();
+        let text = lines.join("\n");
+        assert_eq!(summary.status, RunStatus::Planned, "{text}");
+        let requests = &sandbox.requests()[before..];
+        let asked: Vec<&str> = requests
+            .iter()
+            .filter(|r| r.path.ends_with("/eviction"))
+            .map(|r| r.path.as_str())
+            .collect();
+        assert_eq!(asked.len(), 2, "{asked:?}");
+        assert!(
+            asked
+                .iter()
+                .all(|p| p.starts_with("/api/v1/namespaces/kube-system/pods/coredns-")),
+            "{asked:?}"
+        );
+        assert!(
+            !requests
+                .iter()
+                .any(|r| r.path == "/api/v1/pods" && r.query.contains("fieldSelector")),
+            "no LIST per node"
+        );
+        assert_eq!(sandbox.mutations(), vec![]);
+        assert!(
+            text.contains(&format!("nodes affected ({})", nodes / 3)),
+            "{text}"
+        );
+        assert!(lines.len() <= 200, "{} lines:\n{text}", lines.len());
+        line_counts.push(lines.len());
+
+        let planned: std::collections::BTreeSet<String> = reporter
+            .events()
+            .iter()
+            .filter(|e| e["event"] == "change")
+            .flat_map(|e| {
+                e["change"]["evictions"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+            })
+            .map(|e| {
+                format!(
+                    "{}/{}",
+                    e["namespace"].as_str().unwrap(),
+                    e["pod"].as_str().unwrap()
+                )
+            })
+            .collect();
+        assert_eq!(planned, expected, "every pod a drain evicts is in the JSON");
+        assert!(
+            expected.iter().all(|p| !text.contains(p.as_str())),
+            "no pod is named in the text when nothing blocks it"
+        );
+    }
+    assert_eq!(
+        line_counts[0], line_counts[1],
+        "the text does not grow with the cluster"
+    );
 }

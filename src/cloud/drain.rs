@@ -6,10 +6,11 @@
 //! retried with backoff while recording which PDB blocks; the whole drain has
 //! a real deadline; and a failed drain uncordons the node again.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Mutex;
 use std::time::Duration;
 
+use ::kube::core::{Selector, SelectorExt};
 use futures::StreamExt;
 use serde::Serialize;
 
@@ -356,52 +357,307 @@ impl<'a> Drainer<'a> {
             .map(drop)
     }
 
-    /// Dry run: what a drain of `node` would evict, and which PDBs the server
-    /// says would refuse (`dryRun=All` evictions: nothing changes).
+    /// Dry run: what a drain of `node` would evict, and which PDBs would
+    /// refuse (see `plan_nodes`).
     pub async fn plan(&self, node: &str, opts: &DrainOptions) -> Result<Plan, CloudError> {
         let pods = self.kube.pods(None, Some(node), None).await?;
         let pdbs = self.kube.pdbs(None).await?;
         let mut plan = Plan::new("drain", format!("node {node}"));
-        plan.nodes.push(node.to_string());
-        let mut blocking = BTreeSet::new();
-        for pod in &pods {
-            match classify(pod, opts) {
-                Disposition::Skip(_) => continue,
-                Disposition::Refuse(why) => {
-                    plan.refusals.push(why);
-                    continue;
-                }
-                Disposition::Evict => {}
-            }
-            let blocked_by = match self.evict(pod, None, true).await {
-                Ok(_) => None,
-                Err(e) if is_pdb_refusal(&e) => {
-                    let names = pdbs_for(pod, &pdbs);
-                    let name = if names.is_empty() {
-                        "(unknown)".to_string()
-                    } else {
-                        names.join(", ")
-                    };
-                    blocking.insert(name.clone());
-                    Some(name)
-                }
-                Err(::kube::Error::Api(s)) if s.code == 404 => continue,
-                Err(e) => {
-                    return Err(CloudError::kube(
-                        format!("dry-run evict {}", pod_id(pod)),
-                        e,
-                    ));
-                }
-            };
-            plan.evictions.push(PlannedEviction {
-                node: node.to_string(),
-                namespace: pod.namespace.clone(),
-                pod: pod.name.clone(),
-                blocked_by,
-            });
-        }
-        plan.blocking_pdbs = blocking.into_iter().collect();
+        self.plan_pods(&mut plan, &[node.to_string()], pods, &pdbs, opts)
+            .await?;
         plan.predicted = Duration::from_secs(30 + 20 * plan.evictions.len() as u64);
         Ok(plan)
+    }
+
+    /// Dry run of draining every node in `nodes`, from one LIST of pods and
+    /// one of PDBs. Verdicts come from the budgets' status, as the API
+    /// server decides them; only a pod whose budget makes the answer
+    /// uncertain is asked about with a `dryRun=All` eviction (see
+    /// `verdict`). `predicted` is left to the caller.
+    pub async fn plan_nodes(
+        &self,
+        nodes: &[String],
+        opts: &DrainOptions,
+    ) -> Result<Plan, CloudError> {
+        let mut plan = Plan::new("drain", format!("{} node(s)", nodes.len()));
+        if nodes.is_empty() {
+            return Ok(plan);
+        }
+        let pods = self.kube.pods(None, None, None).await?;
+        let pdbs = self.kube.pdbs(None).await?;
+        self.plan_pods(&mut plan, nodes, pods, &pdbs, opts).await?;
+        Ok(plan)
+    }
+
+    /// Fill `plan` with the evictions and refusals of draining `nodes`, in
+    /// that order, given every pod that may run there.
+    async fn plan_pods(
+        &self,
+        plan: &mut Plan,
+        nodes: &[String],
+        pods: Vec<PodInfo>,
+        pdbs: &[PdbInfo],
+        opts: &DrainOptions,
+    ) -> Result<(), CloudError> {
+        let mut on_node: HashMap<&str, Vec<&PodInfo>> =
+            nodes.iter().map(|n| (n.as_str(), Vec::new())).collect();
+        for pod in &pods {
+            if let Some(list) = pod.node.as_deref().and_then(|n| on_node.get_mut(n)) {
+                list.push(pod);
+            }
+        }
+        let budgets = Budgets::new(pdbs);
+        let mut asks: Vec<(usize, &PodInfo)> = Vec::new();
+        for node in nodes {
+            plan.nodes.push(node.clone());
+            let mut evict: Vec<&PodInfo> = Vec::new();
+            for &pod in on_node.get(node.as_str()).into_iter().flatten() {
+                match classify(pod, opts) {
+                    Disposition::Skip(_) => {}
+                    Disposition::Refuse(why) => plan.refusals.push(why),
+                    Disposition::Evict => evict.push(pod),
+                }
+            }
+            // How many of each budget's pods this node's drain evicts.
+            let mut per_budget: HashMap<String, usize> = HashMap::new();
+            let selected: Vec<Vec<&PdbInfo>> = evict.iter().map(|p| budgets.selecting(p)).collect();
+            for b in selected.iter().flatten() {
+                *per_budget.entry(b.id()).or_default() += 1;
+            }
+            for (pod, sel) in evict.into_iter().zip(&selected) {
+                let blocked_by = match verdict(pod, sel, |b| per_budget[&b.id()]) {
+                    Verdict::Allowed => None,
+                    Verdict::Blocked(b) => Some(b),
+                    Verdict::Ask => {
+                        asks.push((plan.evictions.len(), pod));
+                        None
+                    }
+                };
+                plan.evictions.push(PlannedEviction {
+                    node: node.clone(),
+                    namespace: pod.namespace.clone(),
+                    pod: pod.name.clone(),
+                    blocked_by,
+                });
+            }
+        }
+        let answers: Vec<Result<Answer, CloudError>> = futures::stream::iter(asks.iter())
+            .map(|&(_, pod)| self.ask(pod, &budgets))
+            .buffered(opts.parallelism.max(1))
+            .collect()
+            .await;
+        let mut gone = Vec::new();
+        for (&(i, _), answer) in asks.iter().zip(answers) {
+            match answer? {
+                Answer::Allowed => {}
+                Answer::Refused(by) => plan.evictions[i].blocked_by = Some(by),
+                Answer::Gone => gone.push(i),
+            }
+        }
+        for i in gone.into_iter().rev() {
+            plan.evictions.remove(i);
+        }
+        let blocking: BTreeSet<&String> = plan
+            .evictions
+            .iter()
+            .filter_map(|e| e.blocked_by.as_ref())
+            .collect();
+        plan.blocking_pdbs = blocking.into_iter().cloned().collect();
+        Ok(())
+    }
+
+    /// The server's verdict on evicting `pod` (`dryRun=All`: nothing changes).
+    async fn ask(&self, pod: &PodInfo, budgets: &Budgets<'_>) -> Result<Answer, CloudError> {
+        let names = || {
+            let names: Vec<String> = budgets.selecting(pod).iter().map(|b| b.id()).collect();
+            if names.is_empty() {
+                "(unknown)".to_string()
+            } else {
+                names.join(", ")
+            }
+        };
+        match self.evict(pod, None, true).await {
+            Ok(()) => Ok(Answer::Allowed),
+            Err(e) if is_pdb_refusal(&e) => Ok(Answer::Refused(names())),
+            Err(::kube::Error::Api(s)) if s.code == 404 => Ok(Answer::Gone),
+            // The eviction API refuses a pod that more than one budget
+            // selects (500); a real drain retries it until its deadline.
+            Err(::kube::Error::Api(s)) if s.code == 500 && budgets.selecting(pod).len() > 1 => {
+                Ok(Answer::Refused(names()))
+            }
+            Err(e) => Err(CloudError::kube(
+                format!("dry-run evict {}", pod_id(pod)),
+                e,
+            )),
+        }
+    }
+}
+
+/// The server's answer to a dry-run eviction.
+enum Answer {
+    Allowed,
+    /// Refused; the PDB(s) that select the pod.
+    Refused(String),
+    Gone,
+}
+
+/// What the eviction API would answer for one pod now.
+#[derive(Debug, PartialEq)]
+enum Verdict {
+    Allowed,
+    /// Refused by this budget (namespace/name).
+    Blocked(String),
+    /// The budgets' status cannot tell: ask the server.
+    Ask,
+}
+
+/// The eviction API's decision, taken from the budgets that select the pod
+/// (`evicted_here`: how many of a budget's pods this node's drain evicts).
+/// Certain: no budget (allowed); one current budget allowing no disruption
+/// and a Ready pod (refused); one allowing more than the drain takes
+/// (allowed). Uncertain, so the server is asked: several budgets (the API
+/// refuses those pods), a status the disruption controller has not caught
+/// up with, an unready pod (the unhealthy-pod eviction policy decides), and
+/// a budget the drain would use up or overrun (at the edge, the status may
+/// be one eviction behind).
+fn verdict(
+    pod: &PodInfo,
+    selecting: &[&PdbInfo],
+    evicted_here: impl Fn(&PdbInfo) -> usize,
+) -> Verdict {
+    match selecting {
+        [] => Verdict::Allowed,
+        [b] if !b.status_current => Verdict::Ask,
+        [b] if b.disruptions_allowed <= 0 => {
+            if pod.ready {
+                Verdict::Blocked(b.id())
+            } else {
+                Verdict::Ask
+            }
+        }
+        [b] if (b.disruptions_allowed as usize) <= evicted_here(b) => Verdict::Ask,
+        [_] => Verdict::Allowed,
+        _ => Verdict::Ask,
+    }
+}
+
+/// PDBs by namespace, selectors parsed once.
+struct Budgets<'a> {
+    by_namespace: HashMap<&'a str, Vec<(&'a PdbInfo, Selector)>>,
+}
+
+impl<'a> Budgets<'a> {
+    fn new(pdbs: &'a [PdbInfo]) -> Self {
+        let mut by_namespace: HashMap<&str, Vec<(&PdbInfo, Selector)>> = HashMap::new();
+        for b in pdbs {
+            if let Some(sel) = b.parsed_selector() {
+                by_namespace.entry(&b.namespace).or_default().push((b, sel));
+            }
+        }
+        Budgets { by_namespace }
+    }
+
+    fn selecting(&self, pod: &PodInfo) -> Vec<&'a PdbInfo> {
+        self.by_namespace
+            .get(pod.namespace.as_str())
+            .into_iter()
+            .flatten()
+            .filter(|(_, sel)| sel.matches(&pod.labels))
+            .map(|(b, _)| *b)
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+
+    use super::*;
+
+    fn pod(ready: bool) -> PodInfo {
+        PodInfo {
+            namespace: "shop".into(),
+            name: "web-1".into(),
+            uid: "u".into(),
+            node: Some("n1".into()),
+            phase: "Running".into(),
+            ready,
+            owner_kinds: vec!["ReplicaSet".into()],
+            controller: Some("ReplicaSet".into()),
+            owner_name: Some("web-5d9".into()),
+            restarts: 0,
+            labels: [("app".to_string(), "web".to_string())].into(),
+            images: vec![],
+            waiting_reasons: vec![],
+            uses_empty_dir: false,
+            mirror: false,
+            terminating: false,
+            grace_period: None,
+            owner: None,
+            containers: vec![],
+            init_containers: vec![],
+            pvcs: vec![],
+            deletion_timestamp: String::new(),
+            finalizers: vec![],
+            created: String::new(),
+            age: None,
+        }
+    }
+
+    fn budget(name: &str, allowed: i64, current: bool) -> PdbInfo {
+        PdbInfo {
+            namespace: "shop".into(),
+            name: name.into(),
+            min_available: None,
+            max_unavailable: None,
+            disruptions_allowed: allowed,
+            expected_pods: 3,
+            current_healthy: 3,
+            desired_healthy: 3 - allowed,
+            selector: Some(LabelSelector {
+                match_labels: Some([("app".to_string(), "web".to_string())].into()),
+                match_expressions: None,
+            }),
+            status_current: current,
+        }
+    }
+
+    #[test]
+    fn verdicts_come_from_the_status_and_only_uncertain_ones_ask() {
+        let one = |b: &PdbInfo, ready: bool, here: usize| verdict(&pod(ready), &[b], |_| here);
+        assert_eq!(verdict(&pod(true), &[], |_| 0), Verdict::Allowed);
+        // Allows more than this drain takes: certain.
+        assert_eq!(one(&budget("web", 3, true), true, 2), Verdict::Allowed);
+        // Allows nothing, pod Ready: certain refusal.
+        assert_eq!(
+            one(&budget("web", 0, true), true, 1),
+            Verdict::Blocked("shop/web".into())
+        );
+        // The unhealthy-pod policy decides for an unready pod.
+        assert_eq!(one(&budget("web", 0, true), false, 1), Verdict::Ask);
+        // A status not yet computed for the current spec.
+        assert_eq!(one(&budget("web", 3, false), true, 1), Verdict::Ask);
+        // The drain would use up or overrun the budget: at the edge.
+        assert_eq!(one(&budget("web", 2, true), true, 2), Verdict::Ask);
+        assert_eq!(one(&budget("web", 1, true), true, 3), Verdict::Ask);
+        // Two budgets: the eviction API refuses; the server says how.
+        let (a, b) = (budget("a", 3, true), budget("b", 3, true));
+        assert_eq!(verdict(&pod(true), &[&a, &b], |_| 1), Verdict::Ask);
+    }
+
+    #[test]
+    fn budgets_select_by_namespace_and_labels() {
+        let pdbs = vec![budget("web", 1, true), {
+            let mut other = budget("web", 1, true);
+            other.namespace = "data".into();
+            other
+        }];
+        let budgets = Budgets::new(&pdbs);
+        let found = budgets.selecting(&pod(true));
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].id(), "shop/web");
+        let mut api = pod(true);
+        api.labels = [("app".to_string(), "api".to_string())].into();
+        assert!(budgets.selecting(&api).is_empty());
     }
 }

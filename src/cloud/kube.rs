@@ -135,6 +135,11 @@ pub struct PdbInfo {
     pub desired_healthy: i64,
     #[serde(skip)]
     pub selector: Option<LabelSelector>,
+    /// The disruption controller has computed the status for the current
+    /// spec (`status.observedGeneration >= metadata.generation`). The API
+    /// server refuses every eviction a budget covers until it has.
+    #[serde(skip)]
+    pub status_current: bool,
 }
 
 fn int_or_string_text<S: Serializer>(v: &Option<IntOrString>, s: S) -> Result<S::Ok, S::Error> {
@@ -149,17 +154,17 @@ fn int_or_string_text<S: Serializer>(v: &Option<IntOrString>, s: S) -> Result<S:
 impl PdbInfo {
     /// Whether this PDB covers a pod (same namespace, selector matches).
     pub fn selects(&self, pod: &PodInfo) -> bool {
-        if pod.namespace != self.namespace {
-            return false;
-        }
-        let Some(sel) = &self.selector else {
-            return false;
-        };
-        match Selector::try_from(sel.clone()) {
-            // An empty selector matches every pod in the namespace (policy/v1).
-            Ok(s) => s.matches(&pod.labels),
-            Err(_) => false,
-        }
+        pod.namespace == self.namespace
+            && self
+                .parsed_selector()
+                .is_some_and(|s| s.matches(&pod.labels))
+    }
+
+    /// The selector, parsed once by callers that match many pods. None
+    /// selects nothing (absent or invalid); an empty one selects every pod
+    /// in the namespace (policy/v1).
+    pub fn parsed_selector(&self) -> Option<Selector> {
+        Selector::try_from(self.selector.clone()?).ok()
     }
 
     pub fn id(&self) -> String {
@@ -587,6 +592,10 @@ pub fn pod_info(p: &Pod) -> PodInfo {
 
 pub fn pdb_info(p: &PodDisruptionBudget) -> PdbInfo {
     let spec = p.spec.clone().unwrap_or_default();
+    let status_current = p
+        .status
+        .as_ref()
+        .is_some_and(|s| s.observed_generation.unwrap_or(0) >= p.metadata.generation.unwrap_or(0));
     let status = p.status.clone().unwrap_or_default();
     PdbInfo {
         namespace: p.metadata.namespace.clone().unwrap_or_default(),
@@ -598,5 +607,6 @@ pub fn pdb_info(p: &PodDisruptionBudget) -> PdbInfo {
         current_healthy: status.current_healthy.into(),
         desired_healthy: status.desired_healthy.into(),
         selector: spec.selector,
+        status_current,
     }
 }

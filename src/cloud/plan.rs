@@ -106,7 +106,9 @@ impl Plan {
         self
     }
 
-    /// Human lines, one fact per line, for the dry-run output.
+    /// Human lines for the dry-run output: a summary whose length does not
+    /// grow with the cluster (counts, then the nodes, pods and PDBs that
+    /// stand out, a few by name). `--output json` carries every eviction.
     pub fn lines(&self) -> Vec<String> {
         let mut out = vec![format!(
             "would {} {}{} (about {})",
@@ -120,25 +122,109 @@ impl Plan {
             human(self.predicted)
         )];
         if !self.nodes.is_empty() {
-            out.push(format!("nodes affected: {}", self.nodes.join(", ")));
-        }
-        for e in &self.evictions {
             out.push(format!(
-                "evict {}/{} from {}{}",
-                e.namespace,
-                e.pod,
-                e.node,
-                e.blocked_by
-                    .as_ref()
-                    .map(|p| format!(" — BLOCKED by PodDisruptionBudget {p}"))
-                    .unwrap_or_default()
+                "nodes affected ({}): {}",
+                self.nodes.len(),
+                some_of(self.nodes.iter().map(String::as_str), self.nodes.len())
             ));
         }
+        out.extend(self.eviction_lines());
+        // Refusals read "<namespace>/<pod> <why>": one line per reason.
+        let mut by_reason: Vec<(&str, Vec<&str>)> = Vec::new();
         for r in &self.refusals {
-            out.push(format!("would refuse: {r}"));
+            let (pod, why) = r.split_once(' ').unwrap_or(("", r));
+            match by_reason.iter_mut().find(|(w, _)| *w == why) {
+                Some((_, pods)) => pods.push(pod),
+                None => by_reason.push((why, vec![pod])),
+            }
+        }
+        for (why, pods) in by_reason {
+            out.push(match pods.as_slice() {
+                [pod] => format!("would refuse: {pod} {why}"),
+                _ => format!(
+                    "would refuse {} pods: {why}: {}",
+                    pods.len(),
+                    some_of(pods.iter().copied(), pods.len())
+                ),
+            });
         }
         out.extend(self.notes.iter().cloned());
         out
+    }
+
+    /// Evictions: the count per node, then each blocking PDB with the pods
+    /// and nodes it holds up.
+    fn eviction_lines(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let Some(first) = self.evictions.first() else {
+            return out;
+        };
+        let mut per_node: Vec<(&str, usize)> = Vec::new();
+        for e in &self.evictions {
+            match per_node.last_mut() {
+                Some((n, c)) if *n == e.node => *c += 1,
+                _ => per_node.push((&e.node, 1)),
+            }
+        }
+        let (min, max) = per_node
+            .iter()
+            .fold((usize::MAX, 0), |(lo, hi), &(_, c)| (lo.min(c), hi.max(c)));
+        out.push(match per_node.as_slice() {
+            [_] => format!("evict {} pod(s) from {}", self.evictions.len(), first.node),
+            _ if min == max => format!(
+                "evict {} pod(s) from {} node(s), {min} each",
+                self.evictions.len(),
+                per_node.len()
+            ),
+            _ => format!(
+                "evict {} pod(s) from {} node(s), {min} to {max} each",
+                self.evictions.len(),
+                per_node.len()
+            ),
+        });
+        let mut blocked: Vec<(&str, Vec<&PlannedEviction>)> = Vec::new();
+        for e in &self.evictions {
+            let Some(pdb) = e.blocked_by.as_deref() else {
+                continue;
+            };
+            match blocked.iter_mut().find(|(p, _)| *p == pdb) {
+                Some((_, es)) => es.push(e),
+                None => blocked.push((pdb, vec![e])),
+            }
+        }
+        for (pdb, es) in blocked {
+            let mut nodes: Vec<(&str, usize)> = Vec::new();
+            for e in &es {
+                match nodes.last_mut() {
+                    Some((n, c)) if *n == e.node => *c += 1,
+                    _ => nodes.push((&e.node, 1)),
+                }
+            }
+            let pods = es.iter().map(|e| format!("{}/{}", e.namespace, e.pod));
+            out.push(format!(
+                "BLOCKED by PodDisruptionBudget {pdb}: {} pod(s) on {} node(s): {}",
+                es.len(),
+                nodes.len(),
+                if nodes.len() == 1 {
+                    some_of(pods, es.len())
+                } else {
+                    let named = nodes.iter().map(|(n, c)| format!("{n} ({c})"));
+                    some_of(named, nodes.len())
+                }
+            ));
+        }
+        out
+    }
+}
+
+/// `a, b, c, d, e and N more`: the first few of `total` names.
+fn some_of<T: std::fmt::Display>(names: impl Iterator<Item = T>, total: usize) -> String {
+    const SHOWN: usize = 5;
+    let shown: Vec<String> = names.take(SHOWN).map(|n| n.to_string()).collect();
+    if total > shown.len() {
+        format!("{} and {} more", shown.join(", "), total - shown.len())
+    } else {
+        shown.join(", ")
     }
 }
 
@@ -187,5 +273,73 @@ impl Change {
             },
             Change::Planned(p) => p.lines().join("\n"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn eviction(node: &str, pod: &str, blocked_by: Option<&str>) -> PlannedEviction {
+        PlannedEviction {
+            node: node.into(),
+            namespace: "shop".into(),
+            pod: pod.into(),
+            blocked_by: blocked_by.map(str::to_string),
+        }
+    }
+
+    /// A 1,000-node plan reads in a handful of lines: counts, the first few
+    /// names, each blocking PDB with its nodes, each refusal reason once.
+    #[test]
+    fn lines_summarise_however_many_nodes_and_pods() {
+        let mut plan = Plan::new("roll in place", "nodegroup pool-00")
+            .from_to(Some("1.28".into()), "1.29")
+            .predicted(Duration::from_secs(3600));
+        for n in 0..1000 {
+            let node = format!("node-{n:04}");
+            for p in 0..30 {
+                let blocked = (n < 3 && p == 0).then_some("shop/checkout");
+                plan.evictions
+                    .push(eviction(&node, &format!("web-{n}-{p}"), blocked));
+            }
+            plan.nodes.push(node);
+        }
+        plan.evictions.push(eviction("node-0999", "extra", None));
+        for i in 0..7 {
+            plan.refusals.push(format!(
+                "shop/api-{i} uses emptyDir storage that eviction deletes (allow with delete_emptydir_data: true)"
+            ));
+        }
+        plan.refusals
+            .push("tools/debug is not managed by a controller".to_string());
+        let lines = plan.lines();
+        assert_eq!(
+            lines,
+            [
+                "would roll in place nodegroup pool-00: 1.28 → 1.29 (about 1h)",
+                "nodes affected (1000): node-0000, node-0001, node-0002, node-0003, node-0004 and 995 more",
+                "evict 30001 pod(s) from 1000 node(s), 30 to 31 each",
+                "BLOCKED by PodDisruptionBudget shop/checkout: 3 pod(s) on 3 node(s): node-0000 (1), node-0001 (1), node-0002 (1)",
+                "would refuse 7 pods: uses emptyDir storage that eviction deletes (allow with delete_emptydir_data: true): shop/api-0, shop/api-1, shop/api-2, shop/api-3, shop/api-4 and 2 more",
+                "would refuse: tools/debug is not managed by a controller",
+            ],
+            "{lines:#?}"
+        );
+    }
+
+    #[test]
+    fn one_node_names_its_blocked_pods() {
+        let mut plan = Plan::new("drain", "node n1");
+        plan.nodes.push("n1".into());
+        plan.evictions.push(eviction("n1", "web-1", None));
+        plan.evictions
+            .push(eviction("n1", "checkout-1", Some("shop/checkout")));
+        let lines = plan.lines();
+        assert_eq!(lines[2], "evict 2 pod(s) from n1");
+        assert_eq!(
+            lines[3],
+            "BLOCKED by PodDisruptionBudget shop/checkout: 1 pod(s) on 1 node(s): shop/checkout-1"
+        );
     }
 }

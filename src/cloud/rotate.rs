@@ -317,6 +317,8 @@ impl<'a> Rotator<'a> {
         Ok(out)
     }
 
+    /// The drains of every node of the group: one LIST of nodes, pods and
+    /// PDBs each, however many nodes (see `Drainer::plan_nodes`).
     async fn add_drain_plans(
         &self,
         plan: &mut Plan,
@@ -324,16 +326,22 @@ impl<'a> Rotator<'a> {
         drain: &DrainOptions,
     ) -> Result<(), CloudError> {
         let quiet = |_: &str| {};
-        let drainer = Drainer::new(self.kube, &quiet);
-        for node in self.kube.nodes(Some(nodegroup)).await? {
-            let p = drainer.plan(&node.name, drain).await?;
-            plan.nodes.push(node.name);
-            plan.evictions.extend(p.evictions);
-            plan.refusals.extend(p.refusals);
-            for b in p.blocking_pdbs {
-                if !plan.blocking_pdbs.contains(&b) {
-                    plan.blocking_pdbs.push(b);
-                }
+        let nodes: Vec<String> = self
+            .kube
+            .nodes(Some(nodegroup))
+            .await?
+            .into_iter()
+            .map(|n| n.name)
+            .collect();
+        let p = Drainer::new(self.kube, &quiet)
+            .plan_nodes(&nodes, drain)
+            .await?;
+        plan.nodes.extend(p.nodes);
+        plan.evictions.extend(p.evictions);
+        plan.refusals.extend(p.refusals);
+        for b in p.blocking_pdbs {
+            if !plan.blocking_pdbs.contains(&b) {
+                plan.blocking_pdbs.push(b);
             }
         }
         Ok(())

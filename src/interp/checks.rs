@@ -3,6 +3,8 @@
 //! off the async runtime. A failing check is `false` with its message and
 //! offenders logged, so conditions read naturally.
 
+use std::sync::Arc;
+
 use crate::checks::{CheckRunner, Limits, Origin, Params, collect, compile};
 use crate::syntax::ast::CheckSource;
 
@@ -64,18 +66,32 @@ pub async fn run(
             span,
         )
     })?;
-    let snapshot = collect(&interp.cloud.kube, &interp.cloud.eks, &cluster)
-        .await
-        .map_err(|e| {
-            RunError::new(
-                FailKind::Cloud,
-                format!("check `{name}`: collecting the cluster snapshot: {e:#}"),
-                span,
-            )
-        })?;
-    let values = snapshot
-        .to_script()
-        .map_err(|e| RunError::eval(format!("check `{name}`: {e:#}"), span))?;
+    // A dry run's checks all run before its first planned change (above),
+    // against the cluster as it is: one snapshot serves them all, so each
+    // check does not LIST every pod again.
+    let values = match interp.plan_snapshot().filter(|_| interp.is_plan()) {
+        Some(values) => values,
+        None => {
+            let snapshot = collect(&interp.cloud.kube, &interp.cloud.eks, &cluster)
+                .await
+                .map_err(|e| {
+                    RunError::new(
+                        FailKind::Cloud,
+                        format!("check `{name}`: collecting the cluster snapshot: {e:#}"),
+                        span,
+                    )
+                })?;
+            let values = Arc::new(
+                snapshot
+                    .to_script()
+                    .map_err(|e| RunError::eval(format!("check `{name}`: {e:#}"), span))?,
+            );
+            if interp.is_plan() {
+                interp.keep_plan_snapshot(values.clone());
+            }
+            values
+        }
+    };
     let params: Params = keyword.into_iter().map(|(k, v)| (k, v.to_json())).collect();
     let outcome = tokio::task::spawn_blocking(move || {
         CheckRunner::new(Limits::default()).run(&compiled, &values, &params)

@@ -106,10 +106,15 @@ impl RunSummary {
     pub fn render_text(&self) -> String {
         let mut out = String::from("\nSummary\n");
         for s in &self.steps {
+            // A planned step shows how long it is predicted to take.
+            let time = match s.status {
+                StepStatus::Planned => format!("~{}", human(s.predicted)),
+                _ => human(s.elapsed),
+            };
             out.push_str(&format!(
                 "  {:<11} {:>7}  {}\n",
                 s.status.as_str(),
-                human(s.elapsed),
+                time,
                 s.title
             ));
             for c in &s.changes {

@@ -87,6 +87,8 @@ struct State<'p> {
     /// The run's step and rollback events, which the summary reads.
     summary: Vec<Event>,
     planned: usize,
+    /// Dry run: the checks' snapshot, read once (see `checks::run`).
+    plan_snapshot: Option<std::sync::Arc<crate::checks::ScriptValues>>,
 }
 
 impl<'p> Interp<'p> {
@@ -118,6 +120,15 @@ impl<'p> Interp<'p> {
 
     pub fn is_plan(&self) -> bool {
         self.mode == Mode::Plan
+    }
+
+    /// The checks' snapshot of a dry run, once read.
+    pub(super) fn plan_snapshot(&self) -> Option<std::sync::Arc<crate::checks::ScriptValues>> {
+        self.state.borrow().plan_snapshot.clone()
+    }
+
+    pub(super) fn keep_plan_snapshot(&self, values: std::sync::Arc<crate::checks::ScriptValues>) {
+        self.state.borrow_mut().plan_snapshot = Some(values);
     }
 
     /// The runbook's `cluster` parameter, which checks snapshot.

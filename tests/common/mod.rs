@@ -76,6 +76,21 @@ pub async fn execute_confirmed(
     journal: Option<&Durable>,
     yes: bool,
 ) -> (RunSummary, Vec<String>) {
+    let (summary, reporter) = run(program, cloud, env, sets, dry_run, journal, yes).await;
+    (summary, reporter.lines())
+}
+
+/// The runner under `execute`: hands back the reporter, for tests that read
+/// the JSON events `--output json` prints.
+pub async fn run(
+    program: &runbook::syntax::Program,
+    cloud: &Cloud,
+    env: Option<&str>,
+    sets: &[&str],
+    dry_run: bool,
+    journal: Option<&Durable>,
+    yes: bool,
+) -> (RunSummary, Reporter) {
     let render = |sources: &runbook::source::SourceMap, d: &[runbook::diagnostic::Diagnostic]| {
         runbook::diagnostic::render_all(d, sources, false).0
     };
@@ -97,5 +112,5 @@ pub async fn execute_confirmed(
     };
     let summary =
         interp::execute(&resolved, &bound, cloud.clone(), &opts, &reporter, journal).await;
-    (summary, reporter.lines())
+    (summary, reporter)
 }
