@@ -102,12 +102,12 @@ fn actions_belong_in_steps() {
 fn irreversible_steps_need_no_rollback_and_nested_steps_are_judged_alone() {
     assert_eq!(
         codes(&runbook(
-            "step \"cp\" irreversible { eks.update_cluster_version(cluster, target) }"
+            "step \"cp\" irreversible { eks.delete_nodegroup(cluster, \"old\") }"
         )),
         Vec::<&str>::new()
     );
     let nested = runbook(
-        "step \"outer\" irreversible {\n eks.update_cluster_version(cluster, target)\n step \"inner\" { k8s.cordon(\"n\") }\n }",
+        "step \"outer\" irreversible {\n eks.delete_nodegroup(cluster, \"old\")\n step \"inner\" { k8s.cordon(\"n\") }\n }",
     );
     assert_eq!(codes(&nested), ["UPG027"]);
 }

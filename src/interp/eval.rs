@@ -577,6 +577,15 @@ impl<'p> Interp<'p> {
                 detail: format!("may have been applied: {e}"),
             });
         }
+        // A change EKS lets undo only within bounds ends a later rollback.
+        if let (Some(limit), false) = (b.undo_limit(), self.is_plan())
+            && match &called {
+                Ok(c) => c.change.as_ref().is_some_and(|c| !c.is_unchanged()),
+                Err(e) => matches!(e, CloudError::Cancelled | CloudError::Timeout { .. }),
+            }
+        {
+            self.note_bounded(limit);
+        }
         let called = called.map_err(|e| RunError::cloud(e, span))?;
         if let Some(change) = called.change {
             self.reporter.event(Event::Change {

@@ -418,7 +418,7 @@ async fn run(
                 && interp
                     .rollbacks()
                     .iter()
-                    .all(|(_, s, _)| *s == StepStatus::RolledBack)
+                    .all(|(_, s, _)| matches!(s, StepStatus::RolledBack | StepStatus::Kept))
             {
                 RunStatus::RolledBack
             } else {

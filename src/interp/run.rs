@@ -51,12 +51,19 @@ struct StepCtx {
     key: String,
     actions: usize,
     during: Vec<String>,
+    /// A change whose undo EKS bounds (`Effect::Mutate::limit`) was made.
+    bounded: Option<&'static str>,
+    /// In a rollback block: the `keep "reason"`s it declared.
+    kept: Vec<String>,
 }
 
 /// A finished step, kept for rollback.
 pub struct Completed<'p> {
     pub title: String,
     pub irreversible: bool,
+    /// The step made a change EKS lets undo only within bounds (a control
+    /// plane: one minor, once): a rollback stops after undoing it.
+    pub bounded: Option<&'static str>,
     pub rollback: Option<&'p Block>,
     pub env: Env,
     pub changes: Vec<Change>,
@@ -81,6 +88,9 @@ struct State<'p> {
     records: Vec<StepRecord>,
     rollbacks: Vec<(String, StepStatus, String)>,
     planned: usize,
+    /// Set when a rollback undid (or failed to undo) a bounded change: the
+    /// step's title, and the bound when the undo succeeded.
+    stopped_at: Option<(String, Option<&'static str>)>,
 }
 
 impl<'p> Interp<'p> {
@@ -205,6 +215,13 @@ impl<'p> Interp<'p> {
             .last()
             .map(|c| c.during.clone())
             .unwrap_or_default()
+    }
+
+    /// The step being run made a change whose undo EKS bounds.
+    pub(super) fn note_bounded(&self, limit: &'static str) {
+        if let Some(top) = self.state.borrow_mut().stack.last_mut() {
+            top.bounded = Some(limit);
+        }
     }
 
     pub(super) fn record_change(&self, change: Change) {
@@ -439,6 +456,14 @@ impl<'p> Interp<'p> {
                     self.log(text);
                     Ok(())
                 }
+                StmtKind::Keep(reason) => {
+                    let text = self.eval(reason, env).await?.to_text();
+                    self.log(format!("kept on purpose: {text}"));
+                    if let Some(top) = self.state.borrow_mut().stack.last_mut() {
+                        top.kept.push(text);
+                    }
+                    Ok(())
+                }
                 StmtKind::Fail(msg) => {
                     let text = self.eval(msg, env).await?.to_text();
                     Err(RunError::new(FailKind::Fail, text, stmt.span))
@@ -558,6 +583,8 @@ impl<'p> Interp<'p> {
                 key: format!("{}:{title}", step.id),
                 actions: 0,
                 during: step.during.iter().map(|g| g.name.clone()).collect(),
+                bounded: None,
+                kept: vec![],
             });
             st.step_changes.push(Vec::new());
         }
@@ -578,10 +605,13 @@ impl<'p> Interp<'p> {
             Ok(()) if !self.is_plan() => self.during_at_end(step, &step_env).await,
             other => other,
         };
-        let changes = {
+        let (changes, bounded) = {
             let mut st = self.state.borrow_mut();
-            st.stack.pop();
-            st.step_changes.pop().unwrap_or_default()
+            let ctx = st.stack.pop();
+            (
+                st.step_changes.pop().unwrap_or_default(),
+                ctx.and_then(|c| c.bounded),
+            )
         };
         let elapsed = self.cloud.clock.since(started);
         match result {
@@ -595,6 +625,7 @@ impl<'p> Interp<'p> {
                 self.state.borrow_mut().completed.push(Completed {
                     title,
                     irreversible: step.irreversible,
+                    bounded,
                     rollback: step.rollback.as_ref(),
                     env: step_env,
                     changes,
@@ -615,6 +646,7 @@ impl<'p> Interp<'p> {
                     let own = Completed {
                         title,
                         irreversible: false,
+                        bounded,
                         rollback: step.rollback.as_ref(),
                         env: step_env,
                         changes,
@@ -671,43 +703,82 @@ impl<'p> Interp<'p> {
         });
     }
 
-    /// Roll back every completed step, newest first, stopping at an
-    /// irreversible one. Returns whether everything that changed was undone.
+    /// Roll back every completed step, newest first. The rollback stops at
+    /// an irreversible step that changed something, and after undoing a
+    /// change whose undo EKS bounds (a control plane goes back one minor,
+    /// once): what came before it stays, and is reported as kept. Returns
+    /// whether everything that changed was undone or kept on purpose.
     pub async fn roll_back_completed(&self) -> bool {
         self.cloud.clock.reset_cancel();
         let completed: Vec<Completed<'p>> = std::mem::take(&mut self.state.borrow_mut().completed);
         let mut all = true;
-        for done in completed.iter().rev() {
-            let changed: Vec<String> = done
-                .changes
-                .iter()
-                .filter(|c| !c.is_unchanged())
-                .map(Change::summary)
-                .collect();
+        let mut rest = completed.iter().rev();
+        let mut stopped = self.state.borrow_mut().stopped_at.take();
+        while stopped.is_none() {
+            let Some(done) = rest.next() else { break };
+            let changed = changed_lines(&done.changes);
             if done.irreversible && !changed.is_empty() {
                 self.note_rollback(
                     &done.title,
                     StepStatus::NotUndone,
                     format!(
-                        "irreversible, cannot be undone: {}; earlier steps are left as they are",
+                        "irreversible, cannot be undone: {}; the rollback stops here",
                         changed.join("; ")
                     ),
                 );
-                return false;
+                all = false;
+                stopped = Some((done.title.clone(), None));
+                break;
             }
             all &= self.undo(done).await;
+            stopped = self.state.borrow_mut().stopped_at.take();
+        }
+        // What the rollback did not reach stays as it is.
+        if let Some((at, limit)) = stopped {
+            for done in rest {
+                let changed = changed_lines(&done.changes);
+                if changed.is_empty() {
+                    continue;
+                }
+                match limit {
+                    Some(limit) => self.note_rollback(
+                        &done.title,
+                        StepStatus::Kept,
+                        format!(
+                            "stays: {limit} (the rollback ended at `{at}`); still changed: {}",
+                            changed.join("; ")
+                        ),
+                    ),
+                    None => {
+                        all = false;
+                        self.note_rollback(
+                            &done.title,
+                            StepStatus::NotUndone,
+                            format!(
+                                "left as is: the rollback stopped at `{at}`; still changed: {}",
+                                changed.join("; ")
+                            ),
+                        );
+                    }
+                }
+            }
         }
         all
     }
 
-    /// Run one step's rollback block. Returns whether its changes are undone.
+    /// Run one step's rollback block, then compare what the step changed
+    /// with the state now. Returns whether its changes are undone (or kept
+    /// on purpose by a `keep`).
     async fn undo(&self, done: &Completed<'p>) -> bool {
-        let changed: Vec<String> = done
-            .changes
-            .iter()
-            .filter(|c| !c.is_unchanged())
-            .map(Change::summary)
-            .collect();
+        let changed = changed_lines(&done.changes);
+        let stop_after = |ok: bool| {
+            // A bounded change (a control plane) was made: whether or not
+            // it could be undone, nothing before it can be.
+            if let Some(limit) = done.bounded.filter(|_| !changed.is_empty()) {
+                self.state.borrow_mut().stopped_at =
+                    Some((done.title.clone(), ok.then_some(limit)));
+            }
+        };
         let Some(block) = done.rollback else {
             if !changed.is_empty() {
                 self.note_rollback(
@@ -715,6 +786,7 @@ impl<'p> Interp<'p> {
                     StepStatus::NotUndone,
                     format!("no rollback block; left as is: {}", changed.join("; ")),
                 );
+                stop_after(false);
                 return false;
             }
             return true;
@@ -736,43 +808,166 @@ impl<'p> Interp<'p> {
                 key: format!("rollback:{}", done.title),
                 actions: 0,
                 during: vec![],
+                bounded: None,
+                kept: vec![],
             });
             st.step_changes.push(Vec::new());
         }
         let mut env = done.env.clone();
         let r = self.exec_block(block, &mut env).await;
-        {
+        let (undo_changes, kept) = {
             let mut st = self.state.borrow_mut();
-            st.stack.pop();
-            st.step_changes.pop();
-        }
+            let ctx = st.stack.pop();
+            (
+                st.step_changes.pop().unwrap_or_default(),
+                ctx.map(|c| c.kept).unwrap_or_default(),
+            )
+        };
         let elapsed = self.cloud.clock.since(started);
         let title = format!("rollback: {}", done.title);
-        match r {
-            Ok(()) => {
-                self.reporter.event(Event::StepFinished {
-                    id: title.clone(),
-                    title,
-                    status: StepStatus::Done,
-                    elapsed,
-                });
-                self.note_rollback(&done.title, StepStatus::RolledBack, String::new());
-                true
+        self.reporter.event(Event::StepFinished {
+            id: title.clone(),
+            title,
+            status: if r.is_ok() {
+                StepStatus::Done
+            } else {
+                StepStatus::Failed
+            },
+            elapsed,
+        });
+        if let Err(e) = r {
+            self.note_rollback(
+                &done.title,
+                StepStatus::NotUndone,
+                format!("rollback failed: {}", e.message),
+            );
+            stop_after(false);
+            return false;
+        }
+        if changed.is_empty() && kept.is_empty() {
+            // Nothing to undo: not a rollback worth a line.
+            return true;
+        }
+        let (verdict, ok) = self.verdict(&done.changes, &undo_changes, &kept).await;
+        let (status, message) = verdict;
+        self.note_rollback(&done.title, status, message);
+        stop_after(ok);
+        ok
+    }
+
+    /// Whether a rollback block changed the state back: each change of the
+    /// step that names a cluster, nodegroup or add-on is compared with the
+    /// version it had before; others count as undone only if the block
+    /// changed something.
+    async fn verdict(
+        &self,
+        changes: &[Change],
+        undo_changes: &[Change],
+        kept: &[String],
+    ) -> ((StepStatus, String), bool) {
+        let mut differ = Vec::new();
+        let mut verified = 0;
+        let mut unverifiable = 0;
+        let mut may_have = 0;
+        for c in changes {
+            let Change::Applied {
+                target, from, to, ..
+            } = c
+            else {
+                continue;
+            };
+            let Some(before) = from else {
+                if to.is_none() && target.contains('.') && !target.contains(' ') {
+                    // "may have been applied": the call itself was cut short.
+                    may_have += 1;
+                } else {
+                    unverifiable += 1;
+                }
+                continue;
+            };
+            match self.state_of(target, to.as_deref()).await {
+                Some(now) if same_version(&now, before) => verified += 1,
+                Some(now) => differ.push(format!("{target} is at {now}, was {before}")),
+                None => unverifiable += 1,
             }
-            Err(e) => {
-                self.reporter.event(Event::StepFinished {
-                    id: title.clone(),
-                    title,
-                    status: StepStatus::Failed,
-                    elapsed,
-                });
-                self.note_rollback(
-                    &done.title,
-                    StepStatus::NotUndone,
-                    format!("rollback failed: {}", e.message),
-                );
-                false
+        }
+        let undid = undo_changes.iter().any(|c| !c.is_unchanged());
+        let kept_text = kept.join("; ");
+        if !differ.is_empty() {
+            return if kept.is_empty() {
+                (
+                    (
+                        StepStatus::NotUndone,
+                        format!("the rollback block ran, but {}", differ.join("; ")),
+                    ),
+                    false,
+                )
+            } else {
+                (
+                    (
+                        StepStatus::Kept,
+                        format!("{kept_text} ({})", differ.join("; ")),
+                    ),
+                    true,
+                )
+            };
+        }
+        if unverifiable > 0 && !undid {
+            return if kept.is_empty() {
+                (
+                    (
+                        StepStatus::NotUndone,
+                        format!(
+                            "the rollback block changed nothing back: {}",
+                            changed_lines(changes).join("; ")
+                        ),
+                    ),
+                    false,
+                )
+            } else {
+                ((StepStatus::Kept, kept_text), true)
+            };
+        }
+        if verified == 0 && unverifiable == 0 && may_have > 0 && !undid {
+            return (
+                (
+                    StepStatus::RolledBack,
+                    "nothing was left to undo: the cluster matches the state before the step"
+                        .into(),
+                ),
+                true,
+            );
+        }
+        let mut message = String::new();
+        if !kept.is_empty() {
+            message = format!("(kept on purpose: {kept_text})");
+        }
+        ((StepStatus::RolledBack, message), true)
+    }
+
+    /// The version a change's target has now: a cluster's, a nodegroup's
+    /// (or its blue/green replacement's, once the old group is gone) or an
+    /// add-on's. `None` for other targets.
+    async fn state_of(&self, target: &str, to: Option<&str>) -> Option<String> {
+        let eks = &self.cloud.eks;
+        if let Some(name) = target.strip_prefix("cluster ") {
+            return eks.cluster(name).await.ok().map(|c| c.version);
+        }
+        let cluster = self.cluster.as_deref()?;
+        if let Some(addon) = target.strip_prefix("add-on ") {
+            return eks.addon(cluster, addon).await.ok().map(|a| a.version);
+        }
+        let ng = target.strip_prefix("nodegroup ")?;
+        match eks.nodegroup(cluster, ng).await {
+            Ok(info) => Some(info.version),
+            Err(e) if e.is_not_found() => {
+                let replacement = crate::cloud::rotate::replacement_name(ng, to?);
+                eks.nodegroup(cluster, &replacement)
+                    .await
+                    .ok()
+                    .map(|i| i.version)
             }
+            Err(_) => None,
         }
     }
 
@@ -1081,6 +1276,28 @@ impl<'p> Interp<'p> {
                 .await
                 .map_err(|e| RunError::cloud(e, cond.span))?;
         }
+    }
+}
+
+/// The changes that changed something, one line each.
+fn changed_lines(changes: &[Change]) -> Vec<String> {
+    changes
+        .iter()
+        .filter(|c| !c.is_unchanged())
+        .map(Change::summary)
+        .collect()
+}
+
+/// Kubernetes versions compare by minor ("1.29" and "1.29.3"); add-on
+/// versions exactly.
+fn same_version(a: &str, b: &str) -> bool {
+    use crate::cloud::eks::parse_minor;
+    if a.contains("eksbuild") || b.contains("eksbuild") {
+        return a == b;
+    }
+    match (parse_minor(a), parse_minor(b)) {
+        (Some(x), Some(y)) => x == y,
+        _ => a == b,
     }
 }
 
