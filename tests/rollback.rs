@@ -18,7 +18,17 @@ pub(crate) async fn run_playbook(
     cloud: &interp::Cloud,
     sets: &[&str],
 ) -> (interp::RunSummary, String) {
-    let program = runbook::syntax::load(&root().join(PLAYBOOK)).unwrap_or_else(|(sources, d)| {
+    run_file(cloud, &root().join(PLAYBOOK), sets, false).await
+}
+
+/// Run (or, with `dry_run`, plan) the runbook in `path`.
+pub(crate) async fn run_file(
+    cloud: &interp::Cloud,
+    path: &std::path::Path,
+    sets: &[&str],
+    dry_run: bool,
+) -> (interp::RunSummary, String) {
+    let program = runbook::syntax::load(path).unwrap_or_else(|(sources, d)| {
         panic!("{}", runbook::diagnostic::render_all(&d, &sources, false).0)
     });
     let runbook = params::root_runbook(&program).unwrap();
@@ -28,7 +38,7 @@ pub(crate) async fn run_playbook(
     });
     let reporter = Reporter::new(Output::Text, cloud.clock.clone());
     let opts = ExecOptions {
-        dry_run: false,
+        dry_run,
         yes: true,
         interactive: false,
         step: false,
@@ -55,6 +65,8 @@ pub(crate) struct State {
     addons: BTreeMap<String, String>,
     /// Nodegroup → version (blue/green renames groups, so by base name).
     nodegroups: BTreeMap<String, String>,
+    /// How many groups exist: a leftover replacement shares a base name.
+    groups: usize,
     nodes: usize,
     ready: usize,
     cordoned: usize,
@@ -84,6 +96,7 @@ pub(crate) fn state(sandbox: &Sandbox) -> State {
             .into_iter()
             .map(|ng| (base_name(&ng.name), ng.version))
             .collect(),
+        groups: sandbox.nodegroups().len(),
         nodes: nodes.len(),
         ready: nodes.iter().filter(|n| n.ready).count(),
         cordoned: nodes.iter().filter(|n| n.unschedulable).count(),
@@ -123,6 +136,33 @@ pub(crate) async fn run_with_fault(
     };
     let ((summary, lines), injected) = futures::future::join(run, watch).await;
     (summary, lines, injected)
+}
+
+/// A gate failure on demand: a kube-system Deployment no node can take
+/// (its nodeSelector matches none), so `system_healthy` stops holding.
+pub(crate) async fn break_kube_system(cloud: &interp::Cloud) {
+    use k8s_openapi::api::apps::v1::Deployment;
+    let deployment: Deployment = serde_json::from_value(serde_json::json!({
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "stuck", "namespace": "kube-system"},
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": {"app": "stuck"}},
+            "template": {
+                "metadata": {"labels": {"app": "stuck"}},
+                "spec": {
+                    "nodeSelector": {"workload": "nowhere"},
+                    "containers": [{"name": "main", "image": "public.ecr.aws/nginx/nginx:1.27"}]
+                }
+            }
+        }
+    }))
+    .unwrap();
+    kube::Api::<Deployment>::namespaced(cloud.kube.client().clone(), "kube-system")
+        .create(&kube::api::PostParams::default(), &deployment)
+        .await
+        .expect("the stuck deployment is created");
 }
 
 /// The rollback lines of a report: `(step, status word)`.
@@ -295,4 +335,195 @@ async fn a_pod_eviction_failure_in_place_is_reported_as_it_is() {
     );
     assert!(lines.contains("that EKS will not replace"), "{lines}");
     assert!(lines.contains("Kubelet version skew"), "{lines}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_during_gate_stopping_a_blue_green_rotation_deletes_the_new_group_and_uncordons_the_old() {
+    let (sandbox, cloud) = start("demo.yaml").await;
+    let before = state(&sandbox);
+    // As the first replacement group is created, the gate breaks and a PDB
+    // holds the drain: 10 minutes later the step's `during system_healthy`
+    // fails it while a rotation is still draining.
+    let (summary, lines, injected) = run_with_fault(
+        &sandbox,
+        &cloud,
+        &[
+            "cluster=demo",
+            "target=1.29",
+            "strategy=blue_green",
+            "delete_emptydir_data=true",
+            "drain_timeout=1h",
+        ],
+        ("/node-groups", 1),
+        |sb, cloud| {
+            assert!(sb.set_pdb_enabled("shop", "checkout", true));
+            let cloud = cloud.clone();
+            tokio::spawn(async move { break_kube_system(&cloud).await });
+        },
+    )
+    .await;
+    assert!(injected, "{lines}");
+    let errors = format!("{:?}", summary.errors);
+    assert!(errors.contains("failed during the step"), "{errors}\n{lines}");
+    assert!(lines.contains("uncordoned; nodegroup"), "no replacement was cut short: {lines}");
+    assert_eq!(state(&sandbox), before, "{lines}");
+    assert_eq!(summary.status, RunStatus::RolledBack, "{lines}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_gate_failing_after_the_control_plane_moved_rolls_it_back() {
+    let (sandbox, cloud) = start("demo.yaml").await;
+    let before = state(&sandbox);
+    let (summary, lines, injected) = run_with_fault(
+        &sandbox,
+        &cloud,
+        &["cluster=demo", "target=1.29"],
+        ("/clusters/demo/updates", 1),
+        |_, cloud| {
+            let cloud = cloud.clone();
+            tokio::spawn(async move { break_kube_system(&cloud).await });
+        },
+    )
+    .await;
+    assert!(injected, "{lines}");
+    let errors = format!("{:?}", summary.errors);
+    assert!(errors.contains("system_healthy"), "{errors}\n{lines}");
+    assert_eq!(state(&sandbox), before, "{lines}");
+    assert_eq!(
+        rollbacks(&summary),
+        [("control plane to 1.29".to_string(), "rolled back".to_string())],
+        "{lines}"
+    );
+    assert_eq!(summary.status, RunStatus::RolledBack, "{lines}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_dry_run_plans_every_rollback_against_the_state_it_would_meet() {
+    let (sandbox, cloud) = start("demo.yaml").await;
+    let (summary, lines) = run_file(
+        &cloud,
+        &root().join(PLAYBOOK),
+        &["cluster=demo", "target=1.30"],
+        true,
+    )
+    .await;
+    assert_eq!(summary.status, RunStatus::Planned, "{lines}");
+    assert!(
+        sandbox.mutations().is_empty(),
+        "the dry run sent {:?}",
+        sandbox.mutations()
+    );
+    for step in [
+        "nodegroups to 1.30",
+        "add-ons for 1.30",
+        "control plane to 1.30",
+        "control plane to 1.29",
+    ] {
+        assert!(
+            lines.contains(&format!(
+                "↩ if a later step fails, `{step}`: EKS would accept every request of its rollback"
+            )),
+            "{step}: {lines}"
+        );
+    }
+    // kube-proxy's older build waits for the control plane to go back, which
+    // EKS allows after this run's own upgrade; earlier hops stay.
+    assert!(
+        lines.contains("kept on purpose: kube-proxy v1.29.15-eksbuild.16 is not offered for 1.30"),
+        "{lines}"
+    );
+    assert!(
+        lines.contains("would roll back the control plane of cluster demo: 1.30 → 1.29"),
+        "{lines}"
+    );
+    assert!(
+        lines.contains("a rollback ends after this step: EKS rolls the control plane back one minor, once"),
+        "{lines}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_dry_run_names_a_rollback_eks_would_refuse_before_anything_changes() {
+    // The naive rollback the shipped playbook had: restore the add-ons
+    // recorded before the hop while the control plane already runs 1.29.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("naive.upg");
+    std::fs::write(
+        &path,
+        r#"
+runbook naive "control plane, then add-ons, rolled back naively" {
+  param cluster: string
+  step "control plane to 1.29" {
+    let previous = eks.cluster(cluster).version
+    eks.update_cluster_version(cluster, 1.29)
+    rollback {
+      eks.update_cluster_version(cluster, previous)
+    }
+  }
+  step "kube-proxy for 1.29" {
+    let before = eks.addon(cluster, "kube-proxy")
+    eks.update_addon(cluster, "kube-proxy", version: eks.default_addon_version("kube-proxy", 1.29))
+    rollback {
+      eks.update_addon(cluster, "kube-proxy", version: before.version)
+    }
+  }
+}
+"#,
+    )
+    .unwrap();
+    let (sandbox, cloud) = start("demo.yaml").await;
+    let (summary, lines) = run_file(&cloud, &path, &["cluster=demo"], true).await;
+    assert_eq!(summary.status, RunStatus::Planned, "{lines}");
+    assert!(sandbox.mutations().is_empty());
+    assert!(
+        lines.contains("! if a later step fails, `kube-proxy for 1.29`: EKS would refuse: add-on kube-proxy: EKS does not offer kube-proxy v1.28.15-eksbuild.31 for Kubernetes 1.29"),
+        "{lines}"
+    );
+}
+
+/// A runbook that only rolls the control plane back to `1.28`.
+const ROLL_BACK_TO_1_28: &str = r#"
+runbook back "roll the control plane back" {
+  param cluster: string
+  step "control plane back to 1.28" {
+    eks.update_cluster_version(cluster, 1.28)
+    rollback {
+      eks.update_cluster_version(cluster, 1.29)
+    }
+  }
+}
+"#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_control_plane_rollback_is_refused_after_seven_simulated_days() {
+    let (sandbox, cloud) = start("demo.yaml").await;
+    let (summary, lines) = run_playbook(&cloud, &["cluster=demo", "target=1.29"]).await;
+    assert_eq!(summary.status, RunStatus::Succeeded, "{lines}");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("back.upg");
+    std::fs::write(&path, ROLL_BACK_TO_1_28).unwrap();
+
+    // Six days on, the dry run says EKS would accept it, and how long for.
+    sandbox.advance(std::time::Duration::from_secs(6 * 86_400));
+    let (plan, lines) = run_file(&cloud, &path, &["cluster=demo"], true).await;
+    assert_eq!(plan.status, RunStatus::Planned, "{lines}");
+    assert!(
+        lines.contains("a VersionRollback, which EKS allows for"),
+        "{lines}"
+    );
+
+    // Two more: the dry run names the refusal before anything changes, and
+    // a real run is refused by EKS, the control plane staying at 1.29.
+    sandbox.advance(std::time::Duration::from_secs(2 * 86_400));
+    let before = sandbox.mutations().len();
+    let (plan, lines) = run_file(&cloud, &path, &["cluster=demo"], true).await;
+    assert_eq!(plan.status, RunStatus::Planned, "{lines}");
+    assert!(lines.contains("would refuse: EKS:"), "{lines}");
+    assert!(lines.contains("7 days"), "{lines}");
+    assert_eq!(sandbox.mutations().len(), before, "the dry run sent requests");
+    let (summary, lines) = run_file(&cloud, &path, &["cluster=demo"], false).await;
+    assert!(!summary.status.is_ok(), "{lines}");
+    let errors = format!("{:?}", summary.errors);
+    assert!(errors.contains("7 days"), "{errors}\n{lines}");
+    assert_eq!(sandbox.cluster_version(), "1.29");
 }

@@ -147,6 +147,19 @@ fn a_rollback_block_holds_no_steps() {
 }
 
 #[test]
+fn keep_declares_a_change_kept_on_purpose_only_in_a_rollback_block() {
+    let ok = runbook(
+        "step \"c\" { k8s.cordon(\"n\")\n rollback { keep \"the node is being retired\" } }",
+    );
+    assert_eq!(codes(&ok), Vec::<&str>::new());
+    let outside = runbook("step \"c\" { k8s.cordon(\"n\")\n keep \"x\"\n rollback { k8s.uncordon(\"n\") } }");
+    assert_eq!(codes(&outside), ["UPG039"]);
+    // The reason is a string, as a report prints it.
+    let not_text = runbook("step \"c\" { k8s.cordon(\"n\")\n rollback { keep 3 } }");
+    assert_eq!(codes(&not_text), ["UPG016"]);
+}
+
+#[test]
 fn an_environment_for_a_near_miss_of_a_runbook_name_is_a_warning() {
     let text = format!(
         "{}\nenvironment prod for tt {{ cluster = \"p\" }}\n",

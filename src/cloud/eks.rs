@@ -186,6 +186,9 @@ struct Projection {
     addon_version: HashMap<(String, String), String>,
     created: HashMap<(String, String), String>,
     deleted: HashSet<(String, String)>,
+    /// Control-plane minors this dry run upgrades to: a rollback from one
+    /// is inside EKS's window (the upgrade is this run's own).
+    upgraded_to: HashSet<(String, String)>,
 }
 
 #[derive(Clone)]
@@ -968,7 +971,26 @@ impl Eks {
                 )
                 .await;
         }
-        Ok(())
+        // A group an interrupted rotation was creating: EKS deletes it only
+        // once it is ACTIVE (or failed).
+        let started = self.clock.now();
+        let deadline = self.clock.deadline(m.timeout);
+        loop {
+            let ng = match self.nodegroup(cluster, nodegroup).await {
+                Err(e) if e.is_not_found() => return Ok(()),
+                other => other?,
+            };
+            if !matches!(ng.status.as_str(), "CREATING" | "UPDATING") || deadline.passed(&self.clock)
+            {
+                return Ok(());
+            }
+            (m.progress)(&format!(
+                "nodegroup {nodegroup}: {}, {}",
+                ng.status,
+                human(self.clock.since(started))
+            ));
+            self.clock.sleep(POLL).await?;
+        }
     }
 
     // ------------------------------------------------------------ mutations
@@ -1004,9 +1026,12 @@ impl Eks {
             )));
         }
         if m.is_plan() {
-            self.proj()
-                .cluster_version
+            let mut proj = self.proj();
+            proj.cluster_version
                 .insert(cluster.to_string(), version.to_string());
+            proj.upgraded_to
+                .insert((cluster.to_string(), version.to_string()));
+            drop(proj);
             let mut plan = Plan::new("upgrade the control plane of", target)
                 .from_to(Some(current.version.clone()), version)
                 .predicted(Duration::from_secs(25 * 60));
@@ -1047,12 +1072,20 @@ impl Eks {
             let mut plan = Plan::new("roll back the control plane of", target)
                 .from_to(Some(current.to_string()), version)
                 .predicted(Duration::from_secs(15 * 60));
-            plan.notes.push(
+            let own = self
+                .proj()
+                .upgraded_to
+                .contains(&(cluster.to_string(), current.to_string()));
+            if own {
+                plan.notes.push(format!(
+                    "a VersionRollback, which EKS allows for 7 days after this run's upgrade to {current}"
+                ));
+            } else {
                 match self.rollback_window(cluster, current, version).await? {
-                    Ok(note) => note,
-                    Err(refusal) => format!("EKS would refuse it now: {refusal}"),
-                },
-            );
+                    Ok(note) => plan.notes.push(note),
+                    Err(refusal) => plan.refusals.push(format!("EKS: {refusal}")),
+                }
+            }
             self.proj()
                 .cluster_version
                 .insert(cluster.to_string(), version.to_string());
@@ -1149,8 +1182,39 @@ impl Eks {
                 )));
             }
         };
-        let now = self.clock.wall_now().as_second();
+        // EKS evaluates rollback readiness only while a rollback is
+        // possible; its insights also carry the service's "now" (a
+        // sandbox's simulated time), which the window is measured on.
+        let readiness: Vec<_> = self
+            .client
+            .list_insights()
+            .cluster_name(cluster)
+            .filter(
+                InsightsFilter::builder()
+                    .categories(aws_sdk_eks::types::Category::from("ROLLBACK_READINESS"))
+                    .build(),
+            )
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| sdk_err("ListInsights", e))?;
+        let evaluated: Vec<_> = readiness
+            .iter()
+            .filter(|i| i.kubernetes_version().is_some_and(|v| same_minor(v, version)))
+            .collect();
+        let now = evaluated
+            .iter()
+            .filter_map(|i| i.last_refresh_time().map(|t| t.secs()))
+            .max()
+            .unwrap_or_else(|| self.clock.wall_now().as_second());
         let closes = at + ROLLBACK_WINDOW.as_secs() as i64;
+        if evaluated.is_empty() && now <= closes {
+            return Ok(Err(format!(
+                "EKS reports no rollback readiness for {version}: the 7 days after the upgrade to {current} in which EKS allows a rollback have passed"
+            )));
+        }
         if now > closes {
             return Ok(Err(format!(
                 "the upgrade to {current} is {} old; EKS allows a rollback for 7 days after it",
@@ -1178,15 +1242,23 @@ impl Eks {
             return Ok(Change::unchanged(target, format!("already at {version}")));
         }
         if m.is_plan() {
+            // EKS accepts a version only for the minor the control plane
+            // runs when the request is sent (as planned by then).
+            let minor = self.cluster(cluster).await?.version;
+            let accepted = self.addon_versions(addon, &minor).await?;
             self.proj().addon_version.insert(
                 (cluster.to_string(), addon.to_string()),
                 version.to_string(),
             );
-            return Ok(Change::Planned(
-                Plan::new("update", target)
-                    .from_to(Some(current.version), version)
-                    .predicted(Duration::from_secs(3 * 60)),
-            ));
+            let mut plan = Plan::new("update", target)
+                .from_to(Some(current.version), version)
+                .predicted(Duration::from_secs(3 * 60));
+            if !accepted.iter().any(|v| v == version) {
+                plan.refusals.push(format!(
+                    "EKS does not offer {addon} {version} for Kubernetes {minor} (DescribeAddonVersions), the minor the control plane runs by then"
+                ));
+            }
+            return Ok(Change::Planned(plan));
         }
         let out = self
             .client

@@ -578,10 +578,13 @@ impl<'p> Interp<'p> {
             });
         }
         // A change EKS lets undo only within bounds ends a later rollback.
-        if let (Some(limit), false) = (b.undo_limit(), self.is_plan())
+        if let Some(limit) = b.undo_limit()
             && match &called {
                 Ok(c) => c.change.as_ref().is_some_and(|c| !c.is_unchanged()),
-                Err(e) => matches!(e, CloudError::Cancelled | CloudError::Timeout { .. }),
+                Err(e) => {
+                    !self.is_plan()
+                        && matches!(e, CloudError::Cancelled | CloudError::Timeout { .. })
+                }
             }
         {
             self.note_bounded(limit);

@@ -404,6 +404,9 @@ async fn run(
             break;
         }
     }
+    if opts.dry_run && error.is_none() {
+        interp.plan_rollbacks().await;
+    }
     let status = match &error {
         None if opts.dry_run => RunStatus::Planned,
         None => RunStatus::Succeeded,

@@ -674,6 +674,7 @@ impl<'p> Interp<'p> {
                 _ => StepOutcome::Ok,
             },
             error: None,
+            simulated_seconds: (self.cloud.clock.scale() != 1.0).then_some(elapsed.as_secs()),
         });
         self.reporter.event(Event::StepFinished {
             id: id.to_string(),
@@ -764,6 +765,109 @@ impl<'p> Interp<'p> {
             }
         }
         all
+    }
+
+    /// Dry run: for each planned step that changes something, newest first,
+    /// the compensation that would run if a later step failed, planned
+    /// against the state the rollbacks before it would leave, with what EKS
+    /// would refuse at that moment. Steps nothing can undo are named.
+    pub async fn plan_rollbacks(&self) {
+        let completed: Vec<Completed<'p>> = std::mem::take(&mut self.state.borrow_mut().completed);
+        // The forward plan's count is what the run sends when nothing fails.
+        let planned = self.state.borrow().planned;
+        let changing: Vec<&Completed<'p>> = completed
+            .iter()
+            .rev()
+            .filter(|d| !changed_lines(&d.changes).is_empty())
+            .collect();
+        if changing.is_empty() {
+            return;
+        }
+        self.log(
+            "If a step fails, the rollback runs these, newest first, from the failed step back:"
+                .into(),
+        );
+        for done in changing {
+            if done.irreversible {
+                self.note_plan(
+                    &done.title,
+                    false,
+                    "cannot be undone (irreversible): a rollback stops here".into(),
+                );
+                continue;
+            }
+            let Some(block) = done.rollback else {
+                self.note_plan(
+                    &done.title,
+                    false,
+                    "no rollback block: it would be left as it is".into(),
+                );
+                continue;
+            };
+            let id = format!("rollback:{}", done.title);
+            self.reporter.event(Event::StepStarted {
+                id: id.clone(),
+                title: format!("rollback: {}", done.title),
+                depth: 0,
+            });
+            {
+                let mut st = self.state.borrow_mut();
+                st.stack.push(StepCtx {
+                    key: id.clone(),
+                    actions: 0,
+                    during: vec![],
+                    bounded: None,
+                    kept: vec![],
+                });
+                st.step_changes.push(Vec::new());
+            }
+            let mut env = done.env.clone();
+            let r = self.exec_block(block, &mut env).await;
+            let changes = {
+                let mut st = self.state.borrow_mut();
+                st.stack.pop();
+                st.step_changes.pop().unwrap_or_default()
+            };
+            let refused: Vec<String> = changes
+                .iter()
+                .filter_map(|c| match c {
+                    Change::Planned(p) if !p.refusals.is_empty() => {
+                        Some(format!("{}: {}", p.target, p.refusals.join("; ")))
+                    }
+                    _ => None,
+                })
+                .collect();
+            let ok = r.is_ok() && refused.is_empty();
+            self.reporter.event(Event::StepFinished {
+                id,
+                title: format!("rollback: {}", done.title),
+                status: if ok {
+                    StepStatus::Planned
+                } else {
+                    StepStatus::Failed
+                },
+                elapsed: Duration::ZERO,
+            });
+            let mut message = match (&r, ok) {
+                (Err(e), _) => format!("its rollback would fail: {}", e.message),
+                (Ok(()), false) => format!("EKS would refuse: {}", refused.join("; ")),
+                (Ok(()), true) => "EKS would accept every request of its rollback".into(),
+            };
+            if let Some(limit) = done.bounded {
+                message.push_str(&format!(
+                    "; a rollback ends after this step: {limit}"
+                ));
+            }
+            self.note_plan(&done.title, ok, message);
+        }
+        self.state.borrow_mut().planned = planned;
+    }
+
+    fn note_plan(&self, title: &str, ok: bool, message: String) {
+        self.log(format!(
+            "{} if a later step fails, `{title}`: {message}",
+            if ok { "↩" } else { "!" }
+        ));
     }
 
     /// Run one step's rollback block, then compare what the step changed
@@ -974,8 +1078,9 @@ impl<'p> Interp<'p> {
     fn note_rollback(&self, title: &str, status: StepStatus, message: String) {
         self.journal(Record::RollbackFinished {
             step: title.to_string(),
-            ok: status == StepStatus::RolledBack,
+            ok: matches!(status, StepStatus::RolledBack | StepStatus::Kept),
             error: (!message.is_empty()).then(|| message.clone()),
+            verdict: Some(status.as_str().to_string()),
         });
         self.reporter.event(Event::Rollback {
             title: title.to_string(),
