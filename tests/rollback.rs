@@ -4,175 +4,12 @@
 //! plane as a VersionRollback, then the add-ons only the older minor
 //! accepts); earlier hops stay, and the report's words match the state.
 
-use std::collections::BTreeMap;
+use runbook::interp::{self, RunStatus};
 
-use runbook::interp::{self, ExecOptions, Output, Reporter, RunStatus, params};
-use runbook::sandbox::Sandbox;
-
+use crate::common::faults::{
+    PLAYBOOK, break_kube_system, rollbacks, run_file, run_playbook, run_with_fault, state,
+};
 use crate::common::{root, start};
-
-const PLAYBOOK: &str = "playbooks/eks-minor-upgrade.upg";
-
-/// Run the shipped playbook for real; the summary and the lines it printed.
-pub(crate) async fn run_playbook(
-    cloud: &interp::Cloud,
-    sets: &[&str],
-) -> (interp::RunSummary, String) {
-    run_file(cloud, &root().join(PLAYBOOK), sets, false).await
-}
-
-/// Run (or, with `dry_run`, plan) the runbook in `path`.
-pub(crate) async fn run_file(
-    cloud: &interp::Cloud,
-    path: &std::path::Path,
-    sets: &[&str],
-    dry_run: bool,
-) -> (interp::RunSummary, String) {
-    let program = runbook::syntax::load(path).unwrap_or_else(|(sources, d)| {
-        panic!("{}", runbook::diagnostic::render_all(&d, &sources, false).0)
-    });
-    let runbook = params::root_runbook(&program).unwrap();
-    let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
-    let bound = params::bind(&program, runbook, None, &sets).unwrap_or_else(|(sources, d)| {
-        panic!("{}", runbook::diagnostic::render_all(&d, &sources, false).0)
-    });
-    let reporter = Reporter::new(Output::Text, cloud.clock.clone());
-    let opts = ExecOptions {
-        dry_run,
-        yes: true,
-        interactive: false,
-        step: false,
-        run_id: "20261128T000000Z-00000002".parse().unwrap(),
-    };
-    let summary = interp::execute(
-        &program,
-        runbook,
-        &bound,
-        cloud.clone(),
-        &opts,
-        &reporter,
-        None,
-    )
-    .await;
-    let lines = reporter.lines().join("\n");
-    (summary, lines)
-}
-
-/// What a rollback must restore, as a test compares it.
-#[derive(Debug, PartialEq)]
-pub(crate) struct State {
-    control_plane: String,
-    addons: BTreeMap<String, String>,
-    /// Nodegroup → version (blue/green renames groups, so by base name).
-    nodegroups: BTreeMap<String, String>,
-    /// How many groups exist: a leftover replacement shares a base name.
-    groups: usize,
-    nodes: usize,
-    ready: usize,
-    cordoned: usize,
-}
-
-/// `general-1-29` → `general`.
-fn base_name(name: &str) -> String {
-    let parts: Vec<&str> = name.rsplitn(3, '-').collect();
-    match parts.as_slice() {
-        [minor, major, base]
-            if minor.chars().all(|c| c.is_ascii_digit())
-                && major.chars().all(|c| c.is_ascii_digit()) =>
-        {
-            base.to_string()
-        }
-        _ => name.to_string(),
-    }
-}
-
-pub(crate) fn state(sandbox: &Sandbox) -> State {
-    let nodes = sandbox.nodes();
-    State {
-        control_plane: sandbox.cluster_version(),
-        addons: sandbox.addon_versions(),
-        nodegroups: sandbox
-            .nodegroups()
-            .into_iter()
-            .map(|ng| (base_name(&ng.name), ng.version))
-            .collect(),
-        groups: sandbox.nodegroups().len(),
-        nodes: nodes.len(),
-        ready: nodes.iter().filter(|n| n.ready).count(),
-        cordoned: nodes.iter().filter(|n| n.unschedulable).count(),
-    }
-}
-
-/// Run the playbook; once the `when.1`-th mutating request whose path
-/// contains `when.0` reaches the sandbox, `inject` runs (the failure a test
-/// wants).
-pub(crate) async fn run_with_fault(
-    sandbox: &Sandbox,
-    cloud: &interp::Cloud,
-    sets: &[&str],
-    when: (&str, usize),
-    inject: impl FnOnce(&Sandbox, &interp::Cloud),
-) -> (interp::RunSummary, String, bool) {
-    let done = std::sync::atomic::AtomicBool::new(false);
-    let run = async {
-        let r = run_playbook(cloud, sets).await;
-        done.store(true, std::sync::atomic::Ordering::SeqCst);
-        r
-    };
-    let watch = async {
-        while !done.load(std::sync::atomic::Ordering::SeqCst) {
-            let seen = sandbox
-                .mutations()
-                .iter()
-                .filter(|r| r.path.contains(when.0))
-                .count();
-            if seen >= when.1 {
-                inject(sandbox, cloud);
-                return true;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
-        }
-        false
-    };
-    let ((summary, lines), injected) = futures::future::join(run, watch).await;
-    (summary, lines, injected)
-}
-
-/// A gate failure on demand: a kube-system Deployment no node can take
-/// (its nodeSelector matches none), so `system_healthy` stops holding.
-pub(crate) async fn break_kube_system(cloud: &interp::Cloud) {
-    use k8s_openapi::api::apps::v1::Deployment;
-    let deployment: Deployment = serde_json::from_value(serde_json::json!({
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": "stuck", "namespace": "kube-system"},
-        "spec": {
-            "replicas": 1,
-            "selector": {"matchLabels": {"app": "stuck"}},
-            "template": {
-                "metadata": {"labels": {"app": "stuck"}},
-                "spec": {
-                    "nodeSelector": {"workload": "nowhere"},
-                    "containers": [{"name": "main", "image": "public.ecr.aws/nginx/nginx:1.27"}]
-                }
-            }
-        }
-    }))
-    .unwrap();
-    kube::Api::<Deployment>::namespaced(cloud.kube.client().clone(), "kube-system")
-        .create(&kube::api::PostParams::default(), &deployment)
-        .await
-        .expect("the stuck deployment is created");
-}
-
-/// The rollback lines of a report: `(step, status word)`.
-fn rollbacks(summary: &interp::RunSummary) -> Vec<(String, String)> {
-    summary
-        .rollbacks
-        .iter()
-        .map(|(t, s, _)| (t.clone(), s.as_str().to_string()))
-        .collect()
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_blocked_blue_green_drain_returns_the_cluster_to_before_the_hop() {
@@ -338,7 +175,8 @@ async fn a_pod_eviction_failure_in_place_is_reported_as_it_is() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_during_gate_stopping_a_blue_green_rotation_deletes_the_new_group_and_uncordons_the_old() {
+async fn a_during_gate_stopping_a_blue_green_rotation_deletes_the_new_group_and_uncordons_the_old()
+{
     let (sandbox, cloud) = start("demo.yaml").await;
     let before = state(&sandbox);
     // As the first replacement group is created, the gate breaks and a PDB
@@ -364,8 +202,14 @@ async fn a_during_gate_stopping_a_blue_green_rotation_deletes_the_new_group_and_
     .await;
     assert!(injected, "{lines}");
     let errors = format!("{:?}", summary.errors);
-    assert!(errors.contains("failed during the step"), "{errors}\n{lines}");
-    assert!(lines.contains("uncordoned; nodegroup"), "no replacement was cut short: {lines}");
+    assert!(
+        errors.contains("failed during the step"),
+        "{errors}\n{lines}"
+    );
+    assert!(
+        lines.contains("uncordoned; nodegroup"),
+        "no replacement was cut short: {lines}"
+    );
     assert_eq!(state(&sandbox), before, "{lines}");
     assert_eq!(summary.status, RunStatus::RolledBack, "{lines}");
 }
@@ -391,7 +235,10 @@ async fn a_gate_failing_after_the_control_plane_moved_rolls_it_back() {
     assert_eq!(state(&sandbox), before, "{lines}");
     assert_eq!(
         rollbacks(&summary),
-        [("control plane to 1.29".to_string(), "rolled back".to_string())],
+        [(
+            "control plane to 1.29".to_string(),
+            "rolled back".to_string()
+        )],
         "{lines}"
     );
     assert_eq!(summary.status, RunStatus::RolledBack, "{lines}");
@@ -437,7 +284,9 @@ async fn the_dry_run_plans_every_rollback_against_the_state_it_would_meet() {
         "{lines}"
     );
     assert!(
-        lines.contains("a rollback ends after this step: EKS rolls the control plane back one minor, once"),
+        lines.contains(
+            "a rollback ends after this step: EKS rolls the control plane back one minor, once"
+        ),
         "{lines}"
     );
 }
@@ -520,7 +369,11 @@ async fn a_control_plane_rollback_is_refused_after_seven_simulated_days() {
     assert_eq!(plan.status, RunStatus::Planned, "{lines}");
     assert!(lines.contains("would refuse: EKS:"), "{lines}");
     assert!(lines.contains("7 days"), "{lines}");
-    assert_eq!(sandbox.mutations().len(), before, "the dry run sent requests");
+    assert_eq!(
+        sandbox.mutations().len(),
+        before,
+        "the dry run sent requests"
+    );
     let (summary, lines) = run_file(&cloud, &path, &["cluster=demo"], false).await;
     assert!(!summary.status.is_ok(), "{lines}");
     let errors = format!("{:?}", summary.errors);

@@ -152,7 +152,8 @@ fn keep_declares_a_change_kept_on_purpose_only_in_a_rollback_block() {
         "step \"c\" { k8s.cordon(\"n\")\n rollback { keep \"the node is being retired\" } }",
     );
     assert_eq!(codes(&ok), Vec::<&str>::new());
-    let outside = runbook("step \"c\" { k8s.cordon(\"n\")\n keep \"x\"\n rollback { k8s.uncordon(\"n\") } }");
+    let outside =
+        runbook("step \"c\" { k8s.cordon(\"n\")\n keep \"x\"\n rollback { k8s.uncordon(\"n\") } }");
     assert_eq!(codes(&outside), ["UPG039"]);
     // The reason is a string, as a report prints it.
     let not_text = runbook("step \"c\" { k8s.cordon(\"n\")\n rollback { keep 3 } }");

@@ -980,7 +980,8 @@ impl Eks {
                 Err(e) if e.is_not_found() => return Ok(()),
                 other => other?,
             };
-            if !matches!(ng.status.as_str(), "CREATING" | "UPDATING") || deadline.passed(&self.clock)
+            if !matches!(ng.status.as_str(), "CREATING" | "UPDATING")
+                || deadline.passed(&self.clock)
             {
                 return Ok(());
             }
@@ -1202,7 +1203,10 @@ impl Eks {
             .map_err(|e| sdk_err("ListInsights", e))?;
         let evaluated: Vec<_> = readiness
             .iter()
-            .filter(|i| i.kubernetes_version().is_some_and(|v| same_minor(v, version)))
+            .filter(|i| {
+                i.kubernetes_version()
+                    .is_some_and(|v| same_minor(v, version))
+            })
             .collect();
         let now = evaluated
             .iter()

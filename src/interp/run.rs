@@ -854,9 +854,7 @@ impl<'p> Interp<'p> {
                 (Ok(()), true) => "EKS would accept every request of its rollback".into(),
             };
             if let Some(limit) = done.bounded {
-                message.push_str(&format!(
-                    "; a rollback ends after this step: {limit}"
-                ));
+                message.push_str(&format!("; a rollback ends after this step: {limit}"));
             }
             self.note_plan(&done.title, ok, message);
         }

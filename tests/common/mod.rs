@@ -3,6 +3,8 @@
 
 use std::path::PathBuf;
 
+pub mod faults;
+
 use runbook::cloud::{Clients, Clock, ConnectOptions};
 use runbook::interp::Cloud;
 use runbook::sandbox::{Fixture, Sandbox, SandboxOptions};
