@@ -380,3 +380,102 @@ async fn a_control_plane_rollback_is_refused_after_seven_simulated_days() {
     assert!(errors.contains("7 days"), "{errors}\n{lines}");
     assert_eq!(sandbox.cluster_version(), "1.29");
 }
+
+/// Run an inline runbook against the demo cluster; the summary, the lines
+/// and the sandbox.
+async fn run_inline(text: &str) -> (interp::RunSummary, String, runbook::sandbox::Sandbox) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("inline.upg");
+    std::fs::write(&path, text).unwrap();
+    let (sandbox, cloud) = start("demo.yaml").await;
+    let (summary, lines) = run_file(&cloud, &path, &["cluster=demo"], false).await;
+    (summary, lines, sandbox)
+}
+
+fn cordoned(sandbox: &runbook::sandbox::Sandbox) -> Vec<String> {
+    sandbox
+        .nodes()
+        .into_iter()
+        .filter(|n| n.unschedulable)
+        .map(|n| n.nodegroup)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rollback_block_that_changes_nothing_back_is_not_reported_as_rolled_back() {
+    let (summary, lines, sandbox) = run_inline(
+        r#"
+runbook honest "a log is not an undo" {
+  param cluster: string
+  step "cordon a general node" {
+    let node = k8s.nodes(nodegroup: "general")[0].name
+    k8s.cordon(node)
+    rollback {
+      k8s.uncordon(node)
+    }
+  }
+  step "cordon a data node" {
+    let node = k8s.nodes(nodegroup: "data")[0].name
+    k8s.cordon(node)
+    rollback {
+      log "uncordon ${node} by hand"
+    }
+  }
+  step "fail" {
+    fail "stop here"
+  }
+}
+"#,
+    )
+    .await;
+    assert_eq!(summary.status, RunStatus::Failed, "{lines}");
+    assert_eq!(
+        rollbacks(&summary),
+        [
+            ("cordon a data node".to_string(), "not undone".to_string()),
+            ("cordon a general node".to_string(), "rolled back".to_string()),
+        ],
+        "{lines}"
+    );
+    assert!(lines.contains("the rollback block changed nothing back"), "{lines}");
+    assert_eq!(cordoned(&sandbox), ["data"], "{lines}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_irreversible_step_stops_the_rollback_and_earlier_steps_are_left_as_they_are() {
+    let (summary, lines, sandbox) = run_inline(
+        r#"
+runbook honest "an irreversible step ends the rollback" {
+  param cluster: string
+  step "cordon a general node" {
+    let node = k8s.nodes(nodegroup: "general")[0].name
+    k8s.cordon(node)
+    rollback {
+      k8s.uncordon(node)
+    }
+  }
+  step "remove the system nodegroup" irreversible {
+    eks.delete_nodegroup(cluster, "system")
+  }
+  step "fail" {
+    fail "stop here"
+  }
+}
+"#,
+    )
+    .await;
+    assert_eq!(summary.status, RunStatus::Failed, "{lines}");
+    let words = rollbacks(&summary);
+    assert_eq!(
+        words,
+        [
+            ("remove the system nodegroup".to_string(), "not undone".to_string()),
+            ("cordon a general node".to_string(), "not undone".to_string()),
+        ],
+        "{lines}"
+    );
+    assert!(lines.contains("irreversible, cannot be undone"), "{lines}");
+    assert!(lines.contains("left as is: the rollback stopped at"), "{lines}");
+    // The rollback stopped: the earlier step's block did not run.
+    assert_eq!(cordoned(&sandbox), ["general"], "{lines}");
+}
