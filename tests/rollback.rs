@@ -433,11 +433,17 @@ runbook honest "a log is not an undo" {
         rollbacks(&summary),
         [
             ("cordon a data node".to_string(), "not undone".to_string()),
-            ("cordon a general node".to_string(), "rolled back".to_string()),
+            (
+                "cordon a general node".to_string(),
+                "rolled back".to_string()
+            ),
         ],
         "{lines}"
     );
-    assert!(lines.contains("the rollback block changed nothing back"), "{lines}");
+    assert!(
+        lines.contains("the rollback block changed nothing back"),
+        "{lines}"
+    );
     assert_eq!(cordoned(&sandbox), ["data"], "{lines}");
 }
 
@@ -469,13 +475,22 @@ runbook honest "an irreversible step ends the rollback" {
     assert_eq!(
         words,
         [
-            ("remove the system nodegroup".to_string(), "not undone".to_string()),
-            ("cordon a general node".to_string(), "not undone".to_string()),
+            (
+                "remove the system nodegroup".to_string(),
+                "not undone".to_string()
+            ),
+            (
+                "cordon a general node".to_string(),
+                "not undone".to_string()
+            ),
         ],
         "{lines}"
     );
     assert!(lines.contains("irreversible, cannot be undone"), "{lines}");
-    assert!(lines.contains("left as is: the rollback stopped at"), "{lines}");
+    assert!(
+        lines.contains("left as is: the rollback stopped at"),
+        "{lines}"
+    );
     // The rollback stopped: the earlier step's block did not run.
     assert_eq!(cordoned(&sandbox), ["general"], "{lines}");
 }
