@@ -487,6 +487,13 @@ impl<'p> Interp<'p> {
                     // Still a change of this step: an irreversible step that
                     // changed something in an earlier attempt must stop a
                     // rollback now too.
+                    // Replayed, it still ends a later rollback (a run resumed
+                    // while rolling back must stop where the first one would).
+                    if result["changed"] == true
+                        && let Some(limit) = b.undo_limit()
+                    {
+                        self.note_bounded(limit);
+                    }
                     let change = if result["changed"] == true {
                         Change::Applied {
                             target,
