@@ -610,7 +610,8 @@ impl<'p> Interp<'p> {
             let ctx = st.stack.pop();
             (
                 st.step_changes.pop().unwrap_or_default(),
-                ctx.and_then(|c| c.bounded),
+                ctx.and_then(|c| c.bounded)
+                    .or_else(|| bounded_call(&step.body.stmts)),
             )
         };
         let elapsed = self.cloud.clock.since(started);
@@ -651,7 +652,7 @@ impl<'p> Interp<'p> {
                         env: step_env,
                         changes,
                     };
-                    self.undo(&own).await;
+                    self.undo_bounded(&own).await;
                 }
                 Err(e)
             }
@@ -731,7 +732,7 @@ impl<'p> Interp<'p> {
                 stopped = Some((done.title.clone(), None));
                 break;
             }
-            all &= self.undo(done).await;
+            all &= self.undo_bounded(done).await;
             stopped = self.state.borrow_mut().stopped_at.take();
         }
         // What the rollback did not reach stays as it is.
@@ -873,14 +874,6 @@ impl<'p> Interp<'p> {
     /// on purpose by a `keep`).
     async fn undo(&self, done: &Completed<'p>) -> bool {
         let changed = changed_lines(&done.changes);
-        let stop_after = |ok: bool| {
-            // A bounded change (a control plane) was made: whether or not
-            // it could be undone, nothing before it can be.
-            if let Some(limit) = done.bounded.filter(|_| !changed.is_empty()) {
-                self.state.borrow_mut().stopped_at =
-                    Some((done.title.clone(), ok.then_some(limit)));
-            }
-        };
         let Some(block) = done.rollback else {
             if !changed.is_empty() {
                 self.note_rollback(
@@ -888,7 +881,6 @@ impl<'p> Interp<'p> {
                     StepStatus::NotUndone,
                     format!("no rollback block; left as is: {}", changed.join("; ")),
                 );
-                stop_after(false);
                 return false;
             }
             return true;
@@ -943,7 +935,6 @@ impl<'p> Interp<'p> {
                 StepStatus::NotUndone,
                 format!("rollback failed: {}", e.message),
             );
-            stop_after(false);
             return false;
         }
         if changed.is_empty() && kept.is_empty() {
@@ -953,7 +944,16 @@ impl<'p> Interp<'p> {
         let (verdict, ok) = self.verdict(&done.changes, &undo_changes, &kept).await;
         let (status, message) = verdict;
         self.note_rollback(&done.title, status, message);
-        stop_after(ok);
+        ok
+    }
+
+    /// `undo`, then, after a step that makes (or was to make) a change EKS
+    /// bounds, end the rollback: nothing before it can be undone.
+    async fn undo_bounded(&self, done: &Completed<'p>) -> bool {
+        let ok = self.undo(done).await;
+        if let Some(limit) = done.bounded {
+            self.state.borrow_mut().stopped_at = Some((done.title.clone(), ok.then_some(limit)));
+        }
         ok
     }
 
@@ -1380,6 +1380,54 @@ impl<'p> Interp<'p> {
                 .map_err(|e| RunError::cloud(e, cond.span))?;
         }
     }
+}
+
+/// The undo bound of the first action in `stmts` (nested steps and rollback
+/// blocks aside) whose undo EKS bounds: a step that calls one, whether or
+/// not the call was reached, is where its hop begins, so a rollback ends
+/// there.
+fn bounded_call(stmts: &[Stmt]) -> Option<&'static str> {
+    use crate::syntax::ast::{ExprKind, StrPart};
+    fn expr(e: &Expr) -> Option<&'static str> {
+        match &e.kind {
+            ExprKind::Call {
+                namespace,
+                func,
+                args,
+            } => crate::builtins::lookup(&format!("{}.{}", namespace.name, func.name))
+                .and_then(|b| b.undo_limit())
+                .or_else(|| args.iter().find_map(|a| expr(&a.value))),
+            ExprKind::Method { receiver, args, .. } => {
+                expr(receiver).or_else(|| args.iter().find_map(|a| expr(&a.value)))
+            }
+            ExprKind::List(items) => items.iter().find_map(expr),
+            ExprKind::Map(entries) => entries.iter().find_map(|m| expr(&m.value)),
+            ExprKind::Field { base, .. } => expr(base),
+            ExprKind::Index { base, index } => expr(base).or_else(|| expr(index)),
+            ExprKind::Lambda { body, .. } => expr(body),
+            ExprKind::Unary { operand, .. } => expr(operand),
+            ExprKind::Binary { lhs, rhs, .. } => expr(lhs).or_else(|| expr(rhs)),
+            ExprKind::Str(s) => s.parts.iter().find_map(|p| match p {
+                StrPart::Interp(e) => expr(e),
+                StrPart::Text { .. } => None,
+            }),
+            _ => None,
+        }
+    }
+    stmts.iter().find_map(|s| match &s.kind {
+        StmtKind::Step(_) => None,
+        StmtKind::Let { value, .. } => expr(value),
+        StmtKind::For { iter, body, .. } => expr(iter).or_else(|| bounded_call(&body.stmts)),
+        StmtKind::If {
+            branches,
+            otherwise,
+        } => branches
+            .iter()
+            .find_map(|(c, b)| expr(c).or_else(|| bounded_call(&b.stmts)))
+            .or_else(|| otherwise.as_ref().and_then(|b| bounded_call(&b.stmts))),
+        StmtKind::Expr(e) => expr(e),
+        _ => None,
+    })
 }
 
 /// The changes that changed something, one line each.
