@@ -209,7 +209,7 @@ pub const PARAM_NEVER_SET: Code = warning(
 pub const IRREVERSIBLE_UNMARKED: Code = error(
     "UPG026",
     "irreversible action in a step not marked irreversible",
-    "A step calls an action that cannot be undone (`eks.update_cluster_version`: EKS cannot downgrade a control plane; `eks.delete_nodegroup`: a deleted nodegroup's nodes are gone) but is not marked `irreversible`. The marker makes dry-run and the confirmation prompt say so, and tells the engine that rollback stops at this step.",
+    "A step calls an action that cannot be undone (`eks.delete_nodegroup`: a deleted nodegroup's nodes are gone) but is not marked `irreversible`. (`eks.update_cluster_version` is not one: EKS rolls a control plane back one minor within 7 days, so its step needs a rollback block instead, UPG027.) The marker makes dry-run and the confirmation prompt say so, and tells the engine that rollback stops at this step.",
 );
 pub const MISSING_ROLLBACK: Code = warning(
     "UPG027",
@@ -271,6 +271,11 @@ pub const OUT_OF_RANGE: Code = error(
     "UPG038",
     "argument out of range",
     "A number or duration passed to a built-in is outside what it accepts: `max_unavailable` at most 100 (the EKS limit; `nodegroup.rotate` takes 0 to keep the nodegroup's own setting), node counts up to 450 (nodes in one managed nodegroup), `parallelism` 1 to 64, timeouts up to 7 days, `grace_period` up to 1 day. Literals are checked, and so are a runbook parameter's default and environment values when the parameter is passed directly; `--set` values are checked the same way before a run starts (RUN001).",
+);
+pub const KEEP_OUTSIDE_ROLLBACK: Code = error(
+    "UPG039",
+    "`keep` outside a rollback block",
+    "`keep \"reason\"` declares, inside a rollback block, that what its step changed is left in place on purpose; the report then says \"kept on purpose\" with the reason instead of \"rolled back\" or \"not undone\". Outside a rollback block nothing is being undone, so there is nothing to keep: use `log` for a message.",
 );
 pub const UNKNOWN_TEMPLATE: Code = error(
     "UPG040",
@@ -488,6 +493,7 @@ pub static ALL: &[&Code] = &[
     &ENVIRONMENT_FOR_MISSPELT_RUNBOOK,
     &CHECK_ARGUMENT,
     &OUT_OF_RANGE,
+    &KEEP_OUTSIDE_ROLLBACK,
     &UNKNOWN_TEMPLATE,
     &RECURSIVE_TEMPLATE,
     &RHAI_SYNTAX,

@@ -1398,7 +1398,7 @@ fn every_rhai_syntax_error_of_a_check_is_reported_located_in_one_run() {
 }
 
 #[test]
-fn deleting_a_nodegroup_must_be_declared_irreversible_like_the_control_plane() {
+fn deleting_a_nodegroup_must_be_declared_irreversible_and_the_control_plane_needs_a_rollback() {
     let upg = r#"
 runbook r "d" {
   param cluster: string
@@ -1412,14 +1412,20 @@ runbook r "d" {
 "#;
     let (status, err) = check_file(upg, &[]);
     assert_eq!(status, 1, "{err}");
-    assert_eq!(err.matches("UPG026").count(), 2, "{err}");
+    assert_eq!(err.matches("UPG026").count(), 1, "{err}");
+    // EKS rolls a control plane back one minor within 7 days: its step is
+    // undoable, so it needs a rollback block, not the marker.
+    assert_eq!(err.matches("UPG027").count(), 1, "{err}");
     assert!(
         err.contains("`eks.delete_nodegroup` cannot be undone"),
         "{err}"
     );
     let fixed = upg
         .replace("\"remove canary\" {", "\"remove canary\" irreversible {")
-        .replace("\"control plane\" {", "\"control plane\" irreversible {");
+        .replace(
+            "eks.update_cluster_version(cluster, 1.30)\n",
+            "eks.update_cluster_version(cluster, 1.30)\n    rollback { eks.update_cluster_version(cluster, 1.29) }\n",
+        );
     let (status, err) = check_file(&fixed, &[]);
     assert_eq!(status, 0, "{err}");
 }

@@ -79,6 +79,7 @@ fn every_record() -> Vec<Record> {
             step: "control-plane".into(),
             outcome: StepOutcome::Failed,
             error: Some("gate failed".into()),
+            simulated_seconds: None,
         },
         Record::RollbackStarted {
             step: "control-plane".into(),
@@ -88,6 +89,7 @@ fn every_record() -> Vec<Record> {
             step: "control-plane".into(),
             ok: false,
             error: Some("cannot downgrade".into()),
+            verdict: None,
         },
         Record::Resumed {
             attempt: 1,
@@ -368,6 +370,7 @@ fn resume_classifies_completed_in_doubt_failed_and_not_started() {
         step: "control-plane".into(),
         outcome: StepOutcome::Ok,
         error: None,
+        simulated_seconds: None,
     })
     .unwrap();
     run.append(Record::StepStarted {
@@ -549,6 +552,9 @@ fn report_has_timeline_gates_blockers_rollbacks_and_final_state() {
         step: "control-plane".into(),
         outcome: StepOutcome::Ok,
         error: None,
+        // On a sandbox the engine's clock is simulated: 25 minutes passed
+        // there while the journal's wall clock saw 12.
+        simulated_seconds: Some(1500),
     })
     .unwrap();
     run.append(Record::GateResult {
@@ -575,7 +581,16 @@ fn report_has_timeline_gates_blockers_rollbacks_and_final_state() {
     run.append(Record::RollbackFinished {
         step: "drain".into(),
         ok: true,
-        error: None,
+        error: Some("kube-proxy waits for the control plane's rollback".into()),
+        verdict: Some("kept on purpose".into()),
+    })
+    .unwrap();
+    // An earlier step the rollback ended before: no block ran for it.
+    run.append(Record::RollbackFinished {
+        step: "control plane to 1.29".into(),
+        ok: true,
+        error: Some("stays: EKS rolls the control plane back one minor".into()),
+        verdict: Some("kept on purpose".into()),
     })
     .unwrap();
     let report = run
@@ -592,11 +607,13 @@ fn report_has_timeline_gates_blockers_rollbacks_and_final_state() {
 
     let md = std::fs::read_to_string(run.dir().join("report.md")).unwrap();
     for needle in [
-        "**control-plane** — ok (12m 05s",
+        "**control-plane** — ok (25m 00s simulated",
+        "| Failed gates | addons_compatible |",
         "`eks.update_cluster_version`",
         "| addons_compatible |  | **failed** | vpc-cni v1.12 \\| too old |",
         "| pdb | payments/api | drain | 0 disruptions allowed |",
-        "- **drain** (gate failed) — completed",
+        "- **drain** (gate failed) — **kept on purpose**: kube-proxy waits for the control plane's rollback",
+        "- **control plane to 1.29** — **kept on purpose**: stays: EKS rolls the control plane back one minor",
         "\"version\": \"1.31\"",
         "| State | **rolled back** |",
     ] {

@@ -29,7 +29,7 @@ fn plan() -> Mutation<'static> {
 async fn upgrade_control_plane_and_addons(cloud: &Cloud, to: &str) {
     cloud
         .eks
-        .update_cluster_version("demo", to, &apply(&format!("cp-{to}")))
+        .update_cluster_version("demo", to, false, &apply(&format!("cp-{to}")))
         .await
         .expect("control plane updates");
     for a in cloud.eks.addons("demo").await.unwrap() {
@@ -89,7 +89,7 @@ async fn cluster_update_waits_and_a_rerun_sends_no_mutation() {
     let (sandbox, cloud) = start("demo.yaml").await;
     let change = cloud
         .eks
-        .update_cluster_version("demo", "1.29", &apply("t1"))
+        .update_cluster_version("demo", "1.29", false, &apply("t1"))
         .await
         .unwrap();
     assert!(matches!(change, Change::Applied { .. }), "{change:?}");
@@ -98,7 +98,7 @@ async fn cluster_update_waits_and_a_rerun_sends_no_mutation() {
     let before = sandbox.mutations().len();
     let again = cloud
         .eks
-        .update_cluster_version("demo", "1.29", &apply("t2"))
+        .update_cluster_version("demo", "1.29", false, &apply("t2"))
         .await
         .unwrap();
     assert!(again.is_unchanged(), "{again:?}");
@@ -109,7 +109,7 @@ async fn cluster_update_waits_and_a_rerun_sends_no_mutation() {
     );
     let skip = cloud
         .eks
-        .update_cluster_version("demo", "1.31", &apply("t3"))
+        .update_cluster_version("demo", "1.31", false, &apply("t3"))
         .await;
     assert!(matches!(skip, Err(CloudError::Invalid(m)) if m.contains("1.30")));
 }
@@ -887,7 +887,7 @@ async fn transient_errors_are_retried() {
     }
     cloud
         .eks
-        .update_cluster_version("demo", "1.29", &apply("flaky"))
+        .update_cluster_version("demo", "1.29", false, &apply("flaky"))
         .await
         .unwrap();
     assert_eq!(sandbox.cluster_version(), "1.29");
@@ -2070,7 +2070,7 @@ async fn rotation_respects_or_sets_the_nodegroups_update_config() {
 async fn upgrade_scale_control_plane(cloud: &Cloud) {
     cloud
         .eks
-        .update_cluster_version("scale", "1.29", &apply("cp"))
+        .update_cluster_version("scale", "1.29", false, &apply("cp"))
         .await
         .unwrap();
     for a in cloud.eks.addons("scale").await.unwrap() {
@@ -2488,7 +2488,7 @@ async fn dry_run_of_a_rotation_lists_each_kind_once() {
     // Planned, so the projection is at 1.29 and the rotation plans to it.
     cloud
         .eks
-        .update_cluster_version("scale", "1.29", &m)
+        .update_cluster_version("scale", "1.29", false, &m)
         .await
         .unwrap();
     let rotator = Rotator {

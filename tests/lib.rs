@@ -12,6 +12,7 @@ mod engine;
 mod golden;
 mod inputs;
 mod readme;
+mod rollback;
 mod sandbox;
 mod secrets;
 mod syntax;

@@ -54,7 +54,7 @@ macro_rules! ops {
 }
 
 ops! {
-    Cluster, UpdateClusterVersion, Nodegroups, Nodegroup, UpdateNodegroupVersion, UpdateNodegroupConfig, CreateNodegroup, DeleteNodegroup, Addons, Addon, UpdateAddon, DefaultAddonVersion, VersionPath, Insights, ForeignUpdates, Nodes, Pods, Deployments, Daemonsets, Statefulsets, Pdbs, Cordon, Uncordon, Drain, DeletePod, Scale, Get, Create, Patch, Annotate, Wait, Rotate,
+    Cluster, UpdateClusterVersion, Nodegroups, Nodegroup, UpdateNodegroupVersion, UpdateNodegroupConfig, CreateNodegroup, DeleteNodegroup, Addons, Addon, UpdateAddon, DefaultAddonVersion, AddonVersions, VersionPath, Insights, ForeignUpdates, Nodes, Pods, Deployments, Daemonsets, Statefulsets, Pdbs, Cordon, Uncordon, Drain, DeletePod, Scale, Get, Create, Patch, Annotate, Wait, Rotate, UndoRotation,
 }
 
 /// What calling a built-in does to the world.
@@ -64,10 +64,13 @@ pub enum Effect {
     Read,
     /// Changes the cluster. `reversible`: a rollback block can undo it (e.g.
     /// by applying the previous version). `irreversible`: nothing can undo it
-    /// (EKS cannot downgrade a control plane), so the step must say so.
+    /// (a deleted nodegroup), so the step must say so. `limit`: how far the
+    /// undo reaches when EKS bounds it; a rollback stops after undoing such
+    /// a change, since what came before it can no longer be undone.
     Mutate {
         reversible: bool,
         irreversible: bool,
+        limit: Option<&'static str>,
     },
 }
 
@@ -98,6 +101,14 @@ impl Builtin {
                 ..
             }
         )
+    }
+
+    /// How far EKS lets this action be undone, when it bounds it.
+    pub fn undo_limit(&self) -> Option<&'static str> {
+        match self.effect {
+            Effect::Mutate { limit, .. } => limit,
+            Effect::Read => None,
+        }
     }
 
     pub fn keyword(&self, name: &str) -> Option<&'static Param> {
@@ -206,14 +217,27 @@ pub(crate) const READ: Effect = Effect::Read;
 pub(crate) const REVERSIBLE: Effect = Effect::Mutate {
     reversible: true,
     irreversible: false,
+    limit: None,
+};
+/// A control-plane version change: EKS rolls it back one minor, once,
+/// within 7 days of the in-place upgrade (UpdateClusterVersion to N-1, a
+/// `VersionRollback`). An earlier hop of the same run cannot be undone.
+pub(crate) const UNDOABLE_ONE_MINOR: Effect = Effect::Mutate {
+    reversible: true,
+    irreversible: false,
+    limit: Some(
+        "EKS rolls the control plane back one minor, once, within 7 days of the in-place upgrade; an earlier hop of the same run cannot be undone",
+    ),
 };
 /// Changes the cluster with nothing for a rollback to undo: a controller
 /// recreates a deleted managed pod; a created object is deleted by hand.
 pub(crate) const ONE_WAY: Effect = Effect::Mutate {
     reversible: false,
     irreversible: false,
+    limit: None,
 };
 pub(crate) const IRREVERSIBLE: Effect = Effect::Mutate {
     reversible: false,
     irreversible: true,
+    limit: None,
 };

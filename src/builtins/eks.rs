@@ -1,7 +1,8 @@
 //! EKS control-plane, nodegroup and add-on built-ins (through aws-sdk-eks).
 
 use super::builtin::{
-    Builtin, IRREVERSIBLE, MAX_NODES, Op, READ, REVERSIBLE, WEEK, def, one_of, opt, pos,
+    Builtin, IRREVERSIBLE, MAX_NODES, Op, READ, REVERSIBLE, UNDOABLE_ONE_MINOR, WEEK, def, one_of,
+    opt, pos,
 };
 use super::records::{ADDON, CLUSTER, INSIGHT, NODEGROUP, UPDATE};
 use super::types::{Type, list};
@@ -27,24 +28,32 @@ pub static BUILTINS: &[Builtin] = &[
     Builtin {
         name: "eks.update_cluster_version",
         op: Op::UpdateClusterVersion,
-        doc: "Upgrade the control plane by one minor and wait until the cluster is ACTIVE again. EKS cannot downgrade: irreversible.",
+        doc: "Move the control plane one minor and wait until the cluster is ACTIVE again: up (an upgrade), or down within 7 days of the in-place upgrade that reached the current minor (a `VersionRollback`; managed nodegroups must be rolled back first and add-ons must support the older minor, or EKS refuses unless `force`).",
         positional: &[
             CLUSTER_ARG,
             pos(
                 "version",
                 Type::Version,
-                "next minor, exactly one above the current",
+                "the next minor (upgrade) or the previous one (rollback)",
             ),
         ],
-        keyword: &[def(
-            "timeout",
-            Type::Duration,
-            "60m",
-            "how long to wait for the update to finish",
-        )
-        .within(1, WEEK)],
+        keyword: &[
+            def(
+                "timeout",
+                Type::Duration,
+                "60m",
+                "how long to wait for the update to finish",
+            )
+            .within(1, WEEK),
+            def(
+                "force",
+                Type::Bool,
+                "false",
+                "let EKS proceed over upgrade or rollback readiness insights at ERROR",
+            ),
+        ],
         returns: Type::Unit,
-        effect: IRREVERSIBLE,
+        effect: UNDOABLE_ONE_MINOR,
     },
     Builtin {
         name: "eks.nodegroups",
@@ -211,6 +220,18 @@ pub static BUILTINS: &[Builtin] = &[
         ],
         keyword: &[],
         returns: Type::String,
+        effect: READ,
+    },
+    Builtin {
+        name: "eks.addon_versions",
+        op: Op::AddonVersions,
+        doc: "The versions of an add-on EKS accepts for a Kubernetes minor (DescribeAddonVersions), newest first: what an update, or a rollback's restore, may use while the cluster runs that minor.",
+        positional: &[
+            pos("addon", Type::String, "add-on name"),
+            pos("k8s_version", Type::Version, "Kubernetes minor"),
+        ],
+        keyword: &[],
+        returns: Type::List(&list::STRING),
         effect: READ,
     },
     Builtin {

@@ -21,14 +21,17 @@ pub fn markdown() -> String {
             let _ = writeln!(out, "## `{ns}`\n");
         }
         let effect = match b.effect {
-            Effect::Read => "query (read-only)",
+            Effect::Read => "query (read-only)".to_string(),
+            Effect::Mutate {
+                limit: Some(limit), ..
+            } => format!("action, reversible by a rollback block: {limit}"),
             Effect::Mutate {
                 irreversible: true, ..
-            } => "action, **irreversible**",
+            } => "action, **irreversible**".to_string(),
             Effect::Mutate {
                 reversible: true, ..
-            } => "action, reversible by a rollback block",
-            Effect::Mutate { .. } => "action, not undoable by a rollback block",
+            } => "action, reversible by a rollback block".to_string(),
+            Effect::Mutate { .. } => "action, not undoable by a rollback block".to_string(),
         };
         let _ = writeln!(out, "### `{}`\n\n{}\n\n*{effect}*\n", b.signature(), b.doc);
         if !b.positional.is_empty() || !b.keyword.is_empty() {

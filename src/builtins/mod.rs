@@ -131,16 +131,17 @@ mod tests {
     }
 
     #[test]
-    fn only_control_plane_updates_and_deletions_are_irreversible() {
+    fn only_deletions_are_irreversible_and_control_plane_undo_is_bounded() {
         let irreversible: Vec<_> = all()
             .iter()
             .filter(|b| b.is_irreversible())
             .map(|b| b.name)
             .collect();
-        assert_eq!(
-            irreversible,
-            ["eks.update_cluster_version", "eks.delete_nodegroup"]
-        );
+        assert_eq!(irreversible, ["eks.delete_nodegroup"]);
+        // A control-plane change is undone by a VersionRollback, within
+        // EKS's bounds, which the registry states.
+        let cp = lookup("eks.update_cluster_version").unwrap();
+        assert!(cp.undo_limit().is_some_and(|l| l.contains("7 days")));
         assert!(!lookup("eks.addons").unwrap().is_mutating());
         assert!(lookup("k8s.drain").unwrap().is_mutating());
     }

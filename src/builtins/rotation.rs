@@ -76,4 +76,23 @@ pub static BUILTINS: &[Builtin] = &[Builtin {
     ],
     returns: Type::Unit,
     effect: REVERSIBLE,
+},
+Builtin {
+    name: "nodegroup.undo_rotation",
+    op: Op::UndoRotation,
+    doc: "Undo a rotation of a nodegroup to `version`, however far it got, judged from the cluster's state: an update still running is waited out; a canary group is deleted; while the old group exists its blue/green replacement is deleted and its nodes uncordoned; a group at `version` (in place, or a finished replacement) goes back to `back_to` with UpdateNodegroupVersion (EKS allows one minor back).",
+    positional: &[
+        pos("cluster", Type::String, "EKS cluster name"),
+        pos("nodegroup", Type::String, "the nodegroup as it was named before the rotation"),
+    ],
+    keyword: &[
+        super::builtin::req("version", Type::Version, "the minor the rotation moved to"),
+        opt(
+            "back_to",
+            Type::Version,
+            "the minor to return to; defaults to the one before `version`",
+        ),
+    ],
+    returns: Type::Unit,
+    effect: REVERSIBLE,
 }];

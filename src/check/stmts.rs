@@ -92,6 +92,18 @@ impl Checker<'_> {
             StmtKind::Confirm(e) | StmtKind::Log(e) | StmtKind::Fail(e) => {
                 self.expr(e);
             }
+            StmtKind::Keep(reason) => {
+                if self.mode != Mode::Rollback {
+                    self.report(
+                        codes::KEEP_OUTSIDE_ROLLBACK
+                            .diag("`keep` belongs in a rollback block")
+                            .with_label(stmt.span, "nothing is being undone here")
+                            .with_help("use `log` for a message, or move `keep \"reason\"` into the step's `rollback { ... }`"),
+                    );
+                }
+                let t = self.expr(reason);
+                self.expect_type(Type::String, t, reason.span, "`keep`");
+            }
             StmtKind::Expr(e) => {
                 self.expr(e);
             }

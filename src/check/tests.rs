@@ -102,12 +102,12 @@ fn actions_belong_in_steps() {
 fn irreversible_steps_need_no_rollback_and_nested_steps_are_judged_alone() {
     assert_eq!(
         codes(&runbook(
-            "step \"cp\" irreversible { eks.update_cluster_version(cluster, target) }"
+            "step \"cp\" irreversible { eks.delete_nodegroup(cluster, \"old\") }"
         )),
         Vec::<&str>::new()
     );
     let nested = runbook(
-        "step \"outer\" irreversible {\n eks.update_cluster_version(cluster, target)\n step \"inner\" { k8s.cordon(\"n\") }\n }",
+        "step \"outer\" irreversible {\n eks.delete_nodegroup(cluster, \"old\")\n step \"inner\" { k8s.cordon(\"n\") }\n }",
     );
     assert_eq!(codes(&nested), ["UPG027"]);
 }
@@ -144,6 +144,20 @@ fn a_rollback_block_holds_no_steps() {
         "step \"c\" { k8s.cordon(\"n\")\n rollback { for n in [\"n\"] { step \"u\" { log n } } } }",
     );
     assert_eq!(codes(&text), ["UPG035"]);
+}
+
+#[test]
+fn keep_declares_a_change_kept_on_purpose_only_in_a_rollback_block() {
+    let ok = runbook(
+        "step \"c\" { k8s.cordon(\"n\")\n rollback { keep \"the node is being retired\" } }",
+    );
+    assert_eq!(codes(&ok), Vec::<&str>::new());
+    let outside =
+        runbook("step \"c\" { k8s.cordon(\"n\")\n keep \"x\"\n rollback { k8s.uncordon(\"n\") } }");
+    assert_eq!(codes(&outside), ["UPG039"]);
+    // The reason is a string, as a report prints it.
+    let not_text = runbook("step \"c\" { k8s.cordon(\"n\")\n rollback { keep 3 } }");
+    assert_eq!(codes(&not_text), ["UPG016"]);
 }
 
 #[test]

@@ -41,7 +41,7 @@ impl Default for Limits {
             max_expr_depth: 64,
             max_string_size: 1 << 20,
             max_array_size: 100_000,
-            max_map_size: 10_000,
+            max_map_size: 100_000,
             timeout: Duration::from_secs(10),
             max_log_bytes: 16 << 10,
         }

@@ -173,6 +173,7 @@ fn describe(entry: &Entry) -> String {
             step,
             outcome,
             error,
+            ..
         } => {
             let o = match outcome {
                 StepOutcome::Ok => "ok",
@@ -248,7 +249,18 @@ fn describe(entry: &Entry) -> String {
         Record::RollbackStarted { step, reason } => {
             format!("rollback of {step} started: {reason}")
         }
-        Record::RollbackFinished { step, ok, error } => match (ok, error) {
+        Record::RollbackFinished {
+            step,
+            verdict: Some(verdict),
+            error,
+            ..
+        } => match error {
+            Some(e) => format!("rollback of {step}: {verdict} ({e})"),
+            None => format!("rollback of {step}: {verdict}"),
+        },
+        Record::RollbackFinished {
+            step, ok, error, ..
+        } => match (ok, error) {
             (true, _) => format!("rollback of {step} done"),
             (false, e) => format!(
                 "rollback of {step} FAILED: {}",

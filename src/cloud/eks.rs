@@ -186,6 +186,9 @@ struct Projection {
     addon_version: HashMap<(String, String), String>,
     created: HashMap<(String, String), String>,
     deleted: HashSet<(String, String)>,
+    /// Control-plane minors this dry run upgrades to: a rollback from one
+    /// is inside EKS's window (the upgrade is this run's own).
+    upgraded_to: HashSet<(String, String)>,
 }
 
 #[derive(Clone)]
@@ -262,6 +265,24 @@ pub fn version_path(from: &str, to: &str) -> Result<Vec<String>, CloudError> {
         )));
     }
     Ok((fmin + 1..=tmin).map(|m| format!("{fm}.{m}")).collect())
+}
+
+/// How long after an in-place upgrade EKS rolls the control plane back.
+pub const ROLLBACK_WINDOW: Duration = Duration::from_secs(7 * 86_400);
+
+/// The minor before `v`: "1.29" → "1.28".
+pub fn previous_minor(v: &str) -> Result<String, CloudError> {
+    match parse_minor(v) {
+        Some((major, minor)) if minor > 0 => Ok(format!("{major}.{}", minor - 1)),
+        _ => Err(CloudError::Invalid(format!(
+            "`{v}` is not a Kubernetes version with a previous minor"
+        ))),
+    }
+}
+
+/// `a` is exactly one minor below `b` (a version rollback's target).
+pub fn is_previous_minor(a: &str, b: &str) -> bool {
+    matches!((parse_minor(a), parse_minor(b)), (Some((am, an)), Some((bm, bn))) if am == bm && an + 1 == bn)
 }
 
 fn same_minor(a: &str, b: &str) -> bool {
@@ -514,6 +535,27 @@ impl Eks {
                     "a version of add-on {addon} compatible with Kubernetes {k8s}"
                 ))
             })
+    }
+
+    /// The versions of `addon` EKS accepts while the cluster runs `k8s`.
+    pub async fn addon_versions(&self, addon: &str, k8s: &str) -> Result<Vec<String>, CloudError> {
+        let out = self
+            .client
+            .describe_addon_versions()
+            .addon_name(addon)
+            .kubernetes_version(k8s)
+            .send()
+            .await
+            .map_err(|e| sdk_err("DescribeAddonVersions", e))?;
+        Ok(out
+            .addons()
+            .iter()
+            .filter(|a| a.addon_name() == Some(addon))
+            .flat_map(|a| a.addon_versions())
+            .map(addon_version_info)
+            .filter(|v| v.compatible.iter().any(|c| same_minor(c, k8s)))
+            .map(|v| v.version)
+            .collect())
     }
 
     /// Every version of `addon` in the EKS catalog, for every Kubernetes version.
@@ -902,12 +944,67 @@ impl Eks {
         Ok(())
     }
 
+    /// Wait until no update runs on a nodegroup (one an interrupted
+    /// rotation left going). Their outcome does not matter: the caller
+    /// compares the state that follows.
+    pub async fn wait_nodegroup_idle(
+        &self,
+        cluster: &str,
+        nodegroup: &str,
+        m: &Mutation<'_>,
+    ) -> Result<(), CloudError> {
+        if m.is_plan() {
+            return Ok(());
+        }
+        for id in self.updates_in_progress(cluster, Some(nodegroup)).await? {
+            (m.progress)(&format!(
+                "nodegroup {nodegroup}: update {id} still in progress; waiting for it"
+            ));
+            let _ = self
+                .wait_update(
+                    &format!("nodegroup {nodegroup}"),
+                    cluster,
+                    &id,
+                    Some(nodegroup),
+                    None,
+                    m,
+                )
+                .await;
+        }
+        // A group an interrupted rotation was creating: EKS deletes it only
+        // once it is ACTIVE (or failed).
+        let started = self.clock.now();
+        let deadline = self.clock.deadline(m.timeout);
+        loop {
+            let ng = match self.nodegroup(cluster, nodegroup).await {
+                Err(e) if e.is_not_found() => return Ok(()),
+                other => other?,
+            };
+            if !matches!(ng.status.as_str(), "CREATING" | "UPDATING")
+                || deadline.passed(&self.clock)
+            {
+                return Ok(());
+            }
+            (m.progress)(&format!(
+                "nodegroup {nodegroup}: {}, {}",
+                ng.status,
+                human(self.clock.since(started))
+            ));
+            self.clock.sleep(POLL).await?;
+        }
+    }
+
     // ------------------------------------------------------------ mutations
 
+    /// Upgrade the control plane one minor, or roll it back one minor (a
+    /// `VersionRollback`: EKS allows it within 7 days of the in-place
+    /// upgrade that reached the current version, once). `force` lets EKS
+    /// proceed over readiness insights at ERROR.
     pub async fn update_cluster_version(
         &self,
         cluster: &str,
         version: &str,
+        force: bool,
         m: &Mutation<'_>,
     ) -> Result<Change, CloudError> {
         let target = format!("cluster {cluster}");
@@ -915,6 +1012,11 @@ impl Eks {
         let current = self.cluster(cluster).await?;
         if same_minor(&current.version, version) {
             return Ok(Change::unchanged(target, format!("already at {version}")));
+        }
+        if is_previous_minor(version, &current.version) {
+            return self
+                .roll_back_cluster(cluster, &current.version, version, force, m)
+                .await;
         }
         let path = version_path(&current.version, version)?;
         if path.len() > 1 {
@@ -925,14 +1027,19 @@ impl Eks {
             )));
         }
         if m.is_plan() {
-            self.proj()
-                .cluster_version
+            let mut proj = self.proj();
+            proj.cluster_version
                 .insert(cluster.to_string(), version.to_string());
+            proj.upgraded_to
+                .insert((cluster.to_string(), version.to_string()));
+            drop(proj);
             let mut plan = Plan::new("upgrade the control plane of", target)
-                .from_to(Some(current.version), version)
+                .from_to(Some(current.version.clone()), version)
                 .predicted(Duration::from_secs(25 * 60));
-            plan.notes
-                .push("irreversible: EKS cannot downgrade a control plane".into());
+            plan.notes.push(format!(
+                "undoable once, within 7 days: a VersionRollback to {}; an earlier hop of the same run cannot be undone",
+                current.version
+            ));
             return Ok(Change::Planned(plan));
         }
         let out = self
@@ -940,6 +1047,7 @@ impl Eks {
             .update_cluster_version()
             .name(cluster)
             .version(version)
+            .set_force(force.then_some(true))
             .client_request_token(&m.token)
             .send()
             .await
@@ -948,6 +1056,179 @@ impl Eks {
             .follow_update(&target, cluster, out.update(), None, None, m)
             .await?;
         Ok(upgraded(target, current.version, version, &id))
+    }
+
+    /// UpdateClusterVersion to the previous minor, which EKS runs as a
+    /// `VersionRollback`. The dry run says whether EKS would accept it now.
+    async fn roll_back_cluster(
+        &self,
+        cluster: &str,
+        current: &str,
+        version: &str,
+        force: bool,
+        m: &Mutation<'_>,
+    ) -> Result<Change, CloudError> {
+        let target = format!("cluster {cluster}");
+        if m.is_plan() {
+            let mut plan = Plan::new("roll back the control plane of", target)
+                .from_to(Some(current.to_string()), version)
+                .predicted(Duration::from_secs(15 * 60));
+            let own = self
+                .proj()
+                .upgraded_to
+                .contains(&(cluster.to_string(), current.to_string()));
+            if own {
+                plan.notes.push(format!(
+                    "a VersionRollback, which EKS allows for 7 days after this run's upgrade to {current}"
+                ));
+            } else {
+                match self.rollback_window(cluster, current, version).await? {
+                    Ok(note) => plan.notes.push(note),
+                    Err(refusal) => plan.refusals.push(format!("EKS: {refusal}")),
+                }
+            }
+            self.proj()
+                .cluster_version
+                .insert(cluster.to_string(), version.to_string());
+            return Ok(Change::Planned(plan));
+        }
+        let out = self
+            .client
+            .update_cluster_version()
+            .name(cluster)
+            .version(version)
+            .set_force(force.then_some(true))
+            .client_request_token(&m.token)
+            .send()
+            .await
+            .map_err(|e| sdk_err("UpdateClusterVersion (VersionRollback)", e))?;
+        let id = self
+            .follow_update(&target, cluster, out.update(), None, None, m)
+            .await?;
+        Ok(Change::Applied {
+            target,
+            from: Some(current.to_string()),
+            to: Some(version.to_string()),
+            detail: format!("rolled back (update {id})"),
+        })
+    }
+
+    /// Whether EKS would roll `cluster` back from `current` to `version`
+    /// now, from its update history (ListUpdates, DescribeUpdate): `Ok` with
+    /// the window's end, or `Err` with the reason it would refuse.
+    pub async fn rollback_window(
+        &self,
+        cluster: &str,
+        current: &str,
+        version: &str,
+    ) -> Result<Result<String, String>, CloudError> {
+        if !is_previous_minor(version, current) {
+            return Ok(Err(format!(
+                "EKS rolls a control plane back one minor only ({current} → {version})"
+            )));
+        }
+        let ids: Vec<String> = self
+            .client
+            .list_updates()
+            .name(cluster)
+            .into_paginator()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| sdk_err("ListUpdates", e))?
+            .into_iter()
+            .flat_map(|page| page.update_ids().to_vec())
+            .collect();
+        // The newest successful version change decides: an upgrade to
+        // `current` opens the window, a rollback closes it.
+        let mut newest: Option<(i64, String, String)> = None;
+        for id in ids {
+            let out = self
+                .client
+                .describe_update()
+                .name(cluster)
+                .update_id(&id)
+                .send()
+                .await
+                .map_err(|e| sdk_err("DescribeUpdate", e))?;
+            let Some(u) = out.update() else { continue };
+            let kind = u.r#type().map(|t| t.as_str()).unwrap_or_default();
+            if !matches!(kind, "VersionUpdate" | "VersionRollback")
+                || u.status() != Some(&UpdateStatus::Successful)
+            {
+                continue;
+            }
+            let to = u
+                .params()
+                .iter()
+                .find(|p| p.r#type().map(|t| t.as_str()) == Some("Version"))
+                .and_then(|p| p.value())
+                .unwrap_or_default()
+                .to_string();
+            let at = u.created_at().map(|t| t.secs()).unwrap_or(0);
+            if newest.as_ref().is_none_or(|(t, ..)| at >= *t) {
+                newest = Some((at, kind.to_string(), to));
+            }
+        }
+        let at = match newest {
+            None => {
+                return Ok(Err(format!(
+                    "the cluster was created at {current}, not upgraded to it in place"
+                )));
+            }
+            Some((at, kind, to)) if kind == "VersionUpdate" && same_minor(&to, current) => at,
+            Some(_) => {
+                return Ok(Err(format!(
+                    "{current} was not reached by an in-place upgrade from {version} (a rolled-back cluster cannot be rolled back again)"
+                )));
+            }
+        };
+        // EKS evaluates rollback readiness only while a rollback is
+        // possible; its insights also carry the service's "now" (a
+        // sandbox's simulated time), which the window is measured on.
+        let readiness: Vec<_> = self
+            .client
+            .list_insights()
+            .cluster_name(cluster)
+            .filter(
+                InsightsFilter::builder()
+                    .categories(aws_sdk_eks::types::Category::from("ROLLBACK_READINESS"))
+                    .build(),
+            )
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| sdk_err("ListInsights", e))?;
+        let evaluated: Vec<_> = readiness
+            .iter()
+            .filter(|i| {
+                i.kubernetes_version()
+                    .is_some_and(|v| same_minor(v, version))
+            })
+            .collect();
+        let now = evaluated
+            .iter()
+            .filter_map(|i| i.last_refresh_time().map(|t| t.secs()))
+            .max()
+            .unwrap_or_else(|| self.clock.wall_now().as_second());
+        let closes = at + ROLLBACK_WINDOW.as_secs() as i64;
+        if evaluated.is_empty() && now <= closes {
+            return Ok(Err(format!(
+                "EKS reports no rollback readiness for {version}: the 7 days after the upgrade to {current} in which EKS allows a rollback have passed"
+            )));
+        }
+        if now > closes {
+            return Ok(Err(format!(
+                "the upgrade to {current} is {} old; EKS allows a rollback for 7 days after it",
+                human(Duration::from_secs((now - at).max(0) as u64))
+            )));
+        }
+        Ok(Ok(format!(
+            "a VersionRollback, which EKS allows for {} more (7 days after the upgrade to {current})",
+            human(Duration::from_secs((closes - now).max(0) as u64))
+        )))
     }
 
     pub async fn update_addon(
@@ -965,15 +1246,23 @@ impl Eks {
             return Ok(Change::unchanged(target, format!("already at {version}")));
         }
         if m.is_plan() {
+            // EKS accepts a version only for the minor the control plane
+            // runs when the request is sent (as planned by then).
+            let minor = self.cluster(cluster).await?.version;
+            let accepted = self.addon_versions(addon, &minor).await?;
             self.proj().addon_version.insert(
                 (cluster.to_string(), addon.to_string()),
                 version.to_string(),
             );
-            return Ok(Change::Planned(
-                Plan::new("update", target)
-                    .from_to(Some(current.version), version)
-                    .predicted(Duration::from_secs(3 * 60)),
-            ));
+            let mut plan = Plan::new("update", target)
+                .from_to(Some(current.version), version)
+                .predicted(Duration::from_secs(3 * 60));
+            if !accepted.iter().any(|v| v == version) {
+                plan.refusals.push(format!(
+                    "EKS does not offer {addon} {version} for Kubernetes {minor} (DescribeAddonVersions), the minor the control plane runs by then"
+                ));
+            }
+            return Ok(Change::Planned(plan));
         }
         let out = self
             .client

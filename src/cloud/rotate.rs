@@ -514,6 +514,154 @@ impl<'a> Rotator<'a> {
     }
 }
 
+impl Rotator<'_> {
+    /// Undo a rotation of `nodegroup` to `version`, however far it got, from
+    /// the state alone (a `during` gate, a timeout or Ctrl-C may have cut it
+    /// short): an update left running is waited out; a canary group is
+    /// deleted; while the old group exists, its blue/green replacement is
+    /// deleted and its nodes uncordoned; a group at `version` (in place, or
+    /// a finished replacement whose old group is gone) is rolled back to
+    /// `back_to` with UpdateNodegroupVersion.
+    pub async fn undo_rotation(
+        &self,
+        cluster: &str,
+        nodegroup: &str,
+        version: &str,
+        back_to: &str,
+        m: &Mutation<'_>,
+    ) -> Result<Change, CloudError> {
+        let names = self.eks.nodegroup_names(cluster).await?;
+        let exists = |n: &str| names.iter().any(|x| x == n);
+        let replacement = replacement_name(nodegroup, version);
+        let canary = canary_name(nodegroup);
+        let mut done = Vec::new();
+        let mut plan = Plan::new("undo the rotation of", format!("nodegroup {nodegroup}"));
+        let note = |c: Change, plan: &mut Plan, done: &mut Vec<String>| match c {
+            Change::Planned(p) => {
+                plan.notes.extend(p.lines());
+                plan.predicted += p.predicted;
+            }
+            c if !c.is_unchanged() => done.push(c.summary()),
+            _ => {}
+        };
+        for group in [nodegroup, &replacement, &canary] {
+            if exists(group) {
+                self.eks.wait_nodegroup_idle(cluster, group, m).await?;
+            }
+        }
+        if exists(&canary) {
+            let c = self
+                .eks
+                .delete_nodegroup(cluster, &canary, &m.part("undo-canary"))
+                .await?;
+            note(c, &mut plan, &mut done);
+        }
+        // The group that carries the nodegroup's workloads now.
+        let carrier = if exists(nodegroup) {
+            if exists(&replacement) && replacement != nodegroup {
+                if m.is_plan() {
+                    plan.notes.push(format!(
+                        "uncordon {nodegroup}'s nodes, delete {replacement}"
+                    ));
+                } else {
+                    let c = self
+                        .rollback_blue_green(cluster, nodegroup, &replacement, m)
+                        .await?;
+                    note(c, &mut plan, &mut done);
+                }
+            } else if !m.is_plan() {
+                // A drain cut short leaves cordons behind.
+                let mut uncordoned = 0;
+                for node in self.kube.nodes(Some(nodegroup)).await? {
+                    if node.unschedulable && self.kube.uncordon(&node.name).await? {
+                        uncordoned += 1;
+                    }
+                }
+                if uncordoned > 0 {
+                    done.push(format!("{uncordoned} node(s) of {nodegroup} uncordoned"));
+                }
+            }
+            Some(nodegroup.to_string())
+        } else {
+            exists(&replacement).then(|| replacement.clone())
+        };
+        if let Some(group) = carrier {
+            let current = self.eks.nodegroup(cluster, &group).await?;
+            // A failed in-place update keeps the group's version but leaves
+            // the nodes it launched: a refresh at the older minor (the
+            // newest AMI) replaces them, or EKS refuses the control
+            // plane's rollback while a kubelet is newer.
+            let newer_nodes: Vec<String> =
+                if !m.is_plan() && parse_minor(&current.version) == parse_minor(back_to) {
+                    self.kube
+                        .nodes(Some(&group))
+                        .await?
+                        .into_iter()
+                        .filter(|n| parse_minor(&n.version) > parse_minor(back_to))
+                        .map(|n| n.name)
+                        .collect()
+                } else {
+                    vec![]
+                };
+            if !newer_nodes.is_empty() {
+                let c = self
+                    .eks
+                    .update_nodegroup_version(
+                        cluster,
+                        &group,
+                        back_to,
+                        Some(super::eks::LATEST_RELEASE),
+                        false,
+                        &m.part("undo-nodes"),
+                    )
+                    .await?;
+                if c.is_unchanged() {
+                    // EKS will not refresh a group already on the newest AMI
+                    // of its minor, and nothing else here replaces a node.
+                    return Err(CloudError::Invalid(format!(
+                        "nodegroup {group} is back on {back_to} but keeps {} node(s) on {version} that EKS will not replace (the group already runs the newest {back_to} AMI): {}; drain and terminate them, then rerun",
+                        newer_nodes.len(),
+                        newer_nodes.join(", ")
+                    )));
+                }
+                note(c, &mut plan, &mut done);
+            } else if parse_minor(&current.version) == parse_minor(version)
+                && parse_minor(back_to) != parse_minor(version)
+            {
+                let c = self
+                    .eks
+                    .update_nodegroup_version(
+                        cluster,
+                        &group,
+                        back_to,
+                        None,
+                        false,
+                        &m.part("undo-version"),
+                    )
+                    .await?;
+                note(c, &mut plan, &mut done);
+            }
+        }
+        if m.is_plan() {
+            return Ok(if plan.notes.is_empty() {
+                Change::unchanged(format!("nodegroup {nodegroup}"), "nothing to undo")
+            } else {
+                Change::Planned(plan)
+            });
+        }
+        Ok(if done.is_empty() {
+            Change::unchanged(format!("nodegroup {nodegroup}"), "nothing to undo")
+        } else {
+            Change::Applied {
+                target: format!("nodegroup {nodegroup}"),
+                from: Some(version.to_string()),
+                to: Some(back_to.to_string()),
+                detail: done.join("; "),
+            }
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

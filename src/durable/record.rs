@@ -136,6 +136,10 @@ pub enum Record {
         outcome: StepOutcome,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         error: Option<String>,
+        /// How long the step took on the engine's clock when that is
+        /// simulated (a sandbox): the journal's timestamps are wall time.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        simulated_seconds: Option<u64>,
     },
     /// Written (and fsynced) before a mutating request goes out.
     ActionIntent {
@@ -211,6 +215,10 @@ pub enum Record {
         ok: bool,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         error: Option<String>,
+        /// The report's word for it, judged from the cluster: "rolled back",
+        /// "kept on purpose" or "not undone".
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        verdict: Option<String>,
     },
     RunFinished {
         outcome: RunOutcome,

@@ -45,6 +45,9 @@ pub struct StepReport {
     pub started_at: Timestamp,
     pub finished_at: Option<Timestamp>,
     pub duration_seconds: Option<i64>,
+    /// On a sandbox: the step's duration on the simulated clock.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub simulated_seconds: Option<u64>,
     /// ok, failed, skipped, or unfinished.
     pub outcome: &'static str,
     pub error: Option<String>,
@@ -99,6 +102,8 @@ pub struct RollbackReport {
     pub finished_at: Option<Timestamp>,
     pub ok: Option<bool>,
     pub error: Option<String>,
+    /// "rolled back", "kept on purpose" or "not undone".
+    pub verdict: Option<String>,
     /// The rollback block's own actions (keyed `rollback:<step title>`).
     pub actions: Vec<ActionReport>,
 }
@@ -141,6 +146,7 @@ impl Report {
                     step,
                     outcome,
                     error,
+                    simulated_seconds,
                 } => {
                     let s = match r.open_step(step) {
                         Some(s) => s,
@@ -151,6 +157,7 @@ impl Report {
                     };
                     s.finished_at = Some(at);
                     s.duration_seconds = Some(seconds(s.started_at, at));
+                    s.simulated_seconds = *simulated_seconds;
                     s.outcome = match outcome {
                         StepOutcome::Ok => "ok",
                         StepOutcome::Failed => "failed",
@@ -244,19 +251,41 @@ impl Report {
                     finished_at: None,
                     ok: None,
                     error: None,
+                    verdict: None,
                     actions: Vec::new(),
                 }),
-                Record::RollbackFinished { step, ok, error } => {
-                    if let Some(rb) = r
+                Record::RollbackFinished {
+                    step,
+                    ok,
+                    error,
+                    verdict,
+                } => {
+                    let open = r
                         .rollbacks
-                        .iter_mut()
-                        .rev()
-                        .find(|rb| &rb.step == step && rb.finished_at.is_none())
-                    {
-                        rb.finished_at = Some(at);
-                        rb.ok = Some(*ok);
-                        rb.error = error.clone();
-                    }
+                        .iter()
+                        .rposition(|rb| &rb.step == step && rb.finished_at.is_none());
+                    let rb = match open {
+                        Some(i) => &mut r.rollbacks[i],
+                        // A step the rollback did not run a block for (no
+                        // block, irreversible, an earlier hop it ends before).
+                        None => {
+                            r.rollbacks.push(RollbackReport {
+                                step: step.clone(),
+                                reason: String::new(),
+                                started_at: at,
+                                finished_at: None,
+                                ok: None,
+                                error: None,
+                                verdict: None,
+                                actions: Vec::new(),
+                            });
+                            r.rollbacks.last_mut().expect("just pushed")
+                        }
+                    };
+                    rb.finished_at = Some(at);
+                    rb.ok = Some(*ok);
+                    rb.error = error.clone();
+                    rb.verdict = verdict.clone();
                 }
                 Record::RunFinished {
                     error, final_state, ..
@@ -340,19 +369,35 @@ impl Report {
                 cell(&d.asked)
             );
         }
+        let failed: Vec<String> = self
+            .gates
+            .iter()
+            .filter(|g| !g.passed)
+            .map(|g| match &g.step {
+                Some(step) => format!("{} (in {step})", g.gate),
+                None => g.gate.clone(),
+            })
+            .collect();
+        if !failed.is_empty() {
+            let _ = writeln!(md, "| Failed gates | {} |", cell(&failed.join(", ")));
+        }
 
         let _ = writeln!(md, "\n## Timeline\n");
         if self.steps.is_empty() {
             let _ = writeln!(md, "No step started.");
         }
         for s in &self.steps {
+            let duration = match s.simulated_seconds {
+                Some(secs) => format!(
+                    "{} simulated, ",
+                    human_duration(SignedDuration::from_secs(secs as i64))
+                ),
+                None => maybe_duration(s.duration_seconds),
+            };
             let _ = writeln!(
                 md,
                 "- **{}** — {} ({}started {})",
-                s.step,
-                s.outcome,
-                maybe_duration(s.duration_seconds),
-                s.started_at
+                s.step, s.outcome, duration, s.started_at
             );
             if let Some(e) = &s.error {
                 let _ = writeln!(md, "  - error: {}", one_line(e));
@@ -409,21 +454,24 @@ impl Report {
         if !self.rollbacks.is_empty() {
             let _ = writeln!(md, "\n## Rollbacks\n");
             for rb in &self.rollbacks {
-                let result = match rb.ok {
-                    Some(true) => "completed".to_string(),
-                    Some(false) => format!(
+                let result = match (&rb.verdict, rb.ok) {
+                    (Some(verdict), _) => match &rb.error {
+                        Some(e) => format!("**{verdict}**: {}", one_line(e)),
+                        None => format!("**{verdict}**"),
+                    },
+                    (None, Some(true)) => "completed".to_string(),
+                    (None, Some(false)) => format!(
                         "**failed**: {}",
                         one_line(rb.error.as_deref().unwrap_or("no detail"))
                     ),
-                    None => "unfinished".to_string(),
+                    (None, None) => "unfinished".to_string(),
                 };
-                let _ = writeln!(
-                    md,
-                    "- **{}** ({}) — {}",
-                    rb.step,
-                    one_line(&rb.reason),
-                    result
-                );
+                let reason = if rb.reason.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", one_line(&rb.reason))
+                };
+                let _ = writeln!(md, "- **{}**{reason} — {result}", rb.step);
                 for a in &rb.actions {
                     let _ = write!(md, "  - `{}` {} — {}", a.action, a.key, a.outcome);
                     if let Some(e) = &a.error {
@@ -467,6 +515,7 @@ impl StepReport {
             started_at: at,
             finished_at: None,
             duration_seconds: None,
+            simulated_seconds: None,
             outcome: "unfinished",
             error: None,
             actions: Vec::new(),

@@ -566,6 +566,7 @@ fn simple_stmt(kind: &StmtKind) -> Doc {
         StmtKind::Pause(e) => keyword("pause", e),
         StmtKind::Confirm(e) => keyword("confirm", e),
         StmtKind::Log(e) => keyword("log", e),
+        StmtKind::Keep(e) => keyword("keep", e),
         StmtKind::Fail(e) => keyword("fail", e),
         StmtKind::Expr(e) => expr::doc(e),
         StmtKind::Step(_) | StmtKind::For { .. } | StmtKind::If { .. } => {

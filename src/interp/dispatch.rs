@@ -285,6 +285,12 @@ pub async fn call(
                 .await?;
             read(Value::Str(v))
         }
+        Op::AddonVersions => {
+            let v = eks
+                .addon_versions(&args.text("addon")?, &args.text("k8s_version")?)
+                .await?;
+            read(Value::List(v.into_iter().map(Value::Str).collect()))
+        }
         Op::VersionPath => {
             let path = eks
                 .version_path(&args.text("cluster")?, &args.text("target")?)
@@ -390,8 +396,13 @@ pub async fn call(
             }))
         }
         Op::UpdateClusterVersion => changed(
-            eks.update_cluster_version(&args.text("cluster")?, &args.text("version")?, &m)
-                .await?,
+            eks.update_cluster_version(
+                &args.text("cluster")?,
+                &args.text("version")?,
+                args.bool("force"),
+                &m,
+            )
+            .await?,
         ),
         Op::UpdateAddon => changed(
             eks.update_addon(
@@ -629,6 +640,23 @@ pub async fn call(
                         &opts,
                         &m,
                         ctx.canary_gate,
+                    )
+                    .await?,
+            )
+        }
+        Op::UndoRotation => {
+            let rotator = Rotator { eks, kube };
+            changed(
+                rotator
+                    .undo_rotation(
+                        &args.text("cluster")?,
+                        &args.text("nodegroup")?,
+                        &args.text("version")?,
+                        &match opt("back_to")? {
+                            Some(v) => v,
+                            None => crate::cloud::eks::previous_minor(&args.text("version")?)?,
+                        },
+                        &m,
                     )
                     .await?,
             )

@@ -522,6 +522,13 @@ impl<'p> Interp<'p> {
                     // Still a change of this step: an irreversible step that
                     // changed something in an earlier attempt must stop a
                     // rollback now too.
+                    // Replayed, it still ends a later rollback (a run resumed
+                    // while rolling back must stop where the first one would).
+                    if result["changed"] == true
+                        && let Some(limit) = b.undo_limit()
+                    {
+                        self.note_bounded(limit);
+                    }
                     let change = if result["changed"] == true {
                         Change::Applied {
                             target,
@@ -611,6 +618,18 @@ impl<'p> Interp<'p> {
                 to: None,
                 detail: format!("may have been applied: {e}"),
             });
+        }
+        // A change EKS lets undo only within bounds ends a later rollback.
+        if let Some(limit) = b.undo_limit()
+            && match &called {
+                Ok(c) => c.change.as_ref().is_some_and(|c| !c.is_unchanged()),
+                Err(e) => {
+                    !self.is_plan()
+                        && matches!(e, CloudError::Cancelled | CloudError::Timeout { .. })
+                }
+            }
+        {
+            self.note_bounded(limit);
         }
         let called = called.map_err(|e| RunError::cloud(e, span))?;
         if let Some(change) = called.change {

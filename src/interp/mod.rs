@@ -423,6 +423,9 @@ async fn run(
             break;
         }
     }
+    if opts.dry_run && error.is_none() {
+        interp.plan_rollbacks().await;
+    }
     let status = match &error {
         None if opts.dry_run => RunStatus::Planned,
         None => RunStatus::Succeeded,
@@ -437,7 +440,7 @@ async fn run(
                 && interp
                     .rollbacks()
                     .iter()
-                    .all(|(_, s, _)| *s == StepStatus::RolledBack)
+                    .all(|(_, s, _)| matches!(s, StepStatus::RolledBack | StepStatus::Kept))
             {
                 RunStatus::RolledBack
             } else {

@@ -101,6 +101,9 @@ pub enum StepStatus {
     Failed,
     RolledBack,
     NotUndone,
+    /// Left in place on purpose: a rollback block's `keep "reason"`, or an
+    /// earlier hop the rollback cannot reach (EKS's bound).
+    Kept,
 }
 
 impl StepStatus {
@@ -112,6 +115,7 @@ impl StepStatus {
             StepStatus::Failed => "failed",
             StepStatus::RolledBack => "rolled back",
             StepStatus::NotUndone => "not undone",
+            StepStatus::Kept => "kept on purpose",
         }
     }
 }
@@ -400,6 +404,7 @@ fn mark(s: StepStatus) -> &'static str {
         StepStatus::Failed => "✗",
         StepStatus::RolledBack => "↩",
         StepStatus::NotUndone => "!",
+        StepStatus::Kept => "=",
     }
 }
 

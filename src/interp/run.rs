@@ -57,12 +57,19 @@ struct StepCtx {
     key: String,
     actions: usize,
     during: Vec<String>,
+    /// A change whose undo EKS bounds (`Effect::Mutate::limit`) was made.
+    bounded: Option<&'static str>,
+    /// In a rollback block: the `keep "reason"`s it declared.
+    kept: Vec<String>,
 }
 
 /// A finished step, kept for rollback.
 pub struct Completed<'p> {
     pub title: String,
     pub irreversible: bool,
+    /// The step made a change EKS lets undo only within bounds (a control
+    /// plane: one minor, once): a rollback stops after undoing it.
+    pub bounded: Option<&'static str>,
     pub rollback: Option<&'p Block>,
     pub env: Env,
     pub changes: Vec<Change>,
@@ -89,6 +96,9 @@ struct State<'p> {
     planned: usize,
     /// Dry run: the checks' snapshot, read once (see `checks::run`).
     plan_snapshot: Option<std::sync::Arc<crate::checks::ScriptValues>>,
+    /// Set when a rollback undid (or failed to undo) a bounded change: the
+    /// step's title, and the bound when the undo succeeded.
+    stopped_at: Option<(String, Option<&'static str>)>,
 }
 
 impl<'p> Interp<'p> {
@@ -195,6 +205,13 @@ impl<'p> Interp<'p> {
             .unwrap_or_default()
     }
 
+    /// The step being run made a change whose undo EKS bounds.
+    pub(super) fn note_bounded(&self, limit: &'static str) {
+        if let Some(top) = self.state.borrow_mut().stack.last_mut() {
+            top.bounded = Some(limit);
+        }
+    }
+
     pub(super) fn record_change(&self, change: Change) {
         let mut st = self.state.borrow_mut();
         if matches!(change, Change::Planned(_)) {
@@ -250,7 +267,7 @@ impl<'p> Interp<'p> {
     /// the live view or JSON stream, and the summary. Steps and rollbacks
     /// are recorded only through here.
     pub(super) fn emit(&self, event: Event) {
-        if let Some(record) = journal_record(&event) {
+        if let Some(record) = journal_record(&event, self.cloud.clock.scale() != 1.0) {
             self.journal(record);
         }
         self.reporter.event(event.clone());
@@ -474,6 +491,14 @@ impl<'p> Interp<'p> {
                     self.log(text);
                     Ok(())
                 }
+                StmtKind::Keep(reason) => {
+                    let text = self.eval(reason, env).await?.to_text();
+                    self.log(format!("kept on purpose: {text}"));
+                    if let Some(top) = self.state.borrow_mut().stack.last_mut() {
+                        top.kept.push(text);
+                    }
+                    Ok(())
+                }
                 StmtKind::Fail(msg) => {
                     let text = self.eval(msg, env).await?.to_text();
                     Err(RunError::new(FailKind::Fail, text, stmt.span))
@@ -662,7 +687,7 @@ impl<'p> Interp<'p> {
             } else {
                 format!("{title} (attempt {attempt} of {})", retries + 1)
             };
-            let (result, changes, step_env, elapsed) =
+            let (result, changes, bounded, step_env, elapsed) =
                 self.attempt_step(step, &title, timeout, env).await;
             match result {
                 Ok(()) => {
@@ -685,6 +710,7 @@ impl<'p> Interp<'p> {
                     self.state.borrow_mut().completed.push(Completed {
                         title,
                         irreversible: step.irreversible,
+                        bounded,
                         rollback: step.rollback.as_ref(),
                         env: step_env,
                         changes,
@@ -707,11 +733,12 @@ impl<'p> Interp<'p> {
                     let own = Completed {
                         title,
                         irreversible: false,
+                        bounded,
                         rollback: step.rollback.as_ref(),
                         env: step_env,
                         changes,
                     };
-                    let undone = self.undo(&own).await;
+                    let undone = self.undo_bounded(&own).await;
                     let retryable = !matches!(e.kind, FailKind::Cancelled | FailKind::Eval);
                     if attempt > retries || !retryable || !undone {
                         return Err(e);
@@ -743,7 +770,13 @@ impl<'p> Interp<'p> {
         title: &str,
         timeout: Option<Duration>,
         env: &Env,
-    ) -> (Result<(), RunError>, Vec<Change>, Env, Duration) {
+    ) -> (
+        Result<(), RunError>,
+        Vec<Change>,
+        Option<&'static str>,
+        Env,
+        Duration,
+    ) {
         let depth = self.state.borrow().stack.len();
         self.emit(Event::StepStarted {
             id: step.id.clone(),
@@ -757,6 +790,8 @@ impl<'p> Interp<'p> {
                 key: format!("{}:{title}", step.id),
                 actions: 0,
                 during: step.during.iter().map(|g| g.name.clone()).collect(),
+                bounded: None,
+                kept: vec![],
             });
             st.step_changes.push(Vec::new());
         }
@@ -783,13 +818,17 @@ impl<'p> Interp<'p> {
             None => body.await,
             Some(limit) => self.within_timeout(body, limit, step).await,
         };
-        let changes = {
+        let (changes, bounded) = {
             let mut st = self.state.borrow_mut();
-            st.stack.pop();
-            st.step_changes.pop().unwrap_or_default()
+            let ctx = st.stack.pop();
+            (
+                st.step_changes.pop().unwrap_or_default(),
+                ctx.and_then(|c| c.bounded)
+                    .or_else(|| bounded_call(&step.body.stmts)),
+            )
         };
         let elapsed = self.cloud.clock.since(started);
-        (result, changes, step_env, elapsed)
+        (result, changes, bounded, step_env, elapsed)
     }
 
     /// Run `body` to its end, cancelling its waits (as Ctrl-C does) once
@@ -866,43 +905,173 @@ impl<'p> Interp<'p> {
         predicted
     }
 
-    /// Roll back every completed step, newest first, stopping at an
-    /// irreversible one. Returns whether everything that changed was undone.
+    /// Roll back every completed step, newest first. The rollback stops at
+    /// an irreversible step that changed something, and after undoing a
+    /// change whose undo EKS bounds (a control plane goes back one minor,
+    /// once): what came before it stays, and is reported as kept. Returns
+    /// whether everything that changed was undone or kept on purpose.
     pub async fn roll_back_completed(&self) -> bool {
         self.cloud.clock.reset_cancel();
         let completed: Vec<Completed<'p>> = std::mem::take(&mut self.state.borrow_mut().completed);
         let mut all = true;
-        for done in completed.iter().rev() {
-            let changed: Vec<String> = done
-                .changes
-                .iter()
-                .filter(|c| !c.is_unchanged())
-                .map(Change::summary)
-                .collect();
+        let mut rest = completed.iter().rev();
+        let mut stopped = self.state.borrow_mut().stopped_at.take();
+        while stopped.is_none() {
+            let Some(done) = rest.next() else { break };
+            let changed = changed_lines(&done.changes);
             if done.irreversible && !changed.is_empty() {
                 self.note_rollback(
                     &done.title,
                     StepStatus::NotUndone,
                     format!(
-                        "irreversible, cannot be undone: {}; earlier steps are left as they are",
+                        "irreversible, cannot be undone: {}; the rollback stops here",
                         changed.join("; ")
                     ),
                 );
-                return false;
+                all = false;
+                stopped = Some((done.title.clone(), None));
+                break;
             }
-            all &= self.undo(done).await;
+            all &= self.undo_bounded(done).await;
+            stopped = self.state.borrow_mut().stopped_at.take();
+        }
+        // What the rollback did not reach stays as it is.
+        if let Some((at, limit)) = stopped {
+            for done in rest {
+                let changed = changed_lines(&done.changes);
+                if changed.is_empty() {
+                    continue;
+                }
+                match limit {
+                    Some(limit) => self.note_rollback(
+                        &done.title,
+                        StepStatus::Kept,
+                        format!(
+                            "stays: {limit} (the rollback ended at `{at}`); still changed: {}",
+                            changed.join("; ")
+                        ),
+                    ),
+                    None => {
+                        all = false;
+                        self.note_rollback(
+                            &done.title,
+                            StepStatus::NotUndone,
+                            format!(
+                                "left as is: the rollback stopped at `{at}`; still changed: {}",
+                                changed.join("; ")
+                            ),
+                        );
+                    }
+                }
+            }
         }
         all
     }
 
-    /// Run one step's rollback block. Returns whether its changes are undone.
-    async fn undo(&self, done: &Completed<'p>) -> bool {
-        let changed: Vec<String> = done
-            .changes
+    /// Dry run: for each planned step that changes something, newest first,
+    /// the compensation that would run if a later step failed, planned
+    /// against the state the rollbacks before it would leave, with what EKS
+    /// would refuse at that moment. Steps nothing can undo are named.
+    pub async fn plan_rollbacks(&self) {
+        let completed: Vec<Completed<'p>> = std::mem::take(&mut self.state.borrow_mut().completed);
+        // The forward plan's count is what the run sends when nothing fails.
+        let planned = self.state.borrow().planned;
+        let changing: Vec<&Completed<'p>> = completed
             .iter()
-            .filter(|c| !c.is_unchanged())
-            .map(Change::summary)
+            .rev()
+            .filter(|d| !changed_lines(&d.changes).is_empty())
             .collect();
+        if changing.is_empty() {
+            return;
+        }
+        self.log(
+            "If a step fails, the rollback runs these, newest first, from the failed step back:"
+                .into(),
+        );
+        for done in changing {
+            if done.irreversible {
+                self.note_plan(
+                    &done.title,
+                    false,
+                    "cannot be undone (irreversible): a rollback stops here".into(),
+                );
+                continue;
+            }
+            let Some(block) = done.rollback else {
+                self.note_plan(
+                    &done.title,
+                    false,
+                    "no rollback block: it would be left as it is".into(),
+                );
+                continue;
+            };
+            let id = format!("rollback:{}", done.title);
+            self.emit(Event::RollbackStarted {
+                title: done.title.clone(),
+                reason: "planned: what a later failure would run".into(),
+            });
+            {
+                let mut st = self.state.borrow_mut();
+                st.stack.push(StepCtx {
+                    key: id.clone(),
+                    actions: 0,
+                    during: vec![],
+                    bounded: None,
+                    kept: vec![],
+                });
+                st.step_changes.push(Vec::new());
+            }
+            let mut env = done.env.clone();
+            let r = self.exec_block(block, &mut env).await;
+            let changes = {
+                let mut st = self.state.borrow_mut();
+                st.stack.pop();
+                st.step_changes.pop().unwrap_or_default()
+            };
+            let refused: Vec<String> = changes
+                .iter()
+                .filter_map(|c| match c {
+                    Change::Planned(p) if !p.refusals.is_empty() => {
+                        Some(format!("{}: {}", p.target, p.refusals.join("; ")))
+                    }
+                    _ => None,
+                })
+                .collect();
+            let ok = r.is_ok() && refused.is_empty();
+            self.emit(Event::RollbackFinished {
+                title: done.title.clone(),
+                status: if ok {
+                    StepStatus::Planned
+                } else {
+                    StepStatus::Failed
+                },
+                elapsed: Duration::ZERO,
+            });
+            let mut message = match (&r, ok) {
+                (Err(e), _) => format!("its rollback would fail: {}", e.message),
+                (Ok(()), false) => format!("EKS would refuse: {}", refused.join("; ")),
+                (Ok(()), true) => "EKS would accept every request of its rollback".into(),
+            };
+            if let Some(limit) = done.bounded {
+                message.push_str(&format!("; a rollback ends after this step: {limit}"));
+            }
+            self.note_plan(&done.title, ok, message);
+        }
+        self.state.borrow_mut().planned = planned;
+    }
+
+    fn note_plan(&self, title: &str, ok: bool, message: String) {
+        self.log(format!(
+            "{} if a later step fails, `{title}`: {message}",
+            if ok { "↩" } else { "!" }
+        ));
+    }
+
+    /// Run one step's rollback block, then compare what the step changed
+    /// with the state now. Returns whether its changes are undone (or kept
+    /// on purpose by a `keep`).
+    async fn undo(&self, done: &Completed<'p>) -> bool {
+        let changed = changed_lines(&done.changes);
         let Some(block) = done.rollback else {
             if !changed.is_empty() {
                 self.note_rollback(
@@ -926,41 +1095,172 @@ impl<'p> Interp<'p> {
                 key: format!("rollback:{}", done.title),
                 actions: 0,
                 during: vec![],
+                bounded: None,
+                kept: vec![],
             });
             st.step_changes.push(Vec::new());
         }
         let mut env = done.env.clone();
         let r = self.exec_block(block, &mut env).await;
-        {
+        let (undo_changes, kept) = {
             let mut st = self.state.borrow_mut();
-            st.stack.pop();
-            st.step_changes.pop();
-        }
+            let ctx = st.stack.pop();
+            (
+                st.step_changes.pop().unwrap_or_default(),
+                ctx.map(|c| c.kept).unwrap_or_default(),
+            )
+        };
         let elapsed = self.cloud.clock.since(started);
-        let title = done.title.clone();
-        match r {
-            Ok(()) => {
-                self.emit(Event::RollbackFinished {
-                    title,
-                    status: StepStatus::Done,
-                    elapsed,
-                });
-                self.note_rollback(&done.title, StepStatus::RolledBack, String::new());
-                true
+        self.emit(Event::RollbackFinished {
+            title: done.title.clone(),
+            status: if r.is_ok() {
+                StepStatus::Done
+            } else {
+                StepStatus::Failed
+            },
+            elapsed,
+        });
+        if let Err(e) = r {
+            self.note_rollback(
+                &done.title,
+                StepStatus::NotUndone,
+                format!("rollback failed: {}", e.message),
+            );
+            return false;
+        }
+        if changed.is_empty() && kept.is_empty() {
+            // Nothing to undo: not a rollback worth a line.
+            return true;
+        }
+        let (verdict, ok) = self.verdict(&done.changes, &undo_changes, &kept).await;
+        let (status, message) = verdict;
+        self.note_rollback(&done.title, status, message);
+        ok
+    }
+
+    /// `undo`, then, after a step that makes (or was to make) a change EKS
+    /// bounds, end the rollback: nothing before it can be undone.
+    async fn undo_bounded(&self, done: &Completed<'p>) -> bool {
+        let ok = self.undo(done).await;
+        if let Some(limit) = done.bounded {
+            self.state.borrow_mut().stopped_at = Some((done.title.clone(), ok.then_some(limit)));
+        }
+        ok
+    }
+
+    /// Whether a rollback block changed the state back: each change of the
+    /// step that names a cluster, nodegroup or add-on is compared with the
+    /// version it had before; others count as undone only if the block
+    /// changed something.
+    async fn verdict(
+        &self,
+        changes: &[Change],
+        undo_changes: &[Change],
+        kept: &[String],
+    ) -> ((StepStatus, String), bool) {
+        let mut differ = Vec::new();
+        let mut verified = 0;
+        let mut unverifiable = 0;
+        let mut may_have = 0;
+        for c in changes {
+            let Change::Applied {
+                target, from, to, ..
+            } = c
+            else {
+                continue;
+            };
+            let Some(before) = from else {
+                if to.is_none() && target.contains('.') && !target.contains(' ') {
+                    // "may have been applied": the call itself was cut short.
+                    may_have += 1;
+                } else {
+                    unverifiable += 1;
+                }
+                continue;
+            };
+            match self.state_of(target, to.as_deref()).await {
+                Some(now) if same_version(&now, before) => verified += 1,
+                Some(now) => differ.push(format!("{target} is at {now}, was {before}")),
+                None => unverifiable += 1,
             }
-            Err(e) => {
-                self.emit(Event::RollbackFinished {
-                    title,
-                    status: StepStatus::Failed,
-                    elapsed,
-                });
-                self.note_rollback(
-                    &done.title,
-                    StepStatus::NotUndone,
-                    format!("rollback failed: {}", e.message),
-                );
-                false
+        }
+        let undid = undo_changes.iter().any(|c| !c.is_unchanged());
+        let kept_text = kept.join("; ");
+        if !differ.is_empty() {
+            return if kept.is_empty() {
+                (
+                    (
+                        StepStatus::NotUndone,
+                        format!("the rollback block ran, but {}", differ.join("; ")),
+                    ),
+                    false,
+                )
+            } else {
+                (
+                    (
+                        StepStatus::Kept,
+                        format!("{kept_text} ({})", differ.join("; ")),
+                    ),
+                    true,
+                )
+            };
+        }
+        if unverifiable > 0 && !undid {
+            return if kept.is_empty() {
+                (
+                    (
+                        StepStatus::NotUndone,
+                        format!(
+                            "the rollback block changed nothing back: {}",
+                            changed_lines(changes).join("; ")
+                        ),
+                    ),
+                    false,
+                )
+            } else {
+                ((StepStatus::Kept, kept_text), true)
+            };
+        }
+        if verified == 0 && unverifiable == 0 && may_have > 0 && !undid {
+            return (
+                (
+                    StepStatus::RolledBack,
+                    "nothing was left to undo: the cluster matches the state before the step"
+                        .into(),
+                ),
+                true,
+            );
+        }
+        let mut message = String::new();
+        if !kept.is_empty() {
+            message = format!("(kept on purpose: {kept_text})");
+        }
+        ((StepStatus::RolledBack, message), true)
+    }
+
+    /// The version a change's target has now: a cluster's, a nodegroup's
+    /// (or its blue/green replacement's, once the old group is gone) or an
+    /// add-on's. `None` for other targets.
+    async fn state_of(&self, target: &str, to: Option<&str>) -> Option<String> {
+        let eks = &self.cloud.eks;
+        if let Some(name) = target.strip_prefix("cluster ") {
+            return eks.cluster(name).await.ok().map(|c| c.version);
+        }
+        let cluster = self.cluster.as_deref()?;
+        if let Some(addon) = target.strip_prefix("add-on ") {
+            return eks.addon(cluster, addon).await.ok().map(|a| a.version);
+        }
+        let ng = target.strip_prefix("nodegroup ")?;
+        match eks.nodegroup(cluster, ng).await {
+            Ok(info) => Some(info.version),
+            Err(e) if e.is_not_found() => {
+                let replacement = crate::cloud::rotate::replacement_name(ng, to?);
+                eks.nodegroup(cluster, &replacement)
+                    .await
+                    .ok()
+                    .map(|i| i.version)
             }
+            Err(_) => None,
         }
     }
 
@@ -1240,6 +1540,76 @@ impl<'p> Interp<'p> {
     }
 }
 
+/// The undo bound of the first action in `stmts` (nested steps and rollback
+/// blocks aside) whose undo EKS bounds: a step that calls one, whether or
+/// not the call was reached, is where its hop begins, so a rollback ends
+/// there.
+fn bounded_call(stmts: &[Stmt]) -> Option<&'static str> {
+    use crate::syntax::ast::{ExprKind, StrPart};
+    fn expr(e: &Expr) -> Option<&'static str> {
+        match &e.kind {
+            ExprKind::Call {
+                namespace,
+                func,
+                args,
+            } => crate::builtins::lookup(&format!("{}.{}", namespace.name, func.name))
+                .and_then(|b| b.undo_limit())
+                .or_else(|| args.iter().find_map(|a| expr(&a.value))),
+            ExprKind::Method { receiver, args, .. } => {
+                expr(receiver).or_else(|| args.iter().find_map(|a| expr(&a.value)))
+            }
+            ExprKind::List(items) => items.iter().find_map(expr),
+            ExprKind::Map(entries) => entries.iter().find_map(|m| expr(&m.value)),
+            ExprKind::Field { base, .. } => expr(base),
+            ExprKind::Index { base, index } => expr(base).or_else(|| expr(index)),
+            ExprKind::Lambda { body, .. } => expr(body),
+            ExprKind::Unary { operand, .. } => expr(operand),
+            ExprKind::Binary { lhs, rhs, .. } => expr(lhs).or_else(|| expr(rhs)),
+            ExprKind::Str(s) => s.parts.iter().find_map(|p| match p {
+                StrPart::Interp(e) => expr(e),
+                StrPart::Text { .. } => None,
+            }),
+            _ => None,
+        }
+    }
+    stmts.iter().find_map(|s| match &s.kind {
+        StmtKind::Step(_) => None,
+        StmtKind::Let { value, .. } => expr(value),
+        StmtKind::For { iter, body, .. } => expr(iter).or_else(|| bounded_call(&body.stmts)),
+        StmtKind::If {
+            branches,
+            otherwise,
+        } => branches
+            .iter()
+            .find_map(|(c, b)| expr(c).or_else(|| bounded_call(&b.stmts)))
+            .or_else(|| otherwise.as_ref().and_then(|b| bounded_call(&b.stmts))),
+        StmtKind::Expr(e) => expr(e),
+        _ => None,
+    })
+}
+
+/// The changes that changed something, one line each.
+fn changed_lines(changes: &[Change]) -> Vec<String> {
+    changes
+        .iter()
+        .filter(|c| !c.is_unchanged())
+        .map(Change::summary)
+        .collect()
+}
+
+/// Kubernetes versions compare by minor ("1.29" and "1.29.3"); add-on
+/// versions exactly.
+fn same_version(a: &str, b: &str) -> bool {
+    use crate::cloud::eks::parse_minor;
+    if a.contains("eksbuild") || b.contains("eksbuild") {
+        return a == b;
+    }
+    match (parse_minor(a), parse_minor(b)) {
+        (Some(x), Some(y)) => x == y,
+        _ => a == b,
+    }
+}
+
 /// Ask on the terminal; only an explicit yes counts.
 fn ask_yes(question: &str) -> bool {
     let term = console::Term::stderr();
@@ -1251,13 +1621,19 @@ fn ask_yes(question: &str) -> bool {
 /// The journal's record of a run event, for the events it keeps. Steps are
 /// journalled under their key (id and title): each loop iteration is its
 /// own step.
-fn journal_record(event: &Event) -> Option<Record> {
+/// `simulated_seconds`: a step's duration on a sandbox's clock (none on
+/// wall time).
+fn journal_record(event: &Event, simulated: bool) -> Option<Record> {
     Some(match event {
         Event::StepStarted { id, title, .. } => Record::StepStarted {
             step: format!("{id}:{title}"),
         },
         Event::StepFinished {
-            id, title, status, ..
+            id,
+            title,
+            status,
+            elapsed,
+            ..
         } => Record::StepFinished {
             step: format!("{id}:{title}"),
             outcome: match status {
@@ -1266,6 +1642,7 @@ fn journal_record(event: &Event) -> Option<Record> {
                 _ => StepOutcome::Ok,
             },
             error: None,
+            simulated_seconds: simulated.then_some(elapsed.as_secs()),
         },
         Event::RollbackStarted { title, reason } => Record::RollbackStarted {
             step: title.clone(),
@@ -1277,8 +1654,9 @@ fn journal_record(event: &Event) -> Option<Record> {
             message,
         } => Record::RollbackFinished {
             step: title.clone(),
-            ok: *status == StepStatus::RolledBack,
+            ok: matches!(status, StepStatus::RolledBack | StepStatus::Kept),
             error: (!message.is_empty()).then(|| message.clone()),
+            verdict: Some(status.as_str().to_string()),
         },
         _ => return None,
     })

@@ -356,6 +356,9 @@ pub enum StmtKind {
     Log(Expr),
     /// `fail "message"`: stop the run (and roll back).
     Fail(Expr),
+    /// `keep "reason"`, in a rollback block: what the step changed is left
+    /// in place on purpose; the report says so, with the reason.
+    Keep(Expr),
     /// A call used as a statement, e.g. `eks.update_addon(...)`.
     Expr(Expr),
 }

@@ -167,6 +167,7 @@ pub const KEYWORDS: &[&str] = &[
     "confirm",
     "log",
     "fail",
+    "keep",
     "import",
     "true",
     "false",
@@ -249,7 +250,11 @@ fn describe(rule: Rule) -> Option<String> {
         Rule::step => "`step`",
         Rule::let_stmt => "a statement",
         Rule::for_stmt | Rule::if_stmt | Rule::await_stmt | Rule::pause_stmt => "a statement",
-        Rule::confirm_stmt | Rule::log_stmt | Rule::fail_stmt | Rule::expr_stmt => "a statement",
+        Rule::confirm_stmt
+        | Rule::log_stmt
+        | Rule::fail_stmt
+        | Rule::keep_stmt
+        | Rule::expr_stmt => "a statement",
         Rule::ident | Rule::name => "a name",
         Rule::type_expr => "a parameter type",
         Rule::string => "a string",

@@ -177,6 +177,7 @@ fn is_noise(rule: Rule) -> bool {
             | Rule::kw_confirm
             | Rule::kw_log
             | Rule::kw_fail
+            | Rule::kw_keep
     )
 }
 
@@ -550,6 +551,7 @@ impl Builder<'_> {
             | Rule::confirm_stmt
             | Rule::log_stmt
             | Rule::fail_stmt
+            | Rule::keep_stmt
             | Rule::expr_stmt => {
                 let e = self.expr(kids(p).next().expect("statement expression"));
                 match rule {
@@ -557,6 +559,7 @@ impl Builder<'_> {
                     Rule::confirm_stmt => StmtKind::Confirm(e),
                     Rule::log_stmt => StmtKind::Log(e),
                     Rule::fail_stmt => StmtKind::Fail(e),
+                    Rule::keep_stmt => StmtKind::Keep(e),
                     _ => StmtKind::Expr(e),
                 }
             }

@@ -286,6 +286,19 @@ fn simple_statements() {
 }
 
 #[test]
+fn keep_is_a_statement_and_a_reserved_word() {
+    let (sources, s) = stmts("keep \"kube-proxy waits for the control plane\"");
+    let StmtKind::Keep(reason) = &s[0].kind else {
+        panic!("{:?}", s[0].kind)
+    };
+    assert_eq!(
+        sources.slice(reason.span),
+        "\"kube-proxy waits for the control plane\""
+    );
+    assert!(super::error::KEYWORDS.contains(&"keep"));
+}
+
+#[test]
 fn if_else_if_else() {
     let (sources, s) = stmts("if a { log \"a\" } else if b { log \"b\" } else { log \"c\" }");
     let StmtKind::If {

@@ -4,6 +4,8 @@
 
 use std::path::PathBuf;
 
+pub mod faults;
+
 use runbook::cloud::{Clients, Clock, ConnectOptions};
 use runbook::interp::durable::Durable;
 use runbook::interp::{self, Cloud, ExecOptions, Output, Reporter, RunSummary, params};
@@ -110,7 +112,15 @@ pub async fn run(
             Durable::run_id,
         ),
     };
-    let summary =
-        interp::execute(&resolved, &bound, cloud.clone(), &opts, &reporter, journal).await;
+    // Boxed: the interpreter's future is deep, and tests nest it further.
+    let summary = Box::pin(interp::execute(
+        &resolved,
+        &bound,
+        cloud.clone(),
+        &opts,
+        &reporter,
+        journal,
+    ))
+    .await;
     (summary, reporter)
 }

@@ -1,0 +1,496 @@
+//! Rollbacks that succeed: a failure at any step of a hop of the shipped
+//! playbook returns the cluster to its state before that hop, in the order
+//! EKS allows (nodegroups, add-ons EKS accepts at that moment, the control
+//! plane as a VersionRollback, then the add-ons only the older minor
+//! accepts); earlier hops stay, and the report's words match the state.
+
+use runbook::interp::{self, RunStatus};
+
+use crate::common::faults::{
+    PLAYBOOK, break_kube_system, rollbacks, run_file, run_playbook, run_with_fault, state,
+};
+use crate::common::{root, start};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_blocked_blue_green_drain_returns_the_cluster_to_before_the_hop() {
+    let (sandbox, cloud) = start("demo.yaml").await;
+    let before = state(&sandbox);
+    // The PDB appears once the first replacement group is being created:
+    // the drain of the old nodes then times out.
+    let (summary, lines, injected) = run_with_fault(
+        &sandbox,
+        &cloud,
+        &[
+            "cluster=demo",
+            "target=1.29",
+            "strategy=blue_green",
+            "delete_emptydir_data=true",
+            "drain_timeout=5m",
+        ],
+        ("/node-groups", 1),
+        |sb, _| assert!(sb.set_pdb_enabled("shop", "checkout", true)),
+    )
+    .await;
+    assert!(injected, "{lines}");
+    assert_eq!(summary.status, RunStatus::RolledBack, "{lines}");
+    assert_eq!(state(&sandbox), before, "{lines}");
+    let errors = format!("{:?}", summary.errors);
+    assert!(errors.contains("shop/checkout"), "{errors}\n{lines}");
+    // kube-proxy's 1.28 build is refused while the control plane runs 1.29:
+    // the add-ons' rollback keeps it on purpose, and the control plane's
+    // rollback restores it.
+    assert_eq!(
+        rollbacks(&summary),
+        [
+            (
+                "add-ons for 1.29".to_string(),
+                "kept on purpose".to_string()
+            ),
+            (
+                "control plane to 1.29".to_string(),
+                "rolled back".to_string()
+            ),
+        ],
+        "{lines}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ctrl_c_during_the_add_ons_returns_the_cluster_to_before_the_hop() {
+    let (sandbox, cloud) = start("demo.yaml").await;
+    let before = state(&sandbox);
+    let (summary, lines, injected) = run_with_fault(
+        &sandbox,
+        &cloud,
+        &["cluster=demo", "target=1.29"],
+        ("/addons/coredns/update", 1),
+        |_, cloud| cloud.clock.cancel(),
+    )
+    .await;
+    assert!(injected, "{lines}");
+    assert_eq!(summary.status, RunStatus::RolledBack, "{lines}");
+    assert_eq!(state(&sandbox), before, "{lines}");
+    // kube-proxy's 1.28 build is refused while the control plane runs 1.29:
+    // the add-ons' rollback keeps it, on purpose, for the control plane's
+    // rollback to restore.
+    let words = rollbacks(&summary);
+    assert!(
+        words.contains(&("add-ons for 1.29".into(), "kept on purpose".into())),
+        "{lines}"
+    );
+    assert!(
+        words.contains(&("control plane to 1.29".into(), "rolled back".into())),
+        "{lines}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failure_in_hop_two_returns_to_after_hop_one_and_says_hop_one_stays() {
+    let (sandbox, cloud) = start("demo.yaml").await;
+    // What hop 1 alone leaves: the same fixture upgraded to 1.29.
+    let after_hop_one = {
+        let (sandbox, cloud) = start("demo.yaml").await;
+        let (summary, lines) = run_playbook(
+            &cloud,
+            &[
+                "cluster=demo",
+                "target=1.29",
+                "strategy=blue_green",
+                "delete_emptydir_data=true",
+            ],
+        )
+        .await;
+        assert_eq!(summary.status, RunStatus::Succeeded, "{lines}");
+        state(&sandbox)
+    };
+    // Ctrl-C during hop 2's kube-proxy update (the second one of the run).
+    let (summary, lines, injected) = run_with_fault(
+        &sandbox,
+        &cloud,
+        &[
+            "cluster=demo",
+            "target=1.30",
+            "strategy=blue_green",
+            "delete_emptydir_data=true",
+        ],
+        ("/addons/kube-proxy/update", 2),
+        |_, cloud| cloud.clock.cancel(),
+    )
+    .await;
+    assert!(injected, "{lines}");
+    assert_eq!(state(&sandbox), after_hop_one, "{lines}");
+    let words = rollbacks(&summary);
+    assert!(
+        words.contains(&("control plane to 1.30".into(), "rolled back".into())),
+        "{lines}"
+    );
+    for step in [
+        "control plane to 1.29",
+        "add-ons for 1.29",
+        "nodegroups to 1.29",
+    ] {
+        assert!(
+            words.contains(&(step.into(), "kept on purpose".into())),
+            "{step} is not reported as kept: {lines}"
+        );
+    }
+    assert!(lines.contains("one minor, once"), "{lines}");
+    assert_eq!(summary.status, RunStatus::RolledBack, "{lines}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pod_eviction_failure_in_place_is_reported_as_it_is() {
+    // EKS's failed rolling update keeps the nodegroup at 1.28 but leaves the
+    // 1.29 node it launched; EKS then refuses the control plane's rollback
+    // (a kubelet newer than 1.28). The report must say so, not "rolled back".
+    let (sandbox, cloud) = start("demo.yaml").await;
+    let (summary, lines, injected) = run_with_fault(
+        &sandbox,
+        &cloud,
+        &["cluster=demo", "target=1.29"],
+        ("/update-version", 1),
+        |sb, _| assert!(sb.set_pdb_enabled("shop", "checkout", true)),
+    )
+    .await;
+    assert!(injected, "{lines}");
+    let errors = format!("{:?}", summary.errors);
+    assert!(errors.contains("PodEvictionFailure"), "{errors}\n{lines}");
+    assert_eq!(summary.status, RunStatus::Failed, "{lines}");
+    let after = state(&sandbox);
+    assert_eq!(after.control_plane, "1.29", "{lines}");
+    assert_eq!(after.cordoned, 0, "a cordon was left: {lines}");
+    let words = rollbacks(&summary);
+    assert!(
+        words.contains(&("control plane to 1.29".into(), "not undone".into())),
+        "{lines}"
+    );
+    // The nodegroup's rollback says what it could not undo, and EKS's
+    // refusal of the control plane's rollback is quoted.
+    assert!(
+        words.contains(&("nodegroups to 1.29".into(), "not undone".into())),
+        "{lines}"
+    );
+    assert!(lines.contains("that EKS will not replace"), "{lines}");
+    assert!(lines.contains("Kubelet version skew"), "{lines}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_during_gate_stopping_a_blue_green_rotation_deletes_the_new_group_and_uncordons_the_old()
+{
+    let (sandbox, cloud) = start("demo.yaml").await;
+    let before = state(&sandbox);
+    // As the first replacement group is created, the gate breaks and a PDB
+    // holds the drain: 10 minutes later the step's `during system_healthy`
+    // fails it while a rotation is still draining.
+    let (summary, lines, injected) = run_with_fault(
+        &sandbox,
+        &cloud,
+        &[
+            "cluster=demo",
+            "target=1.29",
+            "strategy=blue_green",
+            "delete_emptydir_data=true",
+            "drain_timeout=1h",
+        ],
+        ("/node-groups", 1),
+        |sb, cloud| {
+            assert!(sb.set_pdb_enabled("shop", "checkout", true));
+            let cloud = cloud.clone();
+            tokio::spawn(async move { break_kube_system(&cloud).await });
+        },
+    )
+    .await;
+    assert!(injected, "{lines}");
+    let errors = format!("{:?}", summary.errors);
+    assert!(
+        errors.contains("failed during the step"),
+        "{errors}\n{lines}"
+    );
+    assert!(
+        lines.contains("uncordoned; nodegroup"),
+        "no replacement was cut short: {lines}"
+    );
+    assert_eq!(state(&sandbox), before, "{lines}");
+    assert_eq!(summary.status, RunStatus::RolledBack, "{lines}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_gate_failing_after_the_control_plane_moved_rolls_it_back() {
+    let (sandbox, cloud) = start("demo.yaml").await;
+    let before = state(&sandbox);
+    let (summary, lines, injected) = run_with_fault(
+        &sandbox,
+        &cloud,
+        &["cluster=demo", "target=1.29"],
+        ("/clusters/demo/updates", 1),
+        |_, cloud| {
+            let cloud = cloud.clone();
+            tokio::spawn(async move { break_kube_system(&cloud).await });
+        },
+    )
+    .await;
+    assert!(injected, "{lines}");
+    let errors = format!("{:?}", summary.errors);
+    assert!(errors.contains("system_healthy"), "{errors}\n{lines}");
+    assert_eq!(state(&sandbox), before, "{lines}");
+    assert_eq!(
+        rollbacks(&summary),
+        [(
+            "control plane to 1.29".to_string(),
+            "rolled back".to_string()
+        )],
+        "{lines}"
+    );
+    assert_eq!(summary.status, RunStatus::RolledBack, "{lines}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_dry_run_plans_every_rollback_against_the_state_it_would_meet() {
+    let (sandbox, cloud) = start("demo.yaml").await;
+    let (summary, lines) = run_file(
+        &cloud,
+        &root().join(PLAYBOOK),
+        &["cluster=demo", "target=1.30"],
+        true,
+    )
+    .await;
+    assert_eq!(summary.status, RunStatus::Planned, "{lines}");
+    assert!(
+        sandbox.mutations().is_empty(),
+        "the dry run sent {:?}",
+        sandbox.mutations()
+    );
+    for step in [
+        "nodegroups to 1.30",
+        "add-ons for 1.30",
+        "control plane to 1.30",
+        "control plane to 1.29",
+    ] {
+        assert!(
+            lines.contains(&format!(
+                "↩ if a later step fails, `{step}`: EKS would accept every request of its rollback"
+            )),
+            "{step}: {lines}"
+        );
+    }
+    // kube-proxy's older build waits for the control plane to go back, which
+    // EKS allows after this run's own upgrade; earlier hops stay.
+    assert!(
+        lines.contains("kept on purpose: kube-proxy v1.29.15-eksbuild.16 is not offered for 1.30"),
+        "{lines}"
+    );
+    assert!(
+        lines.contains("would roll back the control plane of cluster demo: 1.30 → 1.29"),
+        "{lines}"
+    );
+    assert!(
+        lines.contains(
+            "a rollback ends after this step: EKS rolls the control plane back one minor, once"
+        ),
+        "{lines}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_dry_run_names_a_rollback_eks_would_refuse_before_anything_changes() {
+    // The naive rollback the shipped playbook had: restore the add-ons
+    // recorded before the hop while the control plane already runs 1.29.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("naive.upg");
+    std::fs::write(
+        &path,
+        r#"
+runbook naive "control plane, then add-ons, rolled back naively" {
+  param cluster: string
+  step "control plane to 1.29" {
+    let previous = eks.cluster(cluster).version
+    eks.update_cluster_version(cluster, 1.29)
+    rollback {
+      eks.update_cluster_version(cluster, previous)
+    }
+  }
+  step "kube-proxy for 1.29" {
+    let before = eks.addon(cluster, "kube-proxy")
+    eks.update_addon(cluster, "kube-proxy", version: eks.default_addon_version("kube-proxy", 1.29))
+    rollback {
+      eks.update_addon(cluster, "kube-proxy", version: before.version)
+    }
+  }
+}
+"#,
+    )
+    .unwrap();
+    let (sandbox, cloud) = start("demo.yaml").await;
+    let (summary, lines) = run_file(&cloud, &path, &["cluster=demo"], true).await;
+    assert_eq!(summary.status, RunStatus::Planned, "{lines}");
+    assert!(sandbox.mutations().is_empty());
+    assert!(
+        lines.contains("! if a later step fails, `kube-proxy for 1.29`: EKS would refuse: add-on kube-proxy: EKS does not offer kube-proxy v1.28.15-eksbuild.31 for Kubernetes 1.29"),
+        "{lines}"
+    );
+}
+
+/// A runbook that only rolls the control plane back to `1.28`.
+const ROLL_BACK_TO_1_28: &str = r#"
+runbook back "roll the control plane back" {
+  param cluster: string
+  step "control plane back to 1.28" {
+    eks.update_cluster_version(cluster, 1.28)
+    rollback {
+      eks.update_cluster_version(cluster, 1.29)
+    }
+  }
+}
+"#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_control_plane_rollback_is_refused_after_seven_simulated_days() {
+    let (sandbox, cloud) = start("demo.yaml").await;
+    let (summary, lines) = run_playbook(&cloud, &["cluster=demo", "target=1.29"]).await;
+    assert_eq!(summary.status, RunStatus::Succeeded, "{lines}");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("back.upg");
+    std::fs::write(&path, ROLL_BACK_TO_1_28).unwrap();
+
+    // Six days on, the dry run says EKS would accept it, and how long for.
+    sandbox.advance(std::time::Duration::from_secs(6 * 86_400));
+    let (plan, lines) = run_file(&cloud, &path, &["cluster=demo"], true).await;
+    assert_eq!(plan.status, RunStatus::Planned, "{lines}");
+    assert!(
+        lines.contains("a VersionRollback, which EKS allows for"),
+        "{lines}"
+    );
+
+    // Two more: the dry run names the refusal before anything changes, and
+    // a real run is refused by EKS, the control plane staying at 1.29.
+    sandbox.advance(std::time::Duration::from_secs(2 * 86_400));
+    let before = sandbox.mutations().len();
+    let (plan, lines) = run_file(&cloud, &path, &["cluster=demo"], true).await;
+    assert_eq!(plan.status, RunStatus::Planned, "{lines}");
+    assert!(lines.contains("would refuse: EKS:"), "{lines}");
+    assert!(lines.contains("7 days"), "{lines}");
+    assert_eq!(
+        sandbox.mutations().len(),
+        before,
+        "the dry run sent requests"
+    );
+    let (summary, lines) = run_file(&cloud, &path, &["cluster=demo"], false).await;
+    assert!(!summary.status.is_ok(), "{lines}");
+    let errors = format!("{:?}", summary.errors);
+    assert!(errors.contains("7 days"), "{errors}\n{lines}");
+    assert_eq!(sandbox.cluster_version(), "1.29");
+}
+
+/// Run an inline runbook against the demo cluster; the summary, the lines
+/// and the sandbox.
+async fn run_inline(text: &str) -> (interp::RunSummary, String, runbook::sandbox::Sandbox) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("inline.upg");
+    std::fs::write(&path, text).unwrap();
+    let (sandbox, cloud) = start("demo.yaml").await;
+    let (summary, lines) = run_file(&cloud, &path, &["cluster=demo"], false).await;
+    (summary, lines, sandbox)
+}
+
+fn cordoned(sandbox: &runbook::sandbox::Sandbox) -> Vec<String> {
+    sandbox
+        .nodes()
+        .into_iter()
+        .filter(|n| n.unschedulable)
+        .map(|n| n.nodegroup)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rollback_block_that_changes_nothing_back_is_not_reported_as_rolled_back() {
+    let (summary, lines, sandbox) = run_inline(
+        r#"
+runbook honest "a log is not an undo" {
+  param cluster: string
+  step "cordon a general node" {
+    let node = k8s.nodes(nodegroup: "general")[0].name
+    k8s.cordon(node)
+    rollback {
+      k8s.uncordon(node)
+    }
+  }
+  step "cordon a data node" {
+    let node = k8s.nodes(nodegroup: "data")[0].name
+    k8s.cordon(node)
+    rollback {
+      log "uncordon ${node} by hand"
+    }
+  }
+  step "fail" {
+    fail "stop here"
+  }
+}
+"#,
+    )
+    .await;
+    assert_eq!(summary.status, RunStatus::Failed, "{lines}");
+    assert_eq!(
+        rollbacks(&summary),
+        [
+            ("cordon a data node".to_string(), "not undone".to_string()),
+            (
+                "cordon a general node".to_string(),
+                "rolled back".to_string()
+            ),
+        ],
+        "{lines}"
+    );
+    assert!(
+        lines.contains("the rollback block changed nothing back"),
+        "{lines}"
+    );
+    assert_eq!(cordoned(&sandbox), ["data"], "{lines}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_irreversible_step_stops_the_rollback_and_earlier_steps_are_left_as_they_are() {
+    let (summary, lines, sandbox) = run_inline(
+        r#"
+runbook honest "an irreversible step ends the rollback" {
+  param cluster: string
+  step "cordon a general node" {
+    let node = k8s.nodes(nodegroup: "general")[0].name
+    k8s.cordon(node)
+    rollback {
+      k8s.uncordon(node)
+    }
+  }
+  step "remove the system nodegroup" irreversible {
+    eks.delete_nodegroup(cluster, "system")
+  }
+  step "fail" {
+    fail "stop here"
+  }
+}
+"#,
+    )
+    .await;
+    assert_eq!(summary.status, RunStatus::Failed, "{lines}");
+    let words = rollbacks(&summary);
+    assert_eq!(
+        words,
+        [
+            (
+                "remove the system nodegroup".to_string(),
+                "not undone".to_string()
+            ),
+            (
+                "cordon a general node".to_string(),
+                "not undone".to_string()
+            ),
+        ],
+        "{lines}"
+    );
+    assert!(lines.contains("irreversible, cannot be undone"), "{lines}");
+    assert!(
+        lines.contains("left as is: the rollback stopped at"),
+        "{lines}"
+    );
+    // The rollback stopped: the earlier step's block did not run.
+    assert_eq!(cordoned(&sandbox), ["general"], "{lines}");
+}
