@@ -49,7 +49,7 @@ fn bench(c: &mut Criterion) {
     // Fail loudly rather than time a program that does not parse or check.
     let (sources, parsed) = runbook::syntax::parse_str("big.upg", &text);
     let file = parsed.expect("generated runbook parses");
-    let diags = runbook::check::check_files(&sources, std::slice::from_ref(&file));
+    let diags = runbook::analyze::check_files(&sources, std::slice::from_ref(&file));
     assert!(
         diags.is_empty(),
         "generated runbook has findings: {diags:?}"
@@ -59,7 +59,7 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             let (sources, parsed) = runbook::syntax::parse_str("big.upg", &text);
             let file = parsed.expect("parses");
-            runbook::check::check_files(&sources, std::slice::from_ref(&file))
+            runbook::analyze::check_files(&sources, std::slice::from_ref(&file))
         })
     });
 }
@@ -77,7 +77,7 @@ fn halves(c: &mut Criterion) {
     let (sources, parsed) = runbook::syntax::parse_str("big.upg", &text);
     let file = parsed.expect("parses");
     c.bench_function("check 10k lines", |b| {
-        b.iter(|| runbook::check::check_files(&sources, std::slice::from_ref(&file)))
+        b.iter(|| runbook::analyze::check_files(&sources, std::slice::from_ref(&file)))
     });
 }
 

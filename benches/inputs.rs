@@ -103,7 +103,7 @@ fn one(path: &str, op: &str) {
     let (sources, parsed) = runbook::syntax::parse_str(path, &text);
     let parsed_at = start.elapsed();
     let diags = match (parsed, op) {
-        (Ok(file), "check") => runbook::check::check_files(&sources, std::slice::from_ref(&file)),
+        (Ok(file), "check") => runbook::analyze::check_files(&sources, std::slice::from_ref(&file)),
         (Ok(file), _) => {
             let out = runbook::format::format_file(&file, &text);
             println!("formatted: {} bytes", out.len());
@@ -140,7 +140,7 @@ fn main() {
     let text = generate(small, warnings);
     let (sources, parsed) = runbook::syntax::parse_str("big.upg", &text);
     let file = parsed.expect("generated runbook parses");
-    let diags = runbook::check::check_files(&sources, std::slice::from_ref(&file));
+    let diags = runbook::analyze::check_files(&sources, std::slice::from_ref(&file));
     assert_eq!(diags.len(), warnings, "one warning per `warn` step");
     let mb = |n: usize| n as f64 / 1e6;
     let rendered = best(
@@ -160,7 +160,7 @@ fn main() {
         (sources, parsed.expect("parses"))
     });
     best(&format!("check {mb_text:.1} MB (parsed)"), || {
-        let diags = runbook::check::check_files(&sources, std::slice::from_ref(&file));
+        let diags = runbook::analyze::check_files(&sources, std::slice::from_ref(&file));
         assert!(diags.is_empty(), "{:?}", diags.first());
     });
     drop((sources, file));

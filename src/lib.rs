@@ -8,8 +8,8 @@
 //! every stage reads. `checks` runs sandboxed rhai checks. `sandbox` is the
 //! simulated EKS cluster that serves the real EKS and Kubernetes REST APIs.
 
+pub mod analyze;
 pub mod builtins;
-pub mod check;
 pub mod checks;
 pub mod cli;
 pub mod cloud;

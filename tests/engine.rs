@@ -696,7 +696,7 @@ async fn dry_run_of_every_playbook_against_every_fixture_sends_no_mutation() {
 #[test]
 fn bad_parameters_and_unknown_environments_fail_with_a_location() {
     let program = load(UPGRADE);
-    let resolved = runbook::check::resolve(&program).unwrap();
+    let resolved = runbook::analyze::resolve(&program).unwrap();
     let sets = vec!["cluster=demo".to_string(), "target=1.3x".to_string()];
     let (sources, diags) = params::bind(&resolved, None, &sets).unwrap_err();
     assert_eq!(diags[0].code, "RUN001");
@@ -2100,7 +2100,7 @@ async fn out_of_bounds_update_settings_are_refused_before_any_change() {
     // EKS accepts 1-100 (0 keeps the nodegroup's own setting): -5 is refused
     // while the parameters are bound, before any client exists.
     let program = shipped_playbook();
-    let resolved = runbook::check::resolve(&program).unwrap();
+    let resolved = runbook::analyze::resolve(&program).unwrap();
     let sets: Vec<String> = ["cluster=demo", "target=1.29", "max_unavailable=-5"]
         .iter()
         .map(|s| s.to_string())
@@ -2185,7 +2185,7 @@ async fn every_method_in_the_table_is_checked_and_evaluated() {
     }
     text.push_str("  }\n}\n");
     let program = load(&text);
-    let findings = runbook::check::check(&program);
+    let findings = runbook::analyze::check(&program);
     assert!(
         findings.iter().all(|d| !d.is_error()),
         "{}",
@@ -2432,7 +2432,7 @@ async fn templates_run_their_steps_and_roll_back_like_written_ones() {
 fn template_uses_are_checked_like_calls() {
     let codes = |text: &str| -> Vec<&'static str> {
         let program = load(text);
-        runbook::check::check(&program)
+        runbook::analyze::check(&program)
             .iter()
             .map(|d| d.code)
             .collect()

@@ -237,7 +237,7 @@ fn parser_checker_and_fmt_hold_on_mutated_runbooks() {
             }
             // Loader and checker, rhai checks included.
             match runbook::syntax::load_text("fuzz.upg", text.clone(), &base) {
-                Ok(program) => well_formed(&runbook::check::check(&program))?,
+                Ok(program) => well_formed(&runbook::analyze::check(&program))?,
                 Err((_, diags)) => well_formed(&diags)?,
             }
             // fmt: same meaning, and a fixed point.
@@ -284,7 +284,7 @@ fn rhai_checks_never_panic_the_checker() {
                 "check c \"\"\"{script}\"\"\"\nrunbook r \"d\" {{\n  param cluster: string\n  precondition \"p\" {{ check.c(target: \"1.30\") }}\n}}\n"
             );
             match runbook::syntax::load_text("fuzz.upg", text, &root()) {
-                Ok(program) => well_formed(&runbook::check::check(&program))?,
+                Ok(program) => well_formed(&runbook::analyze::check(&program))?,
                 Err((_, diags)) => well_formed(&diags)?,
             }
             Ok(())

@@ -106,7 +106,7 @@ fn check_one(path: &Path) -> Checked {
                     })
                 };
                 diagnostics.extend(
-                    crate::check::check(&partial.program)
+                    crate::analyze::check(&partial.program)
                         .into_iter()
                         .filter(|d| !d.primary_span().is_some_and(overlaps)),
                 );

@@ -149,7 +149,7 @@ pub fn drive(
             return Ok(Outcome::Failed);
         }
     };
-    let resolved = match crate::check::resolve(&program) {
+    let resolved = match crate::analyze::resolve(&program) {
         Ok(r) => r,
         Err(diags) => {
             print_diagnostics(&diags, &program.sources, output_arg);

@@ -10,7 +10,7 @@
 //!
 //! Public API:
 //! - [`params::bind`]: parameters of a checked program
-//!   ([`crate::check::Resolved`]) → values or located diagnostics.
+//!   ([`crate::analyze::Resolved`]) → values or located diagnostics.
 //! - [`execute`]`(resolved, bound, cloud, opts, reporter, journal) -> RunSummary`.
 
 mod checks;
@@ -34,7 +34,7 @@ use serde_json::json;
 pub use dispatch::Cloud;
 pub use report::{Output, Reporter};
 
-use crate::check::Resolved;
+use crate::analyze::Resolved;
 use crate::cloud::clock::human;
 use crate::cloud::plan::Mode;
 use crate::diagnostic::Diagnostic;

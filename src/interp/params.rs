@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use indexmap::IndexMap;
 
 use super::value::Value;
-use crate::check::Resolved;
+use crate::analyze::Resolved;
 use crate::diagnostic::Diagnostic;
 use crate::durable::redact;
 use crate::literal;
@@ -127,7 +127,7 @@ pub fn bind(
         };
         let key_span = Span::new(cli, *start, start + k.len());
         if !param_names.contains(&k) {
-            let hint = crate::check::suggest::closest(k, param_names.iter().copied())
+            let hint = crate::analyze::suggest::closest(k, param_names.iter().copied())
                 .map(|s| format!("did you mean `{s}`? "))
                 .unwrap_or_default();
             diags.push(
@@ -237,7 +237,7 @@ pub fn bind(
 /// passed to (`--set max_unavailable=500`): refused before any client is
 /// built, like the same literal in the runbook (UPG038).
 fn out_of_range(
-    uses: &[crate::check::RangedUse],
+    uses: &[crate::analyze::RangedUse],
     name: &str,
     value: &Value,
     at: Span,

@@ -96,7 +96,7 @@ pub async fn run(
     let render = |sources: &runbook::source::SourceMap, d: &[runbook::diagnostic::Diagnostic]| {
         runbook::diagnostic::render_all(d, sources, false).0
     };
-    let resolved = runbook::check::resolve(program)
+    let resolved = runbook::analyze::resolve(program)
         .unwrap_or_else(|d| panic!("does not check:\n{}", render(&program.sources, &d)));
     let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
     let bound = params::bind(&resolved, env, &sets)

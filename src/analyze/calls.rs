@@ -8,7 +8,7 @@ use crate::checks::ParamsRead;
 use crate::source::Span;
 use crate::syntax::ast::{Arg, Expr, ExprKind, Ident};
 
-use super::context::{Checker, Mode, RangedUse, article};
+use super::context::{BlockKind, Checker, RangedUse, article};
 use super::types::list_of;
 use super::{codes, literals, suggest};
 
@@ -47,20 +47,20 @@ impl Checker<'_> {
         if !builtin.is_mutating() {
             return;
         }
-        match self.mode {
-            Mode::ReadOnly(context) => self.report(
+        match self.block {
+            BlockKind::ReadOnly(context) => self.report(
                 codes::MUTATION_IN_CONDITION
                     .diag(format!("`{}` changes the cluster and cannot be called in {context}", builtin.name))
                     .with_label(span, "action in a read-only context")
                     .with_help("conditions are evaluated repeatedly and in --dry-run: use queries here and move the action into a step"),
             ),
-            Mode::Flow => self.report(
+            BlockKind::Flow => self.report(
                 codes::MUTATION_IN_CONDITION
                     .diag(format!("`{}` changes the cluster and can only be called inside a step", builtin.name))
                     .with_label(span, "action outside a step")
                     .with_help("wrap it in `step \"...\" { ... }` so it is planned, journaled and can be rolled back"),
             ),
-            Mode::Step => {
+            BlockKind::Step => {
                 if let Some(frame) = self.steps.last_mut() {
                     frame.first_mutation.get_or_insert((span, builtin.name));
                     if builtin.is_irreversible() {
@@ -68,7 +68,7 @@ impl Checker<'_> {
                     }
                 }
             }
-            Mode::Rollback => {}
+            BlockKind::Rollback => {}
         }
     }
 

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 
 use crate::syntax::ast::{Environment, Runbook};
 
-use super::context::{Checker, Mode};
+use super::context::{BlockKind, Checker};
 use super::decls::Decls;
 use super::{codes, suggest, types};
 
@@ -56,7 +56,9 @@ impl Checker<'_> {
                             .with_help("keep one of the two settings"),
                     );
                 }
-                let t = self.in_mode(Mode::ReadOnly("an environment value"), |c| c.expr(&s.value));
+                let t = self.in_block(BlockKind::ReadOnly("an environment value"), |c| {
+                    c.expr(&s.value)
+                });
                 match params.get(s.key.name.as_str()) {
                     Some(p) => {
                         self.expect_type(

@@ -5,13 +5,13 @@
 use crate::builtins::Type;
 use crate::syntax::ast::{Ident, Step};
 
-use super::context::{Checker, Mode, StepFrame};
+use super::context::{BlockKind, Checker, StepFrame};
 use super::suggest;
 use super::{codes, literals};
 
 impl Checker<'_> {
     pub fn step(&mut self, step: &Step) {
-        if self.mode == Mode::Rollback {
+        if self.block == BlockKind::Rollback {
             self.report(
                 codes::STEP_IN_ROLLBACK
                     .diag("a rollback block cannot contain a step")
@@ -34,7 +34,7 @@ impl Checker<'_> {
             self.step_ids.insert(step.id.clone(), step.title.span);
         }
         if let Some(when) = &step.when {
-            self.in_mode(Mode::ReadOnly("a `when` condition"), |c| {
+            self.in_block(BlockKind::ReadOnly("a `when` condition"), |c| {
                 c.condition(when, "a `when` condition")
             });
         }
@@ -45,9 +45,9 @@ impl Checker<'_> {
 
         self.steps.push(StepFrame::default());
         self.scoped(|c| {
-            c.in_mode(Mode::Step, |c| c.stmts(&step.body.stmts));
+            c.in_block(BlockKind::Step, |c| c.stmts(&step.body.stmts));
             if let Some(rollback) = &step.rollback {
-                c.in_mode(Mode::Rollback, |c| c.block(rollback));
+                c.in_block(BlockKind::Rollback, |c| c.block(rollback));
             }
         });
         let frame = self.steps.pop().unwrap_or_default();
@@ -108,7 +108,7 @@ impl Checker<'_> {
     /// `timeout D` and `retry N every D`: values read once, when the step
     /// starts.
     fn step_timing(&mut self, step: &Step) {
-        self.in_mode(Mode::ReadOnly("a step's `timeout` or `retry`"), |c| {
+        self.in_block(BlockKind::ReadOnly("a step's `timeout` or `retry`"), |c| {
             if let Some(t) = &step.timeout {
                 let ty = c.expr(t);
                 c.expect_type(Type::Duration, ty, t.span, "`timeout`");

@@ -167,7 +167,7 @@ fn an_environment_for_a_near_miss_of_a_runbook_name_is_a_warning() {
         runbook("")
     );
     let (sources, parsed) = crate::syntax::parse_str("t.upg", &text);
-    let diags = crate::check::check_files(&sources, &[parsed.unwrap()]);
+    let diags = crate::analyze::check_files(&sources, &[parsed.unwrap()]);
     assert_eq!(diags.len(), 1, "{diags:?}");
     assert_eq!(diags[0].code, "UPG036");
     assert_eq!(diags[0].severity, crate::diagnostic::Severity::Warning);

@@ -9,7 +9,7 @@ use std::collections::{HashMap, HashSet};
 use crate::source::Span;
 use crate::syntax::ast::{Arg, Block, Ident, StmtKind, Template};
 
-use super::context::{Checker, Mode};
+use super::context::{BlockKind, Checker};
 use super::{codes, suggest, types};
 
 impl Checker<'_> {
@@ -37,7 +37,7 @@ impl Checker<'_> {
                 }
                 c.scopes.bind(&p.name.name, ty);
             }
-            c.in_mode(Mode::Flow, |c| c.stmts(&t.body.stmts));
+            c.in_block(BlockKind::Flow, |c| c.stmts(&t.body.stmts));
         });
     }
 
@@ -61,7 +61,7 @@ impl Checker<'_> {
             );
             return;
         };
-        if self.mode == Mode::Rollback && holds_step(&t.body) {
+        if self.block == BlockKind::Rollback && holds_step(&t.body) {
             self.report(
                 codes::STEP_IN_ROLLBACK
                     .diag(format!(

@@ -1,11 +1,14 @@
-//! Static checking of a loaded program. Every finding is a `Diagnostic` with
-//! a code from `codes` (UPG010 and up), a labelled span and a help line.
+//! Static analysis of a loaded program (what `runbook check` reports; the
+//! custom rhai checks a runbook calls live in `crate::checks`). Every finding
+//! is a `Diagnostic` with a code from `codes` (UPG010 and up), a labelled span
+//! and a help line.
 //!
-//! Stages, one file each: `decls` (program-wide gates, checks, environments),
+//! Stages, one file each: `decls` (program-wide gates, checks, templates,
+//! environments),
 //! `runbook` (params, preconditions, gates, flow), `environments`, `steps`,
 //! `stmts`, `timing` (within/every), `expr` (names, fields, operators),
 //! `calls` (built-ins, checks, methods), `literals` (versions, durations),
-//! `rhai` (compile check sources).
+//! `rhai` (compile check sources), `templates` (declarations and `use`).
 //!
 //! Public API: `resolve(&Program) -> Result<Resolved, Vec<Diagnostic>>`, the
 //! checked program the interpreter runs; `check(&Program) -> Vec<Diagnostic>`

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use crate::builtins::Type;
 use crate::syntax::ast::{GateDecl, Runbook};
 
-use super::context::{Checker, Mode};
+use super::context::{BlockKind, Checker};
 use super::{codes, types};
 
 impl Checker<'_> {
@@ -18,7 +18,7 @@ impl Checker<'_> {
             c.params(runbook);
             c.environments(runbook);
             for p in runbook.preconditions() {
-                c.in_mode(Mode::ReadOnly("a precondition"), |c| {
+                c.in_block(BlockKind::ReadOnly("a precondition"), |c| {
                     for cond in &p.conditions {
                         c.condition(cond, "a precondition");
                     }
@@ -31,7 +31,7 @@ impl Checker<'_> {
             for g in runbook.gates() {
                 c.gate_decl(g);
             }
-            c.in_mode(Mode::Flow, |c| {
+            c.in_block(BlockKind::Flow, |c| {
                 c.scoped(|c| {
                     for stmt in runbook.flow() {
                         c.stmt(stmt);
@@ -57,7 +57,9 @@ impl Checker<'_> {
             }
             let ty = types::from_ast(&p.ty);
             if let Some(default) = &p.default {
-                let t = self.in_mode(Mode::ReadOnly("a parameter default"), |c| c.expr(default));
+                let t = self.in_block(BlockKind::ReadOnly("a parameter default"), |c| {
+                    c.expr(default)
+                });
                 self.expect_type(
                     ty,
                     t,
@@ -74,7 +76,7 @@ impl Checker<'_> {
 
     /// `gate NAME { conditions; within D every D; consecutive N }`
     pub fn gate_decl(&mut self, g: &GateDecl) {
-        self.in_mode(Mode::ReadOnly("a gate condition"), |c| {
+        self.in_block(BlockKind::ReadOnly("a gate condition"), |c| {
             for cond in &g.conditions {
                 c.condition(cond, "a gate condition");
             }

@@ -4,7 +4,7 @@
 use crate::builtins::Type;
 use crate::syntax::ast::{Block, Stmt, StmtKind};
 
-use super::context::{Checker, Mode};
+use super::context::{BlockKind, Checker};
 use super::{codes, literals};
 
 impl Checker<'_> {
@@ -79,7 +79,7 @@ impl Checker<'_> {
                 within,
                 every,
             } => {
-                self.in_mode(Mode::ReadOnly("an `await` condition"), |c| {
+                self.in_block(BlockKind::ReadOnly("an `await` condition"), |c| {
                     c.condition(condition, "an `await` condition")
                 });
                 self.timing(Some(within), every.as_ref());
@@ -93,7 +93,7 @@ impl Checker<'_> {
                 self.expr(e);
             }
             StmtKind::Keep(reason) => {
-                if self.mode != Mode::Rollback {
+                if self.block != BlockKind::Rollback {
                     self.report(
                         codes::KEEP_OUTSIDE_ROLLBACK
                             .diag("`keep` belongs in a rollback block")

@@ -14,7 +14,7 @@ use super::scope::Scopes;
 
 /// Where the code being checked runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Mode {
+pub enum BlockKind {
     /// Conditions and values evaluated repeatedly or during dry-run: only
     /// queries. The text names the context for messages ("a gate condition").
     ReadOnly(&'static str),
@@ -51,7 +51,7 @@ pub struct Checker<'a> {
     pub decls: &'a Decls<'a>,
     /// The parameters each compiled check reads (`check.NAME(key: ...)`).
     pub check_params: &'a HashMap<String, ParamsRead>,
-    pub mode: Mode,
+    pub block: BlockKind,
     pub steps: Vec<StepFrame>,
     /// Unknown names are not reported (and typed `any`): for gates declared
     /// in library files checked without a runbook whose params they may use.
@@ -83,7 +83,7 @@ impl<'a> Checker<'a> {
             scopes: Scopes::new(),
             decls,
             check_params,
-            mode: Mode::Flow,
+            block: BlockKind::Flow,
             steps: Vec::new(),
             lenient_names: false,
             step_ids: HashMap::new(),
@@ -106,10 +106,10 @@ impl<'a> Checker<'a> {
     }
 
     /// Runs `f` in `mode`, restoring the previous mode afterwards.
-    pub fn in_mode<T>(&mut self, mode: Mode, f: impl FnOnce(&mut Self) -> T) -> T {
-        let saved = std::mem::replace(&mut self.mode, mode);
+    pub fn in_block<T>(&mut self, block: BlockKind, f: impl FnOnce(&mut Self) -> T) -> T {
+        let saved = std::mem::replace(&mut self.block, block);
         let out = f(self);
-        self.mode = saved;
+        self.block = saved;
         out
     }
 
