@@ -714,17 +714,9 @@ async fn exec_protected(
     durable: &Durable,
     yes: bool,
 ) -> (interp::RunSummary, String) {
-    let (summary, lines) = crate::common::execute_confirmed(
-        program,
-        cloud,
-        Some("prod"),
-        &[],
-        false,
-        Some(durable),
-        yes,
-    )
-    .await;
-    (summary, lines.join("\n"))
+    let (summary, reporter) =
+        crate::common::run(program, cloud, Some("prod"), &[], false, Some(durable), yes).await;
+    (summary, reporter.lines().join("\n"))
 }
 
 /// A protected environment is confirmed once, when the run begins (here by

@@ -41,18 +41,23 @@ impl Checker<'_> {
         });
     }
 
+    /// UPG021 for a runbook's or a template's parameter declared again.
+    pub fn duplicate_param(&mut self, p: &crate::syntax::ast::Param, first: crate::source::Span) {
+        self.report(
+            codes::DUPLICATE_PARAM
+                .diag(format!("parameter `{}` is declared twice", p.name.name))
+                .with_label(p.name.span, "second declaration")
+                .with_label(first, "first declared here")
+                .with_help("remove one of the declarations"),
+        );
+    }
+
     /// Declares the parameters in the current scope and checks their defaults.
     fn params(&mut self, runbook: &Runbook) {
         let mut seen = HashMap::new();
         for p in runbook.params() {
             if let Some(first) = seen.insert(p.name.name.as_str(), p.name.span) {
-                self.report(
-                    codes::DUPLICATE_PARAM
-                        .diag(format!("parameter `{}` is declared twice", p.name.name))
-                        .with_label(p.name.span, "second declaration")
-                        .with_label(first, "first declared here")
-                        .with_help("remove one of the declarations"),
-                );
+                self.duplicate_param(p, first);
                 continue;
             }
             let ty = types::from_ast(&p.ty);

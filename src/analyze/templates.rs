@@ -21,13 +21,7 @@ impl Checker<'_> {
         self.scoped(|c| {
             for p in &t.params {
                 if let Some(first) = seen.insert(p.name.name.as_str(), p.name.span) {
-                    c.report(
-                        codes::DUPLICATE_PARAM
-                            .diag(format!("parameter `{}` is declared twice", p.name.name))
-                            .with_label(p.name.span, "second declaration")
-                            .with_label(first, "first declared here")
-                            .with_help("remove one of the declarations"),
-                    );
+                    c.duplicate_param(p, first);
                     continue;
                 }
                 let ty = types::from_ast(&p.ty);

@@ -64,26 +64,13 @@ pub async fn execute(
     dry_run: bool,
     journal: Option<&Durable>,
 ) -> (RunSummary, Vec<String>) {
-    execute_confirmed(program, cloud, env, sets, dry_run, journal, true).await
-}
-
-/// `execute` with `--yes` given or not (a protected environment then
-/// refuses an unconfirmed run: there is no terminal here).
-pub async fn execute_confirmed(
-    program: &runbook::syntax::Program,
-    cloud: &Cloud,
-    env: Option<&str>,
-    sets: &[&str],
-    dry_run: bool,
-    journal: Option<&Durable>,
-    yes: bool,
-) -> (RunSummary, Vec<String>) {
-    let (summary, reporter) = run(program, cloud, env, sets, dry_run, journal, yes).await;
+    let (summary, reporter) = run(program, cloud, env, sets, dry_run, journal, true).await;
     (summary, reporter.lines())
 }
 
-/// The runner under `execute`: hands back the reporter, for tests that read
-/// the JSON events `--output json` prints.
+/// The runner under `execute`, with `--yes` given or not (a protected
+/// environment refuses an unconfirmed run: there is no terminal here);
+/// hands back the reporter, for tests that read the JSON events.
 pub async fn run(
     program: &runbook::syntax::Program,
     cloud: &Cloud,
