@@ -784,17 +784,10 @@ impl<'p> Interp<'p> {
             depth,
         });
         let started = self.cloud.clock.now();
-        {
-            let mut st = self.state.borrow_mut();
-            st.stack.push(StepCtx {
-                key: format!("{}:{title}", step.id),
-                actions: 0,
-                during: step.during.iter().map(|g| g.name.clone()).collect(),
-                bounded: None,
-                kept: vec![],
-            });
-            st.step_changes.push(Vec::new());
-        }
+        self.enter(
+            format!("{}:{title}", step.id),
+            step.during.iter().map(|g| g.name.clone()).collect(),
+        );
         let mut step_env = env.clone();
         step_env.push();
         let body = async {
@@ -818,15 +811,10 @@ impl<'p> Interp<'p> {
             None => body.await,
             Some(limit) => self.within_timeout(body, limit, step).await,
         };
-        let (changes, bounded) = {
-            let mut st = self.state.borrow_mut();
-            let ctx = st.stack.pop();
-            (
-                st.step_changes.pop().unwrap_or_default(),
-                ctx.and_then(|c| c.bounded)
-                    .or_else(|| bounded_call(&step.body.stmts)),
-            )
-        };
+        let (changes, ctx) = self.leave();
+        let bounded = ctx
+            .and_then(|c| c.bounded)
+            .or_else(|| bounded_call(&step.body.stmts));
         let elapsed = self.cloud.clock.since(started);
         (result, changes, bounded, step_env, elapsed)
     }
@@ -869,6 +857,42 @@ impl<'p> Interp<'p> {
             .with_help("raise the step's `timeout`, or find what it waited for in the log above")),
             other => other,
         }
+    }
+
+    /// Open a step's context: its journal key (and idempotency tokens), the
+    /// `during` gates a canary consults, and where its changes collect.
+    fn enter(&self, key: String, during: Vec<String>) {
+        let mut st = self.state.borrow_mut();
+        st.stack.push(StepCtx {
+            key,
+            actions: 0,
+            during,
+            bounded: None,
+            kept: vec![],
+        });
+        st.step_changes.push(Vec::new());
+    }
+
+    /// Close the context `enter` opened: the changes made in it, and it.
+    fn leave(&self) -> (Vec<Change>, Option<StepCtx>) {
+        let mut st = self.state.borrow_mut();
+        let ctx = st.stack.pop();
+        (st.step_changes.pop().unwrap_or_default(), ctx)
+    }
+
+    /// Run a completed step's rollback block under its own identity
+    /// (`rollback:<title>`): the result, what it changed, and the `keep`s it
+    /// declared.
+    async fn rollback_block(
+        &self,
+        done: &Completed<'p>,
+        block: &'p Block,
+    ) -> (Result<(), RunError>, Vec<Change>, Vec<String>) {
+        self.enter(format!("rollback:{}", done.title), vec![]);
+        let mut env = done.env.clone();
+        let r = self.exec_block(block, &mut env).await;
+        let (changes, ctx) = self.leave();
+        (r, changes, ctx.map(|c| c.kept).unwrap_or_default())
     }
 
     /// Ends a step; returns the predicted duration of its planned changes.
@@ -1005,29 +1029,11 @@ impl<'p> Interp<'p> {
                 );
                 continue;
             };
-            let id = format!("rollback:{}", done.title);
             self.emit(Event::RollbackStarted {
                 title: done.title.clone(),
                 reason: "planned: what a later failure would run".into(),
             });
-            {
-                let mut st = self.state.borrow_mut();
-                st.stack.push(StepCtx {
-                    key: id.clone(),
-                    actions: 0,
-                    during: vec![],
-                    bounded: None,
-                    kept: vec![],
-                });
-                st.step_changes.push(Vec::new());
-            }
-            let mut env = done.env.clone();
-            let r = self.exec_block(block, &mut env).await;
-            let changes = {
-                let mut st = self.state.borrow_mut();
-                st.stack.pop();
-                st.step_changes.pop().unwrap_or_default()
-            };
+            let (r, changes, _) = self.rollback_block(done, block).await;
             let refused: Vec<String> = changes
                 .iter()
                 .filter_map(|c| match c {
@@ -1089,27 +1095,7 @@ impl<'p> Interp<'p> {
             reason: "a step failed".into(),
         });
         let started = self.cloud.clock.now();
-        {
-            let mut st = self.state.borrow_mut();
-            st.stack.push(StepCtx {
-                key: format!("rollback:{}", done.title),
-                actions: 0,
-                during: vec![],
-                bounded: None,
-                kept: vec![],
-            });
-            st.step_changes.push(Vec::new());
-        }
-        let mut env = done.env.clone();
-        let r = self.exec_block(block, &mut env).await;
-        let (undo_changes, kept) = {
-            let mut st = self.state.borrow_mut();
-            let ctx = st.stack.pop();
-            (
-                st.step_changes.pop().unwrap_or_default(),
-                ctx.map(|c| c.kept).unwrap_or_default(),
-            )
-        };
+        let (r, undo_changes, kept) = self.rollback_block(done, block).await;
         let elapsed = self.cloud.clock.since(started);
         self.emit(Event::RollbackFinished {
             title: done.title.clone(),
