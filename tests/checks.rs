@@ -488,11 +488,16 @@ fn third_party_compatible_refuses_istio_and_calico_left_behind() {
     s["pods"][5]["containers"][0]["image"] = json!("docker.io/istio/proxyv2:1.19.3");
     s["daemonsets"][2]["images"] = json!(["docker.io/calico/node:v3.26.1"]);
     assert_passes("third_party_compatible", &s, json!({"target": "1.27"}));
+    // Calico's page for 3.26 lists 1.28 too (added 2023-10-26).
+    assert_passes("third_party_compatible", &s, json!({"target": "1.28"}));
     assert_fails(
         "third_party_compatible",
         &s,
-        json!({"target": "1.28"}),
-        &["Calico 3.26 (v3.26.1) supports Kubernetes 1.24 to 1.27, not 1.28"],
+        json!({"target": "1.29"}),
+        &[
+            "Istio 1.19 (1.19.3) supports Kubernetes 1.25 to 1.28, not 1.29",
+            "Calico 3.26 (v3.26.1) supports Kubernetes 1.24 to 1.28, not 1.29",
+        ],
     );
     // A release newer than the target is refused too.
     assert_fails(
@@ -508,7 +513,7 @@ fn third_party_compatible_covers_every_listed_component() {
     let cases = [
         (
             "quay.io/jetstack/cert-manager-controller:v1.11.0",
-            "1.27",
+            "1.28",
             "cert-manager 1.11",
         ),
         (
@@ -551,6 +556,93 @@ fn third_party_compatible_covers_every_listed_component() {
         "images": ["registry.k8s.io/autoscaling/cluster-autoscaler:v1.29.0", "public.ecr.aws/eks/aws-load-balancer-controller:v2.7.2"]
     }));
     assert_passes("third_party_compatible", &s, json!({"target": "1.29"}));
+}
+
+/// One deployment running `image` in an otherwise healthy cluster.
+fn running(image: &str) -> Value {
+    let mut s = healthy();
+    s["deployments"].as_array_mut().unwrap().push(json!({
+        "namespace": "tools", "name": "component", "replicas": 1, "ready_replicas": 1, "images": [image]
+    }));
+    s
+}
+
+/// Rows checked against each project's own statement on 2026-11-28: each
+/// case is one the previous table got wrong (see the table's comments).
+#[test]
+fn third_party_compatible_follows_each_projects_published_range() {
+    let refused = [
+        // Istio 1.12's announcement: "1.18.0 to 1.22.0" (was 1.19).
+        (
+            "docker.io/istio/pilot:1.12.9",
+            "1.23",
+            "Istio 1.12 (1.12.9) supports Kubernetes 1.18 to 1.22, not 1.23",
+        ),
+        // Calico 3.30's page now lists 1.31-1.35 (was 1.30-1.33).
+        (
+            "quay.io/calico/node:v3.30.2",
+            "1.30",
+            "Calico 3.30 (v3.30.2) supports Kubernetes 1.31 to 1.35, not 1.30",
+        ),
+        // cert-manager 1.12 LTS: 1.22 → 1.32 (was 1.29).
+        (
+            "quay.io/jetstack/cert-manager-controller:v1.12.16",
+            "1.33",
+            "cert-manager 1.12 (v1.12.16) supports Kubernetes 1.22 to 1.32, not 1.33",
+        ),
+        // ingress-nginx v1.10.1+ lists 1.30, v1.10.0 does not.
+        (
+            "registry.k8s.io/ingress-nginx/controller:v1.10.6",
+            "1.31",
+            "ingress-nginx 1.10 (v1.10.6) supports Kubernetes 1.26 to 1.30, not 1.31",
+        ),
+        (
+            "registry.k8s.io/ingress-nginx/controller:v1.10.0",
+            "1.30",
+            "ingress-nginx 1.10.0 (v1.10.0) supports Kubernetes 1.26 to 1.29, not 1.30",
+        ),
+        // The LBC v2.0.0~v2.1.3 "requires Kubernetes 1.15-1.21" (had no max).
+        (
+            "public.ecr.aws/eks/aws-load-balancer-controller:v2.1.3",
+            "1.22",
+            "AWS Load Balancer Controller 2.1 (v2.1.3) supports Kubernetes 1.15 to 1.21, not 1.22",
+        ),
+        // Karpenter 1.9: minK8sVersion 1.26 (was 1.29); 1.0.0-1.0.4 stop at 1.30.
+        (
+            "public.ecr.aws/karpenter/controller:1.9.0",
+            "1.36",
+            "Karpenter 1.9 (1.9.0) supports Kubernetes 1.26 to 1.35, not 1.36",
+        ),
+        (
+            "public.ecr.aws/karpenter/controller:1.0.4",
+            "1.31",
+            "Karpenter 1.0.4 (1.0.4) supports Kubernetes 1.25 to 1.30, not 1.31",
+        ),
+    ];
+    for (image, target, why) in refused {
+        assert_fails(
+            "third_party_compatible",
+            &running(image),
+            json!({"target": target}),
+            &[why],
+        );
+    }
+    // ... and what the previous table refused but the projects support.
+    let supported = [
+        ("docker.io/istio/pilot:1.12.9", "1.18"),
+        ("quay.io/calico/node:v3.30.2", "1.35"),
+        ("quay.io/jetstack/cert-manager-controller:v1.12.16", "1.32"),
+        ("registry.k8s.io/ingress-nginx/controller:v1.10.6", "1.30"),
+        ("public.ecr.aws/karpenter/controller:1.9.0", "1.28"),
+        ("public.ecr.aws/karpenter/controller:1.0.5", "1.31"),
+    ];
+    for (image, target) in supported {
+        assert_passes(
+            "third_party_compatible",
+            &running(image),
+            json!({"target": target}),
+        );
+    }
 }
 
 /// A user's own entries: a component the table lacks, and a correction.
