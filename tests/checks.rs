@@ -572,12 +572,6 @@ fn running(image: &str) -> Value {
 #[test]
 fn third_party_compatible_follows_each_projects_published_range() {
     let refused = [
-        // Istio 1.12's announcement: "1.18.0 to 1.22.0" (was 1.19).
-        (
-            "docker.io/istio/pilot:1.12.9",
-            "1.23",
-            "Istio 1.12 (1.12.9) supports Kubernetes 1.18 to 1.22, not 1.23",
-        ),
         // Calico 3.30's page now lists 1.31-1.35 (was 1.30-1.33).
         (
             "quay.io/calico/node:v3.30.2",
@@ -629,7 +623,6 @@ fn third_party_compatible_follows_each_projects_published_range() {
     }
     // ... and what the previous table refused but the projects support.
     let supported = [
-        ("docker.io/istio/pilot:1.12.9", "1.18"),
         ("quay.io/calico/node:v3.30.2", "1.35"),
         ("quay.io/jetstack/cert-manager-controller:v1.12.16", "1.32"),
         ("registry.k8s.io/ingress-nginx/controller:v1.10.6", "1.30"),
