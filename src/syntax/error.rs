@@ -263,11 +263,12 @@ fn describe(rule: Rule) -> Option<String> {
         Rule::paren | Rule::list | Rule::map | Rule::version | Rule::duration | Rule::int => {
             "an expression"
         }
-        Rule::boolean | Rule::namespace_call => "an expression",
         Rule::or | Rule::and | Rule::eq | Rule::ne | Rule::le | Rule::ge | Rule::lt | Rule::gt => {
             "an operator"
         }
         Rule::in_op | Rule::add | Rule::sub | Rule::mul | Rule::div | Rule::rem => "an operator",
+        Rule::infix_start => "an operator",
+        Rule::stmt_start => "a statement",
         Rule::index | Rule::member | Rule::call_args => return None,
         Rule::protected => "`protected`",
         Rule::env_for => "`for`",
@@ -286,9 +287,7 @@ fn describe(rule: Rule) -> Option<String> {
         Rule::else_block => "`else`",
         Rule::arg | Rule::kwarg | Rule::lambda => "an argument",
         Rule::map_entry => "a `key: value` entry",
-        Rule::interp | Rule::text | Rule::escape => return None,
-        Rule::namespace => "a built-in namespace",
-        Rule::keyword => return None,
+        Rule::interp | Rule::text | Rule::escape | Rule::reserved => return None,
         r => {
             let name = format!("{r:?}");
             return name.strip_prefix("kw_").map(|k| format!("`{k}`"));

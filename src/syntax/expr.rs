@@ -20,6 +20,9 @@ use super::parser::{Builder, Rule, kids, span_of};
 /// them; later stages recurse over the tree and must not overflow.
 pub const MAX_EXPR_DEPTH: u32 = 200;
 
+/// The names before a built-in's `.`: `eks.update_addon(..)`.
+const NAMESPACES: &[&str] = &["eks", "k8s", "nodegroup", "check"];
+
 static PRATT: LazyLock<PrattParser<Rule>> = LazyLock::new(|| {
     PrattParser::new()
         .op(Op::infix(Rule::or, Assoc::Left))
@@ -126,8 +129,15 @@ impl Builder<'_> {
     }
 
     fn postfix_expr(&self, p: Pair<Rule>) -> (Expr, u32) {
-        let mut it = kids(p);
-        let (mut expr, mut depth) = self.primary(it.next().expect("primary"));
+        let span = self.span(&p);
+        let mut it = kids(p).peekable();
+        let first = it.next().expect("primary");
+        let (mut expr, mut depth) =
+            if first.as_rule() == Rule::ident && NAMESPACES.contains(&first.as_str()) {
+                self.builtin_call(first, it.next(), span)
+            } else {
+                self.primary(first)
+            };
         for post in it {
             let pspan = self.span(&post);
             let span = expr.span.to(pspan);
@@ -363,27 +373,68 @@ impl Builder<'_> {
                 );
                 0
             }))),
-            Rule::boolean => leaf(ExprKind::Bool(p.as_str() == "true")),
-            Rule::namespace_call => {
-                let mut it = kids(p);
-                let namespace = self.ident(it.next().expect("namespace"));
-                let func = self.ident(it.next().expect("function"));
-                let (args, d) = self.args(it.next().expect("call args"));
-                self.deeper(
-                    Expr {
-                        kind: ExprKind::Call {
-                            namespace,
-                            func,
-                            args,
-                        },
-                        span,
-                    },
-                    d,
-                )
-            }
-            Rule::ident => leaf(ExprKind::Name(self.ident(p))),
+            Rule::ident => match p.as_str() {
+                "true" => leaf(ExprKind::Bool(true)),
+                "false" => leaf(ExprKind::Bool(false)),
+                _ => leaf(ExprKind::Name(self.ident(p))),
+            },
             r => unreachable!("primary {r:?}"),
         }
+    }
+
+    /// `eks.update_addon(..)`: a namespace, then the member call that names
+    /// the built-in (the grammar reads both as a name and a member).
+    fn builtin_call(
+        &self,
+        namespace: Pair<Rule>,
+        member: Option<Pair<Rule>>,
+        whole: Span,
+    ) -> (Expr, u32) {
+        let namespace_span = self.span(&namespace);
+        let mut parts = member
+            .filter(|m| m.as_rule() == Rule::member)
+            .map(|m| kids(m).collect::<Vec<_>>())
+            .unwrap_or_default();
+        let Some(args) = parts.pop().filter(|a| a.as_rule() == Rule::call_args) else {
+            self.error(
+                Diagnostic::error(
+                    "UPG001",
+                    format!(
+                        "`{}` is a namespace of built-ins, not a value",
+                        namespace.as_str()
+                    ),
+                )
+                .with_label(namespace_span, "namespace")
+                .with_help(format!(
+                    "call one of its built-ins, e.g. `{}.NAME(...)`; docs/actions.md lists them",
+                    namespace.as_str()
+                )),
+            );
+            return (
+                Expr {
+                    kind: ExprKind::Bool(false),
+                    span: whole,
+                },
+                1,
+            );
+        };
+        let func = self.ident(parts.pop().expect("built-in name"));
+        let span = namespace_span.to(self.span(&args));
+        let (args, d) = self.args(args);
+        self.deeper(
+            Expr {
+                kind: ExprKind::Call {
+                    namespace: Ident {
+                        name: namespace.as_str().to_string(),
+                        span: namespace_span,
+                    },
+                    func,
+                    args,
+                },
+                span,
+            },
+            d,
+        )
     }
 
     /// A `"..."` or `"""..."""` literal, escapes resolved, text runs merged.

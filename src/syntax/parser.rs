@@ -246,6 +246,18 @@ impl Builder<'_> {
     }
 
     pub(super) fn ident(&self, p: Pair<Rule>) -> Ident {
+        if p.as_rule() == Rule::ident && super::error::KEYWORDS.contains(&p.as_str()) {
+            self.error(
+                Diagnostic::error(
+                    "UPG001",
+                    format!("`{}` is a keyword and cannot be used as a name", p.as_str()),
+                )
+                .with_label(self.span(&p), "keyword")
+                .with_help(
+                    "keywords are reserved (docs/language.md lists them); pick another name",
+                ),
+            );
+        }
         Ident {
             name: p.as_str().to_string(),
             span: self.span(&p),

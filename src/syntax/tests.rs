@@ -700,3 +700,56 @@ mod loading {
         );
     }
 }
+
+#[test]
+fn every_keyword_is_refused_as_a_name_and_listed_in_the_docs() {
+    for word in KEYWORDS {
+        let d = errors(&format!("runbook a \"d\" {{ let {word} = 1 }}"));
+        assert!(
+            d.iter()
+                .any(|d| d.code == "UPG001" && d.message.contains(&format!("`{word}`"))),
+            "{word}: {d:?}"
+        );
+        // Alone, only `true` and `false` are an (expression) statement.
+        if !matches!(*word, "true" | "false") {
+            let alone = errors(&format!("runbook a \"d\" {{ {word} }}"));
+            assert!(!alone.is_empty(), "{word} alone was accepted");
+        }
+    }
+    let docs = std::fs::read_to_string("docs/language.md").unwrap();
+    let start = docs
+        .find("The keywords are")
+        .expect("keyword list in the docs");
+    let end = start + docs[start..].find("a keyword used as a name").unwrap();
+    let listed: std::collections::BTreeSet<&str> =
+        docs[start..end].split('`').skip(1).step_by(2).collect();
+    let reserved: std::collections::BTreeSet<&str> = KEYWORDS.iter().copied().collect();
+    assert_eq!(listed, reserved);
+}
+
+#[test]
+fn booleans_and_builtin_calls_are_read_from_names() {
+    let (_, e) = expr("true");
+    assert!(matches!(e.kind, ExprKind::Bool(true)));
+    let (sources, e) = expr("eks.addons(cluster).len()");
+    let ExprKind::Method { receiver, .. } = &e.kind else {
+        panic!("{:?}", e.kind)
+    };
+    let ExprKind::Call {
+        namespace, func, ..
+    } = &receiver.kind
+    else {
+        panic!("{:?}", receiver.kind)
+    };
+    assert_eq!(
+        (namespace.name.as_str(), func.name.as_str()),
+        ("eks", "addons")
+    );
+    assert_eq!(sources.slice(receiver.span), "eks.addons(cluster)");
+    let d = errors("runbook a \"d\" { let x = eks.addons }");
+    assert!(
+        d.iter()
+            .any(|d| d.message.contains("namespace of built-ins")),
+        "{d:?}"
+    );
+}
