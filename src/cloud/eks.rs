@@ -199,6 +199,39 @@ pub struct Eks {
     updates: Arc<Mutex<UpdateLedger>>,
 }
 
+/// What an EKS update belongs to: ListUpdates and DescribeUpdate name the
+/// cluster and, for a nodegroup's or an add-on's update, that too.
+#[derive(Clone, Copy, Debug)]
+struct UpdateOf<'a> {
+    cluster: &'a str,
+    nodegroup: Option<&'a str>,
+    addon: Option<&'a str>,
+}
+
+impl<'a> UpdateOf<'a> {
+    fn cluster(cluster: &'a str) -> Self {
+        UpdateOf {
+            cluster,
+            nodegroup: None,
+            addon: None,
+        }
+    }
+
+    fn nodegroup(cluster: &'a str, nodegroup: &'a str) -> Self {
+        UpdateOf {
+            nodegroup: Some(nodegroup),
+            ..UpdateOf::cluster(cluster)
+        }
+    }
+
+    fn addon(cluster: &'a str, addon: &'a str) -> Self {
+        UpdateOf {
+            addon: Some(addon),
+            ..UpdateOf::cluster(cluster)
+        }
+    }
+}
+
 /// Which EKS updates are this run's, and which existed when it first
 /// looked: the drift guard (`foreign_updates`) reports the rest.
 #[derive(Debug, Default)]
@@ -667,23 +700,20 @@ impl Eks {
     }
 
     /// Ids of updates still in progress on the cluster (or a nodegroup).
-    pub async fn updates_in_progress(
-        &self,
-        cluster: &str,
-        nodegroup: Option<&str>,
-    ) -> Result<Vec<String>, CloudError> {
+    async fn updates_in_progress(&self, of: UpdateOf<'_>) -> Result<Vec<String>, CloudError> {
         let out = self
             .client
             .list_updates()
-            .name(cluster)
-            .set_nodegroup_name(nodegroup.map(str::to_string))
+            .name(of.cluster)
+            .set_nodegroup_name(of.nodegroup.map(str::to_string))
+            .set_addon_name(of.addon.map(str::to_string))
             .send()
             .await
             .map_err(|e| sdk_err("ListUpdates", e))?;
         let mut running = Vec::new();
         for id in out.update_ids() {
-            let u = self.describe_update(cluster, id, nodegroup, None).await?;
-            if u.0 == UpdateStatus::InProgress {
+            let (status, _) = self.describe_update(of, id).await?;
+            if status == UpdateStatus::InProgress {
                 running.push(id.clone());
             }
         }
@@ -809,18 +839,16 @@ impl Eks {
 
     async fn describe_update(
         &self,
-        cluster: &str,
+        of: UpdateOf<'_>,
         id: &str,
-        nodegroup: Option<&str>,
-        addon: Option<&str>,
     ) -> Result<(UpdateStatus, Vec<String>), CloudError> {
         let out = self
             .client
             .describe_update()
-            .name(cluster)
+            .name(of.cluster)
             .update_id(id)
-            .set_nodegroup_name(nodegroup.map(str::to_string))
-            .set_addon_name(addon.map(str::to_string))
+            .set_nodegroup_name(of.nodegroup.map(str::to_string))
+            .set_addon_name(of.addon.map(str::to_string))
             .send()
             .await
             .map_err(|e| sdk_err("DescribeUpdate", e))?;
@@ -850,16 +878,14 @@ impl Eks {
     async fn wait_update(
         &self,
         what: &str,
-        cluster: &str,
+        of: UpdateOf<'_>,
         id: &str,
-        nodegroup: Option<&str>,
-        addon: Option<&str>,
         m: &Mutation<'_>,
     ) -> Result<(), CloudError> {
         let started = self.clock.now();
         let deadline = self.clock.deadline(m.timeout);
         loop {
-            let (status, errors) = self.describe_update(cluster, id, nodegroup, addon).await?;
+            let (status, errors) = self.describe_update(of, id).await?;
             match status {
                 UpdateStatus::Successful => return Ok(()),
                 UpdateStatus::Failed | UpdateStatus::Cancelled => {
@@ -886,62 +912,81 @@ impl Eks {
         }
     }
 
+    /// The end every update-starting mutation shares: send the request
+    /// (built with the run's idempotency token), then follow the update EKS
+    /// started until it ends. Returns the update's id.
+    async fn start_update<O, E, R>(
+        &self,
+        op: &'static str,
+        what: &str,
+        of: UpdateOf<'_>,
+        m: &Mutation<'_>,
+        request: impl std::future::Future<Output = Result<O, SdkError<E, R>>>,
+        update: impl FnOnce(&O) -> Option<&Update>,
+    ) -> Result<String, CloudError>
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+        R: std::fmt::Debug,
+    {
+        let out = request.await.map_err(|e| sdk_err(op, e))?;
+        self.follow_update(what, of, update(&out), m).await
+    }
+
     /// Wait for the update a mutating call just started; returns its id.
     async fn follow_update(
         &self,
-        target: &str,
-        cluster: &str,
+        what: &str,
+        of: UpdateOf<'_>,
         update: Option<&Update>,
-        nodegroup: Option<&str>,
-        addon: Option<&str>,
         m: &Mutation<'_>,
     ) -> Result<String, CloudError> {
         let id = update.and_then(|u| u.id()).unwrap_or_default().to_string();
         self.own_update(&id);
-        self.wait_update(target, cluster, &id, nodegroup, addon, m)
-            .await?;
+        self.wait_update(what, of, &id, m).await?;
         Ok(id)
+    }
+
+    /// Wait out every update in flight on `of`. Their outcome does not
+    /// matter: the caller compares the state that follows and decides what
+    /// is left to do. Never sends a mutating request. `ours`: the update
+    /// can only be an earlier attempt's of the same mutation, so the drift
+    /// guard does not report it.
+    async fn wait_out_updates(
+        &self,
+        what: &str,
+        of: UpdateOf<'_>,
+        ours: bool,
+        m: &Mutation<'_>,
+    ) -> Result<(), CloudError> {
+        for id in self.updates_in_progress(of).await? {
+            let whose = if ours {
+                self.own_update(&id);
+                " from an earlier attempt"
+            } else {
+                ""
+            };
+            (m.progress)(&format!(
+                "{what}: update {id}{whose} is in progress; waiting for it"
+            ));
+            let _ = self.wait_update(what, of, &id, m).await;
+        }
+        Ok(())
     }
 
     /// For a probed mutation (`Mutation::probe`): an earlier attempt may
     /// have sent it before dying, so wait out whatever update is in flight on
     /// the target; the caller then compares the state and sends nothing when
-    /// it already matches. Never sends a mutating request itself.
+    /// it already matches.
     async fn settle(
         &self,
         what: &str,
-        cluster: &str,
-        nodegroup: Option<&str>,
-        addon: Option<&str>,
+        of: UpdateOf<'_>,
         m: &Mutation<'_>,
     ) -> Result<(), CloudError> {
         if !m.probe || m.is_plan() {
             return Ok(());
         }
-        let out = self
-            .client
-            .list_updates()
-            .name(cluster)
-            .set_nodegroup_name(nodegroup.map(str::to_string))
-            .set_addon_name(addon.map(str::to_string))
-            .send()
-            .await
-            .map_err(|e| sdk_err("ListUpdates", e))?;
-        for id in out.update_ids() {
-            let (status, _) = self.describe_update(cluster, id, nodegroup, addon).await?;
-            if status == UpdateStatus::InProgress {
-                self.own_update(id);
-                (m.progress)(&format!(
-                    "{what}: update {id} from an earlier attempt is in progress; waiting for it"
-                ));
-                // Its failure is the earlier attempt's: the state comparison
-                // that follows decides what is left to do.
-                let _ = self
-                    .wait_update(what, cluster, id, nodegroup, addon, m)
-                    .await;
-            }
-        }
-        Ok(())
+        self.wait_out_updates(what, of, true, m).await
     }
 
     /// Wait until no update runs on a nodegroup (one an interrupted
@@ -956,21 +1001,13 @@ impl Eks {
         if m.is_plan() {
             return Ok(());
         }
-        for id in self.updates_in_progress(cluster, Some(nodegroup)).await? {
-            (m.progress)(&format!(
-                "nodegroup {nodegroup}: update {id} still in progress; waiting for it"
-            ));
-            let _ = self
-                .wait_update(
-                    &format!("nodegroup {nodegroup}"),
-                    cluster,
-                    &id,
-                    Some(nodegroup),
-                    None,
-                    m,
-                )
-                .await;
-        }
+        self.wait_out_updates(
+            &format!("nodegroup {nodegroup}"),
+            UpdateOf::nodegroup(cluster, nodegroup),
+            false,
+            m,
+        )
+        .await?;
         // A group an interrupted rotation was creating: EKS deletes it only
         // once it is ACTIVE (or failed).
         let started = self.clock.now();
@@ -1008,7 +1045,7 @@ impl Eks {
         m: &Mutation<'_>,
     ) -> Result<Change, CloudError> {
         let target = format!("cluster {cluster}");
-        self.settle(&target, cluster, None, None, m).await?;
+        self.settle(&target, UpdateOf::cluster(cluster), m).await?;
         let current = self.cluster(cluster).await?;
         if same_minor(&current.version, version) {
             return Ok(Change::unchanged(target, format!("already at {version}")));
@@ -1042,20 +1079,35 @@ impl Eks {
             ));
             return Ok(Change::Planned(plan));
         }
-        let out = self
+        let id = self
+            .send_cluster_version("UpdateClusterVersion", &target, cluster, version, force, m)
+            .await?;
+        Ok(upgraded(target, current.version, version, &id))
+    }
+
+    /// UpdateClusterVersion, an upgrade or (to the previous minor) a
+    /// rollback: EKS tells them apart, the request is the same.
+    async fn send_cluster_version(
+        &self,
+        op: &'static str,
+        target: &str,
+        cluster: &str,
+        version: &str,
+        force: bool,
+        m: &Mutation<'_>,
+    ) -> Result<String, CloudError> {
+        let request = self
             .client
             .update_cluster_version()
             .name(cluster)
             .version(version)
             .set_force(force.then_some(true))
             .client_request_token(&m.token)
-            .send()
-            .await
-            .map_err(|e| sdk_err("UpdateClusterVersion", e))?;
-        let id = self
-            .follow_update(&target, cluster, out.update(), None, None, m)
-            .await?;
-        Ok(upgraded(target, current.version, version, &id))
+            .send();
+        self.start_update(op, target, UpdateOf::cluster(cluster), m, request, |o| {
+            o.update()
+        })
+        .await
     }
 
     /// UpdateClusterVersion to the previous minor, which EKS runs as a
@@ -1092,18 +1144,15 @@ impl Eks {
                 .insert(cluster.to_string(), version.to_string());
             return Ok(Change::Planned(plan));
         }
-        let out = self
-            .client
-            .update_cluster_version()
-            .name(cluster)
-            .version(version)
-            .set_force(force.then_some(true))
-            .client_request_token(&m.token)
-            .send()
-            .await
-            .map_err(|e| sdk_err("UpdateClusterVersion (VersionRollback)", e))?;
         let id = self
-            .follow_update(&target, cluster, out.update(), None, None, m)
+            .send_cluster_version(
+                "UpdateClusterVersion (VersionRollback)",
+                &target,
+                cluster,
+                version,
+                force,
+                m,
+            )
             .await?;
         Ok(Change::Applied {
             target,
@@ -1240,7 +1289,8 @@ impl Eks {
         m: &Mutation<'_>,
     ) -> Result<Change, CloudError> {
         let target = format!("add-on {addon}");
-        self.settle(&target, cluster, None, Some(addon), m).await?;
+        self.settle(&target, UpdateOf::addon(cluster, addon), m)
+            .await?;
         let current = self.addon(cluster, addon).await?;
         if current.version == version {
             return Ok(Change::unchanged(target, format!("already at {version}")));
@@ -1264,7 +1314,7 @@ impl Eks {
             }
             return Ok(Change::Planned(plan));
         }
-        let out = self
+        let request = self
             .client
             .update_addon()
             .cluster_name(cluster)
@@ -1274,11 +1324,16 @@ impl Eks {
                 resolve_conflicts.map(|r| ResolveConflicts::from(r.to_ascii_uppercase().as_str())),
             )
             .client_request_token(&m.token)
-            .send()
-            .await
-            .map_err(|e| sdk_err("UpdateAddon", e))?;
+            .send();
         let id = self
-            .follow_update(&target, cluster, out.update(), None, Some(addon), m)
+            .start_update(
+                "UpdateAddon",
+                &target,
+                UpdateOf::addon(cluster, addon),
+                m,
+                request,
+                |o| o.update(),
+            )
             .await?;
         Ok(upgraded(target, current.version, version, &id))
     }
@@ -1293,7 +1348,7 @@ impl Eks {
         m: &Mutation<'_>,
     ) -> Result<Change, CloudError> {
         let target = format!("nodegroup {nodegroup}");
-        self.settle(&target, cluster, Some(nodegroup), None, m)
+        self.settle(&target, UpdateOf::nodegroup(cluster, nodegroup), m)
             .await?;
         let current = self.nodegroup(cluster, nodegroup).await?;
         // `latest`: the newest AMI for the version, which only EKS knows, so
@@ -1361,7 +1416,12 @@ impl Eks {
             other => other?,
         };
         let id = self
-            .follow_update(&target, cluster, out.update(), Some(nodegroup), None, m)
+            .follow_update(
+                &target,
+                UpdateOf::nodegroup(cluster, nodegroup),
+                out.update(),
+                m,
+            )
             .await?;
         if refresh {
             let now = self.nodegroup(cluster, nodegroup).await?;
@@ -1384,7 +1444,7 @@ impl Eks {
     ) -> Result<Change, CloudError> {
         let target = format!("nodegroup {nodegroup} config");
         want.validate()?;
-        self.settle(&target, cluster, Some(nodegroup), None, m)
+        self.settle(&target, UpdateOf::nodegroup(cluster, nodegroup), m)
             .await?;
         let cur = self.nodegroup(cluster, nodegroup).await?;
         let mut diffs = Vec::new();
@@ -1453,12 +1513,15 @@ impl Eks {
             }
             req = req.labels(payload.build());
         }
-        let out = req
-            .send()
-            .await
-            .map_err(|e| sdk_err("UpdateNodegroupConfig", e))?;
-        self.follow_update(&target, cluster, out.update(), Some(nodegroup), None, m)
-            .await?;
+        self.start_update(
+            "UpdateNodegroupConfig",
+            &target,
+            UpdateOf::nodegroup(cluster, nodegroup),
+            m,
+            req.send(),
+            |o| o.update(),
+        )
+        .await?;
         Ok(Change::Applied {
             target,
             from: None,
