@@ -494,3 +494,177 @@ runbook honest "an irreversible step ends the rollback" {
     // The rollback stopped: the earlier step's block did not run.
     assert_eq!(cordoned(&sandbox), ["general"], "{lines}");
 }
+
+/// `runbook ARGS` against the sandbox served on 127.0.0.1, as on-call would
+/// run it days after the upgrade: kubeconfig, AWS endpoint, dummy
+/// credentials, and the runs directory of the upgrade.
+fn runbook_cli(
+    dir: &std::path::Path,
+    sandbox: &runbook::sandbox::Sandbox,
+    args: &[&str],
+) -> crate::common::bin::Ran {
+    let bin = crate::common::bin::Bin::new(args)
+        .arg("--kubeconfig")
+        .arg(dir.join("kubeconfig"))
+        .arg("--runs-dir")
+        .arg(dir.join(".runbook"))
+        .env("AWS_ENDPOINT_URL_EKS", sandbox.endpoint())
+        .env("AWS_REGION", sandbox.region())
+        .env("AWS_ACCESS_KEY_ID", "sandbox")
+        .env("AWS_SECRET_ACCESS_KEY", "sandbox")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("HOME", dir);
+    // The sandbox is served by this runtime: wait without blocking it.
+    tokio::task::block_in_place(|| bin.run())
+}
+
+/// A finished one-hop upgrade through the binary; the directory holding
+/// its journal and its run id.
+fn upgraded(sandbox: &runbook::sandbox::Sandbox) -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().unwrap();
+    sandbox
+        .write_kubeconfig(&dir.path().join("kubeconfig"))
+        .unwrap();
+    let playbook = root().join(PLAYBOOK);
+    let ran = runbook_cli(
+        dir.path(),
+        sandbox,
+        &[
+            "exec",
+            playbook.to_str().unwrap(),
+            "--set",
+            "cluster=demo",
+            "--set",
+            "target=1.29",
+            "--yes",
+        ],
+    );
+    assert_eq!(ran.code, 0, "{}{}", ran.stdout, ran.stderr);
+    let id = ran
+        .stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("run ")?.split(':').next())
+        .expect("the run id is printed")
+        .to_string();
+    (dir, id)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn runbook_rollback_returns_a_finished_hop_to_the_start_after_planning_it() {
+    let (sandbox, _cloud) = start("demo.yaml").await;
+    let before = state(&sandbox);
+    let (dir, id) = upgraded(&sandbox);
+    let after = state(&sandbox);
+    assert_eq!(after.control_plane, "1.29");
+    assert_ne!(after, before);
+
+    // The plan: every compensation, with EKS's verdict now; nothing sent.
+    let sent = sandbox.mutations().len();
+    let plan = runbook_cli(dir.path(), &sandbox, &["rollback", &id, "--dry-run"]);
+    assert_eq!(plan.code, 0, "{}{}", plan.stdout, plan.stderr);
+    assert_eq!(
+        sandbox.mutations().len(),
+        sent,
+        "{:?}",
+        &sandbox.mutations()[sent..]
+    );
+    for step in ["nodegroups to 1.29", "add-ons for 1.29"] {
+        assert!(
+            plan.stdout.contains(&format!(
+                "`{step}`: EKS would accept every request of its rollback"
+            )),
+            "{step}\n{}",
+            plan.stdout
+        );
+    }
+    assert!(
+        plan.stdout
+            .contains("would roll nodegroup general: 1.29 → 1.28"),
+        "{}",
+        plan.stdout
+    );
+    // The control plane's rollback reads EKS's rollback-readiness insights
+    // as they are now (nodes still on 1.29), and the plan says so.
+    assert!(
+        plan.stdout.contains(
+            "`control plane to 1.29`: its rollback would fail on the cluster as it is now"
+        ),
+        "{}",
+        plan.stdout
+    );
+
+    // The rollback itself: a new run, linked to the upgrade.
+    let ran = runbook_cli(dir.path(), &sandbox, &["rollback", &id, "--yes"]);
+    assert_eq!(ran.code, 0, "{}{}", ran.stdout, ran.stderr);
+    assert_eq!(state(&sandbox), before, "{}", ran.stdout);
+    for step in ["nodegroups to 1.29", "control plane to 1.29"] {
+        assert!(
+            ran.stdout.contains(&format!("↩ {step}: rolled back")),
+            "{step}\n{}",
+            ran.stdout
+        );
+    }
+    let runs = crate::common::bin::Bin::new(["runs", "--runs-dir"])
+        .arg(dir.path().join(".runbook"))
+        .run();
+    assert!(
+        runs.stdout.contains(&format!("(rollback of {id})")),
+        "{}",
+        runs.stdout
+    );
+    // A second rollback runs only what the first kept on purpose (the
+    // add-ons' kube-proxy, which the control plane's rollback restored):
+    // it finds it undone, and sends nothing.
+    let changes = |sb: &runbook::sandbox::Sandbox| {
+        sb.mutations()
+            .into_iter()
+            .filter(|r| !r.path.contains("/leases"))
+            .count()
+    };
+    let sent = changes(&sandbox);
+    let again = runbook_cli(dir.path(), &sandbox, &["rollback", &id, "--yes"]);
+    assert_eq!(again.code, 0, "{}{}", again.stdout, again.stderr);
+    assert!(
+        again.stdout.contains("↩ add-ons for 1.29: rolled back"),
+        "{}",
+        again.stdout
+    );
+    assert!(
+        !again.stdout.contains("nodegroups to 1.29"),
+        "{}",
+        again.stdout
+    );
+    // Only the cluster lock was taken and released.
+    assert_eq!(changes(&sandbox), sent, "{}", again.stdout);
+    assert_eq!(state(&sandbox), before);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn runbook_rollback_is_refused_after_seven_simulated_days_and_sends_nothing() {
+    let (sandbox, _cloud) = start("demo.yaml").await;
+    let (dir, id) = upgraded(&sandbox);
+    let after = state(&sandbox);
+    sandbox.advance(std::time::Duration::from_secs(7 * 86_400 + 3600));
+    let sent = sandbox.mutations().len();
+    for args in [
+        vec!["rollback", &id, "--yes"],
+        vec!["rollback", &id, "--dry-run"],
+    ] {
+        let ran = runbook_cli(dir.path(), &sandbox, &args);
+        assert_eq!(ran.code, 1, "{}{}", ran.stdout, ran.stderr);
+        let out = format!("{}{}", ran.stdout, ran.stderr);
+        assert!(out.contains("RUN046"), "{out}");
+        assert!(
+            out.contains("the window for undoing `control plane to 1.29` has passed"),
+            "{out}"
+        );
+        assert!(out.contains("within 7 days of its upgrade"), "{out}");
+    }
+    assert_eq!(
+        sandbox.mutations().len(),
+        sent,
+        "{:?}",
+        &sandbox.mutations()[sent..]
+    );
+    assert_eq!(state(&sandbox), after);
+}
