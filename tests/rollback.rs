@@ -668,3 +668,83 @@ async fn runbook_rollback_is_refused_after_seven_simulated_days_and_sends_nothin
     );
     assert_eq!(state(&sandbox), after);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_step_that_fails_before_binding_what_its_rollback_reads_had_nothing_to_undo() {
+    let (sandbox, _cloud) = start("demo.yaml").await;
+    let addons = sandbox.addon_versions();
+    drop(sandbox);
+    let (summary, lines, sandbox) = run_inline(
+        r#"
+runbook early "a step that fails before it changes anything" {
+  param cluster: string
+  step "update coredns" {
+    if eks.cluster(cluster).version == 1.28 {
+      fail "stop before anything changed"
+    }
+    let before = eks.addons(cluster)
+    eks.update_addon(cluster, "coredns", version: "v1.10.1-eksbuild.17")
+    rollback {
+      for a in before {
+        eks.update_addon(cluster, a.name, version: a.version)
+      }
+    }
+  }
+}
+"#,
+    )
+    .await;
+    let errors = format!("{:?}", summary.errors);
+    assert!(errors.contains("stop before anything changed"), "{errors}");
+    assert!(
+        lines.contains(
+            "↩ update coredns: nothing to undo: it changed nothing before it failed (its rollback block reads what the step never bound: `before` is not defined here)"
+        ),
+        "{lines}"
+    );
+    assert!(!lines.contains("rollback failed"), "{lines}");
+    assert!(rollbacks(&summary).is_empty(), "{lines}");
+    assert_eq!(summary.status, RunStatus::RolledBack, "{lines}");
+    assert!(
+        sandbox
+            .mutations()
+            .iter()
+            .all(|r| r.path.contains("/leases")),
+        "{:?}",
+        sandbox.mutations()
+    );
+    assert_eq!(sandbox.addon_versions(), addons);
+}
+
+/// A step `timeout` expiring at the add-ons (RUN025) while an update is
+/// still running: the rollback waits for it, and the hop is undone (the
+/// failure matrix has this and the control plane's).
+#[tokio::test(flavor = "multi_thread")]
+async fn an_add_on_step_timing_out_returns_the_cluster_to_before_the_hop() {
+    let (sandbox, cloud) = start("demo.yaml").await;
+    let before = state(&sandbox);
+    let dir = tempfile::tempdir().unwrap();
+    let path = crate::common::faults::playbook_with_timeout(dir.path(), "add-ons for ${hop}", "4m");
+    let (summary, lines) = run_file(&cloud, &path, &["cluster=demo", "target=1.29"], false).await;
+    let errors = format!("{:?}", summary.errors);
+    assert!(
+        errors.contains("RUN025") && errors.contains("the step ran longer than its timeout 4m"),
+        "{errors}\n{lines}"
+    );
+    assert_eq!(summary.status, RunStatus::RolledBack, "{lines}");
+    assert_eq!(state(&sandbox), before, "{lines}");
+    assert_eq!(
+        rollbacks(&summary),
+        [
+            (
+                "add-ons for 1.29".to_string(),
+                "kept on purpose".to_string()
+            ),
+            (
+                "control plane to 1.29".to_string(),
+                "rolled back".to_string()
+            ),
+        ],
+        "{lines}"
+    );
+}

@@ -24,6 +24,10 @@ use crate::syntax::ast::{
     Arg, Block, CheckDecl, Expr, GateDecl, Ident, Runbook, Step, Stmt, StmtKind, Template,
 };
 
+/// How an evaluation error names a variable not bound in scope
+/// (`eval::Interp::eval`'s message).
+const UNDEFINED_SUFFIX: &str = "is not defined here";
+
 /// Wait between attempts of a step with `retry N` and no `every`.
 const RETRY_EVERY: Duration = Duration::from_secs(30);
 
@@ -1230,21 +1234,38 @@ impl<'p> Interp<'p> {
         let started = self.cloud.clock.now();
         let (r, undo_changes, kept) = self.rollback_block(done, block).await;
         let elapsed = self.cloud.clock.since(started);
+        // The step failed before binding what its rollback block reads: the
+        // block cannot run, and only matters if the step changed something.
+        let unbound = matches!(&r, Err(e) if e.kind == FailKind::Eval
+            && e.message.ends_with(UNDEFINED_SUFFIX));
+        let nothing = unbound && changed.is_empty() && kept.is_empty();
         self.emit(Event::RollbackFinished {
             title: done.title.clone(),
-            status: if r.is_ok() {
-                StepStatus::Done
-            } else {
-                StepStatus::Failed
+            status: match &r {
+                Ok(()) => StepStatus::Done,
+                Err(_) if nothing => StepStatus::Skipped,
+                Err(_) => StepStatus::Failed,
             },
             elapsed,
         });
         if let Err(e) = r {
-            self.note_rollback(
-                &done.title,
-                StepStatus::NotUndone,
-                format!("rollback failed: {}", e.message),
-            );
+            if nothing {
+                self.log(format!(
+                    "↩ {}: nothing to undo: it changed nothing before it failed (its rollback block reads what the step never bound: {})",
+                    done.title, e.message
+                ));
+                return true;
+            }
+            let message = if unbound {
+                format!(
+                    "rollback failed: {} (the step failed before binding it); still changed: {}",
+                    e.message,
+                    changed.join("; ")
+                )
+            } else {
+                format!("rollback failed: {}", e.message)
+            };
+            self.note_rollback(&done.title, StepStatus::NotUndone, message);
             return false;
         }
         if changed.is_empty() && kept.is_empty() {
