@@ -748,3 +748,58 @@ async fn an_add_on_step_timing_out_returns_the_cluster_to_before_the_hop() {
         "{lines}"
     );
 }
+
+/// A `runbook rollback` killed mid-way is a run like any other: `runbook
+/// resume` continues it from its journal, and the cluster ends where an
+/// uninterrupted rollback leaves it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_killed_runbook_rollback_is_finished_by_runbook_resume() {
+    let (sandbox, _cloud) = start("demo.yaml").await;
+    let before = state(&sandbox);
+    let (dir, id) = upgraded(&sandbox);
+    let updates = |sb: &runbook::sandbox::Sandbox| {
+        sb.mutations()
+            .iter()
+            .filter(|r| r.path.contains("/update-version"))
+            .count()
+    };
+    let sent = updates(&sandbox);
+    let mut child = crate::common::bin::Bin::new(["rollback", &id, "--yes"])
+        .arg("--kubeconfig")
+        .arg(dir.path().join("kubeconfig"))
+        .arg("--runs-dir")
+        .arg(dir.path().join(".runbook"))
+        .env("AWS_ENDPOINT_URL_EKS", sandbox.endpoint())
+        .env("AWS_REGION", sandbox.region())
+        .env("AWS_ACCESS_KEY_ID", "sandbox")
+        .env("AWS_SECRET_ACCESS_KEY", "sandbox")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("HOME", dir.path())
+        .command()
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Killed once its first nodegroup rollback has gone out.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while updates(&sandbox) == sent && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(updates(&sandbox) > sent, "the rollback never began");
+    let runs: Vec<String> = std::fs::read_dir(dir.path().join(".runbook/runs"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|r| *r != id)
+        .collect();
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    let ran = runbook_cli(dir.path(), &sandbox, &["resume", &runs[0], "--yes"]);
+    assert_eq!(ran.code, 0, "{}{}", ran.stdout, ran.stderr);
+    assert_eq!(state(&sandbox), before, "{}", ran.stdout);
+    assert!(
+        ran.stdout.contains("↩ control plane to 1.29: rolled back"),
+        "{}",
+        ran.stdout
+    );
+}
