@@ -521,6 +521,10 @@ fn runbook_cli(
 /// A finished one-hop upgrade through the binary; the directory holding
 /// its journal and its run id.
 fn upgraded(sandbox: &runbook::sandbox::Sandbox) -> (tempfile::TempDir, String) {
+    upgraded_to(sandbox, "1.29")
+}
+
+fn upgraded_to(sandbox: &runbook::sandbox::Sandbox, target: &str) -> (tempfile::TempDir, String) {
     let dir = tempfile::tempdir().unwrap();
     sandbox
         .write_kubeconfig(&dir.path().join("kubeconfig"))
@@ -535,7 +539,7 @@ fn upgraded(sandbox: &runbook::sandbox::Sandbox) -> (tempfile::TempDir, String) 
             "--set",
             "cluster=demo",
             "--set",
-            "target=1.29",
+            &format!("target={target}"),
             "--yes",
         ],
     );
@@ -802,4 +806,59 @@ async fn a_killed_runbook_rollback_is_finished_by_runbook_resume() {
         "{}",
         ran.stdout
     );
+}
+
+/// Rolling back a finished two-hop upgrade undoes the second hop and ends
+/// there, as a failed run's rollback does: EKS rolls a control plane back
+/// one minor, once, so the first hop stays, and the report says so.
+#[tokio::test(flavor = "multi_thread")]
+async fn runbook_rollback_of_two_hops_undoes_the_second_and_says_the_first_stays() {
+    let (sandbox, _cloud) = start("demo.yaml").await;
+    // What hop 1 alone leaves: the same fixture upgraded to 1.29.
+    let after_hop_one = {
+        let (sandbox, _cloud) = start("demo.yaml").await;
+        let _ = upgraded_to(&sandbox, "1.29");
+        state(&sandbox)
+    };
+    let (dir, id) = upgraded_to(&sandbox, "1.30");
+    assert_eq!(sandbox.cluster_version(), "1.30");
+    let ran = runbook_cli(dir.path(), &sandbox, &["rollback", &id, "--yes"]);
+    assert_eq!(ran.code, 0, "{}{}", ran.stdout, ran.stderr);
+    assert_eq!(state(&sandbox), after_hop_one, "{}", ran.stdout);
+    assert!(
+        ran.stdout.contains("↩ control plane to 1.30: rolled back"),
+        "{}",
+        ran.stdout
+    );
+    for step in [
+        "control plane to 1.29",
+        "add-ons for 1.29",
+        "nodegroups to 1.29",
+    ] {
+        assert!(
+            ran.stdout.contains(&format!(
+                "↩ {step}: kept on purpose — stays: EKS rolls the control plane back one minor, once"
+            )),
+            "{step}\n{}",
+            ran.stdout
+        );
+    }
+    // A second rollback re-judges only what the first kept on purpose (hop
+    // 2's add-ons, which the control plane's rollback restored), and ends
+    // at the control plane again.
+    let again = runbook_cli(dir.path(), &sandbox, &["rollback", &id, "--yes"]);
+    assert_eq!(again.code, 0, "{}{}", again.stdout, again.stderr);
+    assert!(
+        again.stdout.contains("↩ add-ons for 1.30: rolled back"),
+        "{}",
+        again.stdout
+    );
+    assert!(
+        again
+            .stdout
+            .contains("↩ add-ons for 1.29: kept on purpose — stays"),
+        "{}",
+        again.stdout
+    );
+    assert_eq!(state(&sandbox), after_hop_one, "{}", again.stdout);
 }

@@ -66,8 +66,27 @@ pub fn run(args: Args) -> miette::Result<Outcome> {
         };
         return Ok(refused(&d));
     }
-    if source.steps.is_empty() {
-        println!("run {id} left nothing to undo: no step of it completed, or each was undone");
+    // What came before a control plane that was rolled back already stays
+    // (EKS rolls a control plane back once); steps that changed nothing
+    // have nothing to undo.
+    let after = source
+        .steps
+        .iter()
+        .rposition(|s| s.undone_bound)
+        .map_or(0, |i| i + 1);
+    if source.steps[after..]
+        .iter()
+        .all(|s| s.context.changes.is_empty())
+    {
+        match after {
+            0 => println!(
+                "run {id} left nothing to undo: no step of it changed anything that is not undone"
+            ),
+            _ => println!(
+                "run {id} left nothing more to undo: its rollback ended at `{}` (EKS rolls a control plane back one minor, once), and what came before it stays",
+                source.steps[after - 1].title
+            ),
+        }
         return Ok(Outcome::Ok);
     }
     let sets = super::resume::recorded_sets(&header, &args.set);
