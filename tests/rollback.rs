@@ -616,6 +616,21 @@ async fn runbook_rollback_returns_a_finished_hop_to_the_start_after_planning_it(
         "{}",
         runs.stdout
     );
+    let rollback_id = runs
+        .stdout
+        .lines()
+        .find(|l| l.contains("(rollback of"))
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap()
+        .to_string();
+    let shown = crate::common::bin::Bin::new(["runs", "show", &rollback_id, "--runs-dir"])
+        .arg(dir.path().join(".runbook"))
+        .run();
+    assert!(
+        shown.stdout.contains(&format!("rolls back run {id}")),
+        "{}",
+        shown.stdout
+    );
     // A second rollback runs only what the first kept on purpose (the
     // add-ons' kube-proxy, which the control plane's rollback restored):
     // it finds it undone, and sends nothing.
