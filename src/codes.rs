@@ -27,7 +27,7 @@ impl Stage {
             }
             Stage::Checker => "Static checks (`runbook check`, and before every run)",
             Stage::RhaiCheck => "Custom rhai checks (compiled by `check`, run by `exec`)",
-            Stage::Run => "Runs (`runbook exec`, `resume`)",
+            Stage::Run => "Runs (`runbook exec`, `resume`, `rollback`)",
             Stage::Sandbox => "Sandbox fixtures (`--sandbox`, `runbook sandbox serve`)",
         }
     }
@@ -437,6 +437,11 @@ pub const DIVERGED: Code = error(
     "the run no longer replays its journal",
     "`resume` replays the runbook against its journal; at this position the runbook asked for something other than what the journal records (a changed runbook or `--set`). The message names the journal line and both requests. Nothing is sent and nothing is rolled back. `--force` continues live from that point.",
 );
+pub const ROLLBACK_REFUSED: Code = error(
+    "RUN046",
+    "the run cannot be rolled back now",
+    "`runbook rollback RUN_ID` refused before sending anything, and says why: the run is still running (its process holds it) or was interrupted (resume it first); another rollback of it is unfinished (resume that one); the run is itself a rollback; its journal lacks what a step's rollback needs (journalled by an older version); or the first step the rollback would undo changed the control plane more than 7 days ago on the cluster's clock (the time its journal recorded), and EKS rolls a control plane back only within 7 days of its upgrade.",
+);
 pub const FIXTURE_UNREADABLE: Code = error(
     "SBX000",
     "cannot read fixture",
@@ -526,6 +531,7 @@ pub static ALL: &[&Code] = &[
     &RUNBOOK_CHANGED,
     &ALREADY_FINISHED,
     &DIVERGED,
+    &ROLLBACK_REFUSED,
     &FIXTURE_UNREADABLE,
     &FIXTURE_SHAPE,
     &FIXTURE_INVALID,

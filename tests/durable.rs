@@ -80,6 +80,7 @@ fn every_record() -> Vec<Record> {
             outcome: StepOutcome::Failed,
             error: Some("gate failed".into()),
             simulated_seconds: None,
+            undo: None,
         },
         Record::RollbackStarted {
             step: "control-plane".into(),
@@ -371,6 +372,7 @@ fn resume_classifies_completed_in_doubt_failed_and_not_started() {
         outcome: StepOutcome::Ok,
         error: None,
         simulated_seconds: None,
+        undo: None,
     })
     .unwrap();
     run.append(Record::StepStarted {
@@ -555,6 +557,7 @@ fn report_has_timeline_gates_blockers_rollbacks_and_final_state() {
         // On a sandbox the engine's clock is simulated: 25 minutes passed
         // there while the journal's wall clock saw 12.
         simulated_seconds: Some(1500),
+        undo: None,
     })
     .unwrap();
     run.append(Record::GateResult {

@@ -494,3 +494,386 @@ runbook honest "an irreversible step ends the rollback" {
     // The rollback stopped: the earlier step's block did not run.
     assert_eq!(cordoned(&sandbox), ["general"], "{lines}");
 }
+
+/// `runbook ARGS` against the sandbox served on 127.0.0.1, as on-call would
+/// run it days after the upgrade: kubeconfig, AWS endpoint, dummy
+/// credentials, and the runs directory of the upgrade.
+fn runbook_cli(
+    dir: &std::path::Path,
+    sandbox: &runbook::sandbox::Sandbox,
+    args: &[&str],
+) -> crate::common::bin::Ran {
+    let bin = crate::common::bin::Bin::new(args)
+        .arg("--kubeconfig")
+        .arg(dir.join("kubeconfig"))
+        .arg("--runs-dir")
+        .arg(dir.join(".runbook"))
+        .env("AWS_ENDPOINT_URL_EKS", sandbox.endpoint())
+        .env("AWS_REGION", sandbox.region())
+        .env("AWS_ACCESS_KEY_ID", "sandbox")
+        .env("AWS_SECRET_ACCESS_KEY", "sandbox")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("HOME", dir);
+    // The sandbox is served by this runtime: wait without blocking it.
+    tokio::task::block_in_place(|| bin.run())
+}
+
+/// A finished one-hop upgrade through the binary; the directory holding
+/// its journal and its run id.
+fn upgraded(sandbox: &runbook::sandbox::Sandbox) -> (tempfile::TempDir, String) {
+    upgraded_to(sandbox, "1.29")
+}
+
+fn upgraded_to(sandbox: &runbook::sandbox::Sandbox, target: &str) -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().unwrap();
+    sandbox
+        .write_kubeconfig(&dir.path().join("kubeconfig"))
+        .unwrap();
+    let playbook = root().join(PLAYBOOK);
+    let ran = runbook_cli(
+        dir.path(),
+        sandbox,
+        &[
+            "exec",
+            playbook.to_str().unwrap(),
+            "--set",
+            "cluster=demo",
+            "--set",
+            &format!("target={target}"),
+            "--yes",
+        ],
+    );
+    assert_eq!(ran.code, 0, "{}{}", ran.stdout, ran.stderr);
+    let id = ran
+        .stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("run ")?.split(':').next())
+        .expect("the run id is printed")
+        .to_string();
+    (dir, id)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn runbook_rollback_returns_a_finished_hop_to_the_start_after_planning_it() {
+    let (sandbox, _cloud) = start("demo.yaml").await;
+    let before = state(&sandbox);
+    let (dir, id) = upgraded(&sandbox);
+    let after = state(&sandbox);
+    assert_eq!(after.control_plane, "1.29");
+    assert_ne!(after, before);
+
+    // The plan: every compensation, with EKS's verdict now; nothing sent.
+    let sent = sandbox.mutations().len();
+    let plan = runbook_cli(dir.path(), &sandbox, &["rollback", &id, "--dry-run"]);
+    assert_eq!(plan.code, 0, "{}{}", plan.stdout, plan.stderr);
+    assert_eq!(
+        sandbox.mutations().len(),
+        sent,
+        "{:?}",
+        &sandbox.mutations()[sent..]
+    );
+    for step in ["nodegroups to 1.29", "add-ons for 1.29"] {
+        assert!(
+            plan.stdout.contains(&format!(
+                "`{step}`: EKS would accept every request of its rollback"
+            )),
+            "{step}\n{}",
+            plan.stdout
+        );
+    }
+    assert!(
+        plan.stdout
+            .contains("would roll nodegroup general: 1.29 → 1.28"),
+        "{}",
+        plan.stdout
+    );
+    // The control plane's rollback reads EKS's rollback-readiness insights
+    // as they are now (nodes still on 1.29), and the plan says so.
+    assert!(
+        plan.stdout.contains(
+            "`control plane to 1.29`: its rollback would fail on the cluster as it is now"
+        ),
+        "{}",
+        plan.stdout
+    );
+
+    // The rollback itself: a new run, linked to the upgrade.
+    let ran = runbook_cli(dir.path(), &sandbox, &["rollback", &id, "--yes"]);
+    assert_eq!(ran.code, 0, "{}{}", ran.stdout, ran.stderr);
+    assert_eq!(state(&sandbox), before, "{}", ran.stdout);
+    for step in ["nodegroups to 1.29", "control plane to 1.29"] {
+        assert!(
+            ran.stdout.contains(&format!("↩ {step}: rolled back")),
+            "{step}\n{}",
+            ran.stdout
+        );
+    }
+    let runs = crate::common::bin::Bin::new(["runs", "--runs-dir"])
+        .arg(dir.path().join(".runbook"))
+        .run();
+    assert!(
+        runs.stdout.contains(&format!("(rollback of {id})")),
+        "{}",
+        runs.stdout
+    );
+    let rollback_id = runs
+        .stdout
+        .lines()
+        .find(|l| l.contains("(rollback of"))
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap()
+        .to_string();
+    let shown = crate::common::bin::Bin::new(["runs", "show", &rollback_id, "--runs-dir"])
+        .arg(dir.path().join(".runbook"))
+        .run();
+    assert!(
+        shown.stdout.contains(&format!("rolls back run {id}")),
+        "{}",
+        shown.stdout
+    );
+    // A second rollback runs only what the first kept on purpose (the
+    // add-ons' kube-proxy, which the control plane's rollback restored):
+    // it finds it undone, and sends nothing.
+    let changes = |sb: &runbook::sandbox::Sandbox| {
+        sb.mutations()
+            .into_iter()
+            .filter(|r| !r.path.contains("/leases"))
+            .count()
+    };
+    let sent = changes(&sandbox);
+    let again = runbook_cli(dir.path(), &sandbox, &["rollback", &id, "--yes"]);
+    assert_eq!(again.code, 0, "{}{}", again.stdout, again.stderr);
+    assert!(
+        again.stdout.contains("↩ add-ons for 1.29: rolled back"),
+        "{}",
+        again.stdout
+    );
+    assert!(
+        !again.stdout.contains("nodegroups to 1.29"),
+        "{}",
+        again.stdout
+    );
+    // Only the cluster lock was taken and released.
+    assert_eq!(changes(&sandbox), sent, "{}", again.stdout);
+    assert_eq!(state(&sandbox), before);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn runbook_rollback_is_refused_after_seven_simulated_days_and_sends_nothing() {
+    let (sandbox, _cloud) = start("demo.yaml").await;
+    let (dir, id) = upgraded(&sandbox);
+    let after = state(&sandbox);
+    sandbox.advance(std::time::Duration::from_secs(7 * 86_400 + 3600));
+    let sent = sandbox.mutations().len();
+    for args in [
+        vec!["rollback", &id, "--yes"],
+        vec!["rollback", &id, "--dry-run"],
+    ] {
+        let ran = runbook_cli(dir.path(), &sandbox, &args);
+        assert_eq!(ran.code, 1, "{}{}", ran.stdout, ran.stderr);
+        let out = format!("{}{}", ran.stdout, ran.stderr);
+        assert!(out.contains("RUN046"), "{out}");
+        assert!(
+            out.contains("the window for undoing `control plane to 1.29` has passed"),
+            "{out}"
+        );
+        assert!(out.contains("within 7 days of its upgrade"), "{out}");
+    }
+    assert_eq!(
+        sandbox.mutations().len(),
+        sent,
+        "{:?}",
+        &sandbox.mutations()[sent..]
+    );
+    assert_eq!(state(&sandbox), after);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_step_that_fails_before_binding_what_its_rollback_reads_had_nothing_to_undo() {
+    let (sandbox, _cloud) = start("demo.yaml").await;
+    let addons = sandbox.addon_versions();
+    drop(sandbox);
+    let (summary, lines, sandbox) = run_inline(
+        r#"
+runbook early "a step that fails before it changes anything" {
+  param cluster: string
+  step "update coredns" {
+    if eks.cluster(cluster).version == 1.28 {
+      fail "stop before anything changed"
+    }
+    let before = eks.addons(cluster)
+    eks.update_addon(cluster, "coredns", version: "v1.10.1-eksbuild.17")
+    rollback {
+      for a in before {
+        eks.update_addon(cluster, a.name, version: a.version)
+      }
+    }
+  }
+}
+"#,
+    )
+    .await;
+    let errors = format!("{:?}", summary.errors);
+    assert!(errors.contains("stop before anything changed"), "{errors}");
+    assert!(
+        lines.contains(
+            "↩ update coredns: nothing to undo: it changed nothing before it failed (its rollback block reads what the step never bound: `before` is not defined here)"
+        ),
+        "{lines}"
+    );
+    assert!(!lines.contains("rollback failed"), "{lines}");
+    assert!(rollbacks(&summary).is_empty(), "{lines}");
+    assert_eq!(summary.status, RunStatus::RolledBack, "{lines}");
+    assert!(
+        sandbox
+            .mutations()
+            .iter()
+            .all(|r| r.path.contains("/leases")),
+        "{:?}",
+        sandbox.mutations()
+    );
+    assert_eq!(sandbox.addon_versions(), addons);
+}
+
+/// A step `timeout` expiring at the add-ons (RUN025) while an update is
+/// still running: the rollback waits for it, and the hop is undone (the
+/// failure matrix has this and the control plane's).
+#[tokio::test(flavor = "multi_thread")]
+async fn an_add_on_step_timing_out_returns_the_cluster_to_before_the_hop() {
+    let (sandbox, cloud) = start("demo.yaml").await;
+    let before = state(&sandbox);
+    let dir = tempfile::tempdir().unwrap();
+    let path = crate::common::faults::playbook_with_timeout(dir.path(), "add-ons for ${hop}", "4m");
+    let (summary, lines) = run_file(&cloud, &path, &["cluster=demo", "target=1.29"], false).await;
+    let errors = format!("{:?}", summary.errors);
+    assert!(
+        errors.contains("RUN025") && errors.contains("the step ran longer than its timeout 4m"),
+        "{errors}\n{lines}"
+    );
+    assert_eq!(summary.status, RunStatus::RolledBack, "{lines}");
+    assert_eq!(state(&sandbox), before, "{lines}");
+    assert_eq!(
+        rollbacks(&summary),
+        [
+            (
+                "add-ons for 1.29".to_string(),
+                "kept on purpose".to_string()
+            ),
+            (
+                "control plane to 1.29".to_string(),
+                "rolled back".to_string()
+            ),
+        ],
+        "{lines}"
+    );
+}
+
+/// A `runbook rollback` killed mid-way is a run like any other: `runbook
+/// resume` continues it from its journal, and the cluster ends where an
+/// uninterrupted rollback leaves it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_killed_runbook_rollback_is_finished_by_runbook_resume() {
+    let (sandbox, _cloud) = start("demo.yaml").await;
+    let before = state(&sandbox);
+    let (dir, id) = upgraded(&sandbox);
+    let updates = |sb: &runbook::sandbox::Sandbox| {
+        sb.mutations()
+            .iter()
+            .filter(|r| r.path.contains("/update-version"))
+            .count()
+    };
+    let sent = updates(&sandbox);
+    let mut child = crate::common::bin::Bin::new(["rollback", &id, "--yes"])
+        .arg("--kubeconfig")
+        .arg(dir.path().join("kubeconfig"))
+        .arg("--runs-dir")
+        .arg(dir.path().join(".runbook"))
+        .env("AWS_ENDPOINT_URL_EKS", sandbox.endpoint())
+        .env("AWS_REGION", sandbox.region())
+        .env("AWS_ACCESS_KEY_ID", "sandbox")
+        .env("AWS_SECRET_ACCESS_KEY", "sandbox")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("HOME", dir.path())
+        .command()
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Killed once its first nodegroup rollback has gone out.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while updates(&sandbox) == sent && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(updates(&sandbox) > sent, "the rollback never began");
+    let runs: Vec<String> = std::fs::read_dir(dir.path().join(".runbook/runs"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|r| *r != id)
+        .collect();
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    let ran = runbook_cli(dir.path(), &sandbox, &["resume", &runs[0], "--yes"]);
+    assert_eq!(ran.code, 0, "{}{}", ran.stdout, ran.stderr);
+    assert_eq!(state(&sandbox), before, "{}", ran.stdout);
+    assert!(
+        ran.stdout.contains("↩ control plane to 1.29: rolled back"),
+        "{}",
+        ran.stdout
+    );
+}
+
+/// Rolling back a finished two-hop upgrade undoes the second hop and ends
+/// there, as a failed run's rollback does: EKS rolls a control plane back
+/// one minor, once, so the first hop stays, and the report says so.
+#[tokio::test(flavor = "multi_thread")]
+async fn runbook_rollback_of_two_hops_undoes_the_second_and_says_the_first_stays() {
+    let (sandbox, _cloud) = start("demo.yaml").await;
+    // What hop 1 alone leaves: the same fixture upgraded to 1.29.
+    let after_hop_one = {
+        let (sandbox, _cloud) = start("demo.yaml").await;
+        let _ = upgraded_to(&sandbox, "1.29");
+        state(&sandbox)
+    };
+    let (dir, id) = upgraded_to(&sandbox, "1.30");
+    assert_eq!(sandbox.cluster_version(), "1.30");
+    let ran = runbook_cli(dir.path(), &sandbox, &["rollback", &id, "--yes"]);
+    assert_eq!(ran.code, 0, "{}{}", ran.stdout, ran.stderr);
+    assert_eq!(state(&sandbox), after_hop_one, "{}", ran.stdout);
+    assert!(
+        ran.stdout.contains("↩ control plane to 1.30: rolled back"),
+        "{}",
+        ran.stdout
+    );
+    for step in [
+        "control plane to 1.29",
+        "add-ons for 1.29",
+        "nodegroups to 1.29",
+    ] {
+        assert!(
+            ran.stdout.contains(&format!(
+                "↩ {step}: kept on purpose — stays: EKS rolls the control plane back one minor, once"
+            )),
+            "{step}\n{}",
+            ran.stdout
+        );
+    }
+    // A second rollback re-judges only what the first kept on purpose (hop
+    // 2's add-ons, which the control plane's rollback restored), and ends
+    // at the control plane again.
+    let again = runbook_cli(dir.path(), &sandbox, &["rollback", &id, "--yes"]);
+    assert_eq!(again.code, 0, "{}{}", again.stdout, again.stderr);
+    assert!(
+        again.stdout.contains("↩ add-ons for 1.30: rolled back"),
+        "{}",
+        again.stdout
+    );
+    assert!(
+        again
+            .stdout
+            .contains("↩ add-ons for 1.29: kept on purpose — stays"),
+        "{}",
+        again.stdout
+    );
+    assert_eq!(state(&sandbox), after_hop_one, "{}", again.stdout);
+}

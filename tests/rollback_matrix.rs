@@ -12,6 +12,10 @@
 //! that EKS will not replace, so the control plane cannot go back, and the
 //! report must say "not undone" for both.
 //!
+//! A step `timeout` expiring (RUN025) is the fourth fault, at the control
+//! plane's step (its update still running when the step gives up) and at
+//! the add-ons' step (an add-on update cut short).
+//!
 //! Its own test binary (`[[test]] name = "rollback_matrix"`): about 30
 //! upgrades. A representative subset runs in the integration crate
 //! (`rollback::`).
@@ -23,7 +27,10 @@ mod common;
 use runbook::interp::RunStatus;
 use runbook::sandbox::Sandbox;
 
-use common::faults::{State, break_kube_system, rollbacks, run_playbook, run_with_fault, state};
+use common::faults::{
+    State, break_kube_system, playbook_with_timeout, rollbacks, run_file, run_playbook,
+    run_with_fault, state,
+};
 use common::start;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -186,4 +193,60 @@ matrix! {
     blue_green_hop_2_control_plane: "blue_green", 2, Step::ControlPlane;
     blue_green_hop_2_addons: "blue_green", 2, Step::Addons;
     blue_green_hop_2_nodegroups: "blue_green", 2, Step::Nodegroups;
+}
+
+/// A step `timeout` expiring (RUN025) at `step` of a one-hop in-place
+/// upgrade: the cluster returns to its state before the hop, every
+/// rollback says "rolled back" or "kept on purpose", the control plane's
+/// "rolled back", and the error is the timeout's.
+async fn timeout_case(step: Step, title_template: &str, timeout: &str) {
+    let (sandbox, cloud) = start("demo.yaml").await;
+    let before = state(&sandbox);
+    let dir = tempfile::tempdir().unwrap();
+    let path = playbook_with_timeout(dir.path(), title_template, timeout);
+    let sets = sets("in_place", "1.29");
+    let sets: Vec<&str> = sets.iter().map(String::as_str).collect();
+    let (summary, lines) = run_file(&cloud, &path, &sets, false).await;
+    let what = format!("timeout {timeout} at {step:?}");
+    let errors = format!("{:?}", summary.errors);
+    assert!(errors.contains("RUN025"), "{what}: {errors}\n{lines}");
+    assert!(
+        errors.contains(&format!("the step ran longer than its timeout {timeout}")),
+        "{what}: {errors}\n{lines}"
+    );
+    assert_eq!(summary.status, RunStatus::RolledBack, "{what}\n{lines}");
+    let after = state(&sandbox);
+    assert_eq!(after, before, "{what}\n{lines}");
+    assert_eq!(after.cordoned, 0, "{what}: a cordon was left\n{lines}");
+    let words = rollbacks(&summary);
+    for (step, word) in &words {
+        assert!(
+            word == "rolled back" || word == "kept on purpose",
+            "{what}: {step}: {word}\n{lines}"
+        );
+    }
+    assert!(
+        words.contains(&(title(Step::ControlPlane, 1), "rolled back".into())),
+        "{what}: the control plane's rollback is not reported\n{lines}"
+    );
+    // Nothing after the step that timed out ran.
+    assert!(
+        !lines.contains("rollback: nodegroups to 1.29"),
+        "{what}\n{lines}"
+    );
+}
+
+/// The control-plane update takes about 25 simulated minutes: a 10-minute
+/// timeout gives up while EKS is still updating, and the rollback waits for
+/// it to finish before rolling it back.
+#[tokio::test(flavor = "multi_thread")]
+async fn timeout_at_the_control_plane() {
+    timeout_case(Step::ControlPlane, "control plane to ${hop}", "10m").await;
+}
+
+/// Each add-on update takes minutes: a 4-minute timeout cuts the add-ons'
+/// step short after its first update.
+#[tokio::test(flavor = "multi_thread")]
+async fn timeout_at_the_add_ons() {
+    timeout_case(Step::Addons, "add-ons for ${hop}", "4m").await;
 }

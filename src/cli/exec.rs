@@ -10,6 +10,7 @@ use crate::diagnostic::Diagnostic;
 use crate::durable::redact::{scrub, scrub_str};
 use crate::durable::{Fingerprint, ResumePlan, ResumeState, RunHeader, RunId, RunStore};
 use crate::interp::durable::Durable;
+use crate::interp::rollback::UndoSource;
 use crate::interp::{self, Cloud, ExecOptions, Output, Reporter, params};
 use crate::source::SourceMap;
 
@@ -125,11 +126,14 @@ pub fn run(args: Args) -> miette::Result<Outcome> {
         &args.run,
         &args.target,
         Start::Fresh,
+        None,
     )
 }
 
 /// Load, check, bind, connect and run; `exec` and `resume` differ only in
-/// where the parameters and the journal come from.
+/// where the parameters and the journal come from, and `rollback` (`undo`)
+/// in what runs: the rollbacks of an earlier run's completed steps.
+#[allow(clippy::too_many_arguments)]
 pub fn drive(
     file: &Path,
     env: Option<&str>,
@@ -138,6 +142,7 @@ pub fn drive(
     run: &RunArgs,
     target_args: &Target,
     start: Start,
+    undo: Option<&UndoSource>,
 ) -> miette::Result<Outcome> {
     // Everything that can be wrong with the input is reported before a
     // client is built, let alone a request sent.
@@ -201,7 +206,7 @@ pub fn drive(
     let journal = if dry_run {
         None
     } else {
-        match open_journal(file, &program, &bound, &run.runs_dir, start) {
+        match open_journal(file, &program, &bound, &run.runs_dir, start, undo) {
             Ok(j) => Some(j),
             Err(e) => return Err(e),
         }
@@ -261,8 +266,23 @@ pub fn drive(
             interactive: std::io::stdin().is_terminal() && std::io::stderr().is_terminal(),
             run_id,
         };
-        let summary =
-            interp::execute(&resolved, &bound, cloud, &opts, &reporter, journal.as_ref()).await;
+        let summary = match undo {
+            None => {
+                interp::execute(&resolved, &bound, cloud, &opts, &reporter, journal.as_ref()).await
+            }
+            Some(source) => {
+                interp::execute_rollback(
+                    &resolved,
+                    &bound,
+                    cloud,
+                    &opts,
+                    &reporter,
+                    journal.as_ref(),
+                    source,
+                )
+                .await
+            }
+        };
         print_diagnostics(&summary.errors, &program.sources, output_arg);
         match output {
             Output::Json => {
@@ -287,6 +307,7 @@ fn open_journal(
     bound: &params::BoundParams,
     runs_dir: &Path,
     start: Start,
+    undo: Option<&UndoSource>,
 ) -> miette::Result<Durable> {
     let clock = crate::durable::SystemClock::shared();
     let mut forced = false;
@@ -317,6 +338,9 @@ fn open_journal(
             .with_params(params, &secrets);
             if let Some(env) = &bound.environment {
                 header = header.with_environment(env.clone());
+            }
+            if let Some(source) = undo {
+                header = header.rolling_back(source.of.clone());
             }
             let run = RunStore::new(runs_dir)
                 .start(header, clock)

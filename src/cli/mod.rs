@@ -12,6 +12,7 @@ mod completions;
 mod exec;
 mod fmt;
 mod resume;
+mod rollback;
 mod runs;
 mod sandbox;
 mod show;
@@ -52,6 +53,8 @@ enum Command {
     Runs(runs::Args),
     /// Continue an interrupted run where it stopped
     Resume(resume::Args),
+    /// Undo a finished or failed run later, from its journal (or plan it with --dry-run)
+    Rollback(rollback::Args),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
     Completions(completions::Args),
 }
@@ -73,6 +76,7 @@ pub fn main() -> ExitCode {
         Command::Sandbox(args) => sandbox::run(args),
         Command::Runs(args) => runs::run(args),
         Command::Resume(args) => resume::run(args),
+        Command::Rollback(args) => rollback::run(args),
         Command::Completions(args) => completions::run::<Cli>(args),
     };
     match result {

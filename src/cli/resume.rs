@@ -69,24 +69,28 @@ pub fn run(args: Args) -> miette::Result<Outcome> {
 }
 
 /// Continue the run: its runbook, its recorded parameters (overridable with
-/// `--set`), its id and journal.
+/// `--set`), its id and journal. A `runbook rollback` run continues undoing
+/// the same steps of the run it rolls back.
 fn hand_off(plan: ResumePlan, args: &Args) -> miette::Result<Outcome> {
     let file = PathBuf::from(&plan.header.runbook);
-    let mut sets: Vec<String> = plan
-        .header
-        .params
-        .iter()
-        .filter(|(k, v)| {
-            v.as_str() != Some(REDACTED)
-                && !args.set.iter().any(|s| s.starts_with(&format!("{k}=")))
-        })
-        .map(|(k, v)| match v {
-            serde_json::Value::String(s) => format!("{k}={s}"),
-            other => format!("{k}={other}"),
-        })
-        .collect();
-    sets.extend(args.set.iter().cloned());
+    let sets = recorded_sets(&plan.header, &args.set);
     let env = plan.header.environment.clone();
+    let undo = match &plan.header.rollback_of {
+        Some(of) => match super::rollback::source(&plan.store, of, Some(&plan.header.run_id)) {
+            Ok(source) => Some(source),
+            Err(d) => {
+                eprintln!(
+                    "{}",
+                    d.render(
+                        &crate::source::SourceMap::new(),
+                        console::colors_enabled_stderr()
+                    )
+                );
+                return Ok(Outcome::Failed);
+            }
+        },
+        None => None,
+    };
     exec::drive(
         &file,
         env.as_deref(),
@@ -95,5 +99,24 @@ fn hand_off(plan: ResumePlan, args: &Args) -> miette::Result<Outcome> {
         &args.run,
         &args.target,
         Start::Resume(Box::new(plan)),
+        undo.as_ref(),
     )
+}
+
+/// The parameters a run recorded, as `--set`s, with `set` (given again on
+/// this command line) winning; secret ones were not recorded.
+pub(super) fn recorded_sets(header: &crate::durable::RunHeader, set: &[String]) -> Vec<String> {
+    let mut sets: Vec<String> = header
+        .params
+        .iter()
+        .filter(|(k, v)| {
+            v.as_str() != Some(REDACTED) && !set.iter().any(|s| s.starts_with(&format!("{k}=")))
+        })
+        .map(|(k, v)| match v {
+            serde_json::Value::String(s) => format!("{k}={s}"),
+            other => format!("{k}={other}"),
+        })
+        .collect();
+    sets.extend(set.iter().cloned());
+    sets
 }

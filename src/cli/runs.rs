@@ -64,9 +64,14 @@ fn list(store: &RunStore) -> miette::Result<Outcome> {
             Some(_) => format!("{} (damaged)", r.state.as_str()),
             None => r.state.as_str().to_string(),
         };
+        // A `runbook rollback` run names the run it undoes.
+        let runbook = match &h.rollback_of {
+            Some(of) => format!("{} (rollback of {of})", h.runbook),
+            None => h.runbook.clone(),
+        };
         rows.push([
             h.run_id.to_string(),
-            h.runbook.clone(),
+            runbook,
             h.cluster.clone(),
             h.environment.clone().unwrap_or_else(|| "-".to_string()),
             state,
@@ -132,6 +137,9 @@ fn show(store: &RunStore, id: &str) -> miette::Result<Outcome> {
         println!("env       {env}");
     }
     println!("started   {} by {}", h.started_at, h.operator);
+    if let Some(of) = &h.rollback_of {
+        println!("rolls back run {of}");
+    }
     println!("state     {}", run.state.as_str());
     if !h.params.is_empty() {
         println!("params");

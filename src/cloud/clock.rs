@@ -28,6 +28,11 @@ pub struct Clock {
 /// seconds pass per wall second.
 pub const TIME_SCALE_HEADER: &str = "x-runbook-sandbox-time-scale";
 
+/// Response header with which a sandbox advertises its simulated time now,
+/// in milliseconds since the Unix epoch: the time its timestamps count in,
+/// which a clock of a served sandbox starts from.
+pub const NOW_HEADER: &str = "x-runbook-sandbox-now-ms";
+
 impl Clock {
     /// The clock of the cluster `kube` talks to: scaled by the time scale its
     /// API server advertises, wall time when it advertises none. Transient
@@ -43,7 +48,11 @@ impl Clock {
             match kube.send(request.map(kube::client::Body::from)).await {
                 Ok(resp) => {
                     if let Some(scale) = advertised_scale(resp.headers()) {
-                        return Self::scaled(scale);
+                        let clock = Self::scaled(scale);
+                        return match advertised_now(resp.headers()) {
+                            Some(now) => clock.with_origin(Instant::now(), now),
+                            None => clock,
+                        };
                     }
                     let status = resp.status();
                     if !(status.is_server_error() || status.as_u16() == 429) {
@@ -153,6 +162,11 @@ fn advertised_scale(headers: &http::HeaderMap) -> Option<f64> {
         .parse()
         .ok()?;
     (scale.is_finite() && scale > 0.0).then_some(scale)
+}
+
+fn advertised_now(headers: &http::HeaderMap) -> Option<SystemTime> {
+    let ms: u64 = headers.get(NOW_HEADER)?.to_str().ok()?.parse().ok()?;
+    SystemTime::UNIX_EPOCH.checked_add(Duration::from_millis(ms))
 }
 
 /// A point in simulated time after which a wait gives up.

@@ -31,6 +31,9 @@ pub struct RunHeader {
     pub tool_version: String,
     /// `user@host` of whoever started the run.
     pub operator: String,
+    /// `runbook rollback`: the run whose completed steps this run undoes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollback_of: Option<RunId>,
 }
 
 impl RunHeader {
@@ -51,7 +54,14 @@ impl RunHeader {
             started_at,
             tool_version: env!("CARGO_PKG_VERSION").to_string(),
             operator: operator_identity(),
+            rollback_of: None,
         }
+    }
+
+    /// A run that undoes run `of` (`runbook rollback`).
+    pub fn rolling_back(mut self, of: RunId) -> Self {
+        self.rollback_of = Some(of);
+        self
     }
 
     pub fn with_environment(mut self, environment: impl Into<String>) -> Self {

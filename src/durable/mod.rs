@@ -9,7 +9,8 @@
 //! (`.runbook/runs/<id>/` layout and listing), `resume` (what a journal says about a run), `history` (deterministic
 //! replay of its recorded results),
 //! `mutation` (the intent/result protocol around each mutating request),
-//! `lease` (the cluster lock), `report` (Markdown + JSON run reports).
+//! `lease` (the cluster lock), `report` (Markdown + JSON run reports),
+//! `undo` (what a finished run left to undo, for `runbook rollback`).
 //! `redact` keeps secrets out of everything written to disk.
 
 pub mod clock;
@@ -24,6 +25,7 @@ pub mod report;
 pub mod resume;
 pub mod run_id;
 pub mod store;
+pub mod undo;
 
 pub use clock::{ManualClock, SharedClock, SystemClock, TimeSource};
 pub use header::{Fingerprint, RunHeader};

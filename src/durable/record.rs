@@ -81,6 +81,41 @@ fn canonical_json(v: &Value) -> String {
     sort(v).to_string()
 }
 
+/// What a completed step's rollback block needs, journalled in its
+/// `step_finished` record (and redacted like every record).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct UndoContext {
+    /// The step's variables (its own and its loops', not the runbook's
+    /// parameters, which `run.json` holds), in the interpreter's lossless
+    /// encoding (`interp::value::recorded`).
+    #[serde(default)]
+    pub bindings: serde_json::Map<String, Value>,
+    /// What the step changed, as its rollback's verdict compares it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub changes: Vec<StepChange>,
+    /// The bound EKS puts on undoing the step's change (a control plane:
+    /// one minor, once, within 7 days), when it made one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<String>,
+    /// When the step finished, on the engine's clock: the cluster's time
+    /// (a sandbox's simulated time), which the 7-day window is measured on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<jiff::Timestamp>,
+}
+
+/// One change a step made: a target moved `from` one version `to` another
+/// (either may be unknown).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StepChange {
+    pub target: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub detail: String,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StepOutcome {
@@ -140,6 +175,10 @@ pub enum Record {
         /// simulated (a sandbox): the journal's timestamps are wall time.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         simulated_seconds: Option<u64>,
+        /// A step that finished `ok`: what its rollback block needs, so
+        /// `runbook rollback` can undo it later from the journal.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        undo: Option<UndoContext>,
     },
     /// Written (and fsynced) before a mutating request goes out.
     ActionIntent {

@@ -147,6 +147,7 @@ impl Report {
                     outcome,
                     error,
                     simulated_seconds,
+                    ..
                 } => {
                     let s = match r.open_step(step) {
                         Some(s) => s,

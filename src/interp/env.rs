@@ -66,6 +66,23 @@ impl Env {
         }
     }
 
+    /// Every variable above the bottom scope (the parameters), the
+    /// innermost binding of each name: what a step's rollback block may read
+    /// besides the parameters, journalled for `runbook rollback`.
+    pub fn locals(&self) -> Vec<(&str, &Value)> {
+        let mut out: Vec<(&str, &Value)> = Vec::new();
+        for scope in self.scopes.iter().skip(1).rev() {
+            let mut names: Vec<&String> = scope.keys().collect();
+            names.sort();
+            for name in names {
+                if !out.iter().any(|(n, _)| *n == name.as_str()) {
+                    out.push((name, &scope[name]));
+                }
+            }
+        }
+        out
+    }
+
     /// A copy with one extra scope binding `name` (lambdas).
     pub fn with(&self, name: &str, value: Value) -> Env {
         let mut e = self.clone();

@@ -23,6 +23,7 @@ mod gates;
 pub mod params;
 pub mod records;
 pub mod report;
+pub mod rollback;
 pub mod run;
 pub mod value;
 
@@ -80,7 +81,7 @@ impl RunStatus {
         match self {
             RunStatus::Succeeded => "succeeded",
             RunStatus::Planned => "planned",
-            RunStatus::Refused => "refused by preconditions",
+            RunStatus::Refused => "refused before any change",
             RunStatus::RolledBack => "failed and rolled back",
             RunStatus::Failed => "failed",
             RunStatus::Interrupted => "interrupted (resumable)",
@@ -182,7 +183,42 @@ pub async fn execute(
 ) -> RunSummary {
     // A dry run is never journalled (it sends no mutation to protect).
     let journal = journal.filter(|_| !opts.dry_run);
-    let mut summary = run(resolved, bound, cloud.for_run(), opts, reporter, journal).await;
+    let summary = run(resolved, bound, cloud.for_run(), opts, reporter, journal).await;
+    conclude(summary, reporter, journal).await
+}
+
+/// `runbook rollback`: undo the completed steps of an earlier run, rebuilt
+/// from its journal (`rollback::UndoSource`), as a run of its own.
+pub async fn execute_rollback(
+    resolved: &Resolved<'_>,
+    bound: &params::BoundParams,
+    cloud: Cloud,
+    opts: &ExecOptions,
+    reporter: &Reporter,
+    journal: Option<&durable::Durable>,
+    source: &rollback::UndoSource,
+) -> RunSummary {
+    let journal = journal.filter(|_| !opts.dry_run);
+    let summary = rollback::run(
+        resolved,
+        bound,
+        cloud.for_run(),
+        opts,
+        reporter,
+        journal,
+        source,
+    )
+    .await;
+    conclude(summary, reporter, journal).await
+}
+
+/// The end of a journalled run: release the lock, record how it ended and
+/// write its reports (or those of an interrupted run).
+async fn conclude(
+    mut summary: RunSummary,
+    reporter: &Reporter,
+    journal: Option<&durable::Durable>,
+) -> RunSummary {
     if let Some(d) = journal {
         // A resumed run that cannot go on (lock held, no confirmation) has
         // changed things in an earlier attempt: it is interrupted, not
@@ -395,24 +431,7 @@ async fn run(
 
     // The cluster lock, before the first mutation; renewed in the background
     // until `execute` releases it.
-    if let Some(d) = journal
-        && let Err(e) = d
-            .lock(cloud.kube.client().clone(), cloud.clock.clone())
-            .await
-    {
-        // RUN008 only when someone else holds the lock; anything else is a
-        // failure to reach or write the Lease.
-        let d = match &e {
-            crate::durable::LockError::Held { .. }
-            | crate::durable::LockError::Contended { .. } => {
-                Diagnostic::error("RUN008", format!("the cluster is locked: {e}")).with_help(
-                    "wait for the other run to end; a killed run's lock lapses after its TTL",
-                )
-            }
-            _ => Diagnostic::error("RUN009", format!("could not take the cluster lock: {e}"))
-                .with_help(e.help()),
-        }
-        .with_label(runbook.name.span, "");
+    if let Err(d) = take_lock(journal, &cloud, runbook.name.span).await {
         return finish(RunStatus::Refused, vec![d], &interp, vec![]);
     }
 
@@ -464,6 +483,33 @@ async fn run(
     }
     interp.cloud.clock.reset_cancel();
     finish(status, errors, &interp, final_state)
+}
+
+/// Take the cluster lock before a journalled run's first mutation.
+async fn take_lock(
+    journal: Option<&durable::Durable>,
+    cloud: &Cloud,
+    span: crate::source::Span,
+) -> Result<(), Diagnostic> {
+    let Some(d) = journal else { return Ok(()) };
+    let Err(e) = d
+        .lock(cloud.kube.client().clone(), cloud.clock.clone())
+        .await
+    else {
+        return Ok(());
+    };
+    // RUN008 only when someone else holds the lock; anything else is a
+    // failure to reach or write the Lease.
+    let d = match &e {
+        crate::durable::LockError::Held { .. } | crate::durable::LockError::Contended { .. } => {
+            Diagnostic::error("RUN008", format!("the cluster is locked: {e}")).with_help(
+                "wait for the other run to end; a killed run's lock lapses after its TTL",
+            )
+        }
+        _ => Diagnostic::error("RUN009", format!("could not take the cluster lock: {e}"))
+            .with_help(e.help()),
+    };
+    Err(d.with_label(span, ""))
 }
 
 /// What the cluster looks like now, if the runbook has a `cluster` param.

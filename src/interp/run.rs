@@ -16,12 +16,17 @@ use crate::analyze::Resolved;
 use crate::analyze::steps::MAX_RETRIES;
 use crate::cloud::clock::human;
 use crate::cloud::plan::{Change, Mode};
+use crate::durable::record::{StepChange, UndoContext};
 use crate::durable::{Record, Replay, RunId, StepOutcome};
 use crate::source::Span;
 use crate::syntax::Program;
 use crate::syntax::ast::{
     Arg, Block, CheckDecl, Expr, GateDecl, Ident, Runbook, Step, Stmt, StmtKind, Template,
 };
+
+/// How an evaluation error names a variable not bound in scope
+/// (`eval::Interp::eval`'s message).
+const UNDEFINED_SUFFIX: &str = "is not defined here";
 
 /// Wait between attempts of a step with `retry N` and no `every`.
 const RETRY_EVERY: Duration = Duration::from_secs(30);
@@ -267,7 +272,13 @@ impl<'p> Interp<'p> {
     /// the live view or JSON stream, and the summary. Steps and rollbacks
     /// are recorded only through here.
     pub(super) fn emit(&self, event: Event) {
-        if let Some(record) = journal_record(&event, self.cloud.clock.scale() != 1.0) {
+        self.emit_with(event, None)
+    }
+
+    /// `emit`, with what a completed step's rollback needs journalled in its
+    /// `step_finished` record (`runbook rollback` rebuilds it from there).
+    fn emit_with(&self, event: Event, undo: Option<UndoContext>) {
+        if let Some(record) = journal_record(&event, self.cloud.clock.scale() != 1.0, undo) {
             self.journal(record);
         }
         self.reporter.event(event.clone());
@@ -658,6 +669,7 @@ impl<'p> Interp<'p> {
                 StepStatus::Skipped,
                 Duration::ZERO,
                 vec![],
+                None,
             );
             return Ok(());
         }
@@ -696,8 +708,11 @@ impl<'p> Interp<'p> {
                     } else {
                         StepStatus::Done
                     };
+                    let undo = self
+                        .durable
+                        .map(|_| self.undo_context(&step_env, &changes, bounded));
                     let predicted =
-                        self.finish_step(&step.id, &title, status, elapsed, changes.clone());
+                        self.finish_step(&step.id, &title, status, elapsed, changes.clone(), undo);
                     if let Some(t) = timeout.filter(|t| self.is_plan() && predicted > *t) {
                         self.reporter.event(Event::Log {
                             message: format!(
@@ -724,6 +739,7 @@ impl<'p> Interp<'p> {
                         StepStatus::Failed,
                         elapsed,
                         changes.clone(),
+                        None,
                     );
                     if self.is_plan() || e.kind.suspends() {
                         return Err(e);
@@ -895,7 +911,45 @@ impl<'p> Interp<'p> {
         (r, changes, ctx.map(|c| c.kept).unwrap_or_default())
     }
 
+    /// What a completed step's rollback block needs, for the journal: its
+    /// variables, what it changed, the bound on undoing it, and when it
+    /// finished on the cluster's clock.
+    fn undo_context(
+        &self,
+        env: &Env,
+        changes: &[Change],
+        bounded: Option<&'static str>,
+    ) -> UndoContext {
+        UndoContext {
+            bindings: env
+                .locals()
+                .into_iter()
+                .map(|(name, v)| (name.to_string(), super::value::recorded::encode(v)))
+                .collect(),
+            changes: changes
+                .iter()
+                .filter_map(|c| match c {
+                    Change::Applied {
+                        target,
+                        from,
+                        to,
+                        detail,
+                    } => Some(StepChange {
+                        target: target.clone(),
+                        from: from.clone(),
+                        to: to.clone(),
+                        detail: detail.clone(),
+                    }),
+                    _ => None,
+                })
+                .collect(),
+            limit: bounded.map(str::to_string),
+            finished_at: Some(self.cloud.clock.wall_now()),
+        }
+    }
+
     /// Ends a step; returns the predicted duration of its planned changes.
+    /// `undo` is journalled with a completed step.
     fn finish_step(
         &self,
         id: &str,
@@ -903,6 +957,7 @@ impl<'p> Interp<'p> {
         status: StepStatus,
         elapsed: Duration,
         changes: Vec<Change>,
+        undo: Option<UndoContext>,
     ) -> Duration {
         let predicted = changes
             .iter()
@@ -911,21 +966,24 @@ impl<'p> Interp<'p> {
                 _ => Duration::ZERO,
             })
             .sum();
-        self.emit(Event::StepFinished {
-            id: id.to_string(),
-            title: title.to_string(),
-            status,
-            elapsed,
-            changes: changes
-                .iter()
-                .filter(|c| !c.is_unchanged())
-                .map(|c| match c {
-                    Change::Planned(p) => p.lines().first().cloned().unwrap_or_default(),
-                    other => other.summary(),
-                })
-                .collect(),
-            predicted,
-        });
+        self.emit_with(
+            Event::StepFinished {
+                id: id.to_string(),
+                title: title.to_string(),
+                status,
+                elapsed,
+                changes: changes
+                    .iter()
+                    .filter(|c| !c.is_unchanged())
+                    .map(|c| match c {
+                        Change::Planned(p) => p.lines().first().cloned().unwrap_or_default(),
+                        other => other.summary(),
+                    })
+                    .collect(),
+                predicted,
+            },
+            undo,
+        );
         predicted
     }
 
@@ -992,6 +1050,65 @@ impl<'p> Interp<'p> {
         all
     }
 
+    /// `runbook rollback`: the completed steps of an earlier run, rebuilt
+    /// from its journal, are this run's to undo.
+    pub(super) fn adopt_completed(&self, steps: Vec<Completed<'p>>) {
+        self.state.borrow_mut().completed = steps;
+    }
+
+    /// `runbook rollback --dry-run`: what `roll_back_completed` would run,
+    /// newest first, each compensation planned against the state the ones
+    /// before it leave, ending where it would end; the steps it would not
+    /// reach are named.
+    pub async fn plan_roll_back_completed(&self) {
+        let completed: Vec<Completed<'p>> = std::mem::take(&mut self.state.borrow_mut().completed);
+        let mut rest = completed.iter().rev();
+        let mut ended: Option<(String, Option<&'static str>)> = None;
+        self.log("The rollback would run these, newest first:".into());
+        for done in rest.by_ref() {
+            let changed = !changed_lines(&done.changes).is_empty();
+            if let Some(limit) = done.bounded.filter(|_| !changed && done.rollback.is_none()) {
+                // Undone already by an earlier rollback, which ended there.
+                self.log(format!(
+                    "`{}` was rolled back already; the rollback ends there",
+                    done.title
+                ));
+                ended = Some((done.title.clone(), Some(limit)));
+                break;
+            }
+            if !changed {
+                continue;
+            }
+            self.plan_undo(done, "").await;
+            if done.irreversible {
+                ended = Some((done.title.clone(), None));
+                break;
+            }
+            if let Some(limit) = done.bounded {
+                ended = Some((done.title.clone(), Some(limit)));
+                break;
+            }
+        }
+        let Some((at, limit)) = ended else { return };
+        for done in rest {
+            let changed = changed_lines(&done.changes);
+            if changed.is_empty() {
+                continue;
+            }
+            let message = match limit {
+                Some(limit) => format!(
+                    "stays: {limit} (the rollback ends at `{at}`); still changed: {}",
+                    changed.join("; ")
+                ),
+                None => format!(
+                    "left as is: the rollback stops at `{at}`; still changed: {}",
+                    changed.join("; ")
+                ),
+            };
+            self.note_plan("", &done.title, false, message);
+        }
+    }
+
     /// Dry run: for each planned step that changes something, newest first,
     /// the compensation that would run if a later step failed, planned
     /// against the state the rollbacks before it would leave, with what EKS
@@ -1013,62 +1130,82 @@ impl<'p> Interp<'p> {
                 .into(),
         );
         for done in changing {
-            if done.irreversible {
-                self.note_plan(
-                    &done.title,
-                    false,
-                    "cannot be undone (irreversible): a rollback stops here".into(),
-                );
-                continue;
-            }
-            let Some(block) = done.rollback else {
-                self.note_plan(
-                    &done.title,
-                    false,
-                    "no rollback block: it would be left as it is".into(),
-                );
-                continue;
-            };
-            self.emit(Event::RollbackStarted {
-                title: done.title.clone(),
-                reason: "planned: what a later failure would run".into(),
-            });
-            let (r, changes, _) = self.rollback_block(done, block).await;
-            let refused: Vec<String> = changes
-                .iter()
-                .filter_map(|c| match c {
-                    Change::Planned(p) if !p.refusals.is_empty() => {
-                        Some(format!("{}: {}", p.target, p.refusals.join("; ")))
-                    }
-                    _ => None,
-                })
-                .collect();
-            let ok = r.is_ok() && refused.is_empty();
-            self.emit(Event::RollbackFinished {
-                title: done.title.clone(),
-                status: if ok {
-                    StepStatus::Planned
-                } else {
-                    StepStatus::Failed
-                },
-                elapsed: Duration::ZERO,
-            });
-            let mut message = match (&r, ok) {
-                (Err(e), _) => format!("its rollback would fail: {}", e.message),
-                (Ok(()), false) => format!("EKS would refuse: {}", refused.join("; ")),
-                (Ok(()), true) => "EKS would accept every request of its rollback".into(),
-            };
-            if let Some(limit) = done.bounded {
-                message.push_str(&format!("; a rollback ends after this step: {limit}"));
-            }
-            self.note_plan(&done.title, ok, message);
+            self.plan_undo(done, "if a later step fails, ").await;
         }
         self.state.borrow_mut().planned = planned;
     }
 
-    fn note_plan(&self, title: &str, ok: bool, message: String) {
+    /// Plan one step's rollback against the state the rollbacks planned
+    /// before it leave: the compensation, and whether EKS would accept each
+    /// of its requests at that moment. `lead` introduces the verdict line.
+    async fn plan_undo(&self, done: &Completed<'p>, lead: &str) {
+        if done.irreversible {
+            self.note_plan(
+                lead,
+                &done.title,
+                false,
+                "cannot be undone (irreversible): a rollback stops here".into(),
+            );
+            return;
+        }
+        let Some(block) = done.rollback else {
+            self.note_plan(
+                lead,
+                &done.title,
+                false,
+                "no rollback block: it would be left as it is".into(),
+            );
+            return;
+        };
+        self.emit(Event::RollbackStarted {
+            title: done.title.clone(),
+            reason: if lead.is_empty() {
+                "planned: what `runbook rollback` would run".into()
+            } else {
+                "planned: what a later failure would run".into()
+            },
+        });
+        let (r, changes, _) = self.rollback_block(done, block).await;
+        let refused: Vec<String> = changes
+            .iter()
+            .filter_map(|c| match c {
+                Change::Planned(p) if !p.refusals.is_empty() => {
+                    Some(format!("{}: {}", p.target, p.refusals.join("; ")))
+                }
+                _ => None,
+            })
+            .collect();
+        let ok = r.is_ok() && refused.is_empty();
+        self.emit(Event::RollbackFinished {
+            title: done.title.clone(),
+            status: if ok {
+                StepStatus::Planned
+            } else {
+                StepStatus::Failed
+            },
+            elapsed: Duration::ZERO,
+        });
+        let mut message = match (&r, ok) {
+            // `runbook rollback`'s plan runs on the cluster as it is: what
+            // the block reads (an insight, a node) is not projected past
+            // the rollbacks planned before it, as its requests are.
+            (Err(e), _) if lead.is_empty() => format!(
+                "its rollback would fail on the cluster as it is now: {} (reads are not projected past the rollbacks planned above)",
+                e.message
+            ),
+            (Err(e), _) => format!("its rollback would fail: {}", e.message),
+            (Ok(()), false) => format!("EKS would refuse: {}", refused.join("; ")),
+            (Ok(()), true) => "EKS would accept every request of its rollback".into(),
+        };
+        if let Some(limit) = done.bounded {
+            message.push_str(&format!("; a rollback ends after this step: {limit}"));
+        }
+        self.note_plan(lead, &done.title, ok, message);
+    }
+
+    fn note_plan(&self, lead: &str, title: &str, ok: bool, message: String) {
         self.log(format!(
-            "{} if a later step fails, `{title}`: {message}",
+            "{} {lead}`{title}`: {message}",
             if ok { "↩" } else { "!" }
         ));
     }
@@ -1097,21 +1234,38 @@ impl<'p> Interp<'p> {
         let started = self.cloud.clock.now();
         let (r, undo_changes, kept) = self.rollback_block(done, block).await;
         let elapsed = self.cloud.clock.since(started);
+        // The step failed before binding what its rollback block reads: the
+        // block cannot run, and only matters if the step changed something.
+        let unbound = matches!(&r, Err(e) if e.kind == FailKind::Eval
+            && e.message.ends_with(UNDEFINED_SUFFIX));
+        let nothing = unbound && changed.is_empty() && kept.is_empty();
         self.emit(Event::RollbackFinished {
             title: done.title.clone(),
-            status: if r.is_ok() {
-                StepStatus::Done
-            } else {
-                StepStatus::Failed
+            status: match &r {
+                Ok(()) => StepStatus::Done,
+                Err(_) if nothing => StepStatus::Skipped,
+                Err(_) => StepStatus::Failed,
             },
             elapsed,
         });
         if let Err(e) = r {
-            self.note_rollback(
-                &done.title,
-                StepStatus::NotUndone,
-                format!("rollback failed: {}", e.message),
-            );
+            if nothing {
+                self.log(format!(
+                    "↩ {}: nothing to undo: it changed nothing before it failed (its rollback block reads what the step never bound: {})",
+                    done.title, e.message
+                ));
+                return true;
+            }
+            let message = if unbound {
+                format!(
+                    "rollback failed: {} (the step failed before binding it); still changed: {}",
+                    e.message,
+                    changed.join("; ")
+                )
+            } else {
+                format!("rollback failed: {}", e.message)
+            };
+            self.note_rollback(&done.title, StepStatus::NotUndone, message);
             return false;
         }
         if changed.is_empty() && kept.is_empty() {
@@ -1597,7 +1751,7 @@ fn same_version(a: &str, b: &str) -> bool {
 }
 
 /// Ask on the terminal; only an explicit yes counts.
-fn ask_yes(question: &str) -> bool {
+pub(super) fn ask_yes(question: &str) -> bool {
     let term = console::Term::stderr();
     let _ = term.write_line(&format!("{question} [y/N] "));
     let answer = term.read_line().unwrap_or_default();
@@ -1609,7 +1763,7 @@ fn ask_yes(question: &str) -> bool {
 /// own step.
 /// `simulated_seconds`: a step's duration on a sandbox's clock (none on
 /// wall time).
-fn journal_record(event: &Event, simulated: bool) -> Option<Record> {
+fn journal_record(event: &Event, simulated: bool, undo: Option<UndoContext>) -> Option<Record> {
     Some(match event {
         Event::StepStarted { id, title, .. } => Record::StepStarted {
             step: format!("{id}:{title}"),
@@ -1629,6 +1783,7 @@ fn journal_record(event: &Event, simulated: bool) -> Option<Record> {
             },
             error: None,
             simulated_seconds: simulated.then_some(elapsed.as_secs()),
+            undo: undo.filter(|_| *status == StepStatus::Done),
         },
         Event::RollbackStarted { title, reason } => Record::RollbackStarted {
             step: title.clone(),

@@ -198,8 +198,8 @@ fn fault_response(api: Api, fault: Fault) -> Response {
     }
 }
 
-/// Every API response advertises the time scale, so a client's clock can
-/// follow the simulation (`cloud::clock::Clock::of_target`).
+/// Every API response advertises the time scale and the simulated time, so
+/// a client's clock can follow the simulation (`cloud::clock::Clock::of_target`).
 async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     let scale = shared.clock.scale();
     let (api, mut resp) = dispatch(&shared, req).await;
@@ -210,6 +210,14 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
         resp.headers_mut()
             .insert(crate::cloud::clock::TIME_SCALE_HEADER, v);
     }
+    // And its time now, which explicit `advance`s move too.
+    let epoch_ms = shared
+        .world
+        .lock()
+        .map_or_else(|e| e.into_inner().epoch_ms, |w| w.epoch_ms);
+    let now_ms = epoch_ms.max(0) as u64 + shared.clock.now_ms();
+    resp.headers_mut()
+        .insert(crate::cloud::clock::NOW_HEADER, HeaderValue::from(now_ms));
     resp
 }
 

@@ -146,3 +146,27 @@ pub fn rollbacks(summary: &interp::RunSummary) -> Vec<(String, String)> {
         .map(|(t, s, _)| (t.clone(), s.as_str().to_string()))
         .collect()
 }
+
+/// A copy of the shipped playbook in `dir` whose step titled `title` (its
+/// title template, e.g. `control plane to ${hop}`) has `timeout D`, so that
+/// the step times out (RUN025) mid-way. The example environments it imports
+/// by relative path are left out.
+pub fn playbook_with_timeout(
+    dir: &std::path::Path,
+    title: &str,
+    timeout: &str,
+) -> std::path::PathBuf {
+    let text = std::fs::read_to_string(root().join(PLAYBOOK)).unwrap();
+    let header = format!("step \"{title}\"");
+    assert!(text.contains(&header), "no step {header}");
+    let text: Vec<&str> = text
+        .lines()
+        .filter(|l| !l.starts_with("import \"../examples"))
+        .collect();
+    let text = text
+        .join("\n")
+        .replace(&header, &format!("{header} timeout {timeout}"));
+    let path = dir.join("upgrade.upg");
+    std::fs::write(&path, text + "\n").unwrap();
+    path
+}
