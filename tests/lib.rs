@@ -11,6 +11,7 @@ mod durable_exec;
 mod engine;
 mod golden;
 mod inputs;
+mod parallel;
 mod readme;
 mod rollback;
 mod sandbox;
