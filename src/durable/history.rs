@@ -468,6 +468,40 @@ mod tests {
     }
 
     #[test]
+    fn each_branch_replays_in_its_own_order() {
+        // Branch b's records came first in the file; a replay where a asks
+        // first still finds its own.
+        let mut c = contents(vec![
+            observed("eks.nodegroup", json!("b")),
+            observed("eks.nodegroup", json!("a")),
+            observed("eks.cluster", json!("main")),
+        ]);
+        c.entries[0].branch = Some("ng[1]=b".into());
+        c.entries[1].branch = Some("ng[0]=a".into());
+        let mut h = History::from_journal(&c);
+        assert_eq!(h.remaining(), 3);
+        assert!(matches!(
+            h.lane("ng[0]=a").observed("eks.nodegroup", "a", None),
+            Replay::Recorded(Ok(v)) if v == json!("a")
+        ));
+        assert!(matches!(
+            h.lane("").observed("eks.cluster", "a", None),
+            Replay::Recorded(Ok(v)) if v == json!("main")
+        ));
+        assert!(!h.lane("ng[0]=a").replaying());
+        assert!(h.lane("ng[1]=b").replaying());
+        assert!(matches!(
+            h.lane("ng[1]=b").observed("eks.nodegroup", "a", None),
+            Replay::Recorded(Ok(v)) if v == json!("b")
+        ));
+        // A branch the journal never saw is live from its start.
+        assert!(matches!(
+            h.lane("ng[2]=c").observed("eks.nodegroup", "a", None),
+            Replay::Live
+        ));
+    }
+
+    #[test]
     fn a_different_request_is_a_located_divergence() {
         let mut h = History::from_journal(&contents(vec![
             Record::RunStarted {
@@ -492,7 +526,7 @@ mod tests {
 
     #[test]
     fn a_refused_attempt_is_not_replayed() {
-        let h = History::from_journal(&contents(vec![
+        let mut h = History::from_journal(&contents(vec![
             observed("preconditions", json!(false)),
             Record::RunFinished {
                 outcome: crate::durable::RunOutcome::Refused,
