@@ -158,3 +158,151 @@ async fn a_failing_branch_stops_its_sibling_and_both_are_rolled_back() {
         sandbox.nodes()
     );
 }
+
+/// The control plane, then every nodegroup rotated in its own branch.
+const ROTATE: &str = r#"
+runbook rotate "nodegroups in parallel" {
+  param cluster: string
+
+  step "control plane" irreversible {
+    eks.update_cluster_version(cluster, 1.29)
+  }
+  step "add-ons" {
+    for a in eks.addons(cluster) {
+      eks.update_addon(cluster, a.name, version: eks.default_addon_version(a.name, 1.29))
+    }
+  }
+  parallel for ng in eks.nodegroups(cluster) limit 3 {
+    step "rotate ${ng}" {
+      nodegroup.rotate(cluster, ng, version: 1.29)
+      rollback {
+        nodegroup.undo_rotation(cluster, ng, version: 1.29)
+      }
+    }
+  }
+}
+"#;
+
+fn journal(dir: &std::path::Path) -> Vec<runbook::durable::Entry> {
+    runbook::durable::journal::read(&dir.join("journal.jsonl"))
+        .unwrap()
+        .entries
+}
+
+fn finished(entries: &[runbook::durable::Entry], title: &str) -> bool {
+    entries.iter().any(|e| {
+        matches!(&e.record, runbook::durable::Record::StepFinished { step, .. } if step.contains(title))
+    })
+}
+
+fn started(entries: &[runbook::durable::Entry], title: &str) -> bool {
+    entries.iter().any(|e| {
+        matches!(&e.record, runbook::durable::Record::StepStarted { step } if step.contains(title))
+    })
+}
+
+/// Killed while one rotation has finished and another is under way, then
+/// resumed: the finished branch is replayed, the unfinished one re-entered,
+/// and no accepted mutation is sent twice.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_killed_parallel_stage_resumes_without_sending_a_mutation_twice() {
+    use runbook::durable::{
+        Fingerprint, ResumePlan, ResumeState, RunHeader, RunId, RunStore, SystemClock,
+    };
+    use runbook::interp::durable::Durable;
+
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("rotate.upg");
+    std::fs::write(&path, ROTATE).unwrap();
+    let program = runbook::syntax::load(&path).unwrap_or_else(|(sources, d)| {
+        panic!("{}", runbook::diagnostic::render_all(&d, &sources, false).0)
+    });
+    let (sandbox, cloud) = start("demo.yaml").await;
+    let store = RunStore::new(tmp.path().join(".runbook"));
+    let now = jiff::Timestamp::now();
+    let header = RunHeader::new(
+        RunId::generate(now),
+        path.display().to_string(),
+        Fingerprint::of_sources(&program.sources),
+        "demo",
+        now,
+    );
+    let durable = Durable::new(
+        store.start(header, SystemClock::shared()).unwrap(),
+        ResumeState::default(),
+    );
+    let id = durable.run_id();
+    let dir = durable.dir();
+    let groups = ["general", "data", "system"];
+
+    // The kill: one group's rotation done, another's still running.
+    let killed = |entries: &[runbook::durable::Entry]| {
+        let done = groups
+            .iter()
+            .filter(|g| finished(entries, &format!("rotate {g}")))
+            .count();
+        let running = groups.iter().any(|g| {
+            started(entries, &format!("rotate {g}")) && !finished(entries, &format!("rotate {g}"))
+        });
+        done >= 1 && running
+    };
+    tokio::select! {
+        (summary, lines) = execute(&program, &cloud, None, &["cluster=demo"], false, Some(&durable)) => {
+            panic!("the run ended before the kill: {:?}\n{}", summary.status, lines.join("\n"))
+        }
+        () = async { while !killed(&journal(&dir)) { tokio::time::sleep(Duration::from_millis(5)).await } } => {}
+    }
+    drop(durable);
+    cloud.clock.reset_cancel();
+    let at_kill = journal(&dir);
+    // Each branch journals in its own lane.
+    let lanes: std::collections::HashSet<_> =
+        at_kill.iter().filter_map(|e| e.branch.clone()).collect();
+    assert!(lanes.len() >= 2, "{lanes:?}");
+    assert!(lanes.iter().all(|l| l.starts_with("ng[")), "{lanes:?}");
+
+    let plan = ResumePlan::prepare(&store, &id, false).expect("resumable");
+    let (run, state) = plan.begin(SystemClock::shared()).unwrap();
+    let resumed = Durable::new(run, state);
+    let (summary, lines) = execute(
+        &program,
+        &cloud,
+        None,
+        &["cluster=demo"],
+        false,
+        Some(&resumed),
+    )
+    .await;
+    let text = lines.join("\n");
+    assert_eq!(summary.status, RunStatus::Succeeded, "{text}");
+    // The finished branch's rotation came from the journal.
+    assert!(text.contains("done in an earlier attempt"), "{text}");
+    assert!(
+        sandbox.nodegroups().iter().all(|n| n.version == "1.29"),
+        "{:?}",
+        sandbox.nodegroups()
+    );
+    assert!(
+        sandbox.nodes().iter().all(|n| n.version == "1.29"),
+        "{:?}",
+        sandbox.nodes()
+    );
+    // No accepted mutation twice: one update per nodegroup, add-on and
+    // the control plane.
+    let mut seen: std::collections::HashMap<(String, String), usize> = Default::default();
+    for r in sandbox.mutations() {
+        if r.path.contains("/leases") || r.status >= 400 {
+            continue;
+        }
+        *seen.entry((r.method.clone(), r.path.clone())).or_default() += 1;
+    }
+    let twice: Vec<_> = seen.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "sent more than once: {twice:?}\n{text}");
+    for g in groups {
+        let updates = seen
+            .keys()
+            .filter(|(_, p)| p.contains(&format!("/node-groups/{g}/update-version")))
+            .count();
+        assert_eq!(updates, 1, "{g}: {seen:?}");
+    }
+}
