@@ -2,6 +2,7 @@
 //! linked once. Each module drives the real binary or the library against the
 //! in-process sandbox; `common` is what the engine modules share.
 
+mod agreement;
 mod checks;
 mod cli;
 mod common;

@@ -87,6 +87,28 @@ async fn branches_overlap_in_simulated_time_at_most_limit_at_once() {
     let (plan, lines) = execute(&program, &cloud, None, &["cluster=demo"], true, None).await;
     assert_eq!(plan.status, RunStatus::Planned, "{}", lines.join("\n"));
     assert_eq!(plan.steps.len(), 2, "{:?}", plan.steps);
+    // Each pause is part of its step's predicted time, and the stage lasts
+    // as its longest branch, not the sum.
+    assert!(
+        plan.steps
+            .iter()
+            .all(|s| s.predicted == Duration::from_secs(20 * 60)),
+        "{:?}",
+        plan.steps
+    );
+    let text = plan.render_text();
+    assert!(text.contains("about 20m if every gate passes"), "{text}");
+    let (plan, _) = execute(
+        &program,
+        &cloud,
+        None,
+        &["cluster=demo", "at_once=1"],
+        true,
+        None,
+    )
+    .await;
+    let text = plan.render_text();
+    assert!(text.contains("about 40m if every gate passes"), "{text}");
 }
 
 /// Branch `a` cordons its node, then fails; branch `b` cordons its node,

@@ -70,6 +70,8 @@ struct StepCtx {
     /// Dry run: how much shorter than the sum of its planned changes it is,
     /// because `parallel for` branches in it overlap.
     saved: Duration,
+    /// Dry run: fixed waits (`pause`) in it, which a run spends too.
+    waits: Duration,
 }
 
 /// A finished step, kept for rollback.
@@ -95,6 +97,7 @@ struct Attempt {
     env: Env,
     elapsed: Duration,
     saved: Duration,
+    waits: Duration,
 }
 
 /// The history lane and step stack of the running code: its `parallel for`
@@ -251,6 +254,24 @@ impl<'p> Interp<'p> {
         self.top(|ctx| {
             if let Some(top) = ctx {
                 top.bounded = Some(limit);
+            }
+        })
+    }
+
+    /// Dry run: a fixed wait the run would spend here (`pause`), counted in
+    /// the step's (and the branch's) predicted duration.
+    fn plan_wait(&self, d: Duration) {
+        if let Some(b) = branch::current() {
+            *self
+                .state
+                .borrow_mut()
+                .lane_planned
+                .entry(b.lane)
+                .or_default() += d;
+        }
+        self.top(|ctx| {
+            if let Some(top) = ctx {
+                top.waits += d;
             }
         })
     }
@@ -517,6 +538,7 @@ impl<'p> Interp<'p> {
                     let d = self.duration(d, env).await?;
                     if self.is_plan() {
                         self.log(format!("would pause {}", human(d)));
+                        self.plan_wait(d);
                         return Ok(());
                     }
                     let live = async {
@@ -885,7 +907,7 @@ impl<'p> Interp<'p> {
                 StepStatus::Skipped,
                 Duration::ZERO,
                 vec![],
-                Duration::ZERO,
+                (Duration::ZERO, Duration::ZERO),
             );
             return Ok(());
         }
@@ -922,6 +944,7 @@ impl<'p> Interp<'p> {
                 env: step_env,
                 elapsed,
                 saved,
+                waits,
             } = self.attempt_step(step, &title, timeout, env).await;
             match result {
                 Ok(()) => {
@@ -930,8 +953,14 @@ impl<'p> Interp<'p> {
                     } else {
                         StepStatus::Done
                     };
-                    let predicted =
-                        self.finish_step(&step.id, &title, status, elapsed, changes.clone(), saved);
+                    let predicted = self.finish_step(
+                        &step.id,
+                        &title,
+                        status,
+                        elapsed,
+                        changes.clone(),
+                        (saved, waits),
+                    );
                     if let Some(t) = timeout.filter(|t| self.is_plan() && predicted > *t) {
                         self.reporter.event(Event::Log {
                             message: format!(
@@ -959,7 +988,7 @@ impl<'p> Interp<'p> {
                         StepStatus::Failed,
                         elapsed,
                         changes.clone(),
-                        saved,
+                        (saved, waits),
                     );
                     if self.is_plan() || e.kind.suspends() {
                         return Err(e);
@@ -1044,6 +1073,7 @@ impl<'p> Interp<'p> {
         };
         let (changes, ctx) = self.leave();
         let saved = ctx.as_ref().map_or(Duration::ZERO, |c| c.saved);
+        let waits = ctx.as_ref().map_or(Duration::ZERO, |c| c.waits);
         let bounded = ctx
             .and_then(|c| c.bounded)
             .or_else(|| bounded_call(&step.body.stmts));
@@ -1055,6 +1085,7 @@ impl<'p> Interp<'p> {
             env: step_env,
             elapsed,
             saved,
+            waits,
         }
     }
 
@@ -1122,6 +1153,7 @@ impl<'p> Interp<'p> {
                 kept: vec![],
                 changes: vec![],
                 saved: Duration::ZERO,
+                waits: Duration::ZERO,
             });
     }
 
@@ -1159,8 +1191,9 @@ impl<'p> Interp<'p> {
         .await
     }
 
-    /// Ends a step; returns the predicted duration of its planned changes
-    /// (less what overlapping `parallel for` branches `saved`).
+    /// Ends a step; returns the predicted duration of its planned changes,
+    /// less what overlapping `parallel for` branches `saved`, plus its
+    /// `pause`s (`waits`).
     fn finish_step(
         &self,
         id: &str,
@@ -1168,7 +1201,7 @@ impl<'p> Interp<'p> {
         status: StepStatus,
         elapsed: Duration,
         changes: Vec<Change>,
-        saved: Duration,
+        (saved, waits): (Duration, Duration),
     ) -> Duration {
         let predicted = changes
             .iter()
@@ -1177,7 +1210,8 @@ impl<'p> Interp<'p> {
                 _ => Duration::ZERO,
             })
             .sum::<Duration>()
-            .saturating_sub(saved);
+            .saturating_sub(saved)
+            + waits;
         self.emit(Event::StepFinished {
             id: id.to_string(),
             title: title.to_string(),
