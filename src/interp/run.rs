@@ -1642,6 +1642,8 @@ impl<'p> Interp<'p> {
         let g = self.gate(name, span)?;
         let (within, every, consecutive) = self.gate_timing(g, env).await?;
         if self.is_plan() {
+            // A gate that holds takes at least its `consecutive` checks.
+            self.plan_wait(every * (consecutive as u32).saturating_sub(1));
             let message = match self.failing(&g.conditions, env).await? {
                 None => "holds now".to_string(),
                 Some(c) => format!(
