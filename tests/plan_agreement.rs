@@ -30,6 +30,10 @@ async fn every_plan_agrees_with_its_run() {
             found.push((case.fixture.clone(), case.playbook.to_string(), d));
         }
     }
+    // `--nocapture` shows every disagreement, known ones included.
+    for (f, p, d) in &found {
+        println!("{f} × {p}: {d}");
+    }
     let new: Vec<_> = found
         .iter()
         .filter(|(f, p, d)| !KNOWN.iter().any(|k| known(f, p, d, k)))

@@ -1328,6 +1328,12 @@ impl Eks {
             let mut plan = Plan::new("roll", target)
                 .from_to(from, to)
                 .predicted(Duration::from_secs(60 + batches as u64 * 4 * 60));
+            if latest && refresh {
+                plan.notes.push(
+                    "EKS picks the newest AMI when the request is sent; a group already on it is left as it is (known only at run time)"
+                        .into(),
+                );
+            }
             if force {
                 plan.notes.push(
                     "force: pods are deleted even when a PodDisruptionBudget refuses eviction"
