@@ -8,12 +8,20 @@
 //! `RUNBOOK_BENCH_TIME_SCALE` overrides the time scale (default below). The
 //! run prints its wall time, the simulated time and each step's share.
 //!
-//! Where the time goes, by construction: the nodegroups rotate one after
-//! another (parallel `for` is issue 13 item 2), about 45 simulated minutes
-//! per 100-node group at maxUnavailable 10, so the upgrade is about 8
-//! simulated hours; and every poll of the `during` gates (every 15
-//! simulated seconds) lists all 30,000 pods and the 1,000 nodes. Not yet
-//! measured in release: record the first numbers here.
+//! Where the time goes, by construction: the nodegroups now rotate
+//! together (`parallel for ... limit parallel_nodegroups`, default 10), so
+//! the rotation stage lasts about as long as the slowest group (measured
+//! on the 100-node / 10-group fixture: 2,106 s of rotations against 2,220 s
+//! for the slowest group alone, docs/running.md); at maxUnavailable 10 a
+//! 100-node group is 10 batches of about 4 simulated minutes, and the whole
+//! upgrade about 1.5 simulated hours, i.e. about 54 s of wall time at the
+//! default scale before any engine cost. Every poll of the `during` gates
+//! (every 15 simulated seconds) lists all 30,000 pods and the 1,000 nodes.
+//!
+//! Not measured in release yet: on 2026-11-28 the shared release target
+//! directory was locked by another benchmark for over an hour, so no
+//! release build of this branch could be made. Record the first numbers
+//! here, with the machine's load (`uptime`).
 
 use std::path::Path;
 use std::process::Command;

@@ -270,7 +270,7 @@ pub const CHECK_ARGUMENT: Code = error(
 pub const OUT_OF_RANGE: Code = error(
     "UPG038",
     "argument out of range",
-    "A number or duration passed to a built-in is outside what it accepts: `max_unavailable` at most 100 (the EKS limit; `nodegroup.rotate` takes 0 to keep the nodegroup's own setting), node counts up to 450 (nodes in one managed nodegroup), `parallelism` 1 to 64, timeouts up to 7 days, `grace_period` up to 1 day. Literals are checked, and so are a runbook parameter's default and environment values when the parameter is passed directly; `--set` values are checked the same way before a run starts (RUN001).",
+    "A number or duration passed to a built-in is outside what it accepts: `max_unavailable` at most 100 (the EKS limit; `nodegroup.rotate` takes 0 to keep the nodegroup's own setting), node counts up to 450 (nodes in one managed nodegroup), `parallelism` 1 to 64, timeouts up to 7 days, `grace_period` up to 1 day; a `parallel for`'s `limit` 1 to 100. Literals are checked, and so are a runbook parameter's default and environment values when the parameter is passed directly; `--set` values are checked the same way before a run starts (RUN001).",
 );
 pub const KEEP_OUTSIDE_ROLLBACK: Code = error(
     "UPG039",
@@ -286,6 +286,11 @@ pub const RECURSIVE_TEMPLATE: Code = error(
     "UPG041",
     "recursive template",
     "A template uses itself, directly or through other templates: the run would never end. Templates are expanded where they are used; repeat work with `for` instead.",
+);
+pub const CONFIRM_IN_PARALLEL: Code = error(
+    "UPG042",
+    "`confirm` in a parallel branch",
+    "The branches of a `parallel for` run at the same time, so a `confirm` in one would stop the terminal while its siblings go on changing the cluster, and several questions could wait at once. Ask once, before the `parallel for`, about everything its branches will do.",
 );
 pub const RHAI_SYNTAX: Code = error(
     "UPG080",
@@ -501,6 +506,7 @@ pub static ALL: &[&Code] = &[
     &KEEP_OUTSIDE_ROLLBACK,
     &UNKNOWN_TEMPLATE,
     &RECURSIVE_TEMPLATE,
+    &CONFIRM_IN_PARALLEL,
     &RHAI_SYNTAX,
     &RHAI_UNKNOWN_FUNCTION,
     &RHAI_ARITY,

@@ -160,6 +160,12 @@ impl Rehearsal {
             "cluster=demo",
             "--set",
             &format!("target={TARGET}"),
+            // Kill points are spread over the run's simulated time; with the
+            // groups rotating together, the rotation stage is one long wait
+            // where a kill after an intent cannot land. Parallel branches
+            // are killed and resumed in tests/parallel.rs.
+            "--set",
+            "parallel_nodegroups=1",
         ])
     }
 

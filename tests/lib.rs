@@ -2,6 +2,7 @@
 //! linked once. Each module drives the real binary or the library against the
 //! in-process sandbox; `common` is what the engine modules share.
 
+mod agreement;
 mod checks;
 mod cli;
 mod common;
@@ -11,6 +12,7 @@ mod durable_exec;
 mod engine;
 mod golden;
 mod inputs;
+mod parallel;
 mod readme;
 mod rollback;
 mod sandbox;

@@ -26,6 +26,9 @@ async fn a_blocked_blue_green_drain_returns_the_cluster_to_before_the_hop() {
             "strategy=blue_green",
             "delete_emptydir_data=true",
             "drain_timeout=5m",
+            // One group at a time: the first group's blocked drain fails
+            // the step before any other group has moved, every time.
+            "parallel_nodegroups=1",
         ],
         ("/node-groups", 1),
         |sb, _| assert!(sb.set_pdb_enabled("shop", "checkout", true)),

@@ -289,11 +289,14 @@ fn stmt() -> impl Strategy<Value = Stmt> {
     simple_stmt().prop_recursive(3, 16, 3, |inner| {
         let body = proptest::collection::vec(inner.clone(), 0..3);
         prop_oneof![
-            (ident(), expr(), body.clone()).prop_map(|(var, iter, b)| st(StmtKind::For {
-                var,
-                iter,
-                body: block(b)
-            })),
+            (ident(), expr(), proptest::option::of(expr()), body.clone()).prop_map(
+                |(var, iter, limit, b)| st(StmtKind::For {
+                    var,
+                    iter,
+                    limit,
+                    body: block(b)
+                })
+            ),
             (
                 proptest::collection::vec((expr(), body.clone()), 1..3),
                 proptest::option::of(body.clone())

@@ -202,21 +202,21 @@ impl Checker<'_> {
             literals::check_positive_duration(self, &arg.value, &format!("`{}`", param.name));
         }
         if param.range.is_some() {
-            self.in_range(builtin, param, arg);
+            self.in_range(builtin.name, param, &arg.value);
         }
     }
 
     /// A literal, or a runbook parameter's default and environment values,
     /// outside the argument's range. Parameters passed here are remembered
     /// so `--set` values are checked the same way before a run starts.
-    fn in_range(&mut self, builtin: &'static Builtin, param: &'static Param, arg: &Arg) {
+    pub(super) fn in_range(&mut self, owner: &'static str, param: &'static Param, arg: &Expr) {
         let Some((lo, hi)) = param.range else { return };
-        let values: Vec<(i64, Span)> = match &arg.value.kind {
+        let values: Vec<(i64, Span)> = match &arg.kind {
             // Only the runbook parameter itself, not a shadowing variable.
             ExprKind::Name(id) if self.scopes.depth(&id.name) == 1 => {
                 self.ranged_params.push(RangedUse {
                     param: id.name.clone(),
-                    builtin: builtin.name,
+                    builtin: owner,
                     argument: param,
                 });
                 self.param_numbers
@@ -224,8 +224,8 @@ impl Checker<'_> {
                     .cloned()
                     .unwrap_or_default()
             }
-            _ => literals::number(&arg.value)
-                .map(|v| (v, arg.value.span))
+            _ => literals::number(arg)
+                .map(|v| (v, arg.span))
                 .into_iter()
                 .collect(),
         };
@@ -243,12 +243,12 @@ impl Checker<'_> {
             };
             let mut d = codes::OUT_OF_RANGE
                 .diag(format!(
-                    "`{}: {shown}` is out of range for `{}`",
-                    param.name, builtin.name
+                    "`{}: {shown}` is out of range for `{owner}`",
+                    param.name
                 ))
                 .with_label(span, format!("expected {range}"));
-            if span != arg.value.span {
-                d = d.with_label(arg.value.span, format!("passed as `{}:` here", param.name));
+            if span != arg.span {
+                d = d.with_label(arg.span, format!("passed as `{}:` here", param.name));
             }
             self.report(d.with_help(format!("`{}` ({}) accepts {range}", param.name, param.doc)));
         }

@@ -69,6 +69,8 @@ pub struct Checker<'a> {
     pub ranged_params: Vec<RangedUse>,
     /// Values already reported, so two calls do not report one typo twice.
     pub reported_values: std::collections::HashSet<Span>,
+    /// Inside the body of a `parallel for`.
+    pub in_parallel: bool,
 }
 
 impl<'a> Checker<'a> {
@@ -91,6 +93,7 @@ impl<'a> Checker<'a> {
             param_numbers: HashMap::new(),
             ranged_params: Vec::new(),
             reported_values: Default::default(),
+            in_parallel: false,
         }
     }
 

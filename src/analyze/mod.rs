@@ -26,7 +26,7 @@ mod rhai;
 mod runbook;
 mod scope;
 pub(crate) mod steps;
-mod stmts;
+pub mod stmts;
 pub mod suggest;
 mod templates;
 mod timing;

@@ -1,11 +1,27 @@
 //! Statements: bindings, loops, conditionals, waits, and unreachable code
 //! after `fail`. Steps are in `steps`.
 
-use crate::builtins::Type;
+use crate::builtins::{Param, Type};
 use crate::syntax::ast::{Block, Stmt, StmtKind};
 
 use super::context::{BlockKind, Checker};
 use super::{codes, literals};
+
+/// The branches a `parallel for` runs at once: enough for every managed
+/// nodegroup of a cluster, not so many that their polls swamp the API.
+pub const MAX_PARALLEL: i64 = 100;
+
+/// A `parallel for`'s `limit`, checked as a ranged argument is (UPG038,
+/// and RUN001 for a runbook parameter given with `--set`).
+pub static PARALLEL_LIMIT: Param = Param {
+    name: "limit",
+    ty: Type::Int,
+    required: true,
+    default: None,
+    allowed: &[],
+    range: Some((1, MAX_PARALLEL)),
+    doc: "how many branches run at once",
+};
 
 impl Checker<'_> {
     /// A block in its own scope.
@@ -42,7 +58,19 @@ impl Checker<'_> {
                 let t = self.expr(value);
                 self.scopes.bind(&name.name, t);
             }
-            StmtKind::For { var, iter, body } => {
+            StmtKind::For {
+                var,
+                iter,
+                limit,
+                body,
+            } => {
+                if let Some(limit) = limit {
+                    let t = self.in_block(BlockKind::ReadOnly("a `parallel for` limit"), |c| {
+                        c.expr(limit)
+                    });
+                    self.expect_type(Type::Int, t, limit.span, "a `parallel for` limit");
+                    self.in_range("parallel for", &PARALLEL_LIMIT, limit);
+                }
                 let t = self.expr(iter);
                 let elem = match t.element() {
                     Some(e) => e,
@@ -56,10 +84,13 @@ impl Checker<'_> {
                         Type::Any
                     }
                 };
+                let outer = self.in_parallel;
+                self.in_parallel |= limit.is_some();
                 self.scoped(|c| {
                     c.scopes.bind(&var.name, elem);
                     c.stmts(&body.stmts);
                 });
+                self.in_parallel = outer;
             }
             StmtKind::If {
                 branches,
@@ -89,7 +120,18 @@ impl Checker<'_> {
                 self.expect_type(Type::Duration, t, d.span, "`pause`");
                 literals::check_positive_duration(self, d, "`pause`");
             }
-            StmtKind::Confirm(e) | StmtKind::Log(e) | StmtKind::Fail(e) => {
+            StmtKind::Confirm(e) => {
+                if self.in_parallel {
+                    self.report(
+                        codes::CONFIRM_IN_PARALLEL
+                            .diag("`confirm` inside a `parallel for` branch")
+                            .with_label(self.trimmed(stmt.span), "branches run at the same time")
+                            .with_help("ask once, before the `parallel for`, about what all its branches will do"),
+                    );
+                }
+                self.expr(e);
+            }
+            StmtKind::Log(e) | StmtKind::Fail(e) => {
                 self.expr(e);
             }
             StmtKind::Keep(reason) => {

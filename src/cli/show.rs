@@ -254,12 +254,22 @@ fn show_stmt(out: &mut String, stmt: &Stmt, depth: usize) {
                 }
             }
         }
-        StmtKind::For { var, iter, body } => {
-            let _ = writeln!(
-                out,
-                "{indent}{}",
-                style(format!("for {} in {}:", var.name, expr_to_string(iter))).dim()
-            );
+        StmtKind::For {
+            var,
+            iter,
+            limit,
+            body,
+        } => {
+            let head = match limit {
+                None => format!("for {} in {}:", var.name, expr_to_string(iter)),
+                Some(n) => format!(
+                    "parallel for {} in {} limit {}:",
+                    var.name,
+                    expr_to_string(iter),
+                    expr_to_string(n)
+                ),
+            };
+            let _ = writeln!(out, "{indent}{}", style(head).dim());
             for s in &body.stmts {
                 show_stmt(out, s, depth + 1);
             }

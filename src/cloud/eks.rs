@@ -1377,9 +1377,18 @@ impl Eks {
             } else {
                 (Some(current.version), version.to_string())
             };
+            // EKS's managed update: about a minute of setup, then per batch
+            // a new node boots (about 3 minutes) and the old one drains and
+            // terminates (about one). The sandbox follows the same figures.
             let mut plan = Plan::new("roll", target)
                 .from_to(from, to)
-                .predicted(Duration::from_secs(300 + batches as u64 * 8 * 60));
+                .predicted(Duration::from_secs(60 + batches as u64 * 4 * 60));
+            if latest && refresh {
+                plan.notes.push(
+                    "EKS picks the newest AMI when the request is sent; a group already on it is left as it is (known only at run time)"
+                        .into(),
+                );
+            }
             if force {
                 plan.notes.push(
                     "force: pods are deleted even when a PodDisruptionBudget refuses eviction"

@@ -522,6 +522,33 @@ impl Rotator<'_> {
     /// deleted and its nodes uncordoned; a group at `version` (in place, or
     /// a finished replacement whose old group is gone) is rolled back to
     /// `back_to` with UpdateNodegroupVersion.
+    /// If EKS is deleting `group` (a rotation stopped mid-way deletes the
+    /// group it was creating), wait until it is gone.
+    async fn wait_deleted(
+        &self,
+        cluster: &str,
+        group: &str,
+        m: &Mutation<'_>,
+    ) -> Result<(), CloudError> {
+        let clock = self.kube.clock();
+        let started = clock.now();
+        let deadline = clock.deadline(m.timeout);
+        loop {
+            let status = match self.eks.nodegroup(cluster, group).await {
+                Err(e) if e.is_not_found() => return Ok(()),
+                other => other?.status,
+            };
+            if status != "DELETING" || deadline.passed(clock) {
+                return Ok(());
+            }
+            (m.progress)(&format!(
+                "nodegroup {group}: DELETING, {}",
+                human(clock.since(started))
+            ));
+            clock.sleep(POLL).await?;
+        }
+    }
+
     pub async fn undo_rotation(
         &self,
         cluster: &str,
@@ -530,10 +557,25 @@ impl Rotator<'_> {
         back_to: &str,
         m: &Mutation<'_>,
     ) -> Result<Change, CloudError> {
-        let names = self.eks.nodegroup_names(cluster).await?;
-        let exists = |n: &str| names.iter().any(|x| x == n);
         let replacement = replacement_name(nodegroup, version);
         let canary = canary_name(nodegroup);
+        let before = self.eks.nodegroup_names(cluster).await?;
+        for group in [nodegroup, &replacement, &canary] {
+            if before.iter().any(|x| x == group) {
+                // A group being deleted may be gone before it is idle.
+                match self.eks.wait_nodegroup_idle(cluster, group, m).await {
+                    Err(e) if e.is_not_found() => {}
+                    r => r?,
+                }
+                if !m.is_plan() {
+                    self.wait_deleted(cluster, group, m).await?;
+                }
+            }
+        }
+        // Read again once idle: a rotation stopped while EKS deleted the old
+        // group (a sibling branch failed, Ctrl-C) leaves it gone by now.
+        let names = self.eks.nodegroup_names(cluster).await?;
+        let exists = |n: &str| names.iter().any(|x| x == n);
         let mut done = Vec::new();
         let mut plan = Plan::new("undo the rotation of", format!("nodegroup {nodegroup}"));
         let note = |c: Change, plan: &mut Plan, done: &mut Vec<String>| match c {
@@ -544,11 +586,6 @@ impl Rotator<'_> {
             c if !c.is_unchanged() => done.push(c.summary()),
             _ => {}
         };
-        for group in [nodegroup, &replacement, &canary] {
-            if exists(group) {
-                self.eks.wait_nodegroup_idle(cluster, group, m).await?;
-            }
-        }
         if exists(&canary) {
             let c = self
                 .eks

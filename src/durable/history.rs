@@ -8,7 +8,10 @@
 //! never a guess.
 //!
 //! `History` is the journal's events since the run last (re)started from
-//! scratch, with a cursor. Informational records (blockers, the `resumed`
+//! scratch, with a cursor per lane: the run's main line is one lane, and
+//! each branch of a `parallel for` another (`Entry::branch`), since
+//! branches interleave differently every time they run but each one is
+//! deterministic on its own. Informational records (blockers, the `resumed`
 //! markers) are not events; everything between an action's intent and its
 //! result (canary gates, re-recorded intents of a probe) belongs to that
 //! action.
@@ -81,6 +84,14 @@ impl fmt::Display for Divergence {
 #[derive(Debug, Default)]
 pub struct History {
     journal: PathBuf,
+    /// By lane: `""` for the main line, else the branch.
+    lanes: std::collections::HashMap<String, Lane>,
+}
+
+/// One lane's events and how far the replay has consumed them.
+#[derive(Debug, Default)]
+pub struct Lane {
+    journal: PathBuf,
     events: Vec<Event>,
     pos: usize,
 }
@@ -94,49 +105,69 @@ impl History {
             .iter()
             .rposition(|e| matches!(e.record, Record::RunFinished { .. }))
             .map_or(0, |i| i + 1);
-        let mut events: Vec<Event> = Vec::new();
+        let mut history = History {
+            journal: contents.path.clone(),
+            lanes: Default::default(),
+        };
         for (i, e) in contents.entries.iter().enumerate().skip(start) {
             match &e.record {
                 // `resume --force` went live there: what the journal held
                 // from that point on is no longer the run's history.
-                Record::Diverged { from_seq, .. } => events.retain(|x| x.seq < *from_seq),
+                Record::Diverged { from_seq, .. } => {
+                    for lane in history.lanes.values_mut() {
+                        lane.events.retain(|x| x.seq < *from_seq);
+                    }
+                }
                 Record::RunStarted { .. }
                 | Record::Resumed { .. }
                 | Record::Blocker { .. }
                 | Record::RunFinished { .. } => {}
-                record => events.push(Event {
-                    line: i + 1,
-                    seq: e.seq,
-                    record: record.clone(),
-                }),
+                record => history
+                    .lane(e.branch.as_deref().unwrap_or_default())
+                    .events
+                    .push(Event {
+                        line: i + 1,
+                        seq: e.seq,
+                        record: record.clone(),
+                    }),
             }
         }
-        History {
-            journal: contents.path.clone(),
-            events,
-            pos: 0,
-        }
+        history
     }
 
-    /// Whether recorded events remain to be replayed.
-    pub fn replaying(&self) -> bool {
-        self.pos < self.events.len()
+    /// The cursor of one lane (`""`: the main line); a lane the journal
+    /// has nothing of is live from its start.
+    pub fn lane(&mut self, lane: &str) -> &mut Lane {
+        let journal = &self.journal;
+        self.lanes.entry(lane.to_string()).or_insert_with(|| Lane {
+            journal: journal.clone(),
+            ..Lane::default()
+        })
     }
 
     /// Whether an earlier attempt recorded anything of this execution.
     pub fn is_empty(&self) -> bool {
-        self.events.is_empty()
+        self.lanes.values().all(|l| l.events.is_empty())
     }
 
-    /// Recorded events not consumed yet.
+    /// Recorded events not consumed yet, in every lane.
     pub fn remaining(&self) -> usize {
-        self.events.len() - self.pos
+        self.lanes.values().map(|l| l.events.len() - l.pos).sum()
     }
 
     /// Stop replaying (`--force` after a divergence): the rest of the
     /// journal is history, and the run continues live from here.
     pub fn abandon(&mut self) {
-        self.pos = self.events.len();
+        for lane in self.lanes.values_mut() {
+            lane.pos = lane.events.len();
+        }
+    }
+}
+
+impl Lane {
+    /// Whether recorded events remain to be replayed in this lane.
+    pub fn replaying(&self) -> bool {
+        self.pos < self.events.len()
     }
 
     fn diverged<T>(&self, asked: String) -> Replay<T> {
@@ -385,6 +416,7 @@ mod tests {
             .map(|(i, record)| Entry {
                 seq: i as u64 + 1,
                 at: jiff::Timestamp::UNIX_EPOCH,
+                branch: None,
                 record,
             })
             .collect();
@@ -414,21 +446,59 @@ mod tests {
             },
         ]));
         assert!(matches!(
-            h.observed("eks.version_path", "a", None),
+            h.lane("").observed("eks.version_path", "a", None),
             Replay::Recorded(Ok(v)) if v == json!(["1.29", "1.30"])
         ));
         assert!(matches!(
-            h.structure(&Record::StepStarted { step: "s".into() }),
+            h.lane("")
+                .structure(&Record::StepStarted { step: "s".into() }),
             Replay::Recorded(())
         ));
-        match h.action(&key, "eks.update_cluster_version") {
+        match h.lane("").action(&key, "eks.update_cluster_version") {
             Replay::Recorded(ActionReplay::InDoubt(i)) => {
                 assert_eq!(i.client_request_token.as_deref(), Some("t"))
             }
             other => panic!("{other:?}"),
         }
-        assert!(!h.replaying());
-        assert!(matches!(h.observed("eks.cluster", "a", None), Replay::Live));
+        assert!(!h.lane("").replaying());
+        assert!(matches!(
+            h.lane("").observed("eks.cluster", "a", None),
+            Replay::Live
+        ));
+    }
+
+    #[test]
+    fn each_branch_replays_in_its_own_order() {
+        // Branch b's records came first in the file; a replay where a asks
+        // first still finds its own.
+        let mut c = contents(vec![
+            observed("eks.nodegroup", json!("b")),
+            observed("eks.nodegroup", json!("a")),
+            observed("eks.cluster", json!("main")),
+        ]);
+        c.entries[0].branch = Some("ng[1]=b".into());
+        c.entries[1].branch = Some("ng[0]=a".into());
+        let mut h = History::from_journal(&c);
+        assert_eq!(h.remaining(), 3);
+        assert!(matches!(
+            h.lane("ng[0]=a").observed("eks.nodegroup", "a", None),
+            Replay::Recorded(Ok(v)) if v == json!("a")
+        ));
+        assert!(matches!(
+            h.lane("").observed("eks.cluster", "a", None),
+            Replay::Recorded(Ok(v)) if v == json!("main")
+        ));
+        assert!(!h.lane("ng[0]=a").replaying());
+        assert!(h.lane("ng[1]=b").replaying());
+        assert!(matches!(
+            h.lane("ng[1]=b").observed("eks.nodegroup", "a", None),
+            Replay::Recorded(Ok(v)) if v == json!("b")
+        ));
+        // A branch the journal never saw is live from its start.
+        assert!(matches!(
+            h.lane("ng[2]=c").observed("eks.nodegroup", "a", None),
+            Replay::Live
+        ));
     }
 
     #[test]
@@ -442,7 +512,7 @@ mod tests {
             },
             observed("eks.version_path", json!(["1.29"])),
         ]));
-        match h.observed("eks.cluster", "a", None) {
+        match h.lane("").observed("eks.cluster", "a", None) {
             Replay::Diverged(d) => {
                 assert_eq!(d.line, 2);
                 let text = d.to_string();
@@ -456,7 +526,7 @@ mod tests {
 
     #[test]
     fn a_refused_attempt_is_not_replayed() {
-        let h = History::from_journal(&contents(vec![
+        let mut h = History::from_journal(&contents(vec![
             observed("preconditions", json!(false)),
             Record::RunFinished {
                 outcome: crate::durable::RunOutcome::Refused,
@@ -469,6 +539,6 @@ mod tests {
                 dropped_torn_tail: false,
             },
         ]));
-        assert!(!h.replaying());
+        assert!(!h.lane("").replaying());
     }
 }

@@ -30,6 +30,11 @@ const SUM_DIGITS: usize = 16;
 pub struct Entry {
     pub seq: u64,
     pub at: Timestamp,
+    /// The `parallel for` branch that wrote it (`ng[0]=pool-00`, nested
+    /// branches joined by `/`); none for the run's main line. Each branch
+    /// is replayed in its own order (`History`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub branch: Option<String>,
     #[serde(flatten)]
     pub record: Record,
 }
@@ -163,6 +168,8 @@ pub struct Journal {
     clock: SharedClock,
     poisoned: bool,
     syncs: u64,
+    /// The branch the next records belong to (`Entry::branch`).
+    lane: Option<String>,
 }
 
 impl Journal {
@@ -181,6 +188,7 @@ impl Journal {
             clock,
             poisoned: false,
             syncs: 0,
+            lane: None,
         };
         journal.sync()?;
         sync_parent_dir(path)?;
@@ -213,6 +221,7 @@ impl Journal {
             clock,
             poisoned: false,
             syncs: 0,
+            lane: None,
         };
         journal.append(first)?;
         std::fs::rename(&tmp, path).map_err(|e| JournalError::io(path, e))?;
@@ -240,6 +249,7 @@ impl Journal {
             clock,
             poisoned: false,
             syncs: 0,
+            lane: None,
         };
         if contents.torn_tail.is_some() {
             journal
@@ -261,6 +271,7 @@ impl Journal {
         let entry = Entry {
             seq: self.next_seq,
             at: self.clock.now(),
+            branch: self.lane.clone(),
             record,
         };
         let line = encode(&entry);
@@ -278,6 +289,11 @@ impl Journal {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The branch (`Entry::branch`) of the records appended from now on.
+    pub fn set_lane(&mut self, lane: Option<String>) {
+        self.lane = lane;
     }
 
     /// Sequence number the next record will get.

@@ -345,6 +345,11 @@ impl ActiveRun {
         &self.dir
     }
 
+    /// The `parallel for` branch the next records belong to.
+    pub fn set_lane(&mut self, lane: Option<String>) {
+        self.journal.set_lane(lane);
+    }
+
     /// Append and fsync one record; see `Journal::append`.
     pub fn append(&mut self, record: Record) -> Result<u64, JournalError> {
         self.journal.append(record)

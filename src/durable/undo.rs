@@ -113,6 +113,7 @@ mod tests {
             .map(|(i, record)| Entry {
                 seq: i as u64 + 1,
                 at: jiff::Timestamp::UNIX_EPOCH,
+                branch: None,
                 record,
             })
             .collect();

@@ -426,8 +426,21 @@ impl Printer<'_> {
         let (start, end) = (s.span.start as usize, s.span.end as usize);
         match &s.kind {
             StmtKind::Step(step) => self.step(step),
-            StmtKind::For { var, iter, body } => {
-                let header = format!("for {} in {}", var.name, expr::expr(iter));
+            StmtKind::For {
+                var,
+                iter,
+                limit,
+                body,
+            } => {
+                let header = match limit {
+                    None => format!("for {} in {}", var.name, expr::expr(iter)),
+                    Some(n) => format!(
+                        "parallel for {} in {} limit {}",
+                        var.name,
+                        expr::expr(iter),
+                        expr::expr(n)
+                    ),
+                };
                 self.braced(
                     start,
                     header,

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
+use super::branch;
 use crate::cloud::{Clock, token};
 use crate::durable::journal;
 use crate::durable::{
@@ -72,6 +73,12 @@ pub enum Stop {
     Journal(String),
 }
 
+/// The history lane of the code being run: its `parallel for` branch, or
+/// `""` for the main line.
+fn lane() -> String {
+    branch::current().map(|b| b.lane).unwrap_or_default()
+}
+
 impl Durable {
     /// A fresh run passes `ResumeState::default()`; a resume the state
     /// `ResumePlan::begin` returned. The history to replay is read from the
@@ -115,9 +122,10 @@ impl Durable {
         self.run.borrow().dir().to_path_buf()
     }
 
-    /// Recorded events remain: the program is being replayed.
+    /// Recorded events remain in the current lane (the main line, or the
+    /// `parallel for` branch being run): it is being replayed.
     pub fn replaying(&self) -> bool {
-        self.history.borrow().replaying()
+        self.history.borrow_mut().lane(&lane()).replaying()
     }
 
     /// An earlier attempt of this execution recorded something: the run is
@@ -172,7 +180,9 @@ impl Durable {
     }
 
     fn write(&self, record: Record) {
-        if let Err(e) = self.run.borrow_mut().append(record) {
+        let mut run = self.run.borrow_mut();
+        run.set_lane(branch::current().map(|b| b.lane));
+        if let Err(e) = run.append(record) {
             self.broken.borrow_mut().get_or_insert(e.to_string());
         }
     }
@@ -189,7 +199,7 @@ impl Durable {
                 | Record::RollbackFinished { .. }
         );
         if structural {
-            let r = self.history.borrow_mut().structure(&record);
+            let r = self.history.borrow_mut().lane(&lane()).structure(&record);
             match r {
                 Replay::Recorded(()) => return,
                 Replay::Diverged(d) => {
@@ -244,7 +254,11 @@ impl Durable {
         args: &str,
         step: Option<&str>,
     ) -> Result<Replay<Result<serde_json::Value, String>>, Stop> {
-        let r = self.history.borrow_mut().observed(what, args, step);
+        let r = self
+            .history
+            .borrow_mut()
+            .lane(&lane())
+            .observed(what, args, step);
         self.settle(r)
     }
 
@@ -273,7 +287,7 @@ impl Durable {
         gate: &str,
         step: Option<&str>,
     ) -> Result<Replay<(bool, String)>, Stop> {
-        let r = self.history.borrow_mut().gate(gate, step);
+        let r = self.history.borrow_mut().lane(&lane()).gate(gate, step);
         self.settle(r)
     }
 
@@ -287,7 +301,7 @@ impl Durable {
         token: &str,
         request: &serde_json::Value,
     ) -> Result<(Go, String), Stop> {
-        let r = self.history.borrow_mut().action(key, action);
+        let r = self.history.borrow_mut().lane(&lane()).action(key, action);
         let (go, token) = match self.settle(r)? {
             Replay::Recorded(ActionReplay::Done(result)) => {
                 return Ok((Go::Reuse(result), token.into()));
@@ -328,9 +342,9 @@ impl Durable {
             lock.ensure_held()
                 .map_err(|e| Stop::LockLost(format!("{e}; {}", e.help())))?;
         }
-        self.run
-            .borrow_mut()
-            .record_intent(key, action, &token, request)
+        let mut run = self.run.borrow_mut();
+        run.set_lane(branch::current().map(|b| b.lane));
+        run.record_intent(key, action, &token, request)
             .map_err(|e| Stop::Journal(e.to_string()))?;
         Ok((go, token))
     }
@@ -341,7 +355,9 @@ impl Durable {
             Ok(result) => ActionOutcome::Ok { result },
             Err(error) => ActionOutcome::Failed { error },
         };
-        if let Err(e) = self.run.borrow_mut().finish_action(key, outcome) {
+        let mut run = self.run.borrow_mut();
+        run.set_lane(branch::current().map(|b| b.lane));
+        if let Err(e) = run.finish_action(key, outcome) {
             self.broken.borrow_mut().get_or_insert(e.to_string());
         }
     }
@@ -355,6 +371,7 @@ impl Durable {
         final_state: &[String],
     ) -> Result<std::path::PathBuf, String> {
         let mut run = self.run.borrow_mut();
+        run.set_lane(None);
         run.finish(outcome, error, Some(json!(final_state)))
             .map_err(|e| e.to_string())?;
         Ok(run.dir().join("report.md"))

@@ -13,6 +13,7 @@
 //!   ([`crate::analyze::Resolved`]) → values or located diagnostics.
 //! - [`execute`]`(resolved, bound, cloud, opts, reporter, journal) -> RunSummary`.
 
+mod branch;
 mod checks;
 pub mod dispatch;
 pub mod durable;
@@ -101,6 +102,9 @@ pub struct RunSummary {
     pub final_state: Vec<String>,
     pub errors: Vec<Diagnostic>,
     pub elapsed: Duration,
+    /// Dry run: how much shorter the plan is than the sum of its steps,
+    /// because `parallel for` branches overlap.
+    pub overlap: Duration,
 }
 
 impl RunSummary {
@@ -141,7 +145,12 @@ impl RunSummary {
         }
         if self.status == RunStatus::Planned {
             let changes: usize = self.steps.iter().map(|s| s.changes.len()).sum();
-            let predicted: Duration = self.steps.iter().map(|s| s.predicted).sum();
+            let predicted = self
+                .steps
+                .iter()
+                .map(|s| s.predicted)
+                .sum::<Duration>()
+                .saturating_sub(self.overlap);
             out.push_str(&format!(
                 "Plan: {changes} change(s), about {} if every gate passes at once\n",
                 human(predicted)
@@ -160,6 +169,7 @@ impl RunSummary {
             "event": "summary",
             "status": self.status.as_str(),
             "elapsed_s": self.elapsed.as_secs(),
+            "overlap_s": self.overlap.as_secs(),
             "steps": self.steps.iter().map(|s| json!({
                 "title": s.title, "status": s.status.as_str(),
                 "elapsed_s": s.elapsed.as_secs(), "changes": s.changes,
@@ -318,6 +328,7 @@ async fn run(
             final_state,
             errors,
             elapsed,
+            overlap: interp.plan_overlap(),
         }
     };
 

@@ -141,6 +141,8 @@ struct State {
     step_started: Duration,
     /// Last plain progress line: what it was about and when.
     last_progress: Option<(String, Duration)>,
+    /// When each `parallel for` branch last printed a progress line.
+    branch_progress: std::collections::HashMap<String, Duration>,
 }
 
 /// Plain output prints a progress line per subject at most this often.
@@ -222,11 +224,45 @@ impl Reporter {
     pub fn event(&self, event: Event) {
         // Secret parameter values never reach any form of output.
         let mut json = to_json(&event, &self.clock);
+        let branch = super::branch::current();
+        if let Some(b) = &branch {
+            json["branch"] = serde_json::Value::String(b.label.clone());
+        }
         scrub(&mut json);
         let mut st = self.lock();
         st.events.push(json.clone());
         if self.output == Output::Json {
             println!("{json}");
+            return;
+        }
+        if let Some(b) = branch {
+            // Branches run at once: each line says which one it is about,
+            // and no spinner or nesting is shared between them.
+            let line = match &event {
+                Event::Progress { message } => {
+                    let now = self.clock.now();
+                    let due = st
+                        .branch_progress
+                        .get(&b.label)
+                        .is_none_or(|at| now.saturating_sub(*at) >= PROGRESS_EVERY);
+                    if !due || self.live.is_some() {
+                        return;
+                    }
+                    st.branch_progress.insert(b.label.clone(), now);
+                    Some(format!("{}  … {message}", indent(st.depth)))
+                }
+                Event::StepFinished { .. } | Event::RollbackFinished { .. } => {
+                    self.render(&event, st.depth + 1)
+                }
+                _ => self.render(&event, st.depth),
+            };
+            if let Some(line) = line {
+                let text = line.trim_start();
+                let line = format!("{}[{}] {text}", &line[..line.len() - text.len()], b.label);
+                self.emit(&line);
+                st.lines
+                    .push(scrub_str(&console::strip_ansi_codes(&line)).into_owned());
+            }
             return;
         }
         if let Event::Progress { message } = &event {

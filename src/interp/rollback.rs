@@ -86,6 +86,7 @@ pub(super) async fn run(
             final_state,
             errors,
             elapsed,
+            overlap: interp.plan_overlap(),
         }
     };
     let refuse = |message: String, help: &str, interp: &Interp<'_>| {
@@ -231,6 +232,7 @@ fn rebuild<'p>(
                 rollback: None,
                 env: Env::new(base.clone()),
                 changes: vec![],
+                branch: None,
             });
             continue;
         }
@@ -262,6 +264,8 @@ fn rebuild<'p>(
                     detail: c.detail.clone(),
                 })
                 .collect(),
+            // Undone one after another, whatever lane it ran in.
+            branch: None,
         });
     }
     Ok(out)

@@ -4,8 +4,11 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::time::Duration;
 
+use futures::StreamExt;
 use futures::future::{Either, LocalBoxFuture, select};
+use futures::stream::FuturesUnordered;
 
+use super::branch::{self, Branch};
 use super::dispatch::Cloud;
 use super::durable::{Durable, Stop};
 use super::env::Env;
@@ -14,6 +17,7 @@ use super::report::{Event, Reporter, StepStatus};
 use super::value::Value;
 use crate::analyze::Resolved;
 use crate::analyze::steps::MAX_RETRIES;
+use crate::analyze::stmts::MAX_PARALLEL;
 use crate::cloud::clock::human;
 use crate::cloud::plan::{Change, Mode};
 use crate::durable::record::{StepChange, UndoContext};
@@ -66,6 +70,13 @@ struct StepCtx {
     bounded: Option<&'static str>,
     /// In a rollback block: the `keep "reason"`s it declared.
     kept: Vec<String>,
+    /// The changes made in it.
+    changes: Vec<Change>,
+    /// Dry run: how much shorter than the sum of its planned changes it is,
+    /// because `parallel for` branches in it overlap.
+    saved: Duration,
+    /// Dry run: fixed waits (`pause`) in it, which a run spends too.
+    waits: Duration,
 }
 
 /// A finished step, kept for rollback.
@@ -78,6 +89,35 @@ pub struct Completed<'p> {
     pub rollback: Option<&'p Block>,
     pub env: Env,
     pub changes: Vec<Change>,
+    /// The `parallel for` branch it ran in: its rollback runs there too.
+    pub branch: Option<Branch>,
+}
+
+/// What one attempt of a step did (`attempt_step`).
+struct Attempt {
+    result: Result<(), RunError>,
+    changes: Vec<Change>,
+    bounded: Option<&'static str>,
+    /// Its environment, for its rollback.
+    env: Env,
+    elapsed: Duration,
+    saved: Duration,
+    waits: Duration,
+}
+
+/// How long a step took, and for its plan: what overlapping `parallel for`
+/// branches saved and what its `pause`s add.
+#[derive(Clone, Copy, Debug, Default)]
+struct Timing {
+    elapsed: Duration,
+    saved: Duration,
+    waits: Duration,
+}
+
+/// The history lane and step stack of the running code: its `parallel for`
+/// branch, or `""` for the main line.
+fn lane() -> String {
+    branch::current().map(|b| b.lane).unwrap_or_default()
 }
 
 /// One line of the closing summary.
@@ -93,8 +133,14 @@ pub struct StepRecord {
 
 #[derive(Default)]
 struct State<'p> {
-    stack: Vec<StepCtx>,
-    step_changes: Vec<Vec<Change>>,
+    /// The open step contexts of each lane (`""`: the main line, else a
+    /// `parallel for` branch), innermost last.
+    stacks: HashMap<String, Vec<StepCtx>>,
+    /// Dry run: planned duration recorded in each branch so far.
+    lane_planned: HashMap<String, Duration>,
+    /// Dry run: how much shorter the whole plan is than the sum of its
+    /// steps, because branches of a `parallel for` outside any step overlap.
+    saved: Duration,
     completed: Vec<Completed<'p>>,
     /// The run's step and rollback events, which the summary reads.
     summary: Vec<Event>,
@@ -151,25 +197,37 @@ impl<'p> Interp<'p> {
         self.cluster.clone()
     }
 
+    /// Dry run: how much shorter the plan is than the sum of its steps,
+    /// because branches of a `parallel for` outside any step overlap.
+    pub fn plan_overlap(&self) -> Duration {
+        self.state.borrow().saved
+    }
+
     /// How many mutations this run has planned so far (dry run).
     pub fn planned_mutations(&self) -> usize {
         self.state.borrow().planned
     }
 
-    pub(super) fn next_action(&self) -> (String, usize) {
+    /// The innermost open step context of the running lane.
+    fn top<R>(&self, f: impl FnOnce(Option<&mut StepCtx>) -> R) -> R {
+        let lane = lane();
         let mut st = self.state.borrow_mut();
-        match st.stack.last_mut() {
+        f(st.stacks.get_mut(&lane).and_then(|s| s.last_mut()))
+    }
+
+    pub(super) fn next_action(&self) -> (String, usize) {
+        self.top(|ctx| match ctx {
             Some(ctx) => {
                 ctx.actions += 1;
                 (ctx.key.clone(), ctx.actions - 1)
             }
             None => ("(runbook)".into(), 0),
-        }
+        })
     }
 
     /// The key of the step being run (as journalled), if any.
     pub(super) fn current_step(&self) -> Option<String> {
-        self.state.borrow().stack.last().map(|c| c.key.clone())
+        self.top(|ctx| ctx.map(|c| c.key.clone()))
     }
 
     /// A durable run must stop here, resumably.
@@ -202,29 +260,49 @@ impl<'p> Interp<'p> {
     }
 
     pub(super) fn current_during(&self) -> Vec<String> {
-        self.state
-            .borrow()
-            .stack
-            .last()
-            .map(|c| c.during.clone())
-            .unwrap_or_default()
+        self.top(|ctx| ctx.map(|c| c.during.clone()).unwrap_or_default())
     }
 
     /// The step being run made a change whose undo EKS bounds.
     pub(super) fn note_bounded(&self, limit: &'static str) {
-        if let Some(top) = self.state.borrow_mut().stack.last_mut() {
-            top.bounded = Some(limit);
+        self.top(|ctx| {
+            if let Some(top) = ctx {
+                top.bounded = Some(limit);
+            }
+        })
+    }
+
+    /// Dry run: a fixed wait the run would spend here (`pause`), counted in
+    /// the step's (and the branch's) predicted duration.
+    fn plan_wait(&self, d: Duration) {
+        if let Some(b) = branch::current() {
+            *self
+                .state
+                .borrow_mut()
+                .lane_planned
+                .entry(b.lane)
+                .or_default() += d;
         }
+        self.top(|ctx| {
+            if let Some(top) = ctx {
+                top.waits += d;
+            }
+        })
     }
 
     pub(super) fn record_change(&self, change: Change) {
-        let mut st = self.state.borrow_mut();
-        if matches!(change, Change::Planned(_)) {
+        if let Change::Planned(p) = &change {
+            let mut st = self.state.borrow_mut();
             st.planned += 1;
+            if let Some(b) = branch::current() {
+                *st.lane_planned.entry(b.lane).or_default() += p.predicted;
+            }
         }
-        if let Some(top) = st.step_changes.last_mut() {
-            top.push(change);
-        }
+        self.top(|ctx| {
+            if let Some(top) = ctx {
+                top.changes.push(change);
+            }
+        })
     }
 
     /// The summary's step lines, read from the run's events.
@@ -395,7 +473,16 @@ impl<'p> Interp<'p> {
                     env.set(&name.name, v);
                     Ok(())
                 }
-                StmtKind::For { var, iter, body } => {
+                StmtKind::For {
+                    var,
+                    iter,
+                    limit,
+                    body,
+                } => {
+                    let limit = match limit {
+                        Some(l) => Some((self.int(l, env).await?, l.span)),
+                        None => None,
+                    };
                     let items = match self.eval(iter, env).await? {
                         Value::List(l) => l,
                         Value::Map(m) => m.keys().map(Value::str).collect(),
@@ -406,6 +493,9 @@ impl<'p> Interp<'p> {
                             ));
                         }
                     };
+                    if let Some((limit, at)) = limit {
+                        return self.parallel(var, items, limit, at, body, env).await;
+                    }
                     for item in items {
                         env.push();
                         env.set(&var.name, item);
@@ -468,6 +558,7 @@ impl<'p> Interp<'p> {
                     let d = self.duration(d, env).await?;
                     if self.is_plan() {
                         self.log(format!("would pause {}", human(d)));
+                        self.plan_wait(d);
                         return Ok(());
                     }
                     let live = async {
@@ -505,9 +596,11 @@ impl<'p> Interp<'p> {
                 StmtKind::Keep(reason) => {
                     let text = self.eval(reason, env).await?.to_text();
                     self.log(format!("kept on purpose: {text}"));
-                    if let Some(top) = self.state.borrow_mut().stack.last_mut() {
-                        top.kept.push(text);
-                    }
+                    self.top(|ctx| {
+                        if let Some(top) = ctx {
+                            top.kept.push(text);
+                        }
+                    });
                     Ok(())
                 }
                 StmtKind::Fail(msg) => {
@@ -517,6 +610,171 @@ impl<'p> Interp<'p> {
                 StmtKind::Expr(e) => self.eval(e, env).await.map(drop),
             }
         })
+    }
+
+    /// `parallel for var in items limit N { body }`: one branch per item,
+    /// at most `limit` running at once (one after another in a dry run and
+    /// with `--step`, so a plan reads in order and every step can be asked
+    /// about). The first branch to fail stops its siblings at their next
+    /// safe point, with the cancellation a step timeout and Ctrl-C use, and
+    /// no further branch starts; the statement fails with that error, and
+    /// the rollback then undoes the completed steps of every branch, newest
+    /// first (the order they completed in).
+    async fn parallel(
+        &self,
+        var: &'p Ident,
+        items: Vec<Value>,
+        limit: i64,
+        at: Span,
+        body: &'p Block,
+        env: &Env,
+    ) -> Result<(), RunError> {
+        if !(1..=MAX_PARALLEL).contains(&limit) {
+            return Err(RunError::eval(
+                format!("a `parallel for` limit must be 1 to {MAX_PARALLEL}, got {limit}"),
+                at,
+            ));
+        }
+        let at_once = if self.is_plan() || self.step_mode {
+            1
+        } else {
+            limit as usize
+        };
+        let parent = branch::current();
+        let parent_lane = lane();
+        // The enclosing step: what the branches do outside steps of their
+        // own belongs to it (its changes, its `during` gates).
+        let base = self.top(|ctx| {
+            ctx.map(|c| {
+                let key = c
+                    .key
+                    .strip_prefix(&format!("{parent_lane} "))
+                    .unwrap_or(&c.key);
+                (key.to_string(), c.during.clone())
+            })
+        });
+        let clock = &self.cloud.clock;
+        let total = items.len();
+        let mut pending = items.into_iter().enumerate();
+        let mut running = FuturesUnordered::new();
+        let mut planned = vec![Duration::ZERO; total];
+        let mut failure: Option<RunError> = None;
+        let mut stopped_siblings = false;
+        let mut started = 0;
+        loop {
+            while failure.is_none() && running.len() < at_once {
+                let Some((i, item)) = pending.next() else {
+                    break;
+                };
+                started += 1;
+                let b = Branch::child(parent.as_ref(), &var.name, i, &item);
+                running.push(self.branch(b, i, var, item, body, env, base.clone()));
+            }
+            let Some((i, result, predicted)) = running.next().await else {
+                break;
+            };
+            planned[i] = predicted;
+            let Err(e) = result else { continue };
+            if failure.is_none() && !clock.is_cancelled() && !running.is_empty() {
+                clock.cancel();
+                stopped_siblings = true;
+            }
+            // A stop that keeps the run resumable (divergence, lost lock)
+            // wins over a failure, which would roll back.
+            match &failure {
+                Some(f) if f.kind.suspends() || !e.kind.suspends() => {}
+                _ => failure = Some(e),
+            }
+        }
+        if stopped_siblings {
+            clock.reset_cancel();
+        }
+        if self.is_plan() {
+            let sum: Duration = planned.iter().sum();
+            let span = branch::makespan(&planned, limit as usize);
+            let saved = sum.saturating_sub(span);
+            let mut st = self.state.borrow_mut();
+            if !parent_lane.is_empty() {
+                *st.lane_planned.entry(parent_lane.clone()).or_default() += span;
+            }
+            let top = st.stacks.get_mut(&parent_lane).and_then(|s| s.last_mut());
+            match top {
+                // The branches' changes are the enclosing step's.
+                Some(top) if !holds_step(&body.stmts) => top.saved += saved,
+                _ => st.saved += saved,
+            }
+            drop(st);
+            if total > 1 {
+                self.log(format!(
+                    "{total} branches of `{}`, {} at once: about {} (one after another: {})",
+                    var.name,
+                    limit.min(total as i64),
+                    human(span),
+                    human(sum)
+                ));
+            }
+        }
+        match failure {
+            None => Ok(()),
+            Some(e) => {
+                if started < total {
+                    self.log(format!(
+                        "{} of {total} branches of `{}` were not started: a branch failed",
+                        total - started,
+                        var.name
+                    ));
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// One branch of a `parallel for`: its body with `var` bound to `item`,
+    /// as `b` (step keys, journal lane, output prefix). Returns its index,
+    /// its result and, in a dry run, how long its planned changes take.
+    #[allow(clippy::too_many_arguments)]
+    fn branch<'a>(
+        &'a self,
+        b: Branch,
+        index: usize,
+        var: &'p Ident,
+        item: Value,
+        body: &'p Block,
+        env: &Env,
+        base: Option<(String, Vec<String>)>,
+    ) -> LocalBoxFuture<'a, (usize, Result<(), RunError>, Duration)>
+    where
+        'p: 'a,
+    {
+        let mut env = env.clone();
+        let parent_lane = lane();
+        let lane = b.lane.clone();
+        Box::pin(branch::within(b, async move {
+            if let Some((key, during)) = &base {
+                self.enter(key.clone(), during.clone());
+            }
+            env.push();
+            env.set(&var.name, item);
+            let result = self.exec_stmts(&body.stmts, &mut env).await;
+            if base.is_some() {
+                let (changes, ctx) = self.leave();
+                let mut st = self.state.borrow_mut();
+                if let Some(top) = st.stacks.get_mut(&parent_lane).and_then(|s| s.last_mut()) {
+                    top.changes.extend(changes);
+                    if let Some(ctx) = ctx {
+                        top.bounded = top.bounded.or(ctx.bounded);
+                        top.saved += ctx.saved;
+                    }
+                }
+            }
+            let predicted = self
+                .state
+                .borrow_mut()
+                .lane_planned
+                .remove(&lane)
+                .unwrap_or_default();
+            (index, result, predicted)
+        }))
     }
 
     fn log(&self, message: String) {
@@ -667,7 +925,7 @@ impl<'p> Interp<'p> {
                 &step.id,
                 &title,
                 StepStatus::Skipped,
-                Duration::ZERO,
+                Timing::default(),
                 vec![],
                 None,
             );
@@ -699,8 +957,15 @@ impl<'p> Interp<'p> {
             } else {
                 format!("{title} (attempt {attempt} of {})", retries + 1)
             };
-            let (result, changes, bounded, step_env, elapsed) =
-                self.attempt_step(step, &title, timeout, env).await;
+            let Attempt {
+                result,
+                changes,
+                bounded,
+                env: step_env,
+                elapsed,
+                saved,
+                waits,
+            } = self.attempt_step(step, &title, timeout, env).await;
             match result {
                 Ok(()) => {
                     let status = if self.is_plan() {
@@ -711,8 +976,18 @@ impl<'p> Interp<'p> {
                     let undo = self
                         .durable
                         .map(|_| self.undo_context(&step_env, &changes, bounded));
-                    let predicted =
-                        self.finish_step(&step.id, &title, status, elapsed, changes.clone(), undo);
+                    let predicted = self.finish_step(
+                        &step.id,
+                        &title,
+                        status,
+                        Timing {
+                            elapsed,
+                            saved,
+                            waits,
+                        },
+                        changes.clone(),
+                        undo,
+                    );
                     if let Some(t) = timeout.filter(|t| self.is_plan() && predicted > *t) {
                         self.reporter.event(Event::Log {
                             message: format!(
@@ -729,6 +1004,7 @@ impl<'p> Interp<'p> {
                         rollback: step.rollback.as_ref(),
                         env: step_env,
                         changes,
+                        branch: branch::current(),
                     });
                     return Ok(());
                 }
@@ -737,7 +1013,11 @@ impl<'p> Interp<'p> {
                         &step.id,
                         &title,
                         StepStatus::Failed,
-                        elapsed,
+                        Timing {
+                            elapsed,
+                            saved,
+                            waits,
+                        },
                         changes.clone(),
                         None,
                     );
@@ -753,6 +1033,7 @@ impl<'p> Interp<'p> {
                         rollback: step.rollback.as_ref(),
                         env: step_env,
                         changes,
+                        branch: branch::current(),
                     };
                     let undone = self.undo_bounded(&own).await;
                     let retryable = !matches!(e.kind, FailKind::Cancelled | FailKind::Eval);
@@ -786,14 +1067,8 @@ impl<'p> Interp<'p> {
         title: &str,
         timeout: Option<Duration>,
         env: &Env,
-    ) -> (
-        Result<(), RunError>,
-        Vec<Change>,
-        Option<&'static str>,
-        Env,
-        Duration,
-    ) {
-        let depth = self.state.borrow().stack.len();
+    ) -> Attempt {
+        let depth = self.state.borrow().stacks.get(&lane()).map_or(0, Vec::len);
         self.emit(Event::StepStarted {
             id: step.id.clone(),
             title: title.to_string(),
@@ -828,11 +1103,21 @@ impl<'p> Interp<'p> {
             Some(limit) => self.within_timeout(body, limit, step).await,
         };
         let (changes, ctx) = self.leave();
+        let saved = ctx.as_ref().map_or(Duration::ZERO, |c| c.saved);
+        let waits = ctx.as_ref().map_or(Duration::ZERO, |c| c.waits);
         let bounded = ctx
             .and_then(|c| c.bounded)
             .or_else(|| bounded_call(&step.body.stmts));
         let elapsed = self.cloud.clock.since(started);
-        (result, changes, bounded, step_env, elapsed)
+        Attempt {
+            result,
+            changes,
+            bounded,
+            env: step_env,
+            elapsed,
+            saved,
+            waits,
+        }
     }
 
     /// Run `body` to its end, cancelling its waits (as Ctrl-C does) once
@@ -877,23 +1162,46 @@ impl<'p> Interp<'p> {
 
     /// Open a step's context: its journal key (and idempotency tokens), the
     /// `during` gates a canary consults, and where its changes collect.
+    /// In a `parallel for` branch the key carries the branch, so siblings'
+    /// actions never share an idempotency token.
     fn enter(&self, key: String, during: Vec<String>) {
-        let mut st = self.state.borrow_mut();
-        st.stack.push(StepCtx {
-            key,
-            actions: 0,
-            during,
-            bounded: None,
-            kept: vec![],
-        });
-        st.step_changes.push(Vec::new());
+        let lane = lane();
+        let key = if lane.is_empty() {
+            key
+        } else {
+            format!("{lane} {key}")
+        };
+        self.state
+            .borrow_mut()
+            .stacks
+            .entry(lane)
+            .or_default()
+            .push(StepCtx {
+                key,
+                actions: 0,
+                during,
+                bounded: None,
+                kept: vec![],
+                changes: vec![],
+                saved: Duration::ZERO,
+                waits: Duration::ZERO,
+            });
     }
 
     /// Close the context `enter` opened: the changes made in it, and it.
     fn leave(&self) -> (Vec<Change>, Option<StepCtx>) {
+        let lane = lane();
         let mut st = self.state.borrow_mut();
-        let ctx = st.stack.pop();
-        (st.step_changes.pop().unwrap_or_default(), ctx)
+        let stack = st.stacks.entry(lane.clone()).or_default();
+        let mut ctx = stack.pop();
+        if stack.is_empty() && !lane.is_empty() {
+            st.stacks.remove(&lane);
+        }
+        let changes = ctx
+            .as_mut()
+            .map(|c| std::mem::take(&mut c.changes))
+            .unwrap_or_default();
+        (changes, ctx)
     }
 
     /// Run a completed step's rollback block under its own identity
@@ -904,11 +1212,14 @@ impl<'p> Interp<'p> {
         done: &Completed<'p>,
         block: &'p Block,
     ) -> (Result<(), RunError>, Vec<Change>, Vec<String>) {
-        self.enter(format!("rollback:{}", done.title), vec![]);
-        let mut env = done.env.clone();
-        let r = self.exec_block(block, &mut env).await;
-        let (changes, ctx) = self.leave();
-        (r, changes, ctx.map(|c| c.kept).unwrap_or_default())
+        branch::maybe_within(done.branch.clone(), async {
+            self.enter(format!("rollback:{}", done.title), vec![]);
+            let mut env = done.env.clone();
+            let r = self.exec_block(block, &mut env).await;
+            let (changes, ctx) = self.leave();
+            (r, changes, ctx.map(|c| c.kept).unwrap_or_default())
+        })
+        .await
     }
 
     /// What a completed step's rollback block needs, for the journal: its
@@ -948,14 +1259,19 @@ impl<'p> Interp<'p> {
         }
     }
 
-    /// Ends a step; returns the predicted duration of its planned changes.
-    /// `undo` is journalled with a completed step.
+    /// Ends a step; returns the predicted duration of its planned changes,
+    /// less what overlapping `parallel for` branches `saved`, plus its
+    /// `pause`s (`waits`). `undo` is journalled with a completed step.
     fn finish_step(
         &self,
         id: &str,
         title: &str,
         status: StepStatus,
-        elapsed: Duration,
+        Timing {
+            elapsed,
+            saved,
+            waits,
+        }: Timing,
         changes: Vec<Change>,
         undo: Option<UndoContext>,
     ) -> Duration {
@@ -965,7 +1281,9 @@ impl<'p> Interp<'p> {
                 Change::Planned(p) => p.predicted,
                 _ => Duration::ZERO,
             })
-            .sum();
+            .sum::<Duration>()
+            .saturating_sub(saved)
+            + waits;
         self.emit_with(
             Event::StepFinished {
                 id: id.to_string(),
@@ -1281,7 +1599,9 @@ impl<'p> Interp<'p> {
     /// `undo`, then, after a step that makes (or was to make) a change EKS
     /// bounds, end the rollback: nothing before it can be undone.
     async fn undo_bounded(&self, done: &Completed<'p>) -> bool {
-        let ok = self.undo(done).await;
+        // In the step's own branch: its records go to that branch's lane,
+        // whose order does not depend on how the branches interleaved.
+        let ok = branch::maybe_within(done.branch.clone(), self.undo(done)).await;
         if let Some(limit) = done.bounded {
             self.state.borrow_mut().stopped_at = Some((done.title.clone(), ok.then_some(limit)));
         }
@@ -1493,6 +1813,8 @@ impl<'p> Interp<'p> {
         let g = self.gate(name, span)?;
         let (within, every, consecutive) = self.gate_timing(g, env).await?;
         if self.is_plan() {
+            // A gate that holds takes at least its `consecutive` checks.
+            self.plan_wait(every * (consecutive as u32).saturating_sub(1));
             let message = match self.failing(&g.conditions, env).await? {
                 None => "holds now".to_string(),
                 Some(c) => format!(
@@ -1597,10 +1919,12 @@ impl<'p> Interp<'p> {
         let env = &env.unrecorded();
         let mut failing_since: Vec<Option<Duration>> = vec![None; gates.len()];
         loop {
-            clock
-                .sleep(every)
-                .await
-                .map_err(|e| RunError::cloud(e, step.span))?;
+            // Cancelled (Ctrl-C, a timeout, a failed sibling branch): the
+            // body stops at its next safe point and says why; the watch
+            // must not end the step first and drop the body mid-request.
+            if clock.sleep(every).await.is_err() {
+                return futures::future::pending().await;
+            }
             // While the step replays, its recorded past is not watched again
             // (a recorded failure of the watch is replayed by the body).
             if self.durable.is_some_and(Durable::replaying) {
@@ -1725,6 +2049,22 @@ fn bounded_call(stmts: &[Stmt]) -> Option<&'static str> {
             .or_else(|| otherwise.as_ref().and_then(|b| bounded_call(&b.stmts))),
         StmtKind::Expr(e) => expr(e),
         _ => None,
+    })
+}
+
+/// Whether `stmts` hold a step of their own (templates may).
+fn holds_step(stmts: &[Stmt]) -> bool {
+    stmts.iter().any(|s| match &s.kind {
+        StmtKind::Step(_) | StmtKind::Use { .. } => true,
+        StmtKind::For { body, .. } => holds_step(&body.stmts),
+        StmtKind::If {
+            branches,
+            otherwise,
+        } => {
+            branches.iter().any(|(_, b)| holds_step(&b.stmts))
+                || otherwise.as_ref().is_some_and(|b| holds_step(&b.stmts))
+        }
+        _ => false,
     })
 }
 

@@ -324,10 +324,13 @@ pub enum StmtKind {
         name: Ident,
         value: Expr,
     },
-    /// `for var in iter { body }`
+    /// `for var in iter { body }`, or with `limit`
+    /// `parallel for var in iter limit N { body }`: one branch per item,
+    /// at most N running at once.
     For {
         var: Ident,
         iter: Expr,
+        limit: Option<Expr>,
         body: Block,
     },
     /// `if c { } else if c { } else { }`: one branch per condition.

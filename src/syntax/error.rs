@@ -249,7 +249,11 @@ fn describe(rule: Rule) -> Option<String> {
         Rule::check_decl => "`check`",
         Rule::step => "`step`",
         Rule::let_stmt => "a statement",
-        Rule::for_stmt | Rule::if_stmt | Rule::await_stmt | Rule::pause_stmt => "a statement",
+        Rule::for_stmt
+        | Rule::parallel_for
+        | Rule::if_stmt
+        | Rule::await_stmt
+        | Rule::pause_stmt => "a statement",
         Rule::confirm_stmt
         | Rule::log_stmt
         | Rule::fail_stmt

@@ -170,6 +170,8 @@ fn is_noise(rule: Rule) -> bool {
             | Rule::kw_rollback
             | Rule::kw_let
             | Rule::kw_for
+            | Rule::kw_parallel
+            | Rule::kw_limit
             | Rule::kw_in
             | Rule::kw_if
             | Rule::kw_await
@@ -523,6 +525,16 @@ impl Builder<'_> {
                 StmtKind::For {
                     var: self.ident(it.next().expect("for variable")),
                     iter: self.expr(it.next().expect("for iterable")),
+                    limit: None,
+                    body: self.block(it.next().expect("for body")),
+                }
+            }
+            Rule::parallel_for => {
+                let mut it = kids(p);
+                StmtKind::For {
+                    var: self.ident(it.next().expect("for variable")),
+                    iter: self.expr(it.next().expect("for iterable")),
+                    limit: Some(self.expr(it.next().expect("parallel limit"))),
                     body: self.block(it.next().expect("for body")),
                 }
             }
