@@ -430,5 +430,26 @@ async fn server_side_apply_conflicts_name_the_field_and_manager_until_forced() {
         .filter_map(|e| e.manager)
         .collect();
     assert_eq!(owners, ["gitops"]);
+
+    // An apply of what does not exist creates it, owned by the applier.
+    use k8s_openapi::api::core::v1::ConfigMap;
+    let maps: Api<ConfigMap> = Api::namespaced(kube(&sb).await, "shop");
+    let cm = serde_json::json!({
+        "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "flags", "namespace": "shop"},
+        "data": {"canary": "on"},
+    });
+    let created = maps
+        .patch("flags", &PatchParams::apply("gitops"), &Patch::Apply(cm))
+        .await
+        .unwrap();
+    assert_eq!(created.data.unwrap()["canary"], "on");
+    let entries = created.metadata.managed_fields.unwrap();
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0].operation.as_deref(), Some("Apply"));
+    assert_eq!(
+        entries[0].fields_v1.as_ref().unwrap().0,
+        serde_json::json!({"f:data": {"f:canary": {}}})
+    );
     sb.shutdown().await;
 }

@@ -38,10 +38,10 @@ fn namespaces(world: &mut World) {
             }
             left += world.kube.list(def.plural, Some(&ns)).count();
         }
-        if left == 0 {
-            if let Some(obj) = world.kube.remove("namespaces", "", &ns) {
-                world.observe("namespaces", "", &ns, Change::Deleted(&obj));
-            }
+        if left == 0
+            && let Some(obj) = world.kube.remove("namespaces", "", &ns)
+        {
+            world.observe("namespaces", "", &ns, Change::Deleted(&obj));
         }
     }
 }
