@@ -26,8 +26,9 @@
 //! and `wait_gone` lists the node's pods at once after the evictions, when
 //! they cannot have stopped yet, then every 5 s (a watch on the node's pods
 //! from the first list's resourceVersion waits with one request however long
-//! the pods take: -1 here, -5 with the preStop). That makes 7 against 16
-//! (0.44×) and 7 against 56 (0.13×).
+//! the pods take: -1 here, -5 with the preStop). That would make 7 against 16
+//! (0.44×) and 7 against 56 (0.13×): projected from the counts above, not
+//! measured.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
