@@ -7,6 +7,18 @@
 //! - a managed rotation of 1,000 nodes simulates at ≥ 1,000× real time:
 //!   1,980 simulated s in 1.2–1.4 s, about 1,500× (met). The run-to-run
 //!   spread on the shared machine is about ±15%.
+//!
+//! Session 6 (#14 deliverable 4, `World::observe` keeping every index and
+//! dirty flag in one place), `-- "load_1000|rotate_1000"`, release, criterion
+//! median [95% interval], on a machine shared with four other builds:
+//! - before, 9c23bb5 (load average 5–7 during the run): load 4.03 s
+//!   [3.48, 4.58]; rotation (now 2,100 simulated s) 6.29 s [5.64, 6.91];
+//! - after, 5645e97 (load average 3–4): load 1.16 s [0.95, 1.45]; rotation
+//!   2.45 s [2.23, 2.68], 670–1,130× real time.
+//! The after run is faster, but the machine was less loaded then: the
+//! difference is the machine's, not the change's, and the numbers show no
+//! slowdown, not a speed-up. On an idle machine the targets were met before
+//! (above); the rotation's ≥ 1,000× target was not confirmed this session.
 
 use std::time::{Duration, Instant};
 
