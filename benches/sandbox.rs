@@ -7,6 +7,20 @@
 //! - a managed rotation of 1,000 nodes simulates at ≥ 1,000× real time:
 //!   1,980 simulated s in 1.2–1.4 s, about 1,500× (met). The run-to-run
 //!   spread on the shared machine is about ±15%.
+//!
+//! Session 6 (#14 deliverable 4, `World::observe` keeping every index and
+//! dirty flag in one place), `-- "load_1000|rotate_1000"`, release, criterion
+//! median [95% interval], on a machine shared with other builds:
+//! - before, 9c23bb5, load average 3–4: load 0.97 s [0.88, 1.08]; rotation
+//!   (now 2,100 simulated s) 2.42 s [2.30, 2.55] (a first run at load
+//!   average 5–7 gave 4.03 s and 6.29 s);
+//! - after, 5645e97, load average 3–4: load 1.16 s [0.95, 1.45]; rotation
+//!   2.45 s [2.23, 2.68], 670–1,130× real time.
+//! Criterion finds no significant change (load p = 0.23, rotation p = 0.84).
+//! The rotation is unchanged; the load's median is 20% higher within
+//! overlapping intervals, so "not slower" is not proven for the load: measure
+//! again on a quiet machine. The ≥ 1,000× rotation target is not met on this
+//! loaded machine, before or after.
 
 use std::time::{Duration, Instant};
 

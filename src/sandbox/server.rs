@@ -309,6 +309,7 @@ async fn dispatch(shared: &Arc<Shared>, req: Request) -> (Api, Response) {
                 content_type: header_str(&parts.headers, header::CONTENT_TYPE),
                 body: &bytes,
                 host: header_str(&parts.headers, header::HOST),
+                user_agent: header_str(&parts.headers, header::USER_AGENT),
             };
             let reply = {
                 let mut w = shared.observed_world();

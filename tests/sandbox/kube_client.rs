@@ -328,3 +328,128 @@ async fn scale_subresource_reads_and_sets_replicas() {
     );
     sb.shutdown().await;
 }
+
+#[tokio::test]
+async fn server_side_apply_conflicts_name_the_field_and_manager_until_forced() {
+    use k8s_openapi::api::apps::v1::Deployment;
+    let sb = frozen("small.yaml").await;
+    let deployments: Api<Deployment> = Api::namespaced(kube(&sb).await, "shop");
+    let config = |replicas: i32| {
+        serde_json::json!({
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "web", "namespace": "shop"},
+            "spec": {"replicas": replicas},
+        })
+    };
+    let applied = deployments
+        .patch(
+            "web",
+            &PatchParams::apply("gitops"),
+            &Patch::Apply(config(3)),
+        )
+        .await
+        .unwrap();
+    let entries = applied.metadata.managed_fields.unwrap();
+    let gitops = entries
+        .iter()
+        .find(|e| e.manager.as_deref() == Some("gitops"));
+    let gitops = gitops.expect("an entry for gitops");
+    assert_eq!(gitops.operation.as_deref(), Some("Apply"));
+    assert_eq!(gitops.fields_type.as_deref(), Some("FieldsV1"));
+    assert_eq!(
+        gitops.fields_v1.as_ref().unwrap().0,
+        serde_json::json!({"f:spec": {"f:replicas": {}}})
+    );
+
+    // A merge patch by another manager takes the field without conflict.
+    let hotfix = PatchParams {
+        field_manager: Some("hotfix".into()),
+        ..Default::default()
+    };
+    let patch = serde_json::json!({"spec": {"replicas": 7}});
+    deployments
+        .patch("web", &hotfix, &Patch::Merge(&patch))
+        .await
+        .unwrap();
+
+    // gitops re-applies 3: refused with the API server's Status, nothing changes.
+    let err = deployments
+        .patch(
+            "web",
+            &PatchParams::apply("gitops"),
+            &Patch::Apply(config(3)),
+        )
+        .await
+        .unwrap_err();
+    let kube::Error::Api(status) = err else {
+        panic!("not an API error: {err:?}");
+    };
+    assert_eq!((status.code, status.reason.as_str()), (409, "Conflict"));
+    assert_eq!(
+        status.message,
+        "Apply failed with 1 conflict: conflict with \"hotfix\" using apps/v1: .spec.replicas"
+    );
+    let causes = status.details.unwrap().causes;
+    assert_eq!(causes.len(), 1);
+    assert_eq!(causes[0].reason, "FieldManagerConflict");
+    assert_eq!(causes[0].field, ".spec.replicas");
+    assert_eq!(causes[0].message, "conflict with \"hotfix\" using apps/v1");
+    assert_eq!(
+        sb.kube_object("deployments", "shop", "web").unwrap()["spec"]["replicas"],
+        7
+    );
+
+    // An apply without a field manager is invalid; forcing takes ownership.
+    let err = deployments
+        .patch("web", &PatchParams::default(), &Patch::Apply(config(3)))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, kube::Error::Api(s) if s.code == 422),
+        "{err:?}"
+    );
+    let forced = deployments
+        .patch(
+            "web",
+            &PatchParams::apply("gitops").force(),
+            &Patch::Apply(config(3)),
+        )
+        .await
+        .unwrap();
+    assert_eq!(forced.spec.unwrap().replicas, Some(3));
+    let owners: Vec<String> = forced
+        .metadata
+        .managed_fields
+        .unwrap()
+        .into_iter()
+        .filter(|e| {
+            e.fields_v1.as_ref().unwrap().0["f:spec"]
+                .get("f:replicas")
+                .is_some()
+        })
+        .filter_map(|e| e.manager)
+        .collect();
+    assert_eq!(owners, ["gitops"]);
+
+    // An apply of what does not exist creates it, owned by the applier.
+    use k8s_openapi::api::core::v1::ConfigMap;
+    let maps: Api<ConfigMap> = Api::namespaced(kube(&sb).await, "shop");
+    let cm = serde_json::json!({
+        "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "flags", "namespace": "shop"},
+        "data": {"canary": "on"},
+    });
+    let created = maps
+        .patch("flags", &PatchParams::apply("gitops"), &Patch::Apply(cm))
+        .await
+        .unwrap();
+    assert_eq!(created.data.unwrap()["canary"], "on");
+    let entries = created.metadata.managed_fields.unwrap();
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0].operation.as_deref(), Some("Apply"));
+    assert_eq!(
+        entries[0].fields_v1.as_ref().unwrap().0,
+        serde_json::json!({"f:data": {"f:canary": {}}})
+    );
+    sb.shutdown().await;
+}

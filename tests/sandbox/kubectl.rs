@@ -733,3 +733,102 @@ async fn auth_get_all_and_service_accounts() {
     assert!(t.contains("default"), "{t}");
     k.sb.shutdown().await;
 }
+
+/// A partial Deployment configuration owning only `spec.replicas` and one
+/// label.
+fn replicas_config(replicas: u32) -> String {
+    format!(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  namespace: shop\n  labels:\n    team: shop\nspec:\n  replicas: {replicas}\n"
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_side_apply_keeps_managed_fields_and_reports_conflicts() {
+    let Some(k) = graceful().await else {
+        return;
+    };
+    let file = k._dir.path().join("web.yaml");
+    let write = |replicas| std::fs::write(&file, replicas_config(replicas)).unwrap();
+    let f = file.to_str().unwrap();
+    write(4);
+    let t = k.ok(&["apply", "--server-side", "-f", f]).await;
+    assert!(t.contains("deployment.apps/web serverside-applied"), "{t}");
+    // managedFields are there, hidden unless asked for.
+    let plain = k
+        .ok(&["get", "deploy", "web", "-n", "shop", "-o", "yaml"])
+        .await;
+    assert!(!plain.contains("managedFields"), "{plain}");
+    let shown = k
+        .ok(&[
+            "get",
+            "deploy",
+            "web",
+            "-n",
+            "shop",
+            "-o",
+            "yaml",
+            "--show-managed-fields",
+        ])
+        .await;
+    for want in [
+        "managedFields:",
+        "manager: kubectl",
+        "operation: Apply",
+        "f:replicas: {}",
+        "f:team: {}",
+        "fieldsType: FieldsV1",
+    ] {
+        assert!(shown.contains(want), "no {want:?} in {shown}");
+    }
+
+    // Someone scales by hand: the apply that would undo it is refused,
+    // naming the field and its manager, and changes nothing. kubectl 1.32's
+    // scale sends no fieldManager, so the manager is its User-Agent's
+    // product, "kubectl", writing through the scale subresource.
+    k.ok(&["scale", "deployment/web", "-n", "shop", "--replicas=6"])
+        .await;
+    let t = k.fails(&["apply", "--server-side", "-f", f]).await;
+    assert!(
+        t.contains(
+            "Apply failed with 1 conflict: conflict with \"kubectl\" with subresource \"scale\" using apps/v1: .spec.replicas"
+        ),
+        "{t}"
+    );
+    assert!(t.contains("--force-conflicts"), "{t}");
+    let replicas = |k: &Kubectl| {
+        k.sb.kube_object("deployments", "shop", "web").unwrap()["spec"]["replicas"].clone()
+    };
+    assert_eq!(replicas(&k), 6);
+
+    // Another manager's apply of a value someone else owns conflicts too.
+    write(5);
+    let t = k
+        .fails(&["apply", "--server-side", "--field-manager=ops", "-f", f])
+        .await;
+    assert!(t.contains("Apply failed with 1 conflict"), "{t}");
+    assert_eq!(replicas(&k), 6);
+
+    // --force-conflicts takes the field over.
+    let t = k
+        .ok(&[
+            "apply",
+            "--server-side",
+            "--field-manager=ops",
+            "--force-conflicts",
+            "-f",
+            f,
+        ])
+        .await;
+    assert!(t.contains("serverside-applied"), "{t}");
+    assert_eq!(replicas(&k), 5);
+    let obj = k.sb.kube_object("deployments", "shop", "web").unwrap();
+    let owners: Vec<&str> = obj["metadata"]["managedFields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| !e["fieldsV1"]["f:spec"]["f:replicas"].is_null())
+        .map(|e| e["manager"].as_str().unwrap())
+        .collect();
+    assert_eq!(owners, ["ops"], "{obj}");
+    k.sb.shutdown().await;
+}

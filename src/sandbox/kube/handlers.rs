@@ -12,6 +12,7 @@ use super::KubeRequest;
 use super::discovery;
 use super::eviction::{self, Denial, VIOLATION};
 use super::logs;
+use super::managed::{self, Writer};
 use super::patch::{self, PatchKind};
 use super::resources::{self, ResourceDef};
 use super::selectors::{FieldSelector, LabelSelector};
@@ -224,6 +225,10 @@ fn scale(
     let mut obj = current.clone();
     obj["spec"]["replicas"] = json!(replicas);
     bump_generation(&current, &mut obj);
+    if req.method != "GET" {
+        let now = world.now_ts();
+        managed::record_update(Some(&current), &mut obj, &writer(req, t, &now));
+    }
     if req.dry_run() {
         return ok(scale_of(&obj));
     }
@@ -271,6 +276,20 @@ fn ns_key<'a>(t: &Target<'a>) -> &'a str {
         t.ns.unwrap_or("default")
     } else {
         ""
+    }
+}
+
+/// Who a write is by: its field manager (`fieldManager`, else the
+/// User-Agent) writing through this resource's API version.
+fn writer<'a>(req: &'a KubeRequest, t: &Target<'a>, now: &'a str) -> Writer<'a> {
+    Writer {
+        manager: managed::manager_of(
+            req.query.get("fieldManager").map(String::as_str),
+            req.user_agent,
+        ),
+        api_version: t.def.api_version(),
+        subresource: t.sub,
+        time: now,
     }
 }
 
@@ -620,6 +639,15 @@ fn create(world: &mut World, req: &KubeRequest, t: &Target) -> Result<Response, 
     if !obj["spec"].is_null() && t.def.group == "apps" {
         obj["metadata"]["generation"] = json!(1);
     }
+    // An apply that creates brings its own entry; a client may also set
+    // managedFields explicitly, as the API server allows.
+    let has_owners = obj["metadata"]["managedFields"]
+        .as_array()
+        .is_some_and(|m| !m.is_empty());
+    if !has_owners {
+        let now = world.now_ts();
+        managed::record_update(None, &mut obj, &writer(req, t, &now));
+    }
     if t.def.plural == "pods" && obj["status"]["phase"].is_null() {
         obj["status"] = json!({"phase": "Pending", "qosClass": "Burstable"});
     }
@@ -713,6 +741,8 @@ fn replace(
     }
     keep_identity(&current, &mut obj, t.def);
     bump_generation(&current, &mut obj);
+    let now = world.now_ts();
+    managed::record_update(Some(&current), &mut obj, &writer(req, t, &now));
     store_update(world, req, t, name, obj)
 }
 
@@ -732,25 +762,56 @@ fn patch_object(
             ),
         ));
     };
+    let force = match req.query.get("force").map(String::as_str) {
+        None | Some("false") => false,
+        Some(_) if kind != PatchKind::Apply => {
+            return Err(patch_options_invalid(
+                "force: Forbidden: may not be specified for non-apply patch",
+            ));
+        }
+        Some(_) => true,
+    };
+    if kind == PatchKind::Apply && req.query.get("fieldManager").is_none_or(|m| m.is_empty()) {
+        return Err(patch_options_invalid(
+            "fieldManager: Required value: is required for apply patch",
+        ));
+    }
     let body = parse_body(req)?;
     let ns = ns_key(t).to_string();
+    let now = world.now_ts();
     let current = match world.kube.get(t.def.plural, &ns, name) {
         Some(c) => c.clone(),
         None if kind == PatchKind::Apply => {
             // Server-side apply creates what does not exist yet.
-            return create_from_apply(world, req, t, name, body);
+            let obj = managed::apply(&Value::Null, &body, &writer(req, t, &now), force)?;
+            return create_from_apply(world, req, t, name, obj);
         }
         None => return Err(KubeError::not_found(&t.def.qualified(), name)),
     };
-    let mut obj = current.clone();
-    patch::apply(&mut obj, kind, &body).map_err(|e| KubeError::new(422, "Invalid", e))?;
     let want_rv = meta_str(&body, "resourceVersion");
     if !want_rv.is_empty() && want_rv != meta_str(&current, "resourceVersion") {
         return Err(KubeError::conflict(&t.def.qualified(), name));
     }
+    let mut obj = if kind == PatchKind::Apply {
+        managed::apply(&current, &body, &writer(req, t, &now), force)?
+    } else {
+        let mut obj = current.clone();
+        patch::apply(&mut obj, kind, &body).map_err(|e| KubeError::new(422, "Invalid", e))?;
+        managed::record_update(Some(&current), &mut obj, &writer(req, t, &now));
+        obj
+    };
     keep_identity(&current, &mut obj, t.def);
     bump_generation(&current, &mut obj);
     store_update(world, req, t, name, obj)
+}
+
+/// A 422 about the request's PatchOptions, as the API server words it.
+fn patch_options_invalid(detail: &str) -> KubeError {
+    KubeError::new(
+        422,
+        "Invalid",
+        format!("PatchOptions.meta.k8s.io \"\" is invalid: {detail}"),
+    )
 }
 
 fn create_from_apply(
@@ -770,6 +831,7 @@ fn create_from_apply(
         content_type: "application/json",
         body: &bytes,
         host: req.host,
+        user_agent: req.user_agent,
     };
     create(world, &inner, t)
 }

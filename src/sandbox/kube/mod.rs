@@ -6,6 +6,7 @@ pub mod discovery;
 pub mod eviction;
 pub mod handlers;
 pub mod logs;
+pub mod managed;
 mod ordered_map;
 pub mod patch;
 pub mod resources;
@@ -27,6 +28,8 @@ pub struct KubeRequest<'a> {
     pub body: &'a [u8],
     /// host:port the client used (for /api's serverAddressByClientCIDRs).
     pub host: &'a str,
+    /// The client's User-Agent (a write's default field manager).
+    pub user_agent: &'a str,
 }
 
 impl KubeRequest<'_> {

@@ -29,7 +29,7 @@ impl PatchKind {
 }
 
 /// Merge keys of the lists the strategic merge patch merges element-wise.
-fn merge_key(field: &str) -> Option<&'static str> {
+pub fn merge_key(field: &str) -> Option<&'static str> {
     match field {
         "containers" | "initContainers" | "volumes" | "env" | "volumeMounts" | "ports" => {
             Some("name")

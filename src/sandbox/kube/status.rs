@@ -4,6 +4,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
+#[derive(Debug)]
 pub struct KubeError {
     pub code: u16,
     pub reason: &'static str,

@@ -7,8 +7,8 @@
 use serde_json::Value;
 
 use crate::sandbox::kube::resources::RESOURCES;
-use crate::sandbox::state::World;
 use crate::sandbox::state::objects::is_terminating;
+use crate::sandbox::state::{Change, World};
 
 pub const PVC_PROTECTION: &str = "kubernetes.io/pvc-protection";
 
@@ -38,9 +38,10 @@ fn namespaces(world: &mut World) {
             }
             left += world.kube.list(def.plural, Some(&ns)).count();
         }
-        if left == 0 {
-            world.kube.remove("namespaces", "", &ns);
-            world.dirty = true;
+        if left == 0
+            && let Some(obj) = world.kube.remove("namespaces", "", &ns)
+        {
+            world.observe("namespaces", "", &ns, Change::Deleted(&obj));
         }
     }
 }

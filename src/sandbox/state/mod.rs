@@ -12,6 +12,8 @@ pub mod events;
 pub mod instance_types;
 pub mod nodegroups;
 pub mod objects;
+mod observe;
+pub use observe::Change;
 pub mod pod_index;
 pub mod pod_status;
 pub mod quantity;
@@ -312,8 +314,8 @@ impl World {
         self.timers.insert((at, timer));
     }
 
-    /// The simple create path for objects the simulation makes: fills uid,
-    /// creationTimestamp and runs the pod hooks.
+    /// The simple create path for objects the simulation makes: fills uid
+    /// and creationTimestamp, stores it and reports it to `observe`.
     pub fn create(&mut self, resource: &'static str, mut obj: Value) {
         if meta_str(&obj, "uid").is_empty() {
             obj["metadata"]["uid"] = Value::String(self.uid());
@@ -321,89 +323,12 @@ impl World {
         if meta_str(&obj, "creationTimestamp").is_empty() {
             obj["metadata"]["creationTimestamp"] = Value::String(self.now_ts());
         }
-        let pod = (resource == "pods").then(|| NewPod::of(&obj));
-        let namespace = (resource == "namespaces").then(|| meta_str(&obj, "name").to_string());
-        let budgeted = matches!(resource, "pods" | "poddisruptionbudgets").then(|| {
-            let (ns, name) = (meta_str(&obj, "namespace"), meta_str(&obj, "name"));
-            (ns.to_string(), name.to_string())
-        });
+        let (ns, name) = (
+            meta_str(&obj, "namespace").to_string(),
+            meta_str(&obj, "name").to_string(),
+        );
         self.kube.insert_quiet(resource, obj);
-        if let Some((ns, name)) = budgeted {
-            self.index_budgets(resource, &ns, &name);
-        }
-        if let Some(ns) = namespace {
-            self.default_service_account(&ns);
-        }
-        self.created(resource, pod);
-    }
-
-    /// The service account controller: every namespace has `default`.
-    fn default_service_account(&mut self, ns: &str) {
-        if self.kube.contains("serviceaccounts", ns, "default") {
-            return;
-        }
-        let sa = serde_json::json!({
-            "apiVersion": "v1",
-            "kind": "ServiceAccount",
-            "metadata": {"name": "default", "namespace": ns},
-        });
-        self.create("serviceaccounts", sa);
-    }
-
-    /// Keep the budget index in step with a created or changed pod or budget.
-    fn index_budgets(&mut self, resource: &str, ns: &str, name: &str) {
-        let Some(obj) = self.kube.get(resource, ns, name) else {
-            return;
-        };
-        match resource {
-            "pods" => self
-                .budget_index
-                .pod_labels(ns, name, &obj["metadata"]["labels"]),
-            "poddisruptionbudgets" => {
-                let pods = self
-                    .kube
-                    .list("pods", Some(ns))
-                    .map(|((_, pod), p)| (pod, &p["metadata"]["labels"]));
-                self.budget_index
-                    .set_budget(ns, name, &obj["spec"]["selector"], pods);
-            }
-            _ => {}
-        }
-    }
-
-    /// Record (or refresh) a pod's owner, readiness and termination.
-    pub fn index_pod(&mut self, pod: &Value) {
-        let sim = self.pods.get_mut(meta_str(pod, "uid"));
-        let (key, meta) = pod_meta(pod, sim.as_ref().and_then(|s| s.status.as_ref()));
-        if let Some(sim) = sim {
-            sim.terminating = meta.terminating;
-        }
-        self.pod_index.set(key, meta);
-    }
-
-    /// Bookkeeping for an object an API client created.
-    pub fn after_create(&mut self, resource: &str, obj: &Value) {
-        self.index_budgets(resource, meta_str(obj, "namespace"), meta_str(obj, "name"));
-        if resource == "namespaces" {
-            self.default_service_account(meta_str(obj, "name"));
-        }
-        let pod = (resource == "pods").then(|| NewPod::of(obj));
-        self.created(resource, pod);
-    }
-
-    fn created(&mut self, resource: &str, pod: Option<NewPod>) {
-        self.dirty = true;
-        if matches!(resource, "nodes" | "daemonsets") {
-            self.daemonsets_dirty = true;
-        }
-        if let Some(pod) = pod {
-            if pod.run.node.is_empty() {
-                self.unscheduled.insert(pod.key.clone(), pod.run);
-            } else {
-                self.account_bind(pod.run);
-            }
-            self.pod_index.set(pod.key, pod.meta);
-        }
+        self.observe(resource, &ns, &name, Change::Created);
     }
 
     /// Record a pod's resource use on its node and start its containers.
@@ -450,9 +375,9 @@ impl World {
         if std::mem::replace(&mut sim.published, false) {
             self.unpublished.push(uid.to_string());
         }
-        // Workload and budget status depend on readiness.
-        if ready_may_change && self.pod_index.set_ready(&sim.ns, &sim.name, status.ready) {
-            self.dirty = true;
+        if ready_may_change {
+            let (ns, name) = (sim.ns.clone(), sim.name.clone());
+            self.observe("pods", &ns, &name, Change::Ready(status.ready));
         }
     }
 
@@ -559,11 +484,9 @@ impl World {
         });
         if let Some(sim) = self.pods.get_mut(&uid) {
             sim.stop_at_ms = Some(stop_at);
-            sim.terminating = true;
         }
-        self.pod_index.set_terminating(ns, name);
+        self.observe("pods", ns, name, Change::Terminating);
         self.timers.insert((stop_at, Timer::Pod(uid)));
-        self.dirty = true;
         let pod = self.kube.get("pods", ns, name)?;
         if first {
             let subject = events::Subject::of(pod, "Pod", "v1");
@@ -600,14 +523,8 @@ impl World {
                     false
                 }
             });
-            self.dirty = true;
-            let obj = self.kube.get(resource, ns, name).cloned();
-            if resource == "pods"
-                && let Some(o) = &obj
-            {
-                self.index_pod(o);
-            }
-            return obj;
+            self.observe(resource, ns, name, Change::Updated);
+            return self.kube.get(resource, ns, name).cloned();
         }
         if resource == "pods" && self.kube.recording() {
             // The DELETED event carries the pod as the kubelet last saw it.
@@ -615,38 +532,7 @@ impl World {
             self.publish_pod_status(&uid);
         }
         let obj = self.kube.remove(resource, ns, name)?;
-        self.dirty = true;
-        if resource == "nodes" || resource == "daemonsets" {
-            self.daemonsets_dirty = true;
-        }
-        match resource {
-            "pods" => self.budget_index.pod_removed(ns, name),
-            "poddisruptionbudgets" => self.budget_index.remove_budget(ns, name),
-            _ => {}
-        }
-        if resource == "pods" {
-            self.pod_index.remove(ns, name);
-            match self.pods.remove(meta_str(&obj, "uid")) {
-                Some(p) => {
-                    self.daemonsets_dirty |= p.daemon;
-                    if let Some(n) = self.nodes.get_mut(&p.node) {
-                        n.used_cpu = n.used_cpu.saturating_sub(p.cpu);
-                        n.used_memory = n.used_memory.saturating_sub(p.memory);
-                        n.used_pods = n.used_pods.saturating_sub(1);
-                        n.pods.remove(meta_str(&obj, "uid"));
-                    }
-                }
-                // Only pods not bound yet wait for the scheduler.
-                None => {
-                    self.daemonsets_dirty |= objects::controller_of(&obj)
-                        .is_some_and(|(kind, _, _)| kind == "DaemonSet");
-                    self.unscheduled.remove(&(ns.to_string(), name.to_string()));
-                }
-            }
-        }
-        if resource == "nodes" {
-            self.nodes.remove(name);
-        }
+        self.observe(resource, ns, name, Change::Deleted(&obj));
         Some(obj)
     }
 
@@ -670,27 +556,19 @@ impl World {
             ns["status"]["phase"] = Value::String("Terminating".into());
             true
         });
-        self.dirty = true;
+        self.observe("namespaces", "", name, Change::Updated);
         self.kube.get("namespaces", "", name).cloned()
+    }
+
+    /// Called after an API client created an object.
+    pub fn after_create(&mut self, resource: &str, obj: &Value) {
+        let (ns, name) = (meta_str(obj, "namespace"), meta_str(obj, "name"));
+        self.observe(resource, ns, name, Change::Created);
     }
 
     /// Called after an API client replaced or patched an object.
     pub fn after_update(&mut self, resource: &'static str, ns: &str, name: &str) {
-        self.dirty = true;
-        self.index_budgets(resource, ns, name);
-        if matches!(resource, "nodes" | "daemonsets") {
-            self.daemonsets_dirty = true;
-        }
-        let Some(obj) = self.kube.get(resource, ns, name) else {
-            return;
-        };
-        if resource == "pods" {
-            let obj = obj.clone();
-            self.index_pod(&obj);
-        }
-        if resource == "nodes" {
-            self.cordon_changed(name);
-        }
+        self.observe(resource, ns, name, Change::Updated);
         let Some(obj) = self.kube.get(resource, ns, name) else {
             return;
         };
@@ -703,29 +581,6 @@ impl World {
         if terminating && no_finalizers && !(resource == "pods" && self.stopping(obj)) {
             self.delete_now(resource, ns, name);
         }
-    }
-
-    /// After a node's `spec.unschedulable` may have changed (a cordon or
-    /// uncordon): its kubelet records NodeNotSchedulable or NodeSchedulable.
-    pub fn cordon_changed(&mut self, name: &str) {
-        let Some(node) = self.kube.get("nodes", "", name) else {
-            return;
-        };
-        let cordoned = node["spec"]["unschedulable"] == true;
-        let subject = events::Subject::of(node, "Node", "v1");
-        let Some(sim) = self.nodes.get_mut(name) else {
-            return;
-        };
-        if std::mem::replace(&mut sim.cordoned, cordoned) == cordoned {
-            return;
-        }
-        let status = if cordoned {
-            "NodeNotSchedulable"
-        } else {
-            "NodeSchedulable"
-        };
-        let message = format!("Node {name} status is now: {status}");
-        self.event(subject, false, status, message, "kubelet");
     }
 
     /// Record a core/v1 Event, as the kubelet, scheduler or a controller
