@@ -47,6 +47,13 @@ impl Builder<'_> {
 
     /// Build an expression and report its tree depth.
     pub(super) fn expr_depth(&self, p: Pair<Rule>) -> (Expr, u32) {
+        // Most expressions are one operand: no operators to order.
+        let mut operands = kids(p.clone());
+        if let (Some(only), None) = (operands.next(), operands.next())
+            && only.as_rule() == Rule::postfix_expr
+        {
+            return self.postfix_expr(only);
+        }
         PRATT
             .map_primary(|p| self.postfix_expr(p))
             .map_prefix(|op, (operand, d)| {
