@@ -1,10 +1,18 @@
-//! Parse and check a generated 10,000-line runbook. Target: ≤ 50 ms.
-//! Measured 2026-11-28, release, pest the only parser, on the shared 2-core
-//! machine at load 7-13: parse + check 0.53-1.8 s (median 1.14 s), of which
-//! parsing 0.66-2.0 s and checking 25-88 ms (median 44 ms). The target is
-//! missed: pest parses about 1.5-2 MB/s (its token queue, its stack guard and
-//! call-limit tracker on every rule call, and `!keyword` before every
-//! identifier); the checker is not the cost.
+//! Parse and check a generated 10,000-line runbook (500 KB). Target: ≤ 50 ms.
+//! Measured 2026-11-28 15:03 UTC, release, on an idle 2-core machine (load
+//! 0.9-1.1), criterion median [95% interval]:
+//!
+//! | | parse + check | parse | check |
+//! |---|---|---|---|
+//! | grammar of session 5, pest 2.9.6 (pest alone, no AST: 86 ms) | - | - | - |
+//! | cheaper grammar, pest 2.9.6 | 87.9 ms [86.1, 90.0] | 84.8 ms | - |
+//! | cheaper grammar, pest 2.8.6, one-operand fast path | 65.3 ms [59.9, 71.8] | 57.4 ms | 4.6 ms |
+//!
+//! The target is still missed by about 15 ms. pest itself now takes about
+//! 27 ms of the parse (callgrind: 237M instructions, was 740M); the rest is
+//! building the AST from pest's pairs (walking the token queue, allocating
+//! names and nodes) and collecting comments. That walk is the next place to
+//! look.
 
 use criterion::{Criterion, criterion_group, criterion_main};
 

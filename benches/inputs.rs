@@ -6,35 +6,21 @@
 //! `INPUTS_FILE=PATH INPUTS_OP=check|fmt` runs one operation on one file
 //! once, for `/usr/bin/time -v`.
 //!
-//! Measured 2026-11-28 on the shared 2-core build machine (load average
-//! 11-12, so this process got about a third of a core: wall times are
-//! inflated about 3x), release build, generated runbook of `generate()`:
+//! Measured 2026-11-28 15:05 UTC, idle 2-core machine, release, after the
+//! grammar's cheaper attempts and the pin to pest 2.8.6, one operation per
+//! process on a 50.4 MB runbook (`INPUTS_OP`, `/usr/bin/time -v`):
 //!
-//! | what | best of 3 (all runs) |
-//! |---|---|
-//! | render 2,000 warnings of a 4.2 MB runbook | 0.19 s (0.27, 0.26, 0.19); was 25 s |
-//! | parse 50 MB (pest, then the AST) | 56.8 s (78.9, 56.8, 84.4) |
-//! | check the parsed 50 MB | 2.4 s (3.9, 3.8, 2.4) |
-//! | fmt 50 MB (parse + print) | 76.9 s (92.6, 76.9, 81.4) |
-//!
-//! One operation per process (`INPUTS_OP`, `/usr/bin/time -v`), same build:
-//!
-//! | file (50 MB) | parse | check | render | user + sys CPU | peak RSS |
+//! | op | parse | then | wall | user + sys CPU | peak RSS |
 //! |---|---|---|---|---|---|
-//! | valid | 45.9 s | 2.8 s | - | 18.7 + 10.5 s | 3.07 GB |
-//! | 2,000 warnings | 57.5 s | 4.3 s | 84 ms | 18.3 + 7.9 s | 3.07 GB |
-//! | syntax error at the end | 123.1 s (two parses) | - | 0.3 ms | 40.6 + 12.9 s | 2.03 GB |
-//! | valid, `fmt` instead of check | 99.5 s | fmt 4.4 s | - | 20.6 + 8.9 s | 3.09 GB |
+//! | check, valid | 14.7 s | check 0.91 s | 15.6 s | 6.5 + 9.1 s | 3.18 GB |
+//! | fmt | 8.9 s | fmt 2.0 s | 10.9 s | 7.6 + 3.3 s | 3.17 GB |
 //!
-//! That is about 64 bytes of memory per input byte (pest's token queue,
-//! then the AST), so near the 64 MiB limit about 4 GB. The checker and rendering are linear
-//! and fast; the 50 MB target ("checked in seconds") is NOT met, because
-//! pest itself takes about 30 CPU-seconds for 50 MB of this grammar
-//! (1.5-2 MB/s). `perf` of the parse: 29% zeroing fresh pages for pest's
-//! token queue, 14% pest's stack-growth checks (`stacker`, per rule call),
-//! 10% its call-limit tracker, 14% matching strings (every identifier is
-//! first tried against each keyword). A debug build parses about 0.3 MB
-//! per CPU-second, which is why tests/inputs.rs uses 300 KB.
+//! Earlier the same day, pest 2.9.6 and the old grammar on a machine at load
+//! 11-12: check 49 s, fmt 99 s, 3.07 GB; 2,000 warnings rendered in 84 ms.
+//! Linear in the input, but the 50 MB target ("in seconds, bounded memory")
+//! is not met: memory is about 64 bytes per input byte (pest's token queue,
+//! then the AST), and most of the wall time is the kernel handing out those
+//! pages (system time), so a file near the 64 MiB limit needs about 4 GB.
 
 use std::time::{Duration, Instant};
 
