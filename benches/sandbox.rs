@@ -16,6 +16,7 @@
 //!   average 5–7 gave 4.03 s and 6.29 s);
 //! - after, 5645e97, load average 3–4: load 1.16 s [0.95, 1.45]; rotation
 //!   2.45 s [2.23, 2.68], 670–1,130× real time.
+//!
 //! Criterion finds no significant change (load p = 0.23, rotation p = 0.84).
 //! The rotation is unchanged; the load's median is 20% higher within
 //! overlapping intervals, so "not slower" is not proven for the load: measure
