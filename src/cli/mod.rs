@@ -121,6 +121,12 @@ pub(crate) const MAX_TIME_SCALE: f64 = 10_000.0;
 
 /// `--time-scale` of `exec`: a finite number above 0 and at most
 /// `MAX_TIME_SCALE`, checked by clap before anything else happens.
+/// A run id typed by a person, as `runbook runs` lists them.
+fn run_id(s: &str) -> miette::Result<crate::durable::RunId> {
+    s.parse()
+        .map_err(|e| miette::miette!(help = "list the runs with `runbook runs`", "{e}"))
+}
+
 fn run_time_scale(s: &str) -> Result<f64, String> {
     time_scale(s, false)
 }

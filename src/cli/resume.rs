@@ -6,9 +6,9 @@ use std::path::PathBuf;
 
 use super::Outcome;
 use super::exec::{self, RunArgs, Start, Target};
+use crate::durable::RunStore;
 use crate::durable::redact::REDACTED;
 use crate::durable::resume::{ResumeError, ResumePlan};
-use crate::durable::{RunId, RunStore};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -27,15 +27,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> miette::Result<Outcome> {
-    let id: RunId = match args.id.parse() {
-        Ok(id) => id,
-        Err(e) => {
-            return Err(miette::miette!(
-                help = "list the runs with `runbook runs`",
-                "{e}"
-            ));
-        }
-    };
+    let id = super::run_id(&args.id)?;
     let store = RunStore::new(&args.run.runs_dir);
     // A run that ended without its report (killed between its last journal
     // record and the report) gets it from the journal. A problem reading

@@ -31,15 +31,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> miette::Result<Outcome> {
-    let id: RunId = match args.id.parse() {
-        Ok(id) => id,
-        Err(e) => {
-            return Err(miette::miette!(
-                help = "list the runs with `runbook runs`",
-                "{e}"
-            ));
-        }
-    };
+    let id = super::run_id(&args.id)?;
     let store = RunStore::new(&args.run.runs_dir);
     let source = match source(&store, &id, None) {
         Ok(source) => source,

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use crate::durable::{Entry, Record, RunId, RunStore, StoreError};
+use crate::durable::{Entry, Record, RunStore, StoreError};
 
 use super::Outcome;
 use crate::durable::record::{ActionOutcome, StepOutcome};
@@ -101,15 +101,7 @@ fn list(store: &RunStore) -> miette::Result<Outcome> {
 }
 
 fn show(store: &RunStore, id: &str) -> miette::Result<Outcome> {
-    let id: RunId = match id.parse() {
-        Ok(id) => id,
-        Err(e) => {
-            return Err(miette::miette!(
-                help = "list the runs with `runbook runs`",
-                "{e}"
-            ));
-        }
-    };
+    let id = super::run_id(id)?;
     let run = match store.load(&id) {
         Ok(run) => run,
         Err(StoreError::Journal(e)) => {

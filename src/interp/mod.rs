@@ -312,25 +312,11 @@ async fn run(
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     let mut env = Env::new(base);
-    let finish = |status: RunStatus,
-                  errors: Vec<Diagnostic>,
-                  interp: &Interp<'_>,
-                  final_state: Vec<String>| {
-        let elapsed = cloud.clock.since(started);
-        reporter.event(Event::Finished {
-            status: status.as_str().to_string(),
-            elapsed,
-        });
-        RunSummary {
-            status,
-            steps: interp.records(),
-            rollbacks: interp.rollbacks(),
-            final_state,
-            errors,
-            elapsed,
-            overlap: interp.plan_overlap(),
-        }
-    };
+    let finish =
+        |status: RunStatus,
+         errors: Vec<Diagnostic>,
+         interp: &Interp<'_>,
+         final_state: Vec<String>| { interp.summary(started, status, errors, final_state) };
 
     if bound.protected && !opts.dry_run {
         let name = bound.environment.clone().unwrap_or_default();

@@ -70,25 +70,11 @@ pub(super) async fn run(
     reporter.event(Event::Log {
         message: format!("rolling back run {}", source.of),
     });
-    let finish = |status: RunStatus,
-                  errors: Vec<Diagnostic>,
-                  interp: &Interp<'_>,
-                  final_state: Vec<String>| {
-        let elapsed = cloud.clock.since(started);
-        reporter.event(Event::Finished {
-            status: status.as_str().to_string(),
-            elapsed,
-        });
-        RunSummary {
-            status,
-            steps: interp.records(),
-            rollbacks: interp.rollbacks(),
-            final_state,
-            errors,
-            elapsed,
-            overlap: interp.plan_overlap(),
-        }
-    };
+    let finish =
+        |status: RunStatus,
+         errors: Vec<Diagnostic>,
+         interp: &Interp<'_>,
+         final_state: Vec<String>| { interp.summary(started, status, errors, final_state) };
     let refuse = |message: String, help: &str, interp: &Interp<'_>| {
         let d = Diagnostic::error(REFUSED, message)
             .with_label(span, "")

@@ -203,6 +203,31 @@ impl<'p> Interp<'p> {
         self.state.borrow().saved
     }
 
+    /// The run's end, announced once and summed up from its events; it
+    /// began at `started` on the engine's clock.
+    pub fn summary(
+        &self,
+        started: Duration,
+        status: super::RunStatus,
+        errors: Vec<crate::diagnostic::Diagnostic>,
+        final_state: Vec<String>,
+    ) -> super::RunSummary {
+        let elapsed = self.cloud.clock.since(started);
+        self.reporter.event(Event::Finished {
+            status: status.as_str().to_string(),
+            elapsed,
+        });
+        super::RunSummary {
+            status,
+            steps: self.records(),
+            rollbacks: self.rollbacks(),
+            final_state,
+            errors,
+            elapsed,
+            overlap: self.plan_overlap(),
+        }
+    }
+
     /// How many mutations this run has planned so far (dry run).
     pub fn planned_mutations(&self) -> usize {
         self.state.borrow().planned
