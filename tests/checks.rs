@@ -1542,3 +1542,29 @@ runbook r "d" {
     }
     assert_eq!(err.matches("UPG038").count(), 5, "{err}");
 }
+
+/// A production-sized cluster: 15,000 pods share a few images. The check
+/// once kept one entry per pod and stopped at its string limit (1 MiB) on
+/// the generated 1,000-node fixture, refusing the dry run.
+#[test]
+fn third_party_compatible_judges_fifteen_thousand_pods_within_its_limits() {
+    let mut s = seed_000();
+    let pods = s["pods"].as_array_mut().unwrap();
+    for i in 0..15_000 {
+        pods.push(pod(
+            "shop",
+            &format!("checkout-7d9f8c6b5-{i:05}"),
+            "123456789012.dkr.ecr.eu-west-1.amazonaws.com/shop/checkout:2024.11.3",
+            json!({"app": "checkout"}),
+        ));
+    }
+    assert_fails(
+        "third_party_compatible",
+        &s,
+        json!({"target": "1.28"}),
+        &[
+            "Istio 1.13 (1.13.4) supports Kubernetes 1.20 to 1.23, not 1.28",
+            "Calico 3.21 (v3.21.5) supports Kubernetes 1.20 to 1.22, not 1.28",
+        ],
+    );
+}
