@@ -271,21 +271,22 @@ async fn conclude(
     summary
 }
 
-async fn run(
-    resolved: &Resolved<'_>,
+/// An interpreter for a run (exec or rollback) that has just started, and
+/// when it started on the engine's clock.
+fn start<'p>(
+    resolved: &'p Resolved<'p>,
     bound: &params::BoundParams,
-    cloud: Cloud,
+    cloud: &Cloud,
     opts: &ExecOptions,
-    reporter: &Reporter,
-    journal: Option<&durable::Durable>,
-) -> RunSummary {
+    reporter: &'p Reporter,
+    journal: Option<&'p durable::Durable>,
+) -> (Interp<'p>, std::time::Duration) {
     let mode = if opts.dry_run {
         Mode::Plan
     } else {
         Mode::Apply
     };
     let started = cloud.clock.now();
-    let runbook = resolved.runbook;
     let mut interp = Interp::new(resolved, cloud.clone(), mode, reporter, opts.run_id.clone());
     interp.yes = opts.yes;
     interp.interactive = opts.interactive;
@@ -296,10 +297,23 @@ async fn run(
         _ => None,
     };
     reporter.event(Event::Started {
-        runbook: runbook.name.name.clone(),
+        runbook: resolved.runbook.name.name.clone(),
         dry_run: opts.dry_run,
         run_id: opts.run_id.to_string(),
     });
+    (interp, started)
+}
+
+async fn run(
+    resolved: &Resolved<'_>,
+    bound: &params::BoundParams,
+    cloud: Cloud,
+    opts: &ExecOptions,
+    reporter: &Reporter,
+    journal: Option<&durable::Durable>,
+) -> RunSummary {
+    let runbook = resolved.runbook;
+    let (interp, started) = start(resolved, bound, &cloud, opts, reporter, journal);
     for (k, v) in &bound.values {
         reporter.event(Event::Param {
             name: k.clone(),

@@ -46,27 +46,9 @@ pub(super) async fn run(
     journal: Option<&super::durable::Durable>,
     source: &UndoSource,
 ) -> RunSummary {
-    let mode = if opts.dry_run {
-        Mode::Plan
-    } else {
-        Mode::Apply
-    };
-    let started = cloud.clock.now();
     let runbook = resolved.runbook;
     let span = runbook.name.span;
-    let mut interp = Interp::new(resolved, cloud.clone(), mode, reporter, opts.run_id.clone());
-    interp.yes = opts.yes;
-    interp.interactive = opts.interactive;
-    interp.durable = journal;
-    interp.cluster = match bound.values.get("cluster") {
-        Some(Value::Str(c)) => Some(c.clone()),
-        _ => None,
-    };
-    reporter.event(Event::Started {
-        runbook: runbook.name.name.clone(),
-        dry_run: opts.dry_run,
-        run_id: opts.run_id.to_string(),
-    });
+    let (interp, started) = super::start(resolved, bound, &cloud, opts, reporter, journal);
     reporter.event(Event::Log {
         message: format!("rolling back run {}", source.of),
     });

@@ -100,9 +100,7 @@ struct Attempt {
     bounded: Option<&'static str>,
     /// Its environment, for its rollback.
     env: Env,
-    elapsed: Duration,
-    saved: Duration,
-    waits: Duration,
+    timing: Timing,
 }
 
 /// How long a step took, and for its plan: what overlapping `parallel for`
@@ -987,9 +985,7 @@ impl<'p> Interp<'p> {
                 changes,
                 bounded,
                 env: step_env,
-                elapsed,
-                saved,
-                waits,
+                timing,
             } = self.attempt_step(step, &title, timeout, env).await;
             match result {
                 Ok(()) => {
@@ -1001,18 +997,8 @@ impl<'p> Interp<'p> {
                     let undo = self
                         .durable
                         .map(|_| self.undo_context(&step_env, &changes, bounded));
-                    let predicted = self.finish_step(
-                        &step.id,
-                        &title,
-                        status,
-                        Timing {
-                            elapsed,
-                            saved,
-                            waits,
-                        },
-                        changes.clone(),
-                        undo,
-                    );
+                    let predicted =
+                        self.finish_step(&step.id, &title, status, timing, changes.clone(), undo);
                     if let Some(t) = timeout.filter(|t| self.is_plan() && predicted > *t) {
                         self.reporter.event(Event::Log {
                             message: format!(
@@ -1038,11 +1024,7 @@ impl<'p> Interp<'p> {
                         &step.id,
                         &title,
                         StepStatus::Failed,
-                        Timing {
-                            elapsed,
-                            saved,
-                            waits,
-                        },
+                        timing,
                         changes.clone(),
                         None,
                     );
@@ -1139,9 +1121,11 @@ impl<'p> Interp<'p> {
             changes,
             bounded,
             env: step_env,
-            elapsed,
-            saved,
-            waits,
+            timing: Timing {
+                elapsed,
+                saved,
+                waits,
+            },
         }
     }
 
