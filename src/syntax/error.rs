@@ -10,11 +10,13 @@ use crate::source::{FileId, Span};
 
 use super::parser::Rule;
 
-pub fn from_pest(file: FileId, text: &str, err: Error<Rule>) -> Diagnostic {
-    let pos = match err.location {
-        InputLocation::Pos(p) => p,
-        InputLocation::Span((s, _)) => s,
-    };
+/// `err` comes from parsing `text[base..]`.
+pub fn from_pest(file: FileId, text: &str, base: usize, err: Error<Rule>) -> Diagnostic {
+    let pos = base
+        + match err.location {
+            InputLocation::Pos(p) => p,
+            InputLocation::Span((s, _)) => s,
+        };
     let mut expected: BTreeSet<String> = BTreeSet::new();
     if let ErrorVariant::ParsingError { positives, .. } = &err.variant {
         expected.extend(positives.iter().filter_map(|r| describe(*r)));
@@ -241,7 +243,7 @@ fn describe(rule: Rule) -> Option<String> {
     let s = match rule {
         Rule::EOI => "end of file",
         Rule::import => "`import`",
-        Rule::runbook | Rule::kw_runbook => "`runbook`",
+        Rule::runbook_open | Rule::kw_runbook => "`runbook`",
         Rule::param => "`param`",
         Rule::environment => "`environment`",
         Rule::precondition => "`precondition`",

@@ -13,7 +13,7 @@ use crate::source::Span;
 
 use super::ast::*;
 use super::literal;
-use super::parser::{Builder, Rule, kids, span_of};
+use super::parser::{Builder, Rule, kids};
 
 /// Deepest expression tree the builder accepts. Long operator chains and
 /// member chains nest without brackets, so the bracket pre-scan cannot see
@@ -452,7 +452,7 @@ impl Builder<'_> {
             return StrLit {
                 parts: vec![StrPart::Text {
                     text: text.as_str().to_string(),
-                    span: span_of(self.file, &text),
+                    span: self.span_of(&text),
                 }],
                 raw: true,
                 span,
@@ -472,7 +472,7 @@ impl Builder<'_> {
         };
         for c in kids(p) {
             // Exact spans: text may end in spaces that belong to it.
-            let cspan = span_of(self.file, &c);
+            let cspan = self.span_of(&c);
             match c.as_rule() {
                 Rule::text => push_text(&mut parts, c.as_str(), cspan),
                 Rule::escape => {

@@ -17,6 +17,11 @@ use super::literal;
 #[grammar = "../grammar/upg.pest"]
 pub struct UpgParser;
 
+/// How many pieces before a failed one its error's detail is parsed with:
+/// an alternative that fails further on than the piece after it is an
+/// attempt at a construct this long, so a few suffice.
+const RETRY_PIECES: usize = 16;
+
 /// Parse one file of `sources` into its AST: the grammar's own answer, with
 /// every diagnostic.
 pub fn parse_file(sources: &SourceMap, file: FileId) -> Result<File, Vec<Diagnostic>> {
@@ -43,48 +48,63 @@ fn parse_tree(
 ) -> Result<(File, Vec<Diagnostic>), Vec<Diagnostic>> {
     let text = sources.get(file).text.as_str();
     super::depth::check_nesting(file, text).map_err(|d| vec![d])?;
-    let mut pairs = UpgParser::parse(Rule::file, text).map_err(|_| {
-        // Tracking every attempted token (to say what a failed parse
-        // expected) slows every parse several times over, so only a failing
-        // file is parsed again with it. pest's switch is process-wide: one
-        // detailed parse at a time, so no thread turns it off under another.
-        static DETAILED: std::sync::Mutex<()> = std::sync::Mutex::new(());
-        let _one = DETAILED.lock().unwrap_or_else(|e| e.into_inner());
-        pest::set_error_detail(true);
-        let detailed = UpgParser::parse(Rule::file, text);
-        pest::set_error_detail(false);
-        match detailed {
-            Err(e) => vec![super::error::from_pest(file, text, e)],
-            // pest is deterministic, so this cannot happen; still no panic.
-            Ok(_) => vec![Diagnostic::error("UPG001", "syntax error")],
-        }
-    })?;
-    let root = pairs.next().expect("pest returns the file rule");
-    let mut comments: Vec<Comment> = root
-        .clone()
-        .into_inner()
-        .flatten()
-        .filter(|p| p.as_rule() == Rule::comment)
-        .map(|p| {
-            // Trailing blanks belong to no token: a span that ends in this
-            // comment must be recognisable by where the comment's text ends.
-            let text = p.as_str().trim_end();
-            let start = p.as_span().start();
-            Comment {
-                text: text.to_string(),
-                span: Span::new(file, start, start + text.len()),
-            }
-        })
-        .collect();
-    comments.sort_by_key(|c| c.span.start);
-    let builder = Builder {
+    let mut b = Builder {
         file,
         text,
-        comments,
+        base: 0,
+        next: 0,
+        trail: Vec::new(),
+        comments: Vec::new(),
         errors: RefCell::new(Vec::new()),
     };
-    let ast = builder.file(root);
-    Ok((ast, builder.errors.into_inner()))
+    let mut imports = Vec::new();
+    let mut items = Vec::new();
+    loop {
+        let rule = if items.is_empty() {
+            Rule::head_piece
+        } else {
+            Rule::item_piece
+        };
+        let Some(p) = b.piece(rule)? else { break };
+        match p.as_rule() {
+            Rule::import => imports.push(b.import(p)),
+            Rule::runbook_open => {
+                let open = b.span(&p);
+                let mut it = kids(p);
+                let name = b.ident(it.next().expect("runbook name"));
+                let description = b.string(it.next().expect("runbook description"));
+                let mut body = Vec::new();
+                b.trail = vec![b.base];
+                while let Some(p) = b.piece(Rule::runbook_piece)? {
+                    body.push(b.runbook_item(p));
+                }
+                b.trail = vec![b.base];
+                // The piece that ended the loop was the closing `}`.
+                let span = Span::new(file, open.start as usize, b.next);
+                items.push(Item::Runbook(Runbook {
+                    doc: b.doc(span.start as usize),
+                    name,
+                    description,
+                    items: body,
+                    span,
+                }));
+            }
+            Rule::gate_decl => items.push(Item::Gate(b.gate_decl(p))),
+            Rule::check_decl => items.push(Item::Check(b.check_decl(p))),
+            Rule::environment => items.push(Item::Environment(b.environment(p))),
+            Rule::template => items.push(Item::Template(b.template(p))),
+            r => unreachable!("file item {r:?}"),
+        }
+    }
+    let span = trim_span(text, &b.comments, Span::new(file, 0, text.len()));
+    let ast = File {
+        file,
+        imports,
+        items,
+        comments: b.comments.clone(),
+        span,
+    };
+    Ok((ast, b.errors.into_inner()))
 }
 
 /// `span` without trailing whitespace and without comments that end it.
@@ -134,11 +154,6 @@ pub(super) fn doc_before(text: &str, comments: &[Comment], start: usize) -> Opti
     })
 }
 
-pub(super) fn span_of(file: FileId, p: &Pair<Rule>) -> Span {
-    let s = p.as_span();
-    Span::new(file, s.start(), s.end())
-}
-
 /// Children that carry meaning: comments and keyword tokens are skipped.
 pub(super) fn kids<'i>(p: Pair<'i, Rule>) -> impl Iterator<Item = Pair<'i, Rule>> {
     p.into_inner().filter(|c| !is_noise(c.as_rule()))
@@ -186,61 +201,110 @@ fn is_noise(rule: Rule) -> bool {
 pub(super) struct Builder<'t> {
     pub(super) file: FileId,
     pub(super) text: &'t str,
+    /// Where the piece being built starts in `text` (see `piece`).
+    base: usize,
+    next: usize,
+    /// Where the last few pieces of the same list (a file's items, a
+    /// runbook's) start: an error's detail is parsed again from there.
+    trail: Vec<usize>,
     pub(super) comments: Vec<Comment>,
     pub(super) errors: RefCell<Vec<Diagnostic>>,
 }
 
-impl Builder<'_> {
+impl<'t> Builder<'t> {
     /// The pair's span without trailing whitespace and comments: pest's
     /// implicit whitespace before an optional or repeated tail that then
     /// matches nothing still ends up inside the pair.
     pub(super) fn span(&self, p: &Pair<Rule>) -> Span {
-        trim_span(self.text, &self.comments, span_of(self.file, p))
+        trim_span(self.text, &self.comments, self.span_of(p))
+    }
+
+    /// The pair's span in the file, trailing blanks included.
+    pub(super) fn span_of(&self, p: &Pair<Rule>) -> Span {
+        let s = p.as_span();
+        Span::new(self.file, self.base + s.start(), self.base + s.end())
+    }
+
+    /// The error of a piece that did not parse, with what was expected.
+    /// Tracking every attempted token slows every parse several times over,
+    /// so only the failed piece is parsed again with it, together with the
+    /// pieces before it in `trail` (grammar/upg.pest says why). pest's switch
+    /// is process-wide: one detailed parse at a time, so no thread turns it
+    /// off under another.
+    fn piece_error(&self, rule: Rule) -> Diagnostic {
+        static DETAILED: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let (retry, from) = match (rule, self.trail.first(), self.trail.last()) {
+            (_, None, _) => (rule, self.base),
+            (Rule::head_piece, Some(first), _) => (Rule::head_retry, *first),
+            (Rule::item_piece, _, Some(last)) => (Rule::item_retry, *last),
+            (_, Some(first), _) => (Rule::runbook_retry, *first),
+        };
+        let _one = DETAILED.lock().unwrap_or_else(|e| e.into_inner());
+        pest::set_error_detail(true);
+        let detailed = UpgParser::parse(retry, &self.text[from..]);
+        pest::set_error_detail(false);
+        match detailed {
+            Err(e) => super::error::from_pest(self.file, self.text, from, e),
+            // pest is deterministic, so this cannot happen; still no panic.
+            Ok(_) => Diagnostic::error("UPG001", "syntax error"),
+        }
+    }
+
+    fn import(&self, p: Pair<Rule>) -> Import {
+        let span = self.span(&p);
+        let s = self.string(kids(p).next().expect("import path"));
+        let path = s.as_plain().unwrap_or_else(|| {
+            self.error(
+                Diagnostic::error("UPG001", "an import path cannot interpolate")
+                    .with_label(s.span, "interpolation here")
+                    .with_help("write the path literally, e.g. `import \"./common\"`"),
+            );
+            String::new()
+        });
+        Import {
+            path,
+            path_span: s.span,
+            span,
+        }
     }
 
     pub(super) fn error(&self, d: Diagnostic) {
         self.errors.borrow_mut().push(d);
     }
 
-    fn file(&self, root: Pair<Rule>) -> File {
-        let span = self.span(&root);
-        let mut imports = Vec::new();
-        let mut items = Vec::new();
-        for p in kids(root) {
-            match p.as_rule() {
-                Rule::import => {
-                    let span = self.span(&p);
-                    let s = self.string(kids(p).next().expect("import path"));
-                    let path = s.as_plain().unwrap_or_else(|| {
-                        self.error(
-                            Diagnostic::error("UPG001", "an import path cannot interpolate")
-                                .with_label(s.span, "interpolation here")
-                                .with_help("write the path literally, e.g. `import \"./common\"`"),
-                        );
-                        String::new()
-                    });
-                    imports.push(Import {
-                        path,
-                        path_span: s.span,
-                        span,
-                    });
-                }
-                Rule::runbook => items.push(Item::Runbook(self.runbook(p))),
-                Rule::gate_decl => items.push(Item::Gate(self.gate_decl(p))),
-                Rule::check_decl => items.push(Item::Check(self.check_decl(p))),
-                Rule::environment => items.push(Item::Environment(self.environment(p))),
-                Rule::template => items.push(Item::Template(self.template(p))),
-                Rule::EOI => {}
-                r => unreachable!("file item {r:?}"),
+    /// Parse the next piece of the file (a grammar rule `*_piece`) and keep
+    /// its comments. Its item, or `None` for the end of the file or a
+    /// runbook's closing `}`. Until the next call, `base` is where the piece
+    /// starts: its pairs' spans are relative to it.
+    fn piece(&mut self, rule: Rule) -> Result<Option<Pair<'t, Rule>>, Vec<Diagnostic>> {
+        let text = self.text;
+        self.base = self.next;
+        let rest = &text[self.base..];
+        let piece = match UpgParser::parse(rule, rest) {
+            Ok(mut pairs) => pairs.next().expect("pest returns the piece's rule"),
+            Err(_) => return Err(vec![self.piece_error(rule)]),
+        };
+        if self.trail.len() == RETRY_PIECES {
+            self.trail.remove(0);
+        }
+        self.trail.push(self.base);
+        let start = self.comments.len();
+        for p in piece.clone().into_inner().flatten() {
+            if p.as_rule() == Rule::comment {
+                // Trailing blanks belong to no token: a span that ends in
+                // this comment must be recognisable by where its text ends.
+                let body = p.as_str().trim_end();
+                let at = self.base + p.as_span().start();
+                self.comments.push(Comment {
+                    text: body.to_string(),
+                    span: Span::new(self.file, at, at + body.len()),
+                });
             }
         }
-        File {
-            file: self.file,
-            imports,
-            items,
-            comments: self.comments.clone(),
-            span,
-        }
+        self.comments[start..].sort_by_key(|c| c.span.start);
+        let item = kids(piece.clone()).find(|p| p.as_rule() != Rule::EOI);
+        self.next = self.base + piece.as_span().end();
+        Ok(item)
     }
 
     fn doc(&self, start: usize) -> Option<Doc> {
@@ -263,21 +327,6 @@ impl Builder<'_> {
         Ident {
             name: p.as_str().to_string(),
             span: self.span(&p),
-        }
-    }
-
-    fn runbook(&self, p: Pair<Rule>) -> Runbook {
-        let span = self.span(&p);
-        let mut it = kids(p);
-        let name = self.ident(it.next().expect("runbook name"));
-        let description = self.string(it.next().expect("runbook description"));
-        let items = it.map(|p| self.runbook_item(p)).collect();
-        Runbook {
-            doc: self.doc(span.start as usize),
-            name,
-            description,
-            items,
-            span,
         }
     }
 
@@ -483,7 +532,7 @@ impl Builder<'_> {
                     let text = kids(raw).next().expect("raw text");
                     source = Some(CheckSource::Inline {
                         text: text.as_str().to_string(),
-                        span: span_of(self.file, &text),
+                        span: self.span_of(&text),
                     });
                 }
                 r => unreachable!("check child {r:?}"),
