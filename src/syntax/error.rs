@@ -243,7 +243,7 @@ fn describe(rule: Rule) -> Option<String> {
     let s = match rule {
         Rule::EOI => "end of file",
         Rule::import => "`import`",
-        Rule::runbook_open | Rule::kw_runbook => "`runbook`",
+        Rule::runbook | Rule::runbook_open | Rule::kw_runbook => "`runbook`",
         Rule::param => "`param`",
         Rule::environment => "`environment`",
         Rule::precondition => "`precondition`",

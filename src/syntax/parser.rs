@@ -107,6 +107,18 @@ fn parse_tree(
     Ok((ast, b.errors.into_inner()))
 }
 
+/// `parse` with pest's tracking of every attempted token on. The switch is
+/// process-wide: one detailed parse at a time, so no thread turns it off
+/// under another.
+pub(super) fn detailed<T>(parse: impl FnOnce() -> T) -> T {
+    static ONE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one = ONE.lock().unwrap_or_else(|e| e.into_inner());
+    pest::set_error_detail(true);
+    let out = parse();
+    pest::set_error_detail(false);
+    out
+}
+
 /// `span` without trailing whitespace and without comments that end it.
 pub(super) fn trim_span(text: &str, comments: &[Comment], mut span: Span) -> Span {
     loop {
@@ -228,22 +240,15 @@ impl<'t> Builder<'t> {
     /// The error of a piece that did not parse, with what was expected.
     /// Tracking every attempted token slows every parse several times over,
     /// so only the failed piece is parsed again with it, together with the
-    /// pieces before it in `trail` (grammar/upg.pest says why). pest's switch
-    /// is process-wide: one detailed parse at a time, so no thread turns it
-    /// off under another.
+    /// pieces before it in `trail` (grammar/upg.pest says why).
     fn piece_error(&self, rule: Rule) -> Diagnostic {
-        static DETAILED: std::sync::Mutex<()> = std::sync::Mutex::new(());
         let (retry, from) = match (rule, self.trail.first(), self.trail.last()) {
             (_, None, _) => (rule, self.base),
             (Rule::head_piece, Some(first), _) => (Rule::head_retry, *first),
             (Rule::item_piece, _, Some(last)) => (Rule::item_retry, *last),
             (_, Some(first), _) => (Rule::runbook_retry, *first),
         };
-        let _one = DETAILED.lock().unwrap_or_else(|e| e.into_inner());
-        pest::set_error_detail(true);
-        let detailed = UpgParser::parse(retry, &self.text[from..]);
-        pest::set_error_detail(false);
-        match detailed {
+        match detailed(|| UpgParser::parse(retry, &self.text[from..])) {
             Err(e) => super::error::from_pest(self.file, self.text, from, e),
             // pest is deterministic, so this cannot happen; still no panic.
             Ok(_) => Diagnostic::error("UPG001", "syntax error"),

@@ -753,3 +753,111 @@ fn booleans_and_builtin_calls_are_read_from_names() {
         "{d:?}"
     );
 }
+
+/// The parser reads a file in pieces; grammar/upg.pest states the same
+/// language as the one rule `file`. Over random edits of every shipped
+/// runbook, both accept the same files and fail with the same diagnostic.
+#[test]
+fn pieces_parse_exactly_what_the_whole_file_rule_does() {
+    use super::parser::{Rule, UpgParser, detailed};
+    use pest::Parser as _;
+    use rand::{Rng, SeedableRng};
+
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut shipped = Vec::new();
+    for dir in ["playbooks", "stdlib"] {
+        for entry in std::fs::read_dir(root.join(dir)).expect("shipped runbooks") {
+            let path = entry.expect("entry").path();
+            if path.extension().is_some_and(|e| e == "upg") {
+                shipped.push(std::fs::read_to_string(path).expect("readable"));
+            }
+        }
+    }
+    let inserts = [
+        "}",
+        "{",
+        "\"",
+        "(",
+        ")",
+        "\n",
+        "# c\n",
+        "=",
+        ".",
+        ",",
+        "${",
+        "=>",
+        "[",
+        ":",
+        "-",
+        ">",
+        "step",
+        "runbook",
+        "param",
+        "import \"x\"\n",
+        "rollback",
+        "let",
+        "gate",
+        "else",
+        "if",
+        "for",
+        "in",
+        "check",
+        "environment",
+        "parallel",
+        "\"\"\"",
+    ];
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(2026);
+    let (mut accepted, mut refused) = (0, 0);
+    for _ in 0..150 {
+        let mut text = shipped[rng.random_range(0..shipped.len())].clone();
+        for _ in 0..rng.random_range(1..=3) {
+            let mut at = rng.random_range(0..=text.len());
+            while !text.is_char_boundary(at) {
+                at -= 1;
+            }
+            if rng.random_bool(0.3) {
+                let mut end = (at + rng.random_range(1..6)).min(text.len());
+                while !text.is_char_boundary(end) {
+                    end += 1;
+                }
+                text.replace_range(at..end, "");
+            } else {
+                text.insert_str(at, inserts[rng.random_range(0..inserts.len())]);
+            }
+        }
+        let (sources, pieces) = parse_str("m.upg", &text);
+        let file = crate::source::FileId(0);
+        let whole = detailed(|| UpgParser::parse(Rule::file, &text))
+            .err()
+            .map(|e| super::error::from_pest(file, &text, 0, e).render(&sources, false));
+        let found = pieces.err().unwrap_or_default();
+        match &whole {
+            // A syntax error stops the parse: it is the one diagnostic.
+            Some(whole) => {
+                let found: Vec<String> = found.iter().map(|d| d.render(&sources, false)).collect();
+                assert_eq!(found, [whole.clone()], "on:\n{text}");
+            }
+            // Otherwise only the builder's findings (a bad literal, a
+            // keyword as a name), which both parsers' trees would give.
+            None => {
+                let syntax = found.iter().find(|d| {
+                    d.message.starts_with("expected ")
+                        || d.message.starts_with("unexpected ")
+                        || d.message == "unterminated interpolation"
+                        || d.message == "syntax error"
+                });
+                assert!(syntax.is_none(), "{syntax:?} on:\n{text}");
+            }
+        }
+        if whole.is_some() {
+            refused += 1;
+        } else {
+            accepted += 1;
+        }
+    }
+    // Both outcomes are exercised (69 and 81 with this seed).
+    assert!(
+        refused > 40 && accepted > 40,
+        "{refused} refused, {accepted} accepted"
+    );
+}
