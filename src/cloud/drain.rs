@@ -567,6 +567,7 @@ fn held_for_good(pod: &PodInfo, selecting: &[&PdbInfo]) -> Option<String> {
         [b] if b.status_current
             && pod.ready
             && b.disruptions_allowed <= 0
+            && b.expected_pods > 0
             && b.current_healthy >= b.expected_pods =>
         {
             Some(format!(
@@ -739,6 +740,46 @@ mod tests {
         // Two budgets: the eviction API refuses; the server says how.
         let (a, b) = (budget("a", 3, true), budget("b", 3, true));
         assert_eq!(verdict(&pod(true), &[&a, &b], |_| 1), Verdict::Ask);
+    }
+
+    /// pdb-blocked's checkout: one replica under `minAvailable: 1`. No wait
+    /// frees it, so a drain plans its failure; a budget at 0 only because
+    /// one of its pods is unready may recover, and stays a note.
+    #[test]
+    fn only_a_budget_no_wait_can_free_holds_an_eviction_for_good() {
+        let mut held = budget("checkout", 0, true);
+        (held.expected_pods, held.current_healthy) = (1, 1);
+        assert!(held_for_good(&pod(true), &[&held]).is_some());
+        let mut recovering = budget("web", 0, true);
+        (recovering.expected_pods, recovering.current_healthy) = (3, 2);
+        assert_eq!(held_for_good(&pod(true), &[&recovering]), None);
+        assert_eq!(held_for_good(&pod(true), &[&budget("web", 1, true)]), None);
+        let (a, b) = (budget("a", 3, true), budget("b", 3, true));
+        assert!(held_for_good(&pod(true), &[&a, &b]).is_some());
+    }
+
+    /// A drain takes as long as its slowest pod takes to stop (preStop,
+    /// capped by the grace period), seen at the next look; a budget that
+    /// lets one of two pods go paces the second behind the first's
+    /// replacement turning Ready.
+    #[test]
+    fn a_drain_takes_its_slowest_pod_and_its_budgets_pacing() {
+        let opts = DrainOptions::default();
+        let quick = pod(true);
+        let mut slow = pod(true);
+        slow.pre_stop_s = 20;
+        let t = node_timing(&[&quick, &slow], &[vec![], vec![]], &opts);
+        assert_eq!(t.stop, Duration::from_secs(21));
+        assert_eq!(t.drain, Duration::from_secs(25));
+        let mut capped = slow.clone();
+        capped.grace_period = Some(10);
+        let t = node_timing(&[&capped], &[vec![]], &opts);
+        assert_eq!(t.stop, Duration::from_secs(10));
+        // Two pods, a budget allowing one: the second eviction is retried
+        // at 5 s, 15 s and 35 s; the first pod's replacement is Ready at 21 s.
+        let web = budget("web", 1, true);
+        let t = node_timing(&[&quick, &quick], &[vec![&web], vec![&web]], &opts);
+        assert_eq!(t.drain, Duration::from_secs(40));
     }
 
     #[test]
