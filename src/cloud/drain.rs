@@ -18,6 +18,7 @@ use super::CloudError;
 use super::clock::{Clock, human};
 use super::kube::{Kube, PdbInfo, PodInfo};
 use super::plan::{Plan, PlannedEviction};
+use super::timing;
 
 #[derive(Clone, Debug)]
 pub struct DrainOptions {
@@ -363,9 +364,10 @@ impl<'a> Drainer<'a> {
         let pods = self.kube.pods(None, Some(node), None).await?;
         let pdbs = self.kube.pdbs(None).await?;
         let mut plan = Plan::new("drain", format!("node {node}"));
-        self.plan_pods(&mut plan, &[node.to_string()], pods, &pdbs, opts)
+        let timing = self
+            .plan_pods(&mut plan, &[node.to_string()], pods, &pdbs, opts)
             .await?;
-        plan.predicted = Duration::from_secs(30 + 20 * plan.evictions.len() as u64);
+        plan.predicted = timing.iter().map(|t| t.drain).sum();
         Ok(plan)
     }
 
@@ -378,19 +380,21 @@ impl<'a> Drainer<'a> {
         &self,
         nodes: &[String],
         opts: &DrainOptions,
-    ) -> Result<Plan, CloudError> {
+    ) -> Result<(Plan, Vec<NodeTiming>), CloudError> {
         let mut plan = Plan::new("drain", format!("{} node(s)", nodes.len()));
         if nodes.is_empty() {
-            return Ok(plan);
+            return Ok((plan, vec![]));
         }
         let pods = self.kube.pods(None, None, None).await?;
         let pdbs = self.kube.pdbs(None).await?;
-        self.plan_pods(&mut plan, nodes, pods, &pdbs, opts).await?;
-        Ok(plan)
+        let timing = self.plan_pods(&mut plan, nodes, pods, &pdbs, opts).await?;
+        Ok((plan, timing))
     }
 
     /// Fill `plan` with the evictions and refusals of draining `nodes`, in
-    /// that order, given every pod that may run there.
+    /// that order, given every pod that may run there; `held` gets the
+    /// evictions no wait would let through. Returns how long each node's
+    /// drain takes (see `NodeTiming`).
     async fn plan_pods(
         &self,
         plan: &mut Plan,
@@ -398,7 +402,7 @@ impl<'a> Drainer<'a> {
         pods: Vec<PodInfo>,
         pdbs: &[PdbInfo],
         opts: &DrainOptions,
-    ) -> Result<(), CloudError> {
+    ) -> Result<Vec<NodeTiming>, CloudError> {
         let mut on_node: HashMap<&str, Vec<&PodInfo>> =
             nodes.iter().map(|n| (n.as_str(), Vec::new())).collect();
         for pod in &pods {
@@ -408,6 +412,7 @@ impl<'a> Drainer<'a> {
         }
         let budgets = Budgets::new(pdbs);
         let mut asks: Vec<(usize, &PodInfo)> = Vec::new();
+        let mut timing = Vec::with_capacity(nodes.len());
         for node in nodes {
             plan.nodes.push(node.clone());
             let mut evict: Vec<&PodInfo> = Vec::new();
@@ -423,6 +428,12 @@ impl<'a> Drainer<'a> {
             let selected: Vec<Vec<&PdbInfo>> = evict.iter().map(|p| budgets.selecting(p)).collect();
             for b in selected.iter().flatten() {
                 *per_budget.entry(b.id()).or_default() += 1;
+            }
+            timing.push(node_timing(&evict, &selected, opts));
+            for (pod, sel) in evict.iter().zip(&selected) {
+                if let Some(why) = held_for_good(pod, sel) {
+                    plan.held.push(format!("{} ({why})", pod_id(pod)));
+                }
             }
             for (pod, sel) in evict.into_iter().zip(&selected) {
                 let blocked_by = match verdict(pod, sel, |b| per_budget[&b.id()]) {
@@ -463,7 +474,7 @@ impl<'a> Drainer<'a> {
             .filter_map(|e| e.blocked_by.as_ref())
             .collect();
         plan.blocking_pdbs = blocking.into_iter().cloned().collect();
-        Ok(())
+        Ok(timing)
     }
 
     /// The server's verdict on evicting `pod` (`dryRun=All`: nothing changes).
@@ -490,6 +501,91 @@ impl<'a> Drainer<'a> {
                 e,
             )),
         }
+    }
+}
+
+/// How long the plan expects one node's drain to take.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct NodeTiming {
+    /// Our drain (`Drainer::drain`): until every evicted pod is gone.
+    pub drain: Duration,
+    /// The slowest of its pods to stop once evicted (EKS's drain waits
+    /// for them too).
+    pub stop: Duration,
+}
+
+/// How often `wait_gone` looks at the node again.
+const GONE_POLL: Duration = Duration::from_secs(5);
+
+/// A node's drain: every eviction goes out at once, and each pod stops
+/// within its preStop hook and grace period (`timing::pod_stop`). A budget
+/// that lets fewer of the node's pods go than it selects paces the rest:
+/// a refused eviction is retried with the drain's backoff once the pods
+/// already evicted have stopped and their replacements are Ready.
+fn node_timing(evict: &[&PodInfo], selected: &[Vec<&PdbInfo>], opts: &DrainOptions) -> NodeTiming {
+    let stop = evict
+        .iter()
+        .map(|p| timing::pod_stop(p, opts.grace_period))
+        .max()
+        .unwrap_or_default();
+    let mut here: HashMap<String, (i64, usize)> = HashMap::new();
+    for b in selected.iter().flatten() {
+        here.entry(b.id()).or_insert((b.disruptions_allowed, 0)).1 += 1;
+    }
+    let waves = here
+        .values()
+        .filter(|(allowed, _)| *allowed > 0)
+        .map(|&(allowed, n)| n.div_ceil(allowed as usize))
+        .max()
+        .unwrap_or(1);
+    // One wave: its pods stop and their replacements start; the refused
+    // evictions are retried at 5 s, 15 s, 35 s, … after the first refusal.
+    let wave = stop + timing::POD_START;
+    let mut retried = Duration::ZERO;
+    for _ in 1..waves {
+        let mut backoff = Duration::from_secs(5);
+        let mut waited = Duration::ZERO;
+        while waited < wave {
+            waited += backoff;
+            backoff = (backoff * 2).min(Duration::from_secs(30));
+        }
+        retried += waited;
+    }
+    NodeTiming {
+        drain: timing::polled(retried + stop, GONE_POLL),
+        stop,
+    }
+}
+
+/// Why no wait lets `pod`'s eviction through, if so: a budget that allows
+/// no disruption while every pod it selects is healthy (only a change to
+/// the workload or the budget frees it), or two budgets over the pod (the
+/// eviction API refuses those).
+fn held_for_good(pod: &PodInfo, selecting: &[&PdbInfo]) -> Option<String> {
+    match selecting {
+        [] => None,
+        [b] if b.status_current
+            && pod.ready
+            && b.disruptions_allowed <= 0
+            && b.expected_pods > 0
+            && b.current_healthy >= b.expected_pods =>
+        {
+            Some(format!(
+                "PodDisruptionBudget {} allows no disruption with all {} of its pod(s) healthy",
+                b.id(),
+                b.expected_pods
+            ))
+        }
+        [_] => None,
+        several => Some(format!(
+            "selected by {} PodDisruptionBudgets ({}), which the eviction API refuses",
+            several.len(),
+            several
+                .iter()
+                .map(|b| b.id())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
     }
 }
 
@@ -593,6 +689,7 @@ mod tests {
             mirror: false,
             terminating: false,
             grace_period: None,
+            pre_stop_s: 0,
             owner: None,
             containers: vec![],
             init_containers: vec![],
@@ -643,6 +740,46 @@ mod tests {
         // Two budgets: the eviction API refuses; the server says how.
         let (a, b) = (budget("a", 3, true), budget("b", 3, true));
         assert_eq!(verdict(&pod(true), &[&a, &b], |_| 1), Verdict::Ask);
+    }
+
+    /// pdb-blocked's checkout: one replica under `minAvailable: 1`. No wait
+    /// frees it, so a drain plans its failure; a budget at 0 only because
+    /// one of its pods is unready may recover, and stays a note.
+    #[test]
+    fn only_a_budget_no_wait_can_free_holds_an_eviction_for_good() {
+        let mut held = budget("checkout", 0, true);
+        (held.expected_pods, held.current_healthy) = (1, 1);
+        assert!(held_for_good(&pod(true), &[&held]).is_some());
+        let mut recovering = budget("web", 0, true);
+        (recovering.expected_pods, recovering.current_healthy) = (3, 2);
+        assert_eq!(held_for_good(&pod(true), &[&recovering]), None);
+        assert_eq!(held_for_good(&pod(true), &[&budget("web", 1, true)]), None);
+        let (a, b) = (budget("a", 3, true), budget("b", 3, true));
+        assert!(held_for_good(&pod(true), &[&a, &b]).is_some());
+    }
+
+    /// A drain takes as long as its slowest pod takes to stop (preStop,
+    /// capped by the grace period), seen at the next look; a budget that
+    /// lets one of two pods go paces the second behind the first's
+    /// replacement turning Ready.
+    #[test]
+    fn a_drain_takes_its_slowest_pod_and_its_budgets_pacing() {
+        let opts = DrainOptions::default();
+        let quick = pod(true);
+        let mut slow = pod(true);
+        slow.pre_stop_s = 20;
+        let t = node_timing(&[&quick, &slow], &[vec![], vec![]], &opts);
+        assert_eq!(t.stop, Duration::from_secs(21));
+        assert_eq!(t.drain, Duration::from_secs(25));
+        let mut capped = slow.clone();
+        capped.grace_period = Some(10);
+        let t = node_timing(&[&capped], &[vec![]], &opts);
+        assert_eq!(t.stop, Duration::from_secs(10));
+        // Two pods, a budget allowing one: the second eviction is retried
+        // at 5 s, 15 s and 35 s; the first pod's replacement is Ready at 21 s.
+        let web = budget("web", 1, true);
+        let t = node_timing(&[&quick, &quick], &[vec![&web], vec![&web]], &opts);
+        assert_eq!(t.drain, Duration::from_secs(40));
     }
 
     #[test]

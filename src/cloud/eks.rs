@@ -21,6 +21,7 @@ use serde::Serialize;
 use super::CloudError;
 use super::clock::{Clock, human};
 use super::plan::{Change, Mutation, Plan};
+use super::timing;
 
 /// How often an update is polled (simulated time).
 const POLL: Duration = Duration::from_secs(15);
@@ -396,8 +397,16 @@ impl Eks {
             .map_err(|e| sdk_err("ListNodegroups", e))?;
         let proj = self.proj();
         names.retain(|n| !proj.deleted.contains(&(cluster.to_string(), n.clone())));
-        for (c, n) in proj.created.keys() {
-            if c == cluster && !names.contains(n) {
+        // A group planned, then deleted by a later hop of the same plan, is gone.
+        let mut created: Vec<&String> = proj
+            .created
+            .keys()
+            .filter(|key| key.0 == cluster && !proj.deleted.contains(*key))
+            .map(|(_, n)| n)
+            .collect();
+        created.sort();
+        for n in created {
+            if !names.contains(n) {
                 names.push(n.clone());
             }
         }
@@ -411,10 +420,18 @@ impl Eks {
                 "nodegroup {name} (deleted in this plan)"
             )));
         }
-        let created = self.proj().created.get(&key).cloned();
-        if let Some(from) = created {
-            // A group only planned: it looks like the group it copies.
-            let mut info = Box::pin(self.nodegroup(cluster, &from)).await?;
+        // A group only planned looks like the real group it copies, through
+        // the copies of earlier hops (which a later hop may have deleted).
+        let mut real = name.to_string();
+        while let Some(from) = self
+            .proj()
+            .created
+            .get(&(cluster.to_string(), real.clone()))
+        {
+            real = from.clone();
+        }
+        if real != name {
+            let mut info = Box::pin(self.observed().nodegroup(cluster, &real)).await?;
             info.name = name.to_string();
             info.version = self
                 .proj()
@@ -488,6 +505,15 @@ impl Eks {
             info.version = v.clone();
         }
         Ok(info)
+    }
+
+    /// Dry run: whether this plan already replaces every node of
+    /// `nodegroup` (rotates it, or creates it), so the nodes the cluster
+    /// lists now are not the ones a later step finds there.
+    pub fn planned_new_nodes(&self, cluster: &str, nodegroup: &str) -> bool {
+        let key = (cluster.to_string(), nodegroup.to_string());
+        let proj = self.proj();
+        proj.created.contains_key(&key) || proj.nodegroup_version.contains_key(&key)
     }
 
     pub async fn addons(&self, cluster: &str) -> Result<Vec<AddonInfo>, CloudError> {
@@ -735,6 +761,14 @@ impl Eks {
         let mut targets: Vec<(String, Option<String>, Option<String>)> =
             vec![(format!("cluster {cluster}"), None, None)];
         for ng in self.nodegroup_names(cluster).await? {
+            // A group this dry run only plans has no updates to look at.
+            if self
+                .proj()
+                .created
+                .contains_key(&(cluster.to_string(), ng.clone()))
+            {
+                continue;
+            }
             targets.push((format!("nodegroup {ng}"), Some(ng), None));
         }
         let addons: Vec<String> = self
@@ -1072,7 +1106,7 @@ impl Eks {
             drop(proj);
             let mut plan = Plan::new("upgrade the control plane of", target)
                 .from_to(Some(current.version.clone()), version)
-                .predicted(Duration::from_secs(25 * 60));
+                .predicted(timing::CONTROL_PLANE_UPDATE);
             plan.notes.push(format!(
                 "undoable once, within 7 days: a VersionRollback to {}; an earlier hop of the same run cannot be undone",
                 current.version
@@ -1124,7 +1158,7 @@ impl Eks {
         if m.is_plan() {
             let mut plan = Plan::new("roll back the control plane of", target)
                 .from_to(Some(current.to_string()), version)
-                .predicted(Duration::from_secs(15 * 60));
+                .predicted(timing::CONTROL_PLANE_ROLLBACK);
             let own = self
                 .proj()
                 .upgraded_to
@@ -1306,7 +1340,7 @@ impl Eks {
             );
             let mut plan = Plan::new("update", target)
                 .from_to(Some(current.version), version)
-                .predicted(Duration::from_secs(3 * 60));
+                .predicted(timing::ADDON_UPDATE);
             if !accepted.iter().any(|v| v == version) {
                 plan.refusals.push(format!(
                     "EKS does not offer {addon} {version} for Kubernetes {minor} (DescribeAddonVersions), the minor the control plane runs by then"
@@ -1366,8 +1400,6 @@ impl Eks {
                 (cluster.to_string(), nodegroup.to_string()),
                 version.to_string(),
             );
-            let per_batch = current.max_unavailable_nodes;
-            let batches = (current.desired_size.max(1) + per_batch - 1) / per_batch;
             // A same-version AMI refresh is told apart by its release.
             let (from, to) = if refresh {
                 (
@@ -1377,12 +1409,16 @@ impl Eks {
             } else {
                 (Some(current.version), version.to_string())
             };
-            // EKS's managed update: about a minute of setup, then per batch
-            // a new node boots (about 3 minutes) and the old one drains and
-            // terminates (about one). The sandbox follows the same figures.
-            let mut plan = Plan::new("roll", target)
-                .from_to(from, to)
-                .predicted(Duration::from_secs(60 + batches as u64 * 4 * 60));
+            // Pods that stop at once; a rotation refines it from their
+            // preStop hooks and grace periods.
+            let mut plan =
+                Plan::new("roll", target)
+                    .from_to(from, to)
+                    .predicted(timing::managed_update(
+                        current.desired_size,
+                        current.max_unavailable_nodes,
+                        timing::SIGTERM_EXIT,
+                    ));
             if latest && refresh {
                 plan.notes.push(
                     "EKS picks the newest AMI when the request is sent; a group already on it is left as it is (known only at run time)"
@@ -1489,7 +1525,14 @@ impl Eks {
             return Ok(Change::unchanged(target, "already configured"));
         }
         if m.is_plan() {
-            let mut plan = Plan::new("reconfigure", target).predicted(Duration::from_secs(60));
+            // New instances of a larger group boot meanwhile: the config
+            // update's effect is there once they are Ready.
+            let grows = want.desired_size.is_some_and(|d| d > cur.desired_size);
+            let mut plan = Plan::new("reconfigure", target).predicted(if grows {
+                timing::CONFIG_UPDATE.max(timing::NODE_BOOT)
+            } else {
+                timing::CONFIG_UPDATE
+            });
             plan.notes = diffs;
             return Ok(Change::Planned(plan));
         }
@@ -1592,7 +1635,7 @@ impl Eks {
             proj.nodegroup_version.insert(key, version.to_string());
             let mut plan = Plan::new("create", target)
                 .from_to(None, version)
-                .predicted(Duration::from_secs(10 * 60));
+                .predicted(timing::NODEGROUP_CREATE);
             plan.notes.push(format!(
                 "copying {from}: {} × {}",
                 overrides.size.unwrap_or(source.desired_size),
@@ -1678,7 +1721,7 @@ impl Eks {
             self.proj()
                 .deleted
                 .insert((cluster.to_string(), name.to_string()));
-            let mut plan = Plan::new("delete", target).predicted(Duration::from_secs(5 * 60));
+            let mut plan = Plan::new("delete", target).predicted(timing::NODEGROUP_DELETE);
             plan.notes.push(format!(
                 "{} node(s) at {} terminated",
                 current.desired_size, current.version

@@ -82,6 +82,11 @@ pub struct PodInfo {
     pub mirror: bool,
     pub terminating: bool,
     pub grace_period: Option<i64>,
+    /// Longest preStop hook of its containers (a `sleep`, or an exec of
+    /// `sleep N`), in seconds: what a plan expects a deleted pod to take to
+    /// stop, within its grace period.
+    #[serde(skip)]
+    pub pre_stop_s: u64,
     /// Kind and name of the controlling owner, else of the first owner.
     pub owner: Option<(String, String)>,
     pub containers: Vec<ContainerInfo>,
@@ -587,7 +592,32 @@ pub fn pod_info(p: &Pod) -> PodInfo {
         created: time(meta.creation_timestamp.as_ref()),
         age: None,
         grace_period: spec.termination_grace_period_seconds,
+        pre_stop_s: spec.containers.iter().map(pre_stop_s).max().unwrap_or(0),
     }
+}
+
+/// A container's preStop sleep in seconds (0 for any other hook or none).
+fn pre_stop_s(c: &k8s_openapi::api::core::v1::Container) -> u64 {
+    let Some(hook) = c.lifecycle.as_ref().and_then(|l| l.pre_stop.as_ref()) else {
+        return 0;
+    };
+    if let Some(s) = &hook.sleep {
+        return s.seconds.max(0) as u64;
+    }
+    // ["sleep", "20"] or ["/bin/sh", "-c", "sleep 20"].
+    let words: Vec<&str> = hook
+        .exec
+        .as_ref()
+        .and_then(|e| e.command.as_ref())
+        .into_iter()
+        .flatten()
+        .flat_map(|w| w.split_whitespace())
+        .collect();
+    words
+        .windows(2)
+        .find(|w| w[0].ends_with("sleep"))
+        .and_then(|w| w[1].parse().ok())
+        .unwrap_or(0)
 }
 
 pub fn pdb_info(p: &PodDisruptionBudget) -> PdbInfo {

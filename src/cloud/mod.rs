@@ -17,6 +17,7 @@ pub mod kube;
 pub mod objects;
 pub mod plan;
 pub mod rotate;
+pub mod timing;
 pub mod token;
 pub mod workloads;
 

@@ -80,6 +80,10 @@ pub struct Plan {
     #[serde(serialize_with = "secs")]
     pub predicted: Duration,
     pub notes: Vec<String>,
+    /// Evictions refused for as long as a run would wait, so the drain
+    /// fails: `namespace/pod` and why (see `Drainer::plan_nodes`).
+    #[serde(skip)]
+    pub held: Vec<String>,
 }
 
 fn secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {

@@ -18,10 +18,14 @@ use futures::future::LocalBoxFuture;
 
 use super::CloudError;
 use super::clock::human;
-use super::drain::{DrainOptions, Drainer};
-use super::eks::{CopyOverrides, Eks, NodegroupConfig, check_update_config, parse_minor};
+use super::drain::{DrainOptions, Drainer, NodeTiming, Unmanaged};
+use super::eks::{
+    CopyOverrides, Eks, NodegroupConfig, NodegroupInfo, check_update_config, parse_minor,
+    unavailable_nodes,
+};
 use super::kube::Kube;
 use super::plan::{Change, Mutation, Plan};
+use super::timing;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Strategy {
@@ -144,6 +148,7 @@ impl<'a> Rotator<'a> {
         m: &Mutation<'_>,
         canary_gate: Option<CanaryGate<'_>>,
     ) -> Result<Change, CloudError> {
+        let fresh = self.eks.planned_new_nodes(cluster, nodegroup);
         // Unset: the group's own update config stays (no request at all).
         let config = NodegroupConfig {
             max_unavailable: opts.max_unavailable,
@@ -182,15 +187,45 @@ impl<'a> Rotator<'a> {
                 other => return Ok(other),
             };
             plan.action = "roll in place".into();
+            // EKS's own drain evicts every pod but DaemonSets' (emptyDir
+            // and unmanaged ones too), honouring PodDisruptionBudgets.
+            let eks_drain = DrainOptions {
+                delete_emptydir_data: true,
+                unmanaged: Unmanaged::Evict,
+                grace_period: None,
+                ..opts.drain.clone()
+            };
+            let group = self.eks.nodegroup(cluster, nodegroup).await?;
+            let nodes = self
+                .add_drain_plans(&mut plan, &group, fresh, &eks_drain)
+                .await?;
+            let at_once = if config.max_unavailable.is_some()
+                || config.max_unavailable_percentage.is_some()
+            {
+                unavailable_nodes(
+                    config.max_unavailable,
+                    config.max_unavailable_percentage,
+                    group.desired_size,
+                )
+            } else {
+                group.max_unavailable_nodes
+            };
+            let stop = nodes.iter().map(|t| t.stop).max().unwrap_or_default();
+            plan.predicted = timing::managed_update(group.desired_size, at_once, stop);
             if let Change::Planned(c) = config_change {
                 plan.notes.extend(c.notes);
+                plan.predicted += c.predicted;
             }
             if let Some(c) = canary_plan {
                 plan.notes.extend(c.notes);
                 plan.predicted += c.predicted;
             }
-            self.add_drain_plans(&mut plan, nodegroup, &opts.drain)
-                .await?;
+            if !plan.held.is_empty() && !opts.force {
+                return Err(CloudError::Invalid(format!(
+                    "EKS would fail the update of nodegroup {nodegroup} with PodEvictionFailure after 15 minutes: no wait lets {} through (force deletes them)",
+                    plan.held.join("; ")
+                )));
+            }
             if !plan.blocking_pdbs.is_empty() && !opts.force {
                 plan.notes.push(format!(
                     "EKS would fail with PodEvictionFailure after 15 minutes unless {} allow(s) eviction",
@@ -253,8 +288,8 @@ impl<'a> Rotator<'a> {
                     ""
                 }
             ));
-            // Create, boot and delete, as the sandbox and EKS take them.
-            plan.predicted = Duration::from_secs(5 * 60);
+            // Create (its nodes boot meanwhile) and delete.
+            plan.predicted = timing::NODEGROUP_CREATE + timing::NODEGROUP_DELETE;
             return Ok(Some(plan));
         }
         let overrides = CopyOverrides {
@@ -318,13 +353,28 @@ impl<'a> Rotator<'a> {
     }
 
     /// The drains of every node of the group: one LIST of nodes, pods and
-    /// PDBs each, however many nodes (see `Drainer::plan_nodes`).
+    /// PDBs each, however many nodes (see `Drainer::plan_nodes`); how long
+    /// each node's takes.
+    /// A group whose nodes an earlier step of the plan replaces (`fresh`)
+    /// has nodes and pods only known at run time: counted, not named.
     async fn add_drain_plans(
         &self,
         plan: &mut Plan,
-        nodegroup: &str,
+        group: &NodegroupInfo,
+        fresh: bool,
         drain: &DrainOptions,
-    ) -> Result<(), CloudError> {
+    ) -> Result<Vec<NodeTiming>, CloudError> {
+        if fresh {
+            let n = group.desired_size.max(0) as usize;
+            plan.notes.push(format!(
+                "{n} node(s) of {} that an earlier step brings up: they and the pods then on them are named only at run time",
+                group.name
+            ));
+            let stop = timing::SIGTERM_EXIT;
+            let drain = timing::polled(stop, Duration::from_secs(5));
+            return Ok(vec![NodeTiming { drain, stop }; n]);
+        }
+        let nodegroup = &group.name;
         let quiet = |_: &str| {};
         let nodes: Vec<String> = self
             .kube
@@ -333,18 +383,19 @@ impl<'a> Rotator<'a> {
             .into_iter()
             .map(|n| n.name)
             .collect();
-        let p = Drainer::new(self.kube, &quiet)
+        let (p, timing) = Drainer::new(self.kube, &quiet)
             .plan_nodes(&nodes, drain)
             .await?;
         plan.nodes.extend(p.nodes);
         plan.evictions.extend(p.evictions);
         plan.refusals.extend(p.refusals);
+        plan.held.extend(p.held);
         for b in p.blocking_pdbs {
             if !plan.blocking_pdbs.contains(&b) {
                 plan.blocking_pdbs.push(b);
             }
         }
-        Ok(())
+        Ok(timing)
     }
 
     async fn blue_green(
@@ -358,6 +409,7 @@ impl<'a> Rotator<'a> {
         let new = replacement_name(nodegroup, &opts.version);
         let current = self.eks.nodegroup(cluster, nodegroup).await?;
         if m.is_plan() {
+            let fresh = self.eks.planned_new_nodes(cluster, nodegroup);
             let create = self
                 .eks
                 .create_nodegroup(cluster, &new, nodegroup, &opts.version, &m.part("create"))
@@ -369,9 +421,25 @@ impl<'a> Rotator<'a> {
                 plan.notes.extend(c.notes);
                 plan.predicted += c.predicted;
             }
-            self.add_drain_plans(&mut plan, nodegroup, &opts.drain)
+            // Our drain, one old node after another; what it would stop
+            // at, the rotation stops at (and undoes itself).
+            let nodes = self
+                .add_drain_plans(&mut plan, &current, fresh, &opts.drain)
                 .await?;
-            plan.predicted += Duration::from_secs(60 * plan.nodes.len() as u64);
+            if !plan.refusals.is_empty() {
+                return Err(CloudError::Invalid(format!(
+                    "draining nodegroup {nodegroup} would be refused: {}",
+                    plan.refusals.join("; ")
+                )));
+            }
+            if !plan.held.is_empty() {
+                return Err(CloudError::Invalid(format!(
+                    "draining nodegroup {nodegroup} would give up after {}: no wait lets {} through",
+                    human(opts.drain.timeout),
+                    plan.held.join("; ")
+                )));
+            }
+            plan.predicted += nodes.iter().map(|t| t.drain).sum::<Duration>();
             if opts.canary > 0 {
                 plan.notes.push(format!(
                     "canary: {} old node(s) drained first, then the health gates",

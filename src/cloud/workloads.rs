@@ -344,6 +344,7 @@ mod tests {
             mirror: false,
             terminating: false,
             grace_period: None,
+            pre_stop_s: 0,
             owner: None,
             containers: vec![],
             init_containers: vec![],

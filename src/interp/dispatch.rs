@@ -508,7 +508,22 @@ pub async fn call(
             let opts = drain_options(args, args.duration("timeout"))?;
             let drainer = Drainer::new(kube, ctx.progress);
             if ctx.mode == Mode::Plan {
-                return changed(Change::Planned(drainer.plan(&node, &opts).await?));
+                // What the run's drain would stop at, it stops at here.
+                let plan = drainer.plan(&node, &opts).await?;
+                if !plan.refusals.is_empty() {
+                    return Err(CloudError::DrainRefused {
+                        node,
+                        reasons: plan.refusals,
+                    });
+                }
+                if !plan.held.is_empty() {
+                    return Err(CloudError::Invalid(format!(
+                        "a drain of node {node} would give up after {}: no wait lets {} through",
+                        crate::cloud::clock::human(opts.timeout),
+                        plan.held.join("; ")
+                    )));
+                }
+                return changed(Change::Planned(plan));
             }
             let report = drainer.drain(&node, &opts).await?;
             changed(Change::Applied {

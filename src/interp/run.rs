@@ -25,7 +25,7 @@ use crate::durable::{Record, Replay, RunId, StepOutcome};
 use crate::source::Span;
 use crate::syntax::Program;
 use crate::syntax::ast::{
-    Arg, Block, CheckDecl, Expr, GateDecl, Ident, Runbook, Step, Stmt, StmtKind, Template,
+    Arg, Block, CheckDecl, Expr, ExprKind, GateDecl, Ident, Runbook, Step, Stmt, StmtKind, Template,
 };
 
 /// How an evaluation error names a variable not bound in scope
@@ -145,6 +145,10 @@ struct State<'p> {
     planned: usize,
     /// Dry run: the checks' snapshot, read once (see `checks::run`).
     plan_snapshot: Option<std::sync::Arc<crate::checks::ScriptValues>>,
+    /// Dry run: checks that failed on the EKS state the plan leaves (see
+    /// `checks::run`): nothing but a request changes that while a gate
+    /// waits.
+    settled_failures: usize,
     /// Set when a rollback undid (or failed to undo) a bounded change: the
     /// step's title, and the bound when the undo succeeded.
     stopped_at: Option<(String, Option<&'static str>)>,
@@ -188,6 +192,15 @@ impl<'p> Interp<'p> {
 
     pub(super) fn keep_plan_snapshot(&self, values: std::sync::Arc<crate::checks::ScriptValues>) {
         self.state.borrow_mut().plan_snapshot = Some(values);
+    }
+
+    /// Dry run: a check failed on the EKS state the plan leaves.
+    pub(super) fn note_settled_failure(&self) {
+        self.state.borrow_mut().settled_failures += 1;
+    }
+
+    fn settled_failures(&self) -> usize {
+        self.state.borrow().settled_failures
     }
 
     /// The runbook's `cluster` parameter, which checks snapshot.
@@ -1824,7 +1837,27 @@ impl<'p> Interp<'p> {
         if self.is_plan() {
             // A gate that holds takes at least its `consecutive` checks.
             self.plan_wait(every * (consecutive as u32).saturating_sub(1));
-            let message = match self.failing(&g.conditions, env).await? {
+            let settled = self.settled_failures();
+            let failing = self.failing(&g.conditions, env).await?;
+            // A check that fails on the EKS state the planned changes leave
+            // (add-on and control-plane versions) fails for real: no wait
+            // changes what only a request changes.
+            if let Some(c) = failing.filter(|c| {
+                self.settled_failures() > settled
+                    && matches!(&c.kind, ExprKind::Call { namespace, .. } if namespace.name == "check")
+            }) {
+                let msg = format!(
+                    "gate `{name}` would not hold within {}: `{}` is false on the EKS state the changes above leave, which no wait changes",
+                    human(within),
+                    self.source_of(c)
+                );
+                self.gate_verdict(name, false, msg.clone(), None);
+                return Err(RunError::new(FailKind::Gate, msg, c.span).with_help(format!(
+                    "the gate was invoked at {}",
+                    self.program.sources.location(span)
+                )));
+            }
+            let message = match failing {
                 None => "holds now".to_string(),
                 Some(c) => format!(
                     "does not hold now (`{}`); a real run waits up to {} for it after the changes above",
