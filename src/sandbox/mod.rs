@@ -274,7 +274,9 @@ impl Sandbox {
     /// Any stored Kubernetes object, by resource plural (e.g. "pods").
     pub fn kube_object(&self, resource: &str, namespace: &str, name: &str) -> Option<Value> {
         let w = self.shared.observed_world();
-        w.kube.get(resource, namespace, name).map(std::borrow::Cow::into_owned)
+        w.kube
+            .get(resource, namespace, name)
+            .map(std::borrow::Cow::into_owned)
     }
 
     /// Turn a fixture PodDisruptionBudget on (creating it in the API) or off

@@ -498,7 +498,11 @@ async fn a_node_patch_keeps_unmodelled_fields_and_its_taint_reaches_the_schedule
     assert_eq!(taints.len(), 1);
     assert_eq!(taints[0].value.as_deref(), Some("batch"));
     let ready = got.status.unwrap().conditions.unwrap();
-    assert!(ready.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
+    assert!(
+        ready
+            .iter()
+            .any(|c| c.type_ == "Ready" && c.status == "True")
+    );
 
     let pods: Api<Pod> = Api::namespaced(client, "shop");
     let pod: Pod = serde_json::from_value(serde_json::json!({

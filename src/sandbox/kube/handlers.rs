@@ -22,8 +22,8 @@ use super::store::meta_str;
 use super::table;
 use super::watch::{self, WatchPlan};
 use crate::sandbox::state::World;
-use crate::sandbox::state::typed::Record;
 use crate::sandbox::state::objects::{controller_of, is_terminating};
+use crate::sandbox::state::typed::Record;
 
 pub enum KubeReply {
     Response(Response),
@@ -36,9 +36,17 @@ impl From<Result<Response, KubeError>> for KubeReply {
     }
 }
 
-/// A modelled field of the wrong shape, refused as the API server does.
-fn invalid(detail: String) -> KubeError {
-    KubeError::new(422, "Invalid", detail)
+/// A modelled field of the wrong shape, refused as the API server words it.
+fn invalid(t: &Target, name: &str) -> impl FnOnce(String) -> KubeError {
+    let kind = t.def.kind;
+    let name = name.to_string();
+    move |detail| {
+        KubeError::new(
+            422,
+            "Invalid",
+            format!("{kind} \"{name}\" is invalid: {detail}"),
+        )
+    }
 }
 
 fn ok(v: Value) -> Result<Response, KubeError> {
@@ -239,7 +247,10 @@ fn scale(
     if req.dry_run() {
         return ok(scale_of(&obj));
     }
-    let stored = world.kube.replace(t.def.plural, obj).map_err(invalid)?;
+    let stored = world
+        .kube
+        .replace(t.def.plural, obj)
+        .map_err(invalid(t, name))?;
     world.after_update(t.def.plural, &ns, name);
     ok(scale_of(&stored))
 }
@@ -660,10 +671,13 @@ fn create(world: &mut World, req: &KubeRequest, t: &Target) -> Result<Response, 
     }
     if dry {
         obj["metadata"]["resourceVersion"] = json!(world.kube.resource_version().to_string());
-        let checked = Record::parse(t.def.plural, obj).map_err(invalid)?;
+        let checked = Record::parse(t.def.plural, obj).map_err(invalid(t, &name))?;
         return created(checked.render().into_owned());
     }
-    let stored = world.kube.insert(t.def.plural, obj).map_err(invalid)?;
+    let stored = world
+        .kube
+        .insert(t.def.plural, obj)
+        .map_err(invalid(t, &name))?;
     world.after_create(t.def.plural, &stored);
     super::custom::created(world, t.def.plural, &stored);
     created(stored)
@@ -702,11 +716,14 @@ fn store_update(
     new: Value,
 ) -> Result<Response, KubeError> {
     if req.dry_run() {
-        let checked = Record::parse(t.def.plural, new).map_err(invalid)?;
+        let checked = Record::parse(t.def.plural, new).map_err(invalid(t, name))?;
         return ok(checked.render().into_owned());
     }
     let ns = ns_key(t).to_string();
-    let stored = world.kube.replace(t.def.plural, new).map_err(invalid)?;
+    let stored = world
+        .kube
+        .replace(t.def.plural, new)
+        .map_err(invalid(t, name))?;
     world.after_update(t.def.plural, &ns, name);
     ok(stored)
 }

@@ -249,7 +249,10 @@ impl Store {
     /// a field the sandbox models has the wrong shape (the API server's 422).
     pub fn insert(&mut self, resource: &'static str, obj: Value) -> Result<Value, String> {
         let rec = Record::parse(resource, obj)?;
-        Ok(self.put(resource, rec, EventType::Added).render().into_owned())
+        Ok(self
+            .put(resource, rec, EventType::Added)
+            .render()
+            .into_owned())
     }
 
     /// Insert without rendering a copy back (the simulation's bulk creates).
@@ -262,7 +265,10 @@ impl Store {
     /// Replace an existing object wholesale.
     pub fn replace(&mut self, resource: &'static str, obj: Value) -> Result<Value, String> {
         let rec = Record::parse(resource, obj)?;
-        Ok(self.put(resource, rec, EventType::Modified).render().into_owned())
+        Ok(self
+            .put(resource, rec, EventType::Modified)
+            .render()
+            .into_owned())
     }
 
     fn put(&mut self, resource: &'static str, mut rec: Record, kind: EventType) -> &Record {
@@ -431,5 +437,34 @@ mod tests {
             true
         }));
         assert!(s.cached_list_body("nodes").is_none());
+    }
+
+    #[test]
+    fn a_typed_change_is_watched_as_the_rendered_object() {
+        let mut s = Store::new();
+        let _rx = s.subscribe();
+        let node = json!({"metadata": {"name": "n1"}, "spec": {"providerID": "p"}});
+        s.insert("nodes", node).unwrap();
+        let rv = s.resource_version();
+        assert!(s.modify_record("nodes", "", "n1", |r| {
+            r.node_mut()
+                .is_some_and(|n| !std::mem::replace(&mut n.unschedulable, true))
+        }));
+        let (backlog, _) = s.subscribe_from(rv).unwrap();
+        let ev = &backlog[0];
+        assert_eq!(
+            ev.object["spec"],
+            json!({"providerID": "p", "unschedulable": true})
+        );
+        assert_eq!(
+            ev.object["metadata"]["resourceVersion"],
+            (rv + 1).to_string()
+        );
+        let before = ev
+            .previous
+            .as_ref()
+            .expect("a MODIFIED event carries the old object");
+        assert!(before["spec"].get("unschedulable").is_none());
+        assert_eq!(s.get("nodes", "", "n1").unwrap()["spec"], ev.object["spec"]);
     }
 }

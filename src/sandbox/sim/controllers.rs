@@ -267,7 +267,10 @@ fn selects(world: &World, template: &Value, node: &str) -> bool {
     };
     template["spec"]["nodeSelector"]
         .as_object()
-        .is_none_or(|sel| sel.iter().all(|(k, v)| node.extra["metadata"]["labels"][k] == *v))
+        .is_none_or(|sel| {
+            sel.iter()
+                .all(|(k, v)| node.extra["metadata"]["labels"][k] == *v)
+        })
 }
 
 fn daemonsets(world: &mut World) {

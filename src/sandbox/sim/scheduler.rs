@@ -16,8 +16,7 @@ pub fn tolerates(tolerations: &Value, key: &str, value: Option<&str>, effect: &s
     ts.iter().any(|t| {
         let op = t["operator"].as_str().unwrap_or("Equal");
         let key_ok = t["key"].is_null() && op == "Exists" || t["key"] == key;
-        let value_ok =
-            op == "Exists" || t["value"].as_str().unwrap_or("") == value.unwrap_or("");
+        let value_ok = op == "Exists" || t["value"].as_str().unwrap_or("") == value.unwrap_or("");
         let effect_ok = t["effect"].is_null() || t["effect"] == effect;
         key_ok && value_ok && effect_ok
     })

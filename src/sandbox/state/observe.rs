@@ -61,7 +61,10 @@ impl World {
                 self.pod_index.set(key, meta);
             }
             ("pods", Change::Terminating) => {
-                let uid = self.kube.untyped("pods", ns, name).map(|p| meta_str(p, "uid"));
+                let uid = self
+                    .kube
+                    .untyped("pods", ns, name)
+                    .map(|p| meta_str(p, "uid"));
                 if let Some(sim) = uid.and_then(|u| self.pods.get_mut(u)) {
                     sim.terminating = true;
                 }

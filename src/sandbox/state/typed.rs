@@ -223,7 +223,10 @@ mod tests {
         let n = rec.node().unwrap();
         assert!(n.unschedulable && n.ready());
         assert_eq!(n.taints[0].value.as_deref(), Some("v"));
-        assert!(rec.extra["spec"].get("taints").is_none(), "the model holds it");
+        assert!(
+            rec.extra["spec"].get("taints").is_none(),
+            "the model holds it"
+        );
         let out = rec.render().into_owned();
         assert_eq!(out, node(), "rendering restores every field");
         assert_eq!(Record::parse("nodes", out).unwrap(), rec);
@@ -245,7 +248,10 @@ mod tests {
         let mut obj = node();
         obj["spec"]["unschedulable"] = json!("yes");
         let err = Record::parse("nodes", obj).unwrap_err();
-        assert!(err.starts_with("spec.unschedulable: Invalid value"), "{err}");
+        assert!(
+            err.starts_with("spec.unschedulable: Invalid value"),
+            "{err}"
+        );
         let mut obj = node();
         obj["spec"]["taints"] = json!([{"effect": "NoSchedule"}]);
         let err = Record::parse("nodes", obj).unwrap_err();
