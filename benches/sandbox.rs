@@ -22,6 +22,22 @@
 //! overlapping intervals, so "not slower" is not proven for the load: measure
 //! again on a quiet machine. The ≥ 1,000× rotation target is not met on this
 //! loaded machine, before or after.
+//!
+//! Session 7 (#14 deliverable 4: Nodes typed in the store, JSON rendered at
+//! the API edge), the same command, release. Four other builds shared the two
+//! cores, so the wall times are 3–5× the idle figures above and move with
+//! the load; the instruction counts (valgrind --tool=callgrind on the bench
+//! binary with `--bench --test <name>`: one iteration, fixture generation
+//! and teardown included) do not, and are the comparison that holds:
+//! - before, 1792d95 (saved as criterion baseline `s7-before`), load average
+//!   5–14: load 5.67 s [5.19, 6.13]; rotation 8.59 s [6.62, 11.13];
+//!   callgrind: load 7,710 M instructions, rotation (with its own load and
+//!   the control-plane upgrade) 13,856 M;
+//! - after, 68e2f21 (`--baseline s7-before`), load average 5.7–6.9: load
+//!   4.82 s [3.89, 5.70], criterion −15% [−33%, +2%], p = 0.14, no change
+//!   detected; rotation 4.13 s [3.65, 4.64], −52%, p < 0.05 (mostly the
+//!   lighter machine); callgrind: load 7,514 M (−2.5%), rotation 13,498 M
+//!   (−2.6%).
 
 use std::time::{Duration, Instant};
 

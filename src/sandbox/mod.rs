@@ -216,13 +216,13 @@ impl Sandbox {
             .nodes
             .iter()
             .map(|(name, n)| {
-                let obj = w.kube.get("nodes", "", name);
+                let node = w.kube.record("nodes", "", name).and_then(|r| r.node());
                 NodeView {
                     name: name.clone(),
                     nodegroup: n.nodegroup.clone(),
                     version: n.minor.clone(),
-                    ready: obj.is_some_and(objects::node_ready),
-                    unschedulable: obj.is_some_and(|o| o["spec"]["unschedulable"] == true),
+                    ready: node.is_some_and(|n| n.ready()),
+                    unschedulable: node.is_some_and(|n| n.unschedulable),
                 }
             })
             .collect();
@@ -256,7 +256,7 @@ impl Sandbox {
     pub fn pods(&self) -> Vec<PodView> {
         let w = self.shared.observed_world();
         w.kube
-            .list("pods", None)
+            .list_untyped("pods", None)
             .map(|(_, p)| PodView {
                 namespace: p["metadata"]["namespace"]
                     .as_str()
@@ -274,7 +274,9 @@ impl Sandbox {
     /// Any stored Kubernetes object, by resource plural (e.g. "pods").
     pub fn kube_object(&self, resource: &str, namespace: &str, name: &str) -> Option<Value> {
         let w = self.shared.observed_world();
-        w.kube.get(resource, namespace, name).cloned()
+        w.kube
+            .get(resource, namespace, name)
+            .map(std::borrow::Cow::into_owned)
     }
 
     /// Turn a fixture PodDisruptionBudget on (creating it in the API) or off

@@ -453,3 +453,79 @@ async fn server_side_apply_conflicts_name_the_field_and_manager_until_forced() {
     );
     sb.shutdown().await;
 }
+
+/// Nodes are typed in the store (cordon, taints, conditions) and rendered at
+/// the API: a taint a client patches in is what the scheduler honours, the
+/// fields the sandbox does not model come back as they were sent, and a
+/// modelled field of the wrong shape is refused without changing the node.
+#[tokio::test]
+async fn a_node_patch_keeps_unmodelled_fields_and_its_taint_reaches_the_scheduler() {
+    let sb = frozen("small.yaml").await;
+    sb.advance(std::time::Duration::from_secs(60));
+    let client = kube(&sb).await;
+    let nodes: Api<Node> = Api::all(client.clone());
+    let general: Vec<String> = nodes
+        .list(&ListParams::default().labels("workload=general"))
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .map(|n| n.metadata.name.unwrap())
+        .collect();
+    assert_eq!(general.len(), 3);
+    let patch = serde_json::json!({
+        "metadata": {"annotations": {"example.com/owner": "team-a"}},
+        "spec": {
+            "podCIDR": "10.1.0.0/24",
+            "taints": [{"key": "dedicated", "value": "batch", "effect": "NoSchedule"}],
+        },
+    });
+    for name in &general[1..] {
+        nodes
+            .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .unwrap();
+    }
+    let got = nodes.get(&general[1]).await.unwrap();
+    let spec = got.spec.unwrap();
+    assert_eq!(spec.pod_cidr.as_deref(), Some("10.1.0.0/24"));
+    assert!(spec.provider_id.is_some_and(|p| p.starts_with("aws:///")));
+    assert_eq!(
+        got.metadata.annotations.unwrap()["example.com/owner"],
+        "team-a"
+    );
+    let taints = spec.taints.unwrap();
+    assert_eq!(taints.len(), 1);
+    assert_eq!(taints[0].value.as_deref(), Some("batch"));
+    let ready = got.status.unwrap().conditions.unwrap();
+    assert!(
+        ready
+            .iter()
+            .any(|c| c.type_ == "Ready" && c.status == "True")
+    );
+
+    let pods: Api<Pod> = Api::namespaced(client, "shop");
+    let pod: Pod = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "batch-probe"},
+        "spec": {"nodeSelector": {"workload": "general"},
+                 "containers": [{"name": "c", "image": "public.ecr.aws/nginx/nginx:1.27"}]},
+    }))
+    .unwrap();
+    pods.create(&PostParams::default(), &pod).await.unwrap();
+    sb.advance(std::time::Duration::from_secs(30));
+    let placed = sb.pods().into_iter().find(|p| p.name == "batch-probe");
+    assert_eq!(placed.and_then(|p| p.node), Some(general[0].clone()));
+
+    let bad = serde_json::json!({"spec": {"taints": "none"}});
+    let err = nodes
+        .patch(&general[1], &PatchParams::default(), &Patch::Merge(&bad))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, kube::Error::Api(s) if s.code == 422 && s.message.contains("spec.taints")),
+        "{err}"
+    );
+    let after = nodes.get(&general[1]).await.unwrap();
+    assert_eq!(after.spec.unwrap().taints.unwrap().len(), 1);
+    sb.shutdown().await;
+}

@@ -44,7 +44,7 @@ pub fn tick(world: &mut World, key: &str) {
     let (Some("backups"), Some(ns), Some(name)) = (parts.next(), parts.next(), parts.next()) else {
         return;
     };
-    let Some(backup) = world.kube.get("backups", ns, name).cloned() else {
+    let Some(backup) = world.kube.untyped("backups", ns, name).cloned() else {
         return;
     };
     let now = world.now_ts();
@@ -52,7 +52,7 @@ pub fn tick(world: &mut World, key: &str) {
         "New" => {
             let missing: Vec<String> = included(&backup)
                 .into_iter()
-                .filter(|n| n != "*" && world.kube.get("namespaces", "", n).is_none())
+                .filter(|n| n != "*" && !world.kube.contains("namespaces", "", n))
                 .collect();
             if missing.is_empty() {
                 world.schedule(world.now_ms + BACKUP_MS, Timer::Custom(key.to_string()));
@@ -116,7 +116,7 @@ fn items_in(world: &World, namespaces: &[String]) -> u64 {
     .map(|r| {
         world
             .kube
-            .list(r, None)
+            .records(r, None)
             .filter(|((ns, _), _)| all || namespaces.iter().any(|n| n == ns))
             .count() as u64
     })

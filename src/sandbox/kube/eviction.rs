@@ -91,7 +91,7 @@ pub fn budget(world: &World, pdb: &Value) -> Budget {
         .selected(ns, meta_str(pdb, "name"))
         .into_iter()
         .flatten()
-        .filter_map(|name| world.kube.get("pods", ns, name))
+        .filter_map(|name| world.kube.untyped("pods", ns, name))
         .for_each(&mut count);
     let desired = if !pdb["spec"]["minAvailable"].is_null() {
         int_or_percent(&pdb["spec"]["minAvailable"], expected, true)
@@ -123,7 +123,7 @@ pub fn check(world: &World, pod: &Value) -> Result<(), Denial> {
     let labels = &pod["metadata"]["labels"];
     let matching: Vec<&Value> = world
         .kube
-        .list("poddisruptionbudgets", Some(ns))
+        .list_untyped("poddisruptionbudgets", Some(ns))
         .map(|(_, p)| p)
         .filter(|p| selector_matches(&p["spec"]["selector"], labels))
         .collect();

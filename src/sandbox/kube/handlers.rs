@@ -1,6 +1,7 @@
 //! Routing and the verbs: get, list, watch, create, replace, patch, delete,
 //! deletecollection, and the pods/eviction subresource.
 
+use std::borrow::Cow;
 use std::time::Duration;
 
 use axum::Json;
@@ -22,6 +23,7 @@ use super::table;
 use super::watch::{self, WatchPlan};
 use crate::sandbox::state::World;
 use crate::sandbox::state::objects::{controller_of, is_terminating};
+use crate::sandbox::state::typed::Record;
 
 pub enum KubeReply {
     Response(Response),
@@ -31,6 +33,19 @@ pub enum KubeReply {
 impl From<Result<Response, KubeError>> for KubeReply {
     fn from(r: Result<Response, KubeError>) -> Self {
         KubeReply::Response(r.unwrap_or_else(|e| e.into_response()))
+    }
+}
+
+/// A modelled field of the wrong shape, refused as the API server words it.
+fn invalid(t: &Target, name: &str) -> impl FnOnce(String) -> KubeError {
+    let kind = t.def.kind;
+    let name = name.to_string();
+    move |detail| {
+        KubeError::new(
+            422,
+            "Invalid",
+            format!("{kind} \"{name}\" is invalid: {detail}"),
+        )
     }
 }
 
@@ -179,7 +194,7 @@ fn scale(
         .kube
         .get(t.def.plural, &ns, name)
         .ok_or_else(|| KubeError::not_found(&t.def.qualified(), name))?
-        .clone();
+        .into_owned();
     let view = scale_of(&current);
     let wanted = match req.method {
         "GET" => return ok(view),
@@ -232,7 +247,10 @@ fn scale(
     if req.dry_run() {
         return ok(scale_of(&obj));
     }
-    let stored = world.kube.replace(t.def.plural, obj);
+    let stored = world
+        .kube
+        .replace(t.def.plural, obj)
+        .map_err(invalid(t, name))?;
     world.after_update(t.def.plural, &ns, name);
     ok(scale_of(&stored))
 }
@@ -311,14 +329,14 @@ fn get(
             .is_some_and(|v| v == "Object");
         return ok(table::table(
             t.def.plural,
-            std::iter::once(obj),
+            std::iter::once(&*obj),
             now,
             world.kube.resource_version(),
             None,
             full,
         ));
     }
-    ok(obj.clone())
+    ok(obj.into_owned())
 }
 
 fn wants_table(req: &KubeRequest) -> bool {
@@ -387,7 +405,7 @@ fn list(world: &mut World, req: &KubeRequest, t: &Target) -> Result<Response, Ku
     if whole && let Some(body) = world.kube.cached_list_body(t.def.plural) {
         return Ok(json_bytes(body));
     }
-    let mut items: Vec<&Value> = Vec::new();
+    let mut items: Vec<Cow<Value>> = Vec::new();
     let mut next = None;
     for (key, obj) in world.kube.list(t.def.plural, ns) {
         if after
@@ -396,7 +414,7 @@ fn list(world: &mut World, req: &KubeRequest, t: &Target) -> Result<Response, Ku
         {
             continue;
         }
-        if !labels.matches(&obj["metadata"]["labels"]) || !fields.matches(obj) {
+        if !labels.matches(&obj["metadata"]["labels"]) || !fields.matches(&obj) {
             continue;
         }
         if items.len() == limit {
@@ -418,7 +436,7 @@ fn list(world: &mut World, req: &KubeRequest, t: &Target) -> Result<Response, Ku
             .is_some_and(|v| v == "Object");
         return ok(table::table(
             t.def.plural,
-            items.into_iter(),
+            items.iter().map(|o| &**o),
             now,
             rv,
             next,
@@ -443,7 +461,7 @@ fn list(world: &mut World, req: &KubeRequest, t: &Target) -> Result<Response, Ku
         if i > 0 {
             out.push(b',');
         }
-        serde_json::to_writer(&mut out, obj)
+        serde_json::to_writer(&mut out, &**obj)
             .map_err(|e| KubeError::new(500, "InternalError", e.to_string()))?;
     }
     out.extend_from_slice(b"]}");
@@ -543,7 +561,7 @@ fn watch_plan(world: &mut World, req: &KubeRequest, t: &Target) -> KubeReply {
                 .kube
                 .list(t.def.plural, plan.ns.as_deref())
                 .filter(|(_, o)| plan.matches(o))
-                .map(|(_, o)| watch::added(&plan.render(o, now)))
+                .map(|(_, o)| watch::added(&plan.render(&o, now)))
                 .collect();
             if send_initial {
                 plan.initial.push(json!({"type": "BOOKMARK", "object": {
@@ -584,7 +602,7 @@ fn create(world: &mut World, req: &KubeRequest, t: &Target) -> Result<Response, 
                 "the namespace of the provided object ({body_ns}) does not match the namespace sent on the request ({ns})"
             )));
         }
-        match world.kube.get("namespaces", "", &ns) {
+        match world.kube.untyped("namespaces", "", &ns) {
             None => return Err(KubeError::not_found("namespaces", &ns)),
             Some(n) if is_terminating(n) => {
                 return Err(KubeError::new(
@@ -653,9 +671,13 @@ fn create(world: &mut World, req: &KubeRequest, t: &Target) -> Result<Response, 
     }
     if dry {
         obj["metadata"]["resourceVersion"] = json!(world.kube.resource_version().to_string());
-        return created(obj);
+        let checked = Record::parse(t.def.plural, obj).map_err(invalid(t, &name))?;
+        return created(checked.render().into_owned());
     }
-    let stored = world.kube.insert(t.def.plural, obj);
+    let stored = world
+        .kube
+        .insert(t.def.plural, obj)
+        .map_err(invalid(t, &name))?;
     world.after_create(t.def.plural, &stored);
     super::custom::created(world, t.def.plural, &stored);
     created(stored)
@@ -694,10 +716,14 @@ fn store_update(
     new: Value,
 ) -> Result<Response, KubeError> {
     if req.dry_run() {
-        return ok(new);
+        let checked = Record::parse(t.def.plural, new).map_err(invalid(t, name))?;
+        return ok(checked.render().into_owned());
     }
     let ns = ns_key(t).to_string();
-    let stored = world.kube.replace(t.def.plural, new);
+    let stored = world
+        .kube
+        .replace(t.def.plural, new)
+        .map_err(invalid(t, name))?;
     world.after_update(t.def.plural, &ns, name);
     ok(stored)
 }
@@ -723,7 +749,7 @@ fn replace(
         .kube
         .get(t.def.plural, ns, name)
         .ok_or_else(|| KubeError::not_found(&t.def.qualified(), name))?
-        .clone();
+        .into_owned();
     let want_rv = meta_str(&obj, "resourceVersion");
     if !want_rv.is_empty() && want_rv != meta_str(&current, "resourceVersion") {
         return Err(KubeError::conflict(&t.def.qualified(), name));
@@ -780,7 +806,7 @@ fn patch_object(
     let ns = ns_key(t).to_string();
     let now = world.now_ts();
     let current = match world.kube.get(t.def.plural, &ns, name) {
-        Some(c) => c.clone(),
+        Some(c) => c.into_owned(),
         None if kind == PatchKind::Apply => {
             // Server-side apply creates what does not exist yet.
             let obj = managed::apply(&Value::Null, &body, &writer(req, t, &now), force)?;
@@ -847,7 +873,7 @@ fn delete(
         .kube
         .get(t.def.plural, &ns, name)
         .ok_or_else(|| KubeError::not_found(&t.def.qualified(), name))?
-        .clone();
+        .into_owned();
     let opts = parse_body(req)?;
     let pre = &opts["preconditions"];
     if let Some(uid) = pre["uid"].as_str()
@@ -910,13 +936,13 @@ fn collect_garbage(world: &mut World, owner_uid: &str) {
     for resource in ["replicasets", "pods", "persistentvolumeclaims"] {
         let dependents: Vec<(String, String, String)> = world
             .kube
-            .list(resource, None)
-            .filter(|(_, o)| controller_of(o).is_some_and(|(_, _, u)| u == owner_uid))
+            .records(resource, None)
+            .filter(|(_, o)| controller_of(&o.extra).is_some_and(|(_, _, u)| u == owner_uid))
             .map(|(k, o)| {
                 (
                     k.0.to_string(),
                     k.1.to_string(),
-                    meta_str(o, "uid").to_string(),
+                    meta_str(&o.extra, "uid").to_string(),
                 )
             })
             .collect();
@@ -944,7 +970,7 @@ fn delete_collection(
     for (ns, name) in victims {
         if req.dry_run() {
             if let Some(o) = world.kube.get(t.def.plural, &ns, &name) {
-                items.push(o.clone());
+                items.push(o.into_owned());
             }
         } else if let Some(o) = world.delete(t.def.plural, &ns, &name) {
             collect_garbage(world, meta_str(&o, "uid"));
@@ -969,7 +995,7 @@ fn evict(
         .kube
         .get("pods", &ns, name)
         .ok_or_else(|| KubeError::not_found("pods", name))?
-        .clone();
+        .into_owned();
     let dry = req.dry_run()
         || body["deleteOptions"]["dryRun"]
             .as_array()

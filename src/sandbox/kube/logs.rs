@@ -89,11 +89,11 @@ pub fn pod_log(
         return Err(waiting(reason.unwrap_or("ContainerCreating")));
     };
     let now = world.epoch_ms + world.now_ms as i64;
-    let image = containers_image(pod, container);
+    let image = containers_image(&pod, container);
     let node_ip = pod["status"]["hostIP"].as_str().unwrap_or("10.0.0.1");
     let mut lines = match run {
-        Run::Crashed(from, to) => story(pod, image, node_ip, from, to, true),
-        Run::Running(from) => story(pod, image, node_ip, from, now, false),
+        Run::Crashed(from, to) => story(&pod, image, node_ip, from, to, true),
+        Run::Running(from) => story(&pod, image, node_ip, from, now, false),
     };
     if !pod["metadata"]["deletionTimestamp"].is_null() {
         lines.push((now, shutdown_line(image)));

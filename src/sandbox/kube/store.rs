@@ -1,11 +1,14 @@
-//! A generic in-memory object store: objects as JSON keyed by resource,
-//! namespace and name, one resourceVersion counter, and a bounded event
-//! history that watches resume from.
+//! A generic in-memory object store: records (typed model plus JSON, see
+//! `state::typed`) keyed by resource, namespace and name, one
+//! resourceVersion counter, and a bounded event history that watches resume
+//! from. JSON is rendered here, at the edge: `get` and `list` for clients,
+//! and the objects of watch events, only while someone may watch.
 //!
 //! Objects sit in namespace → name maps so lookups borrow `&str` keys
 //! (no key allocation per get) and hash names, while lists keep
 //! (namespace, name) order.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 
@@ -13,6 +16,7 @@ use serde_json::Value;
 use tokio::sync::broadcast;
 
 use super::ordered_map::OrderedMap;
+use crate::sandbox::state::typed::{Model, Record};
 
 /// Events kept for watches that resume from an older resourceVersion.
 const HISTORY: usize = 50_000;
@@ -49,8 +53,8 @@ pub struct WatchEvent {
 
 pub type Key = (String, String);
 
-/// Objects of one resource: namespace → name → object.
-type Objects = BTreeMap<String, OrderedMap<Value>>;
+/// Objects of one resource: namespace → name → record.
+type Objects = BTreeMap<String, OrderedMap<Record>>;
 
 /// Events to replay plus a receiver for live ones.
 pub type Subscription = (Vec<Arc<WatchEvent>>, broadcast::Receiver<Arc<WatchEvent>>);
@@ -108,25 +112,60 @@ impl Store {
         self.rv
     }
 
-    pub fn get(&self, resource: &str, ns: &str, name: &str) -> Option<&Value> {
+    /// An object as clients see it (rendered from its record).
+    pub fn get(&self, resource: &str, ns: &str, name: &str) -> Option<Cow<'_, Value>> {
+        self.record(resource, ns, name).map(Record::render)
+    }
+
+    /// An object's record: its typed model and the rest of its JSON.
+    pub fn record(&self, resource: &str, ns: &str, name: &str) -> Option<&Record> {
         self.objects.get(resource)?.get(ns)?.get(name)
     }
 
-    fn get_mut(&mut self, resource: &str, ns: &str, name: &str) -> Option<&mut Value> {
+    /// An object of a kind without a model yet, borrowed: the simulation's
+    /// reads of kinds still kept as JSON. None for a typed kind (read its
+    /// `record`), so no caller can miss the modelled fields.
+    pub fn untyped(&self, resource: &str, ns: &str, name: &str) -> Option<&Value> {
+        let rec = self.record(resource, ns, name)?;
+        debug_assert!(matches!(rec.model, Model::Json), "{resource} is typed");
+        matches!(rec.model, Model::Json).then_some(&rec.extra)
+    }
+
+    /// Objects of a kind without a model yet, borrowed, as `list` orders them.
+    pub fn list_untyped<'a>(
+        &'a self,
+        resource: &str,
+        ns: Option<&'a str>,
+    ) -> impl Iterator<Item = ((&'a str, &'a str), &'a Value)> + 'a {
+        self.records(resource, ns)
+            .filter(|(_, r)| matches!(r.model, Model::Json))
+            .map(|(k, r)| (k, &r.extra))
+    }
+
+    fn get_mut(&mut self, resource: &str, ns: &str, name: &str) -> Option<&mut Record> {
         self.objects.get_mut(resource)?.get_mut(ns)?.get_mut(name)
     }
 
-    /// Objects of a resource (all namespaces when `ns` is None), in
-    /// (namespace, name) order.
+    /// Objects of a resource as clients see them (all namespaces when `ns`
+    /// is None), in (namespace, name) order.
     pub fn list<'a>(
         &'a self,
         resource: &str,
         ns: Option<&'a str>,
-    ) -> Box<dyn Iterator<Item = ((&'a str, &'a str), &'a Value)> + 'a> {
+    ) -> impl Iterator<Item = ((&'a str, &'a str), Cow<'a, Value>)> + 'a {
+        self.records(resource, ns).map(|(k, r)| (k, r.render()))
+    }
+
+    /// Records of a resource, in (namespace, name) order.
+    pub fn records<'a>(
+        &'a self,
+        resource: &str,
+        ns: Option<&'a str>,
+    ) -> Box<dyn Iterator<Item = ((&'a str, &'a str), &'a Record)> + 'a> {
         let Some(map) = self.objects.get(resource) else {
             return Box::new(std::iter::empty());
         };
-        let in_ns = |(ns, objs): (&'a String, &'a OrderedMap<Value>)| {
+        let in_ns = |(ns, objs): (&'a String, &'a OrderedMap<Record>)| {
             objs.iter().map(move |(name, v)| ((ns.as_str(), name), v))
         };
         match ns {
@@ -154,7 +193,7 @@ impl Store {
     }
 
     pub fn contains(&self, resource: &str, ns: &str, name: &str) -> bool {
-        self.get(resource, ns, name).is_some()
+        self.record(resource, ns, name).is_some()
     }
 
     fn bump(&mut self, obj: &mut Value) -> u64 {
@@ -206,42 +245,55 @@ impl Store {
         let _ = self.tx.send(ev);
     }
 
-    /// Insert a new object (the caller checked it does not exist).
-    /// Insert a new object (the caller checked it does not exist).
-    pub fn insert(&mut self, resource: &'static str, obj: Value) -> Value {
-        self.put(resource, obj, EventType::Added).clone()
+    /// Insert a new object (the caller checked it does not exist). Err when
+    /// a field the sandbox models has the wrong shape (the API server's 422).
+    pub fn insert(&mut self, resource: &'static str, obj: Value) -> Result<Value, String> {
+        let rec = Record::parse(resource, obj)?;
+        Ok(self
+            .put(resource, rec, EventType::Added)
+            .render()
+            .into_owned())
     }
 
-    /// Insert without handing a copy back (the simulation's bulk creates).
-    pub fn insert_quiet(&mut self, resource: &'static str, obj: Value) -> &Value {
-        self.put(resource, obj, EventType::Added)
+    /// Insert without rendering a copy back (the simulation's bulk creates).
+    pub fn insert_quiet(&mut self, resource: &'static str, obj: Value) -> Result<(), String> {
+        let rec = Record::parse(resource, obj)?;
+        self.put(resource, rec, EventType::Added);
+        Ok(())
     }
 
     /// Replace an existing object wholesale.
-    pub fn replace(&mut self, resource: &'static str, obj: Value) -> Value {
-        self.put(resource, obj, EventType::Modified).clone()
+    pub fn replace(&mut self, resource: &'static str, obj: Value) -> Result<Value, String> {
+        let rec = Record::parse(resource, obj)?;
+        Ok(self
+            .put(resource, rec, EventType::Modified)
+            .render()
+            .into_owned())
     }
 
-    fn put(&mut self, resource: &'static str, mut obj: Value, kind: EventType) -> &Value {
-        let rv = self.bump(&mut obj);
-        let (ns, name) = key_of(&obj);
+    fn put(&mut self, resource: &'static str, mut rec: Record, kind: EventType) -> &Record {
+        let rv = self.bump(&mut rec.extra);
+        let (ns, name) = key_of(&rec.extra);
         if self.recording() {
             let previous = match kind {
-                EventType::Modified => self.get(resource, &ns, &name).cloned(),
+                EventType::Modified => self.get(resource, &ns, &name).map(Cow::into_owned),
                 _ => None,
             };
-            self.emit(resource, kind, obj.clone(), previous, rv);
+            self.emit(resource, kind, rec.render().into_owned(), previous, rv);
         }
         self.objects
             .entry(resource)
             .or_default()
             .entry(ns)
             .or_default()
-            .insert(name, obj)
+            .insert(name, rec)
     }
 
-    /// Edit an object in place; `f` returns whether it changed anything, and
-    /// only a change bumps the resourceVersion and notifies watchers.
+    /// Edit an object's JSON in place; `f` returns whether it changed
+    /// anything, and only a change bumps the resourceVersion and notifies
+    /// watchers. A typed record is rendered, edited and parsed back (a
+    /// change that breaks its model is dropped): the simulation writes
+    /// typed fields with `modify_record`.
     pub fn modify(
         &mut self,
         resource: &'static str,
@@ -249,19 +301,47 @@ impl Store {
         name: &str,
         f: impl FnOnce(&mut Value) -> bool,
     ) -> bool {
-        let rv = self.rv + 1;
-        let recording = self.recording();
-        let Some(obj) = self.get_mut(resource, ns, name) else {
+        let Some(rec) = self.record(resource, ns, name) else {
             return false;
         };
-        let previous = recording.then(|| obj.clone());
-        if !f(obj) {
+        if matches!(rec.model, Model::Json) {
+            return self.modify_record(resource, ns, name, |r| f(&mut r.extra));
+        }
+        let mut obj = rec.render().into_owned();
+        if !f(&mut obj) {
             return false;
         }
-        obj["metadata"]["resourceVersion"] = Value::String(rv.to_string());
+        let Ok(new) = Record::parse(resource, obj) else {
+            return false;
+        };
+        self.modify_record(resource, ns, name, |r| {
+            *r = new;
+            true
+        })
+    }
+
+    /// Edit an object's record in place; `f` returns whether it changed
+    /// anything, as for `modify`.
+    pub fn modify_record(
+        &mut self,
+        resource: &'static str,
+        ns: &str,
+        name: &str,
+        f: impl FnOnce(&mut Record) -> bool,
+    ) -> bool {
+        let rv = self.rv + 1;
+        let recording = self.recording();
+        let Some(rec) = self.get_mut(resource, ns, name) else {
+            return false;
+        };
+        let previous = recording.then(|| rec.render().into_owned());
+        if !f(rec) {
+            return false;
+        }
+        rec.extra["metadata"]["resourceVersion"] = Value::String(rv.to_string());
         self.rv = rv;
         if recording {
-            let snapshot = self.get(resource, ns, name).cloned();
+            let snapshot = self.get(resource, ns, name).map(Cow::into_owned);
             if let Some(snapshot) = snapshot {
                 self.emit(resource, EventType::Modified, snapshot, previous, rv);
             }
@@ -269,13 +349,18 @@ impl Store {
         true
     }
 
+    /// Remove an object; it is returned as clients saw it last.
     pub fn remove(&mut self, resource: &'static str, ns: &str, name: &str) -> Option<Value> {
         let by_ns = self.objects.get_mut(resource)?;
         let names = by_ns.get_mut(ns)?;
-        let mut obj = names.remove(name)?;
+        let rec = names.remove(name)?;
         if names.is_empty() {
             by_ns.remove(ns);
         }
+        let mut obj = match rec.model {
+            Model::Json => rec.extra,
+            _ => rec.render().into_owned(),
+        };
         let rv = self.bump(&mut obj);
         if self.recording() {
             self.emit(resource, EventType::Deleted, obj.clone(), None, rv);
@@ -323,7 +408,8 @@ mod tests {
     fn modify_bumps_version_only_on_change_and_history_resumes() {
         let mut s = Store::new();
         let _rx = s.subscribe();
-        s.insert("pods", json!({"metadata": {"namespace": "a", "name": "p"}}));
+        s.insert("pods", json!({"metadata": {"namespace": "a", "name": "p"}}))
+            .unwrap();
         let rv = s.resource_version();
         assert!(!s.modify("pods", "a", "p", |_| false));
         assert_eq!(s.resource_version(), rv);
@@ -342,7 +428,8 @@ mod tests {
     #[test]
     fn cached_list_body_is_dropped_by_any_write() {
         let mut s = Store::new();
-        s.insert("nodes", json!({"metadata": {"name": "n1"}}));
+        s.insert("nodes", json!({"metadata": {"name": "n1"}}))
+            .unwrap();
         s.cache_list_body("nodes", "body".into());
         assert_eq!(s.cached_list_body("nodes").as_deref(), Some(&b"body"[..]));
         assert!(s.modify("nodes", "", "n1", |o| {
@@ -350,5 +437,34 @@ mod tests {
             true
         }));
         assert!(s.cached_list_body("nodes").is_none());
+    }
+
+    #[test]
+    fn a_typed_change_is_watched_as_the_rendered_object() {
+        let mut s = Store::new();
+        let _rx = s.subscribe();
+        let node = json!({"metadata": {"name": "n1"}, "spec": {"providerID": "p"}});
+        s.insert("nodes", node).unwrap();
+        let rv = s.resource_version();
+        assert!(s.modify_record("nodes", "", "n1", |r| {
+            r.node_mut()
+                .is_some_and(|n| !std::mem::replace(&mut n.unschedulable, true))
+        }));
+        let (backlog, _) = s.subscribe_from(rv).unwrap();
+        let ev = &backlog[0];
+        assert_eq!(
+            ev.object["spec"],
+            json!({"providerID": "p", "unschedulable": true})
+        );
+        assert_eq!(
+            ev.object["metadata"]["resourceVersion"],
+            (rv + 1).to_string()
+        );
+        let before = ev
+            .previous
+            .as_ref()
+            .expect("a MODIFIED event carries the old object");
+        assert!(before["spec"].get("unschedulable").is_none());
+        assert_eq!(s.get("nodes", "", "n1").unwrap()["spec"], ev.object["spec"]);
     }
 }

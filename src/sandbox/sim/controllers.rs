@@ -21,7 +21,7 @@ fn owned_pods(world: &World, owner_uid: &str) -> Vec<PodRef> {
     world
         .pod_index
         .owned(owner_uid)
-        .filter_map(|(ns, name)| world.kube.get("pods", ns, name))
+        .filter_map(|(ns, name)| world.kube.untyped("pods", ns, name))
         .map(|pod| {
             (
                 meta_str(pod, "namespace").to_string(),
@@ -57,7 +57,7 @@ pub fn run(world: &mut World) {
 fn endpoints(world: &mut World) {
     let services: Vec<(String, String, Value, Value)> = world
         .kube
-        .list("services", None)
+        .list_untyped("services", None)
         .map(|(k, s)| {
             (
                 k.0.to_string(),
@@ -73,7 +73,7 @@ fn endpoints(world: &mut World) {
         };
         let mut ready = Vec::new();
         let mut not_ready = Vec::new();
-        for (_, pod) in world.kube.list("pods", Some(&ns)) {
+        for (_, pod) in world.kube.list_untyped("pods", Some(&ns)) {
             let labels = &pod["metadata"]["labels"];
             if is_terminating(pod) || !sel.iter().all(|(k, v)| labels[k] == *v) {
                 continue;
@@ -161,7 +161,7 @@ fn create_owned_pod(
 fn replicasets(world: &mut World) {
     let sets: Vec<(String, String, String, usize)> = world
         .kube
-        .list("replicasets", None)
+        .list_untyped("replicasets", None)
         .map(|(k, rs)| {
             (
                 k.0.to_string(),
@@ -186,7 +186,7 @@ fn replicasets(world: &mut World) {
         if have < want {
             let template = world
                 .kube
-                .get("replicasets", &ns, &name)
+                .untyped("replicasets", &ns, &name)
                 .expect("listed above")["spec"]["template"]
                 .clone();
             for _ in have..want {
@@ -253,7 +253,7 @@ fn placement<'a>(world: &'a World, key: &PodKey, uid: &str) -> Option<(&'a str, 
     if let Some(sim) = world.pods.get(uid) {
         return Some((&sim.node, &sim.image));
     }
-    let pod = world.kube.get("pods", &key.0, &key.1)?;
+    let pod = world.kube.untyped("pods", &key.0, &key.1)?;
     Some((
         pod["spec"]["nodeName"].as_str().unwrap_or(""),
         first_image(pod),
@@ -262,18 +262,21 @@ fn placement<'a>(world: &'a World, key: &PodKey, uid: &str) -> Option<(&'a str, 
 
 /// Whether a DaemonSet's template may run on `node`.
 fn selects(world: &World, template: &Value, node: &str) -> bool {
-    let Some(node) = world.kube.get("nodes", "", node) else {
+    let Some(node) = world.kube.record("nodes", "", node) else {
         return false;
     };
     template["spec"]["nodeSelector"]
         .as_object()
-        .is_none_or(|sel| sel.iter().all(|(k, v)| node["metadata"]["labels"][k] == *v))
+        .is_none_or(|sel| {
+            sel.iter()
+                .all(|(k, v)| node.extra["metadata"]["labels"][k] == *v)
+        })
 }
 
 fn daemonsets(world: &mut World) {
     let sets: Vec<Value> = world
         .kube
-        .list("daemonsets", None)
+        .list_untyped("daemonsets", None)
         .map(|(_, v)| v.clone())
         .collect();
     let mut node_names: Vec<String> = world.nodes.keys().cloned().collect();
@@ -330,7 +333,7 @@ fn daemonsets(world: &mut World) {
 fn statefulsets(world: &mut World) {
     let sets: Vec<Value> = world
         .kube
-        .list("statefulsets", None)
+        .list_untyped("statefulsets", None)
         .map(|(_, v)| v.clone())
         .collect();
     for sts in sets {
@@ -408,7 +411,7 @@ fn statefulsets(world: &mut World) {
 fn statuses(world: &mut World) {
     let sets: Vec<(String, String, String)> = world
         .kube
-        .list("replicasets", None)
+        .list_untyped("replicasets", None)
         .map(|(_, rs)| {
             (
                 meta_str(rs, "namespace").to_string(),
@@ -432,7 +435,7 @@ fn statuses(world: &mut World) {
     for resource in ["daemonsets", "statefulsets"] {
         let objs: Vec<(String, String, String)> = world
             .kube
-            .list(resource, None)
+            .list_untyped(resource, None)
             .map(|(_, o)| {
                 (
                     meta_str(o, "namespace").to_string(),
@@ -467,11 +470,11 @@ fn statuses(world: &mut World) {
 fn budgets(world: &mut World) {
     let pdbs: Vec<(String, String)> = world
         .kube
-        .list("poddisruptionbudgets", None)
+        .list_untyped("poddisruptionbudgets", None)
         .map(|(k, _)| (k.0.to_string(), k.1.to_string()))
         .collect();
     for (ns, name) in pdbs {
-        let Some(pdb) = world.kube.get("poddisruptionbudgets", &ns, &name) else {
+        let Some(pdb) = world.kube.untyped("poddisruptionbudgets", &ns, &name) else {
             continue;
         };
         let b = eviction::budget(world, pdb);

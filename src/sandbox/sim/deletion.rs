@@ -20,7 +20,7 @@ pub fn run(world: &mut World) {
 fn namespaces(world: &mut World) {
     let terminating: Vec<String> = world
         .kube
-        .list("namespaces", None)
+        .list_untyped("namespaces", None)
         .filter(|(_, ns)| is_terminating(ns))
         .map(|((_, name), _)| name.to_string())
         .collect();
@@ -29,14 +29,14 @@ fn namespaces(world: &mut World) {
         for def in RESOURCES.iter().filter(|d| d.namespaced) {
             let live: Vec<String> = world
                 .kube
-                .list(def.plural, Some(&ns))
-                .filter(|(_, o)| !is_terminating(o))
+                .records(def.plural, Some(&ns))
+                .filter(|(_, o)| !is_terminating(&o.extra))
                 .map(|((_, name), _)| name.to_string())
                 .collect();
             for name in live {
                 world.delete(def.plural, &ns, &name);
             }
-            left += world.kube.list(def.plural, Some(&ns)).count();
+            left += world.kube.records(def.plural, Some(&ns)).count();
         }
         if left == 0
             && let Some(obj) = world.kube.remove("namespaces", "", &ns)
@@ -48,7 +48,7 @@ fn namespaces(world: &mut World) {
 
 /// Whether a pod that has not finished mounts `claim`.
 fn in_use(world: &World, ns: &str, claim: &str) -> bool {
-    world.kube.list("pods", Some(ns)).any(|(_, pod)| {
+    world.kube.list_untyped("pods", Some(ns)).any(|(_, pod)| {
         pod["spec"]["volumes"].as_array().is_some_and(|vs| {
             vs.iter()
                 .any(|v| v["persistentVolumeClaim"]["claimName"] == claim)
@@ -59,7 +59,7 @@ fn in_use(world: &World, ns: &str, claim: &str) -> bool {
 fn claims(world: &mut World) {
     let released: Vec<(String, String)> = world
         .kube
-        .list("persistentvolumeclaims", None)
+        .list_untyped("persistentvolumeclaims", None)
         .filter(|(_, pvc)| is_terminating(pvc) && has_protection(pvc))
         .filter(|((ns, name), _)| !in_use(world, ns, name))
         .map(|((ns, name), _)| (ns.to_string(), name.to_string()))

@@ -139,7 +139,7 @@ pub struct Synced {
 pub fn run(world: &mut World) -> Vec<Synced> {
     let deps: Vec<Deployment> = world
         .kube
-        .list("deployments", None)
+        .list_untyped("deployments", None)
         .filter(|(_, d)| !is_terminating(d))
         .map(|(_, d)| Deployment::of(d))
         .collect();
@@ -160,7 +160,7 @@ pub fn statuses(world: &mut World, synced: Vec<Synced>) {
 fn owned_sets(world: &World, d: &Deployment) -> Vec<Set> {
     let mut sets: Vec<Set> = world
         .kube
-        .list("replicasets", Some(&d.ns))
+        .list_untyped("replicasets", Some(&d.ns))
         .filter(|(_, rs)| controller_of(rs).is_some_and(|(_, _, u)| u == d.uid))
         .map(|(_, rs)| {
             let uid = meta_str(rs, "uid").to_string();
@@ -189,13 +189,13 @@ fn current_set(world: &mut World, d: &Deployment, sets: &[Set]) -> (String, bool
         _ => {
             let dep = world
                 .kube
-                .get("deployments", &d.ns, &d.name)
+                .untyped("deployments", &d.ns, &d.name)
                 .expect("listed");
             let template = &dep["spec"]["template"];
             let wanted = comparable(template);
             // An old ReplicaSet with the same template is reused (undo).
             let reused = sets.iter().find_map(|s| {
-                let rs = world.kube.get("replicasets", &d.ns, &s.name)?;
+                let rs = world.kube.untyped("replicasets", &d.ns, &s.name)?;
                 (comparable(&rs["spec"]["template"]) == wanted)
                     .then(|| rs["spec"]["template"]["metadata"]["labels"][HASH_LABEL].as_str())
                     .flatten()
@@ -329,7 +329,7 @@ fn roll(world: &mut World, d: &Deployment, sets: &[Set], new_name: &str, exists:
 fn create_set(world: &mut World, d: &Deployment, name: &str, revision: u64) {
     let dep = world
         .kube
-        .get("deployments", &d.ns, &d.name)
+        .untyped("deployments", &d.ns, &d.name)
         .expect("listed");
     let hash = name.rsplit('-').next().unwrap_or("").to_string();
     let mut template = dep["spec"]["template"].clone();
@@ -373,7 +373,7 @@ fn scale(world: &mut World, d: &Deployment, rs: &str, from: i64, to: i64) {
         true
     });
     world.dirty = true;
-    let Some(dep) = world.kube.get("deployments", &d.ns, &d.name) else {
+    let Some(dep) = world.kube.untyped("deployments", &d.ns, &d.name) else {
         return;
     };
     let subject = Subject::of(dep, "Deployment", "apps/v1");
@@ -415,7 +415,7 @@ fn status(world: &mut World, d: &Deployment, sets: &[Set], new_name: &str, now: 
     // Most passes change nothing: compare the numbers before building JSON.
     let unchanged = world
         .kube
-        .get("deployments", &d.ns, &d.name)
+        .untyped("deployments", &d.ns, &d.name)
         .is_some_and(|dep| {
             let s = &dep["status"];
             let n = |k: &str| s[k].as_i64().unwrap_or(0);
@@ -540,7 +540,7 @@ workloads:
     /// (old live, new live, old pods of any state, ready) for web's pods.
     fn census(w: &World) -> (usize, usize, usize, usize) {
         let mut c = (0, 0, 0, 0);
-        for (_, p) in w.kube.list("pods", Some("shop")) {
+        for (_, p) in w.kube.list_untyped("pods", Some("shop")) {
             let new = p["spec"]["containers"][0]["image"] == "nginx:1.28";
             let live = p["metadata"]["deletionTimestamp"].is_null();
             if new && live {
@@ -581,7 +581,7 @@ workloads:
             assert!(ready >= 3, "more than one unavailable at {s}");
         }
         assert_eq!(census(&w), (0, 4, 0, 4));
-        let d = w.kube.get("deployments", "shop", "web").unwrap();
+        let d = w.kube.untyped("deployments", "shop", "web").unwrap();
         assert_eq!(d["metadata"]["annotations"][super::REVISION], "2");
         assert_eq!(d["status"]["updatedReplicas"], 4);
         assert_eq!(

@@ -3,13 +3,15 @@
 //! crash-loops without making the node NotReady; pods pull their image
 //! (Docker Hub may refuse), start, and are Ready only on a Ready node.
 
-use serde_json::{Value, json};
-
 use super::{IMAGE_BACKOFF_MS, POD_START_MS};
 use crate::sandbox::state::events::Subject;
 use crate::sandbox::state::objects;
 use crate::sandbox::state::pod_status::PodStatus;
+use crate::sandbox::state::typed::Taint;
 use crate::sandbox::state::{PodRole, Timer, World};
+
+/// The taint the node lifecycle controller keeps on a NotReady node.
+const NOT_READY_TAINT: &str = "node.kubernetes.io/not-ready";
 
 const CNI_NOT_READY: &str = "container runtime network not ready: NetworkReady=false reason:NetworkPluginNotReady message:Network plugin returns error: cni plugin not initialized";
 
@@ -39,27 +41,28 @@ pub fn node(world: &mut World, name: &str, instant: bool) {
     } else {
         "kubelet is starting"
     };
-    world.kube.modify("nodes", "", name, |n| {
-        n["status"]["conditions"] = objects::node_conditions(ready, &now, message);
-        let taints = n["spec"]["taints"].as_array_mut();
-        let mut list: Vec<Value> = taints.map(std::mem::take).unwrap_or_default();
-        list.retain(|t| t["key"] != "node.kubernetes.io/not-ready");
+    world.kube.modify_record("nodes", "", name, |r| {
+        let Some(n) = r.node_mut() else {
+            return false;
+        };
+        n.conditions = objects::node_conditions(ready, &now, message);
+        n.taints.retain(|t| t.key != NOT_READY_TAINT);
         if !ready {
-            list.push(json!({"key": "node.kubernetes.io/not-ready", "effect": "NoSchedule", "timeAdded": now}));
-        }
-        if list.is_empty() {
-            n["spec"].as_object_mut().map(|s| s.remove("taints"));
-        } else {
-            n["spec"]["taints"] = Value::Array(list);
+            n.taints.push(Taint {
+                key: NOT_READY_TAINT.into(),
+                value: None,
+                effect: "NoSchedule".into(),
+                time_added: Some(now.clone()),
+            });
         }
         true
     });
     world.dirty = true;
-    if let Some(node) = world
+    if let Some(subject) = world
         .kube
-        .get("nodes", "", name)
+        .record("nodes", "", name)
         .filter(|_| was_reported || ready)
-        .cloned()
+        .map(|r| Subject::of(&r.extra, "Node", "v1"))
     {
         let (reason, message) = if ready {
             ("NodeReady", format!("Node {name} status is now: NodeReady"))
@@ -69,13 +72,7 @@ pub fn node(world: &mut World, name: &str, instant: bool) {
                 format!("Node {name} status is now: NodeNotReady"),
             )
         };
-        world.event(
-            Subject::of(&node, "Node", "v1"),
-            false,
-            reason,
-            message,
-            "kubelet",
-        );
+        world.event(subject, false, reason, message, "kubelet");
     }
     let uids: Vec<String> = world.nodes[name].pods.iter().cloned().collect();
     for uid in uids {
@@ -232,7 +229,7 @@ fn container_of(world: &World, uid: &str) -> String {
     let sim = &world.pods[uid];
     world
         .kube
-        .get("pods", &sim.ns, &sim.name)
+        .untyped("pods", &sim.ns, &sim.name)
         .and_then(|p| p["spec"]["containers"][0]["name"].as_str())
         .unwrap_or("main")
         .to_string()

@@ -116,7 +116,7 @@ mod tests {
         let mut counts: HashMap<String, (u64, u64)> = HashMap::new();
         let mut owned: HashMap<String, BTreeSet<(String, String)>> = HashMap::new();
         let mut on_node: HashMap<String, BTreeSet<String>> = HashMap::new();
-        for ((ns, name), p) in w.kube.list("pods", None) {
+        for ((ns, name), p) in w.kube.list_untyped("pods", None) {
             if let Some((_, _, uid)) = controller_of(p) {
                 owned
                     .entry(uid.to_string())
@@ -151,10 +151,10 @@ mod tests {
             "pods bound to missing nodes: {on_node:?}"
         );
         let mut budgets = 0;
-        for ((ns, name), pdb) in w.kube.list("poddisruptionbudgets", None) {
+        for ((ns, name), pdb) in w.kube.list_untyped("poddisruptionbudgets", None) {
             let scanned: Vec<&str> = w
                 .kube
-                .list("pods", Some(ns))
+                .list_untyped("pods", Some(ns))
                 .filter(|(_, p)| {
                     selector_matches(&pdb["spec"]["selector"], &p["metadata"]["labels"])
                 })
@@ -190,13 +190,12 @@ mod tests {
         let old = nodes_of(&w, &ng);
         assert_eq!(old.len(), 2);
         let tainted = |w: &World, node: &str| {
-            w.kube.get("nodes", "", node).is_some_and(|n| {
-                n["spec"]["taints"].as_array().is_some_and(|ts| {
-                    ts.iter().any(|t| {
-                        t["key"] == nodegroup_update::UPDATE_TAINT_KEY
-                            && t["value"] == "unschedulable"
-                            && t["effect"] == "NoSchedule"
-                    })
+            let rec = w.kube.record("nodes", "", node);
+            rec.and_then(|r| r.node()).is_some_and(|n| {
+                n.taints.iter().any(|t| {
+                    t.key == nodegroup_update::UPDATE_TAINT_KEY
+                        && t.value.as_deref() == Some("unschedulable")
+                        && t.effect == "NoSchedule"
                 })
             })
         };
@@ -239,7 +238,7 @@ mod tests {
         // Delete every fifth pod; the controllers replace them.
         let victims: Vec<(String, String)> = w
             .kube
-            .list("pods", None)
+            .list_untyped("pods", None)
             .step_by(5)
             .map(|((ns, name), _)| (ns.to_string(), name.to_string()))
             .collect();

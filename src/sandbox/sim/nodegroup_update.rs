@@ -11,6 +11,7 @@ use crate::sandbox::kube::eviction;
 use crate::sandbox::state::catalog::{default_release_version, release_versions};
 use crate::sandbox::state::cluster::{Update, UpdateError, UpdateStatus, UpdateTarget};
 use crate::sandbox::state::rollout::{Phase, Rollout};
+use crate::sandbox::state::typed::Taint;
 use crate::sandbox::state::{Timer, World};
 
 /// How long a new instance may stay NotReady after booting.
@@ -305,19 +306,19 @@ pub fn tick(world: &mut World, nodegroup: &str) {
 pub const UPDATE_TAINT_KEY: &str = "eks.amazonaws.com/nodegroup";
 
 fn taint_unschedulable(world: &mut World, node: &str) {
-    let changed = world.kube.modify("nodes", "", node, |n| {
-        let spec = &mut n["spec"];
-        let taints = spec["taints"].as_array();
-        if taints.is_some_and(|ts| ts.iter().any(|t| t["key"] == UPDATE_TAINT_KEY)) {
+    let changed = world.kube.modify_record("nodes", "", node, |r| {
+        let Some(n) = r.node_mut() else {
+            return false;
+        };
+        if n.taints.iter().any(|t| t.key == UPDATE_TAINT_KEY) {
             return false;
         }
-        let taint = serde_json::json!({
-            "key": UPDATE_TAINT_KEY, "value": "unschedulable", "effect": "NoSchedule",
+        n.taints.push(Taint {
+            key: UPDATE_TAINT_KEY.into(),
+            value: Some("unschedulable".into()),
+            effect: "NoSchedule".into(),
+            time_added: None,
         });
-        match spec["taints"].as_array_mut() {
-            Some(ts) => ts.push(taint),
-            None => spec["taints"] = serde_json::json!([taint]),
-        }
         true
     });
     if changed {
@@ -326,17 +327,13 @@ fn taint_unschedulable(world: &mut World, node: &str) {
 }
 
 fn untaint(world: &mut World, node: &str) {
-    let changed = world.kube.modify("nodes", "", node, |n| {
-        let Some(ts) = n["spec"]["taints"].as_array_mut() else {
+    let changed = world.kube.modify_record("nodes", "", node, |r| {
+        let Some(n) = r.node_mut() else {
             return false;
         };
-        let before = ts.len();
-        ts.retain(|t| t["key"] != UPDATE_TAINT_KEY);
-        let (removed, empty) = (ts.len() < before, ts.is_empty());
-        if empty && let Some(spec) = n["spec"].as_object_mut() {
-            spec.remove("taints");
-        }
-        removed
+        let before = n.taints.len();
+        n.taints.retain(|t| t.key != UPDATE_TAINT_KEY);
+        n.taints.len() < before
     });
     if changed {
         world.dirty = true;
@@ -344,12 +341,9 @@ fn untaint(world: &mut World, node: &str) {
 }
 
 fn cordon(world: &mut World, node: &str) {
-    let changed = world.kube.modify("nodes", "", node, |n| {
-        if n["spec"]["unschedulable"] == true {
-            return false;
-        }
-        n["spec"]["unschedulable"] = serde_json::json!(true);
-        true
+    let changed = world.kube.modify_record("nodes", "", node, |r| {
+        r.node_mut()
+            .is_some_and(|n| !std::mem::replace(&mut n.unschedulable, true))
     });
     if changed {
         world.dirty = true;
@@ -380,7 +374,7 @@ fn evict_all(world: &mut World, node: &str, force: bool) -> Vec<String> {
         let Some(p) = world.pods.get(&uid).filter(|p| !p.daemon && !p.terminating) else {
             continue;
         };
-        let Some(pod) = world.kube.get("pods", &p.ns, &p.name) else {
+        let Some(pod) = world.kube.untyped("pods", &p.ns, &p.name) else {
             continue;
         };
         let verdict = eviction::check(world, pod);

@@ -108,7 +108,6 @@ pub fn terminate_node(world: &mut World, name: &str) {
             force_delete_pod(world, &p.ns, &p.name);
         }
     }
-    world.kube.modify("nodes", "", name, |_| false);
     world.delete("nodes", "", name);
 }
 

@@ -6,41 +6,47 @@ use serde_json::Value;
 
 use crate::sandbox::state::World;
 use crate::sandbox::state::events::Subject;
+use crate::sandbox::state::typed::Record;
 
-pub fn tolerates(tolerations: &Value, taint: &Value) -> bool {
+/// Whether a pod's `tolerations` tolerate the taint (key, value, effect).
+pub fn tolerates(tolerations: &Value, key: &str, value: Option<&str>, effect: &str) -> bool {
     let Some(ts) = tolerations.as_array() else {
         return false;
     };
     ts.iter().any(|t| {
         let op = t["operator"].as_str().unwrap_or("Equal");
-        let key_ok = t["key"].is_null() && op == "Exists" || t["key"] == taint["key"];
-        let value_ok = op == "Exists"
-            || t["value"].as_str().unwrap_or("") == taint["value"].as_str().unwrap_or("");
-        let effect_ok = t["effect"].is_null() || t["effect"] == taint["effect"];
+        let key_ok = t["key"].is_null() && op == "Exists" || t["key"] == key;
+        let value_ok = op == "Exists" || t["value"].as_str().unwrap_or("") == value.unwrap_or("");
+        let effect_ok = t["effect"].is_null() || t["effect"] == effect;
         key_ok && value_ok && effect_ok
     })
 }
 
 /// Whether `pod` may run on `node` ignoring resources.
-pub fn admits(node: &Value, pod: &Value) -> bool {
-    if node["spec"]["unschedulable"] == true
+pub fn admits(node: &Record, pod: &Value) -> bool {
+    let Some(model) = node.node() else {
+        return false;
+    };
+    let tolerations = &pod["spec"]["tolerations"];
+    if model.unschedulable
         && !tolerates(
-            &pod["spec"]["tolerations"],
-            &serde_json::json!({"key": "node.kubernetes.io/unschedulable", "effect": "NoSchedule"}),
+            tolerations,
+            "node.kubernetes.io/unschedulable",
+            None,
+            "NoSchedule",
         )
     {
         return false;
     }
-    if let Some(taints) = node["spec"]["taints"].as_array() {
-        for t in taints {
-            let effect = t["effect"].as_str().unwrap_or("");
-            if effect != "PreferNoSchedule" && !tolerates(&pod["spec"]["tolerations"], t) {
-                return false;
-            }
+    for t in &model.taints {
+        if t.effect != "PreferNoSchedule"
+            && !tolerates(tolerations, &t.key, t.value.as_deref(), &t.effect)
+        {
+            return false;
         }
     }
     if let Some(sel) = pod["spec"]["nodeSelector"].as_object() {
-        let labels = &node["metadata"]["labels"];
+        let labels = &node.extra["metadata"]["labels"];
         if !sel.iter().all(|(k, v)| labels[k] == *v) {
             return false;
         }
@@ -66,7 +72,7 @@ pub fn run(world: &mut World) {
     let mut cursor = 0usize;
     for key in pending {
         let (ns, name) = (&key.0, &key.1);
-        let Some(pod) = world.kube.get("pods", ns, name) else {
+        let Some(pod) = world.kube.untyped("pods", ns, name) else {
             world.unscheduled.remove(&key);
             continue;
         };
@@ -85,7 +91,7 @@ pub fn run(world: &mut World) {
             {
                 continue;
             }
-            let Some(node) = world.kube.get("nodes", "", candidate) else {
+            let Some(node) = world.kube.record("nodes", "", candidate) else {
                 continue;
             };
             if admits(node, pod) {
@@ -132,7 +138,7 @@ fn mark_unschedulable(world: &mut World, ns: &str, name: &str) {
         }]);
         true
     });
-    if first && let Some(pod) = world.kube.get("pods", ns, name) {
+    if first && let Some(pod) = world.kube.untyped("pods", ns, name) {
         let subject = Subject::of(pod, "Pod", "v1");
         let nodes = world.nodes.len();
         let message = format!(

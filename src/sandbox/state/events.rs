@@ -143,7 +143,8 @@ impl Events {
                 "eventTime": null,
                 "count": 1,
             });
-            store.insert_quiet("events", obj);
+            // Events have no model: nothing to refuse.
+            let _ = store.insert_quiet("events", obj);
             self.stored.push_back((e.at_ms, key.clone()));
             self.by_key.insert(key, (ns, name));
         }
@@ -180,7 +181,10 @@ mod tests {
         events.record(event(2_000, "Killing", "Stopping container web"));
         events.publish(&mut store, 0, 2_000);
         assert!(!events.has_pending());
-        let stored: Vec<&Value> = store.list("events", Some("shop")).map(|(_, e)| e).collect();
+        let stored: Vec<&Value> = store
+            .list_untyped("events", Some("shop"))
+            .map(|(_, e)| e)
+            .collect();
         assert_eq!(stored.len(), 2);
         let backoff = stored.iter().find(|e| e["reason"] == "BackOff").unwrap();
         assert_eq!(backoff["count"], 2);
@@ -194,10 +198,16 @@ mod tests {
             "Started container web",
         ));
         events.publish(&mut store, 0, EVENT_TTL_MS + 1_500);
-        let left: Vec<&Value> = store.list("events", Some("shop")).map(|(_, e)| e).collect();
+        let left: Vec<&Value> = store
+            .list_untyped("events", Some("shop"))
+            .map(|(_, e)| e)
+            .collect();
         assert_eq!(left.len(), 2, "the Killing event of 2 s is not expired yet");
         events.publish(&mut store, 0, EVENT_TTL_MS + 2_000);
-        let left: Vec<&Value> = store.list("events", Some("shop")).map(|(_, e)| e).collect();
+        let left: Vec<&Value> = store
+            .list_untyped("events", Some("shop"))
+            .map(|(_, e)| e)
+            .collect();
         assert_eq!(left.len(), 1);
         assert_eq!(left[0]["reason"], "Started");
     }

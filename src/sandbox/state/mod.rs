@@ -18,7 +18,9 @@ pub mod pod_index;
 pub mod pod_status;
 pub mod quantity;
 pub mod rollout;
+pub mod typed;
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 /// Maps the simulation hits on every pod or node step: hashed with foldhash,
@@ -327,8 +329,10 @@ impl World {
             meta_str(&obj, "namespace").to_string(),
             meta_str(&obj, "name").to_string(),
         );
-        self.kube.insert_quiet(resource, obj);
-        self.observe(resource, &ns, &name, Change::Created);
+        // What the simulation builds has the shape the model expects.
+        if self.kube.insert_quiet(resource, obj).is_ok() {
+            self.observe(resource, &ns, &name, Change::Created);
+        }
     }
 
     /// Record a pod's resource use on its node and start its containers.
@@ -416,8 +420,8 @@ impl World {
         };
         let host_ip = self
             .kube
-            .get("nodes", "", &sim.node)
-            .and_then(|n| n["status"]["addresses"][0]["address"].as_str())
+            .record("nodes", "", &sim.node)
+            .and_then(|n| n.extra["status"]["addresses"][0]["address"].as_str())
             .unwrap_or("10.0.0.1")
             .to_string();
         let pod_ip = pod_status::pod_ip(&sim.name, &sim.ns);
@@ -464,7 +468,7 @@ impl World {
     /// SIGTERM); the kubelet then removes it. A pod on no node, or a grace of
     /// 0 (`--force`), goes at once. A second delete may only shorten the wait.
     pub fn delete_pod(&mut self, ns: &str, name: &str, grace: Option<u64>) -> Option<Value> {
-        let pod = self.kube.get("pods", ns, name)?;
+        let pod = self.kube.untyped("pods", ns, name)?;
         let uid = meta_str(pod, "uid").to_string();
         let grace_s = grace.unwrap_or_else(|| objects::grace_period_s(pod));
         let Some(sim) = self.pods.get(&uid).filter(|_| grace_s > 0) else {
@@ -487,7 +491,7 @@ impl World {
         }
         self.observe("pods", ns, name, Change::Terminating);
         self.timers.insert((stop_at, Timer::Pod(uid)));
-        let pod = self.kube.get("pods", ns, name)?;
+        let pod = self.kube.untyped("pods", ns, name)?;
         if first {
             let subject = events::Subject::of(pod, "Pod", "v1");
             for (container, _) in objects::container_names(pod) {
@@ -500,7 +504,7 @@ impl World {
                 );
             }
         }
-        self.kube.get("pods", ns, name).cloned()
+        self.kube.untyped("pods", ns, name).cloned()
     }
 
     /// Remove an object now and undo its bookkeeping. Objects with
@@ -509,7 +513,8 @@ impl World {
         if resource == "namespaces" {
             return self.terminate_namespace(name);
         }
-        let obj = self.kube.get(resource, ns, name)?;
+        let obj = self.kube.record(resource, ns, name)?;
+        let obj = &obj.extra;
         let has_finalizers = obj["metadata"]["finalizers"]
             .as_array()
             .is_some_and(|f| !f.is_empty());
@@ -524,7 +529,7 @@ impl World {
                 }
             });
             self.observe(resource, ns, name, Change::Updated);
-            return self.kube.get(resource, ns, name).cloned();
+            return self.kube.get(resource, ns, name).map(Cow::into_owned);
         }
         if resource == "pods" && self.kube.recording() {
             // The DELETED event carries the pod as the kubelet last saw it.
@@ -557,7 +562,7 @@ impl World {
             true
         });
         self.observe("namespaces", "", name, Change::Updated);
-        self.kube.get("namespaces", "", name).cloned()
+        self.kube.untyped("namespaces", "", name).cloned()
     }
 
     /// Called after an API client created an object.
@@ -569,9 +574,10 @@ impl World {
     /// Called after an API client replaced or patched an object.
     pub fn after_update(&mut self, resource: &'static str, ns: &str, name: &str) {
         self.observe(resource, ns, name, Change::Updated);
-        let Some(obj) = self.kube.get(resource, ns, name) else {
+        let Some(obj) = self.kube.record(resource, ns, name) else {
             return;
         };
+        let obj = &obj.extra;
         // An object being deleted whose last finalizer was removed goes away
         // (a pod once its containers have stopped).
         let terminating = !obj["metadata"]["deletionTimestamp"].is_null();

@@ -5,6 +5,7 @@ use indexmap::IndexMap;
 use serde_json::{Map, Value, json};
 
 use super::quantity::{format_cpu, format_memory_ki, parse_cpu, parse_memory};
+use super::typed::Condition;
 
 pub fn timestamp(epoch_ms: i64, ms: u64) -> String {
     let secs = (epoch_ms + ms as i64) / 1000;
@@ -171,7 +172,8 @@ pub fn node(p: NodeParams) -> Value {
                 "pods": p.max_pods.to_string(),
                 "ephemeral-storage": "76224326324",
             },
-            "conditions": node_conditions(false, &p.created, "kubelet is starting"),
+            "conditions": serde_json::to_value(node_conditions(false, &p.created, "kubelet is starting"))
+                .unwrap_or_default(),
             "addresses": [
                 {"type": "InternalIP", "address": p.ip},
                 {"type": "InternalDNS", "address": p.name},
@@ -207,23 +209,43 @@ trait TapMut: Sized {
 }
 impl TapMut for Value {}
 
-pub fn node_conditions(ready: bool, since: &str, message: &str) -> Value {
+/// The conditions a kubelet reports for its node.
+pub fn node_conditions(ready: bool, since: &str, message: &str) -> Vec<Condition> {
     let (status, reason) = if ready {
         ("True", "KubeletReady")
     } else {
         ("False", "KubeletNotReady")
     };
-    let ok = |t: &str, reason: &str, msg: &str| {
-        json!({"type": t, "status": "False", "lastHeartbeatTime": since,
-               "lastTransitionTime": since, "reason": reason, "message": msg})
+    let condition = |t: &str, status: &str, reason: &str, msg: &str| Condition {
+        type_: t.into(),
+        status: status.into(),
+        last_heartbeat_time: Some(since.into()),
+        last_transition_time: Some(since.into()),
+        reason: Some(reason.into()),
+        message: Some(msg.into()),
+        other: Default::default(),
     };
-    json!([
-        ok("MemoryPressure", "KubeletHasSufficientMemory", "kubelet has sufficient memory available"),
-        ok("DiskPressure", "KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
-        ok("PIDPressure", "KubeletHasSufficientPID", "kubelet has sufficient PID available"),
-        {"type": "Ready", "status": status, "lastHeartbeatTime": since,
-         "lastTransitionTime": since, "reason": reason, "message": message},
-    ])
+    vec![
+        condition(
+            "MemoryPressure",
+            "False",
+            "KubeletHasSufficientMemory",
+            "kubelet has sufficient memory available",
+        ),
+        condition(
+            "DiskPressure",
+            "False",
+            "KubeletHasNoDiskPressure",
+            "kubelet has no disk pressure",
+        ),
+        condition(
+            "PIDPressure",
+            "False",
+            "KubeletHasSufficientPID",
+            "kubelet has sufficient PID available",
+        ),
+        condition("Ready", status, reason, message),
+    ]
 }
 
 /// A pod template as stored in workload specs.

@@ -34,7 +34,7 @@ impl World {
         }
         match (resource, change) {
             ("pods", Change::Created) => {
-                let Some(obj) = self.kube.get("pods", ns, name) else {
+                let Some(obj) = self.kube.untyped("pods", ns, name) else {
                     return;
                 };
                 self.budget_index
@@ -48,7 +48,7 @@ impl World {
                 self.pod_index.set(pod.key, pod.meta);
             }
             ("pods", Change::Updated) => {
-                let Some(obj) = self.kube.get("pods", ns, name) else {
+                let Some(obj) = self.kube.untyped("pods", ns, name) else {
                     return;
                 };
                 self.budget_index
@@ -61,7 +61,10 @@ impl World {
                 self.pod_index.set(key, meta);
             }
             ("pods", Change::Terminating) => {
-                let uid = self.kube.get("pods", ns, name).map(|p| meta_str(p, "uid"));
+                let uid = self
+                    .kube
+                    .untyped("pods", ns, name)
+                    .map(|p| meta_str(p, "uid"));
                 if let Some(sim) = uid.and_then(|u| self.pods.get_mut(u)) {
                     sim.terminating = true;
                 }
@@ -93,10 +96,10 @@ impl World {
                 }
             }
             ("poddisruptionbudgets", Change::Created | Change::Updated) => {
-                if let Some(obj) = self.kube.get("poddisruptionbudgets", ns, name) {
+                if let Some(obj) = self.kube.untyped("poddisruptionbudgets", ns, name) {
                     let pods = self
                         .kube
-                        .list("pods", Some(ns))
+                        .list_untyped("pods", Some(ns))
                         .map(|((_, pod), p)| (pod, &p["metadata"]["labels"]));
                     self.budget_index
                         .set_budget(ns, name, &obj["spec"]["selector"], pods);
@@ -131,11 +134,11 @@ impl World {
     /// After a node's `spec.unschedulable` may have changed (a cordon or
     /// uncordon): its kubelet records NodeNotSchedulable or NodeSchedulable.
     pub fn cordon_changed(&mut self, name: &str) {
-        let Some(node) = self.kube.get("nodes", "", name) else {
+        let Some(node) = self.kube.record("nodes", "", name) else {
             return;
         };
-        let cordoned = node["spec"]["unschedulable"] == true;
-        let subject = events::Subject::of(node, "Node", "v1");
+        let cordoned = node.node().is_some_and(|n| n.unschedulable);
+        let subject = events::Subject::of(&node.extra, "Node", "v1");
         let Some(sim) = self.nodes.get_mut(name) else {
             return;
         };
