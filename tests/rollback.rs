@@ -810,6 +810,63 @@ async fn runbook_rollback_plans_a_refusal_it_does_not_fix_and_meets_it() {
     assert_eq!(sent_requests(&sandbox, sent), planned, "{}", ran.stdout);
 }
 
+/// `runbook rollback` of a run whose nodegroups rotated in parallel (the
+/// demo's three groups at once, `parallel_nodegroups=3`), in place and
+/// blue/green: every nodegroup, add-on and the control plane back at the
+/// start, no nodegroup or cordon left over, and the report's words say so.
+#[tokio::test(flavor = "multi_thread")]
+async fn runbook_rollback_of_parallel_rotations_returns_everything_to_the_start() {
+    for (strategy, starts) in [
+        ("in_place", "/update-version"),
+        ("blue_green", "/node-groups"),
+    ] {
+        let (sandbox, _cloud) = start("demo.yaml").await;
+        let before = state(&sandbox);
+        let (dir, id) = upgraded_with(
+            &sandbox,
+            &[
+                "target=1.29",
+                &format!("strategy={strategy}"),
+                "parallel_nodegroups=3",
+                "delete_emptydir_data=true",
+            ],
+        );
+        assert_eq!(sandbox.cluster_version(), "1.29", "{strategy}");
+        // The three rotations overlapped: each began (an in-place update, a
+        // replacement group created) before the first could have finished.
+        let began: Vec<u64> = sandbox
+            .mutations()
+            .iter()
+            .filter(|r| r.method == "POST" && r.path.ends_with(starts))
+            .map(|r| r.sim_time_ms)
+            .collect();
+        assert_eq!(began.len(), 3, "{strategy}: {began:?}");
+        assert!(
+            began[2] - began[0] < 60_000,
+            "{strategy}: the rotations did not overlap: {began:?}"
+        );
+
+        let ran = runbook_cli(dir.path(), &sandbox, &["rollback", &id, "--yes"]);
+        assert_eq!(ran.code, 0, "{strategy}: {}{}", ran.stdout, ran.stderr);
+        let after = state(&sandbox);
+        assert_eq!(after, before, "{strategy}: {}", ran.stdout);
+        assert_eq!(after.cordoned, 0, "{strategy}");
+        assert_eq!(after.groups, 3, "{strategy}: a nodegroup was left over");
+        for step in ["nodegroups to 1.29", "control plane to 1.29"] {
+            assert!(
+                ran.stdout.contains(&format!("↩ {step}: rolled back")),
+                "{strategy}: {step}\n{}",
+                ran.stdout
+            );
+        }
+        assert!(
+            !ran.stdout.contains("not undone"),
+            "{strategy}: {}",
+            ran.stdout
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn runbook_rollback_is_refused_after_seven_simulated_days_and_sends_nothing() {
     let (sandbox, _cloud) = start("demo.yaml").await;
