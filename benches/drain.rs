@@ -28,7 +28,8 @@
 //! PDBs are listed on the first 429 only, to name the blocker (the
 //! eviction's own answer says that one blocks), and the wait is one watch
 //! of the node's pods from the resourceVersion of the list the drain began
-//! with.
+//! with (plus a list per 30 s without an answer, against a stalled watch:
+//! none here).
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};

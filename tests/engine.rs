@@ -191,14 +191,16 @@ async fn drain_blocked_by_a_pdb_names_it_and_uncordons() {
     assert!(!n.unschedulable, "a failed drain uncordons the node");
 }
 
-/// small.yaml with a preStop hook of `secs` on every Deployment's pods, at
-/// test speed: evicted pods take that long to go.
+/// small.yaml with a preStop hook and a grace period of `secs` on every
+/// Deployment's pods, at test speed: evicted pods take that long to go.
 async fn slow_pods(secs: u32) -> (Sandbox, Cloud) {
     let text = std::fs::read_to_string(root().join("examples/sandbox/small.yaml")).unwrap();
     let (head, tail) = text.split_once("  daemonSets:").unwrap();
     let hooked = head.replace(
         "\n      replicas:",
-        &format!("\n      preStopSeconds: {secs}\n      replicas:"),
+        &format!(
+            "\n      preStopSeconds: {secs}\n      terminationGracePeriodSeconds: {secs}\n      replicas:"
+        ),
     );
     let fixture =
         runbook::sandbox::Fixture::from_yaml("small.yaml", &format!("{hooked}  daemonSets:{tail}"))

@@ -301,7 +301,10 @@ impl<'a> Drainer<'a> {
 
     /// Wait until no evicted pod (by uid) is still on the node: one watch
     /// of the node's pods from the list the drain began with (`from`), so
-    /// however long the pods take to stop it is one request; a watch the
+    /// pods that stop within `RESYNC` cost one request however long they
+    /// take. A watch can stall without ending (a proxy, a dropped
+    /// connection; a sandbox steps its world only when asked), so each
+    /// `RESYNC` without an answer the node's pods are listed; a watch the
     /// server ends (its timeout, a resourceVersion too old) is followed by
     /// a list and a new watch. The deadline is `budget` after `started`,
     /// on the engine's clock.
@@ -313,6 +316,7 @@ impl<'a> Drainer<'a> {
         started: Duration,
         budget: Duration,
     ) -> Result<(), CloudError> {
+        const RESYNC: Duration = Duration::from_secs(30);
         let mut left: HashMap<&str, String> = evicted
             .iter()
             .map(|p| (p.uid.as_str(), pod_id(p)))
@@ -328,22 +332,25 @@ impl<'a> Drainer<'a> {
                 after: budget,
             }
         };
+        // Drop what a list of the node's pods no longer has; its version.
+        let listed = |left: &mut HashMap<&str, String>, pods: Vec<PodInfo>| {
+            let here: HashSet<&str> = pods.iter().map(|p| p.uid.as_str()).collect();
+            left.retain(|uid, _| here.contains(uid));
+        };
         while !left.is_empty() {
-            let Some(remaining) = budget.checked_sub(self.clock.since(started)) else {
-                return Err(timed_out(&left));
-            };
             let version = match from.take() {
                 Some(v) => v,
                 None => {
-                    // Listed again: what is gone since is gone.
                     let (pods, version) = self.node_pods(node).await?;
-                    let here: HashSet<&str> = pods.iter().map(|p| p.uid.as_str()).collect();
-                    left.retain(|uid, _| here.contains(uid));
+                    listed(&mut left, pods);
                     if left.is_empty() {
                         return Ok(());
                     }
                     version
                 }
+            };
+            let Some(remaining) = budget.checked_sub(self.clock.since(started)) else {
+                return Err(timed_out(&left));
             };
             (self.progress)(&format!(
                 "{node}: waiting for {} pod(s) to terminate",
@@ -365,27 +372,35 @@ impl<'a> Drainer<'a> {
                 }
             };
             let mut stream = std::pin::pin!(stream);
-            let watched = async {
-                while let Some(event) = stream.next().await {
-                    match event {
-                        Ok(WatchEvent::Deleted(pod)) => {
+            loop {
+                let Some(remaining) = budget.checked_sub(self.clock.since(started)) else {
+                    return Err(timed_out(&left));
+                };
+                tokio::select! {
+                    event = stream.next() => match event {
+                        Some(Ok(WatchEvent::Deleted(pod))) => {
                             let uid = pod.metadata.uid.as_deref().unwrap_or_default();
                             if left.remove(uid).is_some() && left.is_empty() {
-                                return;
+                                return Ok(());
                             }
                         }
-                        Ok(WatchEvent::Added(_) | WatchEvent::Modified(_))
-                        | Ok(WatchEvent::Bookmark(_)) => {}
-                        // Expired (410) or a broken stream: list again.
-                        Ok(WatchEvent::Error(_)) | Err(_) => return,
+                        Some(Ok(
+                            WatchEvent::Added(_) | WatchEvent::Modified(_) | WatchEvent::Bookmark(_),
+                        )) => {}
+                        // Ended, expired (410) or broken: list and watch again.
+                        Some(Ok(WatchEvent::Error(_)) | Err(_)) | None => break,
+                    },
+                    slept = self.clock.sleep(remaining.min(RESYNC)) => {
+                        slept?;
+                        if remaining <= RESYNC {
+                            return Err(timed_out(&left));
+                        }
+                        let (pods, _) = self.node_pods(node).await?;
+                        listed(&mut left, pods);
+                        if left.is_empty() {
+                            return Ok(());
+                        }
                     }
-                }
-            };
-            tokio::select! {
-                () = watched => {}
-                slept = self.clock.sleep(remaining) => {
-                    slept?;
-                    return Err(timed_out(&left));
                 }
             }
         }
