@@ -11,9 +11,10 @@
 //! not per drain, and are counted apart.
 //!
 //! Measured 2026-11-28 (kubectl 1.32.4, shared 2-core machine under load),
-//! draining the busiest node of small.yaml (3 evictable pods), in a debug
-//! build (`cargo test --bench drain`, load 12; counts do not depend on the
-//! build or the load).
+//! draining the busiest node of small.yaml (3 evictable pods): the same
+//! counts in a release build (`cargo bench --bench drain`, load 10-12) and
+//! a debug one (`cargo test --bench drain`, load 12); counts do not depend
+//! on the build or the load.
 //! - default termination (~1 s): engine 7 requests (+1 setup), kubectl 16
 //!   (+11 discovery): **0.44×, met**. Engine: GET node, PATCH node, 1 pod
 //!   list, 3 evictions, 1 watch of the node's pods; kubectl: GET node, PATCH
