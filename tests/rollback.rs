@@ -294,6 +294,35 @@ async fn the_dry_run_plans_every_rollback_against_the_state_it_would_meet() {
     );
 }
 
+/// The dry run's rollback-path check judges the control plane's rollback
+/// against the rollback its own plan would open: after a finished upgrade
+/// to 1.29 (EKS reports rollback readiness for 1.28, with nodes, kube-proxy
+/// and coredns on 1.29 failing it), a dry run to 1.30 plans the rollback
+/// from 1.30 to 1.29, which the nodegroups' and add-ons' rollbacks planned
+/// before it leave ready: EKS would accept it.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_dry_run_of_a_second_upgrade_judges_the_rollback_it_would_open() {
+    let (sandbox, cloud) = start("demo.yaml").await;
+    let (summary, lines) = run_playbook(&cloud, &["cluster=demo", "target=1.29"]).await;
+    assert_eq!(summary.status, RunStatus::Succeeded, "{lines}");
+    let sent = sandbox.mutations().len();
+    let (plan, lines) = run_file(
+        &cloud,
+        &root().join(PLAYBOOK),
+        &["cluster=demo", "target=1.30"],
+        true,
+    )
+    .await;
+    assert_eq!(plan.status, RunStatus::Planned, "{lines}");
+    assert_eq!(sandbox.mutations().len(), sent, "the dry run sent requests");
+    assert!(
+        lines.contains(
+            "↩ if a later step fails, `control plane to 1.30`: EKS would accept every request of its rollback"
+        ),
+        "{lines}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_dry_run_names_a_rollback_eks_would_refuse_before_anything_changes() {
     // The naive rollback the shipped playbook had: restore the add-ons
