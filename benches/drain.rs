@@ -11,26 +11,29 @@
 //! not per drain, and are counted apart.
 //!
 //! Measured 2026-11-28 (kubectl 1.32.4, shared 2-core machine under load),
-//! draining the busiest node of small.yaml (3 evictable pods): the same
-//! counts in a release build (`cargo bench --bench drain`, load 10-12) and
-//! a debug one (`cargo test --bench drain`, load 12); counts do not depend
-//! on the build or the load.
+//! draining the busiest node of small.yaml (3 evictable pods), debug build
+//! (`cargo test --bench drain`, load 6; counts do not depend on the build
+//! or the load):
 //! - default termination (~1 s): engine 7 requests (+1 setup), kubectl 16
-//!   (+11 discovery): **0.44×, met**. Engine: GET node, PATCH node, 1 pod
-//!   list, 3 evictions, 1 watch of the node's pods; kubectl: GET node, PATCH
-//!   node, 1 pod list, 4 DaemonSet GETs, 3 evictions, 6 pod GETs.
-//! - a 20 s preStop hook on every Deployment pod: engine 7 (+1), kubectl 56
-//!   (+11): **0.12×, met**. The engine's one watch against kubectl's 46 pod
-//!   GETs: the engine's count no longer grows with how long pods take.
+//!   (+11 discovery): **0.44×, met**. Engine: GET node, PATCH node, 2 pod
+//!   lists, 3 evictions; kubectl: GET node, PATCH node, 1 pod list, 4
+//!   DaemonSet GETs, 3 evictions, 6 pod GETs.
+//! - a 20 s preStop hook on every Deployment pod: engine 11 (+1), kubectl 56
+//!   (+11): **0.20×, met**. The engine's 6 pod lists against kubectl's 46
+//!   pod GETs.
 //!
 //! Before (same day): engine 9 and 13 (0.56×, missed; 0.23×). It listed
-//! every PodDisruptionBudget before evicting, and polled the node's pods
-//! right after the evictions, then every 5 s. Now (`src/cloud/drain.rs`) the
-//! PDBs are listed on the first 429 only, to name the blocker (the
-//! eviction's own answer says that one blocks), and the wait is one watch
-//! of the node's pods from the resourceVersion of the list the drain began
-//! with (plus a list per 30 s without an answer, against a stalled watch:
-//! none here).
+//! every PodDisruptionBudget before evicting, and listed the node's pods
+//! right after the evictions, when none can have stopped. Now
+//! (`src/cloud/drain.rs`) the PDBs are listed on the first 429 only, to
+//! name the blocker (the eviction's own answer says that one blocks), and
+//! the first list of the wait comes one 5 s interval after the evictions.
+//!
+//! Tried and dropped: waiting with one watch of the node's pods (7 and 7
+//! requests, 0.44× and 0.12×). On the sandbox at the tests' time scale it
+//! made a 5 m drain time out in the blue/green cases of the rollback matrix
+//! (tests/rollback_matrix.rs) with the pods still listed, which polling
+//! does not; the cause was not found in the time given.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
