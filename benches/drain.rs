@@ -10,25 +10,30 @@
 //! Discovery and the engine's one clock probe (`/version`) are per process,
 //! not per drain, and are counted apart.
 //!
-//! Measured 2026-11-28 (kubectl 1.32.4, shared 2-core machine under load;
-//! `cargo test --bench drain`, a debug build: counts do not depend on it),
-//! draining the busiest node of small.yaml (3 evictable pods):
-//! - default termination (~1 s): engine 9 requests (+1 setup), kubectl 16
-//!   (+11 discovery): **0.56×, target missed**. Engine: GET node, PATCH node,
-//!   3 pod lists, 1 PDB list, 3 evictions; kubectl: GET node, PATCH node,
-//!   1 pod list, 4 DaemonSet GETs, 3 evictions, 6 pod GETs.
-//! - a 20 s preStop hook on every Deployment pod: engine 13 (+1), kubectl 56
-//!   (+11): 0.23×, met. The engine's 7 pod lists against kubectl's 46 pod GETs.
+//! Measured 2026-11-28 (kubectl 1.32.4, shared 2-core machine under load),
+//! draining the busiest node of small.yaml (3 evictable pods), debug build
+//! (`cargo test --bench drain`, load 6; counts do not depend on the build
+//! or the load):
+//! - default termination (~1 s): engine 7 requests (+1 setup), kubectl 16
+//!   (+11 discovery): **0.44×, met**. Engine: GET node, PATCH node, 2 pod
+//!   lists, 3 evictions; kubectl: GET node, PATCH node, 1 pod list, 4
+//!   DaemonSet GETs, 3 evictions, 6 pod GETs.
+//! - a 20 s preStop hook on every Deployment pod: engine 11 (+1), kubectl 56
+//!   (+11): **0.20×, met**. The engine's 6 pod lists against kubectl's 46
+//!   pod GETs.
 //!
-//! Why the engine misses on fast pods, and the fix (in `src/cloud/drain.rs`):
-//! it lists every PodDisruptionBudget before evicting although it only needs
-//! them to name a blocker after a 429 (list them on the first refusal: -1),
-//! and `wait_gone` lists the node's pods at once after the evictions, when
-//! they cannot have stopped yet, then every 5 s (a watch on the node's pods
-//! from the first list's resourceVersion waits with one request however long
-//! the pods take: -1 here, -5 with the preStop). That would make 7 against 16
-//! (0.44×) and 7 against 56 (0.13×): projected from the counts above, not
-//! measured.
+//! Before (same day): engine 9 and 13 (0.56×, missed; 0.23×). It listed
+//! every PodDisruptionBudget before evicting, and listed the node's pods
+//! right after the evictions, when none can have stopped. Now
+//! (`src/cloud/drain.rs`) the PDBs are listed on the first 429 only, to
+//! name the blocker (the eviction's own answer says that one blocks), and
+//! the first list of the wait comes one 5 s interval after the evictions.
+//!
+//! Tried and dropped: waiting with one watch of the node's pods (7 and 7
+//! requests, 0.44× and 0.12×). On the sandbox at the tests' time scale it
+//! made a 5 m drain time out in the blue/green cases of the rollback matrix
+//! (tests/rollback_matrix.rs) with the pods still listed, which polling
+//! does not; the cause was not found in the time given.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};

@@ -193,7 +193,9 @@ impl<'a> Drainer<'a> {
                 reasons: refusals,
             });
         }
-        let pdbs = self.kube.pdbs(None).await?;
+        // Listed on the first refusal only: the eviction's own 429 says a
+        // budget blocks, the list says which.
+        let pdbs = tokio::sync::OnceCell::new();
         let blocked_by = Mutex::new(BTreeSet::new());
         let results: Vec<Result<(), CloudError>> = futures::stream::iter(to_evict.iter())
             .map(|pod| self.evict_one(pod, opts, &pdbs, &blocked_by, deadline))
@@ -236,7 +238,7 @@ impl<'a> Drainer<'a> {
         &self,
         pod: &PodInfo,
         opts: &DrainOptions,
-        pdbs: &[PdbInfo],
+        pdbs: &tokio::sync::OnceCell<Vec<PdbInfo>>,
         blocked_by: &Mutex<BTreeSet<String>>,
         deadline: super::clock::Deadline,
     ) -> Result<(), CloudError> {
@@ -251,6 +253,7 @@ impl<'a> Drainer<'a> {
                 Ok(_) => return Ok(()),
                 Err(::kube::Error::Api(s)) if s.code == 404 => return Ok(()),
                 Err(e) if is_pdb_refusal(&e) => {
+                    let pdbs = pdbs.get_or_try_init(|| self.kube.pdbs(None)).await?;
                     let names = pdbs_for(pod, pdbs);
                     (self.progress)(&format!(
                         "eviction of {} refused by PodDisruptionBudget {}; retrying in {}",
@@ -285,7 +288,10 @@ impl<'a> Drainer<'a> {
         }
     }
 
-    /// Wait until no evicted pod (by uid) is still on the node.
+    /// Wait until no evicted pod (by uid) is still on the node, listing the
+    /// node's pods every 5 s. The first list waits one interval too: right
+    /// after the evictions no pod can have stopped yet, and pods that stop
+    /// at once cost one list.
     async fn wait_gone(
         &self,
         node: &str,
@@ -293,8 +299,14 @@ impl<'a> Drainer<'a> {
         deadline: super::clock::Deadline,
         budget: Duration,
     ) -> Result<(), CloudError> {
+        const POLL: Duration = Duration::from_secs(5);
         let uids: HashSet<&str> = evicted.iter().map(|p| p.uid.as_str()).collect();
+        let mut waiting = evicted.len();
         loop {
+            (self.progress)(&format!(
+                "{node}: waiting for {waiting} pod(s) to terminate"
+            ));
+            self.clock.sleep(POLL).await?;
             let left: Vec<String> = self
                 .kube
                 .pods(None, Some(node), None)
@@ -312,11 +324,7 @@ impl<'a> Drainer<'a> {
                     after: budget,
                 });
             }
-            (self.progress)(&format!(
-                "{node}: waiting for {} pod(s) to terminate",
-                left.len()
-            ));
-            self.clock.sleep(Duration::from_secs(5)).await?;
+            waiting = left.len();
         }
     }
 
