@@ -5,7 +5,9 @@
 
 use std::sync::Arc;
 
-use crate::checks::{CheckRunner, Limits, Origin, Params, collect, compile};
+use crate::checks::{
+    CheckRunner, Limits, Origin, Params, SCRIPT_VARIABLES, collect_reading, compile,
+};
 use crate::syntax::ast::CheckSource;
 
 use super::error::{FailKind, RunError};
@@ -72,7 +74,14 @@ pub async fn run(
     let values = match interp.plan_snapshot().filter(|_| interp.is_plan()) {
         Some(values) => values,
         None => {
-            let snapshot = collect(&interp.cloud.kube, &interp.cloud.eks, &cluster)
+            // A dry run keeps the whole snapshot for every check; a run
+            // reads only what this check does (gates poll it).
+            let reads = if interp.is_plan() {
+                SCRIPT_VARIABLES
+            } else {
+                &compiled.uses[..]
+            };
+            let snapshot = collect_reading(&interp.cloud.kube, &interp.cloud.eks, &cluster, reads)
                 .await
                 .map_err(|e| {
                     RunError::new(
