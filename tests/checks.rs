@@ -1629,3 +1629,55 @@ fn the_embedded_stdlib_is_this_checkouts() {
         );
     }
 }
+
+/// A dry run LISTs every pod once. The checks' snapshot and each nodegroup's
+/// drain plan (four here, at once under `parallel for`) each made their own
+/// LIST of all pods: on 30,000 pods, 50 MB of JSON apiece.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_dry_run_lists_every_pod_once() {
+    use runbook::sandbox::{Fixture, GenerateOptions, Sandbox, SandboxOptions};
+    let sandbox = Sandbox::start(
+        Fixture::generate(GenerateOptions {
+            nodes: 40,
+            pods: 600,
+            nodegroups: 4,
+            seed: 1,
+        }),
+        SandboxOptions {
+            time_scale: crate::common::SCALE,
+            ..SandboxOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    let cloud = crate::common::connect(&sandbox).await;
+    let program =
+        runbook::syntax::load(&crate::common::root().join("playbooks/eks-minor-upgrade.upg"))
+            .unwrap_or_else(|_| panic!("the shipped playbook loads"));
+    let (summary, lines) = crate::common::execute(
+        &program,
+        &cloud,
+        None,
+        &["cluster=scale", "target=1.29"],
+        true,
+        None,
+    )
+    .await;
+    assert_eq!(
+        summary.status,
+        runbook::interp::RunStatus::Planned,
+        "{}",
+        lines.join("\n")
+    );
+    assert!(
+        lines.iter().filter(|l| l.contains("evict ")).count() >= 4,
+        "every group's drain is planned:\n{}",
+        lines.join("\n")
+    );
+    let pod_lists = sandbox
+        .requests()
+        .iter()
+        .filter(|r| r.method == "GET" && r.path == "/api/v1/pods")
+        .count();
+    assert_eq!(pod_lists, 1, "{}", lines.join("\n"));
+}
