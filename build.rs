@@ -6,7 +6,12 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn main() {
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    // The checkout this build runs in, read at run time: `env!` would bake
+    // in the checkout the build script was compiled in, and cargo reuses one
+    // compiled build script across checkouts that share a target directory
+    // (the release binary then embedded another checkout's stdlib).
+    let manifest = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
+    let manifest = manifest.as_path();
     println!("cargo:rerun-if-env-changed=RUNBOOK_GIT_COMMIT");
     let commit = match std::env::var("RUNBOOK_GIT_COMMIT") {
         Ok(c) if !c.trim().is_empty() => c.trim().to_string(),
@@ -20,19 +25,19 @@ fn main() {
     };
     println!("cargo:rustc-env=RUNBOOK_GIT_COMMIT={commit}");
     println!("cargo:rerun-if-changed=stdlib");
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("stdlib");
+    let root = manifest.join("stdlib");
     let mut files = Vec::new();
     collect(&root, &root, &mut files);
     files.sort();
     let mut out = String::from(
         "/// (path under stdlib/, contents)\npub static STDLIB: &[(&str, &str)] = &[\n",
     );
+    // Paths relative to the crate being compiled, not absolute: a generated
+    // file reused from another checkout still embeds this checkout's files.
     for rel in files {
-        let abs = root.join(&rel);
         out.push_str(&format!(
-            "    ({:?}, include_str!({:?})),\n",
-            rel,
-            abs.display().to_string()
+            "    ({rel:?}, include_str!(concat!(env!(\"CARGO_MANIFEST_DIR\"), {:?}))),\n",
+            format!("/stdlib/{rel}")
         ));
     }
     out.push_str("];\n");

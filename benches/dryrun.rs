@@ -37,7 +37,34 @@
 //!   `pdbs_allow_eviction` passes now, `third_party_compatible` stops at its
 //!   1 MiB string limit. It now lists each image once (a debug build then
 //!   planned the whole upgrade), but release runs after that change still
-//!   stopped in that check (string or 10 s time limit), cause not found.
+//!   stopped in that check (string or 10 s time limit).
+//! - Cause found (2026-11-28, 17:20 UTC): the release binary ran another
+//!   checkout's stdlib. build.rs wrote `include_str!` with absolute paths of
+//!   the checkout its build script was compiled in (`env!`), and cargo reuses
+//!   that compiled script across checkouts sharing a target directory: the
+//!   binary of this branch still held `running.push(#{ image ...` from
+//!   /tmp/kube-d. Fixed in d13cfb8 (paths relative to the crate being
+//!   compiled; test `checks::the_embedded_stdlib_is_this_checkouts`). The
+//!   stale binary, load 6.9-8.6: 38.5 s, 1,064 MB, 25 lines, refused by
+//!   `pdbs_allow_eviction` and `third_party_compatible` (10 s time limit).
+//! - d13cfb8 (before its operation budget), release, load 4.4: **planned** (exit 0), 22.8 s wall,
+//!   1,300 MB peak RSS, 144 lines. `pdbs_allow_eviction` no longer gathers
+//!   every pod's labels (rhai re-measured that list on each push).
+//! - 36c0154 (one LIST of pods per dry run), release, load 3.7: text
+//!   16.7 s wall, 1,071 MB, 144 lines (the same plan); JSON (load 3.6-6.5,
+//!   a clippy build running) 64 s, 1,063 MB, 27,000 planned evictions.
+//!   Targets: lines met; wall and RSS missed.
+//! - Where it goes (perf, 36c0154, samples with a resolved stack): the
+//!   sandbox's own load of the fixture about 20 % (`World::from_fixture`,
+//!   `sim::settle`); alone (`runbook sandbox serve` of this fixture) it is
+//!   ready after 2 s of CPU at 540 MB RSS, 598 MB after serving one LIST of
+//!   all pods, so the sandbox by itself is over the 300 MB target. The
+//!   checks' rhai runs 13 % (a deep copy of the 30,000 pods per check and
+//!   per `for` loop); the one typed LIST of pods 8.5 %; the plan's gates
+//!   ("holds now": `system_healthy`, `no_image_pull_errors`, ...) converting
+//!   every pod into interpreter values and evaluating a lambda per pod,
+//!   about 19 % (src/interp, not changed here); most of the rest is memcpy
+//!   and page zeroing of those allocations.
 
 use std::path::Path;
 use std::process::Command;

@@ -1568,3 +1568,116 @@ fn third_party_compatible_judges_fifteen_thousand_pods_within_its_limits() {
         ],
     );
 }
+
+/// A production-sized namespace: 30,000 pods under a budget whose status has
+/// no count yet, so the check counts the pods it selects. The check once
+/// gathered every pod's labels per namespace, and rhai re-measured that list
+/// against its size limits on every push (quadratic): on the generated
+/// 1,000-node fixture it stopped at its 10 s time limit and refused the dry
+/// run. Here the old script stops the same way.
+#[test]
+fn pdbs_allow_eviction_counts_thirty_thousand_pods_within_its_limits() {
+    let mut s = healthy();
+    let pods = s["pods"].as_array_mut().unwrap();
+    for i in 0..30_000 {
+        pods.push(pod(
+            "shop",
+            &format!("checkout-7d9f8c6b5-{i:05}"),
+            "123456789012.dkr.ecr.eu-west-1.amazonaws.com/shop/checkout:2024.11.3",
+            json!({"app": "checkout", "pod-template-hash": "7d9f8c6b5"}),
+        ));
+    }
+    // A terminating pod is not counted.
+    let mut leaving = pod(
+        "shop",
+        "checkout-7d9f8c6b5-leaving",
+        "123456789012.dkr.ecr.eu-west-1.amazonaws.com/shop/checkout:2024.11.3",
+        json!({"app": "checkout"}),
+    );
+    leaving["deletion_timestamp"] = json!("2026-01-10T11:59:00Z");
+    pods.push(leaving);
+    s["pdbs"].as_array_mut().unwrap().push(json!({
+        "namespace": "shop", "name": "checkout", "min_available": 30_000,
+        "selector": {"app": "checkout"}, "expected_pods": 0
+    }));
+    assert_fails(
+        "pdbs_allow_eviction",
+        &s,
+        json!({}),
+        &["PodDisruptionBudget shop/checkout: minAvailable 30000 with 30000 replica(s)"],
+    );
+    // One more allowed disruption than that passes: every pod was counted.
+    s["pdbs"][1]["min_available"] = json!(29_999);
+    assert_passes("pdbs_allow_eviction", &s, json!({}));
+}
+
+/// `import "stdlib/..."` resolves to copies embedded at build time. They
+/// must be this checkout's files: the build script once embedded absolute
+/// paths of the checkout it was first compiled in, and cargo reuses that
+/// script across checkouts sharing a target directory, so a release binary
+/// ran another checkout's (older) stdlib checks.
+#[test]
+fn the_embedded_stdlib_is_this_checkouts() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("stdlib");
+    let embedded = runbook::syntax::stdlib_files();
+    assert!(embedded.len() >= 13, "{}", embedded.len());
+    for (rel, text) in embedded {
+        let on_disk = std::fs::read_to_string(root.join(rel)).unwrap();
+        assert!(
+            *text == on_disk,
+            "embedded stdlib/{rel} differs from the file"
+        );
+    }
+}
+
+/// A dry run LISTs every pod once. The checks' snapshot and each nodegroup's
+/// drain plan (four here, at once under `parallel for`) each made their own
+/// LIST of all pods: on 30,000 pods, 50 MB of JSON apiece.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_dry_run_lists_every_pod_once() {
+    use runbook::sandbox::{Fixture, GenerateOptions, Sandbox, SandboxOptions};
+    let sandbox = Sandbox::start(
+        Fixture::generate(GenerateOptions {
+            nodes: 40,
+            pods: 600,
+            nodegroups: 4,
+            seed: 1,
+        }),
+        SandboxOptions {
+            time_scale: crate::common::SCALE,
+            ..SandboxOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    let cloud = crate::common::connect(&sandbox).await;
+    let program =
+        runbook::syntax::load(&crate::common::root().join("playbooks/eks-minor-upgrade.upg"))
+            .unwrap_or_else(|_| panic!("the shipped playbook loads"));
+    let (summary, lines) = crate::common::execute(
+        &program,
+        &cloud,
+        None,
+        &["cluster=scale", "target=1.29"],
+        true,
+        None,
+    )
+    .await;
+    assert_eq!(
+        summary.status,
+        runbook::interp::RunStatus::Planned,
+        "{}",
+        lines.join("\n")
+    );
+    assert!(
+        lines.iter().filter(|l| l.contains("evict ")).count() >= 4,
+        "every group's drain is planned:\n{}",
+        lines.join("\n")
+    );
+    let pod_lists = sandbox
+        .requests()
+        .iter()
+        .filter(|r| r.method == "GET" && r.path == "/api/v1/pods")
+        .count();
+    assert_eq!(pod_lists, 1, "{}", lines.join("\n"));
+}

@@ -14,13 +14,42 @@ use crate::cloud::eks::{AddonInfo, Eks, NodegroupInfo};
 use crate::cloud::kube::{ContainerInfo, Kube, NodeInfo, PdbInfo, PodInfo, WorkloadInfo};
 
 pub async fn collect(kube: &Kube, eks: &Eks, cluster: &str) -> anyhow::Result<ClusterSnapshot> {
+    collect_reading(kube, eks, cluster, SCRIPT_VARIABLES).await
+}
+
+/// The snapshot with only the lists a check reads (`reads`: names of
+/// `SCRIPT_VARIABLES`); the others stay empty. A gate polls its check every
+/// few seconds, and on 30,000 pods a LIST of them is 50 MB: a check of the
+/// add-ons alone should not make one.
+pub async fn collect_reading(
+    kube: &Kube,
+    eks: &Eks,
+    cluster: &str,
+    reads: &[&str],
+) -> anyhow::Result<ClusterSnapshot> {
     // Checks read the cluster as it is, not as a dry run's plan would leave it.
     let eks = &eks.observed();
+    let wants = |name: &str| reads.contains(&name);
     let (cluster_info, nodegroups, insights, k8s) = tokio::try_join!(
-        collect_cluster(eks, cluster),
-        collect_nodegroups(eks, cluster),
-        collect_insights(eks, cluster),
-        collect_kubernetes(kube),
+        async {
+            match wants("cluster") {
+                true => collect_cluster(eks, cluster).await,
+                false => Ok(Cluster::default()),
+            }
+        },
+        async {
+            match wants("nodegroups") {
+                true => collect_nodegroups(eks, cluster).await,
+                false => Ok(Vec::new()),
+            }
+        },
+        async {
+            match wants("insights") {
+                true => collect_insights(eks, cluster).await,
+                false => Ok(Vec::new()),
+            }
+        },
+        collect_kubernetes(kube, &wants),
     )?;
     let (nodes, pods, deployments, daemonsets, statefulsets, pdbs, pvcs) = k8s;
     Ok(ClusterSnapshot {
@@ -129,15 +158,28 @@ type Kubernetes = (
     Vec<Pvc>,
 );
 
-async fn collect_kubernetes(kube: &Kube) -> anyhow::Result<Kubernetes> {
+async fn collect_kubernetes(
+    kube: &Kube,
+    wants: &impl Fn(&str) -> bool,
+) -> anyhow::Result<Kubernetes> {
+    /// The read when the check reads `name`, else an empty list.
+    async fn read<T>(
+        wanted: bool,
+        list: impl std::future::Future<Output = Result<Vec<T>, crate::cloud::CloudError>>,
+    ) -> Result<Vec<T>, crate::cloud::CloudError> {
+        if wanted { list.await } else { Ok(Vec::new()) }
+    }
     let (nodes, pods, deployments, daemonsets, statefulsets, pdbs, pvcs) = tokio::try_join!(
-        kube.nodes(None),
-        kube.pods(None, None, None),
-        kube.deployments(None),
-        kube.daemonsets(None),
-        kube.statefulsets(None),
-        kube.pdbs(None),
-        kube.list::<PersistentVolumeClaim>("list persistentvolumeclaims", None),
+        read(wants("nodes"), kube.nodes(None)),
+        read(wants("pods"), kube.pods(None, None, None)),
+        read(wants("deployments"), kube.deployments(None)),
+        read(wants("daemonsets"), kube.daemonsets(None)),
+        read(wants("statefulsets"), kube.statefulsets(None)),
+        read(wants("pdbs"), kube.pdbs(None)),
+        read(
+            wants("pvcs"),
+            kube.list::<PersistentVolumeClaim>("list persistentvolumeclaims", None)
+        ),
     )?;
     Ok((
         nodes.into_iter().map(node).collect(),

@@ -11,6 +11,11 @@ pub struct Limits {
     /// rhai operations (roughly: expressions evaluated); 0 = unlimited, so
     /// only the deadline stops a loop.
     pub max_operations: u64,
+    /// Operations added to `max_operations` for each object (pod, node,
+    /// workload, ...) of the snapshot lists the check reads: a check that
+    /// walks the cluster once is linear in its size, and 1,000,000 alone
+    /// stopped a 30,000-pod walk of a few dozen operations per pod.
+    pub operations_per_object: u64,
     /// Nested function calls (guards deep recursion).
     pub max_call_depth: usize,
     /// Nesting of expressions, top level and inside functions. rhai checks it
@@ -37,6 +42,7 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_operations: 1_000_000,
+            operations_per_object: 100,
             max_call_depth: 64,
             max_expr_depth: 64,
             max_string_size: 1 << 20,

@@ -18,7 +18,7 @@ mod snapshot;
 mod stdlib;
 
 pub use api::{ImageRef, compare_versions, parse_duration_secs, parse_image_ref};
-pub use collect::collect;
+pub use collect::{collect, collect_reading};
 pub use compile::{
     BAD_RESULT, CompiledCheck, FORBIDDEN, LIMIT_EXCEEDED, Origin, ParamsRead, RUNTIME_ERROR,
     SYNTAX_ERROR, UNKNOWN_FUNCTION, WRONG_ARITY, compile, diagnose,

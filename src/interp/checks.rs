@@ -5,7 +5,9 @@
 
 use std::sync::Arc;
 
-use crate::checks::{CheckRunner, Limits, Origin, Params, ScriptValues, collect, compile};
+use crate::checks::{
+    CheckRunner, Limits, Origin, Params, SCRIPT_VARIABLES, ScriptValues, collect_reading, compile,
+};
 use crate::syntax::ast::CheckSource;
 
 use super::error::{FailKind, RunError};
@@ -89,7 +91,8 @@ pub async fn run(
     }
     let values = match interp.is_plan() {
         true => plan_snapshot(interp, &cluster, name, span).await?,
-        false => snapshot(interp, &cluster, name, span).await?,
+        // A run reads only what this check does (gates poll it).
+        false => snapshot(interp, &cluster, &compiled.uses, name, span).await?,
     };
     let outcome = tokio::task::spawn_blocking(move || {
         CheckRunner::new(Limits::default()).run(&compiled, &values, &params)
@@ -129,14 +132,15 @@ fn verdict(interp: &Interp<'_>, name: &str, o: crate::checks::CheckOutcome) -> V
     Value::Bool(o.passed)
 }
 
-/// The cluster as it is, through the real clients.
+/// The cluster as it is, through the real clients: the lists `reads` names.
 async fn snapshot(
     interp: &Interp<'_>,
     cluster: &str,
+    reads: &[&str],
     name: &str,
     span: Span,
 ) -> Result<Arc<ScriptValues>, RunError> {
-    let snapshot = collect(&interp.cloud.kube, &interp.cloud.eks, cluster)
+    let snapshot = collect_reading(&interp.cloud.kube, &interp.cloud.eks, cluster, reads)
         .await
         .map_err(|e| {
             RunError::new(
@@ -162,7 +166,8 @@ async fn plan_snapshot(
     if let Some(values) = interp.plan_snapshot() {
         return Ok(values);
     }
-    let values = snapshot(interp, cluster, name, span).await?;
+    // Every check of the dry run reads this one snapshot: all of it.
+    let values = snapshot(interp, cluster, SCRIPT_VARIABLES, name, span).await?;
     interp.keep_plan_snapshot(values.clone());
     Ok(values)
 }

@@ -193,7 +193,11 @@ pub async fn execute(
 ) -> RunSummary {
     // A dry run is never journalled (it sends no mutation to protect).
     let journal = journal.filter(|_| !opts.dry_run);
-    let summary = run(resolved, bound, cloud.for_run(), opts, reporter, journal).await;
+    let mut cloud = cloud.for_run();
+    if opts.dry_run {
+        cloud.kube = cloud.kube.planning();
+    }
+    let summary = run(resolved, bound, cloud, opts, reporter, journal).await;
     conclude(summary, reporter, journal).await
 }
 
