@@ -10,25 +10,27 @@
 //! Discovery and the engine's one clock probe (`/version`) are per process,
 //! not per drain, and are counted apart.
 //!
-//! Measured 2026-11-28 (kubectl 1.32.4, shared 2-core machine under load;
-//! `cargo test --bench drain`, a debug build: counts do not depend on it),
-//! draining the busiest node of small.yaml (3 evictable pods):
-//! - default termination (~1 s): engine 9 requests (+1 setup), kubectl 16
-//!   (+11 discovery): **0.56×, target missed**. Engine: GET node, PATCH node,
-//!   3 pod lists, 1 PDB list, 3 evictions; kubectl: GET node, PATCH node,
-//!   1 pod list, 4 DaemonSet GETs, 3 evictions, 6 pod GETs.
-//! - a 20 s preStop hook on every Deployment pod: engine 13 (+1), kubectl 56
-//!   (+11): 0.23×, met. The engine's 7 pod lists against kubectl's 46 pod GETs.
+//! Measured 2026-11-28 (kubectl 1.32.4, shared 2-core machine under load),
+//! draining the busiest node of small.yaml (3 evictable pods): the same
+//! counts in a release build (`cargo bench --bench drain`, load 10-12) and
+//! a debug one (`cargo test --bench drain`, load 12); counts do not depend
+//! on the build or the load.
+//! - default termination (~1 s): engine 7 requests (+1 setup), kubectl 16
+//!   (+11 discovery): **0.44×, met**. Engine: GET node, PATCH node, 1 pod
+//!   list, 3 evictions, 1 watch of the node's pods; kubectl: GET node, PATCH
+//!   node, 1 pod list, 4 DaemonSet GETs, 3 evictions, 6 pod GETs.
+//! - a 20 s preStop hook on every Deployment pod: engine 7 (+1), kubectl 56
+//!   (+11): **0.12×, met**. The engine's one watch against kubectl's 46 pod
+//!   GETs: the engine's count no longer grows with how long pods take.
 //!
-//! Why the engine misses on fast pods, and the fix (in `src/cloud/drain.rs`):
-//! it lists every PodDisruptionBudget before evicting although it only needs
-//! them to name a blocker after a 429 (list them on the first refusal: -1),
-//! and `wait_gone` lists the node's pods at once after the evictions, when
-//! they cannot have stopped yet, then every 5 s (a watch on the node's pods
-//! from the first list's resourceVersion waits with one request however long
-//! the pods take: -1 here, -5 with the preStop). That would make 7 against 16
-//! (0.44×) and 7 against 56 (0.13×): projected from the counts above, not
-//! measured.
+//! Before (same day): engine 9 and 13 (0.56×, missed; 0.23×). It listed
+//! every PodDisruptionBudget before evicting, and polled the node's pods
+//! right after the evictions, then every 5 s. Now (`src/cloud/drain.rs`) the
+//! PDBs are listed on the first 429 only, to name the blocker (the
+//! eviction's own answer says that one blocks), and the wait is one watch
+//! of the node's pods from the resourceVersion of the list the drain began
+//! with (plus a list per 30 s without an answer, against a stalled watch:
+//! none here).
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};

@@ -191,6 +191,93 @@ async fn drain_blocked_by_a_pdb_names_it_and_uncordons() {
     assert!(!n.unschedulable, "a failed drain uncordons the node");
 }
 
+/// small.yaml with a preStop hook and a grace period of `secs` on every
+/// Deployment's pods, at test speed: evicted pods take that long to go.
+async fn slow_pods(secs: u32) -> (Sandbox, Cloud) {
+    let text = std::fs::read_to_string(root().join("examples/sandbox/small.yaml")).unwrap();
+    let (head, tail) = text.split_once("  daemonSets:").unwrap();
+    let hooked = head.replace(
+        "\n      replicas:",
+        &format!(
+            "\n      preStopSeconds: {secs}\n      terminationGracePeriodSeconds: {secs}\n      replicas:"
+        ),
+    );
+    let fixture =
+        runbook::sandbox::Fixture::from_yaml("small.yaml", &format!("{hooked}  daemonSets:{tail}"))
+            .unwrap();
+    let sandbox = Sandbox::start(
+        fixture,
+        SandboxOptions {
+            time_scale: SCALE,
+            ..SandboxOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    let cloud = connect(&sandbox).await;
+    (sandbox, cloud)
+}
+
+/// The drain waits for evicted pods with one watch of the node's pods,
+/// however long they take, and lists no PDB when none refuses; past its
+/// deadline it fails naming the pods still there, and uncordons the node.
+#[tokio::test(flavor = "multi_thread")]
+async fn drain_waits_for_slow_pods_with_one_watch_and_times_out_naming_them() {
+    let (sandbox, cloud) = slow_pods(20).await;
+    let node = checkout_node(&cloud).await;
+    let before = sandbox.requests().len();
+    let opts = DrainOptions {
+        delete_emptydir_data: true,
+        ..DrainOptions::default()
+    };
+    let report = Drainer::new(&cloud.kube, &quiet)
+        .drain(&node, &opts)
+        .await
+        .unwrap();
+    assert!(report.evicted.len() > 1, "{report:?}");
+    assert!(report.elapsed >= Duration::from_secs(20), "{report:?}");
+    let sent = &sandbox.requests()[before..];
+    let watches = sent
+        .iter()
+        .filter(|r| r.path.ends_with("/pods") && r.query.contains("watch"))
+        .count();
+    assert_eq!(watches, 1, "{sent:#?}");
+    assert!(
+        !sent.iter().any(|r| r.path.contains("poddisruptionbudgets")),
+        "{sent:#?}"
+    );
+
+    let (sandbox, cloud) = slow_pods(600).await;
+    let node = checkout_node(&cloud).await;
+    let opts = DrainOptions {
+        delete_emptydir_data: true,
+        grace_period: Some(Duration::from_secs(600)),
+        timeout: Duration::from_secs(60),
+        ..DrainOptions::default()
+    };
+    let err = Drainer::new(&cloud.kube, &quiet)
+        .drain(&node, &opts)
+        .await
+        .unwrap_err();
+    match &err {
+        CloudError::Timeout { what, after } => {
+            assert!(
+                what.starts_with(&format!("evicted pods to leave {node}: ")),
+                "{what}"
+            );
+            assert!(what.contains("shop/checkout"), "{what}");
+            assert_eq!(*after, Duration::from_secs(60));
+        }
+        other => panic!("expected a timeout, got {other}"),
+    }
+    let n = sandbox
+        .nodes()
+        .into_iter()
+        .find(|n| n.name == node)
+        .unwrap();
+    assert!(!n.unschedulable, "a failed drain uncordons the node");
+}
+
 /// Eviction requests the sandbox has served, all of them dry runs.
 fn dry_run_evictions(sandbox: &Sandbox) -> Vec<String> {
     sandbox

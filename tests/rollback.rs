@@ -294,6 +294,35 @@ async fn the_dry_run_plans_every_rollback_against_the_state_it_would_meet() {
     );
 }
 
+/// The dry run's rollback-path check judges the control plane's rollback
+/// against the rollback its own plan would open: after a finished upgrade
+/// to 1.29 (EKS reports rollback readiness for 1.28, with nodes, kube-proxy
+/// and coredns on 1.29 failing it), a dry run to 1.30 plans the rollback
+/// from 1.30 to 1.29, which the nodegroups' and add-ons' rollbacks planned
+/// before it leave ready: EKS would accept it.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_dry_run_of_a_second_upgrade_judges_the_rollback_it_would_open() {
+    let (sandbox, cloud) = start("demo.yaml").await;
+    let (summary, lines) = run_playbook(&cloud, &["cluster=demo", "target=1.29"]).await;
+    assert_eq!(summary.status, RunStatus::Succeeded, "{lines}");
+    let sent = sandbox.mutations().len();
+    let (plan, lines) = run_file(
+        &cloud,
+        &root().join(PLAYBOOK),
+        &["cluster=demo", "target=1.30"],
+        true,
+    )
+    .await;
+    assert_eq!(plan.status, RunStatus::Planned, "{lines}");
+    assert_eq!(sandbox.mutations().len(), sent, "the dry run sent requests");
+    assert!(
+        lines.contains(
+            "↩ if a later step fails, `control plane to 1.30`: EKS would accept every request of its rollback"
+        ),
+        "{lines}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_dry_run_names_a_rollback_eks_would_refuse_before_anything_changes() {
     // The naive rollback the shipped playbook had: restore the add-ons
@@ -528,6 +557,15 @@ fn upgraded(sandbox: &runbook::sandbox::Sandbox) -> (tempfile::TempDir, String) 
 }
 
 fn upgraded_to(sandbox: &runbook::sandbox::Sandbox, target: &str) -> (tempfile::TempDir, String) {
+    upgraded_with(sandbox, &[&format!("target={target}")])
+}
+
+/// A finished upgrade of the demo cluster with the playbook's parameters
+/// `sets` (`target=1.29`, ...).
+fn upgraded_with(
+    sandbox: &runbook::sandbox::Sandbox,
+    sets: &[&str],
+) -> (tempfile::TempDir, String) {
     let dir = tempfile::tempdir().unwrap();
     sandbox
         .write_kubeconfig(&dir.path().join("kubeconfig"))
@@ -536,15 +574,12 @@ fn upgraded_to(sandbox: &runbook::sandbox::Sandbox, target: &str) -> (tempfile::
     let ran = runbook_cli(
         dir.path(),
         sandbox,
-        &[
-            "exec",
-            playbook.to_str().unwrap(),
-            "--set",
-            "cluster=demo",
-            "--set",
-            &format!("target={target}"),
-            "--yes",
-        ],
+        &std::iter::once(["exec", playbook.to_str().unwrap()])
+            .chain(std::iter::once(["--set", "cluster=demo"]))
+            .chain(sets.iter().map(|s| ["--set", *s]))
+            .flatten()
+            .chain(["--yes"])
+            .collect::<Vec<&str>>(),
     );
     assert_eq!(ran.code, 0, "{}{}", ran.stdout, ran.stderr);
     let id = ran
@@ -590,20 +625,35 @@ async fn runbook_rollback_returns_a_finished_hop_to_the_start_after_planning_it(
         "{}",
         plan.stdout
     );
-    // The control plane's rollback reads EKS's rollback-readiness insights
-    // as they are now (nodes still on 1.29), and the plan says so.
+    // The control plane's rollback reads EKS's rollback-readiness insights:
+    // judged after the nodegroups and add-ons planned above go back (nodes
+    // on 1.28, coredns on its 1.28 build), EKS accepts it, as it then does.
     assert!(
-        plan.stdout.contains(
-            "`control plane to 1.29`: its rollback would fail on the cluster as it is now"
-        ),
+        plan.stdout
+            .contains("`control plane to 1.29`: EKS would accept every request of its rollback"),
         "{}",
         plan.stdout
     );
+    let planned = planned_requests(&plan.stdout);
+    assert!(
+        planned.contains(&("POST".into(), "/clusters/demo/updates".into())),
+        "{planned:?}\n{}",
+        plan.stdout
+    );
 
-    // The rollback itself: a new run, linked to the upgrade.
+    // The rollback itself: a new run, linked to the upgrade. It sends
+    // exactly what its plan listed.
+    let sent = sandbox.mutations().len();
     let ran = runbook_cli(dir.path(), &sandbox, &["rollback", &id, "--yes"]);
     assert_eq!(ran.code, 0, "{}{}", ran.stdout, ran.stderr);
     assert_eq!(state(&sandbox), before, "{}", ran.stdout);
+    assert_eq!(
+        sent_requests(&sandbox, sent),
+        planned,
+        "planned:\n{}\nran:\n{}",
+        plan.stdout,
+        ran.stdout
+    );
     for step in ["nodegroups to 1.29", "control plane to 1.29"] {
         assert!(
             ran.stdout.contains(&format!("↩ {step}: rolled back")),
@@ -659,6 +709,191 @@ async fn runbook_rollback_returns_a_finished_hop_to_the_start_after_planning_it(
     // Only the cluster lock was taken and released.
     assert_eq!(changes(&sandbox), sent, "{}", again.stdout);
     assert_eq!(state(&sandbox), before);
+}
+
+/// The EKS requests a dry run's `would …` lines stand for, as the
+/// sandbox logs them (method, path), sorted.
+fn planned_requests(plan: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for line in plan.lines() {
+        let Some((_, what)) = line.split_once("would ") else {
+            continue;
+        };
+        let target = |prefix: &str| {
+            what.strip_prefix(prefix)
+                .and_then(|rest| rest.split([':', ' ']).next())
+                .map(str::to_string)
+        };
+        let request = if let Some(ng) = target("roll nodegroup ") {
+            (
+                "POST",
+                format!("/clusters/demo/node-groups/{ng}/update-version"),
+            )
+        } else if let Some(addon) = target("update add-on ") {
+            ("POST", format!("/clusters/demo/addons/{addon}/update"))
+        } else if what.starts_with("roll back the control plane of cluster demo")
+            || what.starts_with("upgrade the control plane of cluster demo")
+        {
+            ("POST", "/clusters/demo/updates".to_string())
+        } else if let Some(ng) = target("delete nodegroup ") {
+            ("DELETE", format!("/clusters/demo/node-groups/{ng}"))
+        } else if what.starts_with("create nodegroup ") {
+            ("POST", "/clusters/demo/node-groups".to_string())
+        } else {
+            continue;
+        };
+        out.push((request.0.to_string(), request.1));
+    }
+    out.sort();
+    out
+}
+
+/// The mutating requests sent since the `since`-th, the cluster lock's
+/// aside, sorted as `planned_requests`.
+fn sent_requests(sandbox: &runbook::sandbox::Sandbox, since: usize) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = sandbox.mutations()[since..]
+        .iter()
+        .filter(|r| !r.path.contains("/leases"))
+        .map(|r| (r.method.clone(), r.path.clone()))
+        .collect();
+    out.sort();
+    out
+}
+
+/// What the plan does not change stays a refusal: a nodegroup someone
+/// added on 1.29 after the upgrade is no step's to roll back, so its nodes
+/// keep EKS's kubelet-skew insight at ERROR. The dry run says the control
+/// plane's rollback would be refused, and the real rollback is refused the
+/// same way, after the same nodegroup and add-on rollbacks.
+#[tokio::test(flavor = "multi_thread")]
+async fn runbook_rollback_plans_a_refusal_it_does_not_fix_and_meets_it() {
+    let (sandbox, cloud) = start("demo.yaml").await;
+    let (dir, id) = upgraded(&sandbox);
+    let eks = cloud.eks.client();
+    let source = eks
+        .describe_nodegroup()
+        .cluster_name("demo")
+        .nodegroup_name("general")
+        .send()
+        .await
+        .unwrap();
+    let source = source.nodegroup().unwrap();
+    eks.create_nodegroup()
+        .cluster_name("demo")
+        .nodegroup_name("extra")
+        .node_role(source.node_role().unwrap())
+        .set_subnets(Some(source.subnets().to_vec()))
+        .set_instance_types(Some(source.instance_types().to_vec()))
+        .scaling_config(
+            aws_sdk_eks::types::NodegroupScalingConfig::builder()
+                .min_size(1)
+                .max_size(1)
+                .desired_size(1)
+                .build(),
+        )
+        .version("1.29")
+        .send()
+        .await
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !sandbox
+        .nodes()
+        .iter()
+        .any(|n| n.nodegroup == "extra" && n.ready)
+    {
+        assert!(std::time::Instant::now() < deadline, "extra never joined");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let refusal = "`control plane to 1.29`: its rollback would fail: EKS would refuse to roll the control plane back to 1.28: Kubelet version skew";
+
+    let sent = sandbox.mutations().len();
+    let plan = runbook_cli(dir.path(), &sandbox, &["rollback", &id, "--dry-run"]);
+    assert_eq!(plan.code, 0, "{}{}", plan.stdout, plan.stderr);
+    assert_eq!(sandbox.mutations().len(), sent, "the dry run sent requests");
+    assert!(plan.stdout.contains(refusal), "{}", plan.stdout);
+    let planned = planned_requests(&plan.stdout);
+
+    let ran = runbook_cli(dir.path(), &sandbox, &["rollback", &id, "--yes"]);
+    assert_ne!(ran.code, 0, "{}{}", ran.stdout, ran.stderr);
+    let out = format!("{}{}", ran.stdout, ran.stderr);
+    assert!(
+        out.contains(
+            "EKS would refuse to roll the control plane back to 1.28: Kubelet version skew"
+        ),
+        "{out}"
+    );
+    assert!(
+        ran.stdout.contains("↩ control plane to 1.29: not undone"),
+        "{}",
+        ran.stdout
+    );
+    assert_eq!(sandbox.cluster_version(), "1.29");
+    // What it did send is what the plan listed: the nodegroups' and
+    // add-ons' rollbacks, no control-plane request.
+    assert!(
+        !planned
+            .iter()
+            .any(|(_, path)| path == "/clusters/demo/updates"),
+        "{planned:?}"
+    );
+    assert_eq!(sent_requests(&sandbox, sent), planned, "{}", ran.stdout);
+}
+
+/// `runbook rollback` of a run whose nodegroups rotated in parallel (the
+/// demo's three groups at once, `parallel_nodegroups=3`), in place and
+/// blue/green: every nodegroup, add-on and the control plane back at the
+/// start, no nodegroup or cordon left over, and the report's words say so.
+#[tokio::test(flavor = "multi_thread")]
+async fn runbook_rollback_of_parallel_rotations_returns_everything_to_the_start() {
+    for (strategy, starts) in [
+        ("in_place", "/update-version"),
+        ("blue_green", "/node-groups"),
+    ] {
+        let (sandbox, _cloud) = start("demo.yaml").await;
+        let before = state(&sandbox);
+        let (dir, id) = upgraded_with(
+            &sandbox,
+            &[
+                "target=1.29",
+                &format!("strategy={strategy}"),
+                "parallel_nodegroups=3",
+                "delete_emptydir_data=true",
+            ],
+        );
+        assert_eq!(sandbox.cluster_version(), "1.29", "{strategy}");
+        // The three rotations overlapped: each began (an in-place update, a
+        // replacement group created) before the first could have finished.
+        let began: Vec<u64> = sandbox
+            .mutations()
+            .iter()
+            .filter(|r| r.method == "POST" && r.path.ends_with(starts))
+            .map(|r| r.sim_time_ms)
+            .collect();
+        assert_eq!(began.len(), 3, "{strategy}: {began:?}");
+        assert!(
+            began[2] - began[0] < 60_000,
+            "{strategy}: the rotations did not overlap: {began:?}"
+        );
+
+        let ran = runbook_cli(dir.path(), &sandbox, &["rollback", &id, "--yes"]);
+        assert_eq!(ran.code, 0, "{strategy}: {}{}", ran.stdout, ran.stderr);
+        let after = state(&sandbox);
+        assert_eq!(after, before, "{strategy}: {}", ran.stdout);
+        assert_eq!(after.cordoned, 0, "{strategy}");
+        assert_eq!(after.groups, 3, "{strategy}: a nodegroup was left over");
+        for step in ["nodegroups to 1.29", "control plane to 1.29"] {
+            assert!(
+                ran.stdout.contains(&format!("↩ {step}: rolled back")),
+                "{strategy}: {step}\n{}",
+                ran.stdout
+            );
+        }
+        assert!(
+            !ran.stdout.contains("not undone"),
+            "{strategy}: {}",
+            ran.stdout
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -10,8 +10,10 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Mutex;
 use std::time::Duration;
 
+use ::kube::api::{Api, ListParams, WatchEvent, WatchParams};
 use ::kube::core::{Selector, SelectorExt};
 use futures::StreamExt;
+use k8s_openapi::api::core::v1::Pod;
 use serde::Serialize;
 
 use super::CloudError;
@@ -173,7 +175,7 @@ impl<'a> Drainer<'a> {
     async fn evict_all(&self, node: &str, opts: &DrainOptions) -> Result<DrainReport, CloudError> {
         let started = self.clock.now();
         let deadline = self.clock.deadline(opts.timeout);
-        let pods = self.kube.pods(None, Some(node), None).await?;
+        let (pods, listed_at) = self.node_pods(node).await?;
         let mut report = DrainReport {
             node: node.to_string(),
             ..DrainReport::default()
@@ -193,7 +195,9 @@ impl<'a> Drainer<'a> {
                 reasons: refusals,
             });
         }
-        let pdbs = self.kube.pdbs(None).await?;
+        // Listed on the first refusal only: the eviction's own 429 says a
+        // budget blocks, the list says which.
+        let pdbs = tokio::sync::OnceCell::new();
         let blocked_by = Mutex::new(BTreeSet::new());
         let results: Vec<Result<(), CloudError>> = futures::stream::iter(to_evict.iter())
             .map(|pod| self.evict_one(pod, opts, &pdbs, &blocked_by, deadline))
@@ -222,7 +226,7 @@ impl<'a> Drainer<'a> {
                 after: opts.timeout,
             });
         }
-        self.wait_gone(node, &to_evict, deadline, opts.timeout)
+        self.wait_gone(node, &to_evict, listed_at, started, opts.timeout)
             .await?;
         report.evicted = to_evict.iter().map(pod_id).collect();
         report.blocked_by = blocked;
@@ -236,7 +240,7 @@ impl<'a> Drainer<'a> {
         &self,
         pod: &PodInfo,
         opts: &DrainOptions,
-        pdbs: &[PdbInfo],
+        pdbs: &tokio::sync::OnceCell<Vec<PdbInfo>>,
         blocked_by: &Mutex<BTreeSet<String>>,
         deadline: super::clock::Deadline,
     ) -> Result<(), CloudError> {
@@ -251,6 +255,7 @@ impl<'a> Drainer<'a> {
                 Ok(_) => return Ok(()),
                 Err(::kube::Error::Api(s)) if s.code == 404 => return Ok(()),
                 Err(e) if is_pdb_refusal(&e) => {
+                    let pdbs = pdbs.get_or_try_init(|| self.kube.pdbs(None)).await?;
                     let names = pdbs_for(pod, pdbs);
                     (self.progress)(&format!(
                         "eviction of {} refused by PodDisruptionBudget {}; retrying in {}",
@@ -285,39 +290,122 @@ impl<'a> Drainer<'a> {
         }
     }
 
-    /// Wait until no evicted pod (by uid) is still on the node.
+    /// The node's pods and the resourceVersion of that list, from which
+    /// `wait_gone` watches.
+    async fn node_pods(&self, node: &str) -> Result<(Vec<PodInfo>, String), CloudError> {
+        let api: Api<Pod> = Api::all(self.kube.client().clone());
+        let lp = ListParams::default().fields(&format!("spec.nodeName={node}"));
+        let list = self.kube.read("list pods", || api.list(&lp)).await?;
+        let pods = list.items.iter().map(super::kube::pod_info).collect();
+        Ok((pods, list.metadata.resource_version.unwrap_or_default()))
+    }
+
+    /// Wait until no evicted pod (by uid) is still on the node: one watch
+    /// of the node's pods from the list the drain began with (`from`), so
+    /// pods that stop within `RESYNC` cost one request however long they
+    /// take. A watch can stall without ending (a proxy, a dropped
+    /// connection; a sandbox steps its world only when asked), so each
+    /// `RESYNC` without an answer the node's pods are listed; a watch the
+    /// server ends (its timeout, a resourceVersion too old) is followed by
+    /// a list and a new watch. The deadline is `budget` after `started`,
+    /// on the engine's clock.
     async fn wait_gone(
         &self,
         node: &str,
         evicted: &[PodInfo],
-        deadline: super::clock::Deadline,
+        from: String,
+        started: Duration,
         budget: Duration,
     ) -> Result<(), CloudError> {
-        let uids: HashSet<&str> = evicted.iter().map(|p| p.uid.as_str()).collect();
-        loop {
-            let left: Vec<String> = self
-                .kube
-                .pods(None, Some(node), None)
-                .await?
-                .iter()
-                .filter(|p| uids.contains(p.uid.as_str()))
-                .map(pod_id)
-                .collect();
-            if left.is_empty() {
-                return Ok(());
+        const RESYNC: Duration = Duration::from_secs(30);
+        let mut left: HashMap<&str, String> = evicted
+            .iter()
+            .map(|p| (p.uid.as_str(), pod_id(p)))
+            .collect();
+        let api: Api<Pod> = Api::all(self.kube.client().clone());
+        let fields = format!("spec.nodeName={node}");
+        let mut from = Some(from).filter(|v| !v.is_empty());
+        let timed_out = |left: &HashMap<&str, String>| {
+            let mut pods: Vec<&str> = left.values().map(String::as_str).collect();
+            pods.sort_unstable();
+            CloudError::Timeout {
+                what: format!("evicted pods to leave {node}: {}", pods.join(", ")),
+                after: budget,
             }
-            if deadline.passed(self.clock) {
-                return Err(CloudError::Timeout {
-                    what: format!("evicted pods to leave {node}: {}", left.join(", ")),
-                    after: budget,
-                });
-            }
+        };
+        // Drop what a list of the node's pods no longer has; its version.
+        let listed = |left: &mut HashMap<&str, String>, pods: Vec<PodInfo>| {
+            let here: HashSet<&str> = pods.iter().map(|p| p.uid.as_str()).collect();
+            left.retain(|uid, _| here.contains(uid));
+        };
+        while !left.is_empty() {
+            let version = match from.take() {
+                Some(v) => v,
+                None => {
+                    let (pods, version) = self.node_pods(node).await?;
+                    listed(&mut left, pods);
+                    if left.is_empty() {
+                        return Ok(());
+                    }
+                    version
+                }
+            };
+            let Some(remaining) = budget.checked_sub(self.clock.since(started)) else {
+                return Err(timed_out(&left));
+            };
             (self.progress)(&format!(
                 "{node}: waiting for {} pod(s) to terminate",
                 left.len()
             ));
-            self.clock.sleep(Duration::from_secs(5)).await?;
+            // kube refuses a watch timeout of 295 s or more; a longer wait
+            // watches again.
+            let secs = remaining.as_secs().clamp(1, 290) as u32;
+            let wp = WatchParams::default().fields(&fields).timeout(secs);
+            let stream = match api.watch(&wp, &version).await {
+                Ok(stream) => stream,
+                Err(e) => {
+                    let err = CloudError::kube(format!("watch pods on {node}"), e);
+                    if !err.is_transient() {
+                        return Err(err);
+                    }
+                    self.clock.sleep(Duration::from_secs(1)).await?;
+                    continue;
+                }
+            };
+            let mut stream = std::pin::pin!(stream);
+            loop {
+                let Some(remaining) = budget.checked_sub(self.clock.since(started)) else {
+                    return Err(timed_out(&left));
+                };
+                tokio::select! {
+                    event = stream.next() => match event {
+                        Some(Ok(WatchEvent::Deleted(pod))) => {
+                            let uid = pod.metadata.uid.as_deref().unwrap_or_default();
+                            if left.remove(uid).is_some() && left.is_empty() {
+                                return Ok(());
+                            }
+                        }
+                        Some(Ok(
+                            WatchEvent::Added(_) | WatchEvent::Modified(_) | WatchEvent::Bookmark(_),
+                        )) => {}
+                        // Ended, expired (410) or broken: list and watch again.
+                        Some(Ok(WatchEvent::Error(_)) | Err(_)) | None => break,
+                    },
+                    slept = self.clock.sleep(remaining.min(RESYNC)) => {
+                        slept?;
+                        if remaining <= RESYNC {
+                            return Err(timed_out(&left));
+                        }
+                        let (pods, _) = self.node_pods(node).await?;
+                        listed(&mut left, pods);
+                        if left.is_empty() {
+                            return Ok(());
+                        }
+                    }
+                }
+            }
         }
+        Ok(())
     }
 
     /// POST the pod's `eviction` subresource. Built by hand because kube 5's

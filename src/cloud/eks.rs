@@ -20,8 +20,12 @@ use serde::Serialize;
 
 use super::CloudError;
 use super::clock::{Clock, human};
+use super::kube::Kube;
 use super::plan::{Change, Mutation, Plan};
 use super::timing;
+
+/// The insight category that gates a version rollback.
+const ROLLBACK_READINESS: &str = "ROLLBACK_READINESS";
 
 /// How often an update is polled (simulated time).
 const POLL: Duration = Duration::from_secs(15);
@@ -190,6 +194,16 @@ struct Projection {
     /// Control-plane minors this dry run upgrades to: a rollback from one
     /// is inside EKS's window (the upgrade is this run's own).
     upgraded_to: HashSet<(String, String)>,
+}
+
+impl Projection {
+    /// The plan has changed something of `cluster` that its insights judge.
+    fn touches(&self, cluster: &str) -> bool {
+        self.cluster_version.contains_key(cluster)
+            || self.nodegroup_version.keys().any(|(c, _)| c == cluster)
+            || self.addon_version.keys().any(|(c, _)| c == cluster)
+            || self.deleted.iter().any(|(c, _)| c == cluster)
+    }
 }
 
 #[derive(Clone)]
@@ -645,6 +659,39 @@ impl Eks {
         version_path(&current, target)
     }
 
+    /// EKS's insights as a step reads them (`eks.insights`). In a dry run
+    /// whose plan has moved the control plane, a nodegroup or an add-on,
+    /// the ROLLBACK_READINESS ones are those EKS would report once those
+    /// changes are made (`project_rollback_readiness`): what the plan
+    /// resolves is not reported, what it causes is, and the rest is EKS's
+    /// own verdict.
+    pub async fn insights_after_plan(
+        &self,
+        cluster: &str,
+        status: Option<&str>,
+        category: Option<&str>,
+        kube: &Kube,
+    ) -> Result<Vec<InsightInfo>, CloudError> {
+        let rollback = category.is_none_or(|c| c.eq_ignore_ascii_case(ROLLBACK_READINESS));
+        if !rollback || !self.proj().touches(cluster) {
+            return self.insights(cluster, status, category).await;
+        }
+        // The status is judged after the projection: a PASSING insight may
+        // fail once the plan's changes are made, and an ERROR pass.
+        let (readiness, mut out): (Vec<_>, Vec<_>) = self
+            .insights(cluster, None, category)
+            .await?
+            .into_iter()
+            .partition(|i| i.category == ROLLBACK_READINESS);
+        out.extend(
+            self.project_rollback_readiness(cluster, readiness, kube)
+                .await?,
+        );
+        out.retain(|i| status.is_none_or(|s| i.status.eq_ignore_ascii_case(s)));
+        Ok(out)
+    }
+
+    /// EKS's insights as it reports them now, optionally filtered.
     pub async fn insights(
         &self,
         cluster: &str,
@@ -692,6 +739,244 @@ impl Eks {
                     .and_then(|s| s.reason())
                     .unwrap_or_default()
                     .to_string(),
+            })
+            .collect())
+    }
+
+    /// ROLLBACK_READINESS as EKS would evaluate it after the changes this
+    /// plan made so far. `real` is what EKS reports now. The rollback it
+    /// gates is to the minor before the planned control-plane version: the
+    /// one EKS evaluates now, or, after this plan's own upgrade, the minor
+    /// it upgrades from (judged afresh); after a planned rollback there is
+    /// none. Kubelet, kube-proxy and add-on compatibility are judged per
+    /// node or add-on: those the plan changes by their planned version (a
+    /// nodegroup's nodes all at its planned version, a deleted group's
+    /// gone), the others by EKS's verdict now. Other insights pass through.
+    async fn project_rollback_readiness(
+        &self,
+        cluster: &str,
+        real: Vec<InsightInfo>,
+        kube: &Kube,
+    ) -> Result<Vec<InsightInfo>, CloudError> {
+        let (planned_cluster, own_upgrade, groups, created, deleted, addons) = {
+            let p = self.proj();
+            let planned_cluster = p.cluster_version.get(cluster).cloned();
+            let own_upgrade = planned_cluster
+                .as_ref()
+                .is_some_and(|v| p.upgraded_to.contains(&(cluster.to_string(), v.clone())));
+            let of_cluster = |(c, n): &(String, String)| (c == cluster).then(|| n.clone());
+            let groups: HashMap<String, String> = p
+                .nodegroup_version
+                .iter()
+                .filter_map(|(k, v)| Some((of_cluster(k)?, v.clone())))
+                .collect();
+            let created: HashSet<String> = p.created.keys().filter_map(of_cluster).collect();
+            let deleted: HashSet<String> = p.deleted.iter().filter_map(of_cluster).collect();
+            let addons: HashMap<String, String> = p
+                .addon_version
+                .iter()
+                .filter_map(|(k, v)| Some((of_cluster(k)?, v.clone())))
+                .collect();
+            (
+                planned_cluster,
+                own_upgrade,
+                groups,
+                created,
+                deleted,
+                addons,
+            )
+        };
+        let evaluated_now = real
+            .iter()
+            .find(|i| !i.kubernetes_version.is_empty())
+            .map(|i| i.kubernetes_version.clone());
+        let (prev, fresh) = match (&planned_cluster, evaluated_now) {
+            (Some(v), _) if own_upgrade => (previous_minor(v)?, true),
+            // Rolled back in this plan: EKS rolls back once.
+            (Some(_), _) => return Ok(Vec::new()),
+            (None, Some(prev)) => (prev, false),
+            // No rollback possible now, and the plan does not open one.
+            (None, None) => return Ok(real),
+        };
+        let real: Vec<InsightInfo> = if fresh { Vec::new() } else { real };
+        let newer = |v: &str| parse_minor(v) > parse_minor(&prev);
+        let mut out = Vec::new();
+        let mut judged = |name: &str,
+                          failing_now: Vec<String>,
+                          planned: Vec<(String, bool)>,
+                          what: &dyn Fn(usize) -> String,
+                          description: &str| {
+            let failing = super::plan::failing_after_plan(&failing_now, &planned);
+            let base = real.iter().find(|i| i.name == name);
+            out.push(InsightInfo {
+                id: base.map(|i| i.id.clone()).unwrap_or_default(),
+                name: name.to_string(),
+                category: ROLLBACK_READINESS.to_string(),
+                status: if failing.is_empty() {
+                    "PASSING"
+                } else {
+                    "ERROR"
+                }
+                .to_string(),
+                description: base
+                    .map(|i| i.description.clone())
+                    .unwrap_or_else(|| description.to_string()),
+                kubernetes_version: prev.clone(),
+                reason: if failing.is_empty() {
+                    format!("none once the changes planned above are made ({})", what(0))
+                } else {
+                    format!(
+                        "{} once the changes planned above are made: {}",
+                        what(failing.len()),
+                        failing.join(", ")
+                    )
+                },
+            });
+        };
+        let real_failing = |name: &str| {
+            let insight = real.iter().find(|i| i.name == name).cloned();
+            async move {
+                match insight {
+                    Some(i) if i.status == "ERROR" => {
+                        let named = self.failing_resources(cluster, &i).await?;
+                        // An error whose resources cannot be told apart
+                        // is not the plan's to clear.
+                        Ok(if named.is_empty() {
+                            vec![format!("what EKS reports: {}", i.reason)]
+                        } else {
+                            named
+                        })
+                    }
+                    _ => Ok(Vec::new()),
+                }
+            }
+        };
+
+        // Kubelets newer than `prev`: a planned group's nodes all run its
+        // planned version; a deleted group's are gone; a created group's
+        // nodes are named after it.
+        let kubelet = "Kubelet version skew";
+        if fresh || !groups.is_empty() || !deleted.is_empty() {
+            let nodes = kube.nodes(None).await?;
+            let failing_now = if fresh {
+                nodes
+                    .iter()
+                    .filter(|n| newer(&n.version))
+                    .map(|n| n.name.clone())
+                    .collect()
+            } else {
+                real_failing(kubelet).await?
+            };
+            let mut planned = Vec::new();
+            let mut seen = HashSet::new();
+            for n in &nodes {
+                let Some(g) = n.nodegroup.as_deref() else {
+                    continue;
+                };
+                seen.insert(g);
+                if deleted.contains(g) {
+                    planned.push((n.name.clone(), false));
+                } else if let Some(v) = groups.get(g) {
+                    planned.push((n.name.clone(), newer(v)));
+                }
+            }
+            for g in created.iter().filter(|g| !deleted.contains(*g)) {
+                if let Some(v) = groups.get(g).filter(|_| !seen.contains(g.as_str())) {
+                    planned.push((format!("the nodes of nodegroup {g}"), newer(v)));
+                }
+            }
+            judged(
+                kubelet,
+                failing_now,
+                planned,
+                &|n| format!("{n} node(s) run a kubelet newer than {prev}"),
+                "Checks for worker nodes whose kubelet is newer than the version the control plane would roll back to.",
+            );
+        }
+
+        // kube-proxy newer than `prev`, and add-ons `prev` does not support.
+        let installed: Vec<AddonInfo> = if fresh || !addons.is_empty() {
+            self.addons(cluster).await?
+        } else {
+            Vec::new()
+        };
+        let proxy = "Kube-proxy version skew";
+        if let Some(kp) = installed.iter().find(|a| a.name == "kube-proxy")
+            && (fresh || addons.contains_key("kube-proxy"))
+        {
+            judged(
+                proxy,
+                Vec::new(),
+                vec![(kp.version.clone(), newer(&kp.version))],
+                &|n| format!("{n} kube-proxy build(s) newer than {prev}"),
+                "Checks that kube-proxy would not be newer than the control plane after the rollback.",
+            );
+        }
+        let compatibility = "EKS add-on version compatibility";
+        let others: Vec<&AddonInfo> = installed
+            .iter()
+            .filter(|a| a.name != "kube-proxy")
+            .collect();
+        if fresh || others.iter().any(|a| addons.contains_key(&a.name)) {
+            let failing_now = if fresh {
+                Vec::new()
+            } else {
+                real_failing(compatibility).await?
+            };
+            let mut planned = Vec::new();
+            for a in others {
+                if fresh || addons.contains_key(&a.name) {
+                    let supported = self.addon_versions(&a.name, &prev).await?;
+                    planned.push((a.name.clone(), !supported.contains(&a.version)));
+                }
+            }
+            judged(
+                compatibility,
+                failing_now,
+                planned,
+                &|n| format!("{n} add-on(s) not compatible with {prev}"),
+                "Checks that installed EKS add-ons are compatible with the version the control plane would roll back to.",
+            );
+        }
+        let projected: Vec<String> = out.iter().map(|i| i.name.clone()).collect();
+        out.extend(real.into_iter().filter(|i| !projected.contains(&i.name)));
+        Ok(out)
+    }
+
+    /// The nodes or add-ons an insight fails (DescribeInsight's resources at
+    /// ERROR): a node by name, an add-on by the name in its ARN.
+    async fn failing_resources(
+        &self,
+        cluster: &str,
+        insight: &InsightInfo,
+    ) -> Result<Vec<String>, CloudError> {
+        let out = self
+            .client
+            .describe_insight()
+            .cluster_name(cluster)
+            .id(&insight.id)
+            .send()
+            .await
+            .map_err(|e| sdk_err("DescribeInsight", e))?;
+        let resources = out.insight().map(|i| i.resources()).unwrap_or_default();
+        Ok(resources
+            .iter()
+            .filter(|r| {
+                r.insight_status()
+                    .and_then(|s| s.status())
+                    .is_some_and(|s| s.as_str() == "ERROR")
+            })
+            .filter_map(|r| {
+                if let Some(node) = r
+                    .kubernetes_resource_uri()
+                    .and_then(|u| u.strip_prefix("/api/v1/nodes/"))
+                {
+                    return Some(node.to_string());
+                }
+                // arn:aws:eks:REGION:ACCOUNT:addon/CLUSTER/NAME/ID
+                let arn = r.arn()?;
+                let path = arn.split_once(":addon/")?.1;
+                path.split('/').nth(1).map(str::to_string)
             })
             .collect())
     }
@@ -1275,7 +1560,7 @@ impl Eks {
             .cluster_name(cluster)
             .filter(
                 InsightsFilter::builder()
-                    .categories(aws_sdk_eks::types::Category::from("ROLLBACK_READINESS"))
+                    .categories(aws_sdk_eks::types::Category::from(ROLLBACK_READINESS))
                     .build(),
             )
             .into_paginator()

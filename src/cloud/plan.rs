@@ -232,6 +232,25 @@ fn some_of<T: std::fmt::Display>(names: impl Iterator<Item = T>, total: usize) -
     }
 }
 
+/// The subjects (nodes, add-ons) a readiness insight would fail once the
+/// changes planned so far are made: those it fails now that the plan
+/// leaves alone, then each one the plan changes that fails in its planned
+/// state (`planned`: subject, fails). A dry run judges a later request
+/// against this, as EKS will judge the real one after the real changes.
+pub fn failing_after_plan(failing_now: &[String], planned: &[(String, bool)]) -> Vec<String> {
+    let mut out: Vec<String> = failing_now
+        .iter()
+        .filter(|s| !planned.iter().any(|(p, _)| p == *s))
+        .cloned()
+        .collect();
+    for (subject, fails) in planned {
+        if *fails && !out.contains(subject) {
+            out.push(subject.clone());
+        }
+    }
+    out
+}
+
 /// The result of one mutation.
 #[derive(Clone, Debug, Serialize, PartialEq)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -330,6 +349,21 @@ mod tests {
             ],
             "{lines:#?}"
         );
+    }
+
+    /// What the plan rolls back no longer fails, what it breaks does, and
+    /// what it leaves alone keeps EKS's verdict.
+    #[test]
+    fn an_insight_after_the_plan_keeps_what_it_leaves_alone() {
+        let now = ["n1".to_string(), "n2".to_string(), "x9".to_string()];
+        let planned = [
+            ("n1".to_string(), false),
+            ("n2".to_string(), false),
+            ("n3".to_string(), true),
+        ];
+        assert_eq!(failing_after_plan(&now, &planned), ["x9", "n3"]);
+        assert_eq!(failing_after_plan(&now, &[]), now);
+        assert!(failing_after_plan(&[], &planned[..2]).is_empty());
     }
 
     #[test]

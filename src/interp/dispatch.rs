@@ -303,10 +303,11 @@ pub async fn call(
             let status = opt("status")?;
             let category = opt("category")?;
             let insights = eks
-                .insights(
+                .insights_after_plan(
                     &args.text("cluster")?,
                     status.as_deref(),
                     category.as_deref(),
+                    kube,
                 )
                 .await?;
             read(list(insights, |i| record(&records::INSIGHT, i, &[])))

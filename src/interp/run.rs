@@ -1526,13 +1526,6 @@ impl<'p> Interp<'p> {
             elapsed: Duration::ZERO,
         });
         let mut message = match (&r, ok) {
-            // `runbook rollback`'s plan runs on the cluster as it is: what
-            // the block reads (an insight, a node) is not projected past
-            // the rollbacks planned before it, as its requests are.
-            (Err(e), _) if lead.is_empty() => format!(
-                "its rollback would fail on the cluster as it is now: {} (reads are not projected past the rollbacks planned above)",
-                e.message
-            ),
             (Err(e), _) => format!("its rollback would fail: {}", e.message),
             (Ok(()), false) => format!("EKS would refuse: {}", refused.join("; ")),
             (Ok(()), true) => "EKS would accept every request of its rollback".into(),
