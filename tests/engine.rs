@@ -2732,3 +2732,108 @@ async fn dry_run_text_is_summarised_and_json_keeps_every_pod() {
         "the text does not grow with the cluster"
     );
 }
+
+/// Seed 001 one minor later (addon-skew.yaml): kube-proxy is the 1.26 build,
+/// so EKS reports "Kube-proxy version skew" at ERROR for 1.30 until the
+/// add-on catch-up moves it to its 1.29 build. The dry run judges the hop's
+/// upgrade-readiness insights after the catch-up it planned, as EKS judges
+/// the real request after the real one: it plans the hop, and the run does
+/// it.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_dry_run_judges_upgrade_insights_after_the_catch_up_it_planned() {
+    let (sandbox, cloud) = start("addon-skew.yaml").await;
+    let program = shipped_playbook();
+    let sets = ["cluster=skew", "target=1.30"];
+    let (planned, lines) = exec(&program, &cloud, &sets, true).await;
+    let text = lines.join("\n");
+    assert_eq!(
+        planned.status,
+        RunStatus::Planned,
+        "{text}\n{:?}",
+        planned.errors
+    );
+    assert!(
+        text.contains("would upgrade the control plane of cluster skew: 1.29 → 1.30"),
+        "{text}"
+    );
+    assert_eq!(sandbox.mutations(), vec![], "a dry run mutates nothing");
+
+    let (summary, lines) = exec(&program, &cloud, &sets, false).await;
+    assert_eq!(summary.status, RunStatus::Succeeded, "{}", lines.join("\n"));
+    assert_eq!(sandbox.cluster_version(), "1.30");
+}
+
+/// The upgrade-readiness insights a dry run reads, on addon-skew.yaml: EKS
+/// reports kube-proxy's 1.26 build at ERROR for 1.30; once the plan has
+/// moved it to its 1.29 build, that check passes. Once the plan has also
+/// moved the control plane to 1.30, the insights judge 1.31 afresh: the
+/// 1.27 nodes of `legacy`, which the plan left alone, fail it.
+#[tokio::test(flavor = "multi_thread")]
+async fn planned_changes_project_the_upgrade_readiness_insights() {
+    let (_sandbox, cloud) = start("addon-skew.yaml").await;
+    let errors = || async {
+        cloud
+            .eks
+            .insights_after_plan(
+                "skew",
+                Some("ERROR"),
+                Some("UPGRADE_READINESS"),
+                &cloud.kube,
+            )
+            .await
+            .unwrap()
+    };
+    let names = |v: &[runbook::cloud::eks::InsightInfo]| -> Vec<String> {
+        v.iter().map(|i| i.name.clone()).collect()
+    };
+    let now = errors().await;
+    assert!(
+        names(&now).contains(&"Kube-proxy version skew".to_string()),
+        "{now:?}"
+    );
+
+    let kube_proxy = cloud
+        .eks
+        .default_addon_version("kube-proxy", "1.29")
+        .await
+        .unwrap();
+    cloud
+        .eks
+        .update_addon("skew", "kube-proxy", &kube_proxy, None, &plan())
+        .await
+        .unwrap();
+    let after = errors().await;
+    assert!(
+        !names(&after).contains(&"Kube-proxy version skew".to_string()),
+        "{after:?}"
+    );
+    assert!(
+        !names(&after).contains(&"Kubelet version skew".to_string()),
+        "1.27 kubelets are 3 minors behind 1.30: {after:?}"
+    );
+
+    cloud
+        .eks
+        .update_cluster_version("skew", "1.30", false, &plan())
+        .await
+        .unwrap();
+    let next = errors().await;
+    let kubelet = next
+        .iter()
+        .find(|i| i.name == "Kubelet version skew")
+        .unwrap_or_else(|| panic!("{next:?}"));
+    assert_eq!(kubelet.kubernetes_version, "1.31");
+    for n in cloud.kube.nodes(Some("legacy")).await.unwrap() {
+        assert!(kubelet.reason.contains(&n.name), "{}", kubelet.reason);
+    }
+    // The nodes of `current` (1.28) are 3 behind 1.31: not named.
+    assert!(
+        kubelet.reason.starts_with("2 node(s)"),
+        "{}",
+        kubelet.reason
+    );
+    assert!(
+        !names(&next).contains(&"Kube-proxy version skew".to_string()),
+        "{next:?}"
+    );
+}

@@ -24,8 +24,92 @@ use super::kube::Kube;
 use super::plan::{Change, Mutation, Plan};
 use super::timing;
 
-/// The insight category that gates a version rollback.
+/// The insight categories that gate a version upgrade and a rollback.
+const UPGRADE_READINESS: &str = "UPGRADE_READINESS";
 const ROLLBACK_READINESS: &str = "ROLLBACK_READINESS";
+
+/// What a category of readiness insights judges: the control plane's move
+/// to the next minor, or back to the previous one.
+#[derive(Clone, Copy, PartialEq)]
+enum Readiness {
+    Upgrade,
+    Rollback,
+}
+
+impl Readiness {
+    fn category(self) -> &'static str {
+        match self {
+            Readiness::Upgrade => UPGRADE_READINESS,
+            Readiness::Rollback => ROLLBACK_READINESS,
+        }
+    }
+
+    /// A kubelet or kube-proxy at `v` fails the check for a control plane
+    /// at `to`. The skew policy: never newer, at most 3 minors older. EKS's
+    /// rollback readiness checks only the first (the rollback makes the
+    /// API server older, never further ahead).
+    fn skewed(self, v: &str, to: &str) -> bool {
+        let (Some(v), Some(to)) = (parse_minor(v), parse_minor(to)) else {
+            return false;
+        };
+        v > to || (self == Readiness::Upgrade && to > (v.0, v.1 + 3))
+    }
+
+    fn failing_nodes(self, n: usize, to: &str) -> String {
+        match self {
+            Readiness::Upgrade => {
+                format!("{n} node(s) would exceed the supported kubelet version skew of {to}")
+            }
+            Readiness::Rollback => format!("{n} node(s) run a kubelet newer than {to}"),
+        }
+    }
+
+    /// EKS's description of check `name`, for an insight judged afresh.
+    fn description(self, name: &str) -> &'static str {
+        match (self, name) {
+            (Readiness::Upgrade, "Kubelet version skew") => {
+                "Checks for kubelet versions of worker nodes in the cluster to see if upgrade would cause noncompliance with supported Kubernetes kubelet version skew policy."
+            }
+            (Readiness::Upgrade, "Kube-proxy version skew") => {
+                "Checks version of kube-proxy in cluster to see if upgrade would cause noncompliance with supported Kubernetes kube-proxy version skew policy."
+            }
+            (Readiness::Upgrade, _) => {
+                "Checks version of installed EKS add-ons to ensure they are compatible with the next version of Kubernetes."
+            }
+            (Readiness::Rollback, "Kubelet version skew") => {
+                "Checks for worker nodes whose kubelet is newer than the version the control plane would roll back to."
+            }
+            (Readiness::Rollback, "Kube-proxy version skew") => {
+                "Checks that kube-proxy would not be newer than the control plane after the rollback."
+            }
+            (Readiness::Rollback, _) => {
+                "Checks that installed EKS add-ons are compatible with the version the control plane would roll back to."
+            }
+        }
+    }
+
+    /// What of EKS's insights `real`, evaluated for another minor, still
+    /// holds once judged for `to`: a rollback's none; an upgrade's
+    /// deprecated APIs (the plan moves no workload off them), at ERROR
+    /// when `to` or an earlier minor stops serving them.
+    fn carried_over(self, real: Vec<InsightInfo>, to: &str) -> Vec<InsightInfo> {
+        if self == Readiness::Rollback {
+            return Vec::new();
+        }
+        real.into_iter()
+            .filter(|i| i.name.starts_with("Deprecated APIs removed in"))
+            .map(|i| InsightInfo {
+                status: if parse_minor(&i.kubernetes_version) <= parse_minor(to) {
+                    "ERROR"
+                } else {
+                    "WARNING"
+                }
+                .to_string(),
+                ..i
+            })
+            .collect()
+    }
+}
 
 /// How often an update is polled (simulated time).
 const POLL: Duration = Duration::from_secs(15);
@@ -326,6 +410,13 @@ pub fn previous_minor(v: &str) -> Result<String, CloudError> {
             "`{v}` is not a Kubernetes version with a previous minor"
         ))),
     }
+}
+
+/// The minor after `v`: "1.29" → "1.30".
+pub fn next_minor(v: &str) -> Result<String, CloudError> {
+    parse_minor(v)
+        .map(|(major, minor)| format!("{major}.{}", minor + 1))
+        .ok_or_else(|| CloudError::Invalid(format!("`{v}` is not a Kubernetes version")))
 }
 
 /// `a` is exactly one minor below `b` (a version rollback's target).
@@ -661,10 +752,10 @@ impl Eks {
 
     /// EKS's insights as a step reads them (`eks.insights`). In a dry run
     /// whose plan has moved the control plane, a nodegroup or an add-on,
-    /// the ROLLBACK_READINESS ones are those EKS would report once those
-    /// changes are made (`project_rollback_readiness`): what the plan
-    /// resolves is not reported, what it causes is, and the rest is EKS's
-    /// own verdict.
+    /// the readiness ones (UPGRADE_READINESS, ROLLBACK_READINESS) are those
+    /// EKS would report once those changes are made (`project_readiness`):
+    /// what the plan resolves is not reported, what it causes is, and the
+    /// rest is EKS's own verdict.
     pub async fn insights_after_plan(
         &self,
         cluster: &str,
@@ -672,21 +763,25 @@ impl Eks {
         category: Option<&str>,
         kube: &Kube,
     ) -> Result<Vec<InsightInfo>, CloudError> {
-        let rollback = category.is_none_or(|c| c.eq_ignore_ascii_case(ROLLBACK_READINESS));
-        if !rollback || !self.proj().touches(cluster) {
+        if !self.proj().touches(cluster) {
             return self.insights(cluster, status, category).await;
         }
         // The status is judged after the projection: a PASSING insight may
         // fail once the plan's changes are made, and an ERROR pass.
-        let (readiness, mut out): (Vec<_>, Vec<_>) = self
-            .insights(cluster, None, category)
-            .await?
-            .into_iter()
-            .partition(|i| i.category == ROLLBACK_READINESS);
-        out.extend(
-            self.project_rollback_readiness(cluster, readiness, kube)
-                .await?,
-        );
+        let mut out = self.insights(cluster, None, category).await?;
+        for readiness in [Readiness::Upgrade, Readiness::Rollback] {
+            if category.is_some_and(|c| !c.eq_ignore_ascii_case(readiness.category())) {
+                continue;
+            }
+            let real;
+            (real, out) = out
+                .into_iter()
+                .partition(|i| i.category == readiness.category());
+            out.extend(
+                self.project_readiness(cluster, readiness, real, kube)
+                    .await?,
+            );
+        }
         out.retain(|i| status.is_none_or(|s| i.status.eq_ignore_ascii_case(s)));
         Ok(out)
     }
@@ -743,18 +838,22 @@ impl Eks {
             .collect())
     }
 
-    /// ROLLBACK_READINESS as EKS would evaluate it after the changes this
-    /// plan made so far. `real` is what EKS reports now. The rollback it
-    /// gates is to the minor before the planned control-plane version: the
-    /// one EKS evaluates now, or, after this plan's own upgrade, the minor
-    /// it upgrades from (judged afresh); after a planned rollback there is
-    /// none. Kubelet, kube-proxy and add-on compatibility are judged per
-    /// node or add-on: those the plan changes by their planned version (a
+    /// One category of readiness insights as EKS would evaluate it after
+    /// the changes this plan made so far. `real` is what EKS reports now.
+    /// They judge the minor the next update of that kind reaches (`to`):
+    /// the one EKS evaluates now or, once this plan has moved the control
+    /// plane, the one next to its planned version, judged afresh. An
+    /// upgrade goes to the minor after it; a rollback to the minor before
+    /// this plan's own upgrade, and after a planned rollback there is none.
+    /// Kubelet, kube-proxy and add-on compatibility are judged per node or
+    /// add-on: those the plan changes by their planned version (a
     /// nodegroup's nodes all at its planned version, a deleted group's
-    /// gone), the others by EKS's verdict now. Other insights pass through.
-    async fn project_rollback_readiness(
+    /// gone), the others by EKS's verdict now. Warnings are not projected:
+    /// what does not fail reads PASSING. Other insights pass through.
+    async fn project_readiness(
         &self,
         cluster: &str,
+        readiness: Readiness,
         real: Vec<InsightInfo>,
         kube: &Kube,
     ) -> Result<Vec<InsightInfo>, CloudError> {
@@ -786,20 +885,27 @@ impl Eks {
                 addons,
             )
         };
+        let kubelet = "Kubelet version skew";
         let evaluated_now = real
             .iter()
-            .find(|i| !i.kubernetes_version.is_empty())
+            .find(|i| i.name == kubelet)
             .map(|i| i.kubernetes_version.clone());
-        let (prev, fresh) = match (&planned_cluster, evaluated_now) {
-            (Some(v), _) if own_upgrade => (previous_minor(v)?, true),
+        let (to, fresh) = match (readiness, &planned_cluster, evaluated_now) {
+            (Readiness::Upgrade, Some(v), _) => (next_minor(v)?, true),
+            (Readiness::Rollback, Some(v), _) if own_upgrade => (previous_minor(v)?, true),
             // Rolled back in this plan: EKS rolls back once.
-            (Some(_), _) => return Ok(Vec::new()),
-            (None, Some(prev)) => (prev, false),
-            // No rollback possible now, and the plan does not open one.
-            (None, None) => return Ok(real),
+            (Readiness::Rollback, Some(_), _) => return Ok(Vec::new()),
+            (_, None, Some(to)) => (to, false),
+            // Nothing evaluated now (no rollback window, no newer minor),
+            // and the plan does not open it.
+            (_, None, None) => return Ok(real),
         };
-        let real: Vec<InsightInfo> = if fresh { Vec::new() } else { real };
-        let newer = |v: &str| parse_minor(v) > parse_minor(&prev);
+        let real: Vec<InsightInfo> = if fresh {
+            readiness.carried_over(real, &to)
+        } else {
+            real
+        };
+        let fails = |v: &str| readiness.skewed(v, &to);
         let mut out = Vec::new();
         let mut judged = |name: &str,
                           failing_now: Vec<String>,
@@ -811,7 +917,7 @@ impl Eks {
             out.push(InsightInfo {
                 id: base.map(|i| i.id.clone()).unwrap_or_default(),
                 name: name.to_string(),
-                category: ROLLBACK_READINESS.to_string(),
+                category: readiness.category().to_string(),
                 status: if failing.is_empty() {
                     "PASSING"
                 } else {
@@ -821,7 +927,7 @@ impl Eks {
                 description: base
                     .map(|i| i.description.clone())
                     .unwrap_or_else(|| description.to_string()),
-                kubernetes_version: prev.clone(),
+                kubernetes_version: to.clone(),
                 reason: if failing.is_empty() {
                     format!("none once the changes planned above are made ({})", what(0))
                 } else {
@@ -852,16 +958,15 @@ impl Eks {
             }
         };
 
-        // Kubelets newer than `prev`: a planned group's nodes all run its
-        // planned version; a deleted group's are gone; a created group's
-        // nodes are named after it.
-        let kubelet = "Kubelet version skew";
+        // Kubelets outside the skew policy against `to`: a planned group's
+        // nodes all run its planned version; a deleted group's are gone; a
+        // created group's nodes are named after it.
         if fresh || !groups.is_empty() || !deleted.is_empty() {
             let nodes = kube.nodes(None).await?;
             let failing_now = if fresh {
                 nodes
                     .iter()
-                    .filter(|n| newer(&n.version))
+                    .filter(|n| fails(&n.version))
                     .map(|n| n.name.clone())
                     .collect()
             } else {
@@ -877,24 +982,24 @@ impl Eks {
                 if deleted.contains(g) {
                     planned.push((n.name.clone(), false));
                 } else if let Some(v) = groups.get(g) {
-                    planned.push((n.name.clone(), newer(v)));
+                    planned.push((n.name.clone(), fails(v)));
                 }
             }
             for g in created.iter().filter(|g| !deleted.contains(*g)) {
                 if let Some(v) = groups.get(g).filter(|_| !seen.contains(g.as_str())) {
-                    planned.push((format!("the nodes of nodegroup {g}"), newer(v)));
+                    planned.push((format!("the nodes of nodegroup {g}"), fails(v)));
                 }
             }
             judged(
                 kubelet,
                 failing_now,
                 planned,
-                &|n| format!("{n} node(s) run a kubelet newer than {prev}"),
-                "Checks for worker nodes whose kubelet is newer than the version the control plane would roll back to.",
+                &|n| readiness.failing_nodes(n, &to),
+                readiness.description(kubelet),
             );
         }
 
-        // kube-proxy newer than `prev`, and add-ons `prev` does not support.
+        // kube-proxy outside the skew policy, and add-ons `to` does not support.
         let installed: Vec<AddonInfo> = if fresh || !addons.is_empty() {
             self.addons(cluster).await?
         } else {
@@ -907,9 +1012,9 @@ impl Eks {
             judged(
                 proxy,
                 Vec::new(),
-                vec![(kp.version.clone(), newer(&kp.version))],
-                &|n| format!("{n} kube-proxy build(s) newer than {prev}"),
-                "Checks that kube-proxy would not be newer than the control plane after the rollback.",
+                vec![(kp.version.clone(), fails(&kp.version))],
+                &|n| format!("{n} kube-proxy build(s) outside the version skew of {to}"),
+                readiness.description(proxy),
             );
         }
         let compatibility = "EKS add-on version compatibility";
@@ -926,7 +1031,7 @@ impl Eks {
             let mut planned = Vec::new();
             for a in others {
                 if fresh || addons.contains_key(&a.name) {
-                    let supported = self.addon_versions(&a.name, &prev).await?;
+                    let supported = self.addon_versions(&a.name, &to).await?;
                     planned.push((a.name.clone(), !supported.contains(&a.version)));
                 }
             }
@@ -934,8 +1039,8 @@ impl Eks {
                 compatibility,
                 failing_now,
                 planned,
-                &|n| format!("{n} add-on(s) not compatible with {prev}"),
-                "Checks that installed EKS add-ons are compatible with the version the control plane would roll back to.",
+                &|n| format!("{n} add-on(s) not compatible with {to}"),
+                readiness.description(compatibility),
             );
         }
         let projected: Vec<String> = out.iter().map(|i| i.name.clone()).collect();

@@ -835,7 +835,7 @@ fn pieces_parse_exactly_what_the_whole_file_rule_does() {
             // A syntax error stops the parse: it is the one diagnostic.
             Some(whole) => {
                 let found: Vec<String> = found.iter().map(|d| d.render(&sources, false)).collect();
-                assert_eq!(found, [whole.clone()], "on:\n{text}");
+                assert_eq!(found, std::slice::from_ref(whole), "on:\n{text}");
             }
             // Otherwise only the builder's findings (a bad literal, a
             // keyword as a name), which both parsers' trees would give.
