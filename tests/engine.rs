@@ -1811,10 +1811,20 @@ fn shipped_playbook() -> runbook::syntax::Program {
 
 /// The engine on a generated fixture, at test speed.
 async fn start_generated(o: runbook::sandbox::GenerateOptions) -> (Sandbox, Cloud) {
+    start_generated_at(o, SCALE).await
+}
+
+/// The same at `time_scale`: gates that must hold on consecutive polls while
+/// nodes roll need a slower clock, or a loaded machine's CPU time passes as
+/// simulated minutes between two polls.
+async fn start_generated_at(
+    o: runbook::sandbox::GenerateOptions,
+    time_scale: f64,
+) -> (Sandbox, Cloud) {
     let sandbox = Sandbox::start(
         runbook::sandbox::Fixture::generate(o),
         SandboxOptions {
-            time_scale: SCALE,
+            time_scale,
             ..SandboxOptions::default()
         },
     )
@@ -2014,7 +2024,7 @@ fn generated(nodes: u32, pods: u32, nodegroups: u32) -> runbook::sandbox::Genera
 /// each nodegroup's own update config (maxUnavailable 2 of 20).
 #[tokio::test(flavor = "multi_thread")]
 async fn the_shipped_playbook_passes_its_gates_while_nodegroups_roll() {
-    let (sandbox, cloud) = start_generated(generated(60, 1500, 3)).await;
+    let (sandbox, cloud) = start_generated_at(generated(60, 1500, 3), 200.0).await;
     let program = shipped_playbook();
     let (summary, lines) = exec(&program, &cloud, &["cluster=scale", "target=1.29"], false).await;
     assert_eq!(

@@ -189,7 +189,7 @@ fn upgrade_readiness(world: &World) -> Vec<Insight> {
             .unwrap_or_default();
         details.push(json!({"name": name, "compatibleVersions": compatible}));
         if !ok {
-            incompatible.push(json!({"insightStatus": {"status": "ERROR", "reason": format!("{name} {} is not compatible with {next}", a.version)}, "arn": format!("addon/{name}")}));
+            incompatible.push(json!({"insightStatus": {"status": "ERROR", "reason": format!("{name} {} is not compatible with {next}", a.version)}, "arn": super::tags::addon_arn(world, name)}));
         }
     }
     out.push(Insight {
