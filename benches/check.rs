@@ -8,11 +8,21 @@
 //! | cheaper grammar, pest 2.9.6 | 87.9 ms [86.1, 90.0] | 84.8 ms | - |
 //! | cheaper grammar, pest 2.8.6, one-operand fast path | 65.3 ms [59.9, 71.8] | 57.4 ms | 4.6 ms |
 //!
-//! The target is still missed by about 15 ms. pest itself now takes about
-//! 27 ms of the parse (callgrind: 237M instructions, was 740M); the rest is
-//! building the AST from pest's pairs (walking the token queue, allocating
-//! names and nodes) and collecting comments. That walk is the next place to
-//! look.
+//! Session 7 (parser reads one item at a time), 2026-11-28 18:43 UTC, load
+//! 0.3-0.8, the same bench: parse + check 78.1 ms [71.2, 88.9], parse
+//! 77.1 ms, check 8.5 ms. The check half did not change, yet took 8.5 ms
+//! against 4.6 ms in the morning: the machine was noisier than at 15:03.
+//! Side by side on it, best of 15 processes of `runbook check` on the same
+//! file (stdlib load and process start included): 66.8-69.4 ms with the
+//! pieces, 69.8-75.4 ms with the whole-file parse of 1792d95. callgrind,
+//! parse + check: 395M instructions before, 405M after.
+//!
+//! The target is still missed. pest is about 250M of those instructions
+//! (60%), spread over every rule (character ranges 25%, strings 15%, the
+//! rule machinery 30%); two grammar experiments (statements dispatched by
+//! their first letter, runs of spaces matched at once) changed it by -0.7%
+//! and +26%. Building the AST is about 110M (27%: pair iteration, span
+//! trimming, a `String` per name) and is the next place to cut.
 
 use criterion::{Criterion, criterion_group, criterion_main};
 

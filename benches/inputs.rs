@@ -6,21 +6,22 @@
 //! `INPUTS_FILE=PATH INPUTS_OP=check|fmt` runs one operation on one file
 //! once, for `/usr/bin/time -v`.
 //!
-//! Measured 2026-11-28 15:05 UTC, idle 2-core machine, release, after the
-//! grammar's cheaper attempts and the pin to pest 2.8.6, one operation per
-//! process on a 50.4 MB runbook (`INPUTS_OP`, `/usr/bin/time -v`):
+//! Measured 2026-11-28 18:48 UTC, idle 2-core machine (load 1.3-1.5),
+//! release, on a 50.4 MB runbook, `/usr/bin/time`:
 //!
-//! | op | parse | then | wall | user + sys CPU | peak RSS |
-//! |---|---|---|---|---|---|
-//! | check, valid | 14.7 s | check 0.91 s | 15.6 s | 6.5 + 9.1 s | 3.18 GB |
-//! | fmt | 8.9 s | fmt 2.0 s | 10.9 s | 7.6 + 3.3 s | 3.17 GB |
+//! | | wall | user + sys CPU | peak RSS |
+//! |---|---|---|---|
+//! | `runbook check`, whole-file parse (1792d95) | 16.4 s | 7.7 + 8.6 s | 3.38 GB |
+//! | `runbook check`, parse in pieces | 9.4 s | 7.5 + 1.9 s | 1.81 GB |
+//! | this bench, `INPUTS_OP=check` (parse 13.4 s, check 1.5 s) | 14.9 s | 8.1 + 6.7 s | 1.85 GB |
+//! | this bench, `INPUTS_OP=fmt` (parse 10.5 s, fmt 3.2 s) | 13.6 s | 10.6 + 3.0 s | 1.95 GB |
 //!
-//! Earlier the same day, pest 2.9.6 and the old grammar on a machine at load
-//! 11-12: check 49 s, fmt 99 s, 3.07 GB; 2,000 warnings rendered in 84 ms.
-//! Linear in the input, but the 50 MB target ("in seconds, bounded memory")
-//! is not met: memory is about 64 bytes per input byte (pest's token queue,
-//! then the AST), and most of the wall time is the kernel handing out those
-//! pages (system time), so a file near the 64 MiB limit needs about 4 GB.
+//! The parser reads one item at a time, so pest's token queue (about 40
+//! bytes per input byte) no longer holds the whole file. What remains is
+//! the AST and the checker's tables, about 37 bytes per input byte (an
+//! `Expr` is 120 bytes, a statement 384), so a file near the 64 MiB limit
+//! still needs about 2.4 GB. Shrinking the tree (boxing its large variants,
+//! interning names) is what would bound it further.
 
 use std::time::{Duration, Instant};
 

@@ -39,7 +39,7 @@ pub async fn start(name: &str) -> (Sandbox, Cloud) {
     (sandbox, cloud)
 }
 
-/// The real aws-sdk-eks and kube-rs clients pointed at `sandbox`.
+/// The real aws-sdk-eks and kube-rs clients pointed at `sandbox`, on its clock.
 pub async fn connect(sandbox: &Sandbox) -> Cloud {
     let clients = Clients::connect(&ConnectOptions {
         region: Some(sandbox.region()),
@@ -50,7 +50,10 @@ pub async fn connect(sandbox: &Sandbox) -> Cloud {
     .await
     .expect("clients connect");
     let (started, epoch) = sandbox.origin();
-    Cloud::new(clients, Clock::scaled(SCALE).with_origin(started, epoch))
+    Cloud::new(
+        clients,
+        Clock::scaled(sandbox.time_scale()).with_origin(started, epoch),
+    )
 }
 
 /// Check and resolve `program`, bind `--env`/`--set`, and run it (or plan
