@@ -1,8 +1,7 @@
-//! How long EKS and Kubernetes take to do what a plan predicts. The
-//! sandbox twin follows the same figures (`src/sandbox/sim/mod.rs`, where
-//! docs/sandbox.md names the EKS documentation behind them); they are
-//! copied here because that module is private to the sandbox, and
-//! tests/plan_agreement.rs fails when the two drift apart.
+//! How long EKS and Kubernetes take to do what a plan predicts, written
+//! once: the sandbox twin's simulation (`src/sandbox/sim/mod.rs`) reads
+//! the same figures, and docs/sandbox.md names the EKS documentation
+//! behind them. tests/plan_agreement.rs holds plans to the runs.
 
 use std::time::Duration;
 

@@ -10,8 +10,9 @@ use crate::sandbox::state::catalog::SUPPORTED_MINORS;
 use crate::sandbox::state::cluster::{InPlaceUpgrade, Update, UpdateStatus, UpdateTarget};
 use crate::sandbox::state::{Timer, World};
 
-/// A version rollback takes "several minutes".
-pub const CONTROL_PLANE_ROLLBACK_MS: u64 = 15 * MINUTE_MS;
+/// A version rollback takes "several minutes" (`cloud::timing`).
+pub const CONTROL_PLANE_ROLLBACK_MS: u64 =
+    crate::cloud::timing::CONTROL_PLANE_ROLLBACK.as_millis() as u64;
 /// A control plane can be rolled back within 7 days of an in-place upgrade.
 pub const ROLLBACK_WINDOW_MS: u64 = 7 * 24 * 60 * MINUTE_MS;
 

@@ -14,16 +14,24 @@ pub mod scheduler;
 
 use super::state::{Timer, World};
 
+// How long EKS and Kubernetes take is written once, in `cloud::timing`,
+// which the engine's plan reads too: the twin follows those figures.
+use crate::cloud::timing;
+
+const fn ms(d: std::time::Duration) -> u64 {
+    d.as_millis() as u64
+}
+
 pub const MINUTE_MS: u64 = 60_000;
-pub const CONTROL_PLANE_UPDATE_MS: u64 = 25 * MINUTE_MS;
-pub const ADDON_UPDATE_MS: u64 = 2 * MINUTE_MS;
-pub const NODE_BOOT_MS: u64 = 3 * MINUTE_MS;
-pub const POD_START_MS: u64 = 20_000;
+pub const CONTROL_PLANE_UPDATE_MS: u64 = ms(timing::CONTROL_PLANE_UPDATE);
+pub const ADDON_UPDATE_MS: u64 = ms(timing::ADDON_UPDATE);
+pub const NODE_BOOT_MS: u64 = ms(timing::NODE_BOOT);
+pub const POD_START_MS: u64 = ms(timing::POD_START);
 pub const IMAGE_BACKOFF_MS: u64 = 5 * MINUTE_MS;
-pub const ROLLOUT_TICK_MS: u64 = 10_000;
-pub const ROLLOUT_SETUP_MS: u64 = MINUTE_MS;
+pub const ROLLOUT_TICK_MS: u64 = ms(timing::ROLLOUT_TICK);
+pub const ROLLOUT_SETUP_MS: u64 = ms(timing::ROLLOUT_SETUP);
 /// An UpdateNodegroupConfig completes after about a minute.
-pub const CONFIG_UPDATE_MS: u64 = MINUTE_MS;
+pub const CONFIG_UPDATE_MS: u64 = ms(timing::CONFIG_UPDATE);
 /// EKS gives up draining a node after 15 minutes of PDB-blocked evictions.
 pub const EVICTION_TIMEOUT_MS: u64 = 15 * MINUTE_MS;
 

@@ -331,8 +331,9 @@ pub fn grace_period_s(pod: &Value) -> u64 {
         .unwrap_or(30)
 }
 
-/// A container's exit after SIGTERM, once its preStop hook has run.
-pub const SIGTERM_EXIT_MS: u64 = 1_000;
+/// A container's exit after SIGTERM, once its preStop hook has run
+/// (`cloud::timing`).
+pub const SIGTERM_EXIT_MS: u64 = crate::cloud::timing::SIGTERM_EXIT.as_millis() as u64;
 
 /// How long a pod's containers take to stop once deleted: the longest
 /// preStop hook (a `sleep` action, or an exec of `sleep N`) plus the exit
