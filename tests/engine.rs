@@ -205,17 +205,7 @@ async fn slow_pods(secs: u32) -> (Sandbox, Cloud) {
     let fixture =
         runbook::sandbox::Fixture::from_yaml("small.yaml", &format!("{hooked}  daemonSets:{tail}"))
             .unwrap();
-    let sandbox = Sandbox::start(
-        fixture,
-        SandboxOptions {
-            time_scale: SCALE,
-            ..SandboxOptions::default()
-        },
-    )
-    .await
-    .unwrap();
-    let cloud = connect(&sandbox).await;
-    (sandbox, cloud)
+    crate::common::start_at(fixture, SCALE).await
 }
 
 /// The drain waits for evicted pods however long they take, and lists no
@@ -1821,17 +1811,7 @@ async fn start_generated_at(
     o: runbook::sandbox::GenerateOptions,
     time_scale: f64,
 ) -> (Sandbox, Cloud) {
-    let sandbox = Sandbox::start(
-        runbook::sandbox::Fixture::generate(o),
-        SandboxOptions {
-            time_scale,
-            ..SandboxOptions::default()
-        },
-    )
-    .await
-    .unwrap();
-    let cloud = connect(&sandbox).await;
-    (sandbox, cloud)
+    crate::common::start_at(runbook::sandbox::Fixture::generate(o), time_scale).await
 }
 
 /// A `during` gate is checked once more when its step ends: a step whose

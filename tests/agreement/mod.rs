@@ -5,9 +5,8 @@ use std::collections::BTreeSet;
 
 use serde_json::Value;
 
-use runbook::cloud::{Clients, Clock, ConnectOptions};
 use runbook::interp::Cloud;
-use runbook::sandbox::{Sandbox, SandboxOptions};
+use runbook::sandbox::Sandbox;
 
 use crate::common::{fixture, root};
 
@@ -112,26 +111,7 @@ impl Case {
 
 /// The sandbox of `fixture` at `scale`, and the engine's clients on it.
 async fn start(fixture_name: &str, scale: f64) -> (Sandbox, Cloud) {
-    let sandbox = Sandbox::start(
-        fixture(fixture_name),
-        SandboxOptions {
-            time_scale: scale,
-            ..SandboxOptions::default()
-        },
-    )
-    .await
-    .expect("sandbox starts");
-    let clients = Clients::connect(&ConnectOptions {
-        region: Some(sandbox.region()),
-        eks_endpoint: Some(sandbox.endpoint()),
-        kubeconfig_yaml: Some(sandbox.kubeconfig_yaml()),
-        ..ConnectOptions::default()
-    })
-    .await
-    .expect("clients connect");
-    let (started, epoch) = sandbox.origin();
-    let cloud = Cloud::new(clients, Clock::scaled(scale).with_origin(started, epoch));
-    (sandbox, cloud)
+    crate::common::start_at(fixture(fixture_name), scale).await
 }
 
 fn next_minor(v: &str) -> String {

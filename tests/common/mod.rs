@@ -26,10 +26,15 @@ pub fn fixture(name: &str) -> Fixture {
 
 /// The sandbox of fixture `name` at `SCALE`, and the engine's clients on it.
 pub async fn start(name: &str) -> (Sandbox, Cloud) {
+    start_at(fixture(name), SCALE).await
+}
+
+/// The sandbox of `fixture` at `time_scale`, and the engine's clients on it.
+pub async fn start_at(fixture: runbook::sandbox::Fixture, time_scale: f64) -> (Sandbox, Cloud) {
     let sandbox = Sandbox::start(
-        fixture(name),
+        fixture,
         SandboxOptions {
-            time_scale: SCALE,
+            time_scale,
             ..SandboxOptions::default()
         },
     )
