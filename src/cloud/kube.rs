@@ -645,20 +645,8 @@ fn pre_stop_s(c: &k8s_openapi::api::core::v1::Container) -> u64 {
     if let Some(s) = &hook.sleep {
         return s.seconds.max(0) as u64;
     }
-    // ["sleep", "20"] or ["/bin/sh", "-c", "sleep 20"].
-    let words: Vec<&str> = hook
-        .exec
-        .as_ref()
-        .and_then(|e| e.command.as_ref())
-        .into_iter()
-        .flatten()
-        .flat_map(|w| w.split_whitespace())
-        .collect();
-    words
-        .windows(2)
-        .find(|w| w[0].ends_with("sleep"))
-        .and_then(|w| w[1].parse().ok())
-        .unwrap_or(0)
+    let command = hook.exec.as_ref().and_then(|e| e.command.as_ref());
+    super::timing::exec_sleep_s(command.into_iter().flatten().map(String::as_str))
 }
 
 pub fn pdb_info(p: &PodDisruptionBudget) -> PdbInfo {

@@ -60,6 +60,21 @@ pub fn managed_update(nodes: i64, at_once: i64, stop: Duration) -> Duration {
     ROLLOUT_SETUP + ROLLOUT_TICK + batch * batches
 }
 
+/// The seconds an exec preStop hook sleeps: its command, split into words,
+/// runs `sleep N` (`["sleep", "20"]` or `["/bin/sh", "-c", "sleep 20"]`);
+/// 0 for any other command. The engine and the sandbox both read it.
+pub fn exec_sleep_s<'a>(command: impl IntoIterator<Item = &'a str>) -> u64 {
+    let words: Vec<&str> = command
+        .into_iter()
+        .flat_map(str::split_whitespace)
+        .collect();
+    words
+        .windows(2)
+        .find(|w| w[0].ends_with("sleep"))
+        .and_then(|w| w[1].parse().ok())
+        .unwrap_or(0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

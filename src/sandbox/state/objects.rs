@@ -344,19 +344,8 @@ pub fn stop_ms(pod: &Value) -> u64 {
         if let Some(s) = pre["sleep"]["seconds"].as_u64() {
             return s;
         }
-        // ["sleep", "20"] or ["/bin/sh", "-c", "sleep 20"].
-        let words: Vec<&str> = pre["exec"]["command"]
-            .as_array()
-            .map(|a| a.iter().filter_map(Value::as_str).collect::<Vec<_>>())
-            .unwrap_or_default()
-            .iter()
-            .flat_map(|w| w.split_whitespace())
-            .collect();
-        words
-            .windows(2)
-            .find(|w| w[0].ends_with("sleep"))
-            .and_then(|w| w[1].parse().ok())
-            .unwrap_or(0)
+        let command = pre["exec"]["command"].as_array();
+        crate::cloud::timing::exec_sleep_s(command.into_iter().flatten().filter_map(Value::as_str))
     };
     let hook = pod["spec"]["containers"]
         .as_array()
